@@ -1,0 +1,120 @@
+"""The `Example` type shared by every loader, and the error bad input raises.
+
+An example's `label` is written in the label space of its `kind`:
+
+- ``multiple_choice``: a lowercase letter ``"a"``, ``"b"``, … indexing `choices`;
+- ``yes_no``: ``"yes"`` or ``"no"`` (`choices` is ``("yes", "no")``);
+- ``numeric``: a number written as text (``"42"``, ``"3.5"``); `choices` is None.
+
+`teacher_label` uses the same space; it is None when the teacher's answer is unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+KINDS = ("multiple_choice", "yes_no", "numeric")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+YES_NO = ("yes", "no")
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file, the row and the field when they are known."""
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
+                 field: str | None = None):
+        where = ", ".join(p for p in (
+            f"file {file}" if file else "",
+            f"row {row}" if row is not None else "",
+            f"field '{field}'" if field else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.file, self.row, self.field = file, row, field
+
+
+@dataclass(frozen=True)
+class Example:
+    """One item: a question, its choices (or none), the gold label and the teacher's rationale."""
+
+    id: str
+    question: str
+    label: str
+    choices: tuple[str, ...] | None = None
+    rationale: str | None = None
+    teacher_label: str | None = None
+    kind: str = "multiple_choice"
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise DataError(f"unknown kind {self.kind!r}; expected one of {KINDS}", field="kind")
+        if self.choices is not None and not isinstance(self.choices, tuple):
+            object.__setattr__(self, "choices", tuple(self.choices))
+        problem = label_problem(self.kind, self.label, self.choices)
+        if problem:
+            raise DataError(f"example {self.id!r}: {problem}", field="label")
+
+    @property
+    def label_options(self) -> tuple[str, ...] | None:
+        """Every label this example could take (the candidates that `score` evaluation ranks)."""
+        if self.kind == "multiple_choice":
+            return tuple(LETTERS[: len(self.choices)])
+        if self.kind == "yes_no":
+            return YES_NO
+        return None
+
+    @property
+    def teacher_correct(self) -> bool | None:
+        if self.teacher_label is None:
+            return None
+        return labels_equal(self.kind, self.teacher_label, self.label)
+
+
+def label_problem(kind: str, label: str, choices) -> str | None:
+    """Why `label` is not a valid label of this kind with these choices, or None if it is."""
+    if not isinstance(label, str) or not label.strip():
+        return "label is empty"
+    if kind == "multiple_choice":
+        if not choices:
+            return "a multiple-choice example needs choices"
+        if len(choices) > len(LETTERS):
+            return f"too many choices ({len(choices)})"
+        if any(not isinstance(c, str) or not c.strip() for c in choices):
+            return "a choice is empty"
+        if label not in LETTERS[: len(choices)]:
+            return (f"label {label!r} is not among the choices "
+                    f"(expected one of {', '.join(LETTERS[:len(choices)])})")
+    elif kind == "yes_no":
+        if label not in YES_NO:
+            return f"label {label!r} is not 'yes' or 'no'"
+    elif kind == "numeric":
+        if parse_number(label) is None:
+            return f"label {label!r} is not a number"
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    """The number written in `text` (commas allowed), or None."""
+    try:
+        value = float(text.replace(",", "").strip())
+    except (ValueError, AttributeError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def format_number(value: float) -> str:
+    """Canonical text of a numeric label: integers without a decimal point, others rounded."""
+    if abs(value - round(value)) < 1e-9:
+        return str(int(round(value)))
+    return f"{value:.6g}"
+
+
+def labels_equal(kind: str, a: str | None, b: str | None) -> bool:
+    """Whether two labels of this kind name the same answer (numbers compared by value)."""
+    if a is None or b is None:
+        return False
+    if kind == "numeric":
+        x, y = parse_number(a), parse_number(b)
+        return x is not None and y is not None and abs(x - y) <= 1e-4 * max(1.0, abs(y))
+    return a.strip().lower() == b.strip().lower()
