@@ -1,0 +1,178 @@
+"""Statistics for comparing arms: accuracy, bootstrap intervals, McNemar's test, across-seed intervals.
+
+Per-example correctness of one run is a sequence of bools; two runs evaluated on the same test items
+are compared item by item:
+
+    from cotdistill.stats import accuracy, bootstrap_ci, paired_bootstrap_diff, mcnemar_exact, mean_ci
+    bootstrap_ci(correct_after)                         # accuracy with a 95% percentile-bootstrap interval
+    paired_bootstrap_diff(correct_after, correct_none)  # accuracy gain, items resampled jointly
+    mcnemar_exact(correct_after, correct_none)          # exact test on the discordant items
+    mean_ci([0.61, 0.63, 0.60])                         # mean accuracy across seeds, t-interval
+
+Every function takes its randomness as a `seed` argument; the same inputs and seed give the same
+interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as _scipy_stats
+
+# Resampled indices are drawn in chunks of at most this many (16 MiB of int32 indices, 32 MiB of gathered
+# float64 values), so 10,000 resamples of a 1,221-item test set never hold all 12 million at once.
+_MAX_CHUNK_ELEMENTS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval at `confidence`."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Discordant counts of two paired runs and the exact two-sided p-value."""
+
+    a_only: int
+    """Items run a got right and run b got wrong."""
+    b_only: int
+    """Items run b got right and run a got wrong."""
+    p_value: float
+
+
+# ---------------------------------------------------------------- input checks
+
+def _as_floats(name: str, values: Sequence[float | bool]) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a flat sequence of numbers, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty; need at least one value")
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        raise ValueError(f"{name} has non-finite values at positions {bad[:10].tolist()}")
+    return array
+
+
+def _as_bools(name: str, values: Sequence[bool]) -> np.ndarray:
+    array = _as_floats(name, values)
+    bad = np.flatnonzero((array != 0) & (array != 1))
+    if bad.size:
+        raise ValueError(f"{name} must hold correctness values (True/False or 1/0); "
+                         f"positions {bad[:10].tolist()} are not")
+    return array.astype(bool)
+
+
+def _check_paired(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"paired sequences must have the same length (one entry per test item): "
+                         f"a has {a.size}, b has {b.size}")
+
+
+def _check_confidence(confidence: float) -> None:
+    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise ValueError(f"confidence must be strictly between 0 and 1 (e.g. 0.95), got {confidence!r}")
+
+
+def _check_n_boot(n_boot: int) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
+
+
+# ---------------------------------------------------------------- point estimates and bootstrap
+
+def accuracy(correct: Sequence[bool]) -> float:
+    """The fraction of items answered correctly."""
+    return float(_as_bools("correct", correct).mean())
+
+
+def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Means of n_boot resamples (with replacement) of `values`, drawn chunk by chunk."""
+    rng = np.random.default_rng(seed)
+    n = values.size
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // n)
+    # int32 indices halve the memory traffic of the gather, which dominates the time.
+    dtype = np.int32 if n < 2**31 else np.int64
+    means = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        indices = rng.integers(0, n, size=(stop - start, n), dtype=dtype)  # (resamples, items)
+        means[start:stop] = values[indices].mean(axis=1)
+    return means
+
+
+def _percentile_interval(values: np.ndarray, n_boot: int, confidence: float, seed: int) -> Interval:
+    means = _bootstrap_means(values, n_boot, seed)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Interval(float(values.mean()), float(low), float(high), confidence)
+
+
+def bootstrap_ci(values: Sequence[float | bool], *, n_boot: int = 10_000, confidence: float = 0.95,
+                 seed: int = 0) -> Interval:
+    """The mean of `values` (accuracy, for bools) with a percentile-bootstrap interval."""
+    _check_confidence(confidence)
+    _check_n_boot(n_boot)
+    return _percentile_interval(_as_floats("values", values), n_boot, confidence, seed)
+
+
+def paired_bootstrap_diff(a: Sequence[float | bool], b: Sequence[float | bool], *, n_boot: int = 10_000,
+                          confidence: float = 0.95, seed: int = 0) -> Interval:
+    """mean(a) - mean(b) with a percentile-bootstrap interval that resamples items jointly.
+
+    a[i] and b[i] must be the same test item; resampling the per-item differences keeps the pairing,
+    which is what makes the interval narrower than two independent ones.
+    """
+    _check_confidence(confidence)
+    _check_n_boot(n_boot)
+    a_arr, b_arr = _as_floats("a", a), _as_floats("b", b)
+    _check_paired(a_arr, b_arr)
+    return _percentile_interval(a_arr - b_arr, n_boot, confidence, seed)
+
+
+# ---------------------------------------------------------------- tests and across-seed intervals
+
+def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> McNemarResult:
+    """Exact two-sided McNemar test: a binomial(n_discordant, 1/2) test on the discordant items.
+
+    p = min(1, 2 * P(X <= min(a_only, b_only))), computed in exact fractions; p = 1 with no discordant items.
+    """
+    a_arr, b_arr = _as_bools("a", a), _as_bools("b", b)
+    _check_paired(a_arr, b_arr)
+    a_only = int(np.sum(a_arr & ~b_arr))
+    b_only = int(np.sum(b_arr & ~a_arr))
+    n = a_only + b_only
+    if n == 0:
+        return McNemarResult(a_only, b_only, 1.0)
+    tail = Fraction(sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1)), 2 ** n)
+    return McNemarResult(a_only, b_only, float(min(Fraction(1), 2 * tail)))
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean across seeds with a Student-t interval.
+
+    With a single value the spread is unknown, so low and high are NaN (the estimate is still the value).
+    """
+    _check_confidence(confidence)
+    array = _as_floats("values", values)
+    estimate = float(array.mean())
+    if array.size == 1:
+        return Interval(estimate, math.nan, math.nan, confidence)
+    t = _scipy_stats.t.ppf((1 + confidence) / 2, array.size - 1)
+    half = float(t * array.std(ddof=1) / math.sqrt(array.size))
+    return Interval(estimate, estimate - half, estimate + half, confidence)

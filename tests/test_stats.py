@@ -1,0 +1,157 @@
+"""Tests for cotdistill.stats against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+
+import cotdistill.stats as stats
+from cotdistill.stats import (
+    Interval, McNemarResult, accuracy, bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap_diff,
+)
+
+
+def discordant(a_only: int, b_only: int, both: int = 3, neither: int = 2) -> tuple[list, list]:
+    """Paired correctness vectors with the given discordant counts."""
+    a = [True] * a_only + [False] * b_only + [True] * both + [False] * neither
+    b = [False] * a_only + [True] * b_only + [True] * both + [False] * neither
+    return a, b
+
+
+# ---------------------------------------------------------------- accuracy and Interval
+
+def test_accuracy():
+    assert accuracy([True, False, True, True]) == 0.75
+    assert accuracy([1, 0, 0, 0, 0]) == 0.2
+
+
+def test_interval_str_and_dict():
+    interval = Interval(0.6123, 0.58, 0.644)
+    assert str(interval) == "0.612 [0.580, 0.644]"
+    assert interval.to_dict() == {"estimate": 0.6123, "low": 0.58, "high": 0.644, "confidence": 0.95}
+
+
+# ---------------------------------------------------------------- McNemar
+
+@pytest.mark.parametrize("a_only, b_only, p", [
+    (1, 6, 0.125),          # 2 * (C(7,0) + C(7,1)) / 2^7 = 2 * 8 / 128
+    (6, 1, 0.125),          # symmetric
+    (0, 0, 1.0),            # no discordant pairs
+    (5, 5, 1.0),            # 2 * 638 / 1024 > 1, capped
+    (2, 8, 0.109375),       # 2 * (1 + 10 + 45) / 2^10 = 112 / 1024
+    (0, 3, 0.25),           # 2 * 1 / 8
+])
+def test_mcnemar_exact_hand_values(a_only, b_only, p):
+    a, b = discordant(a_only, b_only)
+    assert mcnemar_exact(a, b) == McNemarResult(a_only, b_only, p)
+
+
+def test_mcnemar_large_counts_stay_exact():
+    # 0 vs 2000 discordant: p = 2 / 2^2000, which underflows to 0.0 only at the final float conversion.
+    a, b = discordant(0, 2000)
+    assert mcnemar_exact(a, b).p_value == 0.0
+    a, b = discordant(40, 60)
+    assert 0.05 < mcnemar_exact(a, b).p_value < 0.06  # 2 * P(Bin(100, .5) <= 40) = 0.0569
+
+
+# ---------------------------------------------------------------- mean_ci
+
+def test_mean_ci_t_interval():
+    interval = mean_ci([0.5, 0.6, 0.7])
+    # t(0.975, df=2) has a closed form: 0.95 * sqrt(2 / (4 * 0.975 * 0.025)) = 4.3026527297494639...
+    # (the often-quoted 4.302652729911275 is off in the tenth digit).
+    t = 0.95 * math.sqrt(2 / (4 * 0.975 * 0.025))
+    assert t == pytest.approx(4.302652729749464, abs=1e-14)
+    half = t * 0.1 / math.sqrt(3)
+    assert interval.estimate == pytest.approx(0.6, abs=1e-12)
+    assert interval.low == pytest.approx(0.6 - half, abs=1e-12)
+    assert interval.high == pytest.approx(0.6 + half, abs=1e-12)
+    assert interval.confidence == 0.95
+
+
+def test_mean_ci_single_value_has_nan_bounds():
+    interval = mean_ci([0.7])
+    assert interval.estimate == 0.7 and math.isnan(interval.low) and math.isnan(interval.high)
+
+
+def test_mean_ci_identical_values_has_zero_width():
+    interval = mean_ci([0.4, 0.4, 0.4])
+    assert interval.estimate == pytest.approx(0.4, abs=1e-15)
+    assert interval.high - interval.low == pytest.approx(0.0, abs=1e-15)
+
+
+# ---------------------------------------------------------------- bootstrap
+
+def test_bootstrap_all_ones():
+    interval = bootstrap_ci([True] * 50)
+    assert (interval.estimate, interval.low, interval.high) == (1.0, 1.0, 1.0)
+
+
+def test_bootstrap_matches_normal_approximation():
+    values = np.array([1] * 600 + [0] * 400)
+    interval = bootstrap_ci(values)
+    half = 1.96 * math.sqrt(0.24 / 1000)
+    assert interval.estimate == pytest.approx(0.6, abs=1e-12)
+    assert abs(interval.low - (0.6 - half)) < 0.005
+    assert abs(interval.high - (0.6 + half)) < 0.005
+
+
+def test_bootstrap_same_seed_same_interval_other_seed_differs():
+    # Continuous values: with 0/1 values the quantiles sit on multiples of 1/n and seeds often agree.
+    values = np.random.default_rng(7).random(300)
+    assert bootstrap_ci(values, seed=3) == bootstrap_ci(values, seed=3)
+    assert bootstrap_ci(values, seed=3) != bootstrap_ci(values, seed=4)
+
+
+def test_bootstrap_does_not_depend_on_chunk_size(monkeypatch):
+    values = np.random.default_rng(1).random(1221) < 0.6
+    whole = bootstrap_ci(values, n_boot=2000)
+    monkeypatch.setattr(stats, "_MAX_CHUNK_ELEMENTS", 1221 * 7)  # 7 resamples per chunk, ragged end
+    assert bootstrap_ci(values, n_boot=2000) == whole
+
+
+def test_bootstrap_confidence_widens_interval():
+    values = np.random.default_rng(2).random(200) < 0.5
+    narrow, wide = bootstrap_ci(values, confidence=0.5), bootstrap_ci(values, confidence=0.99)
+    assert wide.low < narrow.low < narrow.high < wide.high
+    assert wide.confidence == 0.99
+
+
+def test_paired_identical_vectors():
+    a = list(np.random.default_rng(3).random(100) < 0.5)
+    interval = paired_bootstrap_diff(a, a)
+    assert (interval.estimate, interval.low, interval.high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_difference_estimate_is_exact():
+    b = list(np.random.default_rng(4).random(300) < 0.5)
+    a = list(b)
+    wrong_in_b = [i for i, x in enumerate(b) if not x][:30]
+    for i in wrong_in_b:
+        a[i] = True
+    interval = paired_bootstrap_diff(a, b)
+    assert interval.estimate == 0.1
+    assert 0 < interval.low < 0.1 < interval.high
+    assert paired_bootstrap_diff(a, b, seed=9) == paired_bootstrap_diff(a, b, seed=9)
+
+
+# ---------------------------------------------------------------- errors
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bootstrap_ci([]), "values is empty"),
+    (lambda: bootstrap_ci([0.1, float("nan")]), "non-finite values at positions \\[1\\]"),
+    (lambda: bootstrap_ci([1, 0], confidence=1.0), "confidence must be strictly between 0 and 1"),
+    (lambda: bootstrap_ci([1, 0], confidence=0), "confidence"),
+    (lambda: bootstrap_ci([1, 0], n_boot=0), "n_boot must be a positive int"),
+    (lambda: paired_bootstrap_diff([1, 0], [1]), "a has 2, b has 1"),
+    (lambda: paired_bootstrap_diff([], []), "a is empty"),
+    (lambda: mcnemar_exact([True], [True, False]), "same length"),
+    (lambda: mcnemar_exact([True, 0.5], [True, False]), "True/False or 1/0.*positions \\[1\\]"),
+    (lambda: mean_ci([]), "values is empty"),
+    (lambda: mean_ci([0.5, 0.6], confidence=95), "confidence"),
+    (lambda: accuracy([]), "correct is empty"),
+    (lambda: accuracy([2, 1]), "correctness values"),
+])
+def test_errors_name_the_problem(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
