@@ -1,0 +1,236 @@
+"""Typed run configuration: dataclasses mirrored by the YAML files under `configs/`.
+
+    cfg = load_config("configs/cqa-after.yaml", overrides=["perturbation.kind=shuffle", "seed=2"])
+    cfg.to_dict()      # the resolved configuration, as written to <run>/config.yaml
+    cfg.hash()         # stable hash of the resolved configuration
+
+Every field has a default and a one-line doc; `__post_init__` validates. Unknown keys are errors
+that name the key and the section, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLACEMENTS = ("none", "before", "after")
+EVAL_MODES = ("auto", "score", "generate")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and the file."""
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"
+    """Dataset: a local release (`cotdistill datasets`), `synthetic`, `file`, or a hub id with a '/'."""
+    train_split: str = "train"
+    """Split the student is trained on."""
+    test_split: str = "test"
+    """Split the student is evaluated on."""
+    n_train: int | None = None
+    """Use only the first n training examples (after filtering); None = all."""
+    n_test: int | None = None
+    """Evaluate on the first n test examples; None = all."""
+    rationale_filter: str = "all"
+    """`all`, or `teacher_correct`: train only on examples whose teacher answered right."""
+    options: dict = field(default_factory=dict)
+    """Loader options (e.g. `teacher: llama` for OpenBookQA, the synthetic task's knobs)."""
+
+    def __post_init__(self):
+        if self.rationale_filter not in ("all", "teacher_correct"):
+            raise ConfigError(f"data.rationale_filter must be 'all' or 'teacher_correct', "
+                              f"not {self.rationale_filter!r}")
+        for key in ("n_train", "n_test"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"data.{key} must be a positive integer or null, not {value!r}")
+
+
+@dataclass
+class PerturbationConfig:
+    kind: str = "none"
+    """none | shuffle | mask | filler | truncate | random_subset | mismatch | key_tokens."""
+    level: str = "token"
+    """`token` (the student's tokens) or `word` (whitespace-separated words)."""
+    params: dict = field(default_factory=dict)
+    """Parameters of the kind, e.g. {p: 0.3, mode: replace} for mask, {k: 5} for key_tokens."""
+    scores_file: str | None = None
+    """key_tokens only: JSONL of {example_id, scores} aligned with the rationale's units."""
+
+    def __post_init__(self):
+        from cotdistill.perturbations import PERTURBATIONS, validate_params
+        if self.kind not in PERTURBATIONS:
+            raise ConfigError(f"perturbation.kind {self.kind!r} is unknown; "
+                              f"choose one of {', '.join(PERTURBATIONS)}")
+        if self.level not in ("token", "word"):
+            raise ConfigError(f"perturbation.level must be 'token' or 'word', not {self.level!r}")
+        try:
+            self.params = validate_params(self.kind, self.params)
+        except ValueError as e:
+            raise ConfigError(f"perturbation.params: {e}") from None
+        if self.kind == "key_tokens" and not self.scores_file:
+            raise ConfigError("perturbation.kind key_tokens needs perturbation.scores_file "
+                              "(per-token scores of each example's rationale)")
+
+
+@dataclass
+class StudentConfig:
+    name: str = "tiny"
+    """`tiny` (GPT-2 shape, random init, tokenizer trained on the data), `smollm2-135m`
+    (offline pretrained), or a Hugging Face model id / local path."""
+    size: str = "tiny"
+    """Size of the built-in tiny student: tiny (2x128), small (4x256), base (6x384)."""
+    vocab_size: int = 2048
+    """Vocabulary of the tokenizer trained for the tiny student."""
+    max_length: int = 256
+    """Longest training sequence in tokens; the rationale is cut first, never the label."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 200
+    """Optimizer steps."""
+    batch_size: int = 16
+    """Sequences per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    """Linear warmup, then cosine decay to `min_lr_ratio` x lr."""
+    min_lr_ratio: float = 0.1
+    clip: float = 1.0
+    """Max gradient norm (0 disables clipping)."""
+    precision: str = "auto"
+    """auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32."""
+    group_by_length: bool = True
+    """Batch sequences of similar length together (less padding)."""
+    checkpoint_every: int = 0
+    """Save a resumable checkpoint every N steps (0: only at the end)."""
+    log_every: int = 10
+    """Write a metrics row every N steps."""
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+
+
+@dataclass
+class EvalConfig:
+    mode: str = "auto"
+    """auto (generate for `before`, score otherwise) | score | generate."""
+    batch_size: int = 32
+    max_new_tokens: int = 128
+    """Generation budget per example (the rationale too, for `before`)."""
+    n_boot: int = 10_000
+    """Bootstrap resamples for the accuracy interval."""
+
+    def __post_init__(self):
+        if self.mode not in EVAL_MODES:
+            raise ConfigError(f"eval.mode must be one of {EVAL_MODES}, not {self.mode!r}")
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    placement: str = "after"
+    """Where the rationale goes in the target: none | before | after."""
+    rationale_weight: float = 1.0
+    """Loss weight of rationale tokens (0 = rationale as context only)."""
+    perturbation: PerturbationConfig = field(default_factory=PerturbationConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    """Seeds model init, data order and perturbations."""
+    name: str | None = None
+    """Run name (folder name prefix); default from dataset and placement."""
+
+    def __post_init__(self):
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
+        if self.rationale_weight < 0:
+            raise ConfigError(f"rationale_weight must be >= 0, not {self.rationale_weight}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Stable 12-hex-digit hash of the resolved configuration (name excluded)."""
+        d = self.to_dict()
+        d.pop("name", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def eval_mode(self) -> str:
+        if self.eval.mode != "auto":
+            return self.eval.mode
+        return "generate" if self.placement == "before" else "score"
+
+
+def from_dict(cls, data: dict | None, where: str = ""):
+    """Build dataclass `cls` from a nested dict; unknown keys raise ConfigError naming them."""
+    data = dict(data or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(where + k for k in unknown)}; "
+                          f"accepted in {where.rstrip('.') or 'the top level'}: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}{name} must be a mapping, not {value!r}")
+            value = from_dict(sub, value, f"{where}{name}.")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"{where or 'config'}: {e}") from None
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Apply one `dotted.key=value` override (value parsed as YAML) to a nested dict in place."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} is not key=value (e.g. perturbation.kind=shuffle)")
+    key, raw = override.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML config (or defaults when path is None) and apply key=value overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    for override in overrides:
+        apply_override(data, override)
+    try:
+        return from_dict(RunConfig, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path or 'config'}: {e}") from None

@@ -1,0 +1,196 @@
+"""Training sequences built segment by segment, with the loss mask recorded as they are built.
+
+    builder = SequenceBuilder(tokenizer, placement="after", rationale_weight=1.0)
+    seq = builder.build(example)
+    seq.input_ids, seq.labels   # labels: the token where supervised, IGNORE (-100) elsewhere
+    seq.spans["label"]          # (start, end) token positions of the label
+
+Layout (each piece is its own segment; `|` marks segment boundaries):
+
+    none:    Question: …\\nChoices: (a) … (b) …\\nAnswer: | (c) | <eos>
+    after:   Question: …\\nAnswer: | (c) | \\nExplanation: | <rationale> | <eos>
+    before:  Question: …\\nAnswer: | <rationale> | \\nSo the answer is | (c) | <eos>
+
+The prompt is never supervised, the label (and the marker that leads to it) always is, the rationale
+and its marker carry `rationale_weight`. Masks come from these recorded boundaries, never from
+searching for strings in token ids. Truncation to `max_length` cuts the rationale first, then the
+start of the prompt, never the label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from cotdistill.examples import LETTERS, Example
+from cotdistill.perturbations import PerturbContext, perturb
+
+IGNORE = -100
+RATIONALE_MARKER = "\nExplanation:"
+ANSWER_MARKER = "\nSo the answer is"
+WORD_MASK, WORD_FILLER = "_", "..."
+
+
+def prompt_text(ex: Example) -> str:
+    """The question (and its choices) up to and including 'Answer:'; never supervised."""
+    text = f"Question: {ex.question.strip()}\n"
+    if ex.kind == "multiple_choice":
+        text += "Choices: " + " ".join(f"({LETTERS[i]}) {c.strip()}" for i, c in enumerate(ex.choices)) + "\n"
+    return text + "Answer:"
+
+
+def label_text(label: str, kind: str) -> str:
+    """The label as the student writes it, with its leading space: ' (c)', ' yes', ' 42'."""
+    return f" ({label})" if kind == "multiple_choice" else f" {label}"
+
+
+@dataclass
+class Segment:
+    role: str            # prompt | rationale_marker | rationale | answer_marker | label | eos
+    ids: list[int]
+    weight: float
+
+
+@dataclass
+class TrainingSequence:
+    example_id: str
+    segments: list[Segment]
+    truncated: bool = False
+    input_ids: list[int] = field(init=False)
+    weights: list[float] = field(init=False)
+    spans: dict[str, tuple[int, int]] = field(init=False)
+
+    def __post_init__(self):
+        self.input_ids, self.weights, self.spans = [], [], {}
+        for seg in self.segments:
+            start = len(self.input_ids)
+            self.input_ids += seg.ids
+            self.weights += [seg.weight] * len(seg.ids)
+            self.spans[seg.role] = (start, len(self.input_ids))
+
+    @property
+    def labels(self) -> list[int]:
+        return [t if w > 0 else IGNORE for t, w in zip(self.input_ids, self.weights)]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class SequenceBuilder:
+    """Turns examples into token sequences for one placement, perturbation and tokenizer."""
+
+    def __init__(self, tokenizer, placement: str = "after", *, rationale_weight: float = 1.0,
+                 perturbation: str = "none", perturbation_params: Mapping | None = None,
+                 level: str = "token", seed: int = 0, max_length: int = 256,
+                 pool: Sequence[Example] = (), scores: Mapping[str, Sequence[float]] | None = None):
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no end-of-sequence token")
+        self.tok, self.placement, self.rw = tokenizer, placement, rationale_weight
+        self.kind, self.params, self.level = perturbation, dict(perturbation_params or {}), level
+        self.seed, self.max_length, self.scores = seed, max_length, scores or {}
+        self._pool_ids = {ex.id: i for i, ex in enumerate(pool)}
+        self._pool_units = [self.rationale_units(ex) for ex in pool] if perturbation == "mismatch" else []
+
+    # --- tokens ----------------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False)
+
+    def prompt_ids(self, ex: Example) -> list[int]:
+        return self.encode(prompt_text(ex))
+
+    def label_ids(self, label: str, kind: str) -> list[int]:
+        return self.encode(label_text(label, kind))
+
+    def rationale_units(self, ex: Example) -> list:
+        text = (ex.rationale or "").strip()
+        if self.level == "word":
+            return text.split()
+        return self.encode(" " + text) if text else []
+
+    def _context(self, ex: Example) -> PerturbContext:
+        if self.level == "word":
+            mask_unit, filler_unit = WORD_MASK, WORD_FILLER
+        else:
+            mask_unit = next((t for t in (self.tok.mask_token_id, self.tok.unk_token_id) if t is not None),
+                             None) or self.encode(" " + WORD_MASK)[-1]
+            filler_unit = self.encode(" .")[-1]
+        return PerturbContext(mask_unit=mask_unit, filler_unit=filler_unit, pool=self._pool_units,
+                              self_index=self._pool_ids.get(ex.id), scores=self.scores.get(ex.id))
+
+    def rationale_ids(self, ex: Example) -> list[int]:
+        """The rationale as trained on: perturbed at the configured level, as token ids."""
+        units = self.rationale_units(ex)
+        if self.kind == "key_tokens" and ex.id not in self.scores:
+            raise ValueError(f"key_tokens: no scores for example {ex.id!r} in the scores file")
+        units = perturb(self.kind, units, seed=self.seed, example_id=ex.id, params=self.params,
+                        context=self._context(ex))
+        if self.level == "word":
+            return self.encode(" " + " ".join(units)) if units else []
+        return list(units)
+
+    # --- sequences -------------------------------------------------------------------------
+    def segments(self, ex: Example) -> list[Segment]:
+        prompt = Segment("prompt", self.prompt_ids(ex), 0.0)
+        label = Segment("label", self.label_ids(ex.label, ex.kind), 1.0)
+        if self.placement == "none":
+            return [prompt, label, Segment("eos", [self.tok.eos_token_id], 1.0)]
+        rationale = Segment("rationale", self.rationale_ids(ex), self.rw)
+        if self.placement == "after":
+            return [prompt, label, Segment("rationale_marker", self.encode(RATIONALE_MARKER), self.rw),
+                    rationale, Segment("eos", [self.tok.eos_token_id], self.rw)]
+        return [prompt, rationale, Segment("answer_marker", self.encode(ANSWER_MARKER), 1.0), label,
+                Segment("eos", [self.tok.eos_token_id], 1.0)]
+
+    def build(self, ex: Example) -> TrainingSequence:
+        segs = self.segments(ex)
+        excess = sum(len(s.ids) for s in segs) - self.max_length
+        truncated = excess > 0
+        for role in ("rationale", "prompt"):          # cut the rationale's end, then the prompt's start
+            if excess <= 0:
+                break
+            seg = next((s for s in segs if s.role == role), None)
+            if seg is None:
+                continue
+            cut = min(excess, len(seg.ids) - (1 if role == "prompt" else 0))
+            seg.ids = seg.ids[:len(seg.ids) - cut] if role == "rationale" else seg.ids[cut:]
+            excess -= cut
+        if excess > 0:
+            raise ValueError(f"example {ex.id!r}: label and markers alone exceed max_length "
+                             f"{self.max_length}")
+        return TrainingSequence(ex.id, segs, truncated)
+
+    # --- evaluation ------------------------------------------------------------------------
+    def continuation_ids(self, label: str, kind: str) -> list[int]:
+        """What `score` evaluation scores right after the prompt for one candidate label
+        (for `before` the answer marker leads in, the rationale is skipped)."""
+        ids = self.label_ids(label, kind)
+        return self.encode(ANSWER_MARKER) + ids if self.placement == "before" else ids
+
+
+_LABEL_PATTERNS = {
+    "multiple_choice": re.compile(r"\s*\(\s*([a-z])\s*\)"),
+    "yes_no": re.compile(r"\s*(yes|no)(?![a-z])", re.IGNORECASE),
+    "numeric": re.compile(r"\s*(-?\d[\d,]*(?:\.\d+)?)(?![\d.,]*\d)"),
+}
+
+
+def parse_label(text: str, kind: str, placement: str, finished: bool = True) -> str | None:
+    """The label in generated `text`, or None if it is not (yet) complete.
+
+    For `before`, the label follows the answer marker; otherwise it starts the text. An open-ended
+    label (a word, a number) counts as complete once a character follows it or generation finished.
+    """
+    if placement == "before":
+        at = text.find(ANSWER_MARKER.strip())
+        if at < 0:
+            return None
+        text = text[at + len(ANSWER_MARKER.strip()):]
+    m = _LABEL_PATTERNS[kind].match(text)
+    if m is None:
+        return None
+    rest = text[m.end():]
+    if not finished and (rest == "" if kind == "yes_no" else kind == "numeric" and rest in ("", ".", ",")):
+        return None                                   # 'no' may become 'not', '4' '42' or '4.5'
+    value = m.group(1).lower()
+    return value.replace(",", "") if kind == "numeric" else value
