@@ -111,7 +111,8 @@ class TrainConfig:
     clip: float = 1.0
     """Max gradient norm (0 disables clipping)."""
     precision: str = "auto"
-    """auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32."""
+    """auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32. bf16 autocast on a CPU without
+    native bf16 support is very slow (measured here: 20x slower than fp32 for SmolLM2)."""
     group_by_length: bool = True
     """Batch sequences of similar length together (less padding)."""
     checkpoint_every: int = 0

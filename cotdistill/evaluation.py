@@ -58,9 +58,10 @@ def _record(ex: Example, predicted: str | None, **extra) -> dict:
 def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int, device) -> list[dict]:
     rows = []  # (example index, candidate, ids, start of the continuation)
     for i, ex in enumerate(batch):
-        prompt = builder.prompt_ids(ex)
         for option in ex.label_options:
-            rows.append((i, option, prompt + builder.continuation_ids(option, ex.kind), len(prompt)))
+            cont = builder.continuation_ids(option, ex.kind)
+            prompt = builder.prompt_ids(ex)[-(builder.max_length - len(cont)):]   # as in training
+            rows.append((i, option, prompt + cont, len(prompt)))
     width = max(len(r[2]) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -85,7 +86,7 @@ def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: 
 def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int,
                    max_new_tokens: int, device) -> list[dict]:
     tok, eos = builder.tok, builder.tok.eos_token_id
-    prompts = [builder.prompt_ids(ex) for ex in batch]
+    prompts = [builder.prompt_ids(ex)[-builder.max_length:] for ex in batch]   # cut like training does
     width = max(len(p) for p in prompts)
     ids = torch.full((len(batch), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)

@@ -131,6 +131,17 @@ def prepare_dir(cfg: RunConfig, out: Path) -> None:
                          encoding="utf-8")
 
 
+def open_metrics(path: Path, resumed_step: int):
+    """The metrics file, keeping only the rows up to the step a resumed run continues from."""
+    kept = []
+    if resumed_step and path.exists():
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= resumed_step]
+    f = open(path, "w", encoding="utf-8")
+    f.writelines(line + "\n" for line in kept)
+    return f
+
+
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
         device: str | None = None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json)."""
@@ -144,8 +155,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     builder = make_builder(cfg, student, train_ex)
     sequences = [builder.build(ex) for ex in train_ex]
 
-    from cotdistill.training import train                 # torch-heavy; imported when needed
-    metrics = open(out / "metrics.jsonl", "a", encoding="utf-8")
+    from cotdistill.training import checkpoint_step, train
+    metrics = open_metrics(out / "metrics.jsonl", checkpoint_step(out / "checkpoint"))
 
     def on_step(p: dict) -> None:
         if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:

@@ -112,8 +112,8 @@ def build_tiny(cfg: StudentConfig, texts: list[str]) -> Student:
     tok = train_tokenizer(texts, cfg.vocab_size)
     check_tokenizer(tok, "tiny")
     layers, width, heads = TINY_SIZES[cfg.size]
-    config = GPT2Config(vocab_size=len(tok), n_positions=max(cfg.max_length, 64), n_embd=width,
-                        n_layer=layers, n_head=heads, bos_token_id=tok.eos_token_id,
+    config = GPT2Config(vocab_size=len(tok), n_positions=max(2 * cfg.max_length, 512),
+                        n_embd=width, n_layer=layers, n_head=heads, bos_token_id=tok.eos_token_id,
                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     return Student(GPT2LMHeadModel(config), tok, f"tiny-{cfg.size}",
                    f"GPT-2 {layers}x{width}, random init, BPE {len(tok)} trained on the data")

@@ -134,6 +134,13 @@ def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int) -> No
     tmp = path / (CHECKPOINT + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path / CHECKPOINT)                  # atomic: a crash never leaves half a file
+    (path / "step").write_text(str(step))
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of the checkpoint in `path`, 0 if there is none (cheap: the weights stay on disk)."""
+    marker = Path(path) / "step"
+    return int(marker.read_text()) if (Path(path) / CHECKPOINT).exists() and marker.exists() else 0
 
 
 def load_checkpoint(path: Path, model, opt, sched) -> tuple[int, int]:
