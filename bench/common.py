@@ -59,10 +59,15 @@ def sync(dev: str) -> None:
         torch.cuda.synchronize()
 
 
-def train_flops_per_token(model, seq_len: float) -> float:
-    """6N per token for the weights plus the attention scores (6 * layers * seq * width)."""
-    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+def train_flops_per_token(model, seq_len: float, supervised_fraction: float) -> float:
+    """Training FLOPs per token actually computed: 6 x the non-embedding weights, the attention
+    scores (6 x layers x seq x width), and the output layer only on supervised positions."""
     cfg = model.config
     layers = getattr(cfg, "n_layer", None) or cfg.num_hidden_layers
     width = getattr(cfg, "n_embd", None) or cfg.hidden_size
-    return 6 * n + 6 * layers * seq_len * width
+    embeddings = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) for p in m.parameters()}
+    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
+    embeddings |= {id(p) for p in wpe.parameters()} if wpe is not None else set()
+    body = sum(p.numel() for p in model.parameters() if id(p) not in embeddings)
+    head = width * cfg.vocab_size
+    return 6 * body + 6 * layers * seq_len * width + 6 * head * supervised_fraction

@@ -111,7 +111,8 @@ def main() -> None:
 
     mean_len = sum(len(s) for s in seqs) / len(seqs)
     peak = matmul_peak(dev)
-    mfu = ours_tps * train_flops_per_token(student.model, mean_len) / peak
+    supervised = sum(sum(w > 0 for w in s.weights) for s in seqs) / sum(len(s) for s in seqs)
+    mfu = ours_tps * train_flops_per_token(student.model, mean_len, supervised) / peak
     print(f"machine: {machine()}")
     print(f"student: {student.name} ({sum(p.numel() for p in student.model.parameters()) / 1e6:.1f}M params), "
           f"CQA after, {len(seqs)} sequences (mean {mean_len:.0f} tokens), {args.steps} steps x batch {args.batch_size}")

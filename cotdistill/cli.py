@@ -146,7 +146,7 @@ def datasets(data_dir) -> None:
 @click.option("--placements", default="none,before,after", show_default=True)
 @click.option("--perturbations", default="none,shuffle", show_default=True,
               help="Applied to the `after` placement only.")
-@click.option("--steps", default=300, show_default=True)
+@click.option("--steps", default=1000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 def demo(placements, perturbations, steps, seed) -> None:
     """A small sweep of placements on the synthetic task, printed as an accuracy table."""

@@ -1,9 +1,10 @@
-"""The demo sweep behind `make run`: placements (and perturbations of `after`) on the synthetic task.
+"""The demo sweep behind `make run`: placements (and perturbations of `after`) on the counting task.
 
-    cotdistill demo --placements none,before,after --perturbations none,shuffle --steps 300
+    cotdistill demo --placements none,before,after --perturbations none,shuffle --steps 1000
 
-Trains the built-in tiny student once per arm on the same synthetic examples and prints accuracy
-with its 95% bootstrap interval, plus the paired difference of each arm against label-only.
+Trains the built-in tiny student once per arm on the same examples of the built-in counting task
+(configs/count-demo.yaml) and prints accuracy with its 95% bootstrap interval, plus the paired
+difference of each arm against label-only with McNemar's exact test. Finished arms are reused.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cotdistill.config import load_config
 from cotdistill.runner import default_run_dir, run
 from cotdistill.stats import mcnemar_exact, paired_bootstrap_diff
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "synthetic-demo.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "count-demo.yaml"
 
 
 def demo_sweep(placements: list[str], perturbations: list[str], *, steps: int, seed: int,
@@ -57,4 +58,4 @@ def format_table(rows: list[dict]) -> str:
         lines.append(f"{r['placement']:<10} {r['perturbation']:<13} {s['accuracy']:>8.3f}  "
                      f"[{s['accuracy_low']:.3f}, {s['accuracy_high']:.3f}]  {diff:<24} {p:>9}")
     n = rows[0]["summary"]["n"] if rows else 0
-    return "\n".join(lines) + f"\n({n} synthetic test examples; tiny student; run folders under runs/)"
+    return "\n".join(lines) + f"\n({n} test examples of the counting task; tiny student; run folders under runs/)"

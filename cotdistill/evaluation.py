@@ -4,9 +4,8 @@
     summary = summarize(records)      # accuracy with its 95% bootstrap interval
 
 - `score`: rank the candidate labels by the log-likelihood of the label continuation right after the
-  prompt (for `before`, of "So the answer is (x)", skipping the rationale). All candidates of a batch
-  of examples go through the model in one forward pass; the output layer runs only on the
-  continuation positions.
+  prompt (for `before`, of "So the answer is (x)", skipping the rationale). Each prompt runs once;
+  all candidates of a batch then go through the model together, on the prompts' repeated KV cache.
 - `generate`: greedy decoding with the KV cache, stopping each example as soon as its label is
   complete (after the rationale for `before`), then parsing the label from the text.
 
@@ -27,7 +26,10 @@ from cotdistill.stats import bootstrap_ci
 
 
 def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mode: str,
-             batch_size: int = 32, max_new_tokens: int = 128, device="cpu", progress=None) -> list[dict]:
+             batch_size: int = 32, max_new_tokens: int = 128, device="cpu", progress=None,
+             stop_at_label: bool = True) -> list[dict]:
+    """One record per example. `stop_at_label=False` lets generation run on to the end of sequence
+    (to read the rationale an `after` student writes); the label is parsed the same way."""
     if mode not in ("score", "generate"):
         raise ValueError(f"evaluation mode must be 'score' or 'generate', not {mode!r}")
     if mode == "score":
@@ -44,7 +46,7 @@ def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mo
             if mode == "score":
                 records += score_batch(model, builder, batch, pad, device)
             else:
-                records += generate_batch(model, builder, batch, pad, max_new_tokens, device)
+                records += generate_batch(model, builder, batch, pad, max_new_tokens, device, stop_at_label)
             if progress is not None:
                 progress(min(start + batch_size, len(examples)), len(examples))
     return records
@@ -55,45 +57,58 @@ def _record(ex: Example, predicted: str | None, **extra) -> dict:
             "correct": labels_equal(ex.kind, predicted, ex.label), **extra}
 
 
-def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int, device) -> list[dict]:
-    rows = []  # (example index, candidate, ids, start of the continuation)
-    for i, ex in enumerate(batch):
-        for option in ex.label_options:
-            cont = builder.continuation_ids(option, ex.kind)
-            prompt = builder.prompt_ids(ex)[-(builder.max_length - len(cont)):]   # as in training
-            rows.append((i, option, prompt + cont, len(prompt)))
-    width = max(len(r[2]) for r in rows)
+def _left_pad(rows: Sequence[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad so that every row ends at the same column. -> ids, mask (B, T)."""
+    width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
-    target = torch.zeros((len(rows), width), dtype=torch.bool)   # positions whose NEXT token is scored
-    for r, (_, _, seq, cont) in enumerate(rows):
-        ids[r, :len(seq)] = torch.tensor(seq)
-        mask[r, :len(seq)] = 1
-        target[r, cont - 1:len(seq) - 1] = True
-    ids, mask, target = ids.to(device), mask.to(device), target.to(device)
-    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    logp = torch.log_softmax(model.get_output_embeddings()(hidden[target]).float(), dim=-1)
-    next_tokens = torch.roll(ids, -1, dims=1)[target]
-    token_lp = logp.gather(1, next_tokens[:, None]).squeeze(1)
-    row_of = torch.arange(len(rows), device=device)[:, None].expand_as(target)[target]
-    totals = torch.zeros(len(rows), device=device).index_add_(0, row_of, token_lp).tolist()
-    scores: list[dict[str, float]] = [{} for _ in batch]
-    for (i, option, _, _), total in zip(rows, totals):
-        scores[i][option] = total
-    return [_record(ex, max(s, key=s.get), scores=s, generated=None) for ex, s in zip(batch, scores)]
+    for r, row in enumerate(rows):
+        ids[r, width - len(row):] = torch.tensor(row)
+        mask[r, width - len(row):] = 1
+    return ids.to(device), mask.to(device)
+
+
+def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int, device) -> list[dict]:
+    """Each prompt runs once; its KV cache is repeated for the candidates, whose continuation
+    tokens then go through the model together in a second, short forward pass."""
+    options = [list(ex.label_options) for ex in batch]
+    n_cand = max(len(o) for o in options)
+    conts = [[builder.continuation_ids(o, ex.kind) for o in opts] for ex, opts in zip(batch, options)]
+    conts = [c + [c[-1]] * (n_cand - len(c)) for c in conts]          # pad with a duplicate, dropped below
+    longest = max(len(c) for cs in conts for c in cs)
+    prompts = [builder.prompt_ids(ex)[-(builder.max_length - longest):] for ex in batch]   # as in training
+    ids, mask = _left_pad(prompts, pad, device)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)    # (B, vocab): the first continuation token
+    cache = _cache_of(out)
+    cache.batch_repeat_interleave(n_cand)
+    flat = [c for cs in conts for c in cs]                             # B * n_cand continuations
+    cont_ids = torch.full((len(flat), longest), pad, dtype=torch.long, device=device)
+    cont_mask = torch.zeros_like(cont_ids)
+    for r, c in enumerate(flat):
+        cont_ids[r, :len(c)] = torch.tensor(c)
+        cont_mask[r, :len(c)] = 1
+    rep_mask = mask.repeat_interleave(n_cand, 0)
+    cont_pos = rep_mask.sum(1, keepdim=True) + torch.arange(longest, device=device)[None]
+    logits = model(input_ids=cont_ids, attention_mask=torch.cat([rep_mask, cont_mask], 1),
+                   position_ids=cont_pos, use_cache=True, **{_cache_arg(model): cache}).logits
+    logp = torch.log_softmax(logits[:, :-1].float(), -1)               # (B*C, longest-1, vocab)
+    later = logp.gather(2, cont_ids[:, 1:, None]).squeeze(2) * cont_mask[:, 1:]
+    first = first_logp.repeat_interleave(n_cand, 0).gather(1, cont_ids[:, :1]).squeeze(1)
+    totals = (first + later.sum(1)).view(len(batch), n_cand).tolist()
+    records = []
+    for ex, opts, row in zip(batch, options, totals):
+        scores = dict(zip(opts, row[:len(opts)]))
+        records.append(_record(ex, max(scores, key=scores.get), scores=scores, generated=None))
+    return records
 
 
 def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int,
-                   max_new_tokens: int, device) -> list[dict]:
+                   max_new_tokens: int, device, stop_at_label: bool = True) -> list[dict]:
     tok, eos = builder.tok, builder.tok.eos_token_id
     prompts = [builder.prompt_ids(ex)[-builder.max_length:] for ex in batch]   # cut like training does
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for r, p in enumerate(prompts):                     # left padding: every row ends at the same column
-        ids[r, width - len(p):] = torch.tensor(p)
-        mask[r, width - len(p):] = 1
-    ids, mask = ids.to(device), mask.to(device)
+    ids, mask = _left_pad(prompts, pad, device)
     out_tokens: list[list[int]] = [[] for _ in batch]
     labels: list[str | None] = [None] * len(batch)
     done = [False] * len(batch)
@@ -102,7 +117,7 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
         positions = (mask.cumsum(1) - 1).clamp(min=0)[:, -step_ids.shape[1]:]
         out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
                     use_cache=True, **{_cache_arg(model): cache})
-        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        cache = _cache_of(out)
         nxt = out.logits[:, -1].argmax(-1)               # greedy
         for r, t in enumerate(nxt.tolist()):
             if done[r]:
@@ -112,8 +127,9 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
                 labels[r] = parse_label(tok.decode(out_tokens[r]), batch[r].kind, builder.placement, True)
                 continue
             out_tokens[r].append(t)
-            labels[r] = parse_label(tok.decode(out_tokens[r]), batch[r].kind, builder.placement, False)
-            done[r] = labels[r] is not None
+            if stop_at_label:
+                labels[r] = parse_label(tok.decode(out_tokens[r]), batch[r].kind, builder.placement, False)
+                done[r] = labels[r] is not None
         if all(done):
             break
         step_ids = nxt[:, None]
@@ -128,6 +144,10 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
 def _cache_arg(model) -> str:
     """transformers renamed `past_key_values` to `cache` during v5; accept both."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _cache_of(out):
+    return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
 def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0) -> dict:

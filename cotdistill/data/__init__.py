@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from cotdistill.data import hub, importer, local, synthetic
+from cotdistill.data import counting, hub, importer, local, synthetic
 from cotdistill.examples import DataError, Example
 
 __all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "available", "data_dir", "load_examples"]
@@ -65,6 +65,10 @@ DATASETS: dict[str, DatasetSpec] = {
         synthetic.load_synthetic, synthetic.SPLITS, "multiple_choice",
         "built-in modular-arithmetic chains with step-by-step rationales (offline, seeded)",
         synthetic.DEFAULTS),
+    "synthetic-count": DatasetSpec(
+        counting.load_counting, counting.SPLITS, "multiple_choice",
+        "built-in counting over a seeded world of object colours; the rationale recalls each fact",
+        counting.DEFAULTS),
     "file": DatasetSpec(
         importer.load_file, None, None,
         "your own JSONL/CSV/TSV file(s) with a column mapping", importer.DEFAULTS),
@@ -153,7 +157,7 @@ def available(data_dir: Path | None = None) -> list[DatasetInfo]:
         info = DatasetInfo(name, spec.kind, spec.description)
         if spec.folder is not None:
             _count_local(info, spec, data_dir)
-        elif name == "synthetic":
+        elif name in ("synthetic", "synthetic-count"):
             sizes = {"train": spec.options["n_train"], "test": spec.options["n_test"]}
             info.counts, info.rationale_counts = dict(sizes), dict(sizes)
         infos.append(info)

@@ -1,0 +1,115 @@
+"""The built-in counting task: facts to recall, then a count — the demo's offline testbed.
+
+    load_examples("synthetic-count", "train")                  # 3,000 items over a 40-object world
+    load_examples("synthetic-count", "test", n_items=6, n_objects=80, teacher_accuracy=0.8)
+
+A seeded "world" gives each of `n_objects` made-up object names one colour. A question lists
+`n_items` objects and asks how many have one colour; the rationale recalls each object's colour,
+which the question does not say (it must be learned from the training data, like world knowledge):
+
+    question:  "Items: bako, tiru, lemi, sova. How many are red?"
+    rationale: "bako is red. tiru is blue. lemi is red. sova is green."
+    choices:   ("0", "1", "2", "3", "4"), label "c"
+
+The answer follows from the question through the intermediate facts the rationale spells out. Trained
+on the label alone, a student learns each object's colour only through the count (a weak signal);
+a rationale, wherever it is placed, supervises every fact. Knobs (difficulty and size): n_train,
+n_test, n_items, n_objects, n_colours, seed, teacher_accuracy (with probability 1 - accuracy one
+recalled fact is wrong and teacher_label is the count it implies). Train and test never share a
+question; both are pure functions of the options.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from typing import Any
+
+from cotdistill.examples import LETTERS, DataError, Example
+
+SPLITS = ("train", "test")
+COLOURS = ("red", "blue", "green", "yellow", "white", "black")
+DEFAULTS: dict[str, Any] = {"n_train": 3000, "n_test": 300, "n_items": 4, "n_objects": 40,
+                            "n_colours": 3, "seed": 0, "teacher_accuracy": 1.0}
+CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def world(n_objects: int, n_colours: int, seed: int) -> dict[str, str]:
+    """Object name -> colour; names are distinct two-syllable made-up words, colours balanced."""
+    rng = random.Random(f"count:{seed}:world")
+    names: dict[str, None] = {}
+    while len(names) < n_objects:
+        names.setdefault("".join(rng.choice(CONSONANTS) + rng.choice(VOWELS) for _ in range(2)))
+    colours = [COLOURS[i % n_colours] for i in range(n_objects)]
+    rng.shuffle(colours)
+    return dict(zip(names, colours))
+
+
+def in_test_pool(items: tuple[str, ...], colour: str, seed: int) -> bool:
+    digest = hashlib.blake2b(f"{seed}:{','.join(items)}:{colour}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 5 == 0          # one question in five is a test question
+
+
+def make_example(split: str, number: int, items: tuple[str, ...], colour: str, facts: dict[str, str],
+                 rng: random.Random, accuracy: float) -> Example:
+    recalled = {item: facts[item] for item in items}
+    if rng.random() >= accuracy:                            # the teacher misremembers one fact
+        item = rng.choice(items)
+        recalled[item] = rng.choice([c for c in dict.fromkeys(facts.values()) if c != facts[item]])
+    count = sum(facts[i] == colour for i in items)
+    shown = sum(recalled[i] == colour for i in items)
+    return Example(id=f"count-{split}-{number:05d}",
+                   question=f"Items: {', '.join(items)}. How many are {colour}?",
+                   choices=tuple(str(k) for k in range(len(items) + 1)), label=LETTERS[count],
+                   rationale=" ".join(f"{i} is {recalled[i]}." for i in items),
+                   teacher_label=LETTERS[shown], meta={"colour": colour, "count": count})
+
+
+def validate(opts: dict) -> dict:
+    unknown = sorted(set(opts) - set(DEFAULTS))
+    if unknown:
+        raise DataError(f"unknown option {unknown[0]!r} for dataset 'synthetic-count'; accepted: "
+                        f"{', '.join(DEFAULTS)}", field=unknown[0])
+    bounds = {"n_train": (1, None), "n_test": (1, None), "n_items": (1, 25),
+              "n_objects": (2, 2000), "n_colours": (2, len(COLOURS)), "seed": (-(2 ** 63), None)}
+    for name, (low, high) in bounds.items():
+        value = opts[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            raise DataError(f"option {name!r} must be an integer >= {low}"
+                            + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
+    if opts["n_items"] > opts["n_objects"]:
+        raise DataError("option 'n_items' cannot exceed 'n_objects'", field="n_items")
+    acc = opts["teacher_accuracy"]
+    if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
+        raise DataError(f"option 'teacher_accuracy' must be between 0 and 1, found {acc!r}",
+                        field="teacher_accuracy")
+    room = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"] // 10
+    if opts["n_train"] + opts["n_test"] > room:
+        raise DataError(f"{opts['n_train'] + opts['n_test']} questions asked, but n_objects="
+                        f"{opts['n_objects']}, n_items={opts['n_items']} allow about {room}: "
+                        f"raise n_objects or n_items", field="n_train")
+    return opts
+
+
+def load_counting(split: str, **options: Any) -> list[Example]:
+    opts = validate({**DEFAULTS, **options})
+    if split not in SPLITS:
+        raise DataError(f"dataset 'synthetic-count' has no split {split!r}; valid splits: "
+                        f"{', '.join(SPLITS)}", field="split")
+    facts = world(opts["n_objects"], opts["n_colours"], opts["seed"])
+    names, colours = list(facts), COLOURS[:opts["n_colours"]]
+    rng = random.Random(f"count:{opts['seed']}:{split}")
+    seen: set = set()
+    examples: list[Example] = []
+    while len(examples) < opts[f"n_{split}"]:
+        items = tuple(rng.sample(names, opts["n_items"]))
+        colour = rng.choice(colours)
+        key = (frozenset(items), colour)
+        if key in seen or in_test_pool(tuple(sorted(items)), colour, opts["seed"]) != (split == "test"):
+            continue
+        seen.add(key)
+        teacher_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:teacher")
+        examples.append(make_example(split, len(examples) + 1, items, colour, facts, teacher_rng,
+                                     opts["teacher_accuracy"]))
+    return examples
