@@ -54,9 +54,14 @@ def progress_printer():
             for bar in bars.values():
                 bar.close()
             return
+        if phase == "start":                            # the bar exists before the first step ends
+            bars["train"] = tqdm(total=e["total"], desc="train", unit="step", dynamic_ncols=True,
+                                 initial=e["resumed_step"])
+            return
         if phase not in bars:
-            bars[phase] = tqdm(total=e["total"], desc=phase, unit="step" if phase == "train" else "ex",
-                               dynamic_ncols=True, initial=e.get("step", 1) - 1 if phase == "train" else 0)
+            if "train" in bars:
+                bars["train"].close()
+            bars[phase] = tqdm(total=e["total"], desc=phase, unit="ex", dynamic_ncols=True)
         bar = bars[phase]
         if phase == "train":
             bar.update(e["step"] - bar.n)

@@ -156,7 +156,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill.training import checkpoint_step, train
-    metrics = open_metrics(out / "metrics.jsonl", checkpoint_step(out / "checkpoint"))
+    resumed = checkpoint_step(out / "checkpoint")
+    metrics = open_metrics(out / "metrics.jsonl", resumed)
+    emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
 
     def on_step(p: dict) -> None:
         if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
