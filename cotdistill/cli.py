@@ -154,7 +154,7 @@ def datasets(data_dir) -> None:
 @click.option("--steps", default=1000, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 def demo(placements, perturbations, steps, seed) -> None:
-    """A small sweep of placements on the synthetic task, printed as an accuracy table."""
+    """A sweep of placements on the built-in counting task, printed as an accuracy table."""
     from cotdistill.demo import demo_sweep
     demo_sweep(placements.split(","), perturbations.split(","), steps=steps, seed=seed, echo=click.echo)
 
