@@ -66,3 +66,16 @@ def test_db_upgrade_command(tmp_path):
     assert "database at revision 0001" in up.stdout
     assert run("db", "current").stdout.strip() == "0001"
     assert "datasets" in run("--help").stdout          # the science commands are mounted too
+
+
+def test_submit_and_status_commands(tmp_path):
+    env = {**os.environ, "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,  # noqa: E731
+                                    capture_output=True, text=True, timeout=120)
+    first = run("submit", "configs/matrix-cqa.yaml")
+    assert first.returncode == 0, first.stderr
+    assert "9 queued" in first.stdout and "queued runs: 1 2 3 4 5 6 7 8 9" in first.stdout
+    assert "0 queued, 9 already" in run("submit", "configs/matrix-cqa.yaml").stdout
+    table = run("status", "cqa-placements").stdout.splitlines()
+    assert len(table) == 10 and all(" queued " in line for line in table[1:])
+    assert "commonsenseqa-dsbs before/none seed 1" in table[5]

@@ -1,0 +1,87 @@
+import pytest
+import yaml
+from sqlalchemy import select
+
+from cotdistill.config import ConfigError
+from worker.db import make_engine, session_factory, upgrade
+from worker.experiments import Matrix, expand, load_matrix, submit
+from worker.models import Run
+
+MATRIX = {"name": "placements", "base": "base.yaml",
+          "factors": {"placement": ["none", "before", "after"], "seed": [0, 1]}}
+
+
+@pytest.fixture
+def matrix_file(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"data": {"name": "synthetic-count"},
+                                                        "train": {"steps": 7}, "name": "ignored"}))
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(MATRIX))
+    return path
+
+
+@pytest.fixture
+def session(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        yield s
+    engine.dispose()
+
+
+def test_expand_is_the_cartesian_product(matrix_file):
+    cells = expand(load_matrix(matrix_file))
+    assert len(cells) == 6
+    assert [c.placement for _, c in cells] == ["none", "none", "before", "before", "after", "after"]
+    assert all(c.train.steps == 7 and c.data.name == "synthetic-count" and c.name == "placements"
+               for _, c in cells)
+    assert len({c.hash() for _, c in cells}) == 6
+    assert cells[1][0] == {"placement": "none", "seed": 1}
+
+
+def test_nested_factor_values_and_bad_cells():
+    m = Matrix("p", {}, {"perturbation": [{"kind": "none"}, {"kind": "mask", "params": {"p": 0.3}}]})
+    cells = expand(m)
+    assert cells[1][1].perturbation.params["p"] == 0.3
+    with pytest.raises(ConfigError, match=r"cell \{'placement': 'middle'\}"):
+        expand(Matrix("p", {}, {"placement": ["after", "middle"]}))
+
+
+def test_bad_matrix_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfactors: {seed: 3}\n")
+    with pytest.raises(ConfigError, match="factor 'seed' must be a non-empty list"):
+        load_matrix(bad)
+    bad.write_text("name: x\nbase: nope.yaml\nfactors: {seed: [1]}\n")
+    with pytest.raises(ConfigError, match="base config nope.yaml not found"):
+        load_matrix(bad)
+
+
+def test_resubmitting_queues_only_missing_or_failed(matrix_file, session):
+    m = load_matrix(matrix_file)
+    first = submit(session, m)
+    assert len(first.queued) == 6 and not first.kept
+    again = submit(session, m)
+    assert not again.queued and sorted(again.kept) == sorted(first.queued)
+    failed = session.get(Run, first.queued[2])
+    failed.status, failed.error = "failed", "boom"
+    session.commit()
+    third = submit(session, m)
+    assert third.queued == [failed.id]
+    assert session.get(Run, failed.id).attempt == 1 and session.get(Run, failed.id).error is None
+    assert session.scalar(select(Run).where(Run.id == failed.id)).status == "queued"
+    assert len(session.scalars(select(Run)).all()) == 6           # no duplicate rows
+
+
+def test_identical_config_that_succeeded_is_reused_unless_forced(matrix_file, session):
+    m = load_matrix(matrix_file)
+    first = submit(session, m)
+    for run in session.scalars(select(Run)):
+        run.status = "succeeded"
+    session.commit()
+    other = Matrix("other", m.base, {"placement": ["after"], "seed": [0, 1, 2]})   # the hash ignores names
+    result = submit(session, other)
+    assert len(result.reused) == 2 and len(result.queued) == 1
+    forced = submit(session, m, force=True)
+    assert len(forced.queued) == 6 and set(forced.queued).isdisjoint(first.queued)
