@@ -45,7 +45,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_every_shipped_config_loads():
     from tests.conftest import ROOT
-    configs = sorted((ROOT / "configs").glob("*.yaml"))
+    configs = sorted(p for p in (ROOT / "configs").glob("*.yaml") if not p.name.startswith("matrix-"))
     assert len(configs) >= 6
     for path in configs:
         load_config(path)
