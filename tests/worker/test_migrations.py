@@ -3,12 +3,10 @@
 import os
 import subprocess
 import sys
-import uuid
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from tests.conftest import ROOT
 from worker.db import current, downgrade, make_engine, upgrade
@@ -16,22 +14,6 @@ from worker.models import Base
 
 TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions",
           "attribution_scores"}
-PG_ADMIN = os.environ.get("COTDISTILL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"cotdistill_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def check_round_trip(url):
     upgrade(url)
     engine = make_engine(url)
