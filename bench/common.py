@@ -37,7 +37,7 @@ def cqa_setup(overrides: list[str]):
     seed_everything(cfg.seed)
     train, test = load_examples(cfg)
     student = load_student(cfg.student, train_texts=tokenizer_texts(train))
-    return cfg, student, make_builder(cfg, student, train), train, test
+    return cfg, student, make_builder(cfg, student.tokenizer, train), train, test
 
 
 def matmul_peak(dev: str, n: int = 2048, repeats: int = 10) -> float:

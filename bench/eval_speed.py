@@ -18,7 +18,7 @@ from common import ROOT, device, machine, sync
 from cotdistill.config import load_config  # noqa: E402
 from cotdistill.evaluation import evaluate, summarize  # noqa: E402
 from cotdistill.runner import default_run_dir, load_examples, make_builder, run  # noqa: E402
-from cotdistill.students import Student, check_tokenizer  # noqa: E402
+from cotdistill.students import check_tokenizer  # noqa: E402
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(out / "model")
     check_tokenizer(tok, str(out / "model"))
     train, test = load_examples(cfg)
-    builder = make_builder(cfg, Student(model, tok, "checkpoint", str(out)), train)
+    builder = make_builder(cfg, tok, train)
 
     timings, records = {}, {}
     variants = {"score": ("score", True), "generate": ("generate", True),

@@ -27,14 +27,10 @@ def our_run(model, seqs, cfg, dev):
     losses = []
     sync(dev)
     t0 = time.perf_counter()
-    result = train(model, seqs, cfg.train, seed=cfg.seed, pad_id=cfg_pad(model), device=dev,
+    result = train(model, seqs, cfg.train, seed=cfg.seed, pad_id=model.config.pad_token_id, device=dev,
                    callback=lambda e: losses.append(e["loss"]))
     sync(dev)
     return result.tokens / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:])
-
-
-def cfg_pad(model):
-    return model.config.pad_token_id if model.config.pad_token_id is not None else model.config.eos_token_id
 
 
 def trainer_run(model, seqs, cfg, dev, tokenizer):
@@ -100,7 +96,7 @@ def main() -> None:
     seqs = [builder.build(ex) for ex in train]
     heldout = [builder.build(ex) for ex in test]       # same format, never trained on
     init = copy.deepcopy(student.model.state_dict())
-    pad = cfg_pad(student.model)
+    pad = student.tokenizer.pad_token_id          # students always have one (eos for hub models)
 
     ours_tps, ours_loss = our_run(student.model, seqs, cfg, dev)
     ours_held = heldout_loss(student.model, heldout, dev, pad)

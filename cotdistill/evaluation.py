@@ -15,6 +15,7 @@ Records: example_id, gold, predicted (None when no label could be parsed), corre
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Sequence
 
@@ -57,14 +58,15 @@ def _record(ex: Example, predicted: str | None, **extra) -> dict:
             "correct": labels_equal(ex.kind, predicted, ex.label), **extra}
 
 
-def _left_pad(rows: Sequence[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad so that every row ends at the same column. -> ids, mask (B, T)."""
+def _pad(rows: Sequence[list[int]], pad: int, device, *, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad to the longest row; left padding makes every row end at the same column. -> ids, mask (B, T)."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for r, row in enumerate(rows):
-        ids[r, width - len(row):] = torch.tensor(row)
-        mask[r, width - len(row):] = 1
+        cols = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[r, cols] = torch.tensor(row)
+        mask[r, cols] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -77,22 +79,17 @@ def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: 
     conts = [c + [c[-1]] * (n_cand - len(c)) for c in conts]          # pad with a duplicate, dropped below
     longest = max(len(c) for cs in conts for c in cs)
     prompts = [builder.prompt_ids(ex)[-(builder.max_length - longest):] for ex in batch]   # as in training
-    ids, mask = _left_pad(prompts, pad, device)
+    ids, mask = _pad(prompts, pad, device, left=True)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)    # (B, vocab): the first continuation token
     cache = _cache_of(out)
     cache.batch_repeat_interleave(n_cand)
-    flat = [c for cs in conts for c in cs]                             # B * n_cand continuations
-    cont_ids = torch.full((len(flat), longest), pad, dtype=torch.long, device=device)
-    cont_mask = torch.zeros_like(cont_ids)
-    for r, c in enumerate(flat):
-        cont_ids[r, :len(c)] = torch.tensor(c)
-        cont_mask[r, :len(c)] = 1
+    cont_ids, cont_mask = _pad([c for cs in conts for c in cs], pad, device, left=False)  # (B * n_cand, longest)
     rep_mask = mask.repeat_interleave(n_cand, 0)
     cont_pos = rep_mask.sum(1, keepdim=True) + torch.arange(longest, device=device)[None]
     logits = model(input_ids=cont_ids, attention_mask=torch.cat([rep_mask, cont_mask], 1),
-                   position_ids=cont_pos, use_cache=True, **{_cache_arg(model): cache}).logits
+                   position_ids=cont_pos, use_cache=True, **{_cache_arg(type(model)): cache}).logits
     logp = torch.log_softmax(logits[:, :-1].float(), -1)               # (B*C, longest-1, vocab)
     later = logp.gather(2, cont_ids[:, 1:, None]).squeeze(2) * cont_mask[:, 1:]
     first = first_logp.repeat_interleave(n_cand, 0).gather(1, cont_ids[:, :1]).squeeze(1)
@@ -108,7 +105,7 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
                    max_new_tokens: int, device, stop_at_label: bool = True) -> list[dict]:
     tok, eos = builder.tok, builder.tok.eos_token_id
     prompts = [builder.prompt_ids(ex)[-builder.max_length:] for ex in batch]   # cut like training does
-    ids, mask = _left_pad(prompts, pad, device)
+    ids, mask = _pad(prompts, pad, device, left=True)
     out_tokens: list[list[int]] = [[] for _ in batch]
     labels: list[str | None] = [None] * len(batch)
     done = [False] * len(batch)
@@ -116,7 +113,7 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
     for _ in range(max_new_tokens):
         positions = (mask.cumsum(1) - 1).clamp(min=0)[:, -step_ids.shape[1]:]
         out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                    use_cache=True, **{_cache_arg(model): cache})
+                    use_cache=True, **{_cache_arg(type(model)): cache})
         cache = _cache_of(out)
         nxt = out.logits[:, -1].argmax(-1)               # greedy
         for r, t in enumerate(nxt.tolist()):
@@ -141,9 +138,10 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
             for r, ex in enumerate(batch)]
 
 
-def _cache_arg(model) -> str:
-    """transformers renamed `past_key_values` to `cache` during v5; accept both."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+@functools.cache
+def _cache_arg(model_class) -> str:
+    """transformers renamed `past_key_values` to `cache` during v5; accept both (looked up once per class)."""
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
 def _cache_of(out):

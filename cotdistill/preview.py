@@ -23,7 +23,7 @@ def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None
                  perturbations: Sequence[str] | None = None, split: str = "train") -> list[dict]:
     from cotdistill import data
     from cotdistill.runner import load_examples, make_builder, tokenizer_texts
-    from cotdistill.students import Student, load_tokenizer
+    from cotdistill.students import load_tokenizer
 
     train, _ = load_examples(cfg)
     examples = train if split == "train" else data.load_examples(cfg.data.name, split, **cfg.data.options)
@@ -34,7 +34,7 @@ def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None
             params = cfg.perturbation.params if kind == cfg.perturbation.kind else validate_params(kind, {})
             pert = dataclasses.replace(cfg.perturbation, kind=kind, params=params)
             variant = dataclasses.replace(cfg, placement=placement, perturbation=pert)
-            builder = make_builder(variant, Student(None, tok, cfg.student.name, ""), train)
+            builder = make_builder(variant, tok, train)
             for ex in examples[:n]:
                 seq = builder.build(ex)
                 rows.append({"example_id": ex.id, "placement": placement, "perturbation": kind,

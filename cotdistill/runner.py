@@ -28,7 +28,7 @@ from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, summarize
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
-from cotdistill.students import Student, load_student
+from cotdistill.students import load_student
 
 
 class RunError(RuntimeError):
@@ -96,9 +96,9 @@ def load_scores(path: str | None) -> dict[str, list[float]] | None:
     return scores
 
 
-def make_builder(cfg: RunConfig, student: Student, train: list[Example]) -> SequenceBuilder:
+def make_builder(cfg: RunConfig, tokenizer, train: list[Example]) -> SequenceBuilder:
     p = cfg.perturbation
-    return SequenceBuilder(student.tokenizer, cfg.placement, rationale_weight=cfg.rationale_weight,
+    return SequenceBuilder(tokenizer, cfg.placement, rationale_weight=cfg.rationale_weight,
                            perturbation=p.kind, perturbation_params=p.params, level=p.level,
                            seed=cfg.seed, max_length=cfg.student.max_length, pool=train,
                            scores=load_scores(p.scores_file))
@@ -152,7 +152,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
-    builder = make_builder(cfg, student, train_ex)
+    builder = make_builder(cfg, student.tokenizer, train_ex)
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill.training import checkpoint_step, train
