@@ -11,6 +11,7 @@ place that seeds random number generators. Progress leaves through `callback(eve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -143,8 +144,12 @@ def open_metrics(path: Path, resumed_step: int):
 
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
-        device: str | None = None) -> dict:
-    """Train and evaluate; returns the summary (also written to out/summary.json)."""
+        device: str | None = None, checkpoint_every: int | None = None) -> dict:
+    """Train and evaluate; returns the summary (also written to out/summary.json).
+
+    `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
+    (a job system checkpoints often so that a recovered run loses little; the results are the same).
+    An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
     emit = callback or (lambda event: None)
     out = Path(out)
     prepare_dir(cfg, out)
@@ -167,7 +172,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
         emit({"phase": "train", **p})
 
     with metrics:
-        result = train(student.model, sequences, cfg.train, seed=cfg.seed, device=device,
+        train_cfg = cfg.train if checkpoint_every is None else \
+            dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
+        result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint")
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
