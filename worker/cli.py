@@ -1,5 +1,6 @@
 """The `cotdistill` command: the science subcommands (mounted from cotdistill.cli) plus the job
-system's. So far: `cotdistill db upgrade|downgrade|current`, `submit`, `status`.
+system's: `db upgrade|downgrade|current`, `submit`, `status`, `show`, `cancel`, `retry`, `worker`,
+`reconcile`, `up`.
 """
 
 from __future__ import annotations
@@ -41,50 +42,137 @@ def show_current() -> None:
     click.echo(current() or "empty (run `cotdistill db upgrade`)")
 
 
-def _session():
-    from worker.db import database_url, make_engine, session_factory, upgrade as do_upgrade
-    do_upgrade(database_url())                     # idempotent: a new database is created at head
-    return session_factory(make_engine())()
-
-
 @cli.command()
 @click.argument("matrix", type=click.Path(dir_okay=False, exists=True))
 @click.option("--force", is_flag=True, help="Rerun cells whose identical config already succeeded.")
 def submit(matrix, force) -> None:
     """Expand an experiment matrix into runs and queue the missing ones; prints the run ids."""
     from cotdistill.config import ConfigError
-    from worker.experiments import load_matrix, submit as do_submit
+    from worker import api
     try:
-        m = load_matrix(matrix)
-        with _session() as session:
-            r = do_submit(session, m, force=force)
+        r = api.submit_matrix(matrix, force=force)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"experiment {m.name!r} (id {r.experiment_id}): {len(r.queued)} queued, "
-               f"{len(r.kept)} already queued/running/done, {len(r.reused)} reused from identical runs")
-    if r.queued:
-        click.echo("queued runs: " + " ".join(map(str, r.queued)))
+    click.echo(f"experiment {r['name']!r} (id {r['experiment_id']}): {len(r['queued'])} queued, "
+               f"{len(r['kept'])} already queued/running/done, {len(r['reused'])} reused from identical runs")
+    if r["queued"]:
+        click.echo("queued runs: " + " ".join(map(str, r["queued"])))
+    unsent = sorted(set(r["queued"]) - set(r["sent"]))
+    if unsent:
+        click.echo(f"warning: the broker is not reachable; runs {unsent} stay queued and a worker's "
+                   f"reconciler sends them once it is", err=True)
+
+
+def _progress(r: dict) -> str:
+    p = r["progress"]
+    if r["status"] == "running" and p.get("phase") == "eval":
+        return f"eval {p.get('eval_done', 0)}/{p.get('eval_total', '?')}"
+    return f"{r['step']}/{r['total_steps']}" if r["total_steps"] else "-"
 
 
 @cli.command()
 @click.argument("experiment", required=False)
 def status(experiment) -> None:
     """Runs with status, progress and accuracy (of one experiment, by name or id, or all)."""
-    from sqlalchemy import or_, select
-    from worker.models import Experiment, Run
-    with _session() as session:
-        query = select(Run, Experiment.name).join(Experiment, isouter=True).order_by(Run.id)
-        if experiment:
-            cond = Experiment.name == experiment
-            query = query.where(or_(cond, Experiment.id == int(experiment)) if experiment.isdigit() else cond)
-        rows = session.execute(query).all()
-    click.echo(f"{'run':>5}  {'experiment':<20} {'status':<10} {'progress':<11} {'accuracy':<8}  config")
-    for run, name in rows:
-        c = run.config
-        label = f"{c['data']['name']} {c['placement']}/{c['perturbation']['kind']} seed {c['seed']}"
-        progress = f"{run.step}/{run.total_steps}" if run.total_steps else "-"
-        acc = f"{run.accuracy:.3f}" if run.accuracy is not None else "-"
-        click.echo(f"{run.id:>5}  {(name or '-'):<20} {run.status:<10} {progress:<11} {acc:<8}  {label}")
+    from worker import api
+    try:
+        rows = api.list_runs(experiment=experiment)
+    except api.NotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{'run':>5}  {'experiment':<20} {'status':<10} {'try':>3} {'progress':<12} {'accuracy':<8}  config")
+    for r in rows:
+        label = f"{r['dataset']} {r['arm']} seed {r['seed']}"
+        acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
+        if r["summary"].get("collapsed"):
+            acc += " !"
+        click.echo(f"{r['id']:>5}  {(r['experiment'] or '-'):<20} {r['status']:<10} {r['attempt']:>3} "
+                   f"{_progress(r):<12} {acc:<8}  {label}")
+    if any(r["summary"].get("collapsed") for r in rows):
+        click.echo("! not distinguishable from a constant answer (see `cotdistill show RUN`)")
+
+
+@cli.command()
+@click.argument("run_id", type=int)
+def show(run_id) -> None:
+    """One run: config, progress, summary and, for a failed run, its stored error."""
+    import yaml
+    from worker import api
+    try:
+        r = api.run_detail(run_id)
+    except api.NotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"run {r['id']} ({r['experiment'] or 'no experiment'}): {r['status']}, attempt {r['attempt']}, "
+               f"worker {r['worker'] or '-'}, artifacts {r['artifact_uri'] or '-'}")
+    click.echo(yaml.safe_dump({"progress": r["progress"], "summary": r["summary"]}, sort_keys=False).rstrip())
+    if r["error"]:
+        click.echo("error:\n" + r["error"])
+
+
+@cli.command()
+@click.argument("run_id", type=int)
+def cancel(run_id) -> None:
+    """Cancel a run: a queued one at once, a running one at its next training step."""
+    from worker import api
+    try:
+        status = api.cancel(run_id)
+    except api.NotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"run {run_id}: {status}" + (" (cancel requested; the worker stops at its next step)"
+                                             if status == "running" else ""))
+
+
+@cli.command()
+@click.argument("run_id", type=int)
+def retry(run_id) -> None:
+    """Queue a failed or cancelled run again; it resumes from its last checkpoint."""
+    from worker import api
+    try:
+        r = api.retry(run_id)
+    except api.NotFound as e:
+        raise click.ClickException(str(e)) from None
+    if not r["queued"]:
+        raise click.ClickException(r["reason"])
+    click.echo(f"run {run_id}: queued again")
+
+
+@cli.command()
+@click.option("--queues", "-Q", default="gpu,cpu", show_default=True, help="Queues to consume.")
+@click.option("--concurrency", "-c", default=1, show_default=True,
+              help="Runs at once (1: in the worker process itself; one worker per GPU).")
+@click.option("--name", default=None, help="Worker name (default: host name).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(queues, concurrency, name, loglevel) -> None:
+    """Start a worker ($COTDISTILL_BROKER_URL and $COTDISTILL_DATABASE_URL; default: embedded)."""
+    from worker.db import database_url, upgrade as do_upgrade
+    do_upgrade(database_url())
+    from worker.celery_app import app, is_embedded
+    argv = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel,
+            "--pool", "solo" if concurrency == 1 else "prefork", "--without-heartbeat"]
+    if is_embedded():
+        argv += ["--without-gossip", "--without-mingle"]
+    if name:
+        argv += ["--hostname", f"{name}@%h"]
+    app.worker_main(argv)
+
+
+@cli.command()
+def reconcile() -> None:
+    """Re-send queued runs without a message and recover runs whose worker died (workers also do this)."""
+    from worker.reconcile import reconcile as do_reconcile
+    from worker.tasks import sessions
+    click.echo(do_reconcile(sessions()))
+
+
+@cli.command()
+@click.option("--workers", default=1, show_default=True, help="Training workers (queue gpu).")
+@click.option("--port", default=8501, show_default=True, help="Port of the web app.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address of the web app; anything but 127.0.0.1 requires $COTDISTILL_PASSWORD.")
+@click.option("--no-app", is_flag=True, help="Start only the workers.")
+def up(workers, port, host, no_app) -> None:
+    """Embedded stack: migrate, start the workers (and the app), stop them all on Ctrl-C."""
+    from worker.stack import Stack
+    Stack(workers=workers, port=port, host=host, app=not no_app).run()
 
 
 def main() -> None:

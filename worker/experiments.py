@@ -102,9 +102,11 @@ def submit(session: Session, matrix: Matrix, *, force: bool = False) -> SubmitRe
         experiment = Experiment(name=matrix.name, factors=matrix.factors)
         session.add(experiment)
         session.flush()
-    experiment.factors = matrix.factors
+    cells = expand(matrix)
+    experiment.factors, experiment.base = matrix.factors, matrix.base
+    experiment.cells = [{"config_hash": cfg.hash(), "factors": factors} for factors, cfg in cells]
     result = SubmitResult(experiment.id)
-    for _, cfg in expand(matrix):
+    for _, cfg in cells:
         digest = cfg.hash()
         mine = session.scalars(select(Run).where(Run.experiment_id == experiment.id, Run.config_hash == digest)
                                .order_by(Run.id.desc())).first()

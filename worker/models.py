@@ -62,6 +62,8 @@ class Experiment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     factors: Mapped[dict] = mapped_column(JSON)
+    base: Mapped[dict | None] = mapped_column(JSON)             # the base run config of the matrix
+    cells: Mapped[list | None] = mapped_column(JSON)            # [{config_hash, factors}], one per cell
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -88,6 +90,8 @@ class Run(Base):
     summary: Mapped[dict | None] = mapped_column(JSON)
     accuracy: Mapped[float | None] = mapped_column(Float)
     artifact_uri: Mapped[str | None] = mapped_column(String(1000))
+    task_id: Mapped[str | None] = mapped_column(String(64))      # the last broker message sent for it
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Metric(Base):

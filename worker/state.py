@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, update
+import os
+
+from sqlalchemy import and_, delete, insert, or_, update
 from sqlalchemy.orm import Session
 
-from worker.models import Run, utcnow
+from worker.models import Metric, Prediction, Run, utcnow
 
-STALE_AFTER = timedelta(seconds=60)
+# A running run whose heartbeat is older than this is presumed lost (its worker died).
+STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 60)))
 FINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -80,3 +83,66 @@ def request_cancel(session: Session, run_id: int) -> str | None:
     if run is not None:
         session.refresh(run)
     return run.status if run is not None else None
+
+
+def complete(session: Session, run_id: int, worker: str, summary: dict, predictions: list[dict]) -> bool:
+    """Succeed the run and store its predictions in one transaction: exactly one summary and one
+    prediction per test example, even when an earlier attempt died half-way."""
+    result = session.execute(
+        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
+        .values(status="succeeded", finished_at=utcnow(), error=None, summary=summary,
+                accuracy=summary.get("accuracy"), step=summary.get("train_steps"),
+                progress={"phase": "done", "step": summary.get("train_steps"),
+                          "tokens_per_s": summary.get("tokens_per_s")})
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        session.rollback()
+        return False
+    session.execute(delete(Prediction).where(Prediction.run_id == run_id))
+    if predictions:
+        session.execute(insert(Prediction), [prediction_row(run_id, p) for p in predictions])
+    session.commit()
+    return True
+
+
+def prediction_row(run_id: int, record: dict) -> dict:
+    return {"run_id": run_id, "example_id": str(record["example_id"]), "predicted": record.get("predicted"),
+            "correct": bool(record["correct"]), "generated": record.get("generated"),
+            "scores": {k: v for k, v in record.items()
+                       if k not in ("example_id", "predicted", "correct", "generated")}}
+
+
+def add_metrics(session: Session, run_id: int, rows: list[dict], *, after_step: int | None = None) -> None:
+    """Append training-curve rows; `after_step` first drops rows past a resumed run's checkpoint."""
+    if after_step is not None:
+        session.execute(delete(Metric).where(Metric.run_id == run_id, Metric.step > after_step))
+    if rows:
+        session.execute(insert(Metric), [{"run_id": run_id, **r} for r in rows])
+    session.commit()
+
+
+def requeue(session: Session, run_id: int, *, from_status: tuple[str, ...], new_attempt: bool) -> bool:
+    """Put a run back to `queued` (retry, or recovery of a lost one), clearing its worker and error."""
+    values = {"status": "queued", "worker": None, "error": None, "cancel_requested": False,
+              "finished_at": None, "task_id": None}
+    if new_attempt:
+        values["attempt"] = Run.attempt + 1
+    result = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(from_status))
+                             .values(**values).execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1
+
+
+def mark_sent(session: Session, run_id: int, task_id: str) -> None:
+    session.execute(update(Run).where(Run.id == run_id)
+                    .values(task_id=task_id, enqueued_at=utcnow()).execution_options(synchronize_session=False))
+    session.commit()
+
+
+def requeue_own(session: Session, run_id: int, worker: str) -> bool:
+    """A worker shutting down hands its run back (same attempt); the reconciler sends it again."""
+    result = session.execute(update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
+                             .values(status="queued", worker=None, task_id=None)
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1

@@ -14,11 +14,14 @@ from worker.models import Base
 
 TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions",
           "attribution_scores"}
+HEAD = "0002"
+
+
 def check_round_trip(url):
     upgrade(url)
     engine = make_engine(url)
     assert TABLES <= set(inspect(engine).get_table_names())
-    assert current(url) == "0001"
+    assert current(url) == HEAD
     with engine.connect() as conn:                   # the models and the migrations agree
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     downgrade(url)
@@ -39,19 +42,21 @@ def test_postgresql_upgrade_and_downgrade(postgres_url):
 
 
 def test_db_upgrade_command(tmp_path):
-    env = {**os.environ, "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env = {**os.environ, "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "COTDISTILL_HOME": str(tmp_path)}
     run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     assert "empty" in run("db", "current").stdout
     up = run("db", "upgrade")
     assert up.returncode == 0, up.stderr
-    assert "database at revision 0001" in up.stdout
-    assert run("db", "current").stdout.strip() == "0001"
+    assert f"database at revision {HEAD}" in up.stdout
+    assert run("db", "current").stdout.strip() == HEAD
     assert "datasets" in run("--help").stdout          # the science commands are mounted too
 
 
 def test_submit_and_status_commands(tmp_path):
-    env = {**os.environ, "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env = {**os.environ, "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "COTDISTILL_HOME": str(tmp_path)}
     run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
     first = run("submit", "configs/matrix-cqa.yaml")

@@ -1,0 +1,302 @@
+"""The jobs API: plain functions returning plain data (dicts, lists), for the app and the CLI.
+
+    submit_matrix("configs/matrix-cqa.yaml")        # {experiment_id, queued, reused, kept}
+    list_runs(experiment="cqa-placements")          # one dict per cell, with status and progress
+    compare([1, 2, 3, 4])                           # accuracy per arm, mean ± 95% interval over seeds
+    paired([1, 2], [3, 4])                          # paired difference, McNemar, fixes and breaks
+    cancel(7); retry(7); requeue_failed("cqa-placements")
+
+The caller never opens a database session: each function opens and closes its own, on the database
+of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cotdistill import stats
+from worker import state
+from worker.models import Experiment, Metric, Prediction, Run
+
+ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", "train", "eval")
+
+
+class NotFound(LookupError):
+    """No such run or experiment."""
+
+
+@functools.cache
+def _sessions(url: str):
+    from worker.db import make_engine, session_factory, upgrade
+    upgrade(url)
+    return session_factory(make_engine(url))
+
+
+@contextmanager
+def session() -> Session:
+    from worker.db import database_url
+    with _sessions(database_url())() as s:
+        yield s
+
+
+# ------------------------------------------------------------------------------------------ actions
+
+def submit_matrix(matrix: str | Path | dict, *, force: bool = False) -> dict:
+    """Expand and submit an experiment matrix (a file, or a dict with name/base/factors); sends the
+    queued runs to the broker. Raises ConfigError for a bad matrix."""
+    from worker.experiments import Matrix, load_matrix, submit
+    from worker.reconcile import send
+    if isinstance(matrix, dict):
+        m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"])
+    else:
+        m = load_matrix(matrix)
+    with session() as s:
+        result = submit(s, m, force=force)
+        sent = send(s, result.queued)
+    return {"experiment_id": result.experiment_id, "name": m.name, "queued": result.queued,
+            "reused": result.reused, "kept": result.kept, "sent": sent}
+
+
+def cancel(run_id: int) -> str:
+    """Cancel a run: a queued one at once, a running one at its next step. Returns its status."""
+    with session() as s:
+        status = state.request_cancel(s, run_id)
+    if status is None:
+        raise NotFound(f"no run {run_id}")
+    return status
+
+
+def retry(run_id: int) -> dict:
+    """Queue a failed or cancelled run again (attempt + 1); it resumes from its last checkpoint."""
+    from worker.reconcile import send
+    with session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        if not state.requeue(s, run_id, from_status=("failed", "cancelled"), new_attempt=True):
+            s.refresh(run)
+            return {"run_id": run_id, "status": run.status, "queued": False,
+                    "reason": f"run {run_id} is {run.status}; only failed or cancelled runs can be retried"}
+        send(s, [run_id])
+    return {"run_id": run_id, "status": "queued", "queued": True}
+
+
+def requeue_failed(experiment: str | int) -> list[int]:
+    """Retry every failed or cancelled cell of an experiment; returns the re-queued run ids."""
+    ids = [r["id"] for r in list_runs(experiment=experiment) if r["status"] in ("failed", "cancelled")]
+    return [i for i in ids if retry(i)["queued"]]
+
+
+# ------------------------------------------------------------------------------------------ queries
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def arm_label(config: dict) -> str:
+    p = config["perturbation"]
+    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items()))
+    pert = p["kind"] + (f"({params})" if params else "")
+    return f"{config['placement']}/{pert}"
+
+
+def arm_key(config: dict) -> str:
+    """Runs of one arm differ only in their seed."""
+    import hashlib
+    import json
+    core = {k: config.get(k) for k in ARM_KEYS}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def run_row(run: Run, factors: dict | None = None, experiment: str | None = None) -> dict:
+    c = run.config
+    return {"id": run.id, "experiment_id": run.experiment_id, "experiment": experiment,
+            "status": run.status, "attempt": run.attempt, "step": run.step, "total_steps": run.total_steps,
+            "progress": run.progress or {}, "worker": run.worker, "accuracy": run.accuracy,
+            "heartbeat_at": _iso(run.heartbeat_at), "created_at": _iso(run.created_at),
+            "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "cancel_requested": run.cancel_requested, "has_error": run.error is not None,
+            "config_hash": run.config_hash, "dataset": c["data"]["name"], "student": c["student"]["name"],
+            "placement": c["placement"], "perturbation": c["perturbation"]["kind"],
+            "arm": arm_label(c), "arm_key": arm_key(c), "seed": c["seed"], "factors": factors or {},
+            "summary": run.summary or {}}
+
+
+def _experiment(s: Session, experiment: str | int) -> Experiment:
+    if isinstance(experiment, int) or str(experiment).isdigit():
+        found = s.get(Experiment, int(experiment))
+    else:
+        found = s.scalar(select(Experiment).where(Experiment.name == experiment))
+    if found is None:
+        raise NotFound(f"no experiment {experiment!r}")
+    return found
+
+
+def list_experiments() -> list[dict]:
+    """Every experiment with its number of cells and runs by status."""
+    with session() as s:
+        experiments = s.scalars(select(Experiment).order_by(Experiment.id.desc())).all()
+        out = []
+        for e in experiments:
+            counts: dict[str, int] = {}
+            for run in _cell_runs(s, e):
+                counts[run.status] = counts.get(run.status, 0) + 1
+            out.append({"id": e.id, "name": e.name, "factors": e.factors, "created_at": _iso(e.created_at),
+                        "cells": len(e.cells or []), "counts": counts})
+    return out
+
+
+def _cell_runs(s: Session, e: Experiment) -> list[Run]:
+    return [run for run, _ in _cells(s, e)]
+
+
+def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
+    """The experiment's cells: its own latest run per config, else a succeeded run of the same
+    config from another experiment (a reused cell)."""
+    own: dict[str, Run] = {}
+    for run in s.scalars(select(Run).where(Run.experiment_id == e.id).order_by(Run.id)).all():
+        own[run.config_hash] = run
+    cells = e.cells or [{"config_hash": h, "factors": {}} for h in own]
+    missing = [c["config_hash"] for c in cells if c["config_hash"] not in own]
+    reused: dict[str, Run] = {}
+    if missing:
+        for run in s.scalars(select(Run).where(Run.config_hash.in_(missing), Run.status == "succeeded")
+                             .order_by(Run.id)).all():
+            reused.setdefault(run.config_hash, run)
+    found = []
+    for cell in cells:
+        run = own.get(cell["config_hash"]) or reused.get(cell["config_hash"])
+        if run is not None:
+            found.append((run, cell["factors"]))
+    return found
+
+
+def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = None,
+              status: str | None = None) -> list[dict]:
+    """Runs (of one experiment's cells, of the given ids, or all), newest experiment first."""
+    with session() as s:
+        if experiment is not None:
+            e = _experiment(s, experiment)
+            pairs = [(run, factors, e.name) for run, factors in _cells(s, e)]
+        else:
+            query = select(Run, Experiment.name).join(Experiment, isouter=True).order_by(Run.id)
+            if run_ids is not None:
+                query = query.where(Run.id.in_(run_ids))
+            pairs = [(run, None, name) for run, name in s.execute(query).all()]
+        rows = [run_row(run, factors, name) for run, factors, name in pairs]
+    return [r for r in rows if status is None or r["status"] == status]
+
+
+def run_detail(run_id: int) -> dict:
+    """One run with its full config, summary, stored error and artifact folder."""
+    with session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"no run {run_id}")
+        name = s.get(Experiment, run.experiment_id).name if run.experiment_id else None
+        return {**run_row(run, experiment=name), "config": run.config, "error": run.error,
+                "artifact_uri": run.artifact_uri}
+
+
+def curves(run_ids: list[int], name: str = "loss") -> list[dict]:
+    """Training-curve points {run_id, step, value} of metric `name` (loss, lr, tokens_per_s)."""
+    with session() as s:
+        rows = s.execute(select(Metric.run_id, Metric.step, Metric.value)
+                         .where(Metric.run_id.in_(run_ids), Metric.name == name)
+                         .order_by(Metric.run_id, Metric.step)).all()
+    return [{"run_id": r, "step": step, "value": v} for r, step, v in rows]
+
+
+def predictions(run_ids: list[int]) -> list[dict]:
+    """Every stored prediction of the runs: {run_id, example_id, predicted, correct, gold, generated, scores}."""
+    with session() as s:
+        rows = s.execute(select(Prediction.run_id, Prediction.example_id, Prediction.predicted,
+                                Prediction.correct, Prediction.generated, Prediction.scores)
+                         .where(Prediction.run_id.in_(run_ids))
+                         .order_by(Prediction.run_id, Prediction.id)).all()
+    return [{"run_id": r, "example_id": ex, "predicted": p, "correct": c, "generated": g,
+             "gold": (sc or {}).get("gold"), "scores": (sc or {}).get("scores"), "extra": sc or {}}
+            for r, ex, p, c, g, sc in rows]
+
+
+def prediction_counts(run_ids: list[int]) -> dict[int, int]:
+    with session() as s:
+        rows = s.execute(select(Prediction.run_id, func.count()).where(Prediction.run_id.in_(run_ids))
+                         .group_by(Prediction.run_id)).all()
+    return dict(rows)
+
+
+def compare(run_ids: list[int]) -> list[dict]:
+    """Accuracy per arm over its seeds (succeeded runs only): mean with a t-interval, and each seed."""
+    arms: dict[str, dict] = {}
+    for r in list_runs(run_ids=run_ids):
+        if r["status"] != "succeeded" or r["accuracy"] is None:
+            continue
+        arm = arms.setdefault(r["arm_key"], {"arm_key": r["arm_key"], "arm": r["arm"], "dataset": r["dataset"],
+                                             "student": r["student"], "placement": r["placement"],
+                                             "perturbation": r["perturbation"], "runs": [], "seeds": [],
+                                             "accuracies": [], "collapsed": []})
+        arm["runs"].append(r["id"])
+        arm["seeds"].append(r["seed"])
+        arm["accuracies"].append(r["accuracy"])
+        arm["collapsed"].append(bool(r["summary"].get("collapsed")))
+    out = []
+    for arm in arms.values():
+        ci = stats.mean_ci(arm["accuracies"])
+        out.append({**arm, "mean": ci.estimate, "low": None if ci.low != ci.low else ci.low,
+                    "high": None if ci.high != ci.high else ci.high, "n_seeds": len(arm["runs"])})
+    return sorted(out, key=lambda a: (a["dataset"], a["student"], a["placement"], a["arm"]))
+
+
+def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000) -> dict:
+    """Arm A minus arm B on the same test items: runs are paired by seed (else in order), the items
+    of all pairs pooled. Returns the difference with its paired-bootstrap interval, McNemar's exact
+    test, and per example how many pairs A fixes (A right, B wrong) and breaks."""
+    info = {r["id"]: r for r in list_runs(run_ids=list(runs_a) + list(runs_b))}
+    by_seed_b = {info[b]["seed"]: b for b in runs_b if b in info}
+    pairs = [(a, by_seed_b.get(info[a]["seed"])) for a in runs_a if a in info]
+    if any(b is None for _, b in pairs):
+        pairs = list(zip(runs_a, runs_b))
+    preds = predictions([x for pair in pairs for x in pair])
+    table = {(p["run_id"], p["example_id"]): p for p in preds}
+    a_correct, b_correct, per_example = [], [], {}
+    for a, b in pairs:
+        shared = sorted({ex for (r, ex) in table if r == a} & {ex for (r, ex) in table if r == b})
+        for ex in shared:
+            ca, cb = table[(a, ex)]["correct"], table[(b, ex)]["correct"]
+            a_correct.append(ca)
+            b_correct.append(cb)
+            e = per_example.setdefault(ex, {"example_id": ex, "fixes": 0, "breaks": 0, "pairs": 0})
+            e["pairs"] += 1
+            e["fixes"] += int(ca and not cb)
+            e["breaks"] += int(cb and not ca)
+    if not a_correct:
+        raise ValueError("the two arms share no evaluated test item (are both finished?)")
+    diff = stats.paired_bootstrap_diff(a_correct, b_correct, n_boot=n_boot)
+    test = stats.mcnemar_exact(a_correct, b_correct)
+    n_pairs = len(pairs)
+    changed = [dict(e, consistent=(e["fixes"] == n_pairs or e["breaks"] == n_pairs))
+               for e in per_example.values() if e["fixes"] or e["breaks"]]
+    return {"pairs": pairs, "n_items": len(a_correct), "diff": diff.estimate, "low": diff.low,
+            "high": diff.high, "a_only": test.a_only, "b_only": test.b_only, "p_value": test.p_value,
+            "examples": sorted(changed, key=lambda e: (-(e["fixes"] + e["breaks"]), e["example_id"])),
+            "basis": _basis(preds, pairs)}
+
+
+def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
+    """Whether both arms mostly answer one constant label (then a tight interval means little)."""
+    shares = {}
+    for run_id in {x for pair in pairs for x in pair}:
+        answers = [p["predicted"] for p in preds if p["run_id"] == run_id]
+        top = max(set(answers), key=answers.count) if answers else None
+        shares[run_id] = {"top": top, "share": answers.count(top) / len(answers) if answers else 0.0}
+    constant = all(shares[a]["share"] > 0.6 and shares[b]["share"] > 0.6 for a, b in pairs)
+    warning = ("both arms answer one constant label on most items: the paired interval compares two "
+               "constant answers, not what the models learned") if constant else None
+    return {"shares": shares, "warning": warning}

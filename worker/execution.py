@@ -1,0 +1,173 @@
+"""Execute one run: claim it, call the science core, turn its callback into rows, end it.
+
+    execute(run_id, worker="host:pid")      # what the Celery task `cotdistill.run` calls
+
+The training loop never waits on the database: the callback only records the latest progress in
+memory, and a heartbeat thread writes it (with the training-curve rows) every couple of seconds.
+The same thread notices a cancel request, or that another worker took the run over, and raises
+the stop flag that the callback checks at every step. Checkpoints go to
+$COTDISTILL_ARTIFACTS/run-<id>/ (default: $COTDISTILL_HOME/artifacts), so a retried or recovered
+run resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import traceback
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cotdistill.config import RunConfig, from_dict
+from cotdistill.students import home
+from worker import state
+from worker.models import Run
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = float(os.environ.get("COTDISTILL_HEARTBEAT", 2.0))
+CHECKPOINT_EVERY = int(os.environ.get("COTDISTILL_CHECKPOINT_EVERY", 50))
+
+
+class Stopped(Exception):
+    """Raised from the progress callback to stop a run (cancelled, or no longer ours)."""
+
+
+def artifacts_root() -> Path:
+    return Path(os.environ.get("COTDISTILL_ARTIFACTS") or home() / "artifacts")
+
+
+def run_dir(run_id: int) -> Path:
+    return artifacts_root() / f"run-{run_id}"
+
+
+class Reporter:
+    """Collects the science core's events; a thread flushes them to the database."""
+
+    def __init__(self, sessions: sessionmaker, run_id: int, worker: str):
+        self.sessions, self.run_id, self.worker = sessions, run_id, worker
+        self.lock = threading.Lock()
+        self.progress: dict = {"phase": "starting"}
+        self.metrics: list[dict] = []
+        self.resumed_step: int | None = None
+        self.stop = threading.Event()           # set: cancelled or taken over
+        self.ours = True
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def __call__(self, event: dict) -> None:
+        if self.stop.is_set():
+            raise Stopped()
+        with self.lock:
+            phase = event["phase"]
+            if phase == "start":
+                self.resumed_step = event["resumed_step"]
+                self.progress = {"phase": "train", "step": event["resumed_step"], "total": event["total"]}
+            elif phase == "train":
+                self.progress = {"phase": "train", **{k: _finite(event.get(k)) for k in
+                                 ("step", "total", "loss", "lr", "tokens_per_s", "eta_s", "elapsed_s")}}
+                if event["step"] % self.log_every == 0 or event["step"] == event["total"]:
+                    self.metrics += [{"step": event["step"], "name": k, "value": float(event[k])}
+                                     for k in ("loss", "lr", "tokens_per_s") if _finite(event.get(k)) is not None]
+            elif phase == "eval":
+                self.progress = {**self.progress, "phase": "eval", "eval_done": event["done"],
+                                 "eval_total": event["total"]}
+
+    log_every = 10
+
+    def start(self, log_every: int) -> None:
+        self.log_every = max(1, log_every)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while not self.done.wait(HEARTBEAT_S):
+            try:
+                self.flush()
+            except Exception:                   # a database hiccup must not kill the run
+                log.exception("heartbeat of run %s failed", self.run_id)
+
+    def flush(self) -> None:
+        with self.lock:
+            progress, rows, self.metrics = dict(self.progress), self.metrics, []
+            resumed, self.resumed_step = self.resumed_step, None
+        with self.sessions() as session:
+            if resumed is not None or rows:
+                state.add_metrics(session, self.run_id, rows, after_step=resumed)
+            step = progress.get("step")
+            if not state.heartbeat(session, self.run_id, self.worker, step=step, progress=progress):
+                self.ours = _still_ours(session, self.run_id, self.worker)
+                self.stop.set()
+
+    def close(self) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _still_ours(session: Session, run_id: int, worker: str) -> bool:
+    run = session.get(Run, run_id)
+    session.refresh(run)
+    return run.status == "running" and run.worker == worker
+
+
+def finished_summary(out: Path, cfg: RunConfig) -> dict | None:
+    """The summary of an earlier attempt that finished its folder but died before recording it."""
+    path = out / "summary.json"
+    if not (path.exists() and (out / "predictions.jsonl").exists()):
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return summary if summary.get("config_hash") == cfg.hash() else None
+
+
+def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
+    """Run `run_id` if this worker can claim it; returns what happened (for the log)."""
+    with sessions() as session:
+        if not state.claim(session, run_id, worker):
+            return "not claimed (taken, finished or cancelled)"
+        run = session.get(Run, run_id)
+        config = dict(run.config)
+        out = run_dir(run_id)
+        run.artifact_uri = str(out)
+        session.commit()
+    reporter = Reporter(sessions, run_id, worker)
+    try:
+        cfg = from_dict(RunConfig, config)
+        reporter.start(cfg.train.log_every)
+        summary = finished_summary(out, cfg)
+        if summary is None:
+            from cotdistill.runner import run as run_science
+            summary = run_science(cfg, out, callback=reporter, checkpoint_every=CHECKPOINT_EVERY)
+    except Stopped:
+        reporter.close()
+        with sessions() as session:
+            if reporter.ours:                    # cancelled: the checkpoint stays for a retry
+                state.finish(session, run_id, worker, "cancelled", error="cancelled by request")
+                return "cancelled"
+        return "stopped: another worker holds the run"
+    except (KeyboardInterrupt, SystemExit):
+        reporter.close()                         # the worker is shutting down: hand the run back
+        with sessions() as session:
+            state.requeue_own(session, run_id, worker)
+        raise
+    except Exception as e:
+        reporter.close()
+        message = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+        with sessions() as session:
+            state.finish(session, run_id, worker, "failed", error=message)
+        return f"failed: {type(e).__name__}: {e}"
+    reporter.close()
+    predictions = [json.loads(line) for line in
+                   (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    with sessions() as session:
+        state.add_metrics(session, run_id, reporter.metrics, after_step=reporter.resumed_step)
+        ok = state.complete(session, run_id, worker, summary, predictions)
+    return "succeeded" if ok else "finished, but the run was no longer ours"

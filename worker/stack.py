@@ -1,0 +1,89 @@
+"""`cotdistill up`: the embedded stack in one command.
+
+Migrates the database, starts the training worker(s) (queue `gpu`, one run at a time each), a light
+worker (queue `cpu`: previews, reconciling) and, when the app exists, the Streamlit app bound to
+127.0.0.1. Each child runs in its own process group, so Ctrl-C reaches only this process, which then
+stops them in order: workers hand their running run back to the queue (it resumes from its last
+checkpoint on the next `up`), the app stops, and anything that has not exited after a grace period
+is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
+GRACE_S = 15.0
+
+
+class Stack:
+    def __init__(self, *, workers: int = 1, port: int = 8501, host: str = "127.0.0.1", app: bool = True):
+        self.workers, self.port, self.host = workers, port, host
+        self.app = app and APP.exists()
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def commands(self) -> list[tuple[str, list[str]]]:
+        me = [sys.executable, "-m", "worker.cli"]
+        cmds = [(f"worker-gpu-{i}", me + ["worker", "--queues", "gpu", "--name", f"gpu{i}"])
+                for i in range(self.workers)]
+        cmds.append(("worker-cpu", me + ["worker", "--queues", "cpu", "--name", "cpu"]))
+        if self.app:
+            cmds.append(("app", [sys.executable, "-m", "streamlit", "run", str(APP),
+                                 "--server.address", self.host, "--server.port", str(self.port),
+                                 "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+        return cmds
+
+    def check(self) -> None:
+        if self.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("COTDISTILL_PASSWORD"):
+            raise click.ClickException(f"binding the app to {self.host} exposes it to the network: "
+                                       f"set COTDISTILL_PASSWORD first (or use --host 127.0.0.1)")
+
+    def start(self) -> None:
+        from worker.db import database_url, upgrade
+        from worker.celery_app import broker_url
+        self.check()
+        upgrade(database_url())
+        for name, cmd in self.commands():
+            self.children.append((name, subprocess.Popen(cmd, start_new_session=True)))
+        click.echo(f"cotdistill up: database {database_url()}, broker {broker_url()}, "
+                   f"{self.workers} training worker(s)")
+        if self.app:
+            click.echo(f"app: http://{self.host}:{self.port}")
+
+    def stop(self) -> None:
+        # Workers get SIGQUIT (cold shutdown: the running run is handed back at once, not finished).
+        for name, proc in self.children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_S
+        for name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        click.echo("cotdistill up: stopped")
+
+    def run(self) -> None:
+        self.start()
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+        try:
+            while not stopping:
+                for name, proc in self.children:
+                    if proc.poll() is not None:
+                        click.echo(f"cotdistill up: {name} exited with {proc.returncode}; stopping", err=True)
+                        stopping.append(1)
+                        break
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()

@@ -1,0 +1,70 @@
+"""Thin Celery tasks: they take ids and hand off to plain code at once (worker/execution.py,
+worker/reconcile.py). A task that finds its run already claimed, finished or cancelled returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+
+from celery.signals import worker_ready
+
+from worker.celery_app import app
+
+
+@functools.cache
+def sessions():
+    from worker.db import make_engine, session_factory
+    return session_factory(make_engine())
+
+
+def worker_name() -> str:
+    return f"{os.environ.get('COTDISTILL_WORKER_NAME') or socket.gethostname()}:{os.getpid()}"
+
+
+@app.task(name="cotdistill.run", acks_late=True, reject_on_worker_lost=True)
+def run(run_id: int) -> str:
+    """Train and evaluate run `run_id` (queue `gpu`)."""
+    from worker.execution import execute
+    return execute(sessions(), int(run_id), worker_name())
+
+
+@app.task(name="cotdistill.noop", acks_late=True)
+def noop(run_id: int) -> str:
+    """Claim and immediately succeed a run: measures the queue itself (bench/queue_latency.py)."""
+    from worker import state
+    with sessions()() as session:
+        me = worker_name()
+        if state.claim(session, int(run_id), me):
+            state.complete(session, int(run_id), me, {"noop": True}, [])
+            return "succeeded"
+    return "not claimed"
+
+
+@app.task(name="cotdistill.reconcile")
+def reconcile() -> dict:
+    """Re-send queued runs that have no live message; recover runs whose worker died (queue `cpu`)."""
+    from worker.reconcile import reconcile as do_reconcile
+    return do_reconcile(sessions())
+
+
+def _reconcile_forever() -> None:
+    import logging
+    import time
+    from worker.reconcile import RECONCILE_S, reconcile as do_reconcile
+    log = logging.getLogger("worker.reconcile")
+    while True:
+        try:
+            do_reconcile(sessions())
+        except Exception:                       # database or broker down: next round
+            log.exception("reconciler round failed")
+        time.sleep(RECONCILE_S)
+
+
+@worker_ready.connect
+def start_reconciler(**_) -> None:
+    """Every worker reconciles on start and then periodically; concurrent reconcilers are harmless
+    because every state change is a conditional update and a duplicate message finds its run claimed."""
+    threading.Thread(target=_reconcile_forever, name="reconciler", daemon=True).start()
