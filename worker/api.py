@@ -93,6 +93,47 @@ def requeue_failed(experiment: str | int) -> list[int]:
     return [i for i in ids if retry(i)["queued"]]
 
 
+def preview(config: dict, conditions: list[dict], *, n: int = 1, split: str = "train",
+            timeout: float = 120) -> list[dict]:
+    """The exact training sequence of the first n examples under each condition
+    ({placement, perturbation: {kind, params}, label?}): one row per (condition, example) with tokens,
+    weights (0 = not supervised), spans, truncated. Computed by a worker on the `cpu` queue (it needs
+    the student's tokenizer); raises TimeoutError when no cpu worker answers."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    from worker.celery_app import CPU_QUEUE, get_app
+    result = get_app().send_task("cotdistill.preview", args=[config, conditions, n, split], queue=CPU_QUEUE)
+    try:
+        return result.get(timeout=timeout, interval=0.1)
+    except CeleryTimeout:
+        raise TimeoutError(f"no worker answered the preview within {timeout:.0f} s: is a worker "
+                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
+    finally:
+        result.forget()
+
+
+def list_datasets() -> list[dict]:
+    """Every registered dataset: name, kind, description, split sizes, rationale counts, error."""
+    import dataclasses as dc
+    from cotdistill import data
+    return [dc.asdict(info) for info in data.available()]
+
+
+def dataset_examples(name: str, split: str, *, options: dict | None = None, search: str | None = None,
+                     limit: int = 200) -> list[dict]:
+    """Examples of one split as plain dicts (question, choices, label, rationale, teacher label),
+    filtered by a case-insensitive search over question and rationale."""
+    import dataclasses as dc
+    from cotdistill import data
+    out = []
+    for ex in data.load_examples(name, split, **(options or {})):
+        if search and search.lower() not in f"{ex.question}\n{ex.rationale or ''}".lower():
+            continue
+        out.append({**dc.asdict(ex), "teacher_correct": ex.teacher_correct})
+        if len(out) >= limit:
+            break
+    return out
+
+
 # ------------------------------------------------------------------------------------------ queries
 
 def _iso(value: datetime | None) -> str | None:

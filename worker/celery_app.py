@@ -62,9 +62,20 @@ def transport_options(url: str) -> dict:
     return {"visibility_timeout": VISIBILITY_TIMEOUT_S}
 
 
+def result_backend(url: str) -> str:
+    """Only light tasks that answer the app (a preview) keep results: in Redis on a cluster, in a
+    small SQLite file under $COTDISTILL_HOME otherwise. Runs keep theirs in the database."""
+    if os.environ.get("COTDISTILL_RESULT_BACKEND"):
+        return os.environ["COTDISTILL_RESULT_BACKEND"]
+    if url.startswith(("redis://", "rediss://")):
+        return url
+    home().mkdir(parents=True, exist_ok=True)
+    return f"db+sqlite:///{home() / 'results.db'}"
+
+
 def make_app(url: str | None = None) -> Celery:
     url = url or broker_url()
-    app = Celery("cotdistill", broker=url, include=["worker.tasks"])
+    app = Celery("cotdistill", broker=url, backend=result_backend(url), include=["worker.tasks"])
     app.conf.update(
         broker_transport_options=transport_options(url),
         broker_connection_retry_on_startup=True,
@@ -75,6 +86,7 @@ def make_app(url: str | None = None) -> Celery:
         task_default_queue=CPU_QUEUE, task_default_exchange=CPU_QUEUE, task_default_routing_key=CPU_QUEUE,
         task_routes={"cotdistill.run": {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE}},
         task_ignore_result=True,                # results live in the database
+        result_expires=3600,
         task_serializer="json", accept_content=["json"],
         # Broadcast commands need a fanout-capable broker; the embedded one polls files instead.
         worker_enable_remote_control=not is_embedded(url),

@@ -43,6 +43,23 @@ def noop(run_id: int) -> str:
     return "not claimed"
 
 
+@app.task(name="cotdistill.preview", ignore_result=False, acks_late=False)
+def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "train") -> list[dict]:
+    """The exact training sequences of n examples under each condition (queue `cpu`): needs the
+    student's tokenizer, so it runs here and not in the app."""
+    import dataclasses
+    from cotdistill.config import PerturbationConfig, RunConfig, from_dict
+    from cotdistill.preview import preview_rows
+    cfg = from_dict(RunConfig, config)
+    rows = []
+    for cond in conditions:
+        pert = from_dict(PerturbationConfig, cond.get("perturbation") or {"kind": "none"})
+        variant = dataclasses.replace(cfg, placement=cond.get("placement", cfg.placement), perturbation=pert)
+        for row in preview_rows(variant, n=n, split=split):
+            rows.append({**row, "perturbation_params": pert.params, "label": cond.get("label")})
+    return rows
+
+
 @app.task(name="cotdistill.reconcile")
 def reconcile() -> dict:
     """Re-send queued runs that have no live message; recover runs whose worker died (queue `cpu`)."""

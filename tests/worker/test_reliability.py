@@ -158,3 +158,18 @@ def test_worker_lost_too_often_fails_the_run(embedded, monkeypatch):
         assert recover_stale(s) == {"requeued": [], "failed": [run_id]}
     detail = api.run_detail(run_id)
     assert detail["status"] == "failed" and "worker lost" in detail["error"] and detail["attempt"] == 1
+
+
+def test_preview_is_computed_by_a_cpu_worker(embedded):
+    from tests.worker.stack import BASE
+    from worker import api
+    embedded.start_worker("light", queues="cpu")
+    rows = api.preview(BASE, [{"placement": "before"}, {"placement": "after", "perturbation": {"kind": "shuffle"}}],
+                       n=2, timeout=90)
+    assert [(r["placement"], r["perturbation"]) for r in rows] == \
+        [("before", "none")] * 2 + [("after", "shuffle")] * 2
+    for r in rows:
+        assert len(r["tokens"]) == len(r["weights"]) == len(r["ids"]) and any(w > 0 for w in r["weights"])
+    assert rows[0]["example_id"] == rows[2]["example_id"]
+    # The label is supervised, the question is not (before: rationale then label).
+    assert rows[0]["weights"][0] == 0
