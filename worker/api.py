@@ -341,3 +341,30 @@ def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
     warning = ("both arms answer one constant label on most items: the paired interval compares two "
                "constant answers, not what the models learned") if constant else None
     return {"shares": shares, "warning": warning}
+
+
+# ------------------------------------------------------------------------------------------ for the app
+
+def launch_options() -> dict:
+    """What a launch form may offer, as plain data: placements, perturbation kinds with their default
+    parameters, the built-in student sizes and the default run config (so the app imports no science)."""
+    from cotdistill.config import PLACEMENTS, RunConfig
+    from cotdistill.perturbations import DEFAULT_PARAMS
+    from cotdistill.students import SMOLLM2, TINY_SIZES
+    return {"placements": list(PLACEMENTS), "perturbations": {k: dict(v) for k, v in DEFAULT_PARAMS.items()},
+            "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2], "defaults": RunConfig().to_dict()}
+
+
+def plan_matrix(matrix: dict) -> dict:
+    """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells, how
+    many already exist (an identical config succeeded before and is reused), how many are new, and the
+    first cell's resolved config (for a preview). Raises ConfigError for a bad matrix."""
+    from worker.experiments import Matrix, expand
+    cells = expand(Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]))
+    hashes = [cfg.hash() for _, cfg in cells]
+    with session() as s:
+        done = set(s.scalars(select(Run.config_hash).where(Run.config_hash.in_(hashes),
+                                                           Run.status == "succeeded")).all())
+    existing = sum(h in done for h in hashes)
+    return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
+            "first_config": cells[0][1].to_dict() if cells else None}

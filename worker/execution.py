@@ -36,6 +36,15 @@ class Stopped(Exception):
     """Raised from the progress callback to stop a run (cancelled, or no longer ours)."""
 
 
+class HandBack(Exception):
+    """Raised from the progress callback when the worker shuts down: the run goes back to the queue."""
+
+
+# Set by the worker's shutdown signal (worker/tasks.py): the running run is handed back at its next
+# step, with its checkpoint, instead of being finished or failed.
+SHUTDOWN = threading.Event()
+
+
 def artifacts_root() -> Path:
     return Path(os.environ.get("COTDISTILL_ARTIFACTS") or home() / "artifacts")
 
@@ -59,6 +68,8 @@ class Reporter:
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
 
     def __call__(self, event: dict) -> None:
+        if SHUTDOWN.is_set():
+            raise HandBack()
         if self.stop.is_set():
             raise Stopped()
         with self.lock:
@@ -153,8 +164,13 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
                 state.finish(session, run_id, worker, "cancelled", error="cancelled by request")
                 return "cancelled"
         return "stopped: another worker holds the run"
+    except HandBack:
+        reporter.close()
+        with sessions() as session:
+            state.requeue_own(session, run_id, worker)
+        return "handed back: the worker is shutting down"
     except (KeyboardInterrupt, SystemExit):
-        reporter.close()                         # the worker is shutting down: hand the run back
+        reporter.close()                         # interrupted outright: hand the run back too
         with sessions() as session:
             state.requeue_own(session, run_id, worker)
         raise

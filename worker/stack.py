@@ -3,9 +3,9 @@
 Migrates the database, starts the training worker(s) (queue `gpu`, one run at a time each), a light
 worker (queue `cpu`: previews, reconciling) and, when the app exists, the Streamlit app bound to
 127.0.0.1. Each child runs in its own process group, so Ctrl-C reaches only this process, which then
-stops them in order: workers hand their running run back to the queue (it resumes from its last
-checkpoint on the next `up`), the app stops, and anything that has not exited after a grace period
-is killed.
+stops them: workers hand their running run back to the queue at its next training step (it resumes
+from its last checkpoint on the next `up`), the app stops, and anything that has not exited after a
+grace period is killed.
 """
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ class Stack:
             click.echo(f"app: http://{self.host}:{self.port}")
 
     def stop(self) -> None:
-        # Workers get SIGQUIT (cold shutdown: the running run is handed back at once, not finished).
+        # SIGTERM: a worker's warm shutdown hands its running run back at the next training step.
         for name, proc in self.children:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGQUIT if name.startswith("worker") else signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
         for name, proc in self.children:
             try:

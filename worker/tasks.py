@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutting_down
 
 from worker.celery_app import app
 
@@ -85,3 +85,11 @@ def start_reconciler(**_) -> None:
     """Every worker reconciles on start and then periodically; concurrent reconcilers are harmless
     because every state change is a conditional update and a duplicate message finds its run claimed."""
     threading.Thread(target=_reconcile_forever, name="reconciler", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def hand_back_running_run(**_) -> None:
+    """Warm shutdown (SIGTERM, Ctrl-C): the running run stops at its next step and goes back to the
+    queue with its checkpoint, instead of holding the shutdown until it ends."""
+    from worker.execution import SHUTDOWN
+    SHUTDOWN.set()
