@@ -266,6 +266,14 @@ def predictions(run_ids: list[int]) -> list[dict]:
             for r, ex, p, c, g, sc in rows]
 
 
+def _answers(run_ids: list[int]) -> list[dict]:
+    """Only what paired comparisons need (no per-choice scores to decode)."""
+    with session() as s:
+        rows = s.execute(select(Prediction.run_id, Prediction.example_id, Prediction.predicted,
+                                Prediction.correct).where(Prediction.run_id.in_(run_ids))).all()
+    return [{"run_id": r, "example_id": ex, "predicted": p, "correct": c} for r, ex, p, c in rows]
+
+
 def prediction_counts(run_ids: list[int]) -> dict[int, int]:
     with session() as s:
         rows = s.execute(select(Prediction.run_id, func.count()).where(Prediction.run_id.in_(run_ids))
@@ -304,13 +312,15 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000) -> dic
     pairs = [(a, by_seed_b.get(info[a]["seed"])) for a in runs_a if a in info]
     if any(b is None for _, b in pairs):
         pairs = list(zip(runs_a, runs_b))
-    preds = predictions([x for pair in pairs for x in pair])
-    table = {(p["run_id"], p["example_id"]): p for p in preds}
+    preds = _answers([x for pair in pairs for x in pair])
+    table: dict[int, dict[str, bool]] = {}
+    for p in preds:
+        table.setdefault(p["run_id"], {})[p["example_id"]] = p["correct"]
     a_correct, b_correct, per_example = [], [], {}
     for a, b in pairs:
-        shared = sorted({ex for (r, ex) in table if r == a} & {ex for (r, ex) in table if r == b})
-        for ex in shared:
-            ca, cb = table[(a, ex)]["correct"], table[(b, ex)]["correct"]
+        ta, tb = table.get(a, {}), table.get(b, {})
+        for ex in sorted(ta.keys() & tb.keys()):
+            ca, cb = ta[ex], tb[ex]
             a_correct.append(ca)
             b_correct.append(cb)
             e = per_example.setdefault(ex, {"example_id": ex, "fixes": 0, "breaks": 0, "pairs": 0})
@@ -357,14 +367,18 @@ def launch_options() -> dict:
 
 def plan_matrix(matrix: dict) -> dict:
     """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells, how
-    many already exist (an identical config succeeded before and is reused), how many are new, and the
-    first cell's resolved config (for a preview). Raises ConfigError for a bad matrix."""
+    many already exist (a run of the same experiment queued, running or done, or an identical config
+    that succeeded anywhere and is reused), how many would run, and the first cell's resolved config
+    (for a preview). Raises ConfigError for a bad matrix."""
     from worker.experiments import Matrix, expand
     cells = expand(Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]))
     hashes = [cfg.hash() for _, cfg in cells]
     with session() as s:
         done = set(s.scalars(select(Run.config_hash).where(Run.config_hash.in_(hashes),
                                                            Run.status == "succeeded")).all())
-    existing = sum(h in done for h in hashes)
+        mine = set(s.scalars(select(Run.config_hash).join(Experiment)
+                             .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
+                                    Run.status.in_(("queued", "running", "succeeded")))).all())
+    existing = sum(h in done or h in mine for h in hashes)
     return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
             "first_config": cells[0][1].to_dict() if cells else None}

@@ -88,12 +88,14 @@ def request_cancel(session: Session, run_id: int) -> str | None:
 def complete(session: Session, run_id: int, worker: str, summary: dict, predictions: list[dict]) -> bool:
     """Succeed the run and store its predictions in one transaction: exactly one summary and one
     prediction per test example, even when an earlier attempt died half-way."""
+    values = {"status": "succeeded", "finished_at": utcnow(), "error": None, "summary": summary,
+              "accuracy": summary.get("accuracy"),
+              "progress": {"phase": "done", "step": summary.get("train_steps"),
+                           "tokens_per_s": summary.get("tokens_per_s")}}
+    if summary.get("train_steps") is not None:
+        values["step"] = summary["train_steps"]
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
-        .values(status="succeeded", finished_at=utcnow(), error=None, summary=summary,
-                accuracy=summary.get("accuracy"), step=summary.get("train_steps"),
-                progress={"phase": "done", "step": summary.get("train_steps"),
-                          "tokens_per_s": summary.get("tokens_per_s")})
+        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker).values(**values)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         session.rollback()
