@@ -33,6 +33,8 @@ test: install
 bench: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/train_throughput.py
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/eval_speed.py
+	$(PY) bench/queue_latency.py
+	$(PY) bench/db_scale.py
 
 clean:
 	rm -rf $(VENV) .state runs .pytest_cache
