@@ -128,15 +128,19 @@ def test_two_workers_ten_runs_on_postgresql_and_redis(tmp_path, monkeypatch, pos
 
 
 def test_redis_restart_loses_no_queued_run(tmp_path, monkeypatch, redis_server):
+    """Redis restarts (without persistence: every message is gone) while a worker is busy and runs
+    wait in the queue; the worker reconnects, the reconciler re-sends from the database, all finish."""
     stack = JobStack(tmp_path, monkeypatch, broker_url=redis_server.url)
     try:
-        ids = stack.submit(n=3, steps=3)                  # queued while no worker runs
-        redis_server.stop()                               # the messages die with it (no persistence)
-        redis_server.start()
         stack.start_worker("w1")
-        runs = stack.wait(ids, "succeeded", timeout=240)
+        [busy] = stack.submit(steps=40, name="busy")
+        stack.wait([busy], (), until=lambda r: r["status"] == "running" and r["step"] >= 2, timeout=120)
+        waiting = stack.submit(n=3, steps=3, name="waiting")
+        redis_server.stop()
+        redis_server.start()
+        runs = stack.wait([busy] + waiting, "succeeded", timeout=300)
         assert all(r["attempt"] == 0 for r in runs.values())
-        assert "reconciler" in stack.logs()
+        assert "reconciler: " in stack.logs() and "'resent': [" in stack.logs()
     finally:
         stack.close()
 
