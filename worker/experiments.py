@@ -7,7 +7,7 @@
 A matrix file:
 
     name: cqa-placements
-    base: cqa-after.yaml                       # a run config (relative to the matrix file), optional
+    base: cqa-after.yaml                       # a run config (relative to the matrix file, or inline), optional
     factors:                                   # dotted keys; the cartesian product is taken
       placement: [none, before, after]
       perturbation: [{kind: none}, {kind: shuffle}]
@@ -59,7 +59,9 @@ def load_matrix(path: str | Path) -> Matrix:
         raise ConfigError(f"{path}: a matrix needs `name` and `factors` (a mapping of dotted keys to lists)"
                           + (f"; unknown key(s) {', '.join(sorted(unknown))}" if unknown else ""))
     base = {}
-    if raw.get("base"):
+    if isinstance(raw.get("base"), dict):                 # an inline run config
+        base = raw["base"]
+    elif raw.get("base"):
         base_path = (path.parent / raw["base"]).resolve()
         if not base_path.is_file():
             raise ConfigError(f"{path}: base config {raw['base']} not found (looked at {base_path})")
