@@ -84,7 +84,7 @@ def make_app(url: str | None = None) -> Celery:
         worker_prefetch_multiplier=1,           # a busy worker holds no second run hostage
         task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (GPU_QUEUE, CPU_QUEUE)],
         task_default_queue=CPU_QUEUE, task_default_exchange=CPU_QUEUE, task_default_routing_key=CPU_QUEUE,
-        task_routes={"cotdistill.run": {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE}},
+        task_routes={name: {"queue": GPU_QUEUE, "routing_key": GPU_QUEUE} for name in ("cotdistill.run", "cotdistill.job")},
         task_ignore_result=True,                # results live in the database
         result_expires=3600,
         task_serializer="json", accept_content=["json"],

@@ -19,6 +19,7 @@ import os
 import threading
 import traceback
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ from worker import state
 from worker.models import Run
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 HEARTBEAT_S = float(os.environ.get("COTDISTILL_HEARTBEAT", 2.0))
 CHECKPOINT_EVERY = int(os.environ.get("COTDISTILL_CHECKPOINT_EVERY", 50))
 
@@ -53,25 +55,73 @@ def run_dir(run_id: int) -> Path:
     return artifacts_root() / f"run-{run_id}"
 
 
-class Reporter:
-    """Collects the science core's events; a thread flushes them to the database."""
+class Heartbeat:
+    """Holds the latest progress in memory; a thread writes it and a heartbeat every HEARTBEAT_S,
+    and raises the stop flag when the row is cancelled or taken over. `check()` is what the work
+    calls between steps."""
 
-    def __init__(self, sessions: sessionmaker, run_id: int, worker: str):
-        self.sessions, self.run_id, self.worker = sessions, run_id, worker
+    def __init__(self, sessions: sessionmaker, row_id: int, worker: str, model=Run):
+        self.sessions, self.row_id, self.worker, self.model = sessions, row_id, worker, model
         self.lock = threading.Lock()
         self.progress: dict = {"phase": "starting"}
-        self.metrics: list[dict] = []
-        self.resumed_step: int | None = None
         self.stop = threading.Event()           # set: cancelled or taken over
         self.ours = True
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+        self.thread = threading.Thread(target=self._beat, daemon=True,
+                                       name=f"heartbeat-{model.__tablename__}-{row_id}")
 
-    def __call__(self, event: dict) -> None:
+    def check(self) -> None:
         if SHUTDOWN.is_set():
             raise HandBack()
         if self.stop.is_set():
             raise Stopped()
+
+    def update(self, **progress) -> None:
+        self.check()
+        with self.lock:
+            self.progress = {**self.progress, **progress}
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _beat(self) -> None:
+        while not self.done.wait(HEARTBEAT_S):
+            try:
+                self.flush()
+            except Exception:                   # a database hiccup must not kill the work
+                log.exception("heartbeat of %s %s failed", self.model.__tablename__, self.row_id)
+
+    def write_extra(self, session: Session) -> None:
+        """Subclasses write what they collected (training-curve rows) in the heartbeat's session."""
+
+    def flush(self) -> None:
+        with self.lock:
+            progress = dict(self.progress)
+        with self.sessions() as session:
+            self.write_extra(session)
+            step = progress.get("step")
+            if not state.heartbeat(session, self.row_id, self.worker, step=step, progress=progress,
+                                   model=self.model):
+                self.ours = _still_ours(session, self.row_id, self.worker, self.model)
+                self.stop.set()
+
+    def close(self) -> None:
+        self.done.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+class Reporter(Heartbeat):
+    """The science core's run events → progress, and training-curve rows for `metrics`."""
+
+    def __init__(self, sessions: sessionmaker, run_id: int, worker: str, log_every: int = 10):
+        super().__init__(sessions, run_id, worker, Run)
+        self.log_every = max(1, log_every)
+        self.metrics: list[dict] = []
+        self.resumed_step: int | None = None
+
+    def __call__(self, event: dict) -> None:
+        self.check()
         with self.lock:
             phase = event["phase"]
             if phase == "start":
@@ -87,35 +137,12 @@ class Reporter:
                 self.progress = {**self.progress, "phase": "eval", "eval_done": event["done"],
                                  "eval_total": event["total"]}
 
-    log_every = 10
-
-    def start(self, log_every: int) -> None:
-        self.log_every = max(1, log_every)
-        self.thread.start()
-
-    def _beat(self) -> None:
-        while not self.done.wait(HEARTBEAT_S):
-            try:
-                self.flush()
-            except Exception:                   # a database hiccup must not kill the run
-                log.exception("heartbeat of run %s failed", self.run_id)
-
-    def flush(self) -> None:
+    def write_extra(self, session: Session) -> None:
         with self.lock:
-            progress, rows, self.metrics = dict(self.progress), self.metrics, []
+            rows, self.metrics = self.metrics, []
             resumed, self.resumed_step = self.resumed_step, None
-        with self.sessions() as session:
-            if resumed is not None or rows:
-                state.add_metrics(session, self.run_id, rows, after_step=resumed)
-            step = progress.get("step")
-            if not state.heartbeat(session, self.run_id, self.worker, step=step, progress=progress):
-                self.ours = _still_ours(session, self.run_id, self.worker)
-                self.stop.set()
-
-    def close(self) -> None:
-        self.done.set()
-        if self.thread.is_alive():
-            self.thread.join()
+        if resumed is not None or rows:
+            state.add_metrics(session, self.row_id, rows, after_step=resumed)
 
 
 def _finite(value):
@@ -124,10 +151,46 @@ def _finite(value):
     return value
 
 
-def _still_ours(session: Session, run_id: int, worker: str) -> bool:
-    run = session.get(Run, run_id)
-    session.refresh(run)
-    return run.status == "running" and run.worker == worker
+def _still_ours(session: Session, row_id: int, worker: str, model=Run) -> bool:
+    row = session.get(model, row_id)
+    session.refresh(row)
+    return row.status == "running" and row.worker == worker
+
+
+def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat, work: Callable[[], T]
+              ) -> tuple[T | None, str | None]:
+    """Do `work()` under the heartbeat and turn how it ended into the row's state: (result, None) on
+    success, else (None, what happened): cancelled, taken over, handed back on shutdown, or failed
+    with the message and traceback stored."""
+    model = beat.model
+    beat.start()
+    try:
+        return work(), None
+    except Stopped:
+        beat.close()
+        with sessions() as session:
+            if beat.ours:                        # cancelled: the checkpoint stays for a retry
+                state.finish(session, row_id, worker, "cancelled", error="cancelled by request", model=model)
+                return None, "cancelled"
+        return None, "stopped: another worker holds it"
+    except HandBack:
+        beat.close()
+        with sessions() as session:
+            state.requeue_own(session, row_id, worker, model=model)
+        return None, "handed back: the worker is shutting down"
+    except (KeyboardInterrupt, SystemExit):
+        beat.close()                             # interrupted outright: hand it back too
+        with sessions() as session:
+            state.requeue_own(session, row_id, worker, model=model)
+        raise
+    except Exception as e:
+        beat.close()
+        message = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+        with sessions() as session:
+            state.finish(session, row_id, worker, "failed", error=message, model=model)
+        return None, f"failed: {type(e).__name__}: {e}"
+    finally:
+        beat.close()
 
 
 def finished_summary(out: Path, cfg: RunConfig) -> dict | None:
@@ -150,37 +213,19 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
         run.artifact_uri = str(out)
         session.commit()
     reporter = Reporter(sessions, run_id, worker)
-    try:
+
+    def work() -> dict:
         cfg = from_dict(RunConfig, config)
-        reporter.start(cfg.train.log_every)
+        reporter.log_every = max(1, cfg.train.log_every)
         summary = finished_summary(out, cfg)
         if summary is None:
             from cotdistill.runner import run as run_science
             summary = run_science(cfg, out, callback=reporter, checkpoint_every=CHECKPOINT_EVERY)
-    except Stopped:
-        reporter.close()
-        with sessions() as session:
-            if reporter.ours:                    # cancelled: the checkpoint stays for a retry
-                state.finish(session, run_id, worker, "cancelled", error="cancelled by request")
-                return "cancelled"
-        return "stopped: another worker holds the run"
-    except HandBack:
-        reporter.close()
-        with sessions() as session:
-            state.requeue_own(session, run_id, worker)
-        return "handed back: the worker is shutting down"
-    except (KeyboardInterrupt, SystemExit):
-        reporter.close()                         # interrupted outright: hand the run back too
-        with sessions() as session:
-            state.requeue_own(session, run_id, worker)
-        raise
-    except Exception as e:
-        reporter.close()
-        message = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
-        with sessions() as session:
-            state.finish(session, run_id, worker, "failed", error=message)
-        return f"failed: {type(e).__name__}: {e}"
-    reporter.close()
+        return summary
+
+    summary, outcome = supervise(sessions, run_id, worker, reporter, work)
+    if outcome is not None:
+        return outcome
     predictions = [json.loads(line) for line in
                    (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     with sessions() as session:

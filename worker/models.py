@@ -40,6 +40,11 @@ class RationaleSet(Base):
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
     teacher_accuracy: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    provenance: Mapped[dict | None] = mapped_column(JSON)      # everything the set's folder records
+    path: Mapped[str | None] = mapped_column(String(1000))      # the immutable set folder
+    n_examples: Mapped[int | None] = mapped_column(Integer)
+    n_unparsed: Mapped[int | None] = mapped_column(Integer)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
 
 
 class ExampleRow(Base):
@@ -94,6 +99,34 @@ class Run(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class Job(Base):
+    """Work other than a run, on the same state machine: `generation` (teacher rationales for a
+    dataset) and `attribution` (token importance scores). `params` says what to do, `summary` what came
+    of it; progress counts examples (`step` of `total_steps`)."""
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_heartbeat", "status", "heartbeat_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int | None] = mapped_column(Integer)
+    progress: Mapped[dict | None] = mapped_column(JSON)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    artifact_uri: Mapped[str | None] = mapped_column(String(1000))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Metric(Base):
     __tablename__ = "metrics"
     __table_args__ = (UniqueConstraint("run_id", "step", "name"),)
@@ -123,6 +156,9 @@ class Attribution(Base):
     method: Mapped[str] = mapped_column(String(50))
     rationale_set_id: Mapped[int | None] = mapped_column(ForeignKey("rationale_sets.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    params: Mapped[dict | None] = mapped_column(JSON)           # split, steps, scoring model, options
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
 
 
 class AttributionScore(Base):
@@ -133,3 +169,6 @@ class AttributionScore(Base):
     example_id: Mapped[str] = mapped_column(String(200))
     tokens: Mapped[list] = mapped_column(JSON)
     scores: Mapped[list] = mapped_column(JSON)
+    words: Mapped[list | None] = mapped_column(JSON)
+    word_scores: Mapped[list | None] = mapped_column(JSON)
+    completeness_error: Mapped[float | None] = mapped_column(Float)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker import state
 from worker.celery_app import GPU_QUEUE, broker_dir, broker_url
-from worker.models import Run, utcnow
+from worker.models import Job, Run, utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
@@ -32,21 +32,25 @@ RECONCILE_S = float(os.environ.get("COTDISTILL_RECONCILE_EVERY", 30))
 GRACE = timedelta(seconds=float(os.environ.get("COTDISTILL_RESEND_GRACE", 10)))
 
 
-def send(session: Session, run_ids: list[int]) -> list[int]:
-    """Send one message per run; returns the ids whose message reached the broker. A run whose
+TASKS = {Run: "cotdistill.run", Job: "cotdistill.job"}       # both on the gpu queue
+
+
+def send(session: Session, ids: list[int], *, model=Run) -> list[int]:
+    """Send one message per run (or job); returns the ids whose message reached the broker. One whose
     message could not be sent stays queued, and the reconciler sends it again later."""
     from worker.celery_app import get_app
     app = get_app()
     sent = []
-    for run_id in run_ids:
+    for row_id in ids:
         task_id = uuid.uuid4().hex
-        state.mark_sent(session, run_id, task_id)
+        state.mark_sent(session, row_id, task_id, model=model)
         try:
-            app.send_task("cotdistill.run", args=[run_id], queue=GPU_QUEUE, task_id=task_id,
+            app.send_task(TASKS[model], args=[row_id], queue=GPU_QUEUE, task_id=task_id,
                           retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
-            sent.append(run_id)
+            sent.append(row_id)
         except Exception as e:                 # broker down: the row stays queued, nothing is lost
-            log.warning("could not send run %s to the broker (%s); the reconciler will retry", run_id, e)
+            log.warning("could not send %s %s to the broker (%s); the reconciler will retry",
+                        model.__tablename__, row_id, e)
     return sent
 
 
@@ -74,8 +78,9 @@ def live_task_ids(url: str | None = None) -> set[str] | None:
     return None
 
 
-def recover_stale(session: Session) -> dict:
-    """Running runs whose heartbeat went stale: re-queue (attempt + 1) or, past the limit, fail."""
+def recover_stale(session: Session, model=Run) -> dict:
+    """Running rows whose heartbeat went stale: re-queue (attempt + 1) or, past the limit, fail."""
+    Run = model                                 # noqa: N806 (the same columns on runs and jobs)
     cutoff = utcnow() - state.STALE_AFTER
     stale = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < cutoff)
     requeued, failed = [], []
@@ -100,8 +105,9 @@ def recover_stale(session: Session) -> dict:
     return {"requeued": requeued, "failed": failed}
 
 
-def orphaned(session: Session, live: set[str] | None) -> list[int]:
-    """Queued runs with no live message whose last message (if any) is older than the grace period."""
+def orphaned(session: Session, live: set[str] | None, model=Run) -> list[int]:
+    """Queued rows with no live message whose last message (if any) is older than the grace period."""
+    Run = model                                 # noqa: N806
     old = or_(Run.enqueued_at.is_(None), Run.enqueued_at < utcnow() - GRACE)
     rows = session.execute(select(Run.id, Run.task_id).where(Run.status == "queued", old)
                            .order_by(Run.id)).all()
@@ -125,12 +131,16 @@ def clean_processed(max_age_s: float = 3600) -> None:
 def reconcile(sessions: sessionmaker) -> dict:
     with sessions() as session:
         result = recover_stale(session)
+        jobs = recover_stale(session, Job)
         try:
             live = live_task_ids()
         except Exception as e:                  # broker down: try again next round
             log.warning("reconciler: broker not reachable (%s)", e)
             return {**result, "resent": []}
         result["resent"] = send(session, orphaned(session, live))
+        jobs["resent"] = send(session, orphaned(session, live, Job), model=Job)
+        if any(jobs.values()):
+            result["jobs"] = jobs
     clean_processed()
     if any(result.values()):
         log.info("reconciler: %s", result)

@@ -1,4 +1,4 @@
-"""Run state transitions as conditional updates, committed at once. The database is the truth:
+"""Run (and job) state transitions as conditional updates, committed at once. The database is the truth:
 a task that finds its run already claimed simply returns.
 
     if claim(session, run_id, worker="gpu-0"):      # queued, or running with a stale heartbeat
@@ -6,6 +6,8 @@ a task that finds its run already claimed simply returns.
         finish(session, run_id, "succeeded", summary=…)
 
     queued → running → succeeded | failed | cancelled
+
+Every transition takes `model=Run` or `model=Job` (worker/models.py): both tables share these columns.
 """
 
 from __future__ import annotations
@@ -24,14 +26,14 @@ STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 6
 FINAL = ("succeeded", "failed", "cancelled")
 
 
-def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta = STALE_AFTER) -> bool:
+def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta = STALE_AFTER, model=Run) -> bool:
     """Take the run if it is queued, or running with a heartbeat older than `stale_after`."""
     now = utcnow()
-    claimable = or_(Run.status == "queued",
-                    and_(Run.status == "running", or_(Run.heartbeat_at.is_(None),
-                                                      Run.heartbeat_at < now - stale_after)))
+    claimable = or_(model.status == "queued",
+                    and_(model.status == "running", or_(model.heartbeat_at.is_(None),
+                                                      model.heartbeat_at < now - stale_after)))
     result = session.execute(
-        update(Run).where(Run.id == run_id, claimable, Run.cancel_requested.is_(False))
+        update(model).where(model.id == run_id, claimable, model.cancel_requested.is_(False))
         .values(status="running", worker=worker, heartbeat_at=now, started_at=now, error=None)
         .execution_options(synchronize_session=False))
     session.commit()
@@ -39,7 +41,7 @@ def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta 
 
 
 def heartbeat(session: Session, run_id: int, worker: str, *, step: int | None = None,
-              progress: dict | None = None) -> bool:
+              progress: dict | None = None, model=Run) -> bool:
     """Record progress; False when the run is no longer this worker's (taken over or cancelled),
     which tells the caller to stop."""
     values = {"heartbeat_at": utcnow()}
@@ -48,38 +50,38 @@ def heartbeat(session: Session, run_id: int, worker: str, *, step: int | None = 
     if progress is not None:
         values["progress"] = progress
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker,
-                          Run.cancel_requested.is_(False))
+        update(model).where(model.id == run_id, model.status == "running", model.worker == worker,
+                          model.cancel_requested.is_(False))
         .values(**values).execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
 
 def finish(session: Session, run_id: int, worker: str, status: str, *, summary: dict | None = None,
-           error: str | None = None) -> bool:
+           error: str | None = None, model=Run) -> bool:
     """End a run this worker holds; False if it was not (any longer) this worker's."""
     if status not in FINAL:
         raise ValueError(f"finish: status must be one of {FINAL}, not {status!r}")
     values = {"status": status, "finished_at": utcnow(), "error": error, "summary": summary}
-    if summary is not None:
+    if summary is not None and hasattr(model, "accuracy"):
         values["accuracy"] = summary.get("accuracy")
     result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
+        update(model).where(model.id == run_id, model.status == "running", model.worker == worker)
         .values(**values).execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
 
-def request_cancel(session: Session, run_id: int) -> str | None:
+def request_cancel(session: Session, run_id: int, *, model=Run) -> str | None:
     """Cancel: a queued run ends at once; a running one is flagged and its worker stops at the next
     step. Returns the run's status afterwards (None if there is no such run)."""
-    session.execute(update(Run).where(Run.id == run_id, Run.status == "queued")
+    session.execute(update(model).where(model.id == run_id, model.status == "queued")
                     .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)
                     .execution_options(synchronize_session=False))
-    session.execute(update(Run).where(Run.id == run_id, Run.status == "running")
+    session.execute(update(model).where(model.id == run_id, model.status == "running")
                     .values(cancel_requested=True).execution_options(synchronize_session=False))
     session.commit()
-    run = session.get(Run, run_id)
+    run = session.get(model, run_id)
     if run is not None:
         session.refresh(run)
     return run.status if run is not None else None
@@ -123,27 +125,27 @@ def add_metrics(session: Session, run_id: int, rows: list[dict], *, after_step: 
     session.commit()
 
 
-def requeue(session: Session, run_id: int, *, from_status: tuple[str, ...], new_attempt: bool) -> bool:
+def requeue(session: Session, run_id: int, *, from_status: tuple[str, ...], new_attempt: bool, model=Run) -> bool:
     """Put a run back to `queued` (retry, or recovery of a lost one), clearing its worker and error."""
     values = {"status": "queued", "worker": None, "error": None, "cancel_requested": False,
               "finished_at": None, "task_id": None}
     if new_attempt:
-        values["attempt"] = Run.attempt + 1
-    result = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(from_status))
+        values["attempt"] = model.attempt + 1
+    result = session.execute(update(model).where(model.id == run_id, model.status.in_(from_status))
                              .values(**values).execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
 
-def mark_sent(session: Session, run_id: int, task_id: str) -> None:
-    session.execute(update(Run).where(Run.id == run_id)
+def mark_sent(session: Session, run_id: int, task_id: str, *, model=Run) -> None:
+    session.execute(update(model).where(model.id == run_id)
                     .values(task_id=task_id, enqueued_at=utcnow()).execution_options(synchronize_session=False))
     session.commit()
 
 
-def requeue_own(session: Session, run_id: int, worker: str) -> bool:
+def requeue_own(session: Session, run_id: int, worker: str, *, model=Run) -> bool:
     """A worker shutting down hands its run back (same attempt); the reconciler sends it again."""
-    result = session.execute(update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker)
+    result = session.execute(update(model).where(model.id == run_id, model.status == "running", model.worker == worker)
                              .values(status="queued", worker=None, task_id=None)
                              .execution_options(synchronize_session=False))
     session.commit()

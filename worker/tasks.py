@@ -31,6 +31,13 @@ def run(run_id: int) -> str:
     return execute(sessions(), int(run_id), worker_name())
 
 
+@app.task(name="cotdistill.job", acks_late=True, reject_on_worker_lost=True)
+def job(job_id: int) -> str:
+    """A generation or attribution job (queue `gpu`): see worker/jobs.py."""
+    from worker.jobs import execute as execute_job
+    return execute_job(sessions(), int(job_id), worker_name())
+
+
 @app.task(name="cotdistill.noop", acks_late=True)
 def noop(run_id: int) -> str:
     """Claim and immediately succeed a run: measures the queue itself (bench/queue_latency.py)."""
