@@ -21,6 +21,8 @@ import yaml
 
 PLACEMENTS = ("none", "before", "after")
 EVAL_MODES = ("auto", "score", "generate")
+SCORINGS = ("letter", "text", "calibrated")
+TEXT_FORMATS = ("label_and_text", "text_only")
 
 
 class ConfigError(ValueError):
@@ -136,10 +138,32 @@ class EvalConfig:
     """Generation budget per example (the rationale too, for `before`)."""
     n_boot: int = 10_000
     """Bootstrap resamples for the accuracy interval."""
+    scoring: str = "letter"
+    """Score mode only: how candidates are ranked for the record's `predicted`, `correct` and `scores`.
+    letter (summed log-likelihood of the label as trained, e.g. ' (c)') | text (mean per-token
+    log-likelihood of the choice's answer text, see text_format) | calibrated (the calibration_base
+    score minus the same score under a content-free prompt, the question replaced by 'N/A')."""
+    all_modes: bool = True
+    """Score mode only: also compute the other scorings into each record's `by_mode`, so the run can be
+    compared across scorings without re-evaluating (about twice the evaluation time of letter alone)."""
+    text_format: str = "label_and_text"
+    """Text scoring: label_and_text (' (c) blue': the label as trained, then the choice) | text_only (' blue')."""
+    calibration_base: str = "letter"
+    """Calibrated scoring: which score is corrected by the content-free prompt, letter | text."""
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
             raise ConfigError(f"eval.mode must be one of {EVAL_MODES}, not {self.mode!r}")
+        for key, allowed in (("scoring", SCORINGS), ("text_format", TEXT_FORMATS),
+                             ("calibration_base", ("letter", "text"))):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"eval.{key} must be one of {', '.join(allowed)}, "
+                                  f"not {getattr(self, key)!r}")
+        if not isinstance(self.all_modes, bool):
+            raise ConfigError(f"eval.all_modes must be true or false, not {self.all_modes!r}")
+        if self.mode == "generate" and self.scoring != "letter":
+            raise ConfigError(f"eval.scoring={self.scoring} ranks candidate labels, which only "
+                              f"eval.mode=score does: use eval.mode=score (or auto) or drop eval.scoring")
 
 
 @dataclass

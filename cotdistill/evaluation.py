@@ -1,43 +1,69 @@
 """Evaluation: one record per test example, in two modes.
 
-    records = evaluate(model, builder, examples, mode="score", batch_size=32, device="cpu")
-    summary = summarize(records)      # accuracy with its 95% bootstrap interval
+    records = evaluate(model, builder, examples, mode="score", batch_size=32, device="cpu",
+                       scoring="letter", modes=SCORINGS)    # every scoring, letter the primary one
+    summary = summarize(records)                 # accuracy with its 95% bootstrap interval
+    summary = summarize_with_diagnostics(records)   # + label-bias diagnostics (cotdistill.diagnostics)
 
-- `score`: rank the candidate labels by the log-likelihood of the label continuation right after the
-  prompt (for `before`, of "So the answer is (x)", skipping the rationale). Each prompt runs once;
-  all candidates of a batch then go through the model together, on the prompts' repeated KV cache.
+- `score`: rank the candidate labels of a multiple-choice or yes/no example. Each prompt runs once;
+  its KV cache is repeated for the candidates, whose continuation tokens then go through the model
+  together in a short second pass (one per continuation set). Scorings (`SCORINGS`):
+  - `letter`: summed log-likelihood of the label as trained, right after the prompt (' (c)'; for
+    `before`, 'So the answer is (c)', the rationale skipped).
+  - `text`: mean per-token log-likelihood of the choice's answer text (`TEXT_FORMATS`:
+    `label_and_text` ' (c) blue', `text_only` ' blue'; for `before` after the answer marker, which
+    is not counted). The mean keeps short choices from winning just by being short.
+  - `calibrated`: a letter (or text) score minus the same score under a content-free prompt (the
+    question replaced by 'N/A', same choices): the PMI correction of surface-form competition. A
+    student that prefers one letter whatever the question prefers it under 'N/A' too, so the
+    preference cancels.
 - `generate`: greedy decoding with the KV cache, stopping each example as soon as its label is
   complete (after the rationale for `before`), then parsing the label from the text.
 
 Records: example_id, gold, predicted (None when no label could be parsed), correct, scores
-({label: log-likelihood} in score mode) and generated (the text, in generate mode).
+({label: score} of the primary scoring in score mode, else None) and generated (the text, in
+generate mode). Score mode adds `scoring` (the primary scoring's name) and `by_mode`:
+{scoring: {"predicted", "correct", "scores"}} for every scoring computed, so a run can be compared
+across scorings without evaluating again; by_mode["calibrated"] also holds `content_free`, the base
+scores under the content-free prompt (the student's prior over the labels).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
-from cotdistill.examples import Example, labels_equal
-from cotdistill.placements import SequenceBuilder, parse_label
+from cotdistill.config import SCORINGS, TEXT_FORMATS, EvalConfig
+from cotdistill.diagnostics import COLLAPSE_THRESHOLD, diagnose
+from cotdistill.examples import LETTERS, Example, labels_equal
+from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, label_text, parse_label
 from cotdistill.stats import bootstrap_ci
+
+CONTENT_FREE = "N/A"
+"""The question of the content-free prompt that calibrated scoring subtracts."""
 
 
 def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mode: str,
              batch_size: int = 32, max_new_tokens: int = 128, device="cpu", progress=None,
-             stop_at_label: bool = True) -> list[dict]:
+             stop_at_label: bool = True, scoring: str = "letter", modes: Sequence[str] = (),
+             text_format: str = "label_and_text", calibration_base: str = "letter") -> list[dict]:
     """One record per example. `stop_at_label=False` lets generation run on to the end of sequence
-    (to read the rationale an `after` student writes); the label is parsed the same way."""
+    (to read the rationale an `after` student writes); the label is parsed the same way.
+    Score mode ranks by `scoring`, and also computes the scorings in `modes` into `by_mode`;
+    generate mode ignores the scoring arguments."""
     if mode not in ("score", "generate"):
         raise ValueError(f"evaluation mode must be 'score' or 'generate', not {mode!r}")
     if mode == "score":
+        _check_scoring(scoring, modes, text_format, calibration_base)
         missing = next((ex for ex in examples if ex.label_options is None), None)
         if missing is not None:
             raise ValueError(f"score evaluation needs candidate labels, but example {missing.id!r} "
                              f"is {missing.kind}: use eval.mode=generate")
+    options = dict(scoring=scoring, modes=modes, text_format=text_format, calibration_base=calibration_base)
     model.to(device).eval()
     pad = builder.tok.pad_token_id if builder.tok.pad_token_id is not None else builder.tok.eos_token_id
     records = []
@@ -45,12 +71,27 @@ def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mo
         for start in range(0, len(examples), batch_size):
             batch = examples[start:start + batch_size]
             if mode == "score":
-                records += score_batch(model, builder, batch, pad, device)
+                records += score_batch(model, builder, batch, pad, device, **options)
             else:
                 records += generate_batch(model, builder, batch, pad, max_new_tokens, device, stop_at_label)
             if progress is not None:
                 progress(min(start + batch_size, len(examples)), len(examples))
     return records
+
+
+def scoring_options(cfg: EvalConfig) -> dict:
+    """evaluate()'s scoring arguments as an EvalConfig sets them (all scorings when cfg.all_modes)."""
+    return {"scoring": cfg.scoring, "modes": SCORINGS if cfg.all_modes else (),
+            "text_format": cfg.text_format, "calibration_base": cfg.calibration_base}
+
+
+def _check_scoring(scoring: str, modes: Sequence[str], text_format: str, calibration_base: str) -> None:
+    checks = (("scoring", [scoring, *modes], SCORINGS), ("text_format", [text_format], TEXT_FORMATS),
+              ("calibration_base", [calibration_base], ("letter", "text")))
+    for name, values, allowed in checks:
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ValueError(f"{name} {bad[0]!r} is unknown; choose one of {', '.join(allowed)}")
 
 
 def _record(ex: Example, predicted: str | None, **extra) -> dict:
@@ -70,35 +111,143 @@ def _pad(rows: Sequence[list[int]], pad: int, device, *, left: bool) -> tuple[to
     return ids.to(device), mask.to(device)
 
 
-def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int, device) -> list[dict]:
-    """Each prompt runs once; its KV cache is repeated for the candidates, whose continuation
-    tokens then go through the model together in a second, short forward pass."""
+# ---------------------------------------------------------------- scoring arithmetic (pure)
+
+def letter_scores(token_logps: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """{label: summed log-likelihood} from each candidate's per-token log-probabilities."""
+    return {label: float(sum(lps)) for label, lps in token_logps.items()}
+
+
+def text_scores(token_logps: Mapping[str, Sequence[float]], lead: int = 0) -> dict[str, float]:
+    """{label: mean per-token log-likelihood}, skipping the first `lead` tokens (a lead-in shared by
+    every candidate, like the answer marker of `before`): length-normalized, so a choice does not
+    win only because it has fewer tokens to pay for."""
+    return {label: float(sum(lps[lead:]) / len(lps[lead:])) for label, lps in token_logps.items()}
+
+
+def calibrate(scores: Mapping[str, float], content_free: Mapping[str, float]) -> dict[str, float]:
+    """{label: score - content-free score}: removes a preference the model has without the question."""
+    return {label: scores[label] - content_free[label] for label in scores}
+
+
+def best(scores: Mapping[str, float]) -> str:
+    """The highest-scoring label (the first in candidate order on ties)."""
+    return max(scores, key=scores.get)
+
+
+# ---------------------------------------------------------------- score mode
+
+def _answer_text(ex: Example, label: str, text_format: str) -> str:
+    """What text scoring scores: the label as trained then the choice, or the choice only. A yes/no
+    label is its own text."""
+    if ex.kind != "multiple_choice":
+        return label_text(label, ex.kind)
+    choice = " " + ex.choices[LETTERS.index(label)].strip()
+    return label_text(label, ex.kind) + choice if text_format == "label_and_text" else choice
+
+
+def text_continuation_ids(builder: SequenceBuilder, ex: Example, label: str, text_format: str) -> list[int]:
+    """Token ids of one candidate's answer text, encoded piece by piece like a training sequence
+    (for `before` the answer marker leads in)."""
+    if text_format == "label_and_text" and ex.kind == "multiple_choice":
+        ids = builder.label_ids(label, ex.kind) + builder.encode(_answer_text(ex, label, "text_only"))
+    else:
+        ids = builder.encode(_answer_text(ex, label, text_format))
+    return builder.encode(ANSWER_MARKER) + ids if builder.placement == "before" else ids
+
+
+def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int, device, *,
+                scoring: str = "letter", modes: Sequence[str] = (), text_format: str = "label_and_text",
+                calibration_base: str = "letter") -> list[dict]:
+    """Score records for one batch: the primary `scoring` on top, every scoring computed in `by_mode`."""
+    wanted = {scoring, *modes}
+    needed = {"letter", "text"} & (wanted | ({calibration_base} if "calibrated" in wanted else set()))
     options = [list(ex.label_options) for ex in batch]
-    n_cand = max(len(o) for o in options)
-    conts = [[builder.continuation_ids(o, ex.kind) for o in opts] for ex, opts in zip(batch, options)]
-    conts = [c + [c[-1]] * (n_cand - len(c)) for c in conts]          # pad with a duplicate, dropped below
-    longest = max(len(c) for cs in conts for c in cs)
-    prompts = [builder.prompt_ids(ex)[-(builder.max_length - longest):] for ex in batch]   # as in training
+    letter_conts = [[builder.continuation_ids(o, ex.kind) for o in opts] for ex, opts in zip(batch, options)]
+    conts = {"letter": letter_conts} if "letter" in needed else {}
+    if "text" in needed:
+        conts["text"] = [[text_continuation_ids(builder, ex, o, text_format) for o in opts]
+                         for ex, opts in zip(batch, options)]
+    budget = builder.max_length - max(len(c) for cs in letter_conts for c in cs)   # prompt cut as in training
+    logps = continuation_logps(model, [builder.prompt_ids(ex)[-budget:] for ex in batch], conts, pad, device)
+    content_free = None
+    if "calibrated" in wanted:
+        blank = [builder.prompt_ids(dataclasses.replace(ex, question=CONTENT_FREE))[-budget:] for ex in batch]
+        content_free = continuation_logps(model, blank, {calibration_base: conts[calibration_base]}, pad,
+                                          device)[calibration_base]
+    lead = len(builder.encode(ANSWER_MARKER)) if builder.placement == "before" else 0
+    records = []
+    for i, (ex, opts) in enumerate(zip(batch, options)):
+        per_set = {name: dict(zip(opts, rows[i])) for name, rows in logps.items()}
+        cf = dict(zip(opts, content_free[i])) if content_free is not None else None
+        by_mode = _by_mode(ex, per_set, cf, lead, calibration_base)
+        top = by_mode[scoring]
+        records.append({**_record(ex, top["predicted"], scores=top["scores"], generated=None),
+                        "scoring": scoring, "by_mode": by_mode})
+    return records
+
+
+def _by_mode(ex: Example, per_set: dict, content_free: dict | None, lead: int, base: str) -> dict:
+    """{scoring: {predicted, correct, scores}} for one example from its per-token log-probabilities."""
+    scores = {}
+    if "letter" in per_set:
+        scores["letter"] = letter_scores(per_set["letter"])
+    if "text" in per_set:
+        scores["text"] = text_scores(per_set["text"], lead)
+    cf_scores = None
+    if content_free is not None:
+        cf_scores = letter_scores(content_free) if base == "letter" else text_scores(content_free, lead)
+        scores["calibrated"] = calibrate(scores[base], cf_scores)
+    by_mode = {}
+    for name in SCORINGS:
+        if name in scores:
+            predicted = best(scores[name])
+            by_mode[name] = {"predicted": predicted, "correct": labels_equal(ex.kind, predicted, ex.label),
+                             "scores": scores[name]}
+    if cf_scores is not None:
+        by_mode["calibrated"]["content_free"] = cf_scores
+    return by_mode
+
+
+def continuation_logps(model, prompts: Sequence[list[int]], conts: Mapping[str, list[list[list[int]]]],
+                       pad: int, device) -> dict[str, list[list[list[float]]]]:
+    """Per-token log-probabilities of candidate continuations: {set: [example][candidate] -> [logp]}.
+
+    Each prompt runs once; its KV cache is repeated for the candidates, whose continuation tokens then
+    go through the model together in a second, short forward pass, one per continuation set (the
+    cache is cut back to the prompt between sets). Every set has the same candidates per example."""
+    n_cand = max(len(cs) for per_example in conts.values() for cs in per_example)
     ids, mask = _pad(prompts, pad, device, left=True)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
     first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)    # (B, vocab): the first continuation token
     cache = _cache_of(out)
     cache.batch_repeat_interleave(n_cand)
-    cont_ids, cont_mask = _pad([c for cs in conts for c in cs], pad, device, left=False)  # (B * n_cand, longest)
     rep_mask = mask.repeat_interleave(n_cand, 0)
+    rep_first = first_logp.repeat_interleave(n_cand, 0)
+    result = {}
+    for k, (name, per_example) in enumerate(conts.items()):
+        padded = [c + [c[-1]] * (n_cand - len(c)) for c in per_example]   # pad with a duplicate, dropped below
+        flat = _continuation_pass(model, cache, rep_mask, rep_first, [c for cs in padded for c in cs], pad, device)
+        result[name] = [flat[e * n_cand:e * n_cand + len(cs)] for e, cs in enumerate(per_example)]
+        if k + 1 < len(conts):
+            cache.crop(-max(len(c) for cs in padded for c in cs))    # back to the prompt for the next set
+    return result
+
+
+def _continuation_pass(model, cache, rep_mask: torch.Tensor, rep_first: torch.Tensor, flat: list[list[int]],
+                       pad: int, device) -> list[list[float]]:
+    """Per-token log-probs of each row of `flat` after its (repeated) prompt cache."""
+    longest = max(len(c) for c in flat)
+    cont_ids, cont_mask = _pad(flat, pad, device, left=False)          # (B * n_cand, longest)
     cont_pos = rep_mask.sum(1, keepdim=True) + torch.arange(longest, device=device)[None]
     logits = model(input_ids=cont_ids, attention_mask=torch.cat([rep_mask, cont_mask], 1),
                    position_ids=cont_pos, use_cache=True, **{_cache_arg(type(model)): cache}).logits
     logp = torch.log_softmax(logits[:, :-1].float(), -1)               # (B*C, longest-1, vocab)
-    later = logp.gather(2, cont_ids[:, 1:, None]).squeeze(2) * cont_mask[:, 1:]
-    first = first_logp.repeat_interleave(n_cand, 0).gather(1, cont_ids[:, :1]).squeeze(1)
-    totals = (first + later.sum(1)).view(len(batch), n_cand).tolist()
-    records = []
-    for ex, opts, row in zip(batch, options, totals):
-        scores = dict(zip(opts, row[:len(opts)]))
-        records.append(_record(ex, max(scores, key=scores.get), scores=scores, generated=None))
-    return records
+    later = logp.gather(2, cont_ids[:, 1:, None]).squeeze(2)          # (B*C, longest-1)
+    first = rep_first.gather(1, cont_ids[:, :1])                      # (B*C, 1)
+    rows = torch.cat([first, later], 1).tolist()
+    return [row[:len(c)] for row, c in zip(rows, flat)]
 
 
 def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int,
@@ -155,3 +304,12 @@ def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0) -
     interval = bootstrap_ci([r["correct"] for r in records], n_boot=n_boot, seed=seed)
     return {"n": len(records), "accuracy": interval.estimate, "accuracy_low": interval.low,
             "accuracy_high": interval.high, "unparsed": sum(r["predicted"] is None for r in records)}
+
+
+def summarize_with_diagnostics(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,
+                               threshold: float = COLLAPSE_THRESHOLD) -> dict:
+    """summarize() plus the label-bias diagnostics of cotdistill.diagnostics (distributions, majority
+    baseline, per-label accuracy, accuracy by scoring, the collapse flag): the run summary's numbers."""
+    stats = summarize(records, n_boot=n_boot, seed=seed)
+    return {**stats, **diagnose(records, accuracy_low=stats["accuracy_low"],
+                                accuracy_high=stats["accuracy_high"], threshold=threshold)}

@@ -26,7 +26,7 @@ import yaml
 
 from cotdistill import data
 from cotdistill.config import RunConfig
-from cotdistill.evaluation import evaluate, summarize
+from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
 from cotdistill.students import load_student
@@ -180,11 +180,14 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
-                       max_new_tokens=cfg.eval.max_new_tokens, device=device,
+                       max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),
                        progress=lambda done, total: emit({"phase": "eval", "done": done, "total": total}))
     eval_s = time.perf_counter() - t0
     write_jsonl(out / "predictions.jsonl", records)
-    summary = {**summarize(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
+    # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
+    # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
+    summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
+               "scoring": cfg.eval.scoring if mode == "score" else None,
                "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), "train_steps": result.steps,
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,

@@ -1,9 +1,13 @@
+import dataclasses
+
 import pytest
 import torch
 
-from cotdistill.config import TrainConfig
-from cotdistill.evaluation import evaluate, summarize
-from cotdistill.placements import SequenceBuilder, parse_label
+from cotdistill.config import SCORINGS, ConfigError, EvalConfig, TrainConfig
+from cotdistill.evaluation import (CONTENT_FREE, best, calibrate, evaluate, letter_scores, summarize,
+                                   summarize_with_diagnostics, text_continuation_ids, text_scores)
+from cotdistill.examples import Example
+from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, parse_label
 from cotdistill.training import train
 from tests.helpers import colour_examples, tiny_model
 
@@ -78,3 +82,119 @@ def test_summary_has_accuracy_with_interval():
     assert s["n"] == 201 and s["accuracy"] == pytest.approx(150 / 201)
     assert s["accuracy_low"] < s["accuracy"] < s["accuracy_high"] and s["unparsed"] == 1
 
+
+
+# ---------------------------------------------------------------- scorings: pure arithmetic
+
+def test_length_normalized_text_score_beats_the_short_choice():
+    """Summed log-likelihood prefers the short wrong choice; the per-token mean prefers the right one."""
+    logps = {"a": [-1.0, -1.0], "b": [-0.5, -0.5, -0.5, -0.5, -0.5]}       # gold: b, five likely tokens
+    assert letter_scores(logps) == {"a": -2.0, "b": -2.5} and best(letter_scores(logps)) == "a"
+    assert text_scores(logps) == {"a": -1.0, "b": -0.5} and best(text_scores(logps)) == "b"
+    assert text_scores({"a": [-4.0, -1.0, -2.0]}, lead=1) == {"a": -1.5}   # the shared lead-in is not counted
+
+
+def test_calibrate_subtracts_the_content_free_score():
+    assert calibrate({"a": -1.0, "b": -2.0}, {"a": -0.5, "b": -3.0}) == {"a": -0.5, "b": 1.0}
+
+
+UNBIASED = [{"a": -2.0, "b": -1.0, "c": -3.0}, {"a": -2.5, "b": -3.0, "c": -1.5},
+            {"a": -1.0, "b": -2.0, "c": -2.5}, {"a": -3.0, "b": -2.0, "c": -1.0}]
+FLAT_PRIOR = {"a": -1.0, "b": -1.0, "c": -1.0}         # the unbiased scorer without the question
+
+
+def with_bonus(scores, label="a", bonus=2.5):
+    """A scorer that likes one letter whatever the question: a constant bonus, also under 'N/A'."""
+    return {k: v + (bonus if k == label else 0.0) for k, v in scores.items()}
+
+
+def test_calibration_removes_a_planted_letter_bias():
+    assert [best(s) for s in UNBIASED] == ["b", "c", "a", "c"]
+    assert [best(with_bonus(s)) for s in UNBIASED] == ["a", "a", "a", "a"]          # collapsed onto (a)
+    calibrated = [calibrate(with_bonus(s), with_bonus(FLAT_PRIOR)) for s in UNBIASED]
+    assert calibrated[0] == {"a": -1.0, "b": 0.0, "c": -2.0}
+    assert [best(s) for s in calibrated] == ["b", "c", "a", "c"]                     # ranks like the unbiased
+
+
+# ---------------------------------------------------------------- scorings through a real tiny model
+
+def token_logps(model, prompt, cont):
+    """Per-token log-probabilities of `cont` after `prompt`, one unpadded sequence, no cache."""
+    ids = prompt + cont
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+    return [logp[i - 1, ids[i]].item() for i in range(len(prompt), len(ids))]
+
+
+def reference_by_mode(model, builder, ex, text_format, base):
+    blank = dataclasses.replace(ex, question=CONTENT_FREE)
+    lead = len(builder.encode(ANSWER_MARKER)) if builder.placement == "before" else 0
+    conts = {o: {"letter": builder.continuation_ids(o, ex.kind),
+                 "text": text_continuation_ids(builder, ex, o, text_format)} for o in ex.label_options}
+    score = {"letter": lambda lps: sum(lps), "text": lambda lps: sum(lps[lead:]) / len(lps[lead:])}
+    modes = {m: {o: score[m](token_logps(model, builder.prompt_ids(ex), conts[o][m])) for o in conts}
+             for m in ("letter", "text")}
+    blank_prompt = builder.prompt_ids(blank)
+    modes["calibrated"] = {o: modes[base][o] - score[base](token_logps(model, blank_prompt, conts[o][base]))
+                           for o in conts}
+    return modes
+
+
+@pytest.mark.parametrize("placement,text_format,base", [("none", "label_and_text", "letter"),
+                                                        ("after", "text_only", "letter"),
+                                                        ("before", "label_and_text", "text")])
+def test_every_scoring_equals_one_at_a_time_reference(word_tokenizer, trained, placement, text_format, base):
+    builder = SequenceBuilder(word_tokenizer, placement)
+    examples = colour_examples(5)
+    records = evaluate(trained, builder, examples, mode="score", batch_size=2, scoring="calibrated",
+                       modes=SCORINGS, text_format=text_format, calibration_base=base)
+    for ex, rec in zip(examples, records):
+        assert list(rec["by_mode"]) == ["letter", "text", "calibrated"] and rec["scoring"] == "calibrated"
+        expected = reference_by_mode(trained, builder, ex, text_format, base)
+        for mode, entry in rec["by_mode"].items():
+            assert entry["scores"] == pytest.approx(expected[mode], abs=1e-4), mode
+            assert entry["predicted"] == best(entry["scores"]) and entry["correct"] == (entry["predicted"] == ex.label)
+        top = rec["by_mode"]["calibrated"]
+        assert (rec["predicted"], rec["correct"], rec["scores"]) == (top["predicted"], top["correct"], top["scores"])
+        cf = top["content_free"]
+        assert {o: rec["by_mode"][base]["scores"][o] - cf[o] for o in cf} == pytest.approx(top["scores"])
+
+
+def test_letter_scoring_alone_is_the_default(word_tokenizer, trained):
+    builder = SequenceBuilder(word_tokenizer, "after")
+    alone = evaluate(trained, builder, colour_examples(4), mode="score")
+    every = evaluate(trained, builder, colour_examples(4), mode="score", modes=SCORINGS)
+    assert all(list(r["by_mode"]) == ["letter"] and r["scoring"] == "letter" for r in alone)
+    for a, b in zip(alone, every):
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-5) and a["predicted"] == b["predicted"]
+
+
+def test_text_of_a_choice_is_the_label_as_trained_then_the_choice(word_tokenizer, sky_example):
+    builder = SequenceBuilder(word_tokenizer, "none")
+    decode = lambda ids: word_tokenizer.decode(ids)           # noqa: E731
+    assert decode(text_continuation_ids(builder, sky_example, "b", "label_and_text")) == "( b ) blue"
+    assert decode(text_continuation_ids(builder, sky_example, "b", "text_only")) == "blue"
+    yes = Example(id="y", question="sky blue ?", label="yes", choices=("yes", "no"), kind="yes_no")
+    assert decode(text_continuation_ids(builder, yes, "no", "label_and_text")) == "no"
+
+
+def test_unknown_scorings_are_refused(word_tokenizer):
+    with pytest.raises(ValueError, match="scoring 'pmi' is unknown"):
+        evaluate(tiny_model(word_tokenizer), SequenceBuilder(word_tokenizer, "none"), colour_examples(2),
+                 mode="score", scoring="pmi")
+    with pytest.raises(ConfigError, match="eval.scoring must be one of letter, text, calibrated"):
+        EvalConfig(scoring="pmi")
+    with pytest.raises(ConfigError, match="eval.text_format"):
+        EvalConfig(text_format="choice")
+    with pytest.raises(ConfigError, match="only eval.mode=score does"):
+        EvalConfig(mode="generate", scoring="calibrated")
+
+
+def test_summary_with_diagnostics_flags_a_constant_answer():
+    records = [{"example_id": str(i), "gold": "abcd"[i % 4], "predicted": "a", "correct": i % 4 == 0}
+               for i in range(40)]
+    s = summarize_with_diagnostics(records, n_boot=2000)
+    assert s["accuracy"] == 0.25 and s["majority_baseline"] == 0.25 and s["collapsed"] is True
+    assert s["prediction_distribution"] == {"a": 1.0} and s["per_label_accuracy"] == {"a": 1.0, "b": 0.0,
+                                                                                       "c": 0.0, "d": 0.0}
+    assert s["accuracy_by_mode"] is None                      # records without by_mode (generate mode)

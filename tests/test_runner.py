@@ -20,6 +20,9 @@ def test_smollm2_run_on_commonsenseqa(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert all(set(r["scores"]) == {"a", "b", "c", "d", "e"} for r in rows)
     assert all(r["scores"][r["predicted"]] == max(r["scores"].values()) for r in rows)
+    assert all(list(r["by_mode"]) == ["letter", "text", "calibrated"] for r in rows)   # eval.all_modes default
+    assert summary["scoring"] == "letter" and summary["accuracy"] == summary["accuracy_by_mode"]["letter"]
+    assert summary["collapsed"] == (summary["collapse_reason"] is not None)
 
 
 @pytest.mark.parametrize("config,mode", [("svamp-before.yaml", "generate"), ("strategyqa-after.yaml", "score"),

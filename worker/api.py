@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cotdistill import stats
+from cotdistill.diagnostics import paired_basis
 from worker import state
 from worker.models import Experiment, Metric, Prediction, Run
 
@@ -341,16 +342,15 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000) -> dic
 
 
 def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
-    """Whether both arms mostly answer one constant label (then a tight interval means little)."""
-    shares = {}
-    for run_id in {x for pair in pairs for x in pair}:
-        answers = [p["predicted"] for p in preds if p["run_id"] == run_id]
-        top = max(set(answers), key=answers.count) if answers else None
-        shares[run_id] = {"top": top, "share": answers.count(top) / len(answers) if answers else 0.0}
-    constant = all(shares[a]["share"] > 0.6 and shares[b]["share"] > 0.6 for a, b in pairs)
-    warning = ("both arms answer one constant label on most items: the paired interval compares two "
-               "constant answers, not what the models learned") if constant else None
-    return {"shares": shares, "warning": warning}
+    """Whether both arms mostly answer one constant label (then a tight interval means little), per
+    seed pair; the warning stands when it holds for every pair."""
+    by_run: dict[int, list[dict]] = {}
+    for p in preds:
+        by_run.setdefault(p["run_id"], []).append(p)
+    per_pair = [paired_basis(by_run.get(a, []), by_run.get(b, [])) for a, b in pairs
+                if by_run.get(a) and by_run.get(b)]
+    warning = per_pair[0]["warning"] if per_pair and all(x["constant"] for x in per_pair) else None
+    return {"pairs": per_pair, "warning": warning}
 
 
 # ------------------------------------------------------------------------------------------ for the app

@@ -1,0 +1,88 @@
+"""Label-bias diagnostics: exact values on hand-made evaluation records."""
+
+import pytest
+
+from cotdistill.diagnostics import (accuracy_by_mode, collapse_check, diagnose, label_shares,
+                                    majority_baseline, paired_basis, per_label_accuracy)
+
+GOLD = ["a", "b", "c", "a", "b", "c", "a", "b"]          # a: 3, b: 3, c: 2
+
+
+def records(predicted, gold=GOLD, prefix="e"):
+    return [{"example_id": f"{prefix}{i}", "gold": g, "predicted": p, "correct": p == g}
+            for i, (g, p) in enumerate(zip(gold, predicted))]
+
+
+CONSTANT = records(["b"] * 8)                             # always answers (b)
+CORRECT = records(GOLD)
+
+
+def test_shares_of_labels_with_unparsed_and_pooled_labels():
+    assert label_shares(["a", "b", None, "a"]) == {"a": 0.5, "b": 0.25, "(unparsed)": 0.25}
+    assert label_shares(["2", "1", "2", "3"], max_labels=1) == {"2": 0.5, "(other)": 0.5}
+    with pytest.raises(ValueError, match="no labels"):
+        label_shares([])
+
+
+def test_majority_baseline_and_per_label_accuracy_are_exact():
+    assert majority_baseline(CONSTANT) == ("a", 0.375)               # a and b tie at 3/8: label order
+    assert per_label_accuracy(CONSTANT) == {"a": 0.0, "b": 1.0, "c": 0.0}
+    assert per_label_accuracy(CORRECT) == {"a": 1.0, "b": 1.0, "c": 1.0}
+    assert per_label_accuracy(records(["a", "a", "c", "b", "b", "a", "a", "b"])) == \
+        {"a": pytest.approx(2 / 3), "b": pytest.approx(2 / 3), "c": 0.5}
+
+
+def test_a_constant_answer_is_flagged_with_both_reasons():
+    d = diagnose(CONSTANT, accuracy_low=0.125, accuracy_high=0.75)
+    assert d["prediction_distribution"] == {"b": 1.0}
+    assert d["gold_distribution"] == {"a": 0.375, "b": 0.375, "c": 0.25}
+    assert (d["majority_label"], d["majority_baseline"]) == ("a", 0.375)
+    assert (d["top_prediction"], d["top_prediction_share"]) == ("b", 1.0)
+    assert d["collapsed"] is True
+    assert d["collapse_reason"].startswith("not distinguishable from a constant answer: ")
+    assert "'b' covers 100% of 8 items (threshold 60%)" in d["collapse_reason"]
+    assert "[0.125, 0.750] includes the majority baseline 0.375 (always answering 'a')" in d["collapse_reason"]
+
+
+def test_a_correct_model_is_not_flagged():
+    d = diagnose(CORRECT, accuracy_low=1.0, accuracy_high=1.0)
+    assert d["collapsed"] is False and d["collapse_reason"] is None
+    assert d["prediction_distribution"] == d["gold_distribution"] == {"a": 0.375, "b": 0.375, "c": 0.25}
+    assert d["per_label_accuracy"] == {"a": 1.0, "b": 1.0, "c": 1.0} and d["accuracy_by_mode"] is None
+
+
+def test_each_collapse_criterion_alone():
+    varied = records(["a", "c", "b", "b", "a", "c", "c", "b"])       # top share 3/8: below the threshold
+    assert collapse_check(varied, accuracy_low=0.4, accuracy_high=0.9) == (False, None)
+    collapsed, reason = collapse_check(varied, accuracy_low=0.1, accuracy_high=0.4)
+    assert collapsed and "includes the majority baseline" in reason and "covers" not in reason
+    mostly_b = records(["b", "b", "b", "b", "b", "c", "a", "b"])      # 6/8 > 0.6, interval above baseline
+    collapsed, reason = collapse_check(mostly_b, accuracy_low=0.5, accuracy_high=0.6)
+    assert collapsed and "covers 75%" in reason and "baseline" not in reason
+    assert collapse_check(mostly_b, accuracy_low=0.5, accuracy_high=0.6, threshold=0.8) == (False, None)
+
+
+def test_accuracy_by_mode_reads_every_scoring():
+    rows = records(["a", "b"], gold=["a", "c"])
+    for row, (letter, calibrated) in zip(rows, [(True, True), (False, True)]):
+        row["by_mode"] = {"letter": {"correct": letter}, "calibrated": {"correct": calibrated}}
+    assert accuracy_by_mode(rows) == {"letter": 0.5, "calibrated": 1.0}
+
+
+def test_paired_basis_warns_when_both_arms_are_constant():
+    other_constant = list(reversed(records(["b"] * 7 + ["a"])))      # same items, another order
+    basis = paired_basis(CONSTANT, other_constant)
+    assert basis["constant"] is True and basis["n_paired"] == 8
+    assert (basis["a_top_label"], basis["a_top_share"], basis["b_top_label"], basis["b_top_share"]) == \
+        ("b", 1.0, "b", 0.875)
+    assert basis["agreement"] == 0.875
+    assert "both arms answer one constant label" in basis["warning"] and "not evidence of no difference" \
+        in basis["warning"]
+
+
+def test_paired_basis_is_quiet_unless_both_arms_are_constant():
+    assert paired_basis(CONSTANT, CORRECT)["warning"] is None         # one arm constant only
+    basis = paired_basis(CORRECT, records(["a", "b", "c", "a", "b", "c", "b", "a"]))
+    assert basis["warning"] is None and basis["constant"] is False and basis["agreement"] == 0.75
+    with pytest.raises(ValueError, match="share no example_id"):
+        paired_basis(CONSTANT, records(GOLD, prefix="x"))
