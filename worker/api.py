@@ -267,8 +267,19 @@ def predictions(run_ids: list[int]) -> list[dict]:
             for r, ex, p, c, g, sc in rows]
 
 
-def _answers(run_ids: list[int]) -> list[dict]:
-    """Only what paired comparisons need (no per-choice scores to decode)."""
+def _answers(run_ids: list[int], scoring: str | None = None) -> list[dict]:
+    """Only what paired comparisons need (no per-choice scores to decode, unless another scoring
+    mode than the runs' own is asked for)."""
+    if scoring is not None:
+        out = []
+        for p in predictions(run_ids):
+            mode = (p["extra"].get("by_mode") or {}).get(scoring)
+            if mode is None and p["extra"].get("scoring") not in (None, scoring):
+                raise ValueError(f"run {p['run_id']} did not compute scoring mode {scoring!r}")
+            mode = mode or p
+            out.append({"run_id": p["run_id"], "example_id": p["example_id"],
+                        "predicted": mode["predicted"], "correct": mode["correct"]})
+        return out
     with session() as s:
         rows = s.execute(select(Prediction.run_id, Prediction.example_id, Prediction.predicted,
                                 Prediction.correct).where(Prediction.run_id.in_(run_ids))).all()
@@ -282,10 +293,19 @@ def prediction_counts(run_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
-def compare(run_ids: list[int]) -> list[dict]:
-    """Accuracy per arm over its seeds (succeeded runs only): mean with a t-interval, and each seed."""
+def run_accuracy(run: dict, scoring: str | None = None) -> float | None:
+    """A run's accuracy under one scoring mode (letter, text, calibrated); None if not computed."""
+    if scoring is None or scoring == run["summary"].get("scoring"):
+        return run["accuracy"]
+    return (run["summary"].get("accuracy_by_mode") or {}).get(scoring)
+
+
+def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
+    """Accuracy per arm over its seeds (succeeded runs only): mean with a t-interval, and each seed.
+    `scoring` picks a scoring mode the runs computed (default: each run's own)."""
     arms: dict[str, dict] = {}
     for r in list_runs(run_ids=run_ids):
+        r["accuracy"] = run_accuracy(r, scoring)
         if r["status"] != "succeeded" or r["accuracy"] is None:
             continue
         arm = arms.setdefault(r["arm_key"], {"arm_key": r["arm_key"], "arm": r["arm"], "dataset": r["dataset"],
@@ -304,7 +324,7 @@ def compare(run_ids: list[int]) -> list[dict]:
     return sorted(out, key=lambda a: (a["dataset"], a["student"], a["placement"], a["arm"]))
 
 
-def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000) -> dict:
+def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scoring: str | None = None) -> dict:
     """Arm A minus arm B on the same test items: runs are paired by seed (else in order), the items
     of all pairs pooled. Returns the difference with its paired-bootstrap interval, McNemar's exact
     test, and per example how many pairs A fixes (A right, B wrong) and breaks."""
@@ -313,7 +333,7 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000) -> dic
     pairs = [(a, by_seed_b.get(info[a]["seed"])) for a in runs_a if a in info]
     if any(b is None for _, b in pairs):
         pairs = list(zip(runs_a, runs_b))
-    preds = _answers([x for pair in pairs for x in pair])
+    preds = _answers([x for pair in pairs for x in pair], scoring)
     table: dict[int, dict[str, bool]] = {}
     for p in preds:
         table.setdefault(p["run_id"], {})[p["example_id"]] = p["correct"]

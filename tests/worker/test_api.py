@@ -82,3 +82,25 @@ def test_cancel_retry_and_requeue_failed(api):
         api.cancel(999)
     with pytest.raises(api.NotFound):
         api.list_runs(experiment="nope")
+
+
+def test_compare_and_paired_switch_scoring_mode(api):
+    from worker import state
+    ids = api.submit_matrix(matrix("modes", ["none", "after"], [0]))["queued"]
+    with api.session() as s:
+        for run_id, letter, text in ((ids[0], [True, False], [True, True]), (ids[1], [False, False], [True, False])):
+            assert state.claim(s, run_id, "w:1")
+            records = [{"example_id": f"e{i}", "predicted": "a", "correct": lc, "gold": "a", "scoring": "letter",
+                        "by_mode": {"letter": {"predicted": "a", "correct": lc},
+                                    "text": {"predicted": "b", "correct": tc}}}
+                       for i, (lc, tc) in enumerate(zip(letter, text))]
+            summary = {"accuracy": sum(letter) / 2, "scoring": "letter",
+                       "accuracy_by_mode": {"letter": sum(letter) / 2, "text": sum(text) / 2}}
+            assert state.complete(s, run_id, "w:1", summary, records)
+    by_letter = {a["placement"]: a["mean"] for a in api.compare(ids)}
+    by_text = {a["placement"]: a["mean"] for a in api.compare(ids, scoring="text")}
+    assert by_letter == {"none": 0.5, "after": 0.0} and by_text == {"none": 1.0, "after": 0.5}
+    assert api.paired([ids[0]], [ids[1]], n_boot=100)["diff"] == 0.5
+    assert api.paired([ids[0]], [ids[1]], n_boot=100, scoring="text")["diff"] == 0.5
+    assert api.paired([ids[0]], [ids[1]], n_boot=100, scoring="text")["examples"] == \
+        [{"example_id": "e1", "fixes": 1, "breaks": 0, "pairs": 1, "consistent": True}]
