@@ -13,6 +13,11 @@ A matrix file:
       perturbation: [{kind: none}, {kind: shuffle}]
       seed: [0, 1, 2]
 
+The factor `variant` is a list of mappings of dotted keys that vary together (arms that are not a full
+cartesian product, such as {placement: none} and {placement: after, perturbation.kind: key_tokens}):
+
+      variant: [{placement: none}, {placement: after, perturbation: {kind: key_tokens, params: {k: 3}}}]
+
 Each cell's resolved config has a stable hash. A cell whose identical config already succeeded (in any
 experiment) is reused, not rerun, unless forced; re-submitting an experiment queues only its missing,
 failed or cancelled cells.
@@ -69,6 +74,8 @@ def load_matrix(path: str | Path) -> Matrix:
     for key, values in raw["factors"].items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: factor {key!r} must be a non-empty list")
+        if key == "variant" and not all(isinstance(v, dict) for v in values):
+            raise ConfigError(f"{path}: factor 'variant' must be a list of mappings of dotted keys")
     return Matrix(raw["name"], base, raw["factors"])
 
 
@@ -87,7 +94,11 @@ def expand(matrix: Matrix) -> list[tuple[dict, RunConfig]]:
         data = copy.deepcopy(matrix.base)
         data.pop("name", None)
         for key, value in zip(keys, combo):
-            set_dotted(data, key, value)
+            if key == "variant":                         # several keys that vary together
+                for sub_key, sub_value in value.items():
+                    set_dotted(data, sub_key, sub_value)
+            else:
+                set_dotted(data, key, value)
         data["name"] = matrix.name
         try:
             cfg = from_dict(RunConfig, data)

@@ -85,3 +85,15 @@ def test_identical_config_that_succeeded_is_reused_unless_forced(matrix_file, se
     assert len(result.reused) == 2 and len(result.queued) == 1
     forced = submit(session, m, force=True)
     assert len(forced.queued) == 6 and set(forced.queued).isdisjoint(first.queued)
+
+
+def test_variant_factor_sets_keys_together():
+    m = Matrix("study", {}, {"variant": [{"placement": "none"},
+                                         {"placement": "after", "perturbation.kind": "shuffle"},
+                                         {"placement": "after", "perturbation": {"kind": "mask", "params": {"p": 0.5}}}],
+                             "seed": [0, 1]})
+    cells = expand(m)
+    assert [(c.placement, c.perturbation.kind, c.seed) for _, c in cells] == [
+        ("none", "none", 0), ("none", "none", 1), ("after", "shuffle", 0), ("after", "shuffle", 1),
+        ("after", "mask", 0), ("after", "mask", 1)]
+    assert cells[4][1].perturbation.params["p"] == 0.5
