@@ -143,7 +143,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def arm_label(config: dict) -> str:
     p = config["perturbation"]
-    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items()))
+    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items()) if v is not None)
     pert = p["kind"] + (f"({params})" if params else "")
     return f"{config['placement']}/{pert}"
 
@@ -402,3 +402,127 @@ def plan_matrix(matrix: dict) -> dict:
     existing = sum(h in done or h in mine for h in hashes)
     return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
             "first_config": cells[0][1].to_dict() if cells else None}
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+def _job_row(job) -> dict:
+    return {"id": job.id, "kind": job.kind, "name": job.name, "params": job.params, "status": job.status,
+            "attempt": job.attempt, "step": job.step, "total_steps": job.total_steps,
+            "progress": job.progress or {}, "worker": job.worker, "error": job.error,
+            "summary": job.summary or {}, "created_at": _iso(job.created_at),
+            "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
+            "heartbeat_at": _iso(job.heartbeat_at), "artifact_uri": job.artifact_uri}
+
+
+def submit_job(kind: str, params: dict, *, name: str | None = None) -> int:
+    """Queue a generation or attribution job (worker/jobs.py); returns its id."""
+    from worker.jobs import create
+    from worker.models import Job
+    from worker.reconcile import send
+    with session() as s:
+        job_id = create(s, kind, params, name=name)
+        send(s, [job_id], model=Job)
+    return job_id
+
+
+def submit_attribution(source: dict, data: dict, *, method: str = "ig", steps: int = 32,
+                       baseline: str = "zero", batch_size: int = 64, name: str | None = None) -> int:
+    """Token attribution for a dataset's rationales. source: {run_id} (a `before` run),
+    {student: {...}} or {model: id/path}; data: {name, options, splits, n}."""
+    from cotdistill.attribution import BASELINES, METHODS
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {baseline!r}")
+    if not any(k in source for k in ("run_id", "student", "model")):
+        raise ValueError("source needs one of run_id, student, model")
+    return submit_job("attribution", {"source": source, "data": data, "method": method, "steps": steps,
+                                      "baseline": baseline, "batch_size": batch_size}, name=name)
+
+
+def list_jobs(kind: str | None = None) -> list[dict]:
+    from worker.models import Job
+    with session() as s:
+        query = select(Job).order_by(Job.id.desc())
+        if kind:
+            query = query.where(Job.kind == kind)
+        return [_job_row(j) for j in s.scalars(query).all()]
+
+
+def job_detail(job_id: int) -> dict:
+    from worker.models import Job
+    with session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return _job_row(job)
+
+
+def cancel_job(job_id: int) -> str:
+    from worker.models import Job
+    with session() as s:
+        status = state.request_cancel(s, job_id, model=Job)
+    if status is None:
+        raise NotFound(f"no job {job_id}")
+    return status
+
+
+def retry_job(job_id: int) -> bool:
+    """Queue a failed or cancelled job again; it skips what it already stored."""
+    from worker.models import Job
+    from worker.reconcile import send
+    with session() as s:
+        if not state.requeue(s, job_id, from_status=("failed", "cancelled"), new_attempt=True, model=Job):
+            return False
+        send(s, [job_id], model=Job)
+    return True
+
+
+def list_attributions() -> list[dict]:
+    """Every attribution with its lineage (job, scoring source, method, dataset) and size."""
+    from worker.models import Attribution, AttributionScore
+    with session() as s:
+        counts = dict(s.execute(select(AttributionScore.attribution_id, func.count())
+                                .group_by(AttributionScore.attribution_id)).all())
+        return [{"id": a.id, "source": a.source, "method": a.method, "dataset": a.dataset,
+                 "params": a.params or {}, "job_id": a.job_id, "created_at": _iso(a.created_at),
+                 "n": counts.get(a.id, 0)}
+                for a in s.scalars(select(Attribution).order_by(Attribution.id.desc())).all()]
+
+
+def attribution_scores(attribution_id: int, *, example_ids: list[str] | None = None,
+                       limit: int | None = 500) -> list[dict]:
+    """Per-example tokens and scores (and words, word scores, completeness error)."""
+    from worker.models import AttributionScore
+    with session() as s:
+        query = select(AttributionScore).where(AttributionScore.attribution_id == attribution_id) \
+            .order_by(AttributionScore.id)
+        if example_ids is not None:
+            query = query.where(AttributionScore.example_id.in_(example_ids))
+        if limit:
+            query = query.limit(limit)
+        return [{"example_id": r.example_id, "tokens": r.tokens, "scores": r.scores, "words": r.words,
+                 "word_scores": r.word_scores, "completeness_error": r.completeness_error}
+                for r in s.scalars(query).all()]
+
+
+def key_token_study(attribution_id: int, *, ks: list[int], seeds: list[int], base: dict,
+                    name: str | None = None, order: str = "original") -> dict:
+    """Queue the key-token study of a finished attribution: {label only, full rationale after,
+    key tokens top-k after for each k, random k after for each k} x seeds, on top of `base` (a run
+    config: dataset, student, training). Runs record the scores file, hence the attribution, they used."""
+    attribution = next((a for a in list_attributions() if a["id"] == attribution_id), None)
+    if attribution is None or not attribution["params"].get("scores_file"):
+        raise NotFound(f"attribution {attribution_id} does not exist or has not finished")
+    scores_file = attribution["params"]["scores_file"]
+    variants = [{"placement": "none", "perturbation": {"kind": "none"}},
+                {"placement": "after", "perturbation": {"kind": "none"}}]
+    for k in ks:
+        variants.append({"placement": "after", "perturbation": {
+            "kind": "key_tokens", "level": "word", "params": {"k": k, "order": order}, "scores_file": scores_file}})
+        variants.append({"placement": "after", "perturbation": {
+            "kind": "random_subset", "level": "word", "params": {"k": k}}})
+    matrix = {"name": name or f"key-tokens-a{attribution_id}", "base": base,
+              "factors": {"variant": variants, "seed": list(seeds)}}
+    return submit_matrix(matrix)
