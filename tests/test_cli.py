@@ -5,8 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
+from click.testing import CliRunner
 
+from cotdistill.cli import format_summary, science
 from tests.conftest import ROOT
 
 SMALL = ["data.options.n_train=200", "data.options.n_test=40", "train.steps=6", "train.log_every=2",
@@ -35,6 +38,10 @@ def test_run_writes_the_results_folder_and_reuses_it(tmp_path):
     assert summary["n"] == 40 and summary["train_steps"] == 6 and summary["eval_mode"] == "score"
     assert summary["accuracy"] == sum(p["correct"] for p in predictions) / 40
     assert summary["accuracy_low"] <= summary["accuracy"] <= summary["accuracy_high"]
+    assert summary["scoring"] == "letter" and set(summary["accuracy_by_mode"]) == {"letter", "text", "calibrated"}
+    assert sum(summary["prediction_distribution"].values()) == pytest.approx(1.0)
+    assert isinstance(summary["collapsed"], bool) and ("WARNING" in p.stdout) == summary["collapsed"]
+    assert all(set(p["by_mode"]) == {"letter", "text", "calibrated"} for p in predictions)
     assert (out / "model" / "config.json").exists() and not (out / "checkpoint").exists()
     again = cli(*args)
     assert again.returncode == 0 and "already holds this finished run" in again.stdout
@@ -77,3 +84,52 @@ def test_datasets_says_where_data_is_missing(tmp_path):
     p = cli("datasets", "--data-dir", str(tmp_path))
     assert p.returncode == 0
     assert "unavailable" in p.stdout and "commonsenseqa-dsbs" in p.stdout
+
+
+COLLAPSED = {"n": 40, "accuracy": 0.25, "accuracy_low": 0.125, "accuracy_high": 0.4, "unparsed": 0,
+             "eval_mode": "score", "scoring": "letter", "final_loss": 1.2, "tokens_per_s": 900.0,
+             "student": "tiny-tiny", "majority_label": "a", "majority_baseline": 0.25, "top_prediction": "b",
+             "top_prediction_share": 1.0, "accuracy_by_mode": {"letter": 0.25, "calibrated": 0.4},
+             "collapsed": True, "collapse_reason": "not distinguishable from a constant answer: the most "
+                                                  "frequent prediction 'b' covers 100% of 40 items"}
+
+
+def test_run_prints_the_collapse_warning(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps(COLLAPSED))           # a finished, collapsed run
+    result = CliRunner().invoke(science, ["run", "configs/synthetic-demo.yaml", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "WARNING: not distinguishable from a constant answer: the most frequent prediction 'b'" in result.output
+    assert "accuracy by scoring: letter 0.250, calibrated 0.400" in result.output
+    assert "majority baseline 0.250 (always 'a')" in result.output
+
+
+def test_summaries_without_diagnostics_still_print():
+    old = {k: v for k, v in COLLAPSED.items() if k in ("n", "accuracy", "accuracy_low", "accuracy_high",
+                                                        "unparsed", "eval_mode", "final_loss", "tokens_per_s",
+                                                        "student")}
+    assert format_summary(old).count("\n") == 0 and "WARNING" not in format_summary(old)
+    assert "WARNING" not in format_summary({**COLLAPSED, "collapsed": False, "collapse_reason": None})
+
+
+def test_rescore_writes_files_per_scoring_and_keeps_the_run(tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "configs/synthetic-demo.yaml", *SMALL, "eval.all_modes=false", "--out", str(out)).returncode == 0
+    before = (out / "predictions.jsonl").read_text()
+    assert all(set(json.loads(line)["by_mode"]) == {"letter"} for line in before.splitlines())
+    p = cli("rescore", str(out), "--scoring", "calibrated")
+    assert p.returncode == 0, p.stderr
+    assert "calibrated scoring" in p.stdout and "predictions-calibrated.jsonl" in p.stdout
+    rows = [json.loads(line) for line in (out / "predictions-calibrated.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and all(r["scoring"] == "calibrated" and r["scores"] == r["by_mode"]["calibrated"]["scores"]
+                                   for r in rows)
+    summary = json.loads((out / "summary-calibrated.json").read_text())
+    original = json.loads((out / "summary.json").read_text())
+    assert summary["rescored"] and summary["scoring"] == "calibrated" and summary["train_steps"] == 6
+    assert summary["accuracy"] == summary["accuracy_by_mode"]["calibrated"] == sum(r["correct"] for r in rows) / 40
+    assert summary["accuracy_by_mode"]["letter"] == original["accuracy"]      # the same model, rescored
+    assert (out / "predictions.jsonl").read_text() == before
+
+
+def test_rescore_refuses_a_folder_without_a_finished_run(tmp_path):
+    p = cli("rescore", str(tmp_path))
+    assert p.returncode == 2 and "holds no finished run" in p.stderr

@@ -11,7 +11,8 @@ from cotdistill.examples import DataError, Example
 
 def test_registry_names():
     assert set(DATASETS) == {"commonsenseqa-dsbs", "quarel-mario", "openbookqa-tinyllm",
-                             "strategyqa-mario", "svamp-dsbs", "synthetic", "synthetic-count", "file"}
+                             "strategyqa-mario", "svamp-dsbs", "synthetic", "synthetic-count", "file",
+                             "rationale-set", "synthetic-key"}
     assert DATASETS["strategyqa-mario"].kind == "yes_no"
     assert DATASETS["svamp-dsbs"].splits == ("train", "test")
 

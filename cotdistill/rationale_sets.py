@@ -1,0 +1,290 @@
+"""Rationale sets: immutable, versioned folders of teacher rationales for one dataset.
+
+    path = write_rationale_set(out_dir, records, Origin("teacher", {"name": "svamp-dsbs"}, ...))
+    rs = open_rationale_set(path)                       # provenance checked against its hash
+    rs.examples("train"); rs.provenance["teacher_accuracy"]; rs.content_hash
+    import_file({"train": "mine.jsonl"}, out_dir, columns={"label": "answer"})
+    import_release("commonsenseqa-dsbs", "../shared/data/commonsenseqa-dsbs", out_dir)
+    compare_sets(path_a, path_b)                        # lengths, gold agreement, overlap
+
+A set folder holds `examples.jsonl` (keys: cotdistill.data.rationale_set.RECORD_KEYS) and
+`provenance.json` (keys: PROVENANCE_KEYS). It is written into a hidden temporary folder next to
+`out_dir` and renamed into place, so a crash or a bad input leaves no set at all. An existing
+folder is never overwritten. Train on a set with `data: {name: rationale-set, options: {path: …}}`;
+`rationale_filter: teacher_correct` keeps the examples whose teacher label matches the gold one.
+Teacher generation (`cotdistill.teachers.generate_rationales`) ends by writing a set here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from cotdistill import __version__
+from cotdistill.data import DATASETS, load_examples
+from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FILE, RECORD_KEYS,
+                                           canonical_line, content_hash, example_of, read_set,
+                                           record_of, sets_root)
+from cotdistill.data.readers import Where
+from cotdistill.examples import DataError, Example, labels_equal
+
+__all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
+           "content_hash", "import_file", "import_release", "open_rationale_set", "record_of",
+           "sets_root", "write_rationale_set"]
+
+PROVENANCE_KEYS = ("format", "name", "created_at", "cotdistill_version", "source", "dataset",
+                   "teacher", "prompt", "decoding", "gold_conditioned", "content_hash",
+                   "n_examples", "splits", "n_with_rationale", "teacher_accuracy", "n_unparsed",
+                   "n_errors", "extra")
+
+
+@dataclass
+class Origin:
+    """Where a set's rationales come from; written into provenance.json."""
+
+    source: str
+    """'teacher' (generated here), 'file' (imported) or 'release' (a published release)."""
+    dataset: Mapping[str, Any]
+    """The source dataset: {'name': …, 'options': …} or the imported files."""
+    teacher: Mapping[str, Any] | None = None
+    """The teacher's description (model, API, …); never a secret."""
+    prompt: Mapping[str, Any] | None = None
+    decoding: Mapping[str, Any] | None = None
+    gold_conditioned: bool | None = None
+    """Whether the teacher was told the gold answer (rationalization); None if unknown."""
+    has_teacher: bool = True
+    """Whether teacher labels exist: then accuracy and unparsed outputs are counted."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RationaleSet:
+    """An opened set: its folder, provenance and records (hash already verified)."""
+
+    path: Path
+    provenance: dict[str, Any]
+    records: list[dict[str, Any]]
+
+    @property
+    def content_hash(self) -> str:
+        return self.provenance["content_hash"]
+
+    @property
+    def splits(self) -> list[str]:
+        return list(dict.fromkeys(r["split"] for r in self.records))
+
+    def examples(self, split: str | None = None) -> list[Example]:
+        """The examples of one split (all splits if None), in file order."""
+        file = self.path / EXAMPLES_FILE
+        return [example_of(Where(file, i, f"line {i} of the JSON Lines file"), r)
+                for i, r in enumerate(self.records, start=1) if split in (None, r["split"])]
+
+
+def open_rationale_set(path: str | Path) -> RationaleSet:
+    """A set folder (or a set name under sets_root()); DataError if edited since written."""
+    folder, provenance, records = read_set(path)
+    return RationaleSet(folder, provenance, [record for _, record in records])
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def write_rationale_set(out_dir: str | Path, records: Sequence[Mapping[str, Any]], origin: Origin,
+                        *, name: str | None = None) -> Path:
+    """Write a new set atomically; DataError if out_dir exists or a record is not valid."""
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists():
+        raise DataError(f"{out_dir} already exists and rationale sets are immutable: choose "
+                        f"another folder (or delete that one to replace it)", file=str(out_dir))
+    records = [{k: record[k] for k in RECORD_KEYS} for record in _checked(records, out_dir)]
+    provenance = build_provenance(records, origin, name or out_dir.name)
+    _atomic_dir(out_dir, lambda tmp: _write_files(tmp, records, provenance))
+    return out_dir
+
+
+def _checked(records: Sequence[Mapping[str, Any]], out_dir: Path) -> Sequence[Mapping[str, Any]]:
+    """The records, after checking that each has every key, loads as an Example and is unique."""
+    if not records:
+        raise DataError("a rationale set needs at least one example", file=str(out_dir))
+    seen: dict[tuple[str, str], int] = {}
+    file = out_dir / EXAMPLES_FILE
+    for i, record in enumerate(records, start=1):
+        where = Where(file, i, f"example {i} of the set, from 1")
+        missing = [k for k in RECORD_KEYS if k not in record]
+        if missing:
+            raise where.error("missing field", missing[0])
+        example_of(where, record)
+        first = seen.setdefault((record["split"], record["id"]), i)
+        if first != i:
+            raise where.error(f"duplicate id {record['id']!r} in split {record['split']!r}, "
+                              f"first seen at example {first}", "id")
+    return records
+
+
+def build_provenance(records: Sequence[Mapping[str, Any]], origin: Origin,
+                     name: str) -> dict[str, Any]:
+    """provenance.json's content: the origin, counts, teacher accuracy and the content hash."""
+    n = len(records)
+    correct = sum(1 for r in records if r["teacher_correct"])
+    unparsed = sum(1 for r in records if r["teacher_label"] is None and r["error"] is None)
+    return {
+        "format": FORMAT, "name": name,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cotdistill_version": __version__, "source": origin.source,
+        "dataset": dict(origin.dataset),
+        "teacher": dict(origin.teacher) if origin.teacher is not None else None,
+        "prompt": dict(origin.prompt) if origin.prompt is not None else None,
+        "decoding": dict(origin.decoding) if origin.decoding is not None else None,
+        "gold_conditioned": origin.gold_conditioned, "content_hash": content_hash(records),
+        "n_examples": n, "splits": dict(Counter(r["split"] for r in records)),
+        "n_with_rationale": sum(1 for r in records if r["rationale"]),
+        "teacher_accuracy": correct / n if origin.has_teacher else None,
+        "n_unparsed": unparsed if origin.has_teacher else 0,
+        "n_errors": sum(1 for r in records if r["error"] is not None),
+        "extra": dict(origin.extra)}
+
+
+def _write_files(folder: Path, records: Sequence[Mapping[str, Any]],
+                 provenance: Mapping[str, Any]) -> None:
+    _write_synced(folder / EXAMPLES_FILE, "".join(canonical_line(r) + "\n" for r in records))
+    _write_synced(folder / PROVENANCE_FILE,
+                  json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _atomic_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
+    """Fill a hidden sibling folder, then rename it to out_dir; nothing is left on failure."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir()
+    try:
+        write(tmp)
+        os.rename(tmp, out_dir)                       # atomic on one file system
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(out_dir.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- importing -------------------------------------------------------------------------------
+
+def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Path, *,
+                split: str = "train", name: str | None = None, teacher: str | None = None,
+                gold_conditioned: bool | None = None, **options: Any) -> Path:
+    """A set from your JSONL/CSV/TSV file(s) through the `file` importer's column mapping.
+
+    `paths` is one file (for `split`) or {split: file}; `options` are the importer's (columns,
+    format, kind, choices_sep, label_format). Every file is read and checked before anything is
+    written, so a bad row leaves no set.
+    """
+    files = {split: paths} if isinstance(paths, (str, Path)) else dict(paths)
+    records = []
+    for part, file in files.items():
+        for example in load_examples("file", part, path=str(file), **options):
+            records.append(record_of(example, part))
+    dataset = {"name": "file", "files": {k: str(v) for k, v in files.items()},
+               "options": options}
+    origin = Origin("file", dataset, {"name": teacher} if teacher else None,
+                    gold_conditioned=gold_conditioned,
+                    has_teacher=any(r["teacher_label"] is not None for r in records))
+    return write_rationale_set(out_dir, records, origin, name=name)
+
+
+def import_release(release: str, folder: str | Path, out_dir: str | Path, *,
+                   splits: Sequence[str] | None = None, name: str | None = None,
+                   **options: Any) -> Path:
+    """A set from a published release in a folder laid out like ../shared/data/<release>."""
+    from cotdistill.teachers.releases import release_teacher
+
+    spec = DATASETS.get(release)
+    if spec is None or spec.folder is None:
+        known = ", ".join(n for n, s in DATASETS.items() if s.folder)
+        raise DataError(f"unknown release {release!r}; known: {known}", field="release")
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise DataError(f"unknown option {unknown[0]!r} for release {release!r}; accepted: "
+                        f"{', '.join(spec.options) or 'none'}", field=unknown[0])
+    folder, options = Path(folder).expanduser(), {**spec.options, **options}
+    if not folder.is_dir():
+        raise DataError("release folder not found", file=str(folder))
+    records = [record_of(example, part) for part in (splits or spec.splits)
+               for example in spec.loader(folder, part, **options)]
+    teacher, gold = release_teacher(release, options)
+    dataset = {"name": release, "folder": str(folder), "options": options}
+    origin = Origin("release", dataset, {"name": teacher}, gold_conditioned=gold,
+                    has_teacher=any(r["teacher_label"] is not None for r in records))
+    return write_rationale_set(out_dir, records, origin, name=name)
+
+
+# --- comparing -------------------------------------------------------------------------------
+
+def compare_sets(a: str | Path | RationaleSet, b: str | Path | RationaleSet) -> dict[str, Any]:
+    """Two sets of the same dataset side by side: sizes, rationale lengths, accuracy against
+    gold, overlap of (split, id) keys, and agreement of the teacher labels on the shared ones."""
+    set_a, set_b = (s if isinstance(s, RationaleSet) else open_rationale_set(s) for s in (a, b))
+    keyed_a, keyed_b = _keyed(set_a), _keyed(set_b)
+    shared = [k for k in keyed_a if k in keyed_b]
+    pairs = [(keyed_a[k], keyed_b[k]) for k in shared]
+    union = len(keyed_a) + len(keyed_b) - len(shared)
+    return {
+        "a": summarize_set(set_a), "b": summarize_set(set_b),
+        "same_dataset": set_a.provenance["dataset"].get("name")
+        == set_b.provenance["dataset"].get("name"),
+        "shared": len(shared), "only_a": len(keyed_a) - len(shared),
+        "only_b": len(keyed_b) - len(shared), "id_jaccard": len(shared) / union,
+        "gold_mismatches": sum(1 for x, y in pairs if x["label"] != y["label"]),
+        **_agreement(pairs)}
+
+
+def summarize_set(rs: RationaleSet) -> dict[str, Any]:
+    """One set's numbers for comparison."""
+    words = [len(r["rationale"].split()) for r in rs.records if r["rationale"]]
+    p = rs.provenance
+    return {"name": p["name"], "content_hash": p["content_hash"], "n": len(rs.records),
+            "splits": p["splits"], "teacher_accuracy": p["teacher_accuracy"],
+            "n_unparsed": p["n_unparsed"], "n_with_rationale": len(words),
+            "rationale_words_mean": statistics.fmean(words) if words else None,
+            "rationale_words_median": statistics.median(words) if words else None}
+
+
+def _keyed(rs: RationaleSet) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["split"], r["id"]): r for r in rs.records}
+
+
+def _agreement(pairs: list[tuple[dict, dict]]) -> dict[str, Any]:
+    """Teacher-label agreement and joint correctness over the shared examples."""
+    labelled = [(x, y) for x, y in pairs
+                if x["teacher_label"] is not None and y["teacher_label"] is not None]
+    agree = sum(1 for x, y in labelled if labels_equal(x["kind"], x["teacher_label"],
+                                                       y["teacher_label"]))
+    right = Counter((bool(x["teacher_correct"]), bool(y["teacher_correct"])) for x, y in pairs)
+    n = len(pairs) or None                                   # None: no shared examples
+    correct_a = sum(1 for x, _ in pairs if x["teacher_correct"])
+    correct_b = sum(1 for _, y in pairs if y["teacher_correct"])
+    return {"n_both_labelled": len(labelled),
+            "teacher_agreement": agree / len(labelled) if labelled else None,
+            "accuracy_a_on_shared": correct_a / n if n else None,
+            "accuracy_b_on_shared": correct_b / n if n else None,
+            "both_correct": right[(True, True)], "only_a_correct": right[(True, False)],
+            "only_b_correct": right[(False, True)], "neither_correct": right[(False, False)]}

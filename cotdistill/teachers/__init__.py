@@ -1,0 +1,45 @@
+"""Teachers: the models that write rationales, and turning their output into rationale sets.
+
+    from cotdistill.teachers import Decoding, generate_rationales, load_teacher, make_prompt
+    teacher = load_teacher({"kind": "local", "model": "smollm2-135m"})
+    teacher = load_teacher({"kind": "http", "base_url": "http://localhost:8000/v1",
+                            "model": "Qwen/Qwen2.5-7B-Instruct", "api": "chat",
+                            "api_key_env": "VLLM_API_KEY", "concurrency": 8})
+    result = generate_rationales({"train": examples}, teacher, make_prompt("multiple_choice"),
+                                 Decoding(max_new_tokens=128), out_dir, batch_size=8)
+
+Modules: `base` (Decoding, Completion, the Teacher protocol), `local` (transformers, batched),
+`http` (OpenAI-compatible endpoints), `prompts` (few-shot CoT templates and answer parsing),
+`cache` (completions by content hash), `generate` (resumable generation ending in a set),
+`releases` (downloading the published rationale releases).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Mapping
+
+from cotdistill.teachers.base import Completion, Decoding, Teacher, TeacherError
+from cotdistill.teachers.generate import GenerationResult, generate_rationales
+from cotdistill.teachers.http import HttpTeacher
+from cotdistill.teachers.local import LocalTeacher
+from cotdistill.teachers.prompts import Prompt, make_prompt
+
+__all__ = ["Completion", "Decoding", "GenerationResult", "HttpTeacher", "LocalTeacher", "Prompt",
+           "Teacher", "TeacherError", "generate_rationales", "load_teacher", "make_prompt"]
+
+KINDS = {"local": LocalTeacher, "http": HttpTeacher}
+
+
+def load_teacher(spec: Mapping[str, Any]) -> Teacher:
+    """A teacher from a plain mapping: {'kind': 'local' | 'http', …the class's arguments}."""
+    spec = dict(spec)
+    kind = spec.pop("kind", None)
+    if kind not in KINDS:
+        raise TeacherError(f"teacher kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    accepted = [p for p in inspect.signature(KINDS[kind]).parameters if p != "self"]
+    unknown = sorted(set(spec) - set(accepted))
+    if unknown:
+        raise TeacherError(f"unknown key(s) {', '.join(unknown)} for a {kind} teacher; "
+                           f"accepted: {', '.join(accepted)}")
+    return KINDS[kind](**spec)

@@ -1,0 +1,187 @@
+"""Any OpenAI-compatible endpoint as the teacher: vLLM, TGI, llama.cpp server, OpenAI itself.
+
+    teacher = HttpTeacher("http://localhost:8000/v1", "Qwen/Qwen2.5-7B-Instruct")
+    teacher = HttpTeacher("https://api.openai.com/v1", "gpt-4o-mini", api="chat",
+                          api_key_env="OPENAI_API_KEY", concurrency=8)
+    completions = teacher.complete(prompts, Decoding(max_new_tokens=256))
+
+`api="completions"` posts the prompt to /v1/completions; `api="chat"` sends it as one user
+message to /v1/chat/completions. The API key is read from the environment variable NAMED by
+`api_key_env` at each request; the key itself is never stored in the object, the cache, or any
+provenance. Up to `concurrency` requests are in flight at once (a thread pool). HTTP 429, 5xx,
+connection errors, timeouts and unreadable bodies are retried with exponential backoff
+(`backoff` x 2^attempt seconds, or the server's Retry-After, at most `max_backoff`); other 4xx
+answers are final. `timeout` bounds each blocking socket operation of one request (connecting,
+waiting for the answer), in seconds. Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from cotdistill.teachers.base import Completion, Decoding, TeacherError
+from cotdistill.teachers.local import cut_at_stop
+
+APIS = {"completions": "/completions", "chat": "/chat/completions"}
+MAX_STOP = 4  # the OpenAI API accepts at most four stop strings
+
+
+class _Retry(Exception):
+    """A failure that may pass: 429, 5xx, connection trouble, a timeout, a garbled body."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Final(Exception):
+    """A failure that asking again will not fix (400, 401, 404, …)."""
+
+
+class HttpTeacher:
+    """Completions from an OpenAI-compatible server over HTTP."""
+
+    def __init__(self, base_url: str, model: str, *, api: str = "completions",
+                 api_key_env: str | None = None, timeout: float = 60.0, max_retries: int = 5,
+                 backoff: float = 1.0, max_backoff: float = 60.0, concurrency: int = 4,
+                 system: str | None = None, extra_body: Mapping[str, Any] | None = None):
+        if api not in APIS:
+            raise TeacherError(f"unknown api {api!r}; expected one of {', '.join(APIS)}")
+        if concurrency < 1 or max_retries < 0 or timeout <= 0:
+            raise TeacherError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
+        if api_key_env is not None and not os.environ.get(api_key_env):
+            raise TeacherError(f"the environment variable {api_key_env} (named by api_key_env) "
+                               f"is not set: export the API key there")
+        self.url, self.model, self.api = endpoint(base_url, api), model, api
+        self.api_key_env, self.timeout, self.max_retries = api_key_env, timeout, max_retries
+        self.backoff, self.max_backoff, self.concurrency = backoff, max_backoff, concurrency
+        self.system, self.extra_body = system, dict(extra_body or {})
+
+    def identity(self) -> dict[str, Any]:
+        ident: dict[str, Any] = {"kind": "http", "url": self.url, "model": self.model,
+                                 "api": self.api}
+        if self.system:
+            ident["system"] = self.system
+        return {**ident, "extra_body": self.extra_body} if self.extra_body else ident
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.identity(), "api_key_env": self.api_key_env, "timeout": self.timeout,
+                "max_retries": self.max_retries, "concurrency": self.concurrency}
+
+    def complete(self, prompts: Sequence[str], decoding: Decoding) -> list[Completion]:
+        """One request per prompt, `concurrency` at a time; results in prompt order."""
+        if not prompts:
+            return []
+        with ThreadPoolExecutor(min(self.concurrency, len(prompts))) as pool:
+            return list(pool.map(lambda p: self._one(p, decoding), prompts))
+
+    def _one(self, prompt: str, decoding: Decoding) -> Completion:
+        body = json.dumps(self._body(prompt, decoding)).encode()
+        for attempt in range(self.max_retries + 1):
+            try:
+                return Completion(text=cut_at_stop(self._post(body), decoding.stop))
+            except _Final as e:
+                return Completion(error=str(e), retryable=False)
+            except _Retry as e:
+                last = e
+                if attempt < self.max_retries:
+                    time.sleep(self._delay(attempt, e.retry_after))
+        return Completion(error=f"gave up after {self.max_retries + 1} attempts: {last}",
+                          retryable=True)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        wanted = retry_after if retry_after is not None else self.backoff * 2 ** attempt
+        return max(0.0, min(wanted, self.max_backoff))
+
+    def _body(self, prompt: str, decoding: Decoding) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "max_tokens": decoding.max_new_tokens,
+                                "temperature": decoding.temperature, "top_p": decoding.top_p,
+                                "seed": decoding.seed}
+        if decoding.stop:
+            body["stop"] = list(decoding.stop[:MAX_STOP])
+        if self.api == "completions":
+            body["prompt"] = prompt
+        else:
+            system = [{"role": "system", "content": self.system}] if self.system else []
+            body["messages"] = system + [{"role": "user", "content": prompt}]
+        return {**body, **self.extra_body}
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            if not key:
+                raise _Final(f"the environment variable {self.api_key_env} is no longer set")
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _post(self, body: bytes) -> str:
+        request = urllib.request.Request(self.url, data=body, headers=self._headers(),
+                                         method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as e:
+            detail = f"HTTP {e.code} from {self.url}: {_excerpt(e.read())}"
+            if e.code == 429 or e.code >= 500:
+                raise _Retry(detail, retry_after_seconds(e.headers.get("Retry-After"))) from None
+            raise _Final(detail) from None
+        except (OSError, http.client.HTTPException) as e:   # URLError, timeouts, resets
+            reason = getattr(e, "reason", None) or e
+            raise _Retry(f"{type(e).__name__} from {self.url}: {reason}") from None
+        return self._text(payload)
+
+    def _text(self, payload: bytes) -> str:
+        try:
+            choice = json.loads(payload)["choices"][0]
+            text = choice["text"] if self.api == "completions" else choice["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retry(f"unreadable answer from {self.url}: {_excerpt(payload)}") from None
+        return text or ""
+
+
+def endpoint(base_url: str, api: str) -> str:
+    """The full URL of the API: 'http://h:8000' and 'http://h:8000/v1' both work."""
+    parsed = urllib.parse.urlsplit(base_url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise TeacherError(f"base_url {base_url!r} is not an http(s) URL like "
+                           f"http://localhost:8000/v1")
+    if parsed.username or parsed.password:
+        raise TeacherError("base_url holds credentials; put the key in an environment variable "
+                           "and name it with api_key_env, so that it is never written anywhere")
+    path = parsed.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path + APIS[api], "", ""))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _excerpt(payload: bytes, limit: int = 300) -> str:
+    text = payload.decode("utf-8", "replace").strip()
+    return text if len(text) <= limit else text[:limit] + " …"

@@ -1,0 +1,96 @@
+"""Few-shot CoT prompts: rendering per kind, rationalization, user templates, and parsing the
+teacher's answer out of well-formed, sloppy and malformed replies."""
+
+import pytest
+
+from cotdistill.examples import YES_NO, Example
+from cotdistill.teachers import Decoding, make_prompt
+from cotdistill.teachers.local import cut_at_stop
+
+SKY = Example(id="s", question="What colour is the sky?", choices=("red", "blue", "green"),
+              label="b")
+WHALE = Example(id="w", question="Is a whale a fish?", choices=YES_NO, label="no", kind="yes_no")
+SUM = Example(id="n", question="What is 40 + 2?", label="42", kind="numeric")
+
+
+def test_render_each_kind_ends_with_the_question():
+    text = make_prompt("multiple_choice").render(SKY)
+    assert text.endswith("Q: What colour is the sky?\nAnswer Choices:\n(a) red\n(b) blue\n"
+                         "(c) green\nA:")
+    assert text.count("\nA: ") == 2                            # two worked examples
+    assert make_prompt("yes_no").render(WHALE).endswith("Q: Is a whale a fish?\nA:")
+    assert make_prompt("numeric").render(SUM).endswith("Q: What is 40 + 2?\nA:")
+
+
+def test_rationalization_tells_the_teacher_the_gold_answer():
+    text = make_prompt("multiple_choice", rationalize=True).render(SKY)
+    assert text.endswith("(c) green\nHint: the correct answer is (b).\nA:")
+    assert "Hint: the correct answer is 42." in make_prompt("numeric", rationalize=True).render(SUM)
+    assert "correct answer" not in make_prompt("numeric").render(SUM)
+
+
+def test_user_template_string_and_file(tmp_path):
+    prompt = make_prompt("yes_no", template="Question: {question}\n{gold_hint}Reasoning:")
+    assert prompt.render(WHALE) == "Question: Is a whale a fish?\nReasoning:"
+    file = tmp_path / "p.txt"
+    file.write_text("{{literal}} {question} -> {gold}", encoding="utf-8")
+    prompt = make_prompt("numeric", template_file=file, rationalize=True)
+    assert prompt.render(SUM) == "{literal} What is 40 + 2? -> 42" and prompt.name == "p.txt"
+
+
+@pytest.mark.parametrize("kind, template, rationalize, message", [
+    ("multiple_choice", "Q: {question}\nA:", False, r"lacks the field \{choices\}"),
+    ("yes_no", "Q: {question} {answer}", False, r"unknown field \{answer\}"),
+    ("yes_no", "Q: {question", False, "not a valid format string"),
+    ("yes_no", "Q: {question}", True, "uses neither"),
+    ("yes_no", "Q: {question} {gold}", False, "rationalize is off"),
+])
+def test_bad_templates_are_refused_with_the_reason(kind, template, rationalize, message):
+    with pytest.raises(ValueError, match=message):
+        make_prompt(kind, template=template, rationalize=rationalize)
+
+
+@pytest.mark.parametrize("reply, rationale, label", [
+    (" Blue light scatters. So the answer is (b).", "Blue light scatters.", "b"),
+    (" Blue light. So the answer is: (B) blue\n\nQ: next question", "Blue light.", "b"),
+    (" Hmm. so the answer is b.", "Hmm.", "b"),
+    (" It is blue. So the answer is blue.", "It is blue.", "b"),
+    (" So the answer is (b).", None, "b"),
+    (" It is either. So the answer is (a) or (c).", "It is either.", None),
+    (" So the answer is a colour.", None, None),                     # not the letter a
+    (" So the answer is (d).", None, None),                          # no choice d
+    (" I do not know.", None, None),
+    ("", None, None),
+    (" Unsure.\nQ: x? So the answer is (b).", None, None),           # marker after next question
+])
+def test_parse_multiple_choice(reply, rationale, label):
+    assert tuple(make_prompt("multiple_choice").parse(reply, SKY)) == (rationale, label)
+
+
+@pytest.mark.parametrize("example, reply, label", [
+    (WHALE, "Whales are mammals. So the answer is no.", "no"),
+    (WHALE, "So the answer is: Yes, it is.", "yes"),
+    (WHALE, "So the answer is not clear.", None),
+    (SUM, "40 + 2 = 42. So the answer is 42.", "42"),
+    (SUM, "So the answer is $1,042.50.", "1042.5"),
+    (SUM, "So the answer is (84 / 2).", "42"),
+    (SUM, "So the answer is forty-two.", None),
+])
+def test_parse_yes_no_and_numeric(example, reply, label):
+    assert make_prompt(example.kind).parse(reply, example).teacher_label == label
+
+
+def test_kind_mismatch_and_custom_marker():
+    with pytest.raises(ValueError, match="is yes_no, the prompt is for multiple_choice"):
+        make_prompt("multiple_choice").render(WHALE)
+    prompt = make_prompt("yes_no", answer_marker="Final answer:")
+    assert tuple(prompt.parse("Mammal. Final answer: no", WHALE)) == ("Mammal.", "no")
+
+
+def test_decoding_validation_and_stop_cutting():
+    assert Decoding.from_dict(Decoding(temperature=0.7).to_dict()) == Decoding(temperature=0.7)
+    with pytest.raises(ValueError, match="unknown decoding key.*max_tokens"):
+        Decoding.from_dict({"max_tokens": 5})
+    with pytest.raises(ValueError, match="temperature >= 0"):
+        Decoding(temperature=-1)
+    assert cut_at_stop("a\nQ: b\nQ: c", ("\nQ:",)) == "a" and cut_at_stop("abc", ()) == "abc"
