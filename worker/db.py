@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -52,9 +55,37 @@ def alembic_config(url: str | URL):
     return cfg
 
 
+@contextmanager
+def migration_lock(url: str | URL):
+    """One migrating process at a time: a worker and the app starting together on a new database
+    would otherwise both create the tables. A file lock beside a SQLite file, an advisory lock on
+    PostgreSQL."""
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        import fcntl
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{url.database}.migrate.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+        return
+    if url.get_backend_name() == "postgresql":
+        engine = create_engine(url, poolclass=NullPool)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(4242001)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
+        engine.dispose()
+        return
+    yield
+
+
 def upgrade(url: str | URL | None = None, revision: str = "head") -> None:
     from alembic import command
-    command.upgrade(alembic_config(url or database_url()), revision)
+    url = url or database_url()
+    with migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str | URL | None = None, revision: str = "base") -> None:

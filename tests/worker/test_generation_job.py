@@ -1,0 +1,111 @@
+"""The generation job on the real job system: an OpenAI-compatible teacher served by the test,
+a worker killed mid-generation, a recovered job that asks only for unfinished examples, and the
+finished set registered with its provenance."""
+
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from tests.worker.stack import JobStack, free_port
+
+
+class SlowTeacher:
+    """Answers every completion after `delay` s; counts the requests per question."""
+
+    def __init__(self, delay: float = 0.15):
+        self.delay, self.asked, self.lock = delay, Counter(), threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                question = body["prompt"].rsplit("Q:", 1)[-1].split("\n", 1)[0].strip()
+                with outer.lock:
+                    outer.asked[question] += 1
+                time.sleep(outer.delay)
+                payload = json.dumps({"choices": [{"text": " Facts recalled. So the answer is (b)."}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def stack(tmp_path, monkeypatch):
+    s = JobStack(tmp_path, monkeypatch)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def teacher():
+    t = SlowTeacher()
+    yield t
+    t.close()
+
+
+def wait_job(stack, job_id, until, timeout=240):
+    from worker import api
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.job_detail(job_id)
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{stack.logs()[-4000:]}"
+        time.sleep(0.2)
+
+
+def test_generation_survives_a_killed_worker_and_registers_the_set(stack, teacher):
+    from worker import api
+    stack.start_worker("w1")
+    dataset = {"name": "synthetic-count", "options": {"n_test": 30}, "splits": ["test"], "n": 30}
+    job_id = api.submit_generation(dataset, {"kind": "http", "base_url": teacher.url, "model": "fake",
+                                             "concurrency": 1, "max_retries": 1},
+                                   decoding={"max_new_tokens": 32}, batch_size=2, name="count-fake")
+    job = wait_job(stack, job_id, lambda j: j["status"] == "running" and j["step"] >= 8)
+    stack.kill_worker("w1", signal.SIGKILL)
+    finished_before = {r["question"] for r in api.generation_outputs(job_id)}
+    assert len(finished_before) >= 8
+    stack.start_worker("w2")
+    job = wait_job(stack, job_id, lambda j: j["status"] in ("succeeded", "failed"))
+    assert job["status"] == "succeeded", job["error"]
+    assert job["attempt"] == 1 and job["summary"]["n"] == 30
+    # Finished examples were never asked for again (an example in flight at the kill may be).
+    assert all(teacher.asked[q.strip()] == 1 for q in finished_before), teacher.asked
+    assert len(teacher.asked) == 30 and sum(teacher.asked.values()) <= 30 + 2
+
+    [rs] = api.list_rationale_sets()
+    assert rs["name"] == "count-fake" and rs["n_examples"] == 30 and rs["job_id"] == job_id
+    described = rs["provenance"]["teacher"]
+    assert described["model"] == "fake" and {k for k in described if "key" in k} <= {"api_key_env"}
+    rows = api.rationale_set_examples(rs["id"])
+    assert len(rows) == 30 and all(r["rationale"] == "Facts recalled." and r["teacher_label"] == "b" for r in rows)
+    gold_b = sum(r["label"] == "b" for r in rows)
+    assert rs["teacher_accuracy"] == pytest.approx(gold_b / 30)
+    assert len(api.rationale_set_examples(rs["id"], teacher_correct=True)) == gold_b
+
+
+def test_api_key_is_never_accepted_as_a_parameter(stack):
+    from worker import api
+    with pytest.raises(ValueError, match="api_key_env"):
+        api.submit_generation({"name": "synthetic-count"}, {"kind": "http", "base_url": "http://x/v1",
+                                                            "model": "m", "api_key": "sk-secret"})
