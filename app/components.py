@@ -1,0 +1,115 @@
+"""Pieces of screen shared by the pages: the token heatmap, empty states, the experiment picker.
+
+    token_heatmap(row["tokens"], row["weights"])      # supervised tokens shaded, the rest plain
+    experiment = experiment_picker()                   # preselected from ?experiment=NAME
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import streamlit as st
+
+from app import queries
+
+POSITIVE = (34, 139, 34)       # green: supervised / important
+NEGATIVE = (200, 40, 40)       # red: negative scores (attributions can be negative)
+ALL_RUNS = "(all runs)"
+
+
+# ------------------------------------------------------------------------------------------ tokens
+
+def token_heatmap_html(tokens: Sequence[str], scores: Sequence[float], *, vmax: float | None = None) -> str:
+    """Tokens as HTML spans, each shaded by its score (green above zero, red below, |score| / vmax as
+    opacity) with the score as a tooltip. Token text is escaped; whitespace and newlines are kept."""
+    if len(tokens) != len(scores):
+        raise ValueError(f"token_heatmap: {len(tokens)} tokens but {len(scores)} scores")
+    finite = [abs(float(s)) for s in scores if s is not None and math.isfinite(float(s))]
+    scale = vmax if vmax else max(finite, default=0.0) or 1.0
+    spans = []
+    for token, score in zip(tokens, scores):
+        value = float(score) if score is not None else 0.0
+        alpha = min(abs(value) / scale, 1.0) if math.isfinite(value) else 0.0
+        r, g, b = POSITIVE if value >= 0 else NEGATIVE
+        spans.append(f'<span title="{value:.4g}" style="background: rgba({r},{g},{b},{alpha * 0.55:.3f}); '
+                     f'border-radius: 2px">{html.escape(token)}</span>')
+    return ('<div class="token-heatmap" style="font-family: monospace; white-space: pre-wrap; '
+            f'line-height: 1.7">{"".join(spans)}</div>')
+
+
+def token_heatmap(tokens: Sequence[str], scores: Sequence[float], *, vmax: float | None = None) -> str:
+    """Render `token_heatmap_html` on the page; returns the HTML."""
+    body = token_heatmap_html(tokens, scores, vmax=vmax)
+    st.html(body)
+    return body
+
+
+def training_sequence(row: dict, title: str | None = None) -> None:
+    """One preview row: a heading, then its tokens with the supervised ones (weight > 0) shaded."""
+    supervised = sum(w > 0 for w in row["weights"])
+    head = title or f"{row['placement']} · {row['perturbation']}"
+    st.markdown(f"**{head}** — {len(row['tokens'])} tokens, {supervised} supervised"
+                + (" · *cut to the student's max length*" if row.get("truncated") else ""))
+    token_heatmap(row["tokens"], row["weights"], vmax=max(row["weights"], default=1.0) or 1.0)
+
+
+def text_block(text: str | None, *, muted: bool = False) -> None:
+    """Dataset text shown as is: escaped, line breaks kept, no markdown interpretation."""
+    style = "white-space: pre-wrap" + ("; opacity: 0.75" if muted else "")
+    st.html(f'<div style="{style}">{html.escape(text or "—")}</div>')
+
+
+# ------------------------------------------------------------------------------------------ states
+
+def empty_state(message: str, *, page: str | None = None, label: str | None = None) -> None:
+    """Say what to do next instead of drawing an empty chart."""
+    st.info(message, icon=":material/info:")
+    if page:
+        st.page_link(page, label=label or "Go there")
+
+
+def run_label(run: dict) -> str:
+    return f"#{run['id']} · {run['dataset']} · {run['student']} · {run['arm']} · seed {run['seed']}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {secs:02d}s" if minutes else f"{secs}s")
+
+
+def collapse_note(summary: dict) -> str | None:
+    """The warning for a run that answers (nearly) one constant label, or None. Older runs have no
+    such summary fields: then there is nothing to say."""
+    if not summary.get("collapsed"):
+        return None
+    reason, plain = summary.get("collapse_reason"), "not distinguishable from a constant answer"
+    if not reason:
+        return plain
+    return reason if reason.startswith(plain) else f"{plain} ({reason})"
+
+
+# ------------------------------------------------------------------------------------------ pickers
+
+def experiment_picker(*, allow_all: bool = False, key: str = "experiment_picker") -> dict | None:
+    """A select box of the experiments, newest first, preselected from `?experiment=NAME` or from the
+    last launch; the choice goes back into the URL so that the view can be shared. Returns the
+    experiment (id, name, factors, counts), None for "all runs" or when there is none."""
+    experiments = queries.experiments()
+    names = ([ALL_RUNS] if allow_all else []) + [e["name"] for e in experiments]
+    if not names:
+        return None
+    wanted = st.query_params.get("experiment") or st.session_state.get("experiment")
+    index = names.index(wanted) if wanted in names else 0
+    choice = st.selectbox("Experiment", names, index=index, key=key)
+    if choice == ALL_RUNS:
+        st.query_params.pop("experiment", None)
+        return None
+    st.query_params["experiment"] = choice
+    st.session_state["experiment"] = choice
+    return next(e for e in experiments if e["name"] == choice)

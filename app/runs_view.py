@@ -1,0 +1,82 @@
+"""The Runs page's sections: the live table, failed runs' errors, and the actions on runs.
+
+The page wraps them in `st.fragment(run_every=REFRESH_S)`: only that part reruns every two seconds.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import queries, tables
+from app.components import empty_state, run_label
+from worker import api
+
+REFRESH_S = 2
+MAX_ERRORS_SHOWN = 20
+MESSAGE = "runs_message"
+
+
+def no_runs(experiment: dict | None) -> None:
+    if experiment is None:
+        empty_state("No runs yet. Launch an experiment: its runs appear here as soon as they are queued, "
+                    "and start when a worker is up (`cotdistill up`).", page="screens/launch.py",
+                    label="Launch an experiment")
+    else:
+        empty_state(f"Experiment {experiment['name']!r} has no runs.", page="screens/launch.py",
+                    label="Launch one")
+
+
+def status_line(rows: list[dict]) -> None:
+    st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")
+    if any(r["status"] == "queued" for r in rows) and not any(r["status"] == "running" for r in rows):
+        st.caption("Queued runs start when a worker is free; is one running (`cotdistill up`)?")
+    message = st.session_state.pop(MESSAGE, None)
+    if message:
+        st.success(message)
+
+
+def table(rows: list[dict]) -> None:
+    points = queries.curves(tuple(r["id"] for r in rows))
+    st.dataframe(tables.runs_frame(rows, points), column_config=tables.runs_columns(), hide_index=True,
+                 key="runs_table")
+
+
+def failed_errors(rows: list[dict]) -> None:
+    """Each failed run's stored error, readable in place (first line as the title)."""
+    failed = [r for r in rows if r["status"] == "failed" or (r["status"] == "cancelled" and r["has_error"])]
+    for r in failed[:MAX_ERRORS_SHOWN]:
+        error = queries.run_detail(r["id"])["error"] or "(no error stored)"
+        first = error.strip().splitlines()[0] if error.strip() else error
+        with st.expander(f"Run #{r['id']} {r['status']}: {first[:160]}", icon=":material/error:"):
+            st.code(error, language=None)
+    if len(failed) > MAX_ERRORS_SHOWN:
+        st.caption(f"…and {len(failed) - MAX_ERRORS_SHOWN} more (`cotdistill show RUN` prints any of them).")
+
+
+def actions(rows: list[dict], experiment: dict | None) -> None:
+    """Cancel or retry one run; re-queue every failed or cancelled cell of the experiment."""
+    left, right = st.columns([3, 2])
+    with left:
+        by_id = {r["id"]: r for r in rows}
+        # Options are ids with a stable label, so the choice survives the refresh of the statuses.
+        run = by_id[st.selectbox("Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key="action_run")]
+        buttons = st.columns(2)
+        if buttons[0].button("Cancel run", key="cancel", disabled=run["status"] not in ("queued", "running")):
+            status = api.cancel(run["id"])
+            _done(f"Run #{run['id']}: {status}" + (" (it stops at its next step)" if status == "running" else ""))
+        if buttons[1].button("Retry run", key="retry", disabled=run["status"] not in ("failed", "cancelled")):
+            result = api.retry(run["id"])
+            _done(f"Run #{run['id']} queued again (attempt {run['attempt'] + 1})" if result["queued"]
+                  else result["reason"])
+    with right:
+        bad = [r for r in rows if r["status"] in ("failed", "cancelled")]
+        if experiment is not None and st.button(f"Re-queue {len(bad)} failed/cancelled cell(s)",
+                                                key="requeue", disabled=not bad):
+            ids = api.requeue_failed(experiment["id"])
+            _done(f"Re-queued run(s) {', '.join(map(str, ids))}" if ids else "Nothing to re-queue")
+
+
+def _done(message: str) -> None:
+    st.session_state[MESSAGE] = message
+    queries.forget_runs()
+    st.rerun()

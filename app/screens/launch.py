@@ -1,0 +1,46 @@
+"""Launch: choose datasets, students, placements, perturbations, seeds and training settings; see how
+many runs that makes and how many already exist; look at the exact training sequences; launch."""
+
+from datetime import datetime
+
+import streamlit as st
+
+from app import forms, queries
+from app import matrix as mx
+
+st.title("Launch an experiment")
+options = queries.launch_options()
+
+st.session_state.setdefault("launch_name", f"exp-{datetime.now():%Y%m%d-%H%M%S}")
+name = st.text_input("Experiment name", key="launch_name")
+
+st.subheader("Data and students")
+datasets, data = forms.data_section(queries.datasets())
+students = forms.student_section(options)
+
+st.subheader("Rationale: placement and perturbation")
+placements = st.multiselect("Placements", options["placements"], default=["none", "after"],
+                            help="none: label only · before: rationale → label · after: label → rationale")
+perturbations = forms.perturbation_section(options["perturbations"])
+if "none" in placements and any(p["kind"] != "none" for p in perturbations):
+    st.caption("Placement `none` trains on the label only: its perturbation cells train identical models.")
+
+st.subheader("Seeds and training")
+seeds = forms.seeds_input()
+train, evaluation = forms.training_section(options["defaults"])
+
+st.subheader("Plan")
+st.caption("Cells that already exist are not run again: an identical finished run is reused.")
+try:
+    matrix = mx.build_matrix(name, datasets=datasets, students=students, placements=placements,
+                             perturbations=perturbations, seeds=seeds, data=data, train=train, eval=evaluation)
+except ValueError as e:
+    matrix = None
+    st.error(str(e))
+plan = forms.plan_section(matrix)
+
+st.subheader("What the student is trained on")
+forms.preview_section(plan, mx.conditions(placements, perturbations))
+
+st.subheader("Launch")
+forms.launch_section(matrix, plan)

@@ -1,0 +1,28 @@
+"""Runs: every run of an experiment (or every run) with its status, progress, loss curve, throughput,
+ETA, worker and attempt, updated live; cancel, retry and re-queue; a failed run's error in place."""
+
+import streamlit as st
+
+from app import queries, runs_view
+from app.components import experiment_picker
+
+st.title("Runs")
+experiment = experiment_picker(allow_all=True, key="runs_experiment")
+
+
+@st.fragment(run_every=runs_view.REFRESH_S)
+def live_runs() -> None:
+    rows = queries.runs(experiment["id"] if experiment else None)
+    if not rows:
+        runs_view.no_runs(experiment)
+        return
+    runs_view.status_line(rows)
+    runs_view.table(rows)
+    runs_view.failed_errors(rows)
+    runs_view.actions(rows, experiment)
+
+
+live_runs()
+if experiment:
+    st.page_link("screens/compare.py", label="Compare this experiment's arms", icon=":material/bar_chart:",
+                 query_params={"experiment": experiment["name"]})

@@ -1,0 +1,150 @@
+"""The pages' tables, built from the jobs API's plain data with pandas (no Streamlit calls here except
+column settings, so the shaping can be tested on its own).
+
+    frame = runs_frame(api.list_runs(experiment=...), api.curves(ids))
+    frame = compare_frame(api.compare(ids), notes)          # the table under the bars, and its CSV
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandas as pd
+import streamlit as st
+
+from app.components import collapse_note, format_duration
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+def progress_of(run: dict) -> tuple[float, str]:
+    """(fraction done, phase text) of a run: training steps, then evaluation items."""
+    p, status = run["progress"] or {}, run["status"]
+    if status == "succeeded":
+        return 1.0, "done"
+    if status == "queued":
+        return 0.0, "queued" + (f" (retry {run['attempt']})" if run["attempt"] else "")
+    if p.get("phase") == "eval" and p.get("eval_total"):
+        return p.get("eval_done", 0) / p["eval_total"], f"eval {p.get('eval_done', 0)}/{p['eval_total']}"
+    total = p.get("total") or run.get("total_steps")
+    step = p.get("step", run["step"]) or 0
+    text = f"train {step}/{total}" if total else status
+    if status != "running":
+        text = f"{status} at {text}"
+    return (step / total if total else 0.0), text
+
+
+def runs_frame(rows: list[dict], curve_points: list[dict]) -> pd.DataFrame:
+    """One line per run: status, progress, loss sparkline, throughput, ETA, accuracy and its warning."""
+    loss = defaultdict(list)
+    for point in curve_points:
+        loss[point["run_id"]].append(point["value"])
+    lines = []
+    for r in rows:
+        fraction, phase = progress_of(r)
+        p = r["progress"] or {}
+        running = r["status"] == "running"
+        lines.append({
+            "run": r["id"], "arm": r["arm"], "seed": r["seed"], "status": r["status"], "progress": fraction,
+            "phase": phase, "loss": loss.get(r["id"], []),
+            "last loss": p.get("loss") if running else (loss[r["id"]][-1] if loss.get(r["id"]) else None),
+            "tokens/s": p.get("tokens_per_s") or r["summary"].get("tokens_per_s"),
+            "ETA": format_duration(p.get("eta_s")) if running else "",
+            "accuracy": r["accuracy"], "warning": "⚠ constant answer" if r["summary"].get("collapsed") else "",
+            "dataset": r["dataset"], "student": r["student"], "experiment": r["experiment"],
+            "worker": r["worker"] or "", "attempt": r["attempt"]})
+    return pd.DataFrame(lines)
+
+
+def runs_columns() -> dict:
+    return {
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+        "loss": st.column_config.LineChartColumn("loss curve"),
+        "last loss": st.column_config.NumberColumn(format="%.3f"),
+        "tokens/s": st.column_config.NumberColumn(format="%.0f"),
+        "accuracy": st.column_config.NumberColumn(format="%.3f"),
+    }
+
+
+def status_counts(rows: list[dict]) -> str:
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        counts[r["status"]] += 1
+    order = ("running", "queued", "succeeded", "failed", "cancelled")
+    return " · ".join(f"{counts[s]} {s}" for s in order if counts[s])
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+def compare_frame(arms: list[dict], notes: dict[int, str] | None = None) -> pd.DataFrame:
+    """The numbers behind the bars, one line per arm (what the CSV download holds)."""
+    notes = notes or {}
+    lines = []
+    for a in arms:
+        collapsed = a.get("collapsed") or [False] * len(a["runs"])
+        lines.append({
+            "dataset": a["dataset"], "student": a["student"], "placement": a["placement"],
+            "perturbation": a["arm"].split("/", 1)[-1], "arm": a["arm"], "n_seeds": a["n_seeds"],
+            "mean": a["mean"], "low": a["low"], "high": a["high"],
+            "accuracies": " ".join(f"{x:.4f}" for x in a["accuracies"]),
+            "seeds": " ".join(map(str, a["seeds"])), "runs": " ".join(map(str, a["runs"])),
+            "collapsed_seeds": sum(collapsed),
+            "warning": "; ".join(notes.get(r, "constant answer") for r, c in zip(a["runs"], collapsed) if c)})
+    return pd.DataFrame(lines)
+
+
+def collapse_notes(rows: list[dict]) -> dict[int, str]:
+    """Run id → its collapse warning, for runs whose summary says collapsed."""
+    return {r["id"]: note for r in rows if (note := collapse_note(r["summary"]))}
+
+
+# ------------------------------------------------------------------------------------------ examples
+
+OUTCOMES = ("all examples", "wrong in every run", "the two runs disagree")
+TEACHER = ("any", "teacher correct", "teacher incorrect")
+
+
+def by_run(predictions: list[dict]) -> dict[int, dict[str, dict]]:
+    """run id → example id → prediction."""
+    table: dict[int, dict[str, dict]] = defaultdict(dict)
+    for p in predictions:
+        table[p["run_id"]][p["example_id"]] = p
+    return table
+
+
+def keep_example(example: dict, preds: dict[int, dict[str, dict]], *, outcome: str, teacher: str,
+                 pair: tuple[int, int] | None = None) -> bool:
+    """Whether an example passes the Examples page's filters (outcome across runs, teacher)."""
+    if teacher == "teacher correct" and example.get("teacher_correct") is not True:
+        return False
+    if teacher == "teacher incorrect" and example.get("teacher_correct") is not False:
+        return False
+    mine = [run[example["id"]] for run in preds.values() if example["id"] in run]
+    if outcome == "wrong in every run":
+        return bool(mine) and not any(p["correct"] for p in mine)
+    if outcome == "the two runs disagree" and pair:
+        a, b = (preds.get(r, {}).get(example["id"]) for r in pair)
+        return a is not None and b is not None and a["correct"] != b["correct"]
+    return True
+
+
+def examples_frame(examples: list[dict], preds: dict[int, dict[str, dict]], run_names: dict[int, str]) -> pd.DataFrame:
+    """One line per example: question, gold, teacher, then each run's answer with ✓ / ✗."""
+    lines = []
+    for ex in examples:
+        line = {"example": ex["id"], "question": ex["question"][:120], "gold": ex["label"],
+                "teacher": {True: "✓", False: "✗"}.get(ex.get("teacher_correct"), "")}
+        for run_id, name in run_names.items():
+            p = preds.get(run_id, {}).get(ex["id"])
+            line[name] = "" if p is None else f"{'✓' if p['correct'] else '✗'} {p['predicted']}"
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def datasets_frame(infos: list[dict]) -> pd.DataFrame:
+    """The datasets with their provenance: kind, description, examples and rationales per split."""
+    return pd.DataFrame([{
+        "dataset": i["name"], "kind": i["kind"] or "", "description": i["description"],
+        "examples": ", ".join(f"{s} {n}" for s, n in i["counts"].items()),
+        "with rationale": ", ".join(f"{s} {n}" for s, n in i["rationale_counts"].items()),
+        "problem": i["error"] or ""} for i in infos])

@@ -1,0 +1,72 @@
+"""Helpers of the app tests: open a page of the real app in AppTest, find widgets by label, read the
+numbers out of a Plotly chart.
+
+    at = open_page("screens/compare.py", experiment="exp1")
+    bars = chart_traces(at, "bar")
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+TIMEOUT = 120
+
+
+def open_page(page: str | None = None, **query: str) -> AppTest:
+    """Run the app's entry point, then the page (a path under app/), with query parameters."""
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.query_params.update(query)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun_fresh(at: AppTest) -> AppTest:
+    """Rerun without the app's short-lived query cache (as a user would see it a second later)."""
+    import streamlit as st
+    st.cache_data.clear()
+    return at.run()
+
+
+def widget(widgets, label: str):
+    """The one widget of a list (at.number_input, at.button, …) with this label."""
+    found = [w for w in widgets if w.label == label]
+    assert len(found) == 1, f"{len(found)} widgets labelled {label!r} among {[w.label for w in widgets]}"
+    return found[0]
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption, alert and title of the page, one per line."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                                  "error", "success") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def decode(value):
+    """Plotly 7 writes numeric arrays as {"dtype", "bdata"} (base64); plain lists stay lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).tolist()
+    return value
+
+
+def chart(at: AppTest, key: str | None = None) -> dict:
+    charts = at.get("plotly_chart")
+    specs = [json.loads(c.proto.spec) for c in charts if key is None or key in c.proto.id]
+    assert specs, "no plotly chart on the page"
+    return specs[0]
+
+
+def chart_traces(spec: dict, kind: str) -> list[dict]:
+    return [t for t in spec["data"] if t.get("type", "scatter") == kind]
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.get("html")]

@@ -1,0 +1,158 @@
+"""The app's pure pieces with exact expected values: the token heatmap, the accuracy chart, the launch
+matrix, the run progress and the example filters."""
+
+import pytest
+
+from app import charts, matrix, tables
+from app.components import collapse_note, format_duration, token_heatmap_html
+from tests.app.apptest import decode
+
+ARMS = [
+    {"arm_key": "k1", "arm": "after/none", "dataset": "d", "student": "tiny", "placement": "after",
+     "perturbation": "none", "runs": [1, 2], "seeds": [0, 1], "accuracies": [0.5, 0.7], "collapsed": [False, False],
+     "mean": 0.6, "low": 0.45, "high": 0.75, "n_seeds": 2},
+    {"arm_key": "k2", "arm": "none/none", "dataset": "d", "student": "tiny", "placement": "none",
+     "perturbation": "none", "runs": [3], "seeds": [0], "accuracies": [0.25], "collapsed": [True],
+     "mean": 0.25, "low": None, "high": None, "n_seeds": 1},
+    {"arm_key": "k3", "arm": "after/mask(mode=drop,p=0.5)", "dataset": "d", "student": "tiny",
+     "placement": "after", "perturbation": "mask", "runs": [4, 5], "seeds": [0, 1], "accuracies": [0.4, 0.6],
+     "mean": 0.5, "low": 0.3, "high": 0.7, "n_seeds": 2},          # no `collapsed`: an older API
+]
+
+
+# ------------------------------------------------------------------------------------------ heatmap
+
+def test_token_heatmap_escapes_text_and_shades_by_score():
+    body = token_heatmap_html(["<script>", " a&b", "\n", "ok"], [1.0, 0.5, 0.0, -1.0])
+    assert "<script>" not in body and "&lt;script&gt;" in body and " a&amp;b" in body
+    spans = body.split("<span")[1:]
+    assert len(spans) == 4
+    assert "rgba(34,139,34,0.550)" in spans[0]           # the top score: full shade (0.55 opacity)
+    assert "rgba(34,139,34,0.275)" in spans[1]           # half the top score: half the shade
+    assert "rgba(34,139,34,0.000)" in spans[2]           # zero: no shade
+    assert "rgba(200,40,40,0.550)" in spans[3]           # negative scores shade red
+    assert 'title="0.5"' in spans[1] and "white-space: pre-wrap" in body
+
+
+def test_token_heatmap_rejects_misaligned_scores():
+    with pytest.raises(ValueError, match="3 tokens but 2 scores"):
+        token_heatmap_html(["a", "b", "c"], [1, 0])
+
+
+# ------------------------------------------------------------------------------------------ chart
+
+def test_accuracy_bars_carry_means_intervals_and_seed_dots():
+    spec = charts.accuracy_bars(ARMS, {3: "always answers 'b'"}).to_plotly_json()
+    bars = [t for t in spec["data"] if t["type"] == "bar"]
+    by_name = {(tuple(decode(b["x"][0])), tuple(decode(b["x"][1]))): b for b in bars}
+    after_none = by_name[(("after",), ("none",))]
+    assert decode(after_none["y"]) == [0.6]
+    assert decode(after_none["error_y"]["array"]) == pytest.approx([0.15])
+    assert decode(after_none["error_y"]["arrayminus"]) == pytest.approx([0.15])
+    assert by_name[(("none",), ("none",))].get("error_y") is None          # one seed: no interval
+    dots = [t for t in spec["data"] if t["type"] == "scatter" and t["mode"] == "markers"]
+    assert sorted(decode(v) for d in dots for v in decode(d["y"])) == [0.25, 0.4, 0.5, 0.6, 0.7]
+
+
+def test_accuracy_bars_mark_only_arms_with_a_collapsed_run():
+    spec = charts.accuracy_bars(ARMS, {3: "always answers 'b'"}).to_plotly_json()
+    markers = [t for t in spec["data"] if t.get("mode") == "text"]
+    assert len(markers) == 1
+    assert decode(markers[0]["x"][0]) == ["none"] and markers[0]["text"] == ["⚠"]
+    assert "always answers 'b'" in markers[0]["hovertext"][0]
+    assert markers[0]["name"] == charts.COLLAPSED
+
+
+def test_accuracy_bars_one_panel_per_dataset_and_student():
+    other = dict(ARMS[0], dataset="e", arm_key="k9")
+    layout = charts.accuracy_bars([ARMS[0], other]).to_plotly_json()["layout"]
+    assert [a["text"] for a in layout["annotations"]] == ["d · tiny", "e · tiny"]
+
+
+# ------------------------------------------------------------------------------------------ matrix
+
+def test_perturbation_variants_sweep_the_listed_values():
+    variants = matrix.perturbation_variants("mask", level="word", values={"p": [0.25, 0.5]}, fixed={"mode": "drop"})
+    assert variants == [{"kind": "mask", "level": "word", "params": {"mode": "drop", "p": 0.25}},
+                        {"kind": "mask", "level": "word", "params": {"mode": "drop", "p": 0.5}}]
+    assert matrix.parse_list("same, 4", matrix.int_or_same, "length") == ["same", 4]
+    with pytest.raises(ValueError, match="seeds: 'x' is not a valid value"):
+        matrix.parse_list("0, x", int, "seeds")
+
+
+def test_build_matrix_makes_every_multiple_choice_a_factor():
+    students = matrix.student_entries(["tiny:small", "smollm2-135m"], " org/model ", vocab_size=512, max_length=128)
+    assert students == [{"name": "tiny", "size": "small", "vocab_size": 512, "max_length": 128},
+                        {"name": "smollm2-135m", "max_length": 128}, {"name": "org/model", "max_length": 128}]
+    m = matrix.build_matrix(" e1 ", datasets=["synthetic"], students=students[:1], placements=["after"],
+                            perturbations=[{"kind": "none"}], seeds=[0, 1], data={"n_train": 10}, train={"steps": 5})
+    assert m["name"] == "e1" and m["factors"]["seed"] == [0, 1] and m["factors"]["data.name"] == ["synthetic"]
+    assert m["base"] == {"data": {"n_train": 10}, "train": {"steps": 5}, "eval": {}}
+    with pytest.raises(ValueError, match="placement"):
+        matrix.build_matrix("e1", datasets=["synthetic"], students=students, placements=[],
+                            perturbations=[{"kind": "none"}], seeds=[0])
+
+
+def test_conditions_pair_every_placement_with_every_perturbation():
+    conds = matrix.conditions(["none", "after"], [{"kind": "none"}, {"kind": "truncate", "params": {"k": 3, "fraction": None}}])
+    assert [c["label"] for c in conds] == ["none · none", "none · truncate(k=3)", "after · none", "after · truncate(k=3)"]
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+def run(**kw):
+    base = {"id": 1, "status": "running", "attempt": 0, "step": 0, "total_steps": 10, "progress": {}, "summary": {}}
+    return {**base, **kw}
+
+
+def test_progress_follows_training_then_evaluation():
+    assert tables.progress_of(run(step=4, progress={"phase": "train", "step": 4, "total": 10})) == (0.4, "train 4/10")
+    assert tables.progress_of(run(progress={"phase": "eval", "eval_done": 3, "eval_total": 12})) == (0.25, "eval 3/12")
+    assert tables.progress_of(run(status="queued", attempt=2)) == (0.0, "queued (retry 2)")
+    assert tables.progress_of(run(status="succeeded")) == (1.0, "done")
+    assert tables.progress_of(run(status="failed", step=3)) == (0.3, "failed at train 3/10")
+
+
+def test_example_filters():
+    preds = {1: {"q1": {"correct": False}, "q2": {"correct": True}}, 2: {"q1": {"correct": False}, "q2": {"correct": False}}}
+    q1 = {"id": "q1", "teacher_correct": True}
+    q2 = {"id": "q2", "teacher_correct": False}
+    wrong = [ex["id"] for ex in (q1, q2) if tables.keep_example(ex, preds, outcome="wrong in every run", teacher="any")]
+    assert wrong == ["q1"]
+    differ = [ex["id"] for ex in (q1, q2)
+              if tables.keep_example(ex, preds, outcome="the two runs disagree", teacher="any", pair=(1, 2))]
+    assert differ == ["q2"]
+    assert not tables.keep_example(q2, preds, outcome="all examples", teacher="teacher correct")
+    assert tables.keep_example(q2, preds, outcome="all examples", teacher="teacher incorrect")
+
+
+def test_collapse_note_and_durations():
+    assert collapse_note({}) is None
+    assert collapse_note({"collapsed": True}) == "not distinguishable from a constant answer"
+    assert collapse_note({"collapsed": True, "collapse_reason": "80% 'b'"}) == \
+        "not distinguishable from a constant answer (80% 'b')"
+    assert format_duration(75) == "1m 15s" and format_duration(3700) == "1h 01m" and format_duration(None) == ""
+
+
+# ------------------------------------------------------------------------------------------ paired view
+
+def paired_view(result):
+    from app.compare_view import _paired_result
+    _paired_result(result, {"arm": "after/none"}, {"arm": "none/none"})
+
+
+def test_paired_view_lists_fixes_and_breaks_and_shows_the_constant_answer_warning():
+    from streamlit.testing.v1 import AppTest
+    result = {"diff": 0.25, "low": 0.05, "high": 0.45, "p_value": 0.031, "n_items": 24, "pairs": [(1, 3), (2, 4)],
+              "a_only": 7, "b_only": 1, "basis": {"warning": "both arms answer one constant label"},
+              "examples": [{"example_id": "q1", "fixes": 2, "breaks": 0, "pairs": 2, "consistent": True},
+                           {"example_id": "q2", "fixes": 1, "breaks": 0, "pairs": 2, "consistent": False},
+                           {"example_id": "q3", "fixes": 0, "breaks": 1, "pairs": 2, "consistent": False}]}
+    at = AppTest.from_function(paired_view, args=(result,)).run()
+    assert not at.exception
+    assert "both arms answer one constant label" in at.error[0].value
+    assert {m.label: m.value for m in at.metric} == {"A − B accuracy": "+0.250", "95% interval": "[+0.050, +0.450]",
+                                                     "McNemar p": "0.031", "items (pairs of runs)": "24 (2)"}
+    fixes, breaks = at.dataframe[0].value, at.dataframe[1].value
+    assert list(fixes["example"]) == ["q1", "q2"] and list(fixes["consistent across seeds"]) == ["yes", "no"]
+    assert list(breaks["example"]) == ["q3"]

@@ -1,0 +1,70 @@
+"""Every page on an empty database says what to do next instead of drawing an empty chart; the
+Datasets page lists what can be read (and why not) and searches examples; the preview says clearly
+when no worker answers."""
+
+import pytest
+
+from tests.app.apptest import open_page, texts, widget
+
+
+@pytest.fixture
+def empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.delenv("COTDISTILL_DATABASE_URL", raising=False)
+    monkeypatch.delenv("COTDISTILL_BROKER_URL", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("page, says", [
+    ("screens/runs.py", "No runs yet. Launch an experiment"),
+    ("screens/compare.py", "Nothing to compare yet"),
+    ("screens/examples.py", "No experiments yet"),
+])
+def test_empty_pages_explain_what_to_do(empty, page, says):
+    at = open_page(page)
+    assert says in "\n".join(i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.dataframe
+
+
+def test_launch_page_plans_its_default_matrix(empty):
+    at = open_page()
+    metrics = {m.label: m.value for m in at.metric}
+    # Defaults: synthetic-count, the tiny student, placements none and after, no perturbation, 3 seeds.
+    assert metrics == {"Runs in the matrix": "6", "Already done (reused)": "0", "New runs": "6"}
+    assert widget(at.button, "Launch 6 new run(s)").disabled is False
+
+
+def test_preview_without_a_worker_times_out_with_a_clear_message(empty, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_PREVIEW_TIMEOUT", "1")
+    at = open_page()
+    at.toggle(key="show_preview").set_value(True).run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "The preview timed out" in errors[0] and "cotdistill up" in errors[0]
+
+
+def test_launch_page_refuses_a_bad_matrix(empty):
+    at = open_page()
+    widget(at.multiselect, "Placements").set_value([]).run()
+    assert any("choose at least one value for: placement" in e.value for e in at.error)
+    assert widget(at.button, "Launch 0 new run(s)").disabled
+
+
+def test_datasets_page_lists_provenance_and_unreadable_releases(empty, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(empty / "nothing-here"))
+    at = open_page("screens/datasets.py")
+    table = at.dataframe[0].value
+    row = table.set_index("dataset").loc["synthetic-count"]
+    assert row["kind"] == "multiple_choice" and row["examples"] == "train 3000, test 300" and row["problem"] == ""
+    assert table.set_index("dataset").loc["commonsenseqa-dsbs", "problem"] != ""
+    assert "cannot be read" in texts(at) and str(empty / "nothing-here") in texts(at)
+
+
+def test_datasets_page_searches_examples(empty):
+    at = open_page("screens/datasets.py")
+    widget(at.selectbox, "Dataset").set_value("synthetic-count").run()
+    widget(at.selectbox, "Split").set_value("test").run()
+    widget(at.text_input, "Search question and rationale").input("mome is red").run()
+    shown = at.dataframe[1].value
+    assert len(shown) > 0
+    assert all("mome is red" in r for r in shown["rationale"])
+    assert not at.exception
