@@ -1,4 +1,5 @@
-# make run   — the demo sweep of placements on the synthetic task (offline, CPU, a few minutes)
+# make run   — the embedded stack (`cotdistill up`): database, workers and the web app on 127.0.0.1:8501
+# make demo  — the placement sweep on the built-in counting task, printed as a table (CPU, ~10 minutes)
 # make test  — the whole test suite, offline
 # make bench — the benchmarks under bench/ (ratios against a baseline measured in the same run)
 # Everything installs into .venv on first use; a fresh clone needs only python3 (3.11+).
@@ -11,7 +12,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 export COTDISTILL_HOME     ?= $(CURDIR)/.state
 export COTDISTILL_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run test bench clean
+.PHONY: install run demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +26,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
+	HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} HF_DATASETS_OFFLINE=$${HF_DATASETS_OFFLINE:-1} $(VENV)/bin/cotdistill up
+
+demo: install
 	$(VENV)/bin/cotdistill demo
 
 test: install
@@ -35,6 +39,8 @@ bench: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/eval_speed.py
 	$(PY) bench/queue_latency.py
 	$(PY) bench/db_scale.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/attribution_speed.py
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/teacher_throughput.py
 
 clean:
 	rm -rf $(VENV) .state runs .pytest_cache
