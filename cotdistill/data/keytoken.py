@@ -18,8 +18,9 @@ cannot find them anywhere else.
 A share `blank_share` of the training examples has no key word and a label that alternates yes/no,
 so a trained model learns that without a key word the answer is a coin flip. Without them it may
 learn "no unless a yes-word is present": then the no-words decide nothing, for that model. Test
-examples always hold a key word. Knobs: n_train, n_test, n_words (rationale length), blank_share, seed. Labels are balanced; train and test never share a rationale; everything
-is a pure function of the options.
+examples always hold a key word. Knobs: n_train, n_test, n_words (rationale length), blank_share,
+seed. Labels are balanced; train and test never share a rationale; everything is a pure function
+of the options.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def validate(opts: dict) -> dict:
                             + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
     share = opts["blank_share"]
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share < 1:
-        raise DataError(f"option 'blank_share' must be a number in [0, 1), found {share!r}", field="blank_share")
+        raise DataError(f"option 'blank_share' must be a number in [0, 1), found {share!r}",
+                        field="blank_share")
     room = len(DISTRACTORS) ** (opts["n_words"] - 1) * opts["n_words"] * 6 // 10
     if opts["n_train"] + opts["n_test"] > room:
         raise DataError(f"{opts['n_train'] + opts['n_test']} examples asked, but n_words="
