@@ -39,6 +39,7 @@ bench: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/eval_speed.py
 	$(PY) bench/queue_latency.py
 	$(PY) bench/db_scale.py
+	$(PY) bench/app_compare.py
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/attribution_speed.py
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/teacher_throughput.py
 
