@@ -104,3 +104,125 @@ def loss_curves(points: list[dict], labels: dict[int, str], groups: dict[int, st
         shown.add(group)
     fig.update_layout(xaxis_title="step", yaxis_title="training loss", height=380, margin=dict(t=30, b=40))
     return fig
+
+
+# ------------------------------------------------------------------------------------------ one run's answers
+
+def per_label_accuracy(summary: dict) -> go.Figure:
+    """Accuracy on the items of each gold label, with the run's accuracy and the majority baseline
+    (always answering the most frequent gold label) as lines: a run answering one constant label
+    scores 1.0 on that label and 0.0 on the others."""
+    per_label = summary.get("per_label_accuracy") or {}
+    labels = list(per_label)
+    fig = go.Figure(go.Bar(x=labels, y=[per_label[k] for k in labels], name="accuracy on the label's items",
+                           marker_color=qualitative.Plotly[0],
+                           hovertemplate="gold %{x}: accuracy %{y:.3f}<extra></extra>"))
+    lines = [("run accuracy", summary.get("accuracy"), "solid", "top left"),
+             (f"majority baseline (always {summary.get('majority_label')!r})", summary.get("majority_baseline"), "dot",
+              "bottom right")]
+    for name, value, dash, where in lines:
+        if value is not None:                # a shape across the whole axis, labelled at one end
+            fig.add_hline(y=value, name=name, line=dict(color="#444", dash=dash, width=1.5),
+                          annotation_text=f"{name}: {value:.3f}", annotation_position=where)
+    fig.update_layout(xaxis_title="gold label", yaxis_title="accuracy", yaxis_range=[0, 1.05], height=320,
+                      margin=dict(t=30, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def answer_distribution(summary: dict) -> go.Figure:
+    """Share of the items per label: what the run answered next to the gold labels."""
+    predicted = summary.get("prediction_distribution") or {}
+    gold = summary.get("gold_distribution") or {}
+    labels = list(dict.fromkeys([*gold, *predicted]))
+    fig = go.Figure([
+        go.Bar(x=labels, y=[predicted.get(k, 0.0) for k in labels], name="predicted", marker_color=qualitative.Plotly[1],
+               hovertemplate="answered %{x} on %{y:.1%} of the items<extra></extra>"),
+        go.Bar(x=labels, y=[gold.get(k, 0.0) for k in labels], name="gold", marker_color=qualitative.Plotly[2],
+               hovertemplate="gold %{x} on %{y:.1%} of the items<extra></extra>")])
+    fig.update_layout(barmode="group", xaxis_title="label", yaxis_title="share of the test items",
+                      yaxis_range=[0, 1.05], height=320, margin=dict(t=30, b=40), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------ key tokens
+
+K_SERIES = {"key_tokens": "key tokens (top k by score)", "random_subset": "random k words (control)"}
+REFERENCES = {("after", "none"): "full rationale (after)", ("none", "none"): "label only (none)"}
+CATEGORY_COLOURS = {"content": "#2563eb", "answer": "#b45309", "function": "#9ca3af"}
+
+
+def study_points(arms: list[dict]) -> list[dict]:
+    """A key-token study's arms as points: one per (series, k) for the arms that keep k words after
+    the label (key tokens, random control), and the references (full rationale after, label only).
+    Each: series, k (None for a reference), mean, low, high (None with one seed), accuracies, seeds."""
+    points = []
+    for a in arms:
+        params = a.get("perturbation_params") or {}
+        if a["placement"] == "after" and a["perturbation"] in K_SERIES and params.get("k") is not None:
+            rest = {k: v for k, v in params.items() if k != "k" and v is not None and (k, v) != ("order", "original")}
+            series = K_SERIES[a["perturbation"]] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(rest.items()))})"
+                                                     if rest else "")
+            k = params["k"]
+        elif (a["placement"], a["perturbation"]) in REFERENCES:
+            series, k = REFERENCES[(a["placement"], a["perturbation"])], None
+        else:
+            continue
+        points.append({"series": series, "k": k, "arm": a["arm"], "n_seeds": a["n_seeds"], "mean": a["mean"],
+                       "low": a["low"], "high": a["high"], "accuracies": a["accuracies"], "seeds": a["seeds"]})
+    return sorted(points, key=lambda p: (p["k"] is None, p["series"], p["k"] or 0))
+
+
+def accuracy_vs_k(arms: list[dict]) -> go.Figure:
+    """Test accuracy against k: the key-token line and the random-k control, each point the mean over
+    seeds with its 95% interval (dots: the seeds); the full rationale and label only as horizontal
+    lines with their intervals as bands."""
+    points = study_points(arms)
+    ks = sorted({p["k"] for p in points if p["k"] is not None})
+    x0, x1 = (ks[0] - 0.5, ks[-1] + 0.5) if ks else (0, 1)
+    series = list(dict.fromkeys(p["series"] for p in points if p["k"] is not None))
+    colours = _colours(series)
+    fig = go.Figure()
+    for name in series:
+        line = [p for p in points if p["series"] == name]
+        intervals = all(p["low"] is not None for p in line)
+        fig.add_trace(go.Scatter(
+            x=[p["k"] for p in line], y=[p["mean"] for p in line], mode="lines+markers", name=name, legendgroup=name,
+            line=dict(color=colours[name]),
+            error_y=dict(type="data", symmetric=False, array=[p["high"] - p["mean"] for p in line],
+                         arrayminus=[p["mean"] - p["low"] for p in line]) if intervals else None,
+            hovertemplate="k=%{x}: mean %{y:.3f}<extra>" + name + "</extra>"))
+        fig.add_trace(go.Scatter(
+            x=[p["k"] for p in line for _ in p["accuracies"]], y=[v for p in line for v in p["accuracies"]],
+            mode="markers", name=f"{name}: seeds", legendgroup=name, showlegend=False,
+            marker=dict(color=colours[name], size=6, opacity=0.45),
+            text=[f"seed {s}" for p in line for s in p["seeds"]],
+            hovertemplate="k=%{x}, %{text}: %{y:.3f}<extra></extra>"))
+    for i, ref in enumerate(p for p in points if p["k"] is None):
+        colour = "#444" if ref["series"].startswith("full") else "#b91c1c"
+        if ref["low"] is not None:
+            fig.add_trace(go.Scatter(x=[x0, x1, x1, x0, x0], y=[ref["low"], ref["low"], ref["high"], ref["high"], ref["low"]],
+                                     fill="toself", mode="lines", line=dict(width=0), fillcolor=colour, opacity=0.12,
+                                     name=f"{ref['series']}: 95% interval", legendgroup=ref["series"], showlegend=False,
+                                     hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[ref["mean"], ref["mean"]], mode="lines", name=ref["series"],
+                                 legendgroup=ref["series"], line=dict(color=colour, dash="dash" if i == 0 else "dot"),
+                                 hovertemplate=f"{ref['series']}: mean {ref['mean']:.3f}<extra></extra>"))
+    fig.update_layout(xaxis=dict(title="k (rationale words kept after the label)", tickvals=ks, range=[x0, x1]),
+                      yaxis=dict(title="test accuracy", range=[0, 1.05]), height=420, margin=dict(t=30, b=40))
+    return fig
+
+
+def key_token_counts(rows: list[dict], top: int = 20) -> go.Figure:
+    """The most frequent key tokens, one horizontal bar each, coloured by category."""
+    shown = rows[:top][::-1]                     # the most frequent at the top
+    labels = [f"{r['token']} ({r['category']})" for r in shown]
+    fig = go.Figure()
+    for category, colour in CATEGORY_COLOURS.items():
+        mine = [(label, r) for label, r in zip(labels, shown) if r["category"] == category]
+        if mine:
+            fig.add_trace(go.Bar(y=[label for label, _ in mine], x=[r["count"] for _, r in mine], orientation="h",
+                                 name=category, marker_color=colour,
+                                 hovertemplate="%{y}: in the top k of %{x} example(s)<extra></extra>"))
+    fig.update_layout(barmode="stack", xaxis_title="examples whose top k hold the word", height=max(260, 22 * len(shown) + 80),
+                      margin=dict(t=30, b=40), yaxis=dict(categoryorder="array", categoryarray=labels))
+    return fig

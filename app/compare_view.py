@@ -7,8 +7,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from collections import Counter
+
 from app import charts, queries, tables
-from app.components import empty_state, experiment_picker, run_label
+from app.components import collapse_note, empty_state, experiment_picker, run_label
+
+SCORINGS = {"letter": "letter: likelihood of the label as trained ('(c)')",
+            "text": "text: mean per-token likelihood of the choice's text",
+            "calibrated": "calibrated: a score minus its score under a content-free prompt (cancels a "
+                          "preference for one label whatever the question)"}
 
 
 def pick_runs() -> tuple[list[dict], str]:
@@ -29,6 +36,47 @@ def pick_runs() -> tuple[list[dict], str]:
     else:
         st.query_params.pop("runs", None)
     return [everything[i] for i in chosen], "runs-" + "-".join(map(str, chosen))
+
+
+def scoring_picker(rows: list[dict]) -> str | None:
+    """The scoring mode the accuracies are read under: one of those every finished run computed
+    (its summary's accuracy_by_mode), preset to the runs' own (primary) scoring. None when the runs
+    computed no other mode (generate mode, older runs): each run's own accuracy is used."""
+    done = [r for r in rows if r["status"] == "succeeded"]
+    computed = [set(r["summary"].get("accuracy_by_mode") or {}) for r in done]
+    common = set.intersection(*computed) if computed else set()
+    if not common:
+        return None
+    modes = sorted(common, key=lambda m: (list(SCORINGS).index(m) if m in SCORINGS else len(SCORINGS), m))
+    primary = Counter(r["summary"].get("scoring") for r in done).most_common(1)[0][0]
+    mode = st.radio("Scoring", modes, index=modes.index(primary) if primary in modes else 0, horizontal=True,
+                    key="compare_scoring", help="\n\n".join(SCORINGS.get(m, m) for m in modes))
+    own = sorted({r["summary"].get("scoring") or "?" for r in done})
+    if own != [mode]:
+        st.caption(f"Accuracies and answers under `{mode}` scoring; the runs' own scoring is "
+                   f"{', '.join(f'`{o}`' for o in own)}. Constant-answer checks for `{mode}` are made from the "
+                   f"stored answers of that mode (a run's own flag is for its own scoring).")
+    return mode
+
+
+def collapse_notes(rows: list[dict], scoring: str | None) -> dict[int, str]:
+    """Run id → why it is not distinguishable from a constant answer, under `scoring`: the run's own
+    flag where `scoring` is its primary scoring (or None), else checked on that mode's answers."""
+    done = [r for r in rows if r["status"] == "succeeded"]
+    own = [r for r in done if scoring is None or r["summary"].get("scoring") == scoring]
+    notes = tables.collapse_notes(own)
+    others = tuple(r["id"] for r in done if r not in own)
+    if others:
+        for run_id, found in queries.mode_diagnostics(others, scoring).items():
+            note = collapse_note(found)
+            if note:
+                notes[run_id] = note
+    return notes
+
+
+def mark_collapsed(arms: list[dict], notes: dict[int, str]) -> list[dict]:
+    """The arms with each seed's collapse flag taken from `notes` (the flags of the chosen scoring)."""
+    return [{**a, "collapsed": [r in notes for r in a["runs"]]} for a in arms]
 
 
 def no_results(rows: list[dict]) -> None:
@@ -75,7 +123,7 @@ def curves(rows: list[dict]) -> None:
     st.plotly_chart(charts.loss_curves(points, labels, groups), key="loss_curves")
 
 
-def paired(arms: list[dict]) -> None:
+def paired(arms: list[dict], scoring: str | None = None) -> None:
     """Arm A against arm B on the same test items: difference, McNemar, and the examples that differ."""
     if len(arms) < 2:
         st.caption("A paired comparison needs two arms with finished runs.")
@@ -89,7 +137,7 @@ def paired(arms: list[dict]) -> None:
         return
     arm_a, arm_b = (next(x for x in arms if x["arm_key"] == k) for k in (a, b))
     try:
-        result = queries.paired(tuple(arm_a["runs"]), tuple(arm_b["runs"]))
+        result = queries.paired(tuple(arm_a["runs"]), tuple(arm_b["runs"]), scoring)
     except ValueError as e:
         st.error(str(e))
         return
@@ -98,13 +146,15 @@ def paired(arms: list[dict]) -> None:
 
 def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     warning = (result.get("basis") or {}).get("warning")
-    if warning:
-        st.error(f"⚠ Both arms answer a constant label: {warning}", icon=":material/warning:")
     cols = st.columns(4)
     cols[0].metric("A − B accuracy", f"{result['diff']:+.3f}", help="paired bootstrap over the pooled items")
-    cols[1].metric("95% interval", f"[{result['low']:+.3f}, {result['high']:+.3f}]")
+    cols[1].metric("95% interval", ("⚠ " if warning else "") + f"[{result['low']:+.3f}, {result['high']:+.3f}]",
+                   help="Not evidence of no difference here: see the warning below." if warning else None)
     cols[2].metric("McNemar p", f"{result['p_value']:.3g}")
     cols[3].metric("items (pairs of runs)", f"{result['n_items']} ({len(result['pairs'])})")
+    if warning:
+        st.error(f"⚠ Both arms answer a constant label, so this interval measures the label bias, not the "
+                 f"arms: {warning}", icon=":material/warning:")
     st.caption(f"A right and B wrong on {result['a_only']} item(s); B right and A wrong on {result['b_only']}.")
     examples = result["examples"]
     if not examples:

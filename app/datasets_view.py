@@ -1,7 +1,5 @@
 """The Datasets page's sections: the datasets with their provenance, and a browser of examples.
-
-Generated rationale sets (with their teacher, prompt and decoding) get a section of their own here
-when the jobs API lists them: one more function, one more `st.subheader` on the page.
+The rationale sets' sections (provenance, examples, comparison) are in app/rationale_sets_view.py.
 """
 
 from __future__ import annotations

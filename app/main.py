@@ -1,9 +1,10 @@
 """The cotdistill web app: `cotdistill up` starts it on 127.0.0.1 with the workers, or
 `streamlit run app/main.py --server.address 127.0.0.1`.
 
-Five screens, one file each under app/screens/: launch an experiment, watch its runs, compare its arms,
-read test examples with every run's prediction, browse the datasets. Bound to any other address the
-app first asks for $COTDISTILL_PASSWORD (app/auth.py).
+Seven screens, one file each under app/screens/: launch an experiment, watch its runs, compare its arms,
+read test examples with every run's prediction, find the rationale's key tokens, have a teacher write
+rationales, browse the datasets and rationale sets. Bound to any other address the app first asks for
+$COTDISTILL_PASSWORD (app/auth.py).
 
 The screens' folder is not called `pages/` on purpose: Streamlit treats a `pages/` folder next to the
 entry point as its older multipage mode and, until `st.navigation` has run once in the server process,
@@ -29,6 +30,8 @@ PAGES = [
     st.Page("screens/runs.py", title="Runs", icon=":material/monitoring:", url_path="runs"),
     st.Page("screens/compare.py", title="Compare", icon=":material/bar_chart:", url_path="compare"),
     st.Page("screens/examples.py", title="Examples", icon=":material/list_alt:", url_path="examples"),
+    st.Page("screens/key_tokens.py", title="Key tokens", icon=":material/key:", url_path="key-tokens"),
+    st.Page("screens/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"),
     st.Page("screens/datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
 ]
 st.navigation(PAGES).run()

@@ -66,13 +66,18 @@ def run_detail(run_id: int) -> dict:
 
 
 @st.cache_data(ttl=RESULTS_S, show_spinner=False)
-def compare(run_ids: tuple[int, ...]) -> list[dict]:
-    return api.compare(list(run_ids))
+def compare(run_ids: tuple[int, ...], scoring: str | None = None) -> list[dict]:
+    return api.compare(list(run_ids), scoring=scoring)
 
 
 @st.cache_data(ttl=RESULTS_S, show_spinner="Pairing the two arms…")
-def paired(runs_a: tuple[int, ...], runs_b: tuple[int, ...]) -> dict:
-    return api.paired(list(runs_a), list(runs_b))
+def paired(runs_a: tuple[int, ...], runs_b: tuple[int, ...], scoring: str | None = None) -> dict:
+    return api.paired(list(runs_a), list(runs_b), scoring=scoring)
+
+
+@st.cache_data(ttl=RESULTS_S, show_spinner="Checking the answers under this scoring…")
+def mode_diagnostics(run_ids: tuple[int, ...], scoring: str) -> dict[int, dict]:
+    return api.mode_diagnostics(list(run_ids), scoring)
 
 
 @st.cache_data(ttl=RESULTS_S, show_spinner=False)
@@ -90,6 +95,75 @@ def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "trai
     """Raises TimeoutError when no worker answers (errors are never cached, so a retry asks again)."""
     timeout = float(os.environ.get("COTDISTILL_PREVIEW_TIMEOUT") or PREVIEW_TIMEOUT_S)
     return api.preview(config, conditions, n=n, split=split, timeout=timeout)
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def jobs(kind: str) -> list[dict]:
+    """Generation or attribution jobs, newest first."""
+    return api.list_jobs(kind=kind)
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def generation_outputs(job_id: int, limit: int = 200) -> list[dict]:
+    return api.generation_outputs(job_id, limit=limit)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner=False)
+def prompt_templates() -> dict[str, str]:
+    return api.prompt_templates()
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner=False)
+def prompt_problem(kind: str, template: str, rationalize: bool) -> str | None:
+    return api.prompt_problem(kind, template, rationalize)
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def attributions() -> list[dict]:
+    return api.list_attributions()
+
+
+@st.cache_data(ttl=RESULTS_S, show_spinner="Reading the scores…")
+def attribution_scores(attribution_id: int, limit: int = 500) -> list[dict]:
+    return api.attribution_scores(attribution_id, limit=limit)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Reading the attributed examples…")
+def attributed_examples(attribution_id: int) -> list[dict]:
+    return api.attributed_examples(attribution_id)
+
+
+@st.cache_data(ttl=RESULTS_S, show_spinner="Counting key tokens…")
+def key_token_stats(attribution_id: int, k: int) -> list[dict]:
+    return api.key_token_stats(attribution_id, k=k)
+
+
+# ------------------------------------------------------------------------------------------ rationale sets
+
+@st.cache_data(ttl=RESULTS_S, show_spinner=False)
+def rationale_sets() -> list[dict]:
+    return api.list_rationale_sets()
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Reading the set…")
+def rationale_set_examples(set_id: int, split: str | None = None, search: str | None = None,
+                           teacher_correct: bool | None = None, limit: int = 200) -> list[dict]:
+    """Sets are immutable: their examples are cached for minutes."""
+    return api.rationale_set_examples(set_id, split=split, search=search or None,
+                                      teacher_correct=teacher_correct, limit=limit)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Comparing the two sets…")
+def compare_rationale_sets(set_a: int, set_b: int) -> dict:
+    return api.compare_rationale_sets(set_a, set_b)
+
+
+def forget_jobs() -> None:
+    """Drop cached job state after an action (submit, cancel, retry)."""
+    for cached in (jobs, generation_outputs, attributions, rationale_sets):
+        cached.clear()
 
 
 def forget_runs() -> None:

@@ -1,4 +1,6 @@
-"""The Runs page's sections: the live table, failed runs' errors, and the actions on runs.
+"""The Runs page's sections: the live table, failed runs' errors, the actions on runs, and one
+finished run's answers (per-label accuracy, predicted against gold labels: the fingerprint of a
+run that answers a constant label).
 
 The page wraps them in `st.fragment(run_every=REFRESH_S)`: only that part reruns every two seconds.
 """
@@ -7,8 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import queries, tables
-from app.components import empty_state, run_label
+from app import charts, queries, tables
+from app.components import collapse_note, empty_state, run_label
 from worker import api
 
 REFRESH_S = 2
@@ -80,3 +82,36 @@ def _done(message: str) -> None:
     st.session_state[MESSAGE] = message
     queries.forget_runs()
     st.rerun()
+
+
+def answers(experiment: dict | None) -> None:
+    """One finished run's accuracy per gold label, and its answers' distribution next to the gold
+    labels', with the majority baseline: a collapsed run answers (nearly) one label everywhere."""
+    done = {r["id"]: r for r in queries.runs(experiment["id"] if experiment else None) if r["status"] == "succeeded"}
+    if not done:
+        st.caption("A finished run's answers, label by label, show here.")
+        return
+    run = done[st.selectbox("Finished run", list(done), format_func=lambda i: run_label(done[i]), key="answers_run")]
+    summary = run["summary"]
+    if not summary.get("per_label_accuracy"):
+        st.caption("This run's summary has no per-label numbers (it was evaluated before they were recorded).")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Accuracy", f"{summary['accuracy']:.3f}" if summary.get("accuracy") is not None else "—")
+    cols[1].metric("Majority baseline", f"{summary['majority_baseline']:.3f}",
+                   help=f"always answering {summary.get('majority_label')!r}, the most frequent gold label")
+    cols[2].metric("Most frequent answer", f"{summary.get('top_prediction')!r}",
+                   help="the label this run answers most often")
+    cols[3].metric("…on this share of items", f"{summary.get('top_prediction_share', 0):.0%}")
+    note = collapse_note(summary)
+    if note:
+        st.warning(f"⚠ Run #{run['id']}: {note}")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Accuracy by gold label**")
+        st.plotly_chart(charts.per_label_accuracy(summary), key="per_label_accuracy")
+    with right:
+        st.markdown("**Answers against gold labels**")
+        st.plotly_chart(charts.answer_distribution(summary), key="answer_distribution")
+    if summary.get("scoring"):
+        st.caption(f"Under the run's own scoring, `{summary['scoring']}`.")

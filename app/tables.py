@@ -148,3 +148,77 @@ def datasets_frame(infos: list[dict]) -> pd.DataFrame:
         "examples": ", ".join(f"{s} {n}" for s, n in i["counts"].items()),
         "with rationale": ", ".join(f"{s} {n}" for s, n in i["rationale_counts"].items()),
         "problem": i["error"] or ""} for i in infos])
+
+
+# ------------------------------------------------------------------------------------------ rationale sets
+
+def describe_decoding(decoding: dict | None) -> str:
+    """'greedy, ≤256 tokens' or 'T=0.7, top-p 0.9, seed 1, ≤256 tokens'."""
+    if not decoding:
+        return ""
+    d = decoding
+    limit = f"≤{d['max_new_tokens']} tokens" if d.get("max_new_tokens") else ""
+    if not d.get("temperature"):
+        return ", ".join(p for p in ("greedy", limit) if p)
+    return ", ".join(p for p in (f"T={d['temperature']:g}", f"top-p {d.get('top_p', 1.0):g}",
+                                 f"seed {d.get('seed', 0)}", limit) if p)
+
+
+def describe_teacher(teacher: dict | None) -> str:
+    if not teacher:
+        return ""
+    where = teacher.get("url") or teacher.get("base_url") or ""
+    return " ".join(p for p in (teacher.get("model", ""), f"({teacher.get('kind', '')}" +
+                                (f" {where})" if where else ")")) if p.strip("()"))
+
+
+def rationale_sets_frame(sets: list[dict]) -> pd.DataFrame:
+    """The registered sets with their provenance, one line per set."""
+    lines = []
+    for s in sets:
+        p = s["provenance"] or {}
+        prompt = p.get("prompt") or {}
+        lines.append({
+            "set": s["id"], "name": s["name"], "dataset": s["dataset"], "source": p.get("source") or s["source"],
+            "teacher": describe_teacher(p.get("teacher")),
+            "prompt": (prompt.get("name") or "") + (" (rationalized)" if prompt.get("rationalize") else ""),
+            "decoding": describe_decoding(p.get("decoding")),
+            "gold-conditioned": {True: "yes", False: "no"}.get(p.get("gold_conditioned"), "unknown"),
+            "created": (s["created_at"] or p.get("created_at") or "")[:19].replace("T", " "),
+            "content hash": (s["content_hash"] or "")[:12],
+            "examples": ", ".join(f"{k} {v}" for k, v in (p.get("splits") or {}).items()) or s["n_examples"],
+            "teacher accuracy": s["teacher_accuracy"], "unparsed": s["n_unparsed"],
+            "failed requests": p.get("n_errors"), "job": s["job_id"]})
+    return pd.DataFrame(lines)
+
+
+SET_NUMBERS = (("examples", "n"), ("with a rationale", "n_with_rationale"), ("teacher accuracy", "teacher_accuracy"),
+               ("unparsed replies", "n_unparsed"), ("rationale words (mean)", "rationale_words_mean"),
+               ("rationale words (median)", "rationale_words_median"))
+
+
+def _number(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def set_comparison_frame(result: dict) -> pd.DataFrame:
+    """compare_rationale_sets' numbers of each set, A next to B."""
+    lines = [{"measure": name, "A": _number(result["a"][key]), "B": _number(result["b"][key])}
+             for name, key in SET_NUMBERS]
+    lines.append({"measure": "teacher accuracy on the shared examples", "A": _number(result["accuracy_a_on_shared"]),
+                  "B": _number(result["accuracy_b_on_shared"])})
+    return pd.DataFrame(lines)
+
+
+SET_OVERLAP = (("shared examples", "shared"), ("only in A", "only_a"), ("only in B", "only_b"),
+               ("id overlap (Jaccard)", "id_jaccard"), ("gold labels that differ", "gold_mismatches"),
+               ("answered by both teachers", "n_both_labelled"), ("teachers agree (share)", "teacher_agreement"),
+               ("both right", "both_correct"), ("only A right", "only_a_correct"),
+               ("only B right", "only_b_correct"), ("neither right", "neither_correct"))
+
+
+def set_overlap_frame(result: dict) -> pd.DataFrame:
+    """compare_rationale_sets' joint numbers: overlap of the examples and agreement on the shared ones."""
+    return pd.DataFrame([{"measure": name, "value": _number(result[key])} for name, key in SET_OVERLAP])

@@ -167,7 +167,7 @@ def run_row(run: Run, factors: dict | None = None, experiment: str | None = None
             "config_hash": run.config_hash, "dataset": c["data"]["name"], "student": c["student"]["name"],
             "placement": c["placement"], "perturbation": c["perturbation"]["kind"],
             "arm": arm_label(c), "arm_key": arm_key(c), "seed": c["seed"], "factors": factors or {},
-            "summary": run.summary or {}}
+            "summary": run.summary or {}, "perturbation_params": c["perturbation"].get("params") or {}}
 
 
 def _experiment(s: Session, experiment: str | int) -> Experiment:
@@ -310,7 +310,8 @@ def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
             continue
         arm = arms.setdefault(r["arm_key"], {"arm_key": r["arm_key"], "arm": r["arm"], "dataset": r["dataset"],
                                              "student": r["student"], "placement": r["placement"],
-                                             "perturbation": r["perturbation"], "runs": [], "seeds": [],
+                                             "perturbation": r["perturbation"],
+                                             "perturbation_params": r["perturbation_params"], "runs": [], "seeds": [],
                                              "accuracies": [], "collapsed": []})
         arm["runs"].append(r["id"])
         arm["seeds"].append(r["seed"])
@@ -608,3 +609,136 @@ def compare_rationale_sets(set_a: int, set_b: int) -> dict:
         if i not in paths:
             raise NotFound(f"no rationale set {i}")
     return compare_sets(paths[set_a], paths[set_b])
+
+
+# ------------------------------------------------------------------------------------------ for the app's screens
+
+def _prompts_module():
+    """cotdistill.teachers.prompts: importable without torch (the teachers load lazily)."""
+    from cotdistill.teachers import prompts
+    return prompts
+
+
+def prompt_templates() -> dict[str, str]:
+    """The built-in few-shot CoT template of each dataset kind (multiple_choice, yes_no, numeric)."""
+    return dict(_prompts_module().TEMPLATES)
+
+
+def prompt_problem(kind: str, template: str, rationalize: bool = False) -> str | None:
+    """Why a (possibly edited) template cannot prompt a teacher for examples of `kind`, or None."""
+    try:
+        _prompts_module().check_template(template, kind, rationalize)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _attribution(attribution_id: int) -> dict:
+    found = next((a for a in list_attributions() if a["id"] == attribution_id), None)
+    if found is None:
+        raise NotFound(f"no attribution {attribution_id}")
+    return found
+
+
+def attributed_examples(attribution_id: int) -> list[dict]:
+    """The examples an attribution scored, as its job loaded them (dataset, options, splits, n): id,
+    split, kind, question, choices, gold label, rationale."""
+    from cotdistill import data
+    d = _attribution(attribution_id)["params"].get("data") or {}
+    out = []
+    for split in d.get("splits", ["train"]):
+        examples = [ex for ex in data.load_examples(d["name"], split, **d.get("options", {})) if ex.rationale]
+        for ex in examples[:d["n"]] if d.get("n") else examples:
+            out.append({"example_id": ex.id, "split": split, "kind": ex.kind, "question": ex.question,
+                        "choices": list(ex.choices) if ex.choices else None, "label": ex.label,
+                        "rationale": ex.rationale})
+    return out
+
+
+FUNCTION_WORDS = frozenset("""
+a an the and or but nor so yet if then than that this these those there here it its it's they them their
+he him his she her we us our you your i me my of to in on at by for with from into onto over under about
+as is are was were be been being am do does did done have has had having can could will would shall should
+may might must not no yes also too very just only all any some each every both either neither such
+what which who whom whose when where why how because since while until after before again more most
+other another same own out up down off above below between through during again once
+""".split())
+"""Function words of the key-token breakdown (a small English stopword list); 'yes' and 'no' count as
+answers where they are the gold label."""
+
+
+def _word(text: str) -> str:
+    import string
+    return text.strip(string.punctuation + "“”‘’«»").casefold()
+
+
+def _answer_words(example: dict) -> set[str]:
+    """The words that name an example's gold answer: its label ('b', '(b)', 'yes', '42') and, for
+    multiple choice, the gold choice's text."""
+    names = {_word(example["label"])}
+    if example["kind"] == "multiple_choice" and example.get("choices"):
+        index = "abcdefghijklmnopqrstuvwxyz".find(example["label"])
+        if 0 <= index < len(example["choices"]):
+            names.add(_word(example["choices"][index]))
+    return {n for n in names if n}
+
+
+def key_token_stats(attribution_id: int, *, k: int = 3) -> list[dict]:
+    """The words most often among an example's k highest-scoring rationale words (ties to the earlier
+    word, as the key_tokens perturbation ranks them), counted over the attribution's examples: rows
+    {token, count (examples whose top k hold it), share (of the examples), category}, most frequent
+    first. category: `answer` (the word names the example's gold answer: its label or the gold
+    choice's text), `function` (a function word, FUNCTION_WORDS) or `content`. A word that names the
+    answer in some examples only has one row per category."""
+    from collections import Counter
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    gold = {ex["example_id"]: _answer_words(ex) for ex in attributed_examples(attribution_id)}
+    rows = attribution_scores(attribution_id, limit=None)
+    counts: Counter = Counter()
+    for r in rows:
+        words, scores = r["words"] or [], r["word_scores"] or []
+        top = sorted(range(len(words)), key=lambda i: (-scores[i], i))[:k]
+        answers = gold.get(r["example_id"], set())
+        for word in dict.fromkeys(_word(words[i]) for i in top):
+            if word:
+                category = "answer" if word in answers else "function" if word in FUNCTION_WORDS else "content"
+                counts[(word, category)] += 1
+    n = len(rows) or 1
+    return [{"token": word, "count": c, "share": c / n, "category": category}
+            for (word, category), c in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) -> dict[int, dict]:
+    """Each run's label-bias diagnostics (cotdistill.diagnostics: collapsed, collapse_reason,
+    per-label accuracy, distributions, majority baseline) under one scoring mode. A run's summary holds
+    them for its primary scoring only: for that mode they are returned as stored, for another they are
+    computed from the stored predictions' per-mode answers (the accuracy's interval by bootstrap over
+    n_boot resamples, seeded by the run's seed). Runs that did not compute the mode are left out."""
+    from cotdistill.diagnostics import diagnose
+    from cotdistill.stats import bootstrap_ci
+    runs = {r["id"]: r for r in list_runs(run_ids=run_ids) if r["status"] == "succeeded"}
+    out: dict[int, dict] = {}
+    others = [i for i, r in runs.items() if r["summary"].get("scoring") != scoring]
+    for i, r in runs.items():
+        if i not in others and "collapsed" in r["summary"]:
+            out[i] = {key: r["summary"].get(key) for key in (
+                "collapsed", "collapse_reason", "per_label_accuracy", "prediction_distribution",
+                "gold_distribution", "majority_label", "majority_baseline", "accuracy")}
+    records: dict[int, list[dict]] = {}
+    for p in predictions(others) if others else []:
+        mode = (p["extra"].get("by_mode") or {}).get(scoring)
+        if mode is None or p["gold"] is None:
+            records.setdefault(p["run_id"], []).append(None)
+            continue
+        records.setdefault(p["run_id"], []).append({"example_id": p["example_id"], "gold": p["gold"],
+                                                    "predicted": mode["predicted"], "correct": mode["correct"]})
+    for run_id, rows in records.items():
+        if not rows or any(row is None for row in rows):
+            continue
+        interval = bootstrap_ci([row["correct"] for row in rows], n_boot=n_boot, seed=runs[run_id]["seed"])
+        found = diagnose(rows, accuracy_low=interval.low, accuracy_high=interval.high)
+        out[run_id] = {**{key: found[key] for key in (
+            "collapsed", "collapse_reason", "per_label_accuracy", "prediction_distribution",
+            "gold_distribution", "majority_label", "majority_baseline")}, "accuracy": interval.estimate}
+    return out

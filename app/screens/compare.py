@@ -1,25 +1,28 @@
-"""Compare: accuracy by placement × perturbation (by dataset and student when several) with its
-interval over seeds and one dot per seed; the numbers as a table and CSV; the training curves; and
+"""Compare: accuracy by placement × perturbation (by dataset and student when several), under a
+chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
+that answers a constant label); the numbers as a table and CSV; the training curves; and
 two arms side by side, item by item."""
 
 import streamlit as st
 
-from app import compare_view, queries, tables
+from app import compare_view, queries
 
 st.title("Compare")
 rows, name = compare_view.pick_runs()
-arms = queries.compare(tuple(r["id"] for r in rows)) if rows else []
+scoring = compare_view.scoring_picker(rows)
+arms = queries.compare(tuple(r["id"] for r in rows), scoring) if rows else []
 if not arms:
     compare_view.no_results(rows)
     st.stop()
-notes = tables.collapse_notes(rows)
+notes = compare_view.collapse_notes(rows, scoring)
+arms = compare_view.mark_collapsed(arms, notes)
 
 st.subheader("Accuracy")
 compare_view.accuracy_bars(arms, notes)
-compare_view.numbers(arms, notes, name)
+compare_view.numbers(arms, notes, name + (f"-{scoring}" if scoring else ""))
 
 st.subheader("Training curves")
 compare_view.curves(rows)
 
 st.subheader("Two arms, item by item")
-compare_view.paired(arms)
+compare_view.paired(arms, scoring)

@@ -1,9 +1,11 @@
 """Datasets: every dataset the workbench can read, with its provenance (kind, description, examples
-and rationales per split, or why it cannot be read), and a searchable view of its examples."""
+and rationales per split, or why it cannot be read), and a searchable view of its examples; then the
+registered rationale sets with theirs (teacher, prompt, decoding, gold-conditioned, date, content hash,
+counts, teacher accuracy), one set's examples and how to train on it, and two sets compared."""
 
 import streamlit as st
 
-from app import datasets_view, queries
+from app import datasets_view, queries, rationale_sets_view
 
 st.title("Datasets")
 infos = queries.datasets()
@@ -13,3 +15,13 @@ datasets_view.overview(infos)
 
 st.subheader("Examples")
 datasets_view.browse(infos)
+
+st.subheader("Rationale sets")
+sets = queries.rationale_sets()
+rationale_sets_view.overview(sets)
+
+if sets:
+    st.subheader("A rationale set's examples")
+    rationale_sets_view.browse(sets)
+    st.subheader("Two rationale sets compared")
+    rationale_sets_view.compare(sets)

@@ -1,4 +1,4 @@
-"""Launch: choose datasets, students, placements, perturbations, seeds and training settings; see how
+"""Launch: choose datasets (or a rationale set), students, placements, perturbations, seeds and training settings; see how
 many runs that makes and how many already exist; look at the exact training sequences; launch."""
 
 from datetime import datetime
@@ -15,7 +15,7 @@ st.session_state.setdefault("launch_name", f"exp-{datetime.now():%Y%m%d-%H%M%S}"
 name = st.text_input("Experiment name", key="launch_name")
 
 st.subheader("Data and students")
-datasets, data = forms.data_section(queries.datasets())
+datasets, data = forms.data_section(queries.datasets(), queries.rationale_sets())
 students = forms.student_section(options)
 
 st.subheader("Rationale: placement and perturbation")

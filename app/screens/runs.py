@@ -1,5 +1,6 @@
 """Runs: every run of an experiment (or every run) with its status, progress, loss curve, throughput,
-ETA, worker and attempt, updated live; cancel, retry and re-queue; a failed run's error in place."""
+ETA, worker and attempt, updated live; cancel, retry and re-queue; a failed run's error in place; and
+one finished run's answers label by label."""
 
 import streamlit as st
 
@@ -26,3 +27,6 @@ live_runs()
 if experiment:
     st.page_link("screens/compare.py", label="Compare this experiment's arms", icon=":material/bar_chart:",
                  query_params={"experiment": experiment["name"]})
+
+st.subheader("One run's answers")
+runs_view.answers(experiment)

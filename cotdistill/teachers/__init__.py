@@ -19,22 +19,35 @@ from __future__ import annotations
 import inspect
 from typing import Any, Mapping
 
+import importlib
+
 from cotdistill.teachers.base import Completion, Decoding, Teacher, TeacherError
-from cotdistill.teachers.generate import GenerationResult, generate_rationales
-from cotdistill.teachers.http import HttpTeacher
-from cotdistill.teachers.local import LocalTeacher
 from cotdistill.teachers.prompts import Prompt, make_prompt
 
 __all__ = ["Completion", "Decoding", "GenerationResult", "HttpTeacher", "LocalTeacher", "Prompt",
            "Teacher", "TeacherError", "generate_rationales", "load_teacher", "make_prompt"]
 
-KINDS = {"local": LocalTeacher, "http": HttpTeacher}
+# The teachers and the generator load on first use: the local teacher imports torch, and the prompt
+# templates must stay importable without it (the app's process shows and checks them).
+_LAZY = {"LocalTeacher": "local", "HttpTeacher": "http", "GenerationResult": "generate",
+         "generate_rationales": "generate"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"cotdistill.teachers.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _kinds() -> dict:
+    return {"local": __getattr__("LocalTeacher"), "http": __getattr__("HttpTeacher")}
 
 
 def load_teacher(spec: Mapping[str, Any]) -> Teacher:
     """A teacher from a plain mapping: {'kind': 'local' | 'http', …the class's arguments}."""
     spec = dict(spec)
     kind = spec.pop("kind", None)
+    KINDS = _kinds()                                  # noqa: N806
     if kind not in KINDS:
         raise TeacherError(f"teacher kind must be one of {', '.join(KINDS)}, not {kind!r}")
     accepted = [p for p in inspect.signature(KINDS[kind]).parameters if p != "self"]

@@ -50,6 +50,13 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def frame_with(at: AppTest, *columns: str):
+    """The one dataframe of the page (as pandas) that has all these columns (dataframes carry no key)."""
+    found = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert len(found) == 1, f"{len(found)} dataframes with columns {columns}"
+    return found[0]
+
+
 def decode(value):
     """Plotly 7 writes numeric arrays as {"dtype", "bdata"} (base64); plain lists stay lists."""
     if isinstance(value, dict) and "bdata" in value:
@@ -70,3 +77,35 @@ def chart_traces(spec: dict, kind: str) -> list[dict]:
 
 def html_bodies(at: AppTest) -> list[str]:
     return [h.proto.body for h in at.get("html")]
+
+
+# ------------------------------------------------------------------------------------------ the job system
+
+def use_fresh_database(folder: Path, mp) -> None:
+    """Point the jobs API of this process at a new SQLite file under `folder`, with no worker: rows
+    are then written as a worker writes them (worker.state.claim, complete)."""
+    mp.setenv("COTDISTILL_HOME", str(folder))
+    mp.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{folder / 'app.db'}")
+    mp.setenv("COTDISTILL_ARTIFACTS", str(folder / "artifacts"))
+    mp.delenv("COTDISTILL_BROKER_URL", raising=False)
+
+
+def finish_run(run_id: int, summary: dict, records: list[dict]) -> None:
+    """What a worker does with a run: claim it, then complete it with its summary and predictions."""
+    from worker import api, state
+    with api.session() as s:
+        assert state.claim(s, run_id, "w:test")
+        assert state.complete(s, run_id, "w:test", summary, records)
+
+
+def wait_job(job_id: int, until, *, timeout: float = 240, logs=lambda: "") -> dict:
+    """Poll a job until `until(job)` holds; fail with its state and the workers' logs."""
+    import time
+    from worker import api
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.job_detail(job_id)
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{logs()[-4000:]}"
+        time.sleep(0.2)

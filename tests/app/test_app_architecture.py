@@ -36,7 +36,8 @@ from streamlit.testing.v1 import AppTest
 config.set_option("server.address", "127.0.0.1")
 at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
 errors = [e.value for e in at.exception]
-for page in ["screens/runs.py", "screens/compare.py", "screens/examples.py", "screens/datasets.py"]:
+for page in ["screens/runs.py", "screens/compare.py", "screens/examples.py", "screens/key_tokens.py",
+             "screens/teacher.py", "screens/datasets.py"]:
     at.switch_page(page).run()
     errors += [e.value for e in at.exception]
 print(json.dumps({"errors": errors, "loaded": sorted(m for m in ("torch", "transformers") if m in sys.modules)}))

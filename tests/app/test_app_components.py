@@ -151,7 +151,8 @@ def test_paired_view_lists_fixes_and_breaks_and_shows_the_constant_answer_warnin
     at = AppTest.from_function(paired_view, args=(result,)).run()
     assert not at.exception
     assert "both arms answer one constant label" in at.error[0].value
-    assert {m.label: m.value for m in at.metric} == {"A − B accuracy": "+0.250", "95% interval": "[+0.050, +0.450]",
+    # The warning stands next to the interval: marked on the metric, said in full below it.
+    assert {m.label: m.value for m in at.metric} == {"A − B accuracy": "+0.250", "95% interval": "⚠ [+0.050, +0.450]",
                                                      "McNemar p": "0.031", "items (pairs of runs)": "24 (2)"}
     fixes, breaks = at.dataframe[0].value, at.dataframe[1].value
     assert list(fixes["example"]) == ["q1", "q2"] and list(fixes["consistent across seeds"]) == ["yes", "no"]

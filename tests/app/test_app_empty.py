@@ -19,10 +19,15 @@ def empty(tmp_path, monkeypatch):
     ("screens/runs.py", "No runs yet. Launch an experiment"),
     ("screens/compare.py", "Nothing to compare yet"),
     ("screens/examples.py", "No experiments yet"),
+    ("screens/teacher.py", "No generation job yet: fill in the form above"),
+    ("screens/key_tokens.py", ("No finished run with placement `before` yet", "No attribution job yet",
+                               "No attribution yet: compute one above",
+                               "No key-token study yet: queue one from a finished attribution")),
 ])
 def test_empty_pages_explain_what_to_do(empty, page, says):
     at = open_page(page)
-    assert says in "\n".join(i.value for i in at.info)
+    for said in (says,) if isinstance(says, str) else says:
+        assert said in "\n".join(i.value for i in at.info)
     assert not at.get("plotly_chart") and not at.dataframe
 
 
@@ -68,3 +73,10 @@ def test_datasets_page_searches_examples(empty):
     assert len(shown) > 0
     assert all("mome is red" in r for r in shown["rationale"])
     assert not at.exception
+
+
+def test_datasets_page_says_how_to_make_a_rationale_set(empty):
+    at = open_page("screens/datasets.py")
+    assert any("No rationale set yet. Generate one with a teacher model on the Teacher screen" in i.value
+               for i in at.info)
+    assert {link.proto.label: link.proto.page for link in at.get("page_link")} == {"Generate rationales": "teacher"}
