@@ -23,7 +23,6 @@ from tests.worker.stack import FAST, ROOT, free_port
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-dev-shm-usage"]
-SHOTS = Path(os.environ.get("COTDISTILL_SCREENSHOTS", "/tmp"))
 OPTIONS = {"n_train": 48, "n_test": 12, "n_items": 3, "n_objects": 12, "n_colours": 3}
 
 
@@ -63,7 +62,10 @@ def stack(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
-        yield SimpleNamespace(url=url, proc=proc, log=log)
+        # Screenshots of every page go to the test's output folder (or $COTDISTILL_SCREENSHOTS).
+        shots = Path(os.environ.get("COTDISTILL_SCREENSHOTS") or tmp_path / "screenshots")
+        shots.mkdir(parents=True, exist_ok=True)
+        yield SimpleNamespace(url=url, proc=proc, log=log, shots=shots)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -90,23 +92,31 @@ def test_launch_watch_and_compare_in_a_browser(stack):
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             page.goto(stack.url)
             expect(page.get_by_role("heading", name="Launch an experiment")).to_be_visible(timeout=90_000)
-            launch_from_the_form(page)
+            launch_from_the_form(page, stack.shots)
             page.get_by_role("link", name="Watch its runs").click()
             expect(page.get_by_role("heading", name="Runs")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("2 run(s): 2 succeeded")).to_be_visible(timeout=240_000)
-            page.screenshot(path=str(SHOTS / "cotdistill-e2e-runs.png"))
+            page.screenshot(path=str(stack.shots / "runs.png"), full_page=True)
             page.get_by_role("link", name="Compare this experiment's arms").click()
             expect(page.get_by_role("heading", name="Accuracy")).to_be_visible(timeout=30_000)
             expect(page.locator(".js-plotly-plot .barlayer .point")).to_have_count(2, timeout=60_000)
-            page.screenshot(path=str(SHOTS / "cotdistill-e2e-compare.png"))
+            page.screenshot(path=str(stack.shots / "compare.png"), full_page=True)
+            for title, heading in [("Examples", "Examples"), ("Datasets", "Datasets"), ("Teacher", "Teacher"),
+                                   ("Key tokens", "Key tokens")]:
+                page.get_by_role("link", name=title, exact=True).first.click()
+                expect(page.get_by_role("heading", name=heading).first).to_be_visible(timeout=60_000)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(stack.shots / f"{title.lower().replace(' ', '-')}.png"), full_page=True)
         finally:
             browser.close()
     stack.proc.send_signal(signal.SIGINT)                # Ctrl-C
     assert stack.proc.wait(60) == 0
     assert "cotdistill up: stopped" in stack.log.read_text()
+    assert {p.name for p in stack.shots.glob("*.png")} == {
+        "launch.png", "runs.png", "compare.png", "examples.png", "datasets.png", "teacher.png", "key-tokens.png"}
 
 
-def launch_from_the_form(page) -> None:
+def launch_from_the_form(page, shots: Path) -> None:
     """Two runs (placements none and after, seed 0) of the tiny student on synthetic-count."""
     from playwright.sync_api import expect
     fill(page, "Experiment name", "e2e")
@@ -121,6 +131,6 @@ def launch_from_the_form(page) -> None:
         fill(page, label, value)
     launch = page.get_by_role("button", name="Launch 2 new run(s)")
     expect(launch).to_be_enabled(timeout=60_000)
-    page.screenshot(path=str(SHOTS / "cotdistill-e2e-launch.png"))
+    page.screenshot(path=str(shots / "launch.png"), full_page=True)
     launch.click()
     expect(page.get_by_text("Launched experiment 'e2e': 2 run(s) queued")).to_be_visible(timeout=60_000)
