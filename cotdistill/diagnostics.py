@@ -92,12 +92,15 @@ def accuracy_by_mode(records: Sequence[dict]) -> dict[str, float] | None:
 def collapse_check(records: Sequence[dict], *, accuracy_low: float, accuracy_high: float,
                    threshold: float = COLLAPSE_THRESHOLD) -> tuple[bool, str | None]:
     """(collapsed, reason): not distinguishable from a constant answer when the most frequent prediction
-    covers more than `threshold` of the items, or when the accuracy's interval includes the majority
-    baseline (always answering the most frequent gold label would score as well)."""
+    covers more than `threshold` of the items (and more than that label's share among the gold labels:
+    a model that is right on a test set where one label is the majority is not collapsed), or when the
+    accuracy's interval includes the majority baseline (always answering the most frequent gold label
+    would score as well)."""
     top, share = _top([r["predicted"] for r in records])
     majority, baseline = majority_baseline(records)
+    gold_share = sum(r["gold"] == top for r in records) / len(records) if top is not None else 0.0
     reasons = []
-    if share > threshold:
+    if share > threshold and share > gold_share:
         reasons.append(f"the most frequent prediction {top!r} covers {share:.0%} of {len(records)} items "
                        f"(threshold {threshold:.0%})")
     if accuracy_low <= baseline <= accuracy_high:

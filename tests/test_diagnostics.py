@@ -86,3 +86,11 @@ def test_paired_basis_is_quiet_unless_both_arms_are_constant():
     assert basis["warning"] is None and basis["constant"] is False and basis["agreement"] == 0.75
     with pytest.raises(ValueError, match="share no example_id"):
         paired_basis(CONSTANT, records(GOLD, prefix="x"))
+
+
+def test_a_correct_model_on_a_skewed_test_set_is_not_flagged():
+    """Gold is 'a' on 7 of 10 items: a perfect model answers 'a' 70% of the time, no more than gold."""
+    gold = ["a"] * 7 + ["b"] * 3
+    assert collapse_check(records(gold, gold), accuracy_low=1.0, accuracy_high=1.0) == (False, None)
+    collapsed, reason = collapse_check(records(["a"] * 10, gold), accuracy_low=0.9, accuracy_high=0.9)
+    assert collapsed and "covers 100% of 10 items" in reason       # over-predicting the majority label
