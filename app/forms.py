@@ -4,12 +4,11 @@ app/matrix.py; a bad entry is reported next to its widget and returned as nothin
 
 from __future__ import annotations
 
-import yaml
 import streamlit as st
 
 from app import matrix as mx
 from app import queries
-from app.components import empty_state, training_sequence
+from app.components import empty_state, loader_options, training_sequence
 from worker import api
 
 DEFAULT_DATASET = "synthetic-count"        # the offline testbed: runs anywhere in minutes
@@ -42,18 +41,8 @@ def _datasets(infos: list[dict]) -> tuple[list[str], dict]:
     default = [DEFAULT_DATASET] if DEFAULT_DATASET in usable else usable[:1]
     names = st.multiselect("Datasets", usable, default=default,
                            help="Several datasets make a factor: every other choice runs on each.")
-    data = {}
-    with st.expander("Loader options (YAML)"):
-        text = st.text_area("Options passed to the dataset loader", value="",
-                            placeholder="n_items: 3\nn_objects: 12", key="loader_options")
-    try:
-        options = yaml.safe_load(text) or {}
-        if not isinstance(options, dict):
-            raise ValueError("the options must be a mapping (key: value lines)")
-        data["options"] = options
-    except (yaml.YAMLError, ValueError) as e:
-        st.error(f"Loader options: {e}")
-    return names, data
+    options = loader_options("loader_options", placeholder="n_items: 3\nn_objects: 12")
+    return names, ({} if options is None else {"options": options})
 
 
 def _rationale_set(sets: list[dict], wanted: str | None) -> tuple[list[str], dict]:

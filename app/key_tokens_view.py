@@ -16,7 +16,7 @@ import yaml
 
 from app import charts, queries
 from app import matrix as mx
-from app.components import empty_state, run_label, text_block, token_heatmap
+from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
 from worker import api
 
 METHODS = {"ig": "integrated gradients", "grad_x_input": "gradient × input", "occlusion": "occlusion"}
@@ -84,17 +84,11 @@ def data_section(infos: list[dict], config: dict | None, scope: str) -> dict | N
     n = cols[2].number_input("Examples per split (0 = all)", min_value=0, step=50, key=f"attr_n_{scope}_{name}",
                              value=(run_data.get("n_train") or 200) if name == run_data.get("name") else 200)
     same = name == run_data.get("name") and run_data.get("options")
-    with st.expander("Loader options (YAML)", expanded=bool(same)):
-        text = st.text_area("Options passed to the dataset loader", key=f"attr_options_{scope}_{name}",
-                            value=yaml.safe_dump(run_data["options"], sort_keys=False) if same else "")
+    options = loader_options(f"attr_options_{scope}_{name}", expanded=bool(same),
+                             value=yaml.safe_dump(run_data["options"], sort_keys=False) if same else "")
     st.caption("A key-token study trains on these examples' top-k words: cover its training split and at least "
                "as many examples as its runs train on.")
-    try:
-        options = yaml.safe_load(text) or {}
-        if not isinstance(options, dict):
-            raise ValueError("the options must be a mapping (key: value lines)")
-    except (yaml.YAMLError, ValueError) as e:
-        st.error(f"Loader options: {e}")
+    if options is None:
         return None
     if not splits:
         st.error("Choose at least one split.")

@@ -13,10 +13,9 @@ from datetime import datetime
 
 import pandas as pd
 import streamlit as st
-import yaml
 
 from app import jobs_view, queries
-from app.components import empty_state, text_block
+from app.components import empty_state, loader_options, text_block
 from worker import api
 
 DEFAULT_DATASET = "synthetic-count"
@@ -61,15 +60,8 @@ def data_section(infos: list[dict]) -> tuple[dict, str] | None:
                                                    "the prompt and the model work before the whole dataset is paid for.")
     kind = info["kind"] or st.selectbox("Kind of the examples", KINDS, key="teacher_kind",
                                         help="This dataset's kind depends on its options.")
-    with st.expander("Loader options (YAML)"):
-        text = st.text_area("Options passed to the dataset loader", value="", key="teacher_options",
-                            placeholder="n_test: 100")
-    try:
-        options = yaml.safe_load(text) or {}
-        if not isinstance(options, dict):
-            raise ValueError("the options must be a mapping (key: value lines)")
-    except (yaml.YAMLError, ValueError) as e:
-        st.error(f"Loader options: {e}")
+    options = loader_options("teacher_options", placeholder="n_test: 100")
+    if options is None:
         return None
     if not splits:
         st.error("Choose at least one split.")

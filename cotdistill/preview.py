@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from cotdistill.config import PerturbationConfig, RunConfig
+from cotdistill.config import RunConfig
 from cotdistill.perturbations import validate_params
 
 GREEN, DIM, BOLD, RESET = "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m"

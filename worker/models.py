@@ -72,19 +72,14 @@ class Experiment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Run(Base):
-    __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"),
-                                                      index=True)
-    config: Mapped[dict] = mapped_column(JSON)
-    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+class StateColumns:
+    """What runs and jobs share: the state machine of worker/state.py (queued → running →
+    succeeded | failed | cancelled), progress, heartbeat, the broker message, the outcome."""
     status: Mapped[str] = mapped_column(String(20), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int | None] = mapped_column(Integer)
-    progress: Mapped[dict | None] = mapped_column(JSON)         # loss, tokens/s, ETA
+    progress: Mapped[dict | None] = mapped_column(JSON)         # step, loss, tokens/s, ETA, …
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     worker: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
@@ -93,13 +88,23 @@ class Run(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     summary: Mapped[dict | None] = mapped_column(JSON)
-    accuracy: Mapped[float | None] = mapped_column(Float)
     artifact_uri: Mapped[str | None] = mapped_column(String(1000))
     task_id: Mapped[str | None] = mapped_column(String(64))      # the last broker message sent for it
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Job(Base):
+class Run(StateColumns, Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"),
+                                                      index=True)
+    config: Mapped[dict] = mapped_column(JSON)
+    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+
+
+class Job(StateColumns, Base):
     """Work other than a run, on the same state machine: `generation` (teacher rationales for a
     dataset) and `attribution` (token importance scores). `params` says what to do, `summary` what came
     of it; progress counts examples (`step` of `total_steps`)."""
@@ -109,22 +114,6 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(50))
     name: Mapped[str | None] = mapped_column(String(200))
     params: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    step: Mapped[int] = mapped_column(Integer, default=0)
-    total_steps: Mapped[int | None] = mapped_column(Integer)
-    progress: Mapped[dict | None] = mapped_column(JSON)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    worker: Mapped[str | None] = mapped_column(String(200))
-    error: Mapped[str | None] = mapped_column(Text)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    summary: Mapped[dict | None] = mapped_column(JSON)
-    artifact_uri: Mapped[str | None] = mapped_column(String(1000))
-    task_id: Mapped[str | None] = mapped_column(String(64))
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Metric(Base):
