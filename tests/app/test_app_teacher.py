@@ -4,55 +4,26 @@ the test (module fixture: two finished sets of one dataset, from teachers that a
 always answer (b))."""
 
 import json
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
 import streamlit as st
 
 from tests.app.apptest import frame_with, open_page, rerun_fresh, texts, wait_job, widget
-from tests.worker.stack import JobStack, free_port
+from tests.worker.stack import FakeTeacherServer, JobStack, free_port
 
 DATASET = {"name": "synthetic-count", "options": {"n_train": 12, "n_test": 6}, "splits": ["train", "test"]}
 
 
-class FakeTeacher:
-    """An OpenAI-compatible completions server: model 'fake-X' answers '(X)' after a fixed rationale;
-    the model 'slow' answers after `slow_s`. Counts the requests per model."""
-
-    def __init__(self, slow_s: float = 0.3):
-        self.asked, self.lock = Counter(), threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.asked[body["model"]] += 1
-                if body["model"] == "slow":
-                    threading.Event().wait(slow_s)
-                letter = body["model"].rsplit("-", 1)[-1] if body["model"].startswith("fake-") else "c"
-                payload = json.dumps({"choices": [{"text": f" Facts recalled. So the answer is ({letter})."}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self):
-        self.server.shutdown()
+def FakeTeacher(slow_s: float = 0.3) -> FakeTeacherServer:  # noqa: N802
+    """Model 'fake-X' answers '(X)' after a fixed rationale; model 'slow' answers (c) after `slow_s`.
+    Counts the requests per model."""
+    def answer(body: dict) -> tuple[str, float]:
+        model = body["model"]
+        letter = model.rsplit("-", 1)[-1] if model.startswith("fake-") else "c"
+        return f" Facts recalled. So the answer is ({letter}).", slow_s if model == "slow" else 0.0
+    return FakeTeacherServer(answer, key=lambda body: body["model"])
 
 
 def teacher_spec(url: str, model: str) -> dict:

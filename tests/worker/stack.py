@@ -143,3 +143,43 @@ class JobStack:
                 states = {i: (r["status"], r["step"], r["attempt"]) for i, r in runs.items()}
                 raise AssertionError(f"timed out waiting for {wanted}: {states}\n--- logs ---\n{self.logs()[-6000:]}")
             time.sleep(0.3)
+
+
+class FakeTeacherServer:
+    """An OpenAI-compatible /v1/completions server on 127.0.0.1 for teacher tests (real HTTP).
+    `answer(body) -> (text, delay_s)` decides each reply; `asked` counts requests by `key(body)`."""
+
+    def __init__(self, answer, key):
+        import json
+        import threading
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.asked, self.lock = Counter(), threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.asked[key(body)] += 1
+                text, delay = answer(body)
+                time.sleep(delay)
+                payload = json.dumps({"choices": [{"text": text}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()

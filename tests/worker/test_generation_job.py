@@ -2,51 +2,18 @@
 a worker killed mid-generation, a recovered job that asks only for unfinished examples, and the
 finished set registered with its provenance."""
 
-import json
 import signal
-import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.worker.stack import JobStack, free_port
+from tests.worker.stack import FakeTeacherServer, JobStack
 
 
-class SlowTeacher:
+def SlowTeacher(delay: float = 0.15) -> FakeTeacherServer:  # noqa: N802
     """Answers every completion after `delay` s; counts the requests per question."""
-
-    def __init__(self, delay: float = 0.15):
-        self.delay, self.asked, self.lock = delay, Counter(), threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                question = body["prompt"].rsplit("Q:", 1)[-1].split("\n", 1)[0].strip()
-                with outer.lock:
-                    outer.asked[question] += 1
-                time.sleep(outer.delay)
-                payload = json.dumps({"choices": [{"text": " Facts recalled. So the answer is (b)."}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self):
-        self.server.shutdown()
+    return FakeTeacherServer(lambda body: (" Facts recalled. So the answer is (b).", delay),
+                             key=lambda body: body["prompt"].rsplit("Q:", 1)[-1].split("\n", 1)[0].strip())
 
 
 @pytest.fixture
