@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from tests.worker.stack import wait_job  # noqa: F401 (the app tests import it from here)
+
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TIMEOUT = 120
 
@@ -96,16 +98,3 @@ def finish_run(run_id: int, summary: dict, records: list[dict]) -> None:
     with api.session() as s:
         assert state.claim(s, run_id, "w:test")
         assert state.complete(s, run_id, "w:test", summary, records)
-
-
-def wait_job(job_id: int, until, *, timeout: float = 240, logs=lambda: "") -> dict:
-    """Poll a job until `until(job)` holds; fail with its state and the workers' logs."""
-    import time
-    from worker import api
-    deadline = time.monotonic() + timeout
-    while True:
-        job = api.job_detail(job_id)
-        if until(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{logs()[-4000:]}"
-        time.sleep(0.2)

@@ -183,3 +183,16 @@ class FakeTeacherServer:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def wait_job(job_id: int, until, *, timeout: float = 240, logs=lambda: "") -> dict:
+    """Poll a job until `until(job)` holds; fail with its state and the workers' logs."""
+    import time
+    from worker import api
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.job_detail(job_id)
+        if until(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{logs()[-4000:]}"
+        time.sleep(0.2)

@@ -3,7 +3,7 @@ job that skips what it stored, and the one-click key-token study."""
 
 import signal
 
-from tests.worker.stack import BASE, JobStack
+from tests.worker.stack import BASE, JobStack, wait_job
 
 import pytest
 
@@ -17,18 +17,6 @@ def stack(tmp_path, monkeypatch):
     s.close()
 
 
-def wait_job(stack, job_id, status, until=None, timeout=240):
-    import time
-    from worker import api
-    deadline = time.monotonic() + timeout
-    while True:
-        job = api.job_detail(job_id)
-        if (until(job) if until else job["status"] == status):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{stack.logs()[-4000:]}"
-        time.sleep(0.3)
-
-
 def test_attribution_from_a_before_run_then_key_token_study(stack):
     from worker import api
     stack.start_worker("w1")
@@ -37,7 +25,7 @@ def test_attribution_from_a_before_run_then_key_token_study(stack):
     stack.wait([run_id], "succeeded")
     job_id = api.submit_attribution({"run_id": run_id}, {**KEY, "splits": ["train"], "n": 20},
                                     method="ig", steps=8)
-    job = wait_job(stack, job_id, "succeeded")
+    job = wait_job(job_id, lambda j: j["status"] == "succeeded", logs=stack.logs)
     summary = job["summary"]
     assert summary["n"] == 20 and summary["computed_now"] == 20 and summary["source"] == f"run {run_id}"
     assert summary["mean_completeness_error"] is not None and summary["mean_completeness_error"] < 0.05
@@ -66,10 +54,10 @@ def test_killed_attribution_job_resumes_without_redoing(stack, monkeypatch):
     stack.start_worker("w1")
     source = {"student": {"name": "tiny", "size": "tiny", "vocab_size": 300, "max_length": 64}}
     job_id = api.submit_attribution(source, {**KEY, "splits": ["train"], "n": 60}, method="occlusion")
-    wait_job(stack, job_id, None, until=lambda j: j["status"] == "running" and j["step"] >= 8)
+    wait_job(job_id, lambda j: j["status"] == "running" and j["step"] >= 8, logs=stack.logs)
     stack.kill_worker("w1", signal.SIGKILL)
     stack.start_worker("w2")
-    job = wait_job(stack, job_id, "succeeded")
+    job = wait_job(job_id, lambda j: j["status"] == "succeeded", logs=stack.logs)
     assert job["attempt"] == 1
     assert 0 < job["summary"]["computed_now"] < 60 and job["summary"]["n"] == 60
     [attribution] = api.list_attributions()

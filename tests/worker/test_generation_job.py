@@ -3,11 +3,10 @@ a worker killed mid-generation, a recovered job that asks only for unfinished ex
 finished set registered with its provenance."""
 
 import signal
-import time
 
 import pytest
 
-from tests.worker.stack import FakeTeacherServer, JobStack
+from tests.worker.stack import FakeTeacherServer, JobStack, wait_job
 
 
 def SlowTeacher(delay: float = 0.15) -> FakeTeacherServer:  # noqa: N802
@@ -30,17 +29,6 @@ def teacher():
     t.close()
 
 
-def wait_job(stack, job_id, until, timeout=240):
-    from worker import api
-    deadline = time.monotonic() + timeout
-    while True:
-        job = api.job_detail(job_id)
-        if until(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id}: {job['status']} {job['error']}\n{stack.logs()[-4000:]}"
-        time.sleep(0.2)
-
-
 def test_generation_survives_a_killed_worker_and_registers_the_set(stack, teacher):
     from worker import api
     stack.start_worker("w1")
@@ -48,12 +36,12 @@ def test_generation_survives_a_killed_worker_and_registers_the_set(stack, teache
     job_id = api.submit_generation(dataset, {"kind": "http", "base_url": teacher.url, "model": "fake",
                                              "concurrency": 1, "max_retries": 1},
                                    decoding={"max_new_tokens": 32}, batch_size=2, name="count-fake")
-    job = wait_job(stack, job_id, lambda j: j["status"] == "running" and j["step"] >= 8)
+    job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] == "running" and j["step"] >= 8)
     stack.kill_worker("w1", signal.SIGKILL)
     finished_before = {r["question"] for r in api.generation_outputs(job_id)}
     assert len(finished_before) >= 8
     stack.start_worker("w2")
-    job = wait_job(stack, job_id, lambda j: j["status"] in ("succeeded", "failed"))
+    job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] in ("succeeded", "failed"))
     assert job["status"] == "succeeded", job["error"]
     assert job["attempt"] == 1 and job["summary"]["n"] == 30
     # Finished examples were never asked for again (an example in flight at the kill may be).

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from tests.worker.stack import JobStack, RedisServer
-from worker.models import Metric, Prediction, Run
+from worker.models import Metric, Prediction
 
 
 @pytest.fixture
