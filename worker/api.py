@@ -550,9 +550,7 @@ def generation_outputs(job_id: int, *, limit: int = 200) -> list[dict]:
     the teacher's raw output, parsed rationale and label, and whether it matches gold."""
     import json
     from worker.generation_job import set_dir
-    from worker.jobs import JobContext
-    job = job_detail(job_id)
-    folder = set_dir(JobContext(None, job_id, job["params"], None, Path(), 0))
+    folder = set_dir(job_detail(job_id)["params"], job_id)
     files = [folder / "examples.jsonl", folder.with_name(f".{folder.name}.partial") / "records.jsonl"]
     for path in files:
         if path.exists():

@@ -34,8 +34,9 @@ def examples(params: dict):
     return out
 
 
-def set_dir(ctx: JobContext):
-    name = ctx.params.get("name") or f"{ctx.params['dataset']['name'].replace('/', '_')}-job{ctx.job_id}"
+def set_dir(params: dict, job_id: int):
+    """Where the job's set is written (its partial records beside it while it runs)."""
+    name = params.get("name") or f"{params['dataset']['name'].replace('/', '_')}-job{job_id}"
     return artifacts_root() / "rationale_sets" / name
 
 
@@ -61,7 +62,7 @@ def run(ctx: JobContext) -> dict:
         ctx.beat.check()                         # raises on cancel or shutdown; the partial records stay
         return False
 
-    out = set_dir(ctx)
+    out = set_dir(p, ctx.job_id)
     result = generate_rationales(splits, teacher, prompt, decoding, out, batch_size=p.get("batch_size", 8),
                                  dataset={"name": p["dataset"]["name"], "options": p["dataset"].get("options", {})},
                                  name=out.name, progress=progress, should_stop=should_stop)
