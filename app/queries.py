@@ -1,4 +1,4 @@
-"""Cached reads of the jobs API (worker/api.py), the app's only door to the system.
+"""Cached reads of the jobs API (worker/api/), the app's only door to the system.
 
     rows = queries.runs(experiment_id)        # cached a second: a page refreshing every 2 s reads once
     queries.forget_runs()                     # after an action (launch, cancel, retry)

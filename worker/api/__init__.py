@@ -1,0 +1,28 @@
+"""The jobs API: plain functions returning plain data (dicts, lists), for the app and the CLI.
+
+    submit_matrix("configs/matrix-cqa.yaml")        # {experiment_id, queued, reused, kept}
+    list_runs(experiment="cqa-placements")          # one dict per cell, with status and progress
+    compare([1, 2, 3, 4])                           # accuracy per arm, mean ± 95% interval over seeds
+    paired([1, 2], [3, 4])                          # paired difference, McNemar, fixes and breaks
+    cancel(7); retry(7); requeue_failed("cqa-placements")
+
+Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
+key-token study), sets.py (teachers and rationale sets), core.py (sessions). The caller never opens a
+database session: each function opens and closes its own, on the database
+of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
+"""
+
+from worker.api.core import NotFound, session  # noqa: F401
+from worker.api.runs import (  # noqa: F401
+    submit_matrix, cancel, retry, requeue_failed, preview, list_datasets, dataset_examples, arm_label,
+    arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,
+    run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS,
+)
+from worker.api.jobs import (  # noqa: F401
+    submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
+    attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,
+)
+from worker.api.sets import (  # noqa: F401
+    submit_generation, generation_outputs, register_rationale_set, list_rationale_sets,
+    rationale_set_examples, compare_rationale_sets, prompt_templates, prompt_problem,
+)
