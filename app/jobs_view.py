@@ -97,6 +97,27 @@ def error(job: dict) -> None:
         st.code(job["error"], language=None)
 
 
+def submit(start: Callable[[], int], *, picker: str, message_key: str,
+           describe: Callable[[int], str]) -> bool:
+    """Start a job from a form: on success the job picker preselects it and `describe(job_id)` shows
+    after the rerun (show_message); a refused job says why at once and returns False."""
+    try:
+        job_id = start()
+    except ValueError as e:
+        st.error(f"Not started: {e}")
+        return False
+    st.session_state[picker] = job_id
+    st.session_state[message_key] = describe(job_id)
+    queries.forget_jobs()
+    st.rerun()
+
+
+def show_message(message_key: str) -> None:
+    message = st.session_state.pop(message_key, None)
+    if message:
+        st.success(message)
+
+
 def _done(message: str) -> None:
     st.session_state[MESSAGE] = message
     queries.forget_jobs()

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import charts, queries
+from app import charts, jobs_view, queries
 from app import matrix as mx
 from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
 from worker import api
@@ -110,18 +110,12 @@ def method_section() -> dict:
 
 def submit_section(source: dict | None, data: dict | None, method: dict) -> None:
     if st.button("Compute attributions", type="primary", key="attr_start", disabled=source is None or data is None):
-        try:
-            job_id = api.submit_attribution(source, data, **method)
-        except ValueError as e:
-            st.error(f"Not started: {e}")
+        if not jobs_view.submit(lambda: api.submit_attribution(source, data, **method), picker=JOB_PICKER,
+                                message_key=MESSAGE,
+                                describe=lambda job_id: f"Attribution job #{job_id} queued ({method['method']} "
+                                                        f"on {data['name']})."):
             return
-        st.session_state[JOB_PICKER] = job_id                 # the job picker below preselects it
-        st.session_state[MESSAGE] = f"Attribution job #{job_id} queued ({method['method']} on {data['name']})."
-        queries.forget_jobs()
-        st.rerun()
-    message = st.session_state.pop(MESSAGE, None)
-    if message:
-        st.success(message)
+    jobs_view.show_message(MESSAGE)
 
 
 def job_columns(job: dict) -> dict:

@@ -203,22 +203,15 @@ def start_section(dataset: dict | None, teacher: dict | None, prompt: dict | Non
     ready = None not in (dataset, teacher, prompt, name)
     what = f"the first {dataset['n']} example(s) of each split" if ready and dataset["n"] else "every example"
     if st.button("Generate rationales", type="primary", key="teacher_start", disabled=not ready):
-        try:
-            job_id = api.submit_generation(dataset, teacher, prompt=prompt, decoding=decoding,
-                                           batch_size=batch_size, name=name)
-        except ValueError as e:
-            st.error(f"Not started: {e}")
+        if not jobs_view.submit(lambda: api.submit_generation(dataset, teacher, prompt=prompt, decoding=decoding,
+                                                              batch_size=batch_size, name=name),
+                                picker=JOB_PICKER, message_key=MESSAGE,
+                                describe=lambda job_id: f"Generation job #{job_id} queued: rationale set {name!r}."):
             return
-        st.session_state[JOB_PICKER] = job_id          # the job picker below preselects it
-        st.session_state[MESSAGE] = f"Generation job #{job_id} queued: rationale set {name!r}."
-        queries.forget_jobs()
-        st.rerun()
     if ready:
         st.caption(f"Asks the teacher for {what} of {dataset['name']} ({', '.join(dataset['splits'])}); "
                    f"a worker picks the job up (`cotdistill up`).")
-    message = st.session_state.pop(MESSAGE, None)
-    if message:
-        st.success(message)
+    jobs_view.show_message(MESSAGE)
 
 
 # ------------------------------------------------------------------------------------------ jobs

@@ -70,15 +70,20 @@ def _progress(r: dict) -> str:
     return f"{r['step']}/{r['total_steps']}" if r["total_steps"] else "-"
 
 
+def _api(name: str, *args, **kwargs):
+    """Call the jobs API; a missing run or experiment becomes the command's error message."""
+    from worker import api
+    try:
+        return getattr(api, name)(*args, **kwargs)
+    except api.NotFound as e:
+        raise click.ClickException(str(e)) from None
+
+
 @cli.command()
 @click.argument("experiment", required=False)
 def status(experiment) -> None:
     """Runs with status, progress and accuracy (of one experiment, by name or id, or all)."""
-    from worker import api
-    try:
-        rows = api.list_runs(experiment=experiment)
-    except api.NotFound as e:
-        raise click.ClickException(str(e)) from None
+    rows = _api("list_runs", experiment=experiment)
     click.echo(f"{'run':>5}  {'experiment':<20} {'status':<10} {'try':>3} {'progress':<12} {'accuracy':<8}  config")
     for r in rows:
         label = f"{r['dataset']} {r['arm']} seed {r['seed']}"
@@ -96,11 +101,7 @@ def status(experiment) -> None:
 def show(run_id) -> None:
     """One run: config, progress, summary and, for a failed run, its stored error."""
     import yaml
-    from worker import api
-    try:
-        r = api.run_detail(run_id)
-    except api.NotFound as e:
-        raise click.ClickException(str(e)) from None
+    r = _api("run_detail", run_id)
     click.echo(f"run {r['id']} ({r['experiment'] or 'no experiment'}): {r['status']}, attempt {r['attempt']}, "
                f"worker {r['worker'] or '-'}, artifacts {r['artifact_uri'] or '-'}")
     click.echo(yaml.safe_dump({"progress": r["progress"], "summary": r["summary"]}, sort_keys=False).rstrip())
@@ -112,11 +113,7 @@ def show(run_id) -> None:
 @click.argument("run_id", type=int)
 def cancel(run_id) -> None:
     """Cancel a run: a queued one at once, a running one at its next training step."""
-    from worker import api
-    try:
-        status = api.cancel(run_id)
-    except api.NotFound as e:
-        raise click.ClickException(str(e)) from None
+    status = _api("cancel", run_id)
     click.echo(f"run {run_id}: {status}" + (" (cancel requested; the worker stops at its next step)"
                                              if status == "running" else ""))
 
@@ -125,11 +122,7 @@ def cancel(run_id) -> None:
 @click.argument("run_id", type=int)
 def retry(run_id) -> None:
     """Queue a failed or cancelled run again; it resumes from its last checkpoint."""
-    from worker import api
-    try:
-        r = api.retry(run_id)
-    except api.NotFound as e:
-        raise click.ClickException(str(e)) from None
+    r = _api("retry", run_id)
     if not r["queued"]:
         raise click.ClickException(r["reason"])
     click.echo(f"run {run_id}: queued again")

@@ -80,37 +80,37 @@ def live_task_ids(url: str | None = None) -> set[str] | None:
 
 def recover_stale(session: Session, model=Run) -> dict:
     """Running rows whose heartbeat went stale: re-queue (attempt + 1) or, past the limit, fail."""
-    Run = model                                 # noqa: N806 (the same columns on runs and jobs)
     cutoff = utcnow() - state.STALE_AFTER
-    stale = or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < cutoff)
+    stale = or_(model.heartbeat_at.is_(None), model.heartbeat_at < cutoff)
     requeued, failed = [], []
-    for run in session.scalars(select(Run).where(Run.status == "running", stale)).all():
+    for run in session.scalars(select(model).where(model.status == "running", stale)).all():
         if run.attempt + 1 >= MAX_ATTEMPTS:
             done = session.execute(
-                update(Run).where(Run.id == run.id, Run.status == "running", stale)
+                update(model).where(model.id == run.id, model.status == "running", stale)
                 .values(status="failed", finished_at=utcnow(),
                         error=f"worker lost: no heartbeat from {run.worker} since {run.heartbeat_at}; "
                               f"gave up after {run.attempt + 1} attempts (COTDISTILL_MAX_ATTEMPTS="
                               f"{MAX_ATTEMPTS})")
                 .execution_options(synchronize_session=False)).rowcount
-            (failed if done else []).append(run.id)
+            if done:
+                failed.append(run.id)
         else:
             done = session.execute(
-                update(Run).where(Run.id == run.id, Run.status == "running", stale)
-                .values(status="queued", attempt=Run.attempt + 1, worker=None, task_id=None,
+                update(model).where(model.id == run.id, model.status == "running", stale)
+                .values(status="queued", attempt=model.attempt + 1, worker=None, task_id=None,
                         cancel_requested=False)
                 .execution_options(synchronize_session=False)).rowcount
-            (requeued if done else []).append(run.id)
+            if done:
+                requeued.append(run.id)
     session.commit()
     return {"requeued": requeued, "failed": failed}
 
 
 def orphaned(session: Session, live: set[str] | None, model=Run) -> list[int]:
     """Queued rows with no live message whose last message (if any) is older than the grace period."""
-    Run = model                                 # noqa: N806
-    old = or_(Run.enqueued_at.is_(None), Run.enqueued_at < utcnow() - GRACE)
-    rows = session.execute(select(Run.id, Run.task_id).where(Run.status == "queued", old)
-                           .order_by(Run.id)).all()
+    old = or_(model.enqueued_at.is_(None), model.enqueued_at < utcnow() - GRACE)
+    rows = session.execute(select(model.id, model.task_id).where(model.status == "queued", old)
+                           .order_by(model.id)).all()
     if live is None:                            # broker can't be inspected: trust only unsent rows
         return [run_id for run_id, task_id in rows if task_id is None]
     return [run_id for run_id, task_id in rows if task_id not in live]

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.worker.stack import FAST, ROOT, free_port
+from tests.worker.stack import FAST, ROOT, free_port, share_tokenizers
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -48,9 +48,7 @@ def stack(tmp_path):
                     f"`apt-get install -y chromium chromium-driver` (never `playwright install`)")
     home = tmp_path / "home"
     home.mkdir()
-    tokenizers = Path(os.environ.get("PYTEST_COTDISTILL_HOME", ROOT / ".state")) / "tokenizers"
-    if tokenizers.is_dir():                      # the tiny student's tokenizers, shared with the suite
-        (home / "tokenizers").symlink_to(tokenizers)
+    share_tokenizers(home)
     env = {k: v for k, v in os.environ.items()
            if k not in ("COTDISTILL_DATABASE_URL", "COTDISTILL_BROKER_URL", "COTDISTILL_RESULT_BACKEND",
                         "COTDISTILL_PASSWORD")}

@@ -31,6 +31,13 @@ BASE = {"data": {"name": "synthetic-count",
         "eval": {"mode": "score", "batch_size": 16, "n_boot": 200}, "seed": 0}
 
 
+def share_tokenizers(home: Path) -> None:
+    """The tokenizers the tiny student trains are cached per data: give a test home the suite's cache."""
+    tokenizers = Path(os.environ.get("PYTEST_COTDISTILL_HOME", ROOT / ".state")) / "tokenizers"
+    if tokenizers.is_dir():
+        (home / "tokenizers").symlink_to(tokenizers)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,10 +89,7 @@ class JobStack:
             monkeypatch.delenv("COTDISTILL_BROKER_URL", raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        # The tokenizers the tiny student trains are cached per data; share the suite's cache.
-        tokenizers = Path(os.environ.get("PYTEST_COTDISTILL_HOME", ROOT / ".state")) / "tokenizers"
-        if tokenizers.is_dir():
-            (self.home / "tokenizers").symlink_to(tokenizers)
+        share_tokenizers(self.home)
         self.env = {**os.environ, **env}
         self.workers: dict[str, subprocess.Popen] = {}
         self.n_matrices = 0

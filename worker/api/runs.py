@@ -153,15 +153,11 @@ def list_experiments() -> list[dict]:
         out = []
         for e in experiments:
             counts: dict[str, int] = {}
-            for run in _cell_runs(s, e):
+            for run, _ in _cells(s, e):
                 counts[run.status] = counts.get(run.status, 0) + 1
             out.append({"id": e.id, "name": e.name, "factors": e.factors, "created_at": _iso(e.created_at),
                         "cells": len(e.cells or []), "counts": counts})
     return out
-
-
-def _cell_runs(s: Session, e: Experiment) -> list[Run]:
-    return [run for run, _ in _cells(s, e)]
 
 
 def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
