@@ -91,8 +91,9 @@ def no_results(rows: list[dict]) -> None:
 
 def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
     st.plotly_chart(charts.accuracy_bars(arms, notes), key="accuracy_bars")
-    st.caption("Bars: mean test accuracy over seeds, with its 95% t-interval; dots: one per seed "
-               "(a cross marks a run that answers a constant label).")
+    st.caption("Bars: mean test accuracy over seeds, with a 95% t-interval over the seeds' accuracies "
+               "(seed-to-seed spread only, none with one seed; the paired comparison below also counts "
+               "item sampling); dots: one per seed (a cross marks a run that answers a constant label).")
     collapsed = [(a, r) for a in arms for r, c in zip(a["runs"], a.get("collapsed") or []) if c]
     if collapsed:
         hit = ", ".join(sorted({a["arm"] for a, _ in collapsed}))
@@ -147,15 +148,29 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
 def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     warning = (result.get("basis") or {}).get("warning")
     cols = st.columns(4)
-    cols[0].metric("A − B accuracy", f"{result['diff']:+.3f}", help="paired bootstrap over the pooled items")
+    cols[0].metric("A − B accuracy", f"{result['diff']:+.3f}", help="mean over seed pairs")
     cols[1].metric("95% interval", ("⚠ " if warning else "") + f"[{result['low']:+.3f}, {result['high']:+.3f}]",
                    help="Not evidence of no difference here: see the warning below." if warning else None)
-    cols[2].metric("McNemar p", f"{result['p_value']:.3g}")
-    cols[3].metric("items (pairs of runs)", f"{result['n_items']} ({len(result['pairs'])})")
+    cols[2].metric("paired p", f"{result['p_value']:.3g}")
+    cols[3].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
     if warning:
         st.error(f"⚠ Both arms answer a constant label, so this interval measures the label bias, not the "
                  f"arms: {warning}", icon=":material/warning:")
-    st.caption(f"A right and B wrong on {result['a_only']} item(s); B right and A wrong on {result['b_only']}.")
+    if result.get("interval_method"):
+        st.caption(f"Difference: mean over seed pairs (runs paired by seed). Interval: "
+                   f"{result['interval_method']}. p: {result['test_method']}.")
+    unmatched = result.get("unmatched_seeds") or {}
+    if unmatched.get("a") or unmatched.get("b"):
+        st.caption(f"Left out, no run with the same seed in the other arm: seeds {unmatched.get('a') or []} "
+                   f"of A, {unmatched.get('b') or []} of B.")
+    st.caption(f"Over all seed pairs: A right and B wrong {result['a_only']} time(s); "
+               f"B right and A wrong {result['b_only']}.")
+    if result.get("per_pair"):
+        st.dataframe(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
+                                    "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
+                                   for p in result["per_pair"]],
+                                  columns=["seed", "A − B", "A only", "B only", "McNemar p"]),
+                     hide_index=True, key="per_pair")
     examples = result["examples"]
     if not examples:
         st.caption("The two arms agree on every item.")

@@ -188,3 +188,131 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     t = _scipy_stats.t.ppf((1 + confidence) / 2, array.size - 1)
     half = float(t * array.std(ddof=1) / math.sqrt(array.size))
     return Interval(estimate, estimate - half, estimate + half, confidence)
+
+
+# ---------------------------------------------------------------- across seeds: items are clusters
+
+MIN_SEEDS_TO_RESAMPLE = 5
+"""With at least this many seed pairs the bootstrap also resamples seeds (two-stage); with fewer, the
+seed-to-seed spread cannot be estimated from a resample of so few values, so only items are resampled."""
+
+
+@dataclass(frozen=True)
+class SeedPairedResult:
+    """Arm A minus arm B over seed pairs evaluated on the same test items.
+
+    `interval` is the cluster-bootstrap interval of the mean difference over seed pairs; `p_value` the
+    combined sign-flip test over items; `per_pair` one McNemarResult per seed pair, in input order."""
+
+    interval: Interval
+    p_value: float
+    per_pair: tuple[McNemarResult, ...]
+    per_pair_diff: tuple[float, ...]
+    n_items: int
+    resampled_seeds: bool
+    interval_method: str
+    test_method: str
+
+
+def _as_matrix(name: str, rows: Sequence[Sequence[bool]]) -> np.ndarray:
+    try:
+        array = np.asarray(rows, dtype=float)
+    except ValueError as e:
+        raise ValueError(f"{name} must have one row per seed pair, all rows the same test items "
+                         f"(same length): {e}") from None
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (seed pairs x items) table, got shape {array.shape}")
+    bad = np.argwhere((array != 0) & (array != 1))
+    if bad.size:
+        raise ValueError(f"{name} must hold correctness values (True/False or 1/0); "
+                         f"(seed pair, item) {bad[:5].tolist()} are not")
+    return array
+
+
+def _two_stage_means(diffs: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Means of n_boot resamples that draw seed pairs and, independently, items (with replacement).
+
+    diffs is (seed pairs, items). A resample's mean is sum_s w_s * sum_i c_i * diffs[s, i] / n, with
+    w the seed weights and c the item counts, so each chunk is one (resamples x items) @ (items x seeds)
+    product instead of a gather."""
+    rng = np.random.default_rng(seed)
+    n_seeds, n = diffs.shape
+    means = np.empty(n_boot)
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // n)
+    for start in range(0, n_boot, chunk):
+        stop = min(start + chunk, n_boot)
+        rows = stop - start
+        indices = rng.integers(0, n, size=(rows, n), dtype=np.int64)             # (resamples, items)
+        indices += np.arange(rows)[:, None] * n             # one flat bincount counts every row at once
+        counts = np.bincount(indices.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+        per_seed = counts @ diffs.T / n                                          # (resamples, seeds)
+        weights = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=rows) / n_seeds
+        means[start:stop] = np.sum(per_seed * weights, axis=1)
+    return means
+
+
+def sign_flip_p(item_diffs: np.ndarray, n_seeds: int) -> float:
+    """Exact two-sided sign-flip test that the per-item mean differences are centred on zero.
+
+    Under "the arms are exchangeable on every item", swapping A and B on an item (on all its seeds at
+    once) flips the sign of that item's mean difference, whatever the correlation between its seeds; so
+    the statistic sum_i d_i is referred to its distribution over all 2^n sign patterns. With
+    d_i = k_i / n_seeds for integers k_i, items sharing |k| form a binomial, and the exact distribution
+    is the convolution of at most n_seeds of them: exact, no Monte Carlo. With one seed pair this is
+    exactly McNemar's exact test. p = P(|T| >= |t_observed|)."""
+    k = np.rint(np.asarray(item_diffs) * n_seeds).astype(np.int64)
+    observed = abs(int(k.sum()))
+    magnitudes, group_sizes = np.unique(np.abs(k[k != 0]), return_counts=True)
+    dist = np.ones(1)                                       # distribution of T over offsets -total..total
+    total = 0
+    for v, m in zip(magnitudes.tolist(), group_sizes.tolist()):
+        group = np.zeros(2 * v * m + 1)
+        group[::2 * v] = _scipy_stats.binom.pmf(np.arange(m + 1), m, 0.5)      # values v * (2j - m)
+        dist = np.convolve(dist, group)
+        total += v * m
+    values = np.arange(-total, total + 1)
+    return float(min(1.0, dist[np.abs(values) >= observed].sum()))
+
+
+def seed_paired_diff(a: Sequence[Sequence[bool]], b: Sequence[Sequence[bool]], *, n_boot: int = 10_000,
+                     confidence: float = 0.95, seed: int = 0,
+                     min_seeds_to_resample: int = MIN_SEEDS_TO_RESAMPLE) -> SeedPairedResult:
+    """Arm A minus arm B when each arm ran several seeds on the same test items.
+
+    a[s][i] and b[s][i] are the correctness of seed pair s (A's and B's run with the same seed) on test
+    item i; every row covers the same items in the same order. Seeds are repeated measurements of the
+    same items, never extra items:
+    - the estimate is the mean over seed pairs of the accuracy difference (= the mean over items of the
+      per-item mean difference over seeds);
+    - the interval is a percentile cluster bootstrap that resamples items with all their seeds together;
+      with >= `min_seeds_to_resample` seed pairs it is two-stage (seed pairs resampled too, which counts
+      seed noise twice over and so errs wide rather than narrow);
+    - McNemar's exact test per seed pair, and a combined exact sign-flip test over items
+      (`sign_flip_p`) that makes no independence assumption across seeds.
+    Five identical seed pairs therefore give the same interval (up to resampling noise) and the same p
+    as one of them."""
+    _check_confidence(confidence)
+    _check_n_boot(n_boot)
+    a_arr, b_arr = _as_matrix("a", a), _as_matrix("b", b)
+    if a_arr.shape != b_arr.shape:
+        raise ValueError(f"a and b must be the same (seed pairs x items) table: a is {a_arr.shape}, "
+                         f"b is {b_arr.shape}")
+    diffs = a_arr - b_arr                                   # (seed pairs, items), values -1/0/1
+    n_seeds, n_items = diffs.shape
+    item_diffs = diffs.mean(axis=0)
+    resample_seeds = n_seeds >= min_seeds_to_resample
+    means = (_two_stage_means(diffs, n_boot, seed) if resample_seeds
+             else _bootstrap_means(item_diffs, n_boot, seed))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    interval = Interval(float(item_diffs.mean()), float(low), float(high), confidence)
+    per_pair = tuple(mcnemar_exact(a_arr[s].astype(bool), b_arr[s].astype(bool)) for s in range(n_seeds))
+    interval_method = (f"two-stage cluster bootstrap ({n_boot} resamples of test items with all their "
+                       f"seeds, and of the {n_seeds} seed pairs)" if resample_seeds else
+                       f"cluster bootstrap over test items ({n_boot} resamples, all seeds of an item "
+                       f"together; seeds not resampled below {min_seeds_to_resample} seed pairs)")
+    test_method = ("exact McNemar" if n_seeds == 1 else
+                   f"exact sign-flip test on the per-item mean difference over {n_seeds} seed pairs")
+    return SeedPairedResult(interval, sign_flip_p(item_diffs, n_seeds), per_pair,
+                            tuple(float(d) for d in diffs.mean(axis=1)), n_items, resample_seeds,
+                            interval_method, test_method)

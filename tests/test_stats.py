@@ -167,3 +167,64 @@ def test_bootstrap_of_few_values_matches_index_resampling(monkeypatch):
     slow = paired_bootstrap_diff(a, b, n_boot=20_000)
     assert fast.estimate == slow.estimate
     assert abs(fast.low - slow.low) < 0.006 and abs(fast.high - slow.high) < 0.006
+
+
+# ---------------------------------------------------------------- across seeds
+
+def fixes_and_breaks(n: int = 300, fixes: int = 30, breaks: int = 15, both: int = 150) -> tuple[list, list]:
+    """One seed pair: arm A fixes `fixes` items and breaks `breaks` (issue 11's constructed case)."""
+    a = [True] * fixes + [False] * breaks + [True] * both + [False] * (n - fixes - breaks - both)
+    b = [False] * fixes + [True] * breaks + [True] * both + [False] * (n - fixes - breaks - both)
+    return a, b
+
+
+def test_one_seed_pair_is_the_paired_bootstrap_and_mcnemar():
+    a, b = fixes_and_breaks()
+    result = stats.seed_paired_diff([a], [b])
+    assert result.interval.estimate == pytest.approx(0.05)
+    assert result.interval.low == pytest.approx(0.007, abs=0.002)
+    assert result.interval.high == pytest.approx(0.093, abs=0.002)
+    # 2 * P(Bin(45, 1/2) <= 15), and the combined test with one pair is exactly McNemar's.
+    assert result.p_value == pytest.approx(0.0356978, rel=1e-5)
+    assert result.per_pair == (McNemarResult(30, 15, result.p_value),)
+    assert result.p_value == mcnemar_exact(a, b).p_value
+    assert result.n_items == 300 and not result.resampled_seeds
+
+
+def test_five_identical_seed_pairs_are_no_more_certain_than_one():
+    a, b = fixes_and_breaks()
+    one = stats.seed_paired_diff([a], [b])
+    five = stats.seed_paired_diff([a] * 5, [b] * 5)
+    assert five.resampled_seeds and "two-stage" in five.interval_method
+    assert five.interval.estimate == pytest.approx(0.05)
+    # Pooling (seed, item) pairs gave [0.031, 0.069] and p = 6.4e-7; copies of evidence add nothing.
+    assert (five.interval.high - five.interval.low) >= (one.interval.high - one.interval.low) - 0.004
+    assert five.p_value >= one.p_value * (1 - 1e-9)
+    assert [r.p_value for r in five.per_pair] == [one.p_value] * 5
+
+
+def test_varying_seeds_estimate_is_the_mean_of_per_seed_differences():
+    rng = np.random.default_rng(3)
+    a = rng.random((3, 50)) < 0.7
+    b = rng.random((3, 50)) < 0.5
+    result = stats.seed_paired_diff(a, b, n_boot=500)
+    per_seed = [a[s].mean() - b[s].mean() for s in range(3)]
+    assert result.per_pair_diff == pytest.approx(per_seed, abs=1e-15)
+    assert result.interval.estimate == pytest.approx(sum(per_seed) / 3, abs=1e-15)
+    assert [r.a_only for r in result.per_pair] == [int(np.sum(a[s] & ~b[s])) for s in range(3)]
+
+
+def test_sign_flip_exact_hand_value():
+    # Per-item mean differences over 2 seeds (0, 1/2, 1, 1/2): k = (0, 1, 2, 1), T = 4; of the 8 sign
+    # patterns of the nonzero items, T = +4 and T = -4 occur once each.
+    assert stats.sign_flip_p(np.array([0, 0.5, 1, 0.5]), 2) == pytest.approx(0.25)
+    assert stats.sign_flip_p(np.array([0.0, 0.0]), 3) == 1.0
+
+
+def test_seed_paired_errors_name_the_problem():
+    with pytest.raises(ValueError, match="same \\(seed pairs x items\\) table"):
+        stats.seed_paired_diff([[1, 0]], [[1, 0], [0, 1]])
+    with pytest.raises(ValueError, match="correctness values.*\\(seed pair, item\\) \\[\\[0, 1\\]\\]"):
+        stats.seed_paired_diff([[1, 0.5]], [[1, 0]])
+    with pytest.raises(ValueError, match="one row per seed pair"):
+        stats.seed_paired_diff([[1, 0], [1]], [[1, 0], [1]])

@@ -145,6 +145,10 @@ def test_paired_view_lists_fixes_and_breaks_and_shows_the_constant_answer_warnin
     from streamlit.testing.v1 import AppTest
     result = {"diff": 0.25, "low": 0.05, "high": 0.45, "p_value": 0.031, "n_items": 24, "pairs": [(1, 3), (2, 4)],
               "a_only": 7, "b_only": 1, "basis": {"warning": "both arms answer one constant label"},
+              "interval_method": "cluster bootstrap over test items", "test_method": "exact sign-flip test",
+              "unmatched_seeds": {"a": [7], "b": []},
+              "per_pair": [{"seed": 0, "diff": 0.25, "a_only": 4, "b_only": 1, "p_value": 0.375},
+                           {"seed": 1, "diff": 0.25, "a_only": 3, "b_only": 0, "p_value": 0.25}],
               "examples": [{"example_id": "q1", "fixes": 2, "breaks": 0, "pairs": 2, "consistent": True},
                            {"example_id": "q2", "fixes": 1, "breaks": 0, "pairs": 2, "consistent": False},
                            {"example_id": "q3", "fixes": 0, "breaks": 1, "pairs": 2, "consistent": False}]}
@@ -153,7 +157,12 @@ def test_paired_view_lists_fixes_and_breaks_and_shows_the_constant_answer_warnin
     assert "both arms answer one constant label" in at.error[0].value
     # The warning stands next to the interval: marked on the metric, said in full below it.
     assert {m.label: m.value for m in at.metric} == {"A − B accuracy": "+0.250", "95% interval": "⚠ [+0.050, +0.450]",
-                                                     "McNemar p": "0.031", "items (pairs of runs)": "24 (2)"}
-    fixes, breaks = at.dataframe[0].value, at.dataframe[1].value
+                                                     "paired p": "0.031", "items (seed pairs)": "24 (2)"}
+    shown = " ".join(c.value for c in at.caption)
+    assert "cluster bootstrap over test items" in shown and "exact sign-flip test" in shown
+    assert "seeds [7] of A" in shown
+    per_pair = at.dataframe[0].value
+    assert list(per_pair["seed"]) == [0, 1] and list(per_pair["McNemar p"]) == [0.375, 0.25]
+    fixes, breaks = at.dataframe[1].value, at.dataframe[2].value
     assert list(fixes["example"]) == ["q1", "q2"] and list(fixes["consistent across seeds"]) == ["yes", "no"]
     assert list(breaks["example"]) == ["q3"]

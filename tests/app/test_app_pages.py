@@ -152,11 +152,12 @@ def test_compare_page_pairs_two_arms(lab):
     result = api.paired(arms[-1]["runs"], arms[0]["runs"])          # the page's default: A last, B first
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B accuracy"] == f"{result['diff']:+.3f}"
-    assert metrics["items (pairs of runs)"] == "24 (2)"
+    assert metrics["items (seed pairs)"] == "12 (2)"             # 12 test items, each run on 2 seeds
+    assert list(at.dataframe[1].value["seed"]) == result["seeds"]
     warned = any("Both arms answer a constant label" in e.value for e in at.error)
     assert warned == bool(result["basis"]["warning"])
     if result["examples"]:
-        fixes = at.dataframe[1].value                          # after the numbers table
+        fixes = at.dataframe[2].value                   # after the numbers table and the per-seed tests
         assert sorted(fixes["example"]) == sorted(e["example_id"] for e in result["examples"] if e["fixes"])
     else:
         assert "The two arms agree on every item." in texts(at)

@@ -54,9 +54,15 @@ def test_cells_reuse_compare_and_paired(api):
 
     result = api.paired([runs[("after", 0)], runs[("after", 1)]], [runs[("none", 0)], runs[("none", 1)]],
                         n_boot=500)
-    assert result["n_items"] == 8 and result["diff"] == pytest.approx(0.5)
+    # Seeds are repeated measurements of the same 4 items, not 8 items: per-item mean differences
+    # (0, 1/2, 1, 1/2) give an exact sign-flip p of P(|T| >= 4) = 2/8 (pooling the pairs gave 0.125).
+    assert result["n_items"] == 4 and result["diff"] == pytest.approx(0.5)
     assert (result["a_only"], result["b_only"]) == (4, 0)
-    assert result["p_value"] == pytest.approx(0.125)
+    assert result["p_value"] == pytest.approx(0.25)
+    assert [(p["seed"], p["diff"], p["a_only"], p["b_only"]) for p in result["per_pair"]] == \
+        [(0, 0.5, 2, 0), (1, 0.5, 2, 0)]
+    assert [p["p_value"] for p in result["per_pair"]] == [0.5, 0.5]
+    assert result["unmatched_seeds"] == {"a": [], "b": []}
     fixes = {e["example_id"]: (e["fixes"], e["consistent"]) for e in result["examples"]}
     assert fixes == {"e1": (1, False), "e2": (2, True), "e3": (1, False)}
     assert result["basis"]["warning"]                    # every arm answered "a" on every item

@@ -288,38 +288,53 @@ def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
 
 
 def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scoring: str | None = None) -> dict:
-    """Arm A minus arm B on the same test items: runs are paired by seed (else in order), the items
-    of all pairs pooled. Returns the difference with its paired-bootstrap interval, McNemar's exact
-    test, and per example how many pairs A fixes (A right, B wrong) and breaks."""
+    """Arm A minus arm B on the same test items, seeds as repeated measurements of those items.
+
+    Runs are paired by seed value; a seed that only one arm ran is left out (listed in `unmatched_seeds`),
+    and only the test items every seed pair evaluated count. The difference is the mean over seed pairs,
+    with an item-cluster bootstrap interval (two-stage from stats.MIN_SEEDS_TO_RESAMPLE seed pairs) and a
+    combined exact sign-flip p-value (McNemar's with one pair); `per_pair` holds each pair's McNemar
+    test. `a_only`/`b_only` count discordant (seed, item) pairs over all pairs; `examples` say per
+    example how many pairs A fixes (A right, B wrong) and breaks."""
     info = {r["id"]: r for r in list_runs(run_ids=list(runs_a) + list(runs_b))}
+    by_seed_a = {info[a]["seed"]: a for a in runs_a if a in info}
     by_seed_b = {info[b]["seed"]: b for b in runs_b if b in info}
-    pairs = [(a, by_seed_b.get(info[a]["seed"])) for a in runs_a if a in info]
-    if any(b is None for _, b in pairs):
-        pairs = list(zip(runs_a, runs_b))
+    seeds = sorted(by_seed_a.keys() & by_seed_b.keys())
+    if not seeds:
+        raise ValueError(f"the two arms share no seed (A ran seeds {sorted(by_seed_a)}, B ran "
+                         f"{sorted(by_seed_b)}): runs are paired by seed, so there is nothing to compare")
+    pairs = [(by_seed_a[s], by_seed_b[s]) for s in seeds]
+    unmatched = {"a": sorted(by_seed_a.keys() - by_seed_b.keys()), "b": sorted(by_seed_b.keys() - by_seed_a.keys())}
     preds = _answers([x for pair in pairs for x in pair], scoring)
     table: dict[int, dict[str, bool]] = {}
     for p in preds:
         table.setdefault(p["run_id"], {})[p["example_id"]] = p["correct"]
-    a_correct, b_correct, per_example = [], [], {}
-    for a, b in pairs:
-        ta, tb = table.get(a, {}), table.get(b, {})
-        for ex in sorted(ta.keys() & tb.keys()):
-            ca, cb = ta[ex], tb[ex]
-            a_correct.append(ca)
-            b_correct.append(cb)
+    items = set.intersection(*(set(table.get(x, {})) for pair in pairs for x in pair))
+    items = sorted(items)
+    if not items:
+        raise ValueError("the two arms share no evaluated test item (are both finished?)")
+    a_rows = [[table[a][ex] for ex in items] for a, _ in pairs]
+    b_rows = [[table[b][ex] for ex in items] for _, b in pairs]
+    result = stats.seed_paired_diff(a_rows, b_rows, n_boot=n_boot)
+    per_example = {}
+    for a_row, b_row in zip(a_rows, b_rows):
+        for ex, ca, cb in zip(items, a_row, b_row):
             e = per_example.setdefault(ex, {"example_id": ex, "fixes": 0, "breaks": 0, "pairs": 0})
             e["pairs"] += 1
             e["fixes"] += int(ca and not cb)
             e["breaks"] += int(cb and not ca)
-    if not a_correct:
-        raise ValueError("the two arms share no evaluated test item (are both finished?)")
-    diff = stats.paired_bootstrap_diff(a_correct, b_correct, n_boot=n_boot)
-    test = stats.mcnemar_exact(a_correct, b_correct)
     n_pairs = len(pairs)
     changed = [dict(e, consistent=(e["fixes"] == n_pairs or e["breaks"] == n_pairs))
                for e in per_example.values() if e["fixes"] or e["breaks"]]
-    return {"pairs": pairs, "n_items": len(a_correct), "diff": diff.estimate, "low": diff.low,
-            "high": diff.high, "a_only": test.a_only, "b_only": test.b_only, "p_value": test.p_value,
+    per_pair = [{"seed": s, "run_a": a, "run_b": b, "diff": d, "a_only": t.a_only, "b_only": t.b_only,
+                 "p_value": t.p_value}
+                for s, (a, b), d, t in zip(seeds, pairs, result.per_pair_diff, result.per_pair)]
+    interval = result.interval
+    return {"pairs": pairs, "seeds": seeds, "unmatched_seeds": unmatched, "n_items": result.n_items,
+            "diff": interval.estimate, "low": interval.low, "high": interval.high,
+            "a_only": sum(t.a_only for t in result.per_pair), "b_only": sum(t.b_only for t in result.per_pair),
+            "p_value": result.p_value, "per_pair": per_pair,
+            "interval_method": result.interval_method, "test_method": result.test_method,
             "examples": sorted(changed, key=lambda e: (-(e["fixes"] + e["breaks"]), e["example_id"])),
             "basis": _basis(preds, pairs)}
 
