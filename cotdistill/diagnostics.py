@@ -10,7 +10,9 @@ gold, predicted, correct and, in score mode, by_mode) and make that visible:
     # {"prediction_distribution": {"a": 0.97, "b": 0.03}, "gold_distribution": {"a": 0.2, ...},
     #  "majority_label": "b", "majority_baseline": 0.21, "per_label_accuracy": {"a": 1.0, "b": 0.0, ...},
     #  "top_prediction": "a", "top_prediction_share": 0.97, "accuracy_by_mode": {"letter": 0.2, ...},
-    #  "collapsed": True, "collapse_reason": "not distinguishable from a constant answer: ..."}
+    #  "collapsed": True, "collapse_reason": "not distinguishable from a constant answer: ...",
+    #  "above_baseline_p": 0.41, "below_baseline_p": 0.66, "below_baseline": False, "below_baseline_reason": None,
+    #  "unparsed_rate": 0.0, "high_unparsed": False, "unparsed_reason": None, "flags": ["not distinguishable ..."]}
     paired_basis(records_arm_a, records_arm_b)["warning"]    # None, or why a paired interval misleads
 
 No torch here: the job system and the app may call these on stored predictions.
@@ -21,12 +23,19 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
+from scipy import stats as _scipy_stats
+
 COLLAPSE_THRESHOLD = 0.6
 """A run whose most frequent prediction covers more than this share of the items counts as collapsed."""
 MAX_LABELS = 26
 """Distributions keep this many labels (the most frequent); the rest are pooled (open-ended answers)."""
 UNPARSED = "(unparsed)"
 """Distribution key for predictions from which no label could be parsed."""
+UNPARSED_THRESHOLD = 0.2
+"""A run whose generation gave no parseable label on more than this share of the items is flagged: its
+accuracy then rests on forced answers (or on answers counted wrong), not on what it generates."""
+ALPHA = 0.05
+"""Level of the one-sided exact binomial tests of the accuracy against the majority baseline."""
 OTHER = "(other)"
 """Distribution key pooling the labels beyond the MAX_LABELS most frequent."""
 
@@ -89,13 +98,32 @@ def accuracy_by_mode(records: Sequence[dict]) -> dict[str, float] | None:
     return {m: sum(bool(r["by_mode"][m]["correct"]) for r in records) / len(records) for m in modes}
 
 
+def baseline_tests(records: Sequence[dict]) -> tuple[float, float]:
+    """(p above, p below): one-sided exact binomial tests of the number of correct items against
+    n x the majority baseline. The baseline is read off the same test items' gold labels and taken
+    as fixed: it is what always answering that label scores on exactly these items."""
+    _, baseline = majority_baseline(records)
+    correct, n = sum(bool(r["correct"]) for r in records), len(records)
+    above = _scipy_stats.binomtest(correct, n, baseline, alternative="greater").pvalue
+    below = _scipy_stats.binomtest(correct, n, baseline, alternative="less").pvalue
+    return float(above), float(below)
+
+
+def unparsed_rate(records: Sequence[dict]) -> float:
+    """The share of items whose generation gave no label: forced answers and answers still None."""
+    return sum(bool(r.get("forced")) or r["predicted"] is None for r in records) / len(records)
+
+
 def collapse_check(records: Sequence[dict], *, accuracy_low: float, accuracy_high: float,
-                   threshold: float = COLLAPSE_THRESHOLD) -> tuple[bool, str | None]:
-    """(collapsed, reason): not distinguishable from a constant answer when the most frequent prediction
-    covers more than `threshold` of the items (and more than that label's share among the gold labels:
-    a model that is right on a test set where one label is the majority is not collapsed), or when the
-    accuracy's interval includes the majority baseline (always answering the most frequent gold label
-    would score as well)."""
+                   threshold: float = COLLAPSE_THRESHOLD, alpha: float = ALPHA) -> tuple[bool, str | None]:
+    """(collapsed, reason): not distinguishable from a constant answer. Never when the accuracy is
+    significantly above the majority baseline (one-sided exact binomial at `alpha`): a model that beats
+    always answering the majority label is not answering a constant, even if it favours that label.
+    Otherwise, when the most frequent prediction covers more than `threshold` of the items (and more
+    than that label's share among the gold labels), or when the accuracy's interval includes the
+    majority baseline (always answering the most frequent gold label would score as well)."""
+    if baseline_tests(records)[0] < alpha:
+        return False, None
     top, share = _top([r["predicted"] for r in records])
     majority, baseline = majority_baseline(records)
     gold_share = sum(r["gold"] == top for r in records) / len(records) if top is not None else 0.0
@@ -112,21 +140,40 @@ def collapse_check(records: Sequence[dict], *, accuracy_low: float, accuracy_hig
 
 
 def diagnose(records: Sequence[dict], *, accuracy_low: float, accuracy_high: float,
-             threshold: float = COLLAPSE_THRESHOLD) -> dict:
-    """Every diagnostic for a run summary, as plain JSON-ready data (keys in the module docstring)."""
+             threshold: float = COLLAPSE_THRESHOLD, unparsed_threshold: float = UNPARSED_THRESHOLD,
+             alpha: float = ALPHA) -> dict:
+    """Every diagnostic for a run summary, as plain JSON-ready data (keys in the module docstring).
+    Three flags, each with its reason: `collapsed` (constant answer), `below_baseline` (accuracy
+    significantly below always answering the majority label, one-sided exact binomial at `alpha`) and
+    `high_unparsed` (no label parsed from the generation on more than `unparsed_threshold` of the
+    items); `flags` lists the reasons of those raised."""
     if not records:
         raise ValueError("no evaluation records")
     majority, baseline = majority_baseline(records)
     top, share = _top([r["predicted"] for r in records])
     collapsed, reason = collapse_check(records, accuracy_low=accuracy_low, accuracy_high=accuracy_high,
-                                       threshold=threshold)
+                                       threshold=threshold, alpha=alpha)
+    above_p, below_p = baseline_tests(records)
+    accuracy = sum(bool(r["correct"]) for r in records) / len(records)
+    below = below_p < alpha
+    below_reason = (f"accuracy {accuracy:.3f} is significantly below the majority baseline {baseline:.3f} "
+                    f"(always answering {majority!r}; one-sided exact binomial p = {below_p:.2g})") if below else None
+    rate = unparsed_rate(records)
+    high = rate > unparsed_threshold
+    unparsed_reason = (f"no label parsed from the generation on {rate:.0%} of {len(records)} items "
+                       f"(threshold {unparsed_threshold:.0%}): those answers are forced by scoring the "
+                       f"candidates, not generated") if high else None
     return {"prediction_distribution": label_shares(r["predicted"] for r in records),
             "gold_distribution": label_shares(r["gold"] for r in records),
             "majority_label": majority, "majority_baseline": baseline,
             "per_label_accuracy": per_label_accuracy(records),
             "top_prediction": top, "top_prediction_share": share,
             "accuracy_by_mode": accuracy_by_mode(records),
-            "collapsed": collapsed, "collapse_reason": reason}
+            "collapsed": collapsed, "collapse_reason": reason,
+            "above_baseline_p": above_p, "below_baseline_p": below_p,
+            "below_baseline": below, "below_baseline_reason": below_reason,
+            "unparsed_rate": rate, "high_unparsed": high, "unparsed_reason": unparsed_reason,
+            "flags": [r for r in (reason, below_reason, unparsed_reason) if r]}
 
 
 def paired_basis(records_a: Sequence[dict], records_b: Sequence[dict],

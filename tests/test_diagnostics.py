@@ -94,3 +94,50 @@ def test_a_correct_model_on_a_skewed_test_set_is_not_flagged():
     assert collapse_check(records(gold, gold), accuracy_low=1.0, accuracy_high=1.0) == (False, None)
     collapsed, reason = collapse_check(records(["a"] * 10, gold), accuracy_low=0.9, accuracy_high=0.9)
     assert collapsed and "covers 100% of 10 items" in reason       # over-predicting the majority label
+
+
+def yes_no(pairs):
+    """Records from (gold, predicted, count) runs."""
+    out = []
+    for gold, predicted, count in pairs:
+        out += [{"example_id": f"q{len(out) + i}", "gold": gold, "predicted": predicted,
+                 "correct": gold == predicted} for i in range(count)]
+    return out
+
+
+def test_a_good_model_that_favours_the_majority_label_is_not_flagged():
+    """Issue 11's case: 458 items, gold 53.3% 'no'; the model says 'no' on 62% and scores 0.825."""
+    rows = yes_no([("no", "no", 224), ("no", "yes", 20), ("yes", "no", 60), ("yes", "yes", 154)])
+    assert len(rows) == 458 and sum(r["correct"] for r in rows) == 378
+    d = diagnose(rows, accuracy_low=0.790, accuracy_high=0.858)
+    assert d["majority_label"] == "no" and d["majority_baseline"] == pytest.approx(244 / 458)
+    assert d["top_prediction_share"] == pytest.approx(284 / 458)       # 62% > 60%: the old flag fired
+    assert d["above_baseline_p"] < 1e-20
+    assert d["collapsed"] is False and d["below_baseline"] is False and d["high_unparsed"] is False
+    assert d["flags"] == [] and d["unparsed_rate"] == 0.0
+
+
+def test_a_model_significantly_below_the_majority_baseline_is_flagged():
+    rows = yes_no([("a", "b", 60), ("b", "b", 40)])                    # always 'b'; gold 60% 'a'
+    d = diagnose(rows, accuracy_low=0.30, accuracy_high=0.50)
+    assert d["below_baseline"] is True and d["below_baseline_p"] < 1e-4
+    assert "accuracy 0.400 is significantly below the majority baseline 0.600 (always answering 'a'" \
+        in d["below_baseline_reason"]
+    assert d["collapsed"] is True and d["flags"] == [d["collapse_reason"], d["below_baseline_reason"]]
+    # Just below the baseline by chance is not "significantly below".
+    near = yes_no([("a", "a", 28), ("a", "b", 2), ("b", "b", 18), ("b", "a", 2)])
+    assert diagnose(near, accuracy_low=0.8, accuracy_high=0.98)["below_baseline"] is False
+
+
+def test_high_unparsed_rate_is_flagged_above_the_threshold():
+    rows = yes_no([("a", "b", 60), ("b", "b", 40)])
+    for r in rows[:21]:
+        r["forced"] = True
+    d = diagnose(rows, accuracy_low=0.3, accuracy_high=0.5)
+    assert d["unparsed_rate"] == 0.21 and d["high_unparsed"] is True
+    assert "no label parsed from the generation on 21% of 100 items (threshold 20%)" in d["unparsed_reason"]
+    for r in rows[20:21]:
+        r["forced"] = False
+    assert diagnose(rows, accuracy_low=0.3, accuracy_high=0.5)["high_unparsed"] is False    # 20%: not above
+    rows[0]["predicted"], rows[0]["forced"] = None, False                  # open answer, nothing to force
+    assert diagnose(rows, accuracy_low=0.3, accuracy_high=0.5)["unparsed_rate"] == 0.20
