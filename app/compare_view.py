@@ -97,8 +97,9 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
     collapsed = [(a, r) for a in arms for r, c in zip(a["runs"], a.get("collapsed") or []) if c]
     if collapsed:
         hit = ", ".join(sorted({a["arm"] for a, _ in collapsed}))
-        st.warning(f"⚠ {len(collapsed)} run(s) not distinguishable from a constant answer (arms {hit}): "
-                   f"their accuracy says little about what they learned.")
+        st.warning(f"⚠ {len(collapsed)} run(s) flagged (arms {hit}): not distinguishable from a constant "
+                   f"answer, below the majority baseline, or mostly unparsed; their accuracy says little "
+                   f"about what they learned.")
         with st.expander("Why, run by run"):
             st.markdown("\n".join(f"- run #{r} ({a['arm']}, {a['dataset']}, {a['student']}): "
                                    f"{notes.get(r, 'not distinguishable from a constant answer')}"

@@ -84,14 +84,23 @@ def format_duration(seconds: float | None) -> str:
 
 
 def collapse_note(summary: dict) -> str | None:
-    """The warning for a run that answers (nearly) one constant label, or None. Older runs have no
-    such summary fields: then there is nothing to say."""
-    if not summary.get("collapsed"):
-        return None
-    reason, plain = summary.get("collapse_reason"), "not distinguishable from a constant answer"
-    if not reason:
-        return plain
-    return reason if reason.startswith(plain) else f"{plain} ({reason})"
+    """The warning for a flagged run, or None: it answers (nearly) one constant label, scores
+    significantly below the majority baseline, or generated no parseable label too often (the reasons
+    joined). Older runs have no such summary fields: then there is nothing to say."""
+    notes = [summary[key] for flag, key in (("below_baseline", "below_baseline_reason"),
+                                            ("high_unparsed", "unparsed_reason"))
+             if summary.get(flag) and summary.get(key)]
+    if summary.get("collapsed"):
+        reason, plain = summary.get("collapse_reason"), "not distinguishable from a constant answer"
+        notes.insert(0, plain if not reason else reason if reason.startswith(plain) else f"{plain} ({reason})")
+    return "; ".join(notes) or None
+
+
+def flag_label(summary: dict) -> str:
+    """The short warning of the runs table: which flags a run raised ('' for none)."""
+    names = [name for flag, name in (("collapsed", "constant answer"), ("below_baseline", "below baseline"),
+                                     ("high_unparsed", "unparsed")) if summary.get(flag)]
+    return "⚠ " + ", ".join(names) if names else ""
 
 
 # ------------------------------------------------------------------------------------------ pickers

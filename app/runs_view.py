@@ -103,6 +103,10 @@ def answers(experiment: dict | None) -> None:
     cols[2].metric("Most frequent answer", f"{summary.get('top_prediction')!r}",
                    help="the label this run answers most often")
     cols[3].metric("…on this share of items", f"{summary.get('top_prediction_share', 0):.0%}")
+    if summary.get("unparsed_rate") is not None:
+        forced = summary.get("forced") or 0
+        st.caption(f"Unparsed: no label parsed from the generation on {summary['unparsed_rate']:.0%} of the "
+                   f"items ({forced} answer(s) forced by scoring the candidates after the answer marker).")
     note = collapse_note(summary)
     if note:
         st.warning(f"⚠ Run #{run['id']}: {note}")

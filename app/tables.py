@@ -12,7 +12,7 @@ from collections import defaultdict
 import pandas as pd
 import streamlit as st
 
-from app.components import collapse_note, format_duration
+from app.components import collapse_note, flag_label, format_duration
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -50,7 +50,7 @@ def runs_frame(rows: list[dict], curve_points: list[dict]) -> pd.DataFrame:
             "last loss": p.get("loss") if running else (loss[r["id"]][-1] if loss.get(r["id"]) else None),
             "tokens/s": p.get("tokens_per_s") or r["summary"].get("tokens_per_s"),
             "ETA": format_duration(p.get("eta_s")) if running else "",
-            "accuracy": r["accuracy"], "warning": "⚠ constant answer" if r["summary"].get("collapsed") else "",
+            "accuracy": r["accuracy"], "warning": flag_label(r["summary"]), "unparsed": r["summary"].get("unparsed_rate"),
             "dataset": r["dataset"], "student": r["student"], "experiment": r["experiment"],
             "worker": r["worker"] or "", "attempt": r["attempt"]})
     return pd.DataFrame(lines)
@@ -63,6 +63,8 @@ def runs_columns() -> dict:
         "last loss": st.column_config.NumberColumn(format="%.3f"),
         "tokens/s": st.column_config.NumberColumn(format="%.0f"),
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
+        "unparsed": st.column_config.NumberColumn("unparsed", format="percent",
+                                                  help="share of items whose generation gave no label"),
     }
 
 
@@ -89,6 +91,7 @@ def compare_frame(arms: list[dict], notes: dict[int, str] | None = None) -> pd.D
             "accuracies": " ".join(f"{x:.4f}" for x in a["accuracies"]),
             "seeds": " ".join(map(str, a["seeds"])), "runs": " ".join(map(str, a["runs"])),
             "collapsed_seeds": sum(collapsed),
+            "unparsed": " ".join("-" if u is None else f"{u:.2f}" for u in a.get("unparsed_rates") or []),
             "warning": "; ".join(notes.get(r, "constant answer") for r, c in zip(a["runs"], collapsed) if c)})
     return pd.DataFrame(lines)
 

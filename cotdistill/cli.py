@@ -43,7 +43,7 @@ def format_summary(s: dict) -> str:
     answer (summaries written before the diagnostics existed print as they did)."""
     mode = s["eval_mode"] + (f", {s['scoring']} scoring" if s.get("scoring") else "")
     lines = [f"accuracy {s['accuracy']:.3f} [{s['accuracy_low']:.3f}, {s['accuracy_high']:.3f}] "
-             f"on {s['n']} test examples ({mode}; {s['unparsed']} unparsed) · "
+             f"on {s['n']} test examples ({mode}; {s['unparsed']} unparsed{_forced(s)}) · "
              f"final loss {s['final_loss']:.4f} · {s['tokens_per_s']:.0f} tok/s · {s['student']}"]
     if "majority_baseline" in s:
         top = (f" · most frequent prediction {s['top_prediction']!r} on {s['top_prediction_share']:.0%}"
@@ -53,7 +53,18 @@ def format_summary(s: dict) -> str:
         lines.append("accuracy by scoring: " + ", ".join(f"{m} {a:.3f}" for m, a in s["accuracy_by_mode"].items()))
     if s.get("collapsed"):
         lines.append(f"WARNING: {s['collapse_reason']}")
+    for flag, reason in (("below_baseline", "below_baseline_reason"), ("high_unparsed", "unparsed_reason")):
+        if s.get(flag):
+            lines.append(f"WARNING: {s[reason]}")
     return "\n".join(lines)
+
+
+def _forced(s: dict) -> str:
+    """', rate 25%, 3 answers forced by scoring' when generation left labels unparsed."""
+    if not s.get("unparsed"):
+        return ""
+    forced = f", {s['forced']} answers forced by scoring" if s.get("forced") else ""
+    return f", rate {s.get('unparsed_rate', s['unparsed'] / s['n']):.0%}{forced}"
 
 
 def progress_printer():

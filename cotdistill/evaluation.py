@@ -18,11 +18,15 @@
     student that prefers one letter whatever the question prefers it under 'N/A' too, so the
     preference cancels.
 - `generate`: greedy decoding with the KV cache, stopping each example as soon as its label is
-  complete (after the rationale for `before`), then parsing the label from the text.
+  complete (after the rationale for `before`), then parsing the label from the text. When no label
+  can be parsed from a multiple-choice or yes/no generation, the answer is forced: the answer marker
+  is appended to the generated rationale (`before`; the label position after the prompt otherwise)
+  and the candidate labels are scored there (`forced_answers`). The record says `forced: true` and
+  keeps the raw generation; the summary counts them (`unparsed_rate`, `forced`, `forced_ids`).
 
-Records: example_id, gold, predicted (None when no label could be parsed), correct, scores
-({label: score} of the primary scoring in score mode, else None) and generated (the text, in
-generate mode). Score mode adds `scoring` (the primary scoring's name) and `by_mode`:
+Records: example_id, gold, predicted (None when no label could be parsed nor forced), correct,
+scores ({label: score} of the primary scoring in score mode, of the forced scoring for a forced
+answer, else None), generated (the text, in generate mode) and, in generate mode, forced. Score mode adds `scoring` (the primary scoring's name) and `by_mode`:
 {scoring: {"predicted", "correct", "scores"}} for every scoring computed, so a run can be compared
 across scorings without evaluating again; by_mode["calibrated"] also holds `content_free`, the base
 scores under the content-free prompt (the student's prior over the labels).
@@ -283,8 +287,50 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
     for r, ex in enumerate(batch):                      # out of budget: parse what there is
         if labels[r] is None:
             labels[r] = parse_label(tok.decode(out_tokens[r]), ex.kind, builder.placement, True)
-    return [_record(ex, labels[r], scores=None, generated=tok.decode(out_tokens[r]))
-            for r, ex in enumerate(batch)]
+    texts = [tok.decode(t) for t in out_tokens]
+    unparsed = [r for r, ex in enumerate(batch) if labels[r] is None and ex.label_options is not None]
+    forced = forced_answers(model, builder, [batch[r] for r in unparsed], [out_tokens[r] for r in unparsed],
+                            [texts[r] for r in unparsed], pad, device) if unparsed else []
+    by_row = dict(zip(unparsed, forced))
+    records = []
+    for r, ex in enumerate(batch):
+        if r in by_row:
+            label, scores = by_row[r]
+            records.append(_record(ex, label, scores=scores, generated=texts[r], forced=True))
+        else:
+            records.append(_record(ex, labels[r], scores=None, generated=texts[r], forced=False))
+    return records
+
+
+def forced_answer_prompt(builder: SequenceBuilder, ex: Example, generated_ids: list[int], text: str) -> list[int]:
+    """The prompt a forced answer is scored after: for `before`, the prompt, the generated rationale
+    (cut where a started answer marker begins) and the answer marker, as the training sequence lays
+    them out; for `none`/`after`, whose label comes first, the prompt alone."""
+    prompt = builder.prompt_ids(ex)
+    if builder.placement != "before":
+        return prompt
+    at = text.find(ANSWER_MARKER.strip())
+    rationale = generated_ids if at < 0 else builder.encode(text[:at].rstrip())
+    return prompt + rationale + builder.encode(ANSWER_MARKER)
+
+
+def forced_answers(model, builder: SequenceBuilder, examples: Sequence[Example],
+                   generated_ids: Sequence[list[int]], texts: Sequence[str], pad: int,
+                   device) -> list[tuple[str, dict[str, float]]]:
+    """(label, {label: score}) for generations that gave no label: the candidates' labels are scored
+    (summed log-likelihood, as `letter` scoring) right where the trained label would follow, so every
+    arm can always answer; the caller records `forced: True` and keeps the raw generation."""
+    options = [list(ex.label_options) for ex in examples]
+    conts = [[builder.label_ids(o, ex.kind) for o in opts] for ex, opts in zip(examples, options)]
+    budget = builder.max_length - max(len(c) for cs in conts for c in cs)   # cut the start, as training does
+    prompts = [forced_answer_prompt(builder, ex, ids, text)[-budget:]
+               for ex, ids, text in zip(examples, generated_ids, texts)]
+    logps = continuation_logps(model, prompts, {"letter": conts}, pad, device)["letter"]
+    out = []
+    for opts, rows in zip(options, logps):
+        scores = letter_scores(dict(zip(opts, rows)))
+        out.append((best(scores), scores))
+    return out
 
 
 @functools.cache
@@ -298,12 +344,17 @@ def _cache_of(out):
 
 
 def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0) -> dict:
-    """Accuracy with its 95% bootstrap interval, and how many predictions could not be parsed."""
+    """Accuracy with its 95% bootstrap interval, and how many generations gave no parseable label:
+    `unparsed` (count) and `unparsed_rate` count forced answers and answers left None (open-ended
+    labels cannot be forced); `forced` counts the answers forced by scoring and `forced_ids` names them."""
     if not records:
         raise ValueError("no evaluation records")
     interval = bootstrap_ci([r["correct"] for r in records], n_boot=n_boot, seed=seed)
+    forced_ids = [r["example_id"] for r in records if r.get("forced")]
+    unparsed = sum(bool(r.get("forced")) or r["predicted"] is None for r in records)
     return {"n": len(records), "accuracy": interval.estimate, "accuracy_low": interval.low,
-            "accuracy_high": interval.high, "unparsed": sum(r["predicted"] is None for r in records)}
+            "accuracy_high": interval.high, "unparsed": unparsed, "unparsed_rate": unparsed / len(records),
+            "forced": len(forced_ids), "forced_ids": forced_ids}
 
 
 def summarize_with_diagnostics(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,

@@ -198,3 +198,54 @@ def test_summary_with_diagnostics_flags_a_constant_answer():
     assert s["prediction_distribution"] == {"a": 1.0} and s["per_label_accuracy"] == {"a": 1.0, "b": 0.0,
                                                                                        "c": 0.0, "d": 0.0}
     assert s["accuracy_by_mode"] is None                      # records without by_mode (generate mode)
+
+
+class NeverAnswers(torch.nn.Module):
+    """Stands in for a `before` student that rambles: greedy decoding always picks `token` (never the
+    answer marker), while the other tokens keep the wrapped model's log-probabilities."""
+
+    def __init__(self, model, token: int):
+        super().__init__()
+        self.model, self.token = model, token
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, **kw):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         cache=cache, **kw)
+        out.logits[..., self.token] += 30.0           # random logits are within a few units of 0
+        return out
+
+
+def test_a_student_that_never_writes_the_marker_gets_forced_answers(word_tokenizer):
+    from cotdistill.diagnostics import diagnose
+    filler = word_tokenizer.encode(" light", add_special_tokens=False)[-1]
+    model = NeverAnswers(tiny_model(word_tokenizer, dropout=0.0), filler)
+    builder = SequenceBuilder(word_tokenizer, "before")
+    examples = colour_examples(5)
+    records = evaluate(model, builder, examples, mode="generate", batch_size=2, max_new_tokens=6)
+    marker = builder.encode(ANSWER_MARKER)
+    for ex, rec in zip(examples, records):
+        assert rec["forced"] is True and rec["predicted"] in ("a", "b", "c")
+        assert rec["generated"] == word_tokenizer.decode([filler] * 6)          # the raw generation, kept
+        assert rec["correct"] == (rec["predicted"] == ex.label)
+        # Each candidate scored after prompt + generated rationale + answer marker, as trained.
+        prompt = builder.prompt_ids(ex) + [filler] * 6 + marker
+        for option, score in rec["scores"].items():
+            ids = prompt + builder.label_ids(option, ex.kind)
+            with torch.no_grad():
+                logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+            assert score == pytest.approx(sum(logp[i - 1, ids[i]].item() for i in range(len(prompt), len(ids))),
+                                          abs=1e-3)
+        assert rec["predicted"] == max(rec["scores"], key=rec["scores"].get)
+    s = summarize(records, n_boot=200)
+    assert (s["unparsed"], s["unparsed_rate"], s["forced"]) == (5, 1.0, 5)
+    assert s["forced_ids"] == [ex.id for ex in examples]
+    d = diagnose(records, accuracy_low=s["accuracy_low"], accuracy_high=s["accuracy_high"])
+    assert d["high_unparsed"] is True and d["unparsed_reason"] in d["flags"]
+
+
+def test_parsed_generations_are_not_forced(word_tokenizer, trained):
+    builder = SequenceBuilder(word_tokenizer, "before")
+    records = evaluate(trained, builder, colour_examples(4), mode="generate", batch_size=4, max_new_tokens=20)
+    assert [r["forced"] for r in records] == [False] * 4 and all(r["scores"] is None for r in records)
+    s = summarize(records, n_boot=100)
+    assert (s["unparsed"], s["unparsed_rate"], s["forced"], s["forced_ids"]) == (0, 0.0, 0, [])

@@ -88,12 +88,19 @@ def status(experiment) -> None:
     for r in rows:
         label = f"{r['dataset']} {r['arm']} seed {r['seed']}"
         acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
-        if r["summary"].get("collapsed"):
+        if _flagged(r["summary"]):
             acc += " !"
+        if r["summary"].get("unparsed_rate"):
+            acc += f" ({r['summary']['unparsed_rate']:.0%} unparsed)"
         click.echo(f"{r['id']:>5}  {(r['experiment'] or '-'):<20} {r['status']:<10} {r['attempt']:>3} "
                    f"{_progress(r):<12} {acc:<8}  {label}")
-    if any(r["summary"].get("collapsed") for r in rows):
-        click.echo("! not distinguishable from a constant answer (see `cotdistill show RUN`)")
+    if any(_flagged(r["summary"]) for r in rows):
+        click.echo("! flagged: not distinguishable from a constant answer, significantly below the majority "
+                   "baseline, or over 20% unparsed (see `cotdistill show RUN`)")
+
+
+def _flagged(summary: dict) -> bool:
+    return any(summary.get(flag) for flag in ("collapsed", "below_baseline", "high_unparsed"))
 
 
 @cli.command()

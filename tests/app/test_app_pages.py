@@ -106,7 +106,10 @@ def test_runs_page_shows_every_cell_with_progress_loss_and_accuracy(lab):
         assert len(line["loss"]) == 6                              # log_every 1 over 6 steps
         assert line["accuracy"] == pytest.approx(run["accuracy"])
         assert line["tokens/s"] > 0 and line["worker"] == run["worker"] != "" and line["attempt"] == 0
-        assert line["warning"] == ("⚠ constant answer" if run["summary"].get("collapsed") else "")
+        raised = [name for flag, name in (("collapsed", "constant answer"), ("below_baseline", "below baseline"),
+                                          ("high_unparsed", "unparsed")) if run["summary"].get(flag)]
+        assert line["warning"] == ("⚠ " + ", ".join(raised) if raised else "")
+        assert line["unparsed"] == run["summary"]["unparsed_rate"] == 0.0     # score mode always answers
 
 
 # ------------------------------------------------------------------------------------------ compare

@@ -274,11 +274,13 @@ def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
                                              "student": r["student"], "placement": r["placement"],
                                              "perturbation": r["perturbation"],
                                              "perturbation_params": r["perturbation_params"], "runs": [], "seeds": [],
-                                             "accuracies": [], "collapsed": []})
+                                             "accuracies": [], "collapsed": [],
+                                             "unparsed_rates": []})
         arm["runs"].append(r["id"])
         arm["seeds"].append(r["seed"])
         arm["accuracies"].append(r["accuracy"])
         arm["collapsed"].append(bool(r["summary"].get("collapsed")))
+        arm["unparsed_rates"].append(r["summary"].get("unparsed_rate"))
     out = []
     for arm in arms.values():
         ci = stats.mean_ci(arm["accuracies"])
@@ -397,7 +399,8 @@ def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) ->
         if i not in others and "collapsed" in r["summary"]:
             out[i] = {key: r["summary"].get(key) for key in (
                 "collapsed", "collapse_reason", "per_label_accuracy", "prediction_distribution",
-                "gold_distribution", "majority_label", "majority_baseline", "accuracy")}
+                "gold_distribution", "majority_label", "majority_baseline", "accuracy", "below_baseline",
+                "below_baseline_reason", "high_unparsed", "unparsed_reason", "unparsed_rate")}
     records: dict[int, list[dict]] = {}
     for p in predictions(others) if others else []:
         mode = (p["extra"].get("by_mode") or {}).get(scoring)
@@ -413,5 +416,6 @@ def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) ->
         found = diagnose(rows, accuracy_low=interval.low, accuracy_high=interval.high)
         out[run_id] = {**{key: found[key] for key in (
             "collapsed", "collapse_reason", "per_label_accuracy", "prediction_distribution",
-            "gold_distribution", "majority_label", "majority_baseline")}, "accuracy": interval.estimate}
+            "gold_distribution", "majority_label", "majority_baseline", "below_baseline",
+            "below_baseline_reason")}, "accuracy": interval.estimate}
     return out
