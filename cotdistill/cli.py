@@ -39,8 +39,9 @@ def science() -> None:
 
 
 def format_summary(s: dict) -> str:
-    """The run's result in a few lines; a WARNING line when it is not distinguishable from a constant
-    answer (summaries written before the diagnostics existed print as they did)."""
+    """The run's result in a few lines, with the unparsed rate; a WARNING line per flag (constant answer,
+    below the majority baseline, high unparsed rate). Summaries written before the diagnostics existed
+    print as they did."""
     mode = s["eval_mode"] + (f", {s['scoring']} scoring" if s.get("scoring") else "")
     lines = [f"accuracy {s['accuracy']:.3f} [{s['accuracy_low']:.3f}, {s['accuracy_high']:.3f}] "
              f"on {s['n']} test examples ({mode}; {s['unparsed']} unparsed{_forced(s)}) · "

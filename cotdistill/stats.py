@@ -26,6 +26,7 @@ from scipy import stats as _scipy_stats
 # float64 values), so 10,000 resamples of a 1,221-item test set never hold all 12 million at once.
 _MAX_CHUNK_ELEMENTS = 1 << 22
 _FEW_VALUES = 16
+_FEW_PATTERNS = 512
 
 
 @dataclass(frozen=True)
@@ -233,21 +234,27 @@ def _two_stage_means(diffs: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """Means of n_boot resamples that draw seed pairs and, independently, items (with replacement).
 
     diffs is (seed pairs, items). A resample's mean is sum_s w_s * sum_i c_i * diffs[s, i] / n, with
-    w the seed weights and c the item counts, so each chunk is one (resamples x items) @ (items x seeds)
-    product instead of a gather."""
+    w the seed weights and c the item counts. Items with the same column of differences across seeds
+    are interchangeable, and there are few such patterns (most items never change): the item counts
+    are then drawn per pattern, one multinomial, as in `_bootstrap_means`."""
     rng = np.random.default_rng(seed)
     n_seeds, n = diffs.shape
+    patterns, pattern_counts = np.unique(diffs.T, axis=0, return_counts=True)   # (patterns, seeds)
+    few = len(patterns) <= _FEW_PATTERNS
     means = np.empty(n_boot)
-    chunk = max(1, _MAX_CHUNK_ELEMENTS // n)
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // (len(patterns) if few else n))
     for start in range(0, n_boot, chunk):
-        stop = min(start + chunk, n_boot)
-        rows = stop - start
-        indices = rng.integers(0, n, size=(rows, n), dtype=np.int64)             # (resamples, items)
-        indices += np.arange(rows)[:, None] * n             # one flat bincount counts every row at once
-        counts = np.bincount(indices.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
-        per_seed = counts @ diffs.T / n                                          # (resamples, seeds)
+        rows = min(start + chunk, n_boot) - start
+        if few:
+            counts = rng.multinomial(n, pattern_counts / n, size=rows)            # (resamples, patterns)
+            per_seed = counts @ patterns / n                                     # (resamples, seeds)
+        else:
+            indices = rng.integers(0, n, size=(rows, n), dtype=np.int64)         # (resamples, items)
+            indices += np.arange(rows)[:, None] * n         # one flat bincount counts every row at once
+            counts = np.bincount(indices.ravel(), minlength=rows * n).reshape(rows, n)
+            per_seed = counts @ diffs.T / n
         weights = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=rows) / n_seeds
-        means[start:stop] = np.sum(per_seed * weights, axis=1)
+        means[start:start + rows] = np.sum(per_seed * weights, axis=1)
     return means
 
 

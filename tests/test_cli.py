@@ -40,7 +40,8 @@ def test_run_writes_the_results_folder_and_reuses_it(tmp_path):
     assert summary["accuracy_low"] <= summary["accuracy"] <= summary["accuracy_high"]
     assert summary["scoring"] == "letter" and set(summary["accuracy_by_mode"]) == {"letter", "text", "calibrated"}
     assert sum(summary["prediction_distribution"].values()) == pytest.approx(1.0)
-    assert isinstance(summary["collapsed"], bool) and ("WARNING" in p.stdout) == summary["collapsed"]
+    assert isinstance(summary["collapsed"], bool) and ("WARNING" in p.stdout) == bool(summary["flags"])
+    assert summary["unparsed_rate"] == 0.0 and summary["forced"] == 0      # score mode always answers
     assert all(set(p["by_mode"]) == {"letter", "text", "calibrated"} for p in predictions)
     assert (out / "model" / "config.json").exists() and not (out / "checkpoint").exists()
     again = cli(*args)
@@ -109,6 +110,17 @@ def test_summaries_without_diagnostics_still_print():
                                                         "student")}
     assert format_summary(old).count("\n") == 0 and "WARNING" not in format_summary(old)
     assert "WARNING" not in format_summary({**COLLAPSED, "collapsed": False, "collapse_reason": None})
+
+
+def test_run_output_shows_the_unparsed_rate_and_every_flag():
+    s = {**COLLAPSED, "eval_mode": "generate", "scoring": None, "unparsed": 40, "unparsed_rate": 1.0, "forced": 40,
+         "below_baseline": True, "below_baseline_reason": "accuracy 0.000 is significantly below the majority "
+                                                          "baseline 0.250",
+         "high_unparsed": True, "unparsed_reason": "no label parsed from the generation on 100% of 40 items"}
+    text = format_summary(s)
+    assert "(generate; 40 unparsed, rate 100%, 40 answers forced by scoring)" in text
+    assert "WARNING: accuracy 0.000 is significantly below the majority baseline 0.250" in text
+    assert "WARNING: no label parsed from the generation on 100% of 40 items" in text
 
 
 def test_rescore_writes_files_per_scoring_and_keeps_the_run(tmp_path):

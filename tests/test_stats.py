@@ -228,3 +228,17 @@ def test_seed_paired_errors_name_the_problem():
         stats.seed_paired_diff([[1, 0.5]], [[1, 0]])
     with pytest.raises(ValueError, match="one row per seed pair"):
         stats.seed_paired_diff([[1, 0], [1]], [[1, 0], [1]])
+
+
+def test_two_stage_pattern_shortcut_matches_item_resampling(monkeypatch):
+    """Drawing item counts per pattern of differences gives the same intervals as drawing items."""
+    rng = np.random.default_rng(0)
+    base = rng.random(600) < 0.6
+    a = np.array([base ^ (rng.random(600) < 0.1) for _ in range(5)])
+    b = np.array([base ^ (rng.random(600) < 0.15) for _ in range(5)])
+    fast = stats.seed_paired_diff(a, b, n_boot=20_000)
+    monkeypatch.setattr("cotdistill.stats._FEW_PATTERNS", 0)
+    slow = stats.seed_paired_diff(a, b, n_boot=20_000)
+    assert fast.interval.estimate == slow.interval.estimate and fast.p_value == slow.p_value
+    assert abs(fast.interval.low - slow.interval.low) < 0.004
+    assert abs(fast.interval.high - slow.interval.high) < 0.004
