@@ -134,6 +134,19 @@ def test_collapse_note_and_durations():
     assert format_duration(75) == "1m 15s" and format_duration(3700) == "1h 01m" and format_duration(None) == ""
 
 
+def test_every_flag_has_its_note_and_label():
+    from app.components import flag_label
+    summary = {"collapsed": True, "collapse_reason": "80% 'b'", "below_baseline": True,
+               "below_baseline_reason": "accuracy 0.100 is significantly below the majority baseline 0.500",
+               "high_unparsed": True, "unparsed_reason": "no label parsed from the generation on 90% of 10 items"}
+    assert collapse_note(summary) == ("not distinguishable from a constant answer (80% 'b'); accuracy 0.100 is "
+                                      "significantly below the majority baseline 0.500; no label parsed from "
+                                      "the generation on 90% of 10 items")
+    assert flag_label(summary) == "⚠ constant answer, below baseline, unparsed"
+    assert collapse_note({"high_unparsed": True, "unparsed_reason": "x"}) == "x"
+    assert flag_label({"collapsed": False}) == "" and collapse_note({"below_baseline": False}) is None
+
+
 # ------------------------------------------------------------------------------------------ paired view
 
 def paired_view(result):
