@@ -241,6 +241,7 @@ def _two_stage_means(diffs: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     n_seeds, n = diffs.shape
     patterns, pattern_counts = np.unique(diffs.T, axis=0, return_counts=True)   # (patterns, seeds)
     few = len(patterns) <= _FEW_PATTERNS
+    diffs_t32 = diffs.T.astype(np.float32)                                      # (items, seeds)
     means = np.empty(n_boot)
     chunk = max(1, _MAX_CHUNK_ELEMENTS // (len(patterns) if few else n))
     for start in range(0, n_boot, chunk):
@@ -249,10 +250,11 @@ def _two_stage_means(diffs: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
             counts = rng.multinomial(n, pattern_counts / n, size=rows)            # (resamples, patterns)
             per_seed = counts @ patterns / n                                     # (resamples, seeds)
         else:
-            indices = rng.integers(0, n, size=(rows, n), dtype=np.int64)         # (resamples, items)
-            indices += np.arange(rows)[:, None] * n         # one flat bincount counts every row at once
-            counts = np.bincount(indices.ravel(), minlength=rows * n).reshape(rows, n)
-            per_seed = counts @ diffs.T / n
+            # int32 indices and float32 counts: both exact here (rows * n < 2**31, counts <= n < 2**24).
+            indices = rng.integers(0, n, size=(rows, n), dtype=np.int32)         # (resamples, items)
+            indices += (np.arange(rows, dtype=np.int32) * n)[:, None]   # one flat bincount for all rows
+            counts = np.bincount(indices.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float32)
+            per_seed = (counts @ diffs_t32).astype(float) / n
         weights = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=rows) / n_seeds
         means[start:start + rows] = np.sum(per_seed * weights, axis=1)
     return means
