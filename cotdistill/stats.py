@@ -8,6 +8,9 @@ are compared item by item:
     paired_bootstrap_diff(correct_after, correct_none)  # accuracy gain, items resampled jointly
     mcnemar_exact(correct_after, correct_none)          # exact test on the discordant items
     mean_ci([0.61, 0.63, 0.60])                         # mean accuracy across seeds, t-interval
+    seed_paired_diff(a_by_seed, b_by_seed)              # (seed pairs x items): mean over seed pairs,
+                                                        # item-cluster bootstrap, McNemar per pair,
+                                                        # combined exact sign-flip p
 
 Every function takes its randomness as a `seed` argument; the same inputs and seed give the same
 interval.
