@@ -40,9 +40,24 @@ def runs_root() -> Path:
     return Path(os.environ.get("COTDISTILL_ARTIFACTS") or "runs")
 
 
-def default_run_dir(cfg: RunConfig) -> Path:
-    name = cfg.name or f"{cfg.data.name.replace('/', '_')}-{cfg.placement}-{cfg.perturbation.kind}-s{cfg.seed}"
-    return runs_root() / f"{name}-{cfg.hash()}"
+def _run_name(cfg: RunConfig) -> str:
+    return cfg.name or f"{cfg.data.name.replace('/', '_')}-{cfg.placement}-{cfg.perturbation.kind}-s{cfg.seed}"
+
+
+def default_run_dir(cfg: RunConfig, device: str | None = None) -> Path:
+    return runs_root() / f"{_run_name(cfg)}-{cfg.hash(device)}"
+
+
+def older_runs(cfg: RunConfig, device: str | None = None) -> list[Path]:
+    """Default run folders of the same settings made by an older results version or on other data
+    (their folder names carry another hash), newest first; never reused without being asked."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    mine = default_run_dir(cfg, device)
+    found = [p for p in root.glob(f"{_run_name(cfg)}-*") if p != mine and p.is_dir()
+             and folder_state(cfg, p, device) == "outdated"]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -51,8 +66,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def sample_rows(rows: list, n: int | None, how: str, seed: int) -> list:
+    """n rows of `rows`: the first n (`first`), or a seeded random sample of rows kept in file order
+    (`random`). A question with several rationales is several rows, each drawn on its own. The seed is
+    data.sample_seed, never the run seed, so every arm and seed of a comparison gets the same rows."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    if how == "first":
+        return list(rows[:n])
+    picked = np.random.default_rng(seed).choice(len(rows), size=n, replace=False)
+    return [rows[i] for i in sorted(picked)]
+
+
 def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
-    """The training and test examples as configured (filtered, then cut to n_train / n_test)."""
+    """The training and test examples as configured (filtered, then sampled to n_train / n_test)."""
     d = cfg.data
     train = data.load_examples(d.name, d.train_split, **d.options)
     test = data.load_examples(d.name, d.test_split, **d.options)
@@ -65,7 +92,8 @@ def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     elif cfg.placement != "none":
         raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
                        f"of {d.name!r} has none: use placement none or a split with rationales")
-    train, test = train[:d.n_train], test[:d.n_test]
+    train = sample_rows(train, d.n_train, d.sample, d.sample_seed)
+    test = sample_rows(test, d.n_test, d.sample, d.sample_seed + 1)
     if not train or not test:
         raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
     return train, test
@@ -119,17 +147,53 @@ def write_jsonl(path: Path, rows) -> None:
     os.replace(tmp, path)
 
 
-def prepare_dir(cfg: RunConfig, out: Path) -> None:
+SAVED_META = ("config_hash", "results_version", "identity")
+"""Keys of a run folder's config.yaml written beside the settings, not settings themselves."""
+
+
+def saved_config(run_dir: Path) -> tuple[RunConfig | None, dict]:
+    """(the settings, the meta keys) of a run folder's config.yaml; settings None when unreadable.
+    A folder without `results_version` was made by version 1."""
+    from cotdistill.config import ConfigError, from_dict
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return None, {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    meta = {k: data.pop(k, None) for k in SAVED_META}
+    meta["results_version"] = meta["results_version"] or 1
+    try:
+        return from_dict(RunConfig, data), meta
+    except ConfigError:
+        return None, meta
+
+
+def folder_state(cfg: RunConfig, out: Path, device: str | None = None) -> str:
+    """What `out` holds for `cfg`: empty | finished | partial (this config) | outdated (these settings
+    from an older results version, or on other data) | other (another configuration)."""
+    previous, meta = saved_config(out)
+    if not meta:
+        return "empty"
+    if meta.get("config_hash") == cfg.hash(device):
+        return "finished" if (Path(out) / "summary.json").exists() else "partial"
+    if previous is not None and previous.settings_hash() == cfg.settings_hash():
+        return "outdated"
+    return "other"
+
+
+def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
+    digest = cfg.hash(device)
     if saved.exists():
         previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if previous.get("config_hash") != cfg.hash():
-            raise RunError(f"{out} holds a run of another configuration (hash "
-                           f"{previous.get('config_hash')} != {cfg.hash()}): choose another folder")
+        if previous.get("config_hash") != digest:
+            raise RunError(f"{out} holds a run of another configuration, results version or data "
+                           f"(hash {previous.get('config_hash')} != {digest}): choose another folder")
     else:
-        saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": cfg.hash()}, sort_keys=False),
-                         encoding="utf-8")
+        identity = cfg.identity(device)
+        saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": digest,
+                                         "results_version": identity["results_version"],
+                                         "identity": identity}, sort_keys=False), encoding="utf-8")
 
 
 def open_metrics(path: Path, resumed_step: int):
@@ -152,8 +216,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
     emit = callback or (lambda event: None)
     out = Path(out)
-    prepare_dir(cfg, out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
@@ -192,7 +256,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
-               "student_source": student.source, "device": device, "config_hash": cfg.hash()}
+               "student_source": student.source, "device": device, "config_hash": cfg.hash(device),
+               **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")
     write_json(out / "summary.json", summary)
