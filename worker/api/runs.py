@@ -18,9 +18,11 @@ ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", 
 
 # ------------------------------------------------------------------------------------------ actions
 
-def submit_matrix(matrix: str | Path | dict, *, force: bool = False) -> dict:
+def submit_matrix(matrix: str | Path | dict, *, force: bool = False, confirm: bool = False,
+                  new_version: bool = False, reuse_old: bool = False) -> dict:
     """Expand and submit an experiment matrix (a file, or a dict with name/base/factors); sends the
-    queued runs to the broker. Raises ConfigError for a bad matrix."""
+    queued runs to the broker. Raises ConfigError for a bad matrix, NeedsConfirmation (a ConfigError)
+    for one above experiments.CONFIRM_ABOVE cells without `confirm`; see experiments.submit."""
     from worker.experiments import Matrix, load_matrix, submit
     from worker.reconcile import send
     if isinstance(matrix, dict):
@@ -28,10 +30,11 @@ def submit_matrix(matrix: str | Path | dict, *, force: bool = False) -> dict:
     else:
         m = load_matrix(matrix)
     with session() as s:
-        result = submit(s, m, force=force)
+        result = submit(s, m, force=force, confirm=confirm, new_version=new_version, reuse_old=reuse_old)
         sent = send(s, result.queued)
-    return {"experiment_id": result.experiment_id, "name": m.name, "queued": result.queued,
-            "reused": result.reused, "kept": result.kept, "sent": sent}
+    return {"experiment_id": result.experiment_id, "name": result.name, "queued": result.queued,
+            "reused": result.reused, "kept": result.kept, "shared": result.shared,
+            "duplicates": result.duplicates, "outdated": result.outdated, "sent": sent}
 
 
 def cancel(run_id: int) -> str:
@@ -170,7 +173,8 @@ def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
     missing = [c["config_hash"] for c in cells if c["config_hash"] not in own]
     reused: dict[str, Run] = {}
     if missing:
-        for run in s.scalars(select(Run).where(Run.config_hash.in_(missing), Run.status == "succeeded")
+        for run in s.scalars(select(Run).where(Run.config_hash.in_(missing),   # reused or shared
+                                               Run.status.in_(("succeeded", "queued", "running")))
                              .order_by(Run.id)).all():
             reused.setdefault(run.config_hash, run)
     found = []
