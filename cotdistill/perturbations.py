@@ -71,7 +71,7 @@ DEFAULT_PARAMS: dict[str, dict] = {
     "truncate": dict(_KEEP_DEFAULTS),
     "random_subset": dict(_KEEP_DEFAULTS),
     "mismatch": {},
-    "key_tokens": {**_KEEP_DEFAULTS, "order": "original"},
+    "key_tokens": {**_KEEP_DEFAULTS, "order": "original", "signed": False},
 }
 
 
@@ -149,6 +149,7 @@ def validate_params(kind: str, params: Mapping | None) -> dict:
         _check_keep(kind, resolved, given)
         if kind == "key_tokens":
             _check_choice(kind, resolved, "order", ("original", "shuffled"))
+            _check_choice(kind, resolved, "signed", (False, True))
     return resolved
 
 

@@ -108,8 +108,15 @@ def tokenizer_texts(train: list[Example]) -> list[str]:
     return texts
 
 
-def load_scores(path: str | None) -> dict[str, list[float]] | None:
-    """key_tokens scores: JSONL rows {example_id, scores: [...]}."""
+def load_scores(path: str | None, level: str | None = None, *, signed: bool = False
+                ) -> dict[str, list[float]] | None:
+    """key_tokens scores: JSONL rows {example_id, scores: [...]} plus, in files written since results
+    version 2, `level` (word | token), `method` and `sign` (signed | absolute).
+
+    Rules: a row whose `level` differs from `level` is refused, naming the file and row; a row without
+    `level` (an older file) is taken to be at the configured level. Scores of `method: grad_x_input`
+    that are signed are ranked by magnitude (|score|: its sign is unreliable, see cotdistill.attribution)
+    unless `signed`; a row without `method` is used as written."""
     if not path:
         return None
     scores = {}
@@ -119,18 +126,32 @@ def load_scores(path: str | None) -> dict[str, list[float]] | None:
                 continue
             try:
                 rec = json.loads(line)
-                scores[str(rec["example_id"])] = [float(s) for s in rec["scores"]]
+                values = [float(s) for s in rec["scores"]]
+                example_id = str(rec["example_id"])
             except (ValueError, KeyError, TypeError) as e:
                 raise RunError(f"{path}, row {row}: expected {{example_id, scores: [numbers]}}: {e}") from None
+            if level is not None and rec.get("level") not in (None, level):
+                raise RunError(f"{path}, row {row}: scores are at level {rec['level']!r}, but "
+                               f"perturbation.level is {level!r}: set perturbation.level={rec['level']} "
+                               f"or write the scores at level {level!r}")
+            if rec.get("method") == "grad_x_input" and rec.get("sign", "signed") == "signed" and not signed:
+                values = [abs(v) for v in values]
+            scores[example_id] = values
     return scores
 
 
-def make_builder(cfg: RunConfig, tokenizer, train: list[Example]) -> SequenceBuilder:
+def config_scores(cfg: RunConfig) -> dict[str, list[float]] | None:
+    """The configured key-token scores, checked against perturbation.level (see load_scores)."""
+    p = cfg.perturbation
+    return load_scores(p.scores_file, p.level, signed=bool(p.params.get("signed", False)))
+
+
+def make_builder(cfg: RunConfig, tokenizer, train: list[Example], scores=None) -> SequenceBuilder:
     p = cfg.perturbation
     return SequenceBuilder(tokenizer, cfg.placement, rationale_weight=cfg.rationale_weight,
                            perturbation=p.kind, perturbation_params=p.params, level=p.level,
                            seed=cfg.seed, max_length=cfg.student.max_length, pool=train,
-                           scores=load_scores(p.scores_file))
+                           scores=scores if scores is not None else config_scores(cfg))
 
 
 def write_json(path: Path, obj) -> None:
@@ -217,11 +238,12 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     emit = callback or (lambda event: None)
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
-    builder = make_builder(cfg, student.tokenizer, train_ex)
+    builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill.training import checkpoint_step, train

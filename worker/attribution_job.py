@@ -91,11 +91,13 @@ def write_scores_file(ctx: JobContext, attribution_id: int) -> str:
         rows = s.execute(select(AttributionScore.example_id, AttributionScore.words, AttributionScore.word_scores)
                          .where(AttributionScore.attribution_id == attribution_id)
                          .order_by(AttributionScore.id)).all()
+        attribution = s.get(Attribution, attribution_id)
+        method = attribution.method
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps({"example_id": ex, "scores": sc, "tokens": w, "level": "word"}) + "\n"
+        tmp.write_text("".join(json.dumps({"example_id": ex, "scores": sc, "tokens": w, "level": "word",
+                                           "method": method, "sign": "signed"}) + "\n"
                                for ex, w, sc in rows), encoding="utf-8")
         tmp.replace(path)
-        attribution = s.get(Attribution, attribution_id)
         attribution.params = {**(attribution.params or {}), "scores_file": str(path)}
         s.commit()
     return str(path)
