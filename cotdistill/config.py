@@ -223,6 +223,7 @@ class RunConfig:
         d = self.to_dict()
         d.pop("name", None)
         d["identity"] = self.identity(device)
+        d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
