@@ -22,7 +22,8 @@ Kinds (`PERTURBATIONS`, parameters and defaults in `DEFAULT_PARAMS`):
 - ``random_subset``: ``k`` (or ``fraction`` of the) units picked at random, in their original order.
 - ``mismatch``: the units of another example of ``context.pool``, picked at random.
 - ``key_tokens``: the top ``k`` (or ``fraction``) units by ``context.scores``, in their original
-  order or (``order='shuffled'``) permuted.
+  order or (``order='shuffled'``) permuted. ``signed`` (default false) is read by the runner's
+  scores loader: signed grad x input scores are ranked by magnitude unless it is true.
 
 ``k`` and ``fraction`` are exclusive; a fraction keeps round-half-up(fraction * n) units, at least one
 when the rationale is non-empty and the fraction positive. An empty rationale stays empty for every

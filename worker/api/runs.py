@@ -366,8 +366,10 @@ def plan_matrix(matrix: dict) -> dict:
         mine = set(s.scalars(select(Run.config_hash).join(Experiment)
                              .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
+    from worker.experiments import CONFIRM_ABOVE
     existing = sum(h in done or h in mine for h in hashes)
     return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
+            "confirm_above": CONFIRM_ABOVE,
             "first_config": cells[0][1].to_dict() if cells else None}
 
 
