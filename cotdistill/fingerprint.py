@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -115,9 +116,13 @@ def scores_hash(path: str | None) -> str | None:
 
 
 def default_device() -> str:
-    """The device a run uses when none is given: cuda if available, else cpu."""
-    import torch
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The device a run uses when none is given: cuda if available, else cpu. Asks torch when it is
+    already loaded (a run, a worker); elsewhere (the app's process plans and submits matrices and
+    must not load torch) it looks for an NVIDIA device node that CUDA_VISIBLE_DEVICES does not hide."""
+    if "torch" in sys.modules:
+        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1")
+    return "cuda" if not hidden and any(Path("/dev").glob("nvidia[0-9]*")) else "cpu"
 
 
 def resolve_precision(precision: str, device: str) -> str:
