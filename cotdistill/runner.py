@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from cotdistill import data
+from cotdistill.data import sample_rows
 from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
@@ -66,18 +67,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def sample_rows(rows: list, n: int | None, how: str, seed: int) -> list:
-    """n rows of `rows`: the first n (`first`), or a seeded random sample of rows kept in file order
-    (`random`). A question with several rationales is several rows, each drawn on its own. The seed is
-    data.sample_seed, never the run seed, so every arm and seed of a comparison gets the same rows."""
-    if n is None or n >= len(rows):
-        return list(rows)
-    if how == "first":
-        return list(rows[:n])
-    picked = np.random.default_rng(seed).choice(len(rows), size=n, replace=False)
-    return [rows[i] for i in sorted(picked)]
-
-
 def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     """The training and test examples as configured (filtered, then sampled to n_train / n_test)."""
     d = cfg.data
@@ -93,7 +82,7 @@ def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
         raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
                        f"of {d.name!r} has none: use placement none or a split with rationales")
     train = sample_rows(train, d.n_train, d.sample, d.sample_seed)
-    test = sample_rows(test, d.n_test, d.sample, d.sample_seed + 1)
+    test = sample_rows(test, d.n_test, d.sample, d.sample_seed)
     if not train or not test:
         raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
     return train, test

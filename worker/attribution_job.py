@@ -45,13 +45,18 @@ def scoring_model(ctx: JobContext, train_examples):
 
 
 def load(params: dict) -> dict:
-    """{split: examples with a rationale}, each split cut to `n`."""
+    """{split: examples with a rationale}, each split cut to `n` the way a run's data.n_train is
+    (`sample`: random | first, `sample_seed`: DataConfig's defaults), so the scores cover the rows a
+    run of the same data trains on."""
     from cotdistill import data
+    from cotdistill.config import DataConfig
+    from cotdistill.data import sample_rows
     d = params["data"]
+    how, seed = d.get("sample", DataConfig.sample), d.get("sample_seed", DataConfig.sample_seed)
     out = {}
     for split in d.get("splits", ["train"]):
         examples = [ex for ex in data.load_examples(d["name"], split, **d.get("options", {})) if ex.rationale]
-        out[split] = examples[:d["n"]] if d.get("n") else examples
+        out[split] = sample_rows(examples, d.get("n") or None, how, seed)
     return out
 
 

@@ -112,7 +112,8 @@ def dataset_examples(name: str, split: str, *, options: dict | None = None, sear
 
 def arm_label(config: dict) -> str:
     p = config["perturbation"]
-    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items()) if v is not None)
+    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items())
+                      if v is not None and not (k == "signed" and v is False))   # key_tokens' default
     pert = p["kind"] + (f"({params})" if params else "")
     return f"{config['placement']}/{pert}"
 
