@@ -191,10 +191,13 @@ def preview_section(plan: dict | None, conditions: list[dict]) -> None:
 
 def launch_section(matrix: dict | None, plan: dict | None) -> None:
     """The launch button, then what was launched with links to its runs and its comparison."""
+    large = plan is not None and plan["cells"] > plan.get("confirm_above", 500)
+    confirmed = large and st.checkbox(f"Yes, submit all {plan['cells']} cells (more than "
+                                      f"{plan.get('confirm_above', 500)})", key="launch_confirm")
     if st.button(f"Launch {plan['new'] if plan else 0} new run(s)", type="primary", key="launch",
-                 disabled=plan is None):
+                 disabled=plan is None or (large and not confirmed)):
         try:
-            st.session_state["launched"] = api.submit_matrix(matrix)
+            st.session_state["launched"] = api.submit_matrix(matrix, confirm=confirmed)
         except ValueError as e:
             st.error(f"Not launched: {e}")
         else:
@@ -205,7 +208,10 @@ def launch_section(matrix: dict | None, plan: dict | None) -> None:
         return
     st.session_state["experiment"] = launched["name"]
     st.success(f"Launched experiment {launched['name']!r}: {len(launched['queued'])} run(s) queued, "
-               f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
+               f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept, "
+               f"{len(launched.get('shared', []))} shared with identical queued/running runs, "
+               f"{len(launched.get('duplicates', []))} duplicate cell(s), {len(launched.get('outdated', []))} "
+               f"older-results-version run(s) not reused.")
     left, right = st.columns(2)
     with left:
         st.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",

@@ -8,5 +8,12 @@ evaluation (`cotdistill.evaluation`), statistics (`cotdistill.stats`) and the ru
 
 from cotdistill.examples import DataError, Example
 
-__all__ = ["DataError", "Example"]
+__all__ = ["DataError", "Example", "RESULTS_VERSION"]
+
+RESULTS_VERSION = 2
+"""Bump on any change that alters numbers for an unchanged config. Part of every config hash, and
+recorded in each run's config.yaml and summary.json: a run of an older version is never reused
+silently (`cotdistill run` and `cotdistill submit` rerun it, unless given --reuse-old).
+2: BOS, one logits path, mask/filler units, forced answers, seeded n_train/n_test sampling,
+   grad x input key tokens by magnitude (issue 11)."""
 __version__ = "0.1.0"

@@ -451,8 +451,9 @@ def _check_run_placement(run_dir: Path) -> None:
 def write_scores(path: str | Path, results: Sequence[dict], level: str = "word", *,
                  absolute: bool = False) -> None:
     """The JSONL scores file of the key_tokens perturbation (runner.load_scores):
-    {example_id, scores, tokens, level, method} per line (plus token_ids at token level), units of
-    `level` ('word' or 'token'); `absolute` writes |score| (for grad_x_input, see the module doc).
+    {example_id, scores, tokens, level, method, sign} per line (plus token_ids at token level), units of
+    `level` ('word' or 'token'); `absolute` writes |score| (sign 'absolute', else 'signed'). Signed
+    grad_x_input scores are ranked by magnitude by key_tokens anyway, unless `params: {signed: true}`.
 
     Token-level scores align with a student's rationale units only if it shares the scoring
     tokenizer; word-level scores work for any student."""
@@ -466,7 +467,7 @@ def write_scores(path: str | Path, results: Sequence[dict], level: str = "word",
             units, scores = (r["words"], r["word_scores"]) if level == "word" else (r["tokens"], r["scores"])
             scores = [abs(v) for v in scores] if absolute else scores
             row = {"example_id": r["example_id"], "scores": scores, "tokens": units, "level": level,
-                   "method": r["method"]}
+                   "method": r["method"], "sign": "absolute" if absolute else "signed"}
             if level == "token":
                 row["token_ids"] = r["token_ids"]
             f.write(json.dumps(row) + "\n")

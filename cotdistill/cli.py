@@ -102,20 +102,47 @@ def progress_printer():
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/<name>-<hash>).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available).")
 @click.option("--force", is_flag=True, help="Discard a finished or partial run in the folder first.")
-def run(config, overrides, out, device, force) -> None:
-    """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2)."""
+@click.option("--reuse-old", is_flag=True,
+              help="Reuse a finished run of the same settings made by an older results version (or on "
+                   "other data content) instead of rerunning it.")
+def run(config, overrides, out, device, force, reuse_old) -> None:
+    """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2).
+
+    A folder that already holds this finished run (same config hash: settings, data content, results
+    version, device kind and precision) is reused, and says so; one made by an older results version
+    is rerun unless --reuse-old is given."""
+    from cotdistill import RESULTS_VERSION
     from cotdistill.examples import DataError
-    from cotdistill.runner import RunError, default_run_dir, run as run_one
+    from cotdistill.runner import RunError, default_run_dir, folder_state, older_runs, run as run_one
     from cotdistill.students import StudentError
 
     cfg = _config(config, overrides)
-    out = Path(out) if out else default_run_dir(cfg)
+    out = Path(out) if out else default_run_dir(cfg, device)
     if force and out.exists():
         shutil.rmtree(out)
-    if (out / "summary.json").exists():
-        click.echo(f"{out} already holds this finished run (use --force to redo it):")
+    state = folder_state(cfg, out, device)
+    old = [out] if state == "outdated" else ([] if state != "empty" else older_runs(cfg, device))
+    if state == "finished":
+        click.echo(f"reusing the finished run in {out} (same config hash {cfg.hash(device)}, results "
+                   f"version {RESULTS_VERSION}; --force redoes it):")
         click.echo(format_summary(json.loads((out / "summary.json").read_text())))
         return
+    if old:
+        from cotdistill.runner import saved_config
+        version = saved_config(old[0])[1].get("results_version")
+        finished = (old[0] / "summary.json").exists()
+        if reuse_old and finished:
+            click.echo(f"reusing {old[0]}: same settings from results version {version} (now "
+                       f"{RESULTS_VERSION}) or other data content, as --reuse-old asks:")
+            click.echo(format_summary(json.loads((old[0] / "summary.json").read_text())))
+            return
+        click.echo(f"not reusing {old[0]}: same settings, but results version {version} (now "
+                   f"{RESULTS_VERSION}) or other data content; rerunning (--reuse-old reuses it)")
+        if state == "outdated":
+            aside = out.with_name(f"{out.name}.old-v{version}")
+            shutil.rmtree(aside, ignore_errors=True)
+            out.rename(aside)
+            click.echo(f"moved the old run aside to {aside}")
     click.echo(f"run folder: {out}")
     try:
         summary = run_one(cfg, out, callback=progress_printer(), device=device)
@@ -136,7 +163,9 @@ def load_run_config(run_dir: Path):
         raise RunError(f"{run_dir} holds no finished run (needs config.yaml, summary.json and model/): "
                        f"rescore a folder written by `cotdistill run`")
     data = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-    data.pop("config_hash", None)                       # written beside the settings, not one of them
+    from cotdistill.runner import SAVED_META
+    for key in SAVED_META:                              # written beside the settings, not one of them
+        data.pop(key, None)
     try:
         return from_dict(RunConfig, data)
     except ConfigError as e:

@@ -2,7 +2,7 @@
 
     cfg = load_config("configs/cqa-after.yaml", overrides=["perturbation.kind=shuffle", "seed=2"])
     cfg.to_dict()      # the resolved configuration, as written to <run>/config.yaml
-    cfg.hash()         # stable hash of the resolved configuration
+    cfg.hash()         # stable hash of the resolved configuration, data content and results version
 
 Every field has a default and a one-line doc; `__post_init__` validates. Unknown keys are errors
 that name the key and the section, so a typo never silently falls back to a default.
@@ -38,9 +38,15 @@ class DataConfig:
     test_split: str = "test"
     """Split the student is evaluated on."""
     n_train: int | None = None
-    """Use only the first n training examples (after filtering); None = all."""
+    """Use only n training examples (after filtering, drawn as `sample` says); None = all."""
     n_test: int | None = None
-    """Evaluate on the first n test examples; None = all."""
+    """Evaluate on n test examples (drawn as `sample` says); None = all."""
+    sample: str = "random"
+    """How n_train / n_test are drawn: `random` (a seeded sample of rows, the same for every arm and
+    run seed) or `first` (the first n rows, in file order)."""
+    sample_seed: int = 1234
+    """Seed of the `random` sample; deliberately not the run seed, so every arm and seed of a
+    comparison trains and tests on the same rows."""
     rationale_filter: str = "all"
     """`all`, or `teacher_correct`: train only on examples whose teacher answered right."""
     options: dict = field(default_factory=dict)
@@ -50,6 +56,8 @@ class DataConfig:
         if self.rationale_filter not in ("all", "teacher_correct"):
             raise ConfigError(f"data.rationale_filter must be 'all' or 'teacher_correct', "
                               f"not {self.rationale_filter!r}")
+        if self.sample not in ("random", "first"):
+            raise ConfigError(f"data.sample must be 'random' or 'first', not {self.sample!r}")
         for key in ("n_train", "n_test"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -191,10 +199,31 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def hash(self) -> str:
-        """Stable 12-hex-digit hash of the resolved configuration (name excluded)."""
+    def settings_hash(self) -> str:
+        """12-hex-digit hash of the settings alone (name excluded): equal for the same config made
+        by another results version or on other data content; used to find outdated results."""
         d = self.to_dict()
         d.pop("name", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def identity(self, device: str | None = None) -> dict:
+        """What besides the settings decides a result: the results version, the data and scores
+        files' content, the device kind and precision actually used (device None: this machine's
+        default, cuda if available)."""
+        from cotdistill import RESULTS_VERSION
+        from cotdistill.fingerprint import data_hash, default_device, resolve_precision, scores_hash
+        kind = (device or default_device()).split(":")[0]
+        return {"results_version": RESULTS_VERSION, "data_hash": data_hash(self.data),
+                "scores_hash": scores_hash(self.perturbation.scores_file), "device": kind,
+                "precision": resolve_precision(self.train.precision, kind)}
+
+    def hash(self, device: str | None = None) -> str:
+        """Stable 12-hex-digit hash of everything that changes a result: the settings (name
+        excluded) and `identity(device)`. The one function behind run folders and job reuse."""
+        d = self.to_dict()
+        d.pop("name", None)
+        d["identity"] = self.identity(device)
+        d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     @property

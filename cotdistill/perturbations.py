@@ -22,7 +22,8 @@ Kinds (`PERTURBATIONS`, parameters and defaults in `DEFAULT_PARAMS`):
 - ``random_subset``: ``k`` (or ``fraction`` of the) units picked at random, in their original order.
 - ``mismatch``: the units of another example of ``context.pool``, picked at random.
 - ``key_tokens``: the top ``k`` (or ``fraction``) units by ``context.scores``, in their original
-  order or (``order='shuffled'``) permuted.
+  order or (``order='shuffled'``) permuted. ``signed`` (default false) is read by the runner's
+  scores loader: signed grad x input scores are ranked by magnitude unless it is true.
 
 ``k`` and ``fraction`` are exclusive; a fraction keeps round-half-up(fraction * n) units, at least one
 when the rationale is non-empty and the fraction positive. An empty rationale stays empty for every
@@ -71,7 +72,7 @@ DEFAULT_PARAMS: dict[str, dict] = {
     "truncate": dict(_KEEP_DEFAULTS),
     "random_subset": dict(_KEEP_DEFAULTS),
     "mismatch": {},
-    "key_tokens": {**_KEEP_DEFAULTS, "order": "original"},
+    "key_tokens": {**_KEEP_DEFAULTS, "order": "original", "signed": False},
 }
 
 
@@ -149,6 +150,7 @@ def validate_params(kind: str, params: Mapping | None) -> dict:
         _check_keep(kind, resolved, given)
         if kind == "key_tokens":
             _check_choice(kind, resolved, "order", ("original", "shuffled"))
+            _check_choice(kind, resolved, "signed", (False, True))
     return resolved
 
 

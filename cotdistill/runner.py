@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from cotdistill import data
+from cotdistill.data import sample_rows
 from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
@@ -40,9 +41,24 @@ def runs_root() -> Path:
     return Path(os.environ.get("COTDISTILL_ARTIFACTS") or "runs")
 
 
-def default_run_dir(cfg: RunConfig) -> Path:
-    name = cfg.name or f"{cfg.data.name.replace('/', '_')}-{cfg.placement}-{cfg.perturbation.kind}-s{cfg.seed}"
-    return runs_root() / f"{name}-{cfg.hash()}"
+def _run_name(cfg: RunConfig) -> str:
+    return cfg.name or f"{cfg.data.name.replace('/', '_')}-{cfg.placement}-{cfg.perturbation.kind}-s{cfg.seed}"
+
+
+def default_run_dir(cfg: RunConfig, device: str | None = None) -> Path:
+    return runs_root() / f"{_run_name(cfg)}-{cfg.hash(device)}"
+
+
+def older_runs(cfg: RunConfig, device: str | None = None) -> list[Path]:
+    """Default run folders of the same settings made by an older results version or on other data
+    (their folder names carry another hash), newest first; never reused without being asked."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    mine = default_run_dir(cfg, device)
+    found = [p for p in root.glob(f"{_run_name(cfg)}-*") if p != mine and p.is_dir()
+             and folder_state(cfg, p, device) == "outdated"]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def seed_everything(seed: int) -> None:
@@ -52,7 +68,7 @@ def seed_everything(seed: int) -> None:
 
 
 def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
-    """The training and test examples as configured (filtered, then cut to n_train / n_test)."""
+    """The training and test examples as configured (filtered, then sampled to n_train / n_test)."""
     d = cfg.data
     train = data.load_examples(d.name, d.train_split, **d.options)
     test = data.load_examples(d.name, d.test_split, **d.options)
@@ -65,7 +81,8 @@ def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     elif cfg.placement != "none":
         raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
                        f"of {d.name!r} has none: use placement none or a split with rationales")
-    train, test = train[:d.n_train], test[:d.n_test]
+    train = sample_rows(train, d.n_train, d.sample, d.sample_seed)
+    test = sample_rows(test, d.n_test, d.sample, d.sample_seed)
     if not train or not test:
         raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
     return train, test
@@ -80,8 +97,15 @@ def tokenizer_texts(train: list[Example]) -> list[str]:
     return texts
 
 
-def load_scores(path: str | None) -> dict[str, list[float]] | None:
-    """key_tokens scores: JSONL rows {example_id, scores: [...]}."""
+def load_scores(path: str | None, level: str | None = None, *, signed: bool = False
+                ) -> dict[str, list[float]] | None:
+    """key_tokens scores: JSONL rows {example_id, scores: [...]} plus, in files written since results
+    version 2, `level` (word | token), `method` and `sign` (signed | absolute).
+
+    Rules: a row whose `level` differs from `level` is refused, naming the file and row; a row without
+    `level` (an older file) is taken to be at the configured level. Scores of `method: grad_x_input`
+    that are signed are ranked by magnitude (|score|: its sign is unreliable, see cotdistill.attribution)
+    unless `signed`; a row without `method` is used as written."""
     if not path:
         return None
     scores = {}
@@ -91,18 +115,32 @@ def load_scores(path: str | None) -> dict[str, list[float]] | None:
                 continue
             try:
                 rec = json.loads(line)
-                scores[str(rec["example_id"])] = [float(s) for s in rec["scores"]]
+                values = [float(s) for s in rec["scores"]]
+                example_id = str(rec["example_id"])
             except (ValueError, KeyError, TypeError) as e:
                 raise RunError(f"{path}, row {row}: expected {{example_id, scores: [numbers]}}: {e}") from None
+            if level is not None and rec.get("level") not in (None, level):
+                raise RunError(f"{path}, row {row}: scores are at level {rec['level']!r}, but "
+                               f"perturbation.level is {level!r}: set perturbation.level={rec['level']} "
+                               f"or write the scores at level {level!r}")
+            if rec.get("method") == "grad_x_input" and rec.get("sign", "signed") == "signed" and not signed:
+                values = [abs(v) for v in values]
+            scores[example_id] = values
     return scores
 
 
-def make_builder(cfg: RunConfig, tokenizer, train: list[Example]) -> SequenceBuilder:
+def config_scores(cfg: RunConfig) -> dict[str, list[float]] | None:
+    """The configured key-token scores, checked against perturbation.level (see load_scores)."""
+    p = cfg.perturbation
+    return load_scores(p.scores_file, p.level, signed=bool(p.params.get("signed", False)))
+
+
+def make_builder(cfg: RunConfig, tokenizer, train: list[Example], scores=None) -> SequenceBuilder:
     p = cfg.perturbation
     return SequenceBuilder(tokenizer, cfg.placement, rationale_weight=cfg.rationale_weight,
                            perturbation=p.kind, perturbation_params=p.params, level=p.level,
                            seed=cfg.seed, max_length=cfg.student.max_length, pool=train,
-                           scores=load_scores(p.scores_file))
+                           scores=scores if scores is not None else config_scores(cfg))
 
 
 def write_json(path: Path, obj) -> None:
@@ -119,17 +157,53 @@ def write_jsonl(path: Path, rows) -> None:
     os.replace(tmp, path)
 
 
-def prepare_dir(cfg: RunConfig, out: Path) -> None:
+SAVED_META = ("config_hash", "results_version", "identity")
+"""Keys of a run folder's config.yaml written beside the settings, not settings themselves."""
+
+
+def saved_config(run_dir: Path) -> tuple[RunConfig | None, dict]:
+    """(the settings, the meta keys) of a run folder's config.yaml; settings None when unreadable.
+    A folder without `results_version` was made by version 1."""
+    from cotdistill.config import ConfigError, from_dict
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return None, {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    meta = {k: data.pop(k, None) for k in SAVED_META}
+    meta["results_version"] = meta["results_version"] or 1
+    try:
+        return from_dict(RunConfig, data), meta
+    except ConfigError:
+        return None, meta
+
+
+def folder_state(cfg: RunConfig, out: Path, device: str | None = None) -> str:
+    """What `out` holds for `cfg`: empty | finished | partial (this config) | outdated (these settings
+    from an older results version, or on other data) | other (another configuration)."""
+    previous, meta = saved_config(out)
+    if not meta:
+        return "empty"
+    if meta.get("config_hash") == cfg.hash(device):
+        return "finished" if (Path(out) / "summary.json").exists() else "partial"
+    if previous is not None and previous.settings_hash() == cfg.settings_hash():
+        return "outdated"
+    return "other"
+
+
+def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
+    digest = cfg.hash(device)
     if saved.exists():
         previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if previous.get("config_hash") != cfg.hash():
-            raise RunError(f"{out} holds a run of another configuration (hash "
-                           f"{previous.get('config_hash')} != {cfg.hash()}): choose another folder")
+        if previous.get("config_hash") != digest:
+            raise RunError(f"{out} holds a run of another configuration, results version or data "
+                           f"(hash {previous.get('config_hash')} != {digest}): choose another folder")
     else:
-        saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": cfg.hash()}, sort_keys=False),
-                         encoding="utf-8")
+        identity = cfg.identity(device)
+        saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": digest,
+                                         "results_version": identity["results_version"],
+                                         "identity": identity}, sort_keys=False), encoding="utf-8")
 
 
 def open_metrics(path: Path, resumed_step: int):
@@ -152,12 +226,13 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
     emit = callback or (lambda event: None)
     out = Path(out)
-    prepare_dir(cfg, out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    scores = config_scores(cfg)                  # a mismatched scores file fails before any work
+    prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
-    builder = make_builder(cfg, student.tokenizer, train_ex)
+    builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill.training import checkpoint_step, train
@@ -192,7 +267,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
-               "student_source": student.source, "device": device, "config_hash": cfg.hash()}
+               "student_source": student.source, "device": device, "config_hash": cfg.hash(device),
+               **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")
     write_json(out / "summary.json", summary)

@@ -211,6 +211,7 @@ def test_absolute_scores_for_gradient_x_input(scorer, examples, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
     assert [r["scores"] for r in rows] == [[abs(s) for s in r["scores"]] for r in results]
     assert rows[0]["token_ids"] == results[0]["token_ids"]
+    assert all(r["sign"] == "absolute" and r["method"] == "grad_x_input" and r["level"] == "token" for r in rows)
 
 
 def test_scoring_model_sources(scorer, tmp_path):

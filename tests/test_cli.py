@@ -45,7 +45,27 @@ def test_run_writes_the_results_folder_and_reuses_it(tmp_path):
     assert all(set(p["by_mode"]) == {"letter", "text", "calibrated"} for p in predictions)
     assert (out / "model" / "config.json").exists() and not (out / "checkpoint").exists()
     again = cli(*args)
-    assert again.returncode == 0 and "already holds this finished run" in again.stdout
+    assert again.returncode == 0 and f"reusing the finished run in {out}" in again.stdout
+
+
+def test_run_of_an_older_results_version_is_not_reused_unless_asked(tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "configs/synthetic-demo.yaml", *SMALL, "--out", str(out)).returncode == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    for key in ("results_version", "identity"):              # as version 1 wrote it
+        saved.pop(key)
+    saved["config_hash"] = "0ld0ld0ld0ld"
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    asked = cli("run", "configs/synthetic-demo.yaml", *SMALL, "--out", str(out), "--reuse-old")
+    assert asked.returncode == 0 and f"reusing {out}: same settings from results version 1 (now 2)" in asked.stdout
+    again = cli("run", "configs/synthetic-demo.yaml", *SMALL, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert f"not reusing {out}: same settings, but results version 1 (now 2)" in again.stdout
+    assert (tmp_path / "run.old-v1" / "summary.json").is_file()
+    fresh = yaml.safe_load((out / "config.yaml").read_text())
+    assert fresh["results_version"] == 2 and fresh["identity"]["precision"] == "fp32"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results_version"] == 2 and summary["data_hash"] == fresh["identity"]["data_hash"]
 
 
 def test_run_refuses_a_folder_of_another_config(tmp_path):
@@ -96,6 +116,9 @@ COLLAPSED = {"n": 40, "accuracy": 0.25, "accuracy_low": 0.125, "accuracy_high": 
 
 
 def test_run_prints_the_collapse_warning(tmp_path):
+    from cotdistill.config import load_config
+    from cotdistill.runner import prepare_dir
+    prepare_dir(load_config(ROOT / "configs" / "synthetic-demo.yaml"), tmp_path)   # this config's folder
     (tmp_path / "summary.json").write_text(json.dumps(COLLAPSED))           # a finished, collapsed run
     result = CliRunner().invoke(science, ["run", "configs/synthetic-demo.yaml", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

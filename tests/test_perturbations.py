@@ -247,7 +247,8 @@ def test_validate_params_fills_defaults():
     assert validate_params("mask", {"p": 0.2}) == {"p": 0.2, "mode": "drop"}
     assert validate_params("truncate", {}) == {"k": None, "fraction": 0.5}
     assert validate_params("truncate", {"k": 3}) == {"k": 3, "fraction": None}
-    assert validate_params("key_tokens", {"fraction": 0.2}) == {"k": None, "fraction": 0.2, "order": "original"}
+    assert validate_params("key_tokens", {"fraction": 0.2}) == {"k": None, "fraction": 0.2, "order": "original",
+                                                                     "signed": False}
 
 
 def test_validate_params_does_not_mutate_defaults():

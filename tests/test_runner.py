@@ -82,3 +82,64 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert summary["resumed_from_step"] == 4 and summary["train_steps"] == 6
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def _sorted_file(tmp_path, n=12):
+    """A file sorted by label, q00..q05 answer a, q06..q11 answer b."""
+    rows = [{"id": f"q{i:02d}", "question": f"what colour {i}?", "choices": ["red", "blue"],
+             "label": "a" if i < n // 2 else "b", "rationale": f"reason {i}"} for i in range(n)]
+    path = tmp_path / "sorted.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_n_train_is_a_seeded_sample_identical_across_arms(tmp_path):
+    from cotdistill.data import sample_rows
+    path = _sorted_file(tmp_path)
+    base = ["data.name=file", f"data.options.path={path}", "data.train_split=all", "data.test_split=all",
+            "data.n_train=4", "data.n_test=3"]
+    ids = set()
+    for arm in (["placement=none"], ["placement=before", "seed=3"], ["perturbation.kind=shuffle", "seed=7"]):
+        train, test = load_examples(load_config(None, base + arm))
+        ids.add((tuple(ex.id for ex in train), tuple(ex.id for ex in test)))
+    assert len(ids) == 1
+    train_ids, _ = ids.pop()
+    assert list(train_ids) == ["q00", "q01", "q07", "q10"]
+    assert list(train_ids) != ["q00", "q01", "q02", "q03"]
+    assert sample_rows(list(range(12)), 4, "random", 1234) == [0, 1, 7, 10]      # exact: a change is a results version bump
+    assert sample_rows(list(range(12)), 4, "first", 1234) == [0, 1, 2, 3]
+    first, _ = load_examples(load_config(None, base + ["data.sample=first"]))
+    assert [ex.id for ex in first] == ["q00", "q01", "q02", "q03"]
+    other, _ = load_examples(load_config(None, base + ["data.sample_seed=5"]))
+    assert [ex.id for ex in other] != list(train_ids)
+
+
+def test_scores_file_with_another_level_is_refused_naming_the_file(tmp_path):
+    from cotdistill.runner import load_scores
+    path = tmp_path / "scores.jsonl"
+    path.write_text('{"example_id": "q0", "scores": [1, 2], "level": "word"}\n'
+                    '{"example_id": "q1", "scores": [3], "level": "token"}\n')
+    with pytest.raises(RunError, match=rf"{path}, row 2: scores are at level 'token', but "
+                                       r"perturbation.level is 'word'"):
+        load_scores(str(path), "word")
+    old = tmp_path / "old.jsonl"                              # no level: taken at the configured level
+    old.write_text('{"example_id": "q0", "scores": [1, -2]}\n')
+    assert load_scores(str(old), "token") == {"q0": [1.0, -2.0]}
+    cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={path}",
+                             "perturbation.level=word", "perturbation.params.k=1"])
+    with pytest.raises(RunError, match="row 2"):
+        run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()                    # refused before any work
+
+
+def test_grad_x_input_scores_rank_by_magnitude_unless_signed(tmp_path):
+    from cotdistill.runner import load_scores
+    path = tmp_path / "gxi.jsonl"
+    path.write_text('{"example_id": "q0", "scores": [0.5, -3.0, 1.0], "level": "word", '
+                    '"method": "grad_x_input", "sign": "signed"}\n'
+                    '{"example_id": "q1", "scores": [0.5, -3.0], "level": "word", "method": "ig"}\n')
+    assert load_scores(str(path), "word") == {"q0": [0.5, 3.0, 1.0], "q1": [0.5, -3.0]}
+    assert load_scores(str(path), "word", signed=True)["q0"] == [0.5, -3.0, 1.0]
+    cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={path}",
+                             "perturbation.level=word", "perturbation.params.signed=true"])
+    assert cfg.perturbation.params["signed"] is True

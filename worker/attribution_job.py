@@ -45,13 +45,18 @@ def scoring_model(ctx: JobContext, train_examples):
 
 
 def load(params: dict) -> dict:
-    """{split: examples with a rationale}, each split cut to `n`."""
+    """{split: examples with a rationale}, each split cut to `n` the way a run's data.n_train is
+    (`sample`: random | first, `sample_seed`: DataConfig's defaults), so the scores cover the rows a
+    run of the same data trains on."""
     from cotdistill import data
+    from cotdistill.config import DataConfig
+    from cotdistill.data import sample_rows
     d = params["data"]
+    how, seed = d.get("sample", DataConfig.sample), d.get("sample_seed", DataConfig.sample_seed)
     out = {}
     for split in d.get("splits", ["train"]):
         examples = [ex for ex in data.load_examples(d["name"], split, **d.get("options", {})) if ex.rationale]
-        out[split] = examples[:d["n"]] if d.get("n") else examples
+        out[split] = sample_rows(examples, d.get("n") or None, how, seed)
     return out
 
 
@@ -91,11 +96,13 @@ def write_scores_file(ctx: JobContext, attribution_id: int) -> str:
         rows = s.execute(select(AttributionScore.example_id, AttributionScore.words, AttributionScore.word_scores)
                          .where(AttributionScore.attribution_id == attribution_id)
                          .order_by(AttributionScore.id)).all()
+        attribution = s.get(Attribution, attribution_id)
+        method = attribution.method
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps({"example_id": ex, "scores": sc, "tokens": w, "level": "word"}) + "\n"
+        tmp.write_text("".join(json.dumps({"example_id": ex, "scores": sc, "tokens": w, "level": "word",
+                                           "method": method, "sign": "signed"}) + "\n"
                                for ex, w, sc in rows), encoding="utf-8")
         tmp.replace(path)
-        attribution = s.get(Attribution, attribution_id)
         attribution.params = {**(attribution.params or {}), "scores_file": str(path)}
         s.commit()
     return str(path)

@@ -45,16 +45,39 @@ def show_current() -> None:
 @cli.command()
 @click.argument("matrix", type=click.Path(dir_okay=False, exists=True))
 @click.option("--force", is_flag=True, help="Rerun cells whose identical config already succeeded.")
-def submit(matrix, force) -> None:
-    """Expand an experiment matrix into runs and queue the missing ones; prints the run ids."""
+@click.option("--yes", is_flag=True, help="Confirm a matrix of more than 500 cells.")
+@click.option("--new-version", is_flag=True,
+              help="The name exists with another matrix: submit this one as NAME@2 (@3, ...).")
+@click.option("--reuse-old", is_flag=True,
+              help="Reuse succeeded runs of the same settings from an older results version instead of "
+                   "rerunning them.")
+def submit(matrix, force, yes, new_version, reuse_old) -> None:
+    """Expand an experiment matrix into runs and queue the missing ones; prints the run ids.
+
+    Every cell is validated before any is queued. Identical succeeded runs (same config hash, results
+    version included) are reused and identical queued/running ones shared, and the command says so;
+    runs from an older results version are rerun unless --reuse-old."""
+    from cotdistill import RESULTS_VERSION
     from cotdistill.config import ConfigError
     from worker import api
     try:
-        r = api.submit_matrix(matrix, force=force)
+        r = api.submit_matrix(matrix, force=force, confirm=yes, new_version=new_version, reuse_old=reuse_old)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"experiment {r['name']!r} (id {r['experiment_id']}): {len(r['queued'])} queued, "
-               f"{len(r['kept'])} already queued/running/done, {len(r['reused'])} reused from identical runs")
+               f"{len(r['kept'])} already queued/running/done in it, {len(r['reused'])} reused from "
+               f"identical succeeded runs, {len(r['shared'])} shared with identical queued/running runs")
+    if r["reused"]:
+        click.echo("reused runs (not trained again; --force reruns them): " + " ".join(map(str, r["reused"])))
+    if r["shared"]:
+        click.echo("shared runs (queued or running in another experiment): " + " ".join(map(str, r["shared"])))
+    if r["duplicates"]:
+        click.echo(f"{len(r['duplicates'])} duplicate cell(s) identical to an earlier cell, counted once: "
+                   + "; ".join(map(str, r["duplicates"])))
+    if r["outdated"]:
+        click.echo(f"not reused: runs {' '.join(map(str, r['outdated']))} have the same settings but an "
+                   f"older results version (now {RESULTS_VERSION}); their cells are rerun (--reuse-old "
+                   f"reuses them)")
     if r["queued"]:
         click.echo("queued runs: " + " ".join(map(str, r["queued"])))
     unsent = sorted(set(r["queued"]) - set(r["sent"]))

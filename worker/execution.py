@@ -199,7 +199,7 @@ def finished_summary(out: Path, cfg: RunConfig) -> dict | None:
     if not (path.exists() and (out / "predictions.jsonl").exists()):
         return None
     summary = json.loads(path.read_text(encoding="utf-8"))
-    return summary if summary.get("config_hash") == cfg.hash() else None
+    return summary if summary.get("config_hash") == cfg.hash(summary.get("device")) else None
 
 
 def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:

@@ -18,9 +18,13 @@ cartesian product, such as {placement: none} and {placement: after, perturbation
 
       variant: [{placement: none}, {placement: after, perturbation: {kind: key_tokens, params: {k: 3}}}]
 
-Each cell's resolved config has a stable hash. A cell whose identical config already succeeded (in any
-experiment) is reused, not rerun, unless forced; re-submitting an experiment queues only its missing,
-failed or cancelled cells.
+Each cell's resolved config has a stable hash (RunConfig.hash: settings, data and scores content,
+results version, device kind and precision). A cell whose identical config already succeeded (in any
+experiment) is reused, not rerun, unless forced, and one queued or running elsewhere is shared;
+re-submitting an experiment queues only its missing, failed or cancelled cells. The same name with
+another matrix is an error (`new_version` makes `name@2`); a matrix above CONFIRM_ABOVE cells needs
+`confirm`; duplicate cells are reported as such; results of an older results version are reused only
+with `reuse_old`.
 """
 
 from __future__ import annotations
@@ -45,12 +49,25 @@ class Matrix:
     factors: dict[str, list]
 
 
+CONFIRM_ABOVE = 500
+"""A matrix with more cells than this is queued only when confirmed (`submit --yes`, `confirm=True`)."""
+
+
+class NeedsConfirmation(ConfigError):
+    """The matrix is larger than CONFIRM_ABOVE cells and was not confirmed."""
+
+
 @dataclass
 class SubmitResult:
     experiment_id: int
+    name: str = ""                                       # the experiment's name (name@2 with new_version)
     queued: list[int] = field(default_factory=list)      # new or re-queued runs
     reused: list[int] = field(default_factory=list)      # identical configs that already succeeded
     kept: list[int] = field(default_factory=list)        # this experiment's queued/running/succeeded cells
+    shared: list[int] = field(default_factory=list)      # identical cells queued/running in another experiment
+    duplicates: list[dict] = field(default_factory=list)  # factors of cells identical to an earlier cell
+    outdated: list[int] = field(default_factory=list)    # same settings succeeded under an older results
+                                                         # version: not reused, their cells queued anew
 
 
 def load_matrix(path: str | Path) -> Matrix:
@@ -108,30 +125,90 @@ def expand(matrix: Matrix) -> list[tuple[dict, RunConfig]]:
     return cells
 
 
-def submit(session: Session, matrix: Matrix, *, force: bool = False) -> SubmitResult:
-    """Create or update the experiment and queue its missing cells; commits."""
-    experiment = session.scalar(select(Experiment).where(Experiment.name == matrix.name))
-    if experiment is None:
-        experiment = Experiment(name=matrix.name, factors=matrix.factors)
-        session.add(experiment)
-        session.flush()
+def _experiment(session: Session, matrix: Matrix, new_version: bool) -> Experiment:
+    """The experiment of this name and matrix: a new one, the same one, or `name@k` with new_version.
+    The same name with another matrix is an error: its earlier runs would vanish from `status`."""
+    name, version = matrix.name, 1
+    while True:
+        found = session.scalar(select(Experiment).where(Experiment.name == name))
+        if found is None:
+            experiment = Experiment(name=name, factors=matrix.factors)
+            session.add(experiment)
+            session.flush()
+            return experiment
+        if found.factors == matrix.factors and (found.base or {}) == (matrix.base or {}):
+            return found
+        if not new_version:
+            raise ConfigError(f"experiment {name!r} already exists with another matrix (factors or base "
+                              f"differ); give the new matrix another name, or submit it with "
+                              f"--new-version to make {matrix.name}@{version + 1}")
+        version += 1
+        name = f"{matrix.name}@{version}"
+
+
+def _older_successes(session: Session) -> dict[str, Run]:
+    """Succeeded runs by settings hash (settings alone, no data content or results version)."""
+    from cotdistill import RESULTS_VERSION
+    found: dict[str, Run] = {}
+    for run in session.scalars(select(Run).where(Run.status == "succeeded").order_by(Run.id.desc())):
+        if (run.summary or {}).get("results_version", 1) >= RESULTS_VERSION:
+            continue
+        try:
+            found.setdefault(from_dict(RunConfig, dict(run.config)).settings_hash(), run)
+        except (ConfigError, TypeError, ValueError):
+            continue
+    return found
+
+
+def submit(session: Session, matrix: Matrix, *, force: bool = False, confirm: bool = False,
+           new_version: bool = False, reuse_old: bool = False) -> SubmitResult:
+    """Create or update the experiment and queue its missing cells; commits.
+
+    Every cell is expanded and validated (a RunConfig built) before any is queued. A cell identical to
+    an earlier one is a duplicate, reported and queued once; one identical to a queued or running run of
+    another experiment shares that run; one whose identical config succeeded anywhere reuses it (unless
+    forced). A success of the same settings under an older results version is not reused (reported in
+    `outdated`) unless `reuse_old`."""
     cells = expand(matrix)
+    if len(cells) > CONFIRM_ABOVE and not confirm:
+        raise NeedsConfirmation(f"matrix {matrix.name!r} expands to {len(cells)} cells, more than "
+                                f"{CONFIRM_ABOVE}: check the factors, then confirm (submit --yes)")
+    digests = [cfg.hash() for _, cfg in cells]
+    experiment = _experiment(session, matrix, new_version)
     experiment.factors, experiment.base = matrix.factors, matrix.base
-    experiment.cells = [{"config_hash": cfg.hash(), "factors": factors} for factors, cfg in cells]
-    result = SubmitResult(experiment.id)
-    for _, cfg in cells:
-        digest = cfg.hash()
+    experiment.cells = [{"config_hash": d, "factors": factors} for (factors, _), d in zip(cells, digests)]
+    result = SubmitResult(experiment.id, experiment.name)
+    older = None
+    seen: set[str] = set()
+    for (factors, cfg), digest in zip(cells, digests):
+        if digest in seen:
+            result.duplicates.append(factors)
+            continue
+        seen.add(digest)
         mine = session.scalars(select(Run).where(Run.experiment_id == experiment.id, Run.config_hash == digest)
                                .order_by(Run.id.desc())).first()
         in_flight = mine is not None and mine.status in ("queued", "running")
         if in_flight or (mine is not None and mine.status == "succeeded" and not force):
             result.kept.append(mine.id)
             continue
+        elsewhere = session.scalars(select(Run).where(Run.config_hash == digest,
+                                                      Run.status.in_(("queued", "running")))).first()
+        if elsewhere is not None:
+            result.shared.append(elsewhere.id)
+            continue
         done = None if force else session.scalars(
             select(Run).where(Run.config_hash == digest, Run.status == "succeeded")).first()
         if done is not None:
             result.reused.append(done.id)
             continue
+        if not force:
+            older = _older_successes(session) if older is None else older
+            old = older.get(cfg.settings_hash())
+            if old is not None and reuse_old:
+                result.reused.append(old.id)
+                continue
+            if old is not None:
+                result.outdated.append(old.id)
         if mine is not None and mine.status in ("failed", "cancelled"):
             mine.status, mine.error, mine.cancel_requested = "queued", None, False
             mine.attempt += 1

@@ -18,6 +18,7 @@ function and one entry in `DATASETS`.
 from __future__ import annotations
 
 import os
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any, Callable, Mapping
 from cotdistill.data import counting, hub, importer, keytoken, local, rationale_set, synthetic
 from cotdistill.examples import DataError, Example
 
-__all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "available", "data_dir", "load_examples"]
+__all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "available", "data_dir", "load_examples", "sample_rows"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,18 @@ def load_examples(name: str, split: str, *, data_dir: Path | None = None,
             examples = spec.loader(_folder(data_dir, spec.folder), split, **merged)
     _check_unique_ids(name, split, examples)
     return examples
+
+
+def sample_rows(rows: list, n: int | None, how: str, seed: int) -> list:
+    """n rows of `rows`: the first n (`first`), or a seeded random sample of rows kept in file order
+    (`random`). A question with several rationales is several rows, each drawn on its own. The seed is
+    data.sample_seed, never the run seed, so every arm and seed of a comparison gets the same rows."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    if how == "first":
+        return list(rows[:n])
+    picked = random.Random(seed).sample(range(len(rows)), n)
+    return [rows[i] for i in sorted(picked)]
 
 
 def _spec(name: str) -> DatasetSpec:

@@ -80,3 +80,15 @@ def test_datasets_page_says_how_to_make_a_rationale_set(empty):
     assert any("No rationale set yet. Generate one with a teacher model on the Teacher screen" in i.value
                for i in at.info)
     assert {link.proto.label: link.proto.page for link in at.get("page_link")} == {"Generate rationales": "teacher"}
+
+
+def test_launch_page_asks_to_confirm_a_large_matrix(empty, monkeypatch):
+    import streamlit as st
+
+    from worker import experiments
+    monkeypatch.setattr(experiments, "CONFIRM_ABOVE", 5)
+    st.cache_data.clear()                                    # the plan is cached across tests
+    at = open_page()
+    assert widget(at.button, "Launch 6 new run(s)").disabled
+    widget(at.checkbox, "Yes, submit all 6 cells (more than 5)").check().run()
+    assert widget(at.button, "Launch 6 new run(s)").disabled is False

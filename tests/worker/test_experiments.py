@@ -97,3 +97,54 @@ def test_variant_factor_sets_keys_together():
         ("none", "none", 0), ("none", "none", 1), ("after", "shuffle", 0), ("after", "shuffle", 1),
         ("after", "mask", 0), ("after", "mask", 1)]
     assert cells[4][1].perturbation.params["p"] == 0.5
+
+
+def test_same_name_with_another_matrix_is_an_error_or_a_new_version(matrix_file, session):
+    m = load_matrix(matrix_file)
+    first = submit(session, m)
+    changed = Matrix(m.name, m.base, {"placement": ["after"], "seed": [5]})
+    with pytest.raises(ConfigError, match=r"experiment 'placements' already exists with another matrix.*"
+                                          r"--new-version to make placements@2"):
+        submit(session, changed)
+    assert len(session.scalars(select(Run)).all()) == 6            # nothing queued by the refused submit
+    v2 = submit(session, changed, new_version=True)
+    assert v2.name == "placements@2" and v2.experiment_id != first.experiment_id and len(v2.queued) == 1
+    assert submit(session, changed, new_version=True).name == "placements@2"   # same matrix: same version
+
+
+def test_duplicate_cells_are_reported_as_duplicates(session):
+    result = submit(session, Matrix("dups", {"train": {"steps": 3}}, {"seed": [0, 0, 1]}))
+    assert len(result.queued) == 2 and result.kept == [] and result.duplicates == [{"seed": 0}]
+
+
+def test_large_matrix_needs_confirmation_and_validates_every_cell_first(session):
+    from worker.experiments import CONFIRM_ABOVE, NeedsConfirmation
+    big = Matrix("big", {"train": {"steps": 3}}, {"seed": list(range(CONFIRM_ABOVE + 1))})
+    with pytest.raises(NeedsConfirmation, match=rf"{CONFIRM_ABOVE + 1} cells, more than {CONFIRM_ABOVE}"):
+        submit(session, big)
+    assert session.scalars(select(Run)).all() == []
+    bad = Matrix("bad", {}, {"seed": [0, 1], "placement": ["after", "middle"]})
+    with pytest.raises(ConfigError, match="middle"):
+        submit(session, bad)
+    assert session.scalars(select(Run)).all() == []               # the valid cells were not queued either
+    assert len(submit(session, Matrix("small", {"train": {"steps": 3}}, {"seed": [0, 1]})).queued) == 2
+
+
+def test_identical_queued_cells_in_two_experiments_are_shared(session):
+    a = submit(session, Matrix("a", {"train": {"steps": 3}}, {"seed": [0, 1]}))
+    b = submit(session, Matrix("b", {"train": {"steps": 3}}, {"seed": [1, 2]}))
+    assert b.shared == [a.queued[1]] and len(b.queued) == 1
+    assert len(session.scalars(select(Run)).all()) == 3
+
+
+def test_older_results_version_is_not_reused_unless_asked(session):
+    old = submit(session, Matrix("old", {"train": {"steps": 3}}, {"seed": [0]}))
+    run = session.get(Run, old.queued[0])
+    run.status, run.config_hash, run.summary = "succeeded", "0ld0ld0ld0ld", {"accuracy": 0.5}   # version 1
+    session.commit()
+    again = submit(session, Matrix("new", {"train": {"steps": 3}}, {"seed": [0]}))
+    assert again.outdated == [run.id] and len(again.queued) == 1 and again.reused == []
+    session.get(Run, again.queued[0]).status = "cancelled"
+    session.commit()
+    asked = submit(session, Matrix("asked", {"train": {"steps": 3}}, {"seed": [0]}), reuse_old=True)
+    assert asked.reused == [run.id] and asked.queued == []

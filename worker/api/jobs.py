@@ -142,12 +142,11 @@ def _attribution(attribution_id: int) -> dict:
 def attributed_examples(attribution_id: int) -> list[dict]:
     """The examples an attribution scored, as its job loaded them (dataset, options, splits, n): id,
     split, kind, question, choices, gold label, rationale."""
-    from cotdistill import data
+    from worker.attribution_job import load
     d = _attribution(attribution_id)["params"].get("data") or {}
     out = []
-    for split in d.get("splits", ["train"]):
-        examples = [ex for ex in data.load_examples(d["name"], split, **d.get("options", {})) if ex.rationale]
-        for ex in examples[:d["n"]] if d.get("n") else examples:
+    for split, examples in load({"data": d}).items():      # the job's own selection (sampled as a run's)
+        for ex in examples:
             out.append({"example_id": ex.id, "split": split, "kind": ex.kind, "question": ex.question,
                         "choices": list(ex.choices) if ex.choices else None, "label": ex.label,
                         "rationale": ex.rationale})

@@ -18,9 +18,11 @@ ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", 
 
 # ------------------------------------------------------------------------------------------ actions
 
-def submit_matrix(matrix: str | Path | dict, *, force: bool = False) -> dict:
+def submit_matrix(matrix: str | Path | dict, *, force: bool = False, confirm: bool = False,
+                  new_version: bool = False, reuse_old: bool = False) -> dict:
     """Expand and submit an experiment matrix (a file, or a dict with name/base/factors); sends the
-    queued runs to the broker. Raises ConfigError for a bad matrix."""
+    queued runs to the broker. Raises ConfigError for a bad matrix, NeedsConfirmation (a ConfigError)
+    for one above experiments.CONFIRM_ABOVE cells without `confirm`; see experiments.submit."""
     from worker.experiments import Matrix, load_matrix, submit
     from worker.reconcile import send
     if isinstance(matrix, dict):
@@ -28,10 +30,11 @@ def submit_matrix(matrix: str | Path | dict, *, force: bool = False) -> dict:
     else:
         m = load_matrix(matrix)
     with session() as s:
-        result = submit(s, m, force=force)
+        result = submit(s, m, force=force, confirm=confirm, new_version=new_version, reuse_old=reuse_old)
         sent = send(s, result.queued)
-    return {"experiment_id": result.experiment_id, "name": m.name, "queued": result.queued,
-            "reused": result.reused, "kept": result.kept, "sent": sent}
+    return {"experiment_id": result.experiment_id, "name": result.name, "queued": result.queued,
+            "reused": result.reused, "kept": result.kept, "shared": result.shared,
+            "duplicates": result.duplicates, "outdated": result.outdated, "sent": sent}
 
 
 def cancel(run_id: int) -> str:
@@ -109,7 +112,8 @@ def dataset_examples(name: str, split: str, *, options: dict | None = None, sear
 
 def arm_label(config: dict) -> str:
     p = config["perturbation"]
-    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items()) if v is not None)
+    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items())
+                      if v is not None and not (k == "signed" and v is False))   # key_tokens' default
     pert = p["kind"] + (f"({params})" if params else "")
     return f"{config['placement']}/{pert}"
 
@@ -170,7 +174,8 @@ def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
     missing = [c["config_hash"] for c in cells if c["config_hash"] not in own]
     reused: dict[str, Run] = {}
     if missing:
-        for run in s.scalars(select(Run).where(Run.config_hash.in_(missing), Run.status == "succeeded")
+        for run in s.scalars(select(Run).where(Run.config_hash.in_(missing),   # reused or shared
+                                               Run.status.in_(("succeeded", "queued", "running")))
                              .order_by(Run.id)).all():
             reused.setdefault(run.config_hash, run)
     found = []
@@ -379,8 +384,10 @@ def plan_matrix(matrix: dict) -> dict:
         mine = set(s.scalars(select(Run.config_hash).join(Experiment)
                              .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
+    from worker.experiments import CONFIRM_ABOVE
     existing = sum(h in done or h in mine for h in hashes)
     return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
+            "confirm_above": CONFIRM_ABOVE,
             "first_config": cells[0][1].to_dict() if cells else None}
 
 
