@@ -72,22 +72,20 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[Where, dict]]:
-    if True:
-        if True:
-            for line_no, line in enumerate(_lines(path), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines "
-                                    f"needs one JSON object per line (a whole-file JSON array "
-                                    f"or object: format json)", file=str(path),
-                                    row=line_no) from None
-                if not isinstance(record, dict):
-                    raise DataError(f"line {line_no} holds a JSON {type(record).__name__}, not "
-                                    f"an object", file=str(path), row=line_no)
-                yield Where(path, line_no, f"line {line_no} of the JSON Lines file"), record
+    for line_no, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines "
+                            f"needs one JSON object per line (a whole-file JSON array "
+                            f"or object: format json)", file=str(path),
+                            row=line_no) from None
+        if not isinstance(record, dict):
+            raise DataError(f"line {line_no} holds a JSON {type(record).__name__}, not "
+                            f"an object", file=str(path), row=line_no)
+        yield Where(path, line_no, f"line {line_no} of the JSON Lines file"), record
 
 
 def _json(path: Path) -> Iterator[tuple[Where, dict]]:
@@ -112,37 +110,36 @@ def _json(path: Path) -> Iterator[tuple[Where, dict]]:
 
 def _table(path: Path, delimiter: str, header: bool, quoting: bool,
            required: Sequence[str]) -> Iterator[tuple[Where, dict]]:
-    if True:
-        reader = csv.reader(_lines(path), delimiter=delimiter, strict=True,
-                            quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
-        names: list[str] | None = None
-        row = 0
-        try:
-            for cells in reader:
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
+    reader = csv.reader(_lines(path), delimiter=delimiter, strict=True,
+                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
+    names: list[str] | None = None
+    row = 0
+    try:
+        for cells in reader:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if names is None:
+                names = [c.strip() for c in cells] if header else \
+                    [str(i) for i in range(len(cells))]
+                if header:
+                    check_header(names, required, path, delimiter,
+                                 delimiter.join(cells))
                     continue
-                if names is None:
-                    names = [c.strip() for c in cells] if header else \
-                        [str(i) for i in range(len(cells))]
-                    if header:
-                        check_header(names, required, path, delimiter,
-                                     delimiter.join(cells))
-                        continue
-                row += 1
-                where = Where(path, row, f"data row {row} from 1"
-                              f"{', header excluded' if header else ''}; file line "
-                              f"{reader.line_num}")
-                if len(cells) != len(names):
-                    raise where.error(f"expected {len(names)} cells like the "
-                                      f"{'header' if header else 'first row'}, found "
-                                      f"{len(cells)}")
-                yield where, dict(zip(names, cells))
-            if names is not None and header and row == 0:
-                raise DataError("file has a header but no data rows", file=str(path))
-        except csv.Error as e:
-            raise DataError(f"malformed table on file line {reader.line_num}: {e}; cells that "
-                            f"begin with an unescaped '\"' need quoting off (--no-quoting)",
-                            file=str(path), row=reader.line_num) from None
+            row += 1
+            where = Where(path, row, f"data row {row} from 1"
+                          f"{', header excluded' if header else ''}; file line "
+                          f"{reader.line_num}")
+            if len(cells) != len(names):
+                raise where.error(f"expected {len(names)} cells like the "
+                                  f"{'header' if header else 'first row'}, found "
+                                  f"{len(cells)}")
+            yield where, dict(zip(names, cells))
+        if names is not None and header and row == 0:
+            raise DataError("file has a header but no data rows", file=str(path))
+    except csv.Error as e:
+        raise DataError(f"malformed table on file line {reader.line_num}: {e}; cells that "
+                        f"begin with an unescaped '\"' need quoting off (--no-quoting)",
+                        file=str(path), row=reader.line_num) from None
 
 
 _STEP = re.compile(r"([^.\[\]]+)((?:\[\d*\])*)")
