@@ -203,7 +203,8 @@ def _with_rationales(records: list[tuple[Where, dict]], source, mapping: dict[st
             rid = str(pick(record, mapping["id"]) if pick(record, mapping["id"]) is not MISSING
                       else record.get(KEY, where.row))
             found = [r for rs in by_id.get(rid, []) for r in (rs if isinstance(rs, list) else [rs])]
-            out.append((where, {**record, column: found or None}))
+            out.append((where, {**record, column: found if len(found) > 1 else
+                                (found[0] if found else None)}))
         return out
     if len(items) != len(records):
         raise DataError(f"{len(items)} rationales in {', '.join(map(str, files))} for "

@@ -172,8 +172,10 @@ def _walk(value: Any, steps: list[str]) -> Any:
             return MISSING
         if index == "":
             rest_index = "".join(f"[{i}]" for i in indexes[n + 1:])
-            rest = ([f"_{rest_index}"] if rest_index else []) + steps[1:]
-            items = [_walk({"_": v}, rest) if rest else v for v in value]
+            if rest_index:
+                items = [_walk({"_": v}, [f"_{rest_index}"] + steps[1:]) for v in value]
+            else:
+                items = [_walk(v, steps[1:]) for v in value]
             return MISSING if any(v is MISSING for v in items) else items
         if int(index) >= len(value):
             return MISSING
