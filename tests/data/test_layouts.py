@@ -152,7 +152,7 @@ def test_rationale_cut_keeps_only_the_reasoning():
     examples = load("completions.jsonl", columns={"rationale": "completion"},
                     rationale_cut=["Thus, the answer is", "So the answer is", "Q:"])
     assert [e.rationale for e in examples] == ["Air scatters short wavelengths.",
-                                               "Chlorophyll reflects green."]
+                                               "Chlorophyll reflects that colour."]
 
 
 def test_one_mapping_per_split(tmp_path):
