@@ -124,9 +124,11 @@ def _is_jsonl(file: Path) -> bool:
     with file.open(encoding="utf-8-sig", errors="replace") as f:
         first = f.readline().strip()
     try:
-        return isinstance(json.loads(first), dict) and bool(f)
+        value = json.loads(first)
     except json.JSONDecodeError:
         return False
+    return isinstance(value, dict) and not (value and all(isinstance(v, dict)
+                                                          for v in value.values()))
 
 
 def _columns(columns: Mapping[str, str] | None) -> tuple[dict[str, str], tuple[str, ...]]:
