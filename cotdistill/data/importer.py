@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from cotdistill.data.choices import split_choices
 from cotdistill.data.labels import LABEL_FORMATS, looks_boolean, to_bool, to_letter, to_yes_no
@@ -62,6 +62,21 @@ def load_file(split: str, *, path: str | Path | None = None,
               rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
     """The examples of `split` read from the file the options name."""
     file = _pick_path(split, path, paths)
+    fmt = _format(file, format)
+    return read_mapped(
+        lambda required: read_records(file, fmt, header=header, quoting=quoting,
+                                      unescape=unescape, required=required),
+        columns=columns, kind=kind, choices_sep=choices_sep, label_format=label_format,
+        embedded_choices=embedded_choices, rationale_cut=rationale_cut, rationales=rationales)
+
+
+def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
+                columns: Mapping[str, str] | None = None, kind: str = "multiple_choice",
+                choices_sep: str | None = None, label_format: str | None = None,
+                embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
+                rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
+    """Examples from records under the column mapping; `records(required columns)` yields them
+    (files here, Hugging Face rows in cotdistill.data.hub). Options are load_file's."""
     mapping, named = _columns(columns)
     label_format = _label_format(kind, label_format)
     if embedded_choices and choices_sep:
@@ -74,14 +89,12 @@ def load_file(split: str, *, path: str | Path | None = None,
     reader = _Reader(mapping, kind, label_format, choices_sep, embedded_choices,
                      _cuts(rationale_cut))
     required = _required(mapping, named, kind, embedded_choices, rationales is not None)
-    records = read_records(file, _format(file, format), header=header, quoting=quoting,
-                           unescape=unescape, required=required)
-    records = _checked(records, required)
+    checked = _checked(records(required), required)
     if rationales is not None:
-        records = _with_rationales(list(records), rationales, mapping)
+        checked = _with_rationales(list(checked), rationales, mapping)
     examples: list[Example] = []
     first: dict[str, Where] = {}
-    for where, record in records:
+    for where, record in checked:
         for example in reader.examples(where, record):
             seen = first.setdefault(example.id, where)
             if seen is not where:
