@@ -19,8 +19,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from cotdistill.data.readers import Where, read_json
-from cotdistill.data.readers import _check_header as check_header
+from cotdistill.data.readers import Where, check_header, read_json
 from cotdistill.examples import DataError
 
 LAYOUT_FORMATS = ("jsonl", "json", "csv", "tsv")

@@ -6,7 +6,7 @@
 
 Sections: label distribution and rationale lengths (words, or tokens of a tokenizer) per split;
 answer leakage (rationales that state the gold answer: "the answer is (c)", its letter in
-brackets, or the gold choice's text verbatim); placeholders and duplicates (one rationale text
+brackets, or the gold choice's text verbatim while no other choice is quoted); placeholders and duplicates (one rationale text
 in many rows, empty rationales); several rationales per question; train/test overlap (exact and
 normalized question text); teacher answers that disagree with gold. `warnings` lists, in one
 sentence each, what should stop a careful researcher.
@@ -41,7 +41,8 @@ def _answer_texts(example: Example) -> tuple[str | None, str | None]:
 
 def leak_kinds(example: Example) -> list[str]:
     """How the rationale names the gold answer: 'statement' ("answer is (c)" / "(c)"),
-    'text' (the gold choice's text verbatim, whole words); empty if it does not."""
+    'text' (the gold choice's text verbatim, whole words, and no other choice's); empty if
+    it does not."""
     if not example.rationale:
         return []
     text, (letter, choice) = example.rationale, _answer_texts(example)
@@ -51,9 +52,14 @@ def leak_kinds(example: Example) -> list[str]:
     if re.search(statement, text, re.IGNORECASE) or (bracketed and re.search(bracketed, text,
                                                                               re.IGNORECASE)):
         found.append("statement")
-    if choice and re.search(rf"(?<!\w){re.escape(choice)}(?!\w)", text, re.IGNORECASE):
-        found.append("text")
+    if choice and _quotes(text, choice) and not any(
+            _quotes(text, other) for other in example.choices if other != choice):
+        found.append("text")  # the gold choice alone: quoting every choice names none
     return found
+
+
+def _quotes(text: str, choice: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(choice)}(?!\w)", text, re.IGNORECASE) is not None
 
 
 def strip_leaks(example: Example) -> str | None:
@@ -135,11 +141,14 @@ def overlap(train: Sequence[Example], other: Sequence[Example]) -> dict[str, Any
 def _warnings(report: dict[str, Any], train_split: str) -> list[str]:
     out = []
     for split, s in report["splits"].items():
-        if s["leak"]["n_statement"] and s["leak"]["rate"] >= LEAK_WARN_RATE:
+        if s["leak"]["rate"] >= LEAK_WARN_RATE:
             out.append(f"{split}: {s['leak']['n']} of {s['n_with_rationale']} rationales "
-                       f"({s['leak']['rate']:.0%}) name the gold answer (e.g. "
-                       f"{', '.join(s['leak']['examples'])}); cut them (--rationale-cut) or "
-                       f"strip them (--strip-leaks)")
+                       f"({s['leak']['rate']:.0%}) name the gold answer ("
+                       f"{s['leak']['n_statement']} state it, {s['leak']['n_text']} quote the "
+                       f"gold choice's text; e.g. "
+                       f"{', '.join(s['leak']['examples'])}); cut answer statements "
+                       f"(--rationale-cut, --strip-leaks) and check whether quoting the "
+                       f"choice gives the answer away")
         if s["placeholder"]:
             top = s["repeated_rationales"][0]
             out.append(f"{split}: the rationale {top['text']!r} appears in {top['rows']} rows: "
@@ -169,7 +178,8 @@ def format_report(report: Mapping[str, Any]) -> str:
                 f"{length['max']})" if length else "no rationales")
         lines.append(f"{split}: {s['n']} rows, {s['n_with_rationale']} with a rationale, "
                      f"{size}; labels {s['labels']}; leak {s['leak']['n']} "
-                     f"({s['leak']['rate']:.1%})")
+                     f"({s['leak']['rate']:.1%}: {s['leak']['n_statement']} state the answer, "
+                     f"{s['leak']['n_text']} quote the gold choice)")
     for split, o in report["overlap"].items():
         lines.append(f"overlap {split}/train: {o['exact']} exact, {o['normalized']} normalized "
                      f"of {o['n']}")

@@ -25,6 +25,7 @@ def test_leak_kinds():
     assert leak_kinds(mc(2, "So the answer is: a")) == ["statement"]
     assert leak_kinds(mc(3, "People with Dry Palms rub them.")) == ["text"]
     assert leak_kinds(mc(4, "Nothing here; (b) is wrong.")) == []
+    assert leak_kinds(mc(5, "Dry palms or wet hands?")) == []  # quotes two choices: names none
     assert leak_kinds(Example("y", "Q?", "yes", ("yes", "no"), "So the answer is yes.",
                               kind="yes_no")) == ["statement"]
     assert leak_kinds(Example("y", "Q?", "no", ("yes", "no"), "So the answer is yes.",
