@@ -520,7 +520,10 @@ def _report_text(source: dict) -> str:
     from cotdistill.rationale_sets import open_rationale_set
 
     rs = open_rationale_set(source["rationale-set"])
-    return format_report(data_report({split: rs.examples(split) for split in rs.splits}))
+    splits = {split: rs.examples(split) for split in rs.splits}
+    shown = [f"  {e.id}: {e.question!r} choices {list(e.choices or [])} label {e.label!r} "
+             f"rationale {(e.rationale or '')[:60]!r}" for e in next(iter(splits.values()))[:2]]
+    return "\n".join(["parsed, first rows:", *shown, format_report(data_report(splits))])
 
 
 @data_group.command(name="check")

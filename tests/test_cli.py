@@ -176,6 +176,7 @@ def test_import_with_a_saved_mapping_and_check(tmp_path):
                                     "--out", str(tmp_path / "b"), "--mapping", str(mapping)])
     assert again.exit_code == 0, again.output
     assert "train: 2 rows, 2 with a rationale" in again.output
+    assert "1: '\"Sky colour?' choices ['red', 'blue\"'] label 'b'" in again.output
     a = json.loads((tmp_path / "a" / "provenance.json").read_text())["content_hash"]
     b = json.loads((tmp_path / "b" / "provenance.json").read_text())["content_hash"]
     assert a == b
