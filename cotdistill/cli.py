@@ -398,7 +398,7 @@ def _generation_printer():
 
 @science.group(name="data")
 def data_group() -> None:
-    """Published rationale releases and rationale sets: fetch, import."""
+    """Published rationale releases and rationale sets: fetch, import, check."""
 
 
 @data_group.command()
@@ -416,7 +416,73 @@ def fetch(name, data_dir) -> None:
     click.echo(f"{name}: {path}")
 
 
-@data_group.command(name="import")
+IMPORT_HELP = """Make a rationale set from a release folder, or from files: PATH or SPLIT=PATH ...
+
+\b
+Layouts (--format, default from the extension):
+  jsonl   one object per line                      train.jsonl
+  json    an array [{...}, ...], or an object keyed by row number or id {"0": {...}}
+  csv/tsv with a header row, or --no-header: columns are positions  --column question=0
+          --no-quoting for cells that begin with a literal "; --unescape turns \\n into newlines
+\b
+Fields (--column FIELD=COLUMN, repeatable; a nested path works: question.stem,
+question.choices[].text, answers[0]):
+  id question choices label rationale teacher_label
+  teacher_correct   a true/false "was the teacher right" column (never teacher_label)
+\b
+Kinds (--kind): multiple_choice (default), yes_no (yes/no/true/false), numeric.
+Label formats (--label-format, multiple choice): letter (A, a, (a), a), [A]; default),
+  text (the choice's text), index (0-based), index1 (1-based), sentence ('Sentence A').
+Choices: a JSON list, a cell split by --choices-sep '|', or --embedded-choices inside the
+  question: '(a) x (b) y', '(A) … (H) …', 'Answer Choices: (A) …', 'Options:\\n- x\\n- y'.
+Rationales: --rationales FILE (repeatable, numbered files in order) aligned by position (JSON
+  array of strings, or lines) or by id (objects {"id", "rationale"}); a list gives one row each.
+  --rationale-cut "Thus, the answer is" (repeatable) keeps only the reasoning of a completion;
+  --strip-leaks drops sentences that state the gold answer.
+Splits: SPLIT=PATH per file; --holdout 0.1 --seed 0 holds out a seeded test split of a
+  train-only set. One file given as train and test is refused.
+\b
+A mapping file (--mapping m.yaml) holds the same options, with per-split overrides:
+  format: tsv
+  header: false
+  columns: {question: "0", label: "1"}
+  embedded_choices: true
+  splits: {test: {columns: {question: "1", label: "2"}}}
+--save-mapping m.yaml writes the options used, for the next import.
+
+\b
+Example:
+  cotdistill data import train=cqa_train.json test=cqa_test.json --column label=answerKey \\
+      --embedded-choices --rationale-cut "So the answer is" --name cqa-mine
+The data report (leaks, placeholders, overlap) is printed after the import; see `data check`.
+"""
+
+IMPORT_KEYS = ("columns", "kind", "format", "header", "quoting", "unescape", "choices_sep",
+               "embedded_choices", "label_format", "rationale_cut", "rationales", "strip_leaks",
+               "holdout", "seed", "teacher", "splits")
+
+
+def _mapping(path: str | None) -> dict:
+    """The options of a mapping YAML; one sentence naming the file and key if it is not one."""
+    import yaml
+
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        _fail(f"--mapping {path}: cannot read it as YAML ({e})")
+    if not isinstance(data, dict):
+        _fail(f"--mapping {path}: expected a mapping of options, found {type(data).__name__}")
+    unknown = sorted(set(data) - set(IMPORT_KEYS))
+    if unknown:
+        _fail(f"--mapping {path}: unknown key {unknown[0]!r}; keys: {', '.join(IMPORT_KEYS)}")
+    if "holdout" in data:
+        data["holdout"] = float(data["holdout"])  # PyYAML reads 1e-1 as text
+    return data
+
+
+@data_group.command(name="import", help=IMPORT_HELP)
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Set folder (default: $COTDISTILL_HOME/rationale_sets/<name>).")
@@ -425,16 +491,33 @@ def fetch(name, data_dir) -> None:
               help="SOURCE is a folder laid out like this release (default: the folder's name).")
 @click.option("--split", "splits", multiple=True,
               help="Release: splits to import (default all). File: the split of a bare PATH.")
-@click.option("--column", "columns", multiple=True, help="FIELD=COLUMN mapping (repeatable).")
-@click.option("--kind", default="multiple_choice", show_default=True)
-@click.option("--format", "fmt", default=None, help="jsonl, csv or tsv (default: extension).")
-@click.option("--choices-sep", default=None)
-@click.option("--label-format", default=None, help="letter, text or index.")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="A YAML of these options (flags given here win).")
+@click.option("--save-mapping", type=click.Path(dir_okay=False), default=None,
+              help="Write the options used to this YAML.")
+@click.option("--column", "columns", multiple=True, help="FIELD=COLUMN or FIELD=a.b[].c (repeatable).")
+@click.option("--kind", default=None, help="multiple_choice (default), yes_no, numeric.")
+@click.option("--format", "fmt", default=None, help="jsonl, json, csv or tsv (default: extension).")
+@click.option("--header/--no-header", default=None, help="Tables: first row names the columns.")
+@click.option("--quoting/--no-quoting", default=None, help="Tables: --no-quoting keeps literal quotes.")
+@click.option("--unescape", is_flag=True, default=None, help="Literal \\n and \\t become real ones.")
+@click.option("--choices-sep", default=None, help="Split a choices cell at this text, e.g. '|'.")
+@click.option("--embedded-choices", is_flag=True, default=None,
+              help="Choices are written inside the question: '(a) … (b) …'.")
+@click.option("--label-format", default=None, help="letter, text, index, index1, sentence.")
+@click.option("--rationales", "rationale_files", multiple=True,
+              help="File(s) holding the rationales, aligned by position or id.")
+@click.option("--rationale-cut", "cuts", multiple=True,
+              help="Cut the rationale at this marker, e.g. 'Thus, the answer is' (repeatable).")
+@click.option("--strip-leaks", is_flag=True, default=None,
+              help="Drop rationale sentences that state the gold answer.")
+@click.option("--holdout", type=float, default=None, help="Hold out this share as a test split.")
+@click.option("--seed", type=int, default=None, help="Seed of --holdout (default 0).")
 @click.option("--option", "options", multiple=True, help="Release option KEY=VALUE.")
 @click.option("--teacher", "teacher_name", default=None, help="Who wrote the rationales (a file).")
-def import_(sources, out, name, release, splits, columns, kind, fmt, choices_sep, label_format,
-            options, teacher_name) -> None:
-    """Make a rationale set from a release folder, or from files: PATH or SPLIT=PATH ..."""
+def import_(sources, out, name, release, splits, mapping_file, save_mapping, columns, kind, fmt,
+            header, quoting, unescape, choices_sep, embedded_choices, label_format,
+            rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name) -> None:
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
     from cotdistill.rationale_sets import import_file, import_release
@@ -449,13 +532,69 @@ def import_(sources, out, name, release, splits, columns, kind, fmt, choices_sep
         else:
             files = dict(s.split("=", 1) if "=" in s else ((splits or ("train",))[0], s)
                          for s in sources)
-            target = Path(out) if out else sets_root() / (name or Path(sources[0]).stem)
-            path = import_file(files, target, name=name, teacher=teacher_name, kind=kind,
-                               columns=_pairs(columns, "--column") or None, format=fmt,
-                               choices_sep=choices_sep, label_format=label_format)
+            given = {"columns": _pairs(columns, "--column") or None, "kind": kind,
+                     "format": fmt, "header": header, "quoting": quoting, "unescape": unescape,
+                     "choices_sep": choices_sep, "embedded_choices": embedded_choices,
+                     "label_format": label_format, "rationale_cut": list(cuts) or None,
+                     "rationales": list(rationale_files) or None, "strip_leaks": strip_leaks,
+                     "holdout": holdout, "seed": seed, "teacher": teacher_name}
+            opts = {**_mapping(mapping_file), **{k: v for k, v in given.items() if v is not None}}
+            if save_mapping:
+                import yaml
+
+                Path(save_mapping).write_text(yaml.safe_dump(opts, sort_keys=False),
+                                              encoding="utf-8")
+            teacher = opts.pop("teacher", None)
+            target = Path(out) if out else sets_root() / (name or Path(files[next(iter(files))]).stem)
+            path = import_file(files, target, name=name, teacher=teacher,
+                               split_options=opts.pop("splits", None),
+                               holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
+                               strip_leaks=opts.pop("strip_leaks", False), **opts)
     except DataError as e:
         _fail(str(e))
     click.echo(_set_line(path))
+    click.echo(_report_text({"rationale-set": str(path)}))
+
+
+def _report_text(source: dict) -> str:
+    from cotdistill.data.report import data_report, format_report
+    from cotdistill.rationale_sets import open_rationale_set
+
+    rs = open_rationale_set(source["rationale-set"])
+    splits = {split: rs.examples(split) for split in rs.splits}
+    shown = [f"  {e.id}: {e.question!r} choices {list(e.choices or [])} label {e.label!r} "
+             f"rationale {(e.rationale or '')[:60]!r}" for e in next(iter(splits.values()))[:2]]
+    return "\n".join(["parsed, first rows:", *shown, format_report(data_report(splits))])
+
+
+@data_group.command(name="check")
+@click.argument("source")
+@click.option("--split", "splits", multiple=True, help="Splits to check (default: all).")
+@click.option("--option", "options", multiple=True, help="Dataset option KEY=VALUE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check(source, splits, options, as_json) -> None:
+    """Data report of a rationale set (folder or name) or a registered dataset: label and length
+    distributions, answer leaks, placeholders and duplicates, several rationales per question,
+    train/test overlap, teacher disagreement. Exit status 1 if there are warnings."""
+    from cotdistill.data import DATASETS, load_examples
+    from cotdistill.data.rationale_set import resolve
+    from cotdistill.data.report import data_report, format_report
+    from cotdistill.examples import DataError
+    from cotdistill.rationale_sets import open_rationale_set
+
+    try:
+        if source in DATASETS and DATASETS[source].splits:
+            opts = _pairs(options, "--option")
+            parts = splits or DATASETS[source].splits
+            data = {p: load_examples(source, p, **opts) for p in parts}
+        else:
+            rs = open_rationale_set(resolve(source))
+            data = {p: rs.examples(p) for p in (splits or rs.splits)}
+    except DataError as e:
+        _fail(str(e))
+    report = data_report(data)
+    click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
+    sys.exit(1 if report["warnings"] else 0)
 
 
 # --- token attribution (cotdistill.attribution) -------------------------------------------------

@@ -66,8 +66,8 @@ class Example:
 
     @property
     def teacher_correct(self) -> bool | None:
-        if self.teacher_label is None:
-            return None
+        if self.teacher_label is None:  # a file's own "was the teacher right" flag, if any
+            return self.meta.get("teacher_correct")
         return labels_equal(self.kind, self.teacher_label, self.label)
 
 

@@ -17,8 +17,10 @@ Teacher generation (`cotdistill.teachers.generate_rationales`) ends by writing a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import random
 import shutil
 import statistics
 import uuid
@@ -34,6 +36,8 @@ from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FIL
                                            canonical_line, content_hash, example_of, read_set,
                                            record_of, sets_root)
 from cotdistill.data.readers import Where
+from cotdistill.data.report import data_report, normalize
+from cotdistill.data.report import strip_leaks as strip_leaks_of
 from cotdistill.examples import DataError, Example, labels_equal
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
@@ -191,24 +195,73 @@ def _fsync_dir(folder: Path) -> None:
 
 def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Path, *,
                 split: str = "train", name: str | None = None, teacher: str | None = None,
-                gold_conditioned: bool | None = None, **options: Any) -> Path:
-    """A set from your JSONL/CSV/TSV file(s) through the `file` importer's column mapping.
+                gold_conditioned: bool | None = None, holdout: float | None = None,
+                seed: int = 0, strip_leaks: bool = False,
+                split_options: Mapping[str, Mapping[str, Any]] | None = None,
+                **options: Any) -> Path:
+    """A set from your file(s) through the `file` importer's column mapping.
 
     `paths` is one file (for `split`) or {split: file}; `options` are the importer's (columns,
-    format, kind, choices_sep, label_format). Every file is read and checked before anything is
-    written, so a bad row leaves no set.
+    format, kind, …), `split_options` {split: options} override them where the splits' files
+    differ. `holdout` moves a seeded share of the only split's questions to a `test` split (all
+    rows of one question together). One file given as two splits is refused: the test would be
+    the training data. Every file is read and checked before anything is written.
     """
     files = {split: paths} if isinstance(paths, (str, Path)) else dict(paths)
-    records = []
-    for part, file in files.items():
-        for example in load_examples("file", part, path=str(file), **options):
-            records.append(record_of(example, part))
+    _check_distinct_files(files)
+    per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
+    examples = {part: load_examples("file", part, path=str(file), **per_split[part])
+                for part, file in files.items()}
+    if holdout is not None:
+        examples = hold_out(examples, holdout, seed)
+    records = [record_of(_stripped(e) if strip_leaks else e, part)
+               for part, exs in examples.items() for e in exs]
     dataset = {"name": "file", "files": {k: str(v) for k, v in files.items()},
-               "options": options}
+               "options": options, "split_options": dict(split_options or {}),
+               "holdout": holdout, "holdout_seed": seed if holdout is not None else None,
+               "strip_leaks": strip_leaks}
+    warnings = data_report(examples)["warnings"]
     origin = Origin("file", dataset, {"name": teacher} if teacher else None,
                     gold_conditioned=gold_conditioned,
-                    has_teacher=any(r["teacher_label"] is not None for r in records))
+                    has_teacher=any(r["teacher_correct"] is not None for r in records),
+                    extra={"warnings": warnings})
     return write_rationale_set(out_dir, records, origin, name=name)
+
+
+def _check_distinct_files(files: Mapping[str, str | Path]) -> None:
+    seen: dict[Path, str] = {}
+    for part, file in files.items():
+        first = seen.setdefault(Path(file).expanduser().resolve(), part)
+        if first != part:
+            raise DataError(f"the same file is given as split {first!r} and split {part!r}: "
+                            f"the {part} items would be training items; give only the training "
+                            f"file and hold out a test split (--holdout 0.1)", file=str(file),
+                            field="split")
+
+
+def hold_out(examples: Mapping[str, list[Example]], share: float,
+             seed: int) -> dict[str, list[Example]]:
+    """{train, test}: a seeded `share` of the only split's questions moved to `test`; the rows
+    of one question (several rationales) stay together, file order is kept."""
+    if list(examples) != ["train"]:
+        raise DataError(f"--holdout needs exactly one split named train, found "
+                        f"{', '.join(examples)}", field="holdout")
+    if not 0 < share < 1:
+        raise DataError(f"--holdout must be a share between 0 and 1, found {share}",
+                        field="holdout")
+    rows = examples["train"]
+    questions = list(dict.fromkeys(normalize(e.question) for e in rows))
+    n_test = max(1, round(share * len(questions)))
+    if n_test >= len(questions):
+        raise DataError(f"--holdout {share} of {len(questions)} questions leaves no training "
+                        f"question", field="holdout")
+    test = set(random.Random(seed).sample(questions, n_test))
+    return {"train": [e for e in rows if normalize(e.question) not in test],
+            "test": [e for e in rows if normalize(e.question) in test]}
+
+
+def _stripped(example: Example) -> Example:
+    return dataclasses.replace(example, rationale=strip_leaks_of(example))
 
 
 def import_release(release: str, folder: str | Path, out_dir: str | Path, *,

@@ -168,3 +168,70 @@ def test_rescore_writes_files_per_scoring_and_keeps_the_run(tmp_path):
 def test_rescore_refuses_a_folder_without_a_finished_run(tmp_path):
     p = cli("rescore", str(tmp_path))
     assert p.returncode == 2 and "holds no finished run" in p.stderr
+
+
+# --- data import / data check (issue 14) ------------------------------------------------------
+
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
+
+
+def test_data_dir_resolves_from_outside_the_checkout(tmp_path):
+    """Why: `cotdistill datasets` run from another folder listed every release as unavailable."""
+    env = {k: v for k, v in os.environ.items() if k != "COTDISTILL_DATA_DIR"}
+    env["PYTHONPATH"] = str(ROOT)
+    code = "from cotdistill.data import data_dir; print(data_dir())"
+    inside = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    outside = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert outside.returncode == 0, outside.stderr
+    assert outside.stdout == inside.stdout and os.path.isabs(outside.stdout.strip())
+
+
+def test_import_help_lists_every_layout_label_format_and_option():
+    out = CliRunner().invoke(science, ["data", "import", "--help"]).output
+    for word in ("jsonl", "json", "--no-header", "--no-quoting", "--unescape", "question.stem",
+                 "teacher_correct", "index1", "sentence", "--embedded-choices", "Answer Choices",
+                 "--rationales", "--rationale-cut", "--strip-leaks", "--holdout", "--mapping",
+                 "--save-mapping", "yes_no", "numeric", "Example:"):
+        assert word in out, word
+
+
+def test_import_with_a_saved_mapping_and_check(tmp_path):
+    runner = CliRunner()
+    mapping = tmp_path / "m.yaml"
+    first = runner.invoke(science, [
+        "data", "import", str(FIXTURES / "positional.tsv"), "--out", str(tmp_path / "a"),
+        "--no-header", "--no-quoting", "--unescape", "--embedded-choices",
+        "--column", "question=0", "--column", "label=1", "--column", "rationale=2",
+        "--save-mapping", str(mapping)])
+    assert first.exit_code == 0, first.output
+    assert yaml.safe_load(mapping.read_text())["header"] is False
+    again = runner.invoke(science, ["data", "import", str(FIXTURES / "positional.tsv"),
+                                    "--out", str(tmp_path / "b"), "--mapping", str(mapping)])
+    assert again.exit_code == 0, again.output
+    assert "train: 2 rows, 2 with a rationale" in again.output
+    assert "1: '\"Sky colour?' choices ['red', 'blue\"'] label 'b'" in again.output
+    a = json.loads((tmp_path / "a" / "provenance.json").read_text())["content_hash"]
+    b = json.loads((tmp_path / "b" / "provenance.json").read_text())["content_hash"]
+    assert a == b
+    check = runner.invoke(science, ["data", "check", str(tmp_path / "b")])
+    assert check.exit_code == 0 and "warning" not in check.output
+
+
+def test_check_warns_and_fails_on_placeholders(tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(science, ["data", "import", str(FIXTURES / "placeholder.jsonl"),
+                                   "--out", str(tmp_path / "s")])
+    assert made.exit_code == 0 and "warning: train: the rationale 'dummy'" in made.output
+    check = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--json"])
+    assert check.exit_code == 1
+    assert json.loads(check.output)["splits"]["train"]["placeholder"] is True
+
+
+def test_bad_mapping_key_is_one_sentence(tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("colums: {label: answer}\n")
+    p = CliRunner().invoke(science, ["data", "import", str(FIXTURES / "array.json"),
+                                     "--out", str(tmp_path / "s"), "--mapping", str(mapping)])
+    assert p.exit_code != 0 and "unknown key 'colums'" in p.output

@@ -9,8 +9,8 @@
     hub = load_examples("tau/commonsense_qa", "validation")             # a '/' means the HF hub
     for info in available(): print(info.name, info.counts, info.error)
 
-Local releases live in folders under `data_dir()` (`$COTDISTILL_DATA_DIR`, else `../shared/data`
-if it exists, else `./data`). Every loader validates its input completely and raises `DataError`
+Local releases live in folders under `data_dir()` (`$COTDISTILL_DATA_DIR`, else `shared/data`
+beside the checkout the package is in, else its `data/`; never relative to the working folder). Every loader validates its input completely and raises `DataError`
 naming the file, row and field; nothing is returned half-loaded. A new source is one loader
 function and one entry in `DATASETS`.
 """
@@ -86,13 +86,17 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent  # the checkout (or site-packages)
+
+
 def data_dir() -> Path:
-    """Where local releases live: $COTDISTILL_DATA_DIR, else ../shared/data if it exists,
-    else ./data."""
+    """Where local releases live: $COTDISTILL_DATA_DIR, else shared/data next to the checkout
+    the package is in, else data/ inside it: resolved from the package's location, never from
+    the working directory, so `cotdistill datasets` finds them from any folder."""
     if os.environ.get("COTDISTILL_DATA_DIR"):
         return Path(os.environ["COTDISTILL_DATA_DIR"])
-    shared = Path.cwd().parent / "shared" / "data"
-    return shared if shared.is_dir() else Path("data")
+    shared = PACKAGE_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else PACKAGE_ROOT / "data"
 
 
 def load_examples(name: str, split: str, *, data_dir: Path | None = None,

@@ -130,9 +130,8 @@ def load_mapped(dataset_id: str, split: str, *, revision: str | None, config: st
                 label_format: str | None) -> list[Example]:
     """Any dataset `datasets.load_dataset` can read, each record read by the file importer's rules."""
     from cotdistill.data import importer
-    mapping, named = importer._columns(columns)
-    label_format = importer._label_format(kind, label_format)
-    required = importer._required(mapping, named, kind)
+    importer.read_mapped(lambda required: (), columns=columns, kind=kind,  # options first
+                         choices_sep=choices_sep, label_format=label_format)
     local = Path(dataset_id).expanduser().is_dir()
     if not local and is_offline() and not is_cached(dataset_id):
         raise DataError(f"Hugging Face dataset {dataset_id!r} cannot be downloaded: offline mode is on "
@@ -146,17 +145,9 @@ def load_mapped(dataset_id: str, split: str, *, revision: str | None, config: st
         raise DataError(f"could not load dataset {dataset_id!r} (config {config!r}) split {split!r}: "
                         f"{type(e).__name__}: {e}", field="name") from e
     source = f"hf://datasets/{dataset_id}:{split}" if not local else f"{dataset_id}:{split}"
-    reader = importer._Reader(mapping, kind, label_format, choices_sep, "jsonl")
-    examples, places = [], []
-    for i, row in enumerate(rows):
-        where, record = Where(source, i, f"record index {i} from 0"), dict(row)
-        missing = [c for c in required if c not in record]
-        if missing:
-            raise where.error("missing field", missing[0])
-        examples.append(reader.example(where, record))
-        places.append((where, record))
-    importer._check_unique(examples, places, mapping["id"])
-    return examples
+    records = ((Where(source, i, f"record index {i} from 0"), dict(row)) for i, row in enumerate(rows))
+    return importer.read_mapped(lambda required: records, columns=columns, kind=kind,
+                                choices_sep=choices_sep, label_format=label_format)
 
 
 def _spec(dataset_id: str) -> HubSpec:

@@ -1,58 +1,106 @@
-"""The generic importer (registry name `file`): your own JSONL, CSV or TSV files as examples.
+"""The generic importer (registry name `file`): your own files as examples, in the layouts that
+published rationale releases use.
 
     load_examples("file", "train", path="my_train.csv",
                   columns={"question": "q", "choices": "options", "label": "answer"},
                   choices_sep="|", label_format="text")
-    load_examples("file", "test", paths={"train": "a.jsonl", "test": "b.jsonl"})
+    load_examples("file", "test", paths={"train": "a.jsonl", "test": "b.json"})
+    load_examples("file", "train", path="cqa.tsv", header=False, quoting=False,
+                  columns={"question": "0", "label": "1"}, embedded_choices=True)
 
-Options:
-- `path` (one file, used for whichever split is asked) or `paths` ({split: file}); relative
-  paths are relative to the working directory;
-- `format`: 'jsonl' | 'csv' | 'tsv' (default: from the extension; .json is read as JSON Lines);
-- `columns`: our field -> the file's column, for id, question, choices, label, rationale,
-  teacher_label (default: the same names; without an id column the row number is the id);
+Options (every one has a CLI flag in `cotdistill data import --help`):
+- `path` (one file) or `paths` ({split: file}); relative to the working directory;
+- `format`: 'jsonl' | 'json' (an array of objects, or an object keyed by row number or id) |
+  'csv' | 'tsv' (default: from the extension; .json is tried as JSON, then as JSON Lines);
+- `header` (tables; False: columns are positions "0", "1", …), `quoting` (False: cells that begin
+  with a literal '"'), `unescape` (literal '\\n' -> newline);
+- `columns`: our field -> the file's column or a path (`question.stem`,
+  `question.choices[].text`), for FIELDS; without an id column the row number (or the key of a
+  keyed object) is the id;
 - `kind`: 'multiple_choice' (default) | 'yes_no' | 'numeric';
-- `choices_sep`: in CSV/TSV the choices cell is a JSON list unless a separator is given
-  (JSONL: a list, or Hugging Face's {"label": [...], "text": [...]});
-- `label_format` (multiple choice): 'letter' ('c', '(c)', 'C'; default) | 'text' (the choice's
-  text) | 'index' (0-based). teacher_label is read the same way and may be empty.
+- `choices_sep` (a choices cell that is text), `embedded_choices` (choices written inside the
+  question: `(a) … (b) …`, `Answer Choices: (A) …`, `Options:\\n- …`);
+- `label_format` (multiple choice): see cotdistill.data.labels.LABEL_FORMATS (default letter);
+- `teacher_correct`: a column of true/false flags "was the teacher right", distinct from
+  `teacher_label` (a boolean column mapped to teacher_label is refused);
+- `rationale_cut`: marker(s) such as "Thus, the answer is": the rationale keeps what comes
+  before the first one (raw teacher completions);
+- `rationales`: another file (or a list of numbered files, concatenated) holding the rationales,
+  aligned by position (a JSON array of strings, or lines of text) or by id (objects with
+  `id` and `rationale`); a rationale that is a list gives one example per rationale, ids
+  `<id>#<k>`.
 Every problem raises DataError with the file, the row and the file's column name.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from cotdistill.data.readers import Where, read_jsonl, read_table
-from cotdistill.examples import (KINDS, LETTERS, YES_NO, DataError, Example, format_number,
-                                 parse_number)
+from cotdistill.data.choices import split_choices
+from cotdistill.data.labels import LABEL_FORMATS, looks_boolean, to_bool, to_letter, to_yes_no
+from cotdistill.data.layouts import KEY, MISSING, pick, read_records
+from cotdistill.data.readers import Where, read_json
+from cotdistill.examples import KINDS, LETTERS, YES_NO, DataError, Example, format_number, parse_number
 
-FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label")
-FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
+FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label", "teacher_correct")
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
            ".tab": "tsv"}
-DELIMITERS = {"csv": ",", "tsv": "\t"}
-LABEL_FORMATS = ("letter", "text", "index")
-YES_NO_WORDS = {"yes": "yes", "no": "no", "true": "yes", "false": "no"}
 DEFAULTS: dict[str, Any] = {"path": None, "paths": None, "format": None, "columns": None,
-                            "kind": "multiple_choice", "choices_sep": None, "label_format": None}
+                            "kind": "multiple_choice", "choices_sep": None, "label_format": None,
+                            "header": True, "quoting": True, "unescape": False,
+                            "embedded_choices": False, "rationale_cut": None, "rationales": None}
 
 
 def load_file(split: str, *, path: str | Path | None = None,
               paths: Mapping[str, str | Path] | None = None, format: str | None = None,
               columns: Mapping[str, str] | None = None, kind: str = "multiple_choice",
-              choices_sep: str | None = None, label_format: str | None = None) -> list[Example]:
+              choices_sep: str | None = None, label_format: str | None = None,
+              header: bool = True, quoting: bool = True, unescape: bool = False,
+              embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
+              rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
     """The examples of `split` read from the file the options name."""
     file = _pick_path(split, path, paths)
     fmt = _format(file, format)
+    return read_mapped(
+        lambda required: read_records(file, fmt, header=header, quoting=quoting,
+                                      unescape=unescape, required=required),
+        columns=columns, kind=kind, choices_sep=choices_sep, label_format=label_format,
+        embedded_choices=embedded_choices, rationale_cut=rationale_cut, rationales=rationales)
+
+
+def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
+                columns: Mapping[str, str] | None = None, kind: str = "multiple_choice",
+                choices_sep: str | None = None, label_format: str | None = None,
+                embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
+                rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
+    """Examples from records under the column mapping; `records(required columns)` yields them
+    (files here, Hugging Face rows in cotdistill.data.hub). Options are load_file's."""
     mapping, named = _columns(columns)
     label_format = _label_format(kind, label_format)
-    records = _records(file, fmt, _required(mapping, named, kind))
-    reader = _Reader(mapping, kind, label_format, choices_sep, fmt)
-    examples = [reader.example(where, record) for where, record in records]
-    _check_unique(examples, records, mapping["id"])
+    if embedded_choices and choices_sep:
+        raise DataError("give either embedded_choices (choices inside the question) or "
+                        "choices_sep (a choices cell), not both", field="embedded_choices")
+    if "choices" in named and mapping["choices"] == mapping["question"] and not embedded_choices:
+        raise DataError(f"the choices column is the question column {mapping['question']!r}: "
+                        f"splitting it would make the question a choice; use embedded_choices "
+                        f"(--embedded-choices) instead", field="choices")
+    reader = _Reader(mapping, kind, label_format, choices_sep, embedded_choices,
+                     _cuts(rationale_cut))
+    required = _required(mapping, named, kind, embedded_choices, rationales is not None)
+    checked = _checked(records(required), required)
+    if rationales is not None:
+        checked = _with_rationales(list(checked), rationales, mapping)
+    examples: list[Example] = []
+    first: dict[str, Where] = {}
+    for where, record in checked:
+        for example in reader.examples(where, record):
+            seen = first.setdefault(example.id, where)
+            if seen is not where:
+                raise where.error(f"duplicate id {example.id!r}, first seen at row {seen.row}; "
+                                  f"ids must be unique within a split", mapping["id"])
+            examples.append(example)
     return examples
 
 
@@ -76,15 +124,29 @@ def _format(file: Path, fmt: str | None) -> str:
         fmt = FORMATS.get(file.suffix.lower())
         if fmt is None:
             raise DataError("cannot tell the format from the extension; set the option "
-                            "format: jsonl, csv or tsv", file=str(file), field="format")
-    if fmt not in DELIMITERS and fmt != "jsonl":
-        raise DataError(f"unknown format {fmt!r}; expected jsonl, csv or tsv", field="format")
+                            "format: jsonl, json, csv or tsv", file=str(file), field="format")
+        if fmt == "json" and _is_jsonl(file):
+            fmt = "jsonl"
     return fmt
+
+
+def _is_jsonl(file: Path) -> bool:
+    """A .json file whose first line is a whole JSON object (JSON Lines named .json)."""
+    if not file.is_file():
+        return False
+    with file.open(encoding="utf-8-sig", errors="replace") as f:
+        first = f.readline().strip()
+    try:
+        value = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and not (value and all(isinstance(v, dict)
+                                                          for v in value.values()))
 
 
 def _columns(columns: Mapping[str, str] | None) -> tuple[dict[str, str], tuple[str, ...]]:
     """(our field -> the file's column, the fields named explicitly)."""
-    columns = dict(columns or {})
+    columns = {k: str(v) if isinstance(v, int) else v for k, v in dict(columns or {}).items()}
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
         raise DataError(f"unknown field {unknown[0]!r} in 'columns'; our fields are "
@@ -111,55 +173,127 @@ def _label_format(kind: str, label_format: str | None) -> str | None:
     return label_format
 
 
-def _required(mapping: dict[str, str], named: tuple[str, ...], kind: str) -> list[str]:
-    """The file's columns that must exist: question, label, choices (multiple choice) and any
-    optional column named explicitly in `columns`."""
-    ours = ["question", "label"] + (["choices"] if kind == "multiple_choice" else [])
-    ours += [f for f in named if f not in ours and f != "choices"]
+def _cuts(rationale_cut: str | Sequence[str] | None) -> tuple[str, ...]:
+    cuts = (rationale_cut,) if isinstance(rationale_cut, str) else tuple(rationale_cut or ())
+    if any(not isinstance(c, str) or not c for c in cuts):
+        raise DataError(f"rationale_cut must be non-empty text, found {rationale_cut!r}",
+                        field="rationale_cut")
+    return cuts
+
+
+def _required(mapping: dict[str, str], named: tuple[str, ...], kind: str,
+              embedded: bool, apart: bool) -> list[str]:
+    """The file's columns that must exist: question, label, choices (multiple choice, unless
+    embedded in the question) and any optional column named explicitly in `columns`."""
+    ours = ["question", "label"]
+    ours += ["choices"] if kind == "multiple_choice" and not embedded else []
+    skip = ("choices", "rationale") if apart else ("choices",)  # apart: in another file
+    ours += [f for f in named if f not in ours and f not in skip]
     return [mapping[f] for f in ours]
 
 
-def _records(file: Path, fmt: str, required: list[str]) -> list[tuple[Where, dict]]:
-    if fmt == "jsonl":
-        records = read_jsonl(file)
+def _checked(records: Iterable[tuple[Where, dict]],
+             required: list[str]) -> Iterator[tuple[Where, dict]]:
+    for where, record in records:
+        for column in required:
+            if pick(record, column) is MISSING and not (column == "id" and KEY in record):
+                raise where.error("missing field", column)
+        yield where, record
+
+
+def _with_rationales(records: list[tuple[Where, dict]], source, mapping: dict[str, str]
+                     ) -> list[tuple[Where, dict]]:
+    """The records with their rationale (column `mapping['rationale']`) from another file."""
+    files = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    items = [item for file in files for item in _rationale_items(file)]
+    column = mapping["rationale"]
+    if items and all(isinstance(i, dict) for _, i in items):
+        by_id = {}
+        for where, item in items:
+            if "id" not in item or "rationale" not in item:
+                raise where.error("a rationale object needs the keys 'id' and 'rationale'")
+            by_id.setdefault(str(item["id"]), []).append(item["rationale"])
+        out = []
         for where, record in records:
-            missing = [c for c in required if c not in record]
-            if missing:
-                raise where.error("missing field", missing[0])
-        return records
-    return read_table(file, required, DELIMITERS[fmt])[1]
+            rid = str(pick(record, mapping["id"]) if pick(record, mapping["id"]) is not MISSING
+                      else record.get(KEY, where.row))
+            found = [r for rs in by_id.get(rid, []) for r in (rs if isinstance(rs, list) else [rs])]
+            out.append((where, {**record, column: found if len(found) > 1 else
+                                (found[0] if found else None)}))
+        return out
+    if len(items) != len(records):
+        raise DataError(f"{len(items)} rationales in {', '.join(map(str, files))} for "
+                        f"{len(records)} rows: aligned by position, the counts must match",
+                        file=str(files[0]), field="rationales")
+    return [(where, {**record, column: item}) for (where, record), (_, item) in zip(records, items)]
+
+
+def _rationale_items(file: Path) -> list[tuple[Where, Any]]:
+    if file.suffix.lower() == ".json":
+        data = read_json(file)
+        if not isinstance(data, list):
+            raise DataError(f"expected a JSON array of rationales, found a JSON "
+                            f"{type(data).__name__}", file=str(file), field="rationales")
+        return [(Where(file, i, f"array element {i} from 0"), v) for i, v in enumerate(data)]
+    if file.suffix.lower() in (".jsonl", ".ndjson"):
+        return list(read_records(file, "jsonl"))
+    if not file.is_file():
+        raise DataError("file not found", file=str(file), field="rationales")
+    lines = file.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    return [(Where(file, i, f"line {i}"), line) for i, line in enumerate(lines, start=1)]
 
 
 class _Reader:
-    """Turns one record into an Example under the importer's options."""
+    """Turns one record into Examples under the importer's options."""
 
     def __init__(self, mapping: dict[str, str], kind: str, label_format: str | None,
-                 choices_sep: str | None, fmt: str):
+                 choices_sep: str | None, embedded: bool, cuts: tuple[str, ...]):
         self.col, self.kind, self.label_format = mapping, kind, label_format
-        self.choices_sep, self.fmt = choices_sep, fmt
+        self.choices_sep, self.embedded, self.cuts = choices_sep, embedded, cuts
 
-    def example(self, where: Where, record: dict) -> Example:
-        choices = self.choices(where, record)
-        return Example(
-            id=self.id(where, record), question=where.text(record, self.col["question"]),
-            choices=choices, kind=self.kind,
-            label=self.label(where, record, "label", choices),
-            rationale=where.text(record, self.col["rationale"], optional=True),
-            teacher_label=self.label(where, record, "teacher_label", choices, optional=True),
-            meta={"file": str(where.file), "row": where.row})
+    def examples(self, where: Where, record: dict) -> list[Example]:
+        """One example, or one per rationale when the rationale is a list."""
+        flat = {c: v for c in set(self.col.values()) if (v := pick(record, c)) is not MISSING}
+        question = where.text(flat, self.col["question"])
+        choices = self.choices(where, flat)
+        if self.embedded:
+            question, choices = self.split(where, question)
+        label = self.label(where, flat, "label", choices)
+        teacher = self.label(where, flat, "teacher_label", choices, optional=True)
+        meta = {"file": str(where.file), "row": where.row}
+        flag = self.flag(where, flat)
+        if flag is not None:
+            meta["teacher_correct"] = flag
+        base = self.id(where, record, flat)
+        rationales = self.rationales(where, flat)
+        many = isinstance(flat.get(self.col["rationale"]), list)
+        return [Example(id=f"{base}#{k}" if many else base, question=question, choices=choices,
+                        kind=self.kind, label=label, rationale=r, teacher_label=teacher,
+                        meta={**meta, "question_id": base} if many else meta)
+                for k, r in enumerate(rationales)]
 
-    def id(self, where: Where, record: dict) -> str:
-        value = record.get(self.col["id"])
+    def id(self, where: Where, record: dict, flat: dict) -> str:
+        value = flat.get(self.col["id"])
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        if self.col["id"] not in record:
-            return str(where.row)
-        return where.text(record, self.col["id"])
+        if self.col["id"] not in flat:
+            return str(record.get(KEY, where.row))
+        return where.text(flat, self.col["id"])
+
+    def split(self, where: Where, question: str) -> tuple[str, tuple[str, ...] | None]:
+        if self.kind != "multiple_choice":
+            return question, self.choices(where, {})
+        parsed = split_choices(question)
+        if parsed is None:
+            raise where.error(f"no choices found in the question text {question[:80]!r}; "
+                              f"embedded choices look like '(a) … (b) …', 'Answer Choices: "
+                              f"(A) …' or 'Options:\\n- …'", self.col["question"])
+        return parsed
 
     def choices(self, where: Where, record: dict) -> tuple[str, ...] | None:
         if self.kind == "yes_no":
             return YES_NO
-        if self.kind == "numeric":
+        if self.kind == "numeric" or self.embedded:
             return None
         column = self.col["choices"]
         value = record.get(column)
@@ -182,6 +316,32 @@ class _Reader:
             raise where.error(f"expected the choices as a JSON list like [\"red\", \"blue\"], "
                               f"found {cell!r}; or set the option choices_sep", column) from None
 
+    def rationales(self, where: Where, record: dict) -> list[str | None]:
+        column = self.col["rationale"]
+        value = record.get(column)
+        values = value if isinstance(value, list) else [value]
+        out = []
+        for v in values:
+            if v is not None and not isinstance(v, str):
+                raise where.error(f"expected text, found {type(v).__name__}", column)
+            out.append(self.cut(v.strip()) if v and v.strip() else None)
+        return out or [None]
+
+    def cut(self, text: str) -> str | None:
+        for marker in self.cuts:
+            text = text.split(marker, 1)[0]
+        return text.strip() or None
+
+    def flag(self, where: Where, record: dict) -> bool | None:
+        column = self.col["teacher_correct"]
+        value = record.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        flag = to_bool(value)
+        if flag is None:
+            raise where.error(f"expected a true/false flag, found {value!r}", column)
+        return flag
+
     def label(self, where: Where, record: dict, field: str, choices, *,
               optional: bool = False) -> str | None:
         column = self.col[field]
@@ -190,64 +350,34 @@ class _Reader:
             if optional:
                 return None
             raise where.error("missing field" if column not in record else "empty value", column)
+        if field == "teacher_label" and looks_boolean(value) \
+                and not looks_boolean(record.get(self.col["label"])):
+            raise where.error(f"teacher_label holds the flag {value!r}, not an answer: a "
+                              f"'was the teacher right' column goes to teacher_correct "
+                              f"(--column teacher_correct={column})", column)
         if self.kind == "yes_no":
-            return _yes_no(where, value, column)
+            word = to_yes_no(value)
+            if word is None:
+                raise where.error(f"label not among the choices: {value!r} is not yes or no "
+                                  f"(nor true/false)", column)
+            return word
         if self.kind == "numeric":
-            return _number(where, value, column)
-        return _letter(where, value, column, choices, self.label_format)
+            number = None if isinstance(value, bool) else parse_number(str(value))
+            if number is None:
+                raise where.error(f"expected a number, found {value!r}", column)
+            return format_number(number)
+        letter = to_letter(value, self.label_format, choices)
+        if letter is None:
+            raise where.error(f"label not among the choices: {value!r} is not "
+                              f"{_expected(self.label_format, choices)}", column)
+        return letter
 
 
-def _yes_no(where: Where, value: Any, column: str) -> str:
-    word = str(value).strip().lower()
-    if word not in YES_NO_WORDS:
-        raise where.error(f"label not among the choices: {value!r} is not yes or no", column)
-    return YES_NO_WORDS[word]
-
-
-def _number(where: Where, value: Any, column: str) -> str:
-    number = None if isinstance(value, bool) else parse_number(str(value))
-    if number is None:
-        raise where.error(f"expected a number, found {value!r}", column)
-    return format_number(number)
-
-
-def _letter(where: Where, value: Any, column: str, choices: tuple[str, ...],
-            label_format: str) -> str:
-    """The label as a letter; DataError if it does not name one of the choices."""
+def _expected(label_format: str, choices: Sequence[str]) -> str:
+    """What a label of this format should have been, for an error message."""
     n = len(choices)
-    if label_format == "index":
-        text = str(value).strip()
-        index = int(text) if re.fullmatch(r"\d+", text) and not isinstance(value, bool) else -1
-        if not 0 <= index < n:
-            raise where.error(f"label not among the choices: {value!r} is not a 0-based index "
-                              f"below {n}", column)
-        return LETTERS[index]
-    if not isinstance(value, str):
-        raise where.error(f"expected text, found {type(value).__name__} {value!r}", column)
-    if label_format == "text":
-        return _letter_of_text(where, value.strip(), column, choices)
-    match = re.fullmatch(r"\(?([A-Za-z])\)?", value.strip())
-    letter = match.group(1).lower() if match else None
-    if letter is None or letter not in LETTERS[:n]:
-        raise where.error(f"label not among the choices: {value!r} is not a letter "
-                          f"a-{LETTERS[n - 1]}", column)
-    return letter
-
-
-def _letter_of_text(where: Where, text: str, column: str, choices: tuple[str, ...]) -> str:
-    if text in choices:
-        return LETTERS[choices.index(text)]
-    folded = [i for i, c in enumerate(choices) if c.casefold() == text.casefold()]
-    if folded:
-        return LETTERS[folded[0]]
-    raise where.error(f"label not among the choices: {text!r} is not one of {list(choices)}",
-                      column)
-
-
-def _check_unique(examples: list[Example], records: list[tuple[Where, dict]], column: str) -> None:
-    first: dict[str, Where] = {}
-    for example, (where, _) in zip(examples, records):
-        seen = first.setdefault(example.id, where)
-        if seen is not where:
-            raise where.error(f"duplicate id {example.id!r}, first seen at row {seen.row}; ids "
-                              f"must be unique within a split", column)
+    return {"text": f"one of {list(choices)}", "index": f"a 0-based index below {n}",
+            "index1": f"a 1-based index from 1 to {n}",
+            "letter": f"a letter a-{LETTERS[n - 1]}",
+            "sentence": f"a name like 'Sentence A' … 'Sentence {LETTERS[n - 1].upper()}'"
+            }[label_format]

@@ -102,7 +102,8 @@ def example_of(where: Where, record: Mapping[str, Any]) -> Example:
                        label=record["label"], choices=choices, kind=kind,
                        rationale=where.text(record, "rationale", optional=True),
                        teacher_label=record["teacher_label"],
-                       meta={"split": record["split"], "raw_output": record["raw_output"]})
+                       meta={"split": record["split"], "raw_output": record["raw_output"],
+                             "teacher_correct": record["teacher_correct"]})
     except DataError as e:
         if e.file:
             raise

@@ -140,7 +140,7 @@ def read_table(path: Path, columns: Sequence[str], delimiter: str, *,
                         strict=True)
     try:
         header = [h.strip() for h in next(reader)]
-        _check_header(header, columns, path, delimiter, text.split("\n", 1)[0].rstrip("\r"))
+        check_header(header, columns, path, delimiter, text.split("\n", 1)[0].rstrip("\r"))
         rows = _table_rows(reader, header, path, delimiter)
     except csv.Error as e:
         raise DataError(f"malformed table on file line {reader.line_num} (row = file line): {e}",
@@ -167,8 +167,9 @@ def _table_rows(reader: Iterator[list[str]], header: list[str], path: Path,
     return rows
 
 
-def _check_header(header: list[str], columns: Sequence[str], path: Path, delimiter: str,
-                  first_line: str) -> None:
+def check_header(header: list[str], columns: Sequence[str], path: Path, delimiter: str,
+                 first_line: str) -> None:
+    """DataError naming the first of `columns` missing from a table's header row."""
     missing = [c for c in columns if c not in header]
     if not missing:
         return

@@ -22,14 +22,23 @@ def test_data_dir_prefers_env(monkeypatch, tmp_path):
     assert data_dir() == tmp_path / "x"
 
 
-def test_data_dir_falls_back_to_shared_then_local(monkeypatch, tmp_path):
+def test_data_dir_falls_back_to_shared_then_local_beside_the_package(monkeypatch, tmp_path):
     monkeypatch.delenv("COTDISTILL_DATA_DIR")
     project = tmp_path / "main"
     project.mkdir()
-    monkeypatch.chdir(project)
-    assert data_dir() == Path("data")
+    monkeypatch.setattr(data, "PACKAGE_ROOT", project)
+    monkeypatch.chdir(tmp_path)                      # the working folder plays no part
+    assert data_dir() == project / "data"
     (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.chdir(project / "..")
     assert data_dir() == tmp_path / "shared" / "data"
+
+
+def test_data_dir_is_the_same_from_any_working_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("COTDISTILL_DATA_DIR")
+    here = data_dir()
+    monkeypatch.chdir(tmp_path)
+    assert data_dir() == here and here.is_absolute()
 
 
 def test_unknown_name_lists_known_names():

@@ -1,0 +1,187 @@
+"""The data report: what to know about a dataset or rationale set before training on it.
+
+    report = data_report({"train": train, "test": test})     # plain dict, JSON-ready
+    print(format_report(report))                             # `cotdistill data check`
+    clean = strip_leaks(example)                             # the rationale minus leaking sentences
+
+Sections: label distribution and rationale lengths (words, or tokens of a tokenizer) per split;
+answer leakage (rationales that state the gold answer: "the answer is (c)", its letter in
+brackets, or the gold choice's text verbatim while no other choice is quoted); placeholders and duplicates (one rationale text
+in many rows, empty rationales); several rationales per question; train/test overlap (exact and
+normalized question text); teacher answers that disagree with gold. `warnings` lists, in one
+sentence each, what should stop a careful researcher.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from typing import Any, Callable, Mapping, Sequence
+
+from cotdistill.examples import LETTERS, Example
+
+PLACEHOLDER_MIN_ROWS = 3   # one rationale text in at least this many rows …
+PLACEHOLDER_MIN_SHARE = 0.05  # … and this share of a split's rationales is a placeholder
+LEAK_WARN_RATE = 0.10
+N_SHOWN = 3
+
+
+def normalize(text: str) -> str:
+    """Question text for overlap: lowercase, punctuation dropped, whitespace collapsed."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def _answer_texts(example: Example) -> tuple[str | None, str | None]:
+    """(gold letter or word, gold choice text) of an example."""
+    if example.kind == "multiple_choice" and example.choices:
+        return example.label, example.choices[LETTERS.index(example.label)]
+    return example.label, None
+
+
+def leak_kinds(example: Example) -> list[str]:
+    """How the rationale names the gold answer: 'statement' ("answer is (c)" / "(c)"),
+    'text' (the gold choice's text verbatim, whole words, and no other choice's); empty if
+    it does not."""
+    if not example.rationale:
+        return []
+    text, (letter, choice) = example.rationale, _answer_texts(example)
+    found = []
+    statement = rf"answer\s+(?:is|:)\s*:?\s*\(?{re.escape(letter)}\)?(?![\w])"
+    bracketed = rf"\({re.escape(letter)}\)" if example.kind == "multiple_choice" else None
+    if re.search(statement, text, re.IGNORECASE) or (bracketed and re.search(bracketed, text,
+                                                                              re.IGNORECASE)):
+        found.append("statement")
+    if choice and _quotes(text, choice) and not any(
+            _quotes(text, other) for other in example.choices if other != choice):
+        found.append("text")  # the gold choice alone: quoting every choice names none
+    return found
+
+
+def _quotes(text: str, choice: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(choice)}(?!\w)", text, re.IGNORECASE) is not None
+
+
+def strip_leaks(example: Example) -> str | None:
+    """The rationale without the sentences that state the answer ('statement' leaks)."""
+    if not example.rationale:
+        return example.rationale
+    sentences = re.split(r"(?<=[.!?])\s+", example.rationale)
+    kept = [s for s in sentences
+            if "statement" not in leak_kinds(Example(example.id, example.question, example.label,
+                                                     example.choices, s, kind=example.kind))]
+    return " ".join(kept).strip() or None
+
+
+def data_report(splits: Mapping[str, Sequence[Example]], *,
+                count: Callable[[str], int] | None = None, unit: str = "words",
+                train_split: str = "train") -> dict[str, Any]:
+    """The report of a dataset given as {split: examples}; `count` measures a rationale's length
+    (default: words)."""
+    count = count or (lambda text: len(text.split()))
+    report: dict[str, Any] = {"unit": unit, "splits": {}, "overlap": {}, "warnings": []}
+    for split, examples in splits.items():
+        report["splits"][split] = _split_report(examples, count)
+    train = splits.get(train_split)
+    if train is not None:
+        for split, examples in splits.items():
+            if split != train_split:
+                report["overlap"][split] = overlap(train, examples)
+    report["warnings"] = _warnings(report, train_split)
+    return report
+
+
+def _split_report(examples: Sequence[Example], count: Callable[[str], int]) -> dict[str, Any]:
+    with_rationale = [e for e in examples if e.rationale]
+    lengths = [count(e.rationale) for e in with_rationale]
+    leaks = {e.id: leak_kinds(e) for e in with_rationale}
+    leaking = [i for i, kinds in leaks.items() if kinds]
+    texts = Counter(" ".join(e.rationale.split()) for e in with_rationale)
+    repeated = [(t, n) for t, n in texts.most_common() if n >= PLACEHOLDER_MIN_ROWS]
+    questions = Counter(normalize(e.question) for e in examples)
+    judged = [e for e in examples if e.teacher_correct is not None]
+    return {
+        "n": len(examples), "labels": dict(sorted(Counter(e.label for e in examples).items())),
+        "n_with_rationale": len(with_rationale),
+        "n_empty_rationale": len(examples) - len(with_rationale),
+        "rationale_length": _lengths(lengths),
+        "leak": {"n": len(leaking),
+                 "rate": len(leaking) / len(with_rationale) if with_rationale else 0.0,
+                 "n_statement": sum("statement" in k for k in leaks.values()),
+                 "n_text": sum("text" in k for k in leaks.values()),
+                 "examples": leaking[:N_SHOWN]},
+        "repeated_rationales": [{"text": t[:80], "rows": n} for t, n in repeated[:N_SHOWN]],
+        "n_rows_with_repeated_rationale": sum(n for _, n in repeated),
+        "placeholder": bool(repeated) and repeated[0][1] >= max(
+            PLACEHOLDER_MIN_ROWS, PLACEHOLDER_MIN_SHARE * len(with_rationale)),
+        "n_questions": len(questions),
+        "n_questions_with_several": sum(1 for n in questions.values() if n > 1),
+        "n_teacher_judged": len(judged),
+        "n_teacher_wrong": sum(1 for e in judged if not e.teacher_correct),
+    }
+
+
+def _lengths(lengths: list[int]) -> dict[str, Any] | None:
+    if not lengths:
+        return None
+    return {"min": min(lengths), "median": statistics.median(lengths),
+            "mean": round(statistics.fmean(lengths), 2), "max": max(lengths)}
+
+
+def overlap(train: Sequence[Example], other: Sequence[Example]) -> dict[str, Any]:
+    """Items of `other` whose question also occurs in `train`: exactly, and after normalize()."""
+    exact = {e.question for e in train}
+    loose = {normalize(e.question) for e in train}
+    n_exact = [e.id for e in other if e.question in exact]
+    n_norm = [e.id for e in other if normalize(e.question) in loose]
+    return {"n": len(other), "exact": len(n_exact), "normalized": len(n_norm),
+            "examples": n_norm[:N_SHOWN]}
+
+
+def _warnings(report: dict[str, Any], train_split: str) -> list[str]:
+    out = []
+    for split, s in report["splits"].items():
+        if s["leak"]["rate"] >= LEAK_WARN_RATE:
+            out.append(f"{split}: {s['leak']['n']} of {s['n_with_rationale']} rationales "
+                       f"({s['leak']['rate']:.0%}) name the gold answer ("
+                       f"{s['leak']['n_statement']} state it, {s['leak']['n_text']} quote the "
+                       f"gold choice's text; e.g. "
+                       f"{', '.join(s['leak']['examples'])}); cut answer statements "
+                       f"(--rationale-cut, --strip-leaks) and check whether quoting the "
+                       f"choice gives the answer away")
+        if s["placeholder"]:
+            top = s["repeated_rationales"][0]
+            out.append(f"{split}: the rationale {top['text']!r} appears in {top['rows']} rows: "
+                       f"a placeholder, not a rationale")
+        if s["n_empty_rationale"] and s["n_with_rationale"]:
+            out.append(f"{split}: {s['n_empty_rationale']} of {s['n']} rows have no rationale")
+        if s["n_questions_with_several"] and split == train_split:
+            out.append(f"{split}: {s['n_questions_with_several']} questions appear in several "
+                       f"rows ({s['n']} rows, {s['n_questions']} questions): n_train counts "
+                       f"rows, not questions")
+        if s["n_teacher_wrong"]:
+            out.append(f"{split}: the teacher disagrees with gold on {s['n_teacher_wrong']} of "
+                       f"{s['n_teacher_judged']} rows")
+    for split, o in report["overlap"].items():
+        if o["normalized"]:
+            out.append(f"{split}: {o['normalized']} of {o['n']} questions also occur in "
+                       f"{train_split} ({o['exact']} exactly; e.g. {', '.join(o['examples'])})")
+    return out
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """The report as text lines for a terminal."""
+    lines = []
+    for split, s in report["splits"].items():
+        length = s["rationale_length"]
+        size = (f"{report['unit']} median {length['median']} (min {length['min']}, max "
+                f"{length['max']})" if length else "no rationales")
+        lines.append(f"{split}: {s['n']} rows, {s['n_with_rationale']} with a rationale, "
+                     f"{size}; labels {s['labels']}; leak {s['leak']['n']} "
+                     f"({s['leak']['rate']:.1%}: {s['leak']['n_statement']} state the answer, "
+                     f"{s['leak']['n_text']} quote the gold choice)")
+    for split, o in report["overlap"].items():
+        lines.append(f"overlap {split}/train: {o['exact']} exact, {o['normalized']} normalized "
+                     f"of {o['n']}")
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    return "\n".join(lines)

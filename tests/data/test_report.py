@@ -1,0 +1,127 @@
+"""The data report on constructed data: exact leak, placeholder, overlap, several-rationales and
+teacher-disagreement counts; strip_leaks; the seeded holdout."""
+
+from pathlib import Path
+
+import pytest
+
+from cotdistill.data import load_examples
+from cotdistill.data.report import data_report, leak_kinds, normalize, overlap, strip_leaks
+from cotdistill.examples import DataError, Example
+from cotdistill.rationale_sets import hold_out, import_file, open_rationale_set
+
+FIX = Path(__file__).parent / "fixtures"
+CH = ("dry palms", "wet hands", "cold feet")
+
+
+def mc(i, rationale, label="a", question=None, teacher=None):
+    return Example(f"q{i}", question or f"Question {i}?", label, CH, rationale,
+                   teacher_label=teacher)
+
+
+def test_leak_kinds():
+    assert leak_kinds(mc(1, "Rub them. Thus, the answer is (a) dry palms.")) == ["statement",
+                                                                                 "text"]
+    assert leak_kinds(mc(2, "So the answer is: a")) == ["statement"]
+    assert leak_kinds(mc(3, "People with Dry Palms rub them.")) == ["text"]
+    assert leak_kinds(mc(4, "Nothing here; (b) is wrong.")) == []
+    assert leak_kinds(mc(5, "Dry palms or wet hands?")) == []  # quotes two choices: names none
+    assert leak_kinds(Example("y", "Q?", "yes", ("yes", "no"), "So the answer is yes.",
+                              kind="yes_no")) == ["statement"]
+    assert leak_kinds(Example("y", "Q?", "no", ("yes", "no"), "So the answer is yes.",
+                              kind="yes_no")) == []
+
+
+def test_strip_leaks_drops_only_answer_statements():
+    example = mc(1, "Friction warms skin. Thus, the answer is (a). Dry palms help.")
+    assert strip_leaks(example) == "Friction warms skin. Dry palms help."
+    assert strip_leaks(mc(2, "The answer is (a).")) is None
+
+
+def test_report_counts_on_constructed_data():
+    train = [mc(1, "Thus, the answer is (a)."), mc(2, "dummy"), mc(3, "dummy"), mc(4, "dummy"),
+             mc(5, "A real reason here.", label="b", teacher="c"), mc(6, None, teacher="a"),
+             mc(7, "Another reason.", question="Question 1?")]
+    test = [mc(10, "x", question="Question 1?"), mc(11, "y", question="question   2"),
+            mc(12, "z", question="Fresh question?")]
+    report = data_report({"train": train, "test": test})
+    s = report["splits"]["train"]
+    assert (s["n"], s["n_with_rationale"], s["n_empty_rationale"]) == (7, 6, 1)
+    assert s["labels"] == {"a": 6, "b": 1}
+    assert s["rationale_length"] == {"min": 1, "median": 1.5, "mean": 2.33, "max": 5}
+    assert (s["leak"]["n"], s["leak"]["n_statement"], s["leak"]["examples"]) == (1, 1, ["q1"])
+    assert s["repeated_rationales"] == [{"text": "dummy", "rows": 3}] and s["placeholder"]
+    assert (s["n_questions"], s["n_questions_with_several"]) == (6, 1)
+    assert (s["n_teacher_judged"], s["n_teacher_wrong"]) == (2, 1)
+    assert report["overlap"]["test"] == {"n": 3, "exact": 1, "normalized": 2,
+                                         "examples": ["q10", "q11"]}
+    warnings = "\n".join(report["warnings"])
+    for part in ("name the gold answer", "'dummy' appears in 3 rows", "1 of 7 rows have no",
+                 "1 questions appear in several rows", "disagrees with gold on 1 of 2",
+                 "test: 2 of 3 questions also occur in train (1 exactly"):
+        assert part in warnings
+
+
+def test_a_clean_dataset_has_no_warnings():
+    train = [mc(i, f"Reason number {i}.") for i in range(5)]
+    assert data_report({"train": train, "test": [mc(9, "Other.", question="New?")]})[
+        "warnings"] == []
+
+
+def test_normalize_and_overlap():
+    assert normalize("  What's  THE sky?") == "what s the sky"
+    assert overlap([mc(1, None)], [mc(2, None, question="question 1")])["normalized"] == 1
+
+
+def test_placeholder_rationales_of_a_file_are_flagged():
+    """Why: the literal word "dummy" in every row counted as real rationales."""
+    examples = load_examples("file", "train", path=str(FIX / "placeholder.jsonl"))
+    report = data_report({"train": examples})
+    assert report["splits"]["train"]["placeholder"] is True
+    assert any("'dummy' appears in 3 rows" in w for w in report["warnings"])
+
+
+def test_leaking_completions_are_reported_then_cut():
+    """Why: teacher completions kept as rationales still named the answer."""
+    raw = load_examples("file", "train", path=str(FIX / "completions.jsonl"),
+                        columns={"rationale": "completion"})
+    assert data_report({"train": raw})["splits"]["train"]["leak"]["n"] == 2
+    cut = load_examples("file", "train", path=str(FIX / "completions.jsonl"),
+                        columns={"rationale": "completion"},
+                        rationale_cut=["Thus, the answer is", "So the answer is"])
+    assert data_report({"train": cut})["splits"]["train"]["leak"]["n"] == 0
+
+
+def test_holdout_is_seeded_keeps_questions_together_and_leaves_no_overlap():
+    rows = [mc(i, "r", question=f"Question {i // 2}?") for i in range(20)]  # 10 questions x 2
+    a, b = hold_out({"train": rows}, 0.2, seed=3), hold_out({"train": rows}, 0.2, seed=3)
+    assert a == b and len(a["test"]) == 4 and len(a["train"]) == 16
+    assert data_report(a)["overlap"]["test"]["normalized"] == 0
+    assert hold_out({"train": rows}, 0.2, seed=4)["test"] != a["test"]
+    with pytest.raises(DataError, match="between 0 and 1"):
+        hold_out({"train": rows}, 1.5, seed=0)
+    with pytest.raises(DataError, match="exactly one split named train"):
+        hold_out({"train": rows, "test": rows}, 0.1, seed=0)
+
+
+def test_import_with_holdout_writes_a_test_split_and_warnings(tmp_path):
+    path = import_file(FIX / "placeholder.jsonl", tmp_path / "s", holdout=0.25, seed=0)
+    rs = open_rationale_set(path)
+    assert rs.provenance["splits"] == {"train": 3, "test": 1}
+    assert rs.provenance["dataset"]["holdout"] == 0.25
+    assert any("dummy" in w for w in rs.provenance["extra"]["warnings"])
+
+
+def test_import_strip_leaks(tmp_path):
+    path = import_file(FIX / "completions.jsonl", tmp_path / "s", strip_leaks=True,
+                       columns={"rationale": "completion"}, rationale_cut="\n\nQ:")
+    rationales = [e.rationale for e in open_rationale_set(path).examples("train")]
+    assert rationales == ["Air scatters short wavelengths.", "Chlorophyll reflects that colour."]
+
+
+def test_teacher_flag_accuracy_survives_the_set(tmp_path):
+    path = import_file(FIX / "teacher_flag.jsonl", tmp_path / "s", kind="yes_no",
+                       columns={"label": "answer", "teacher_correct": "pred_correct"})
+    rs = open_rationale_set(path)
+    assert rs.provenance["teacher_accuracy"] == 2 / 3
+    assert [e.teacher_correct for e in rs.examples("train")] == [True, True, False]
