@@ -62,6 +62,7 @@ import torch
 
 from cotdistill.config import StudentConfig
 from cotdistill.examples import Example
+from cotdistill.logits import logits_at
 from cotdistill.placements import SequenceBuilder
 from cotdistill.students import Student, load_pretrained, load_student
 
@@ -252,10 +253,9 @@ def label_logprob(model, embeds: torch.Tensor, ids: torch.Tensor, label_spans: S
     positions); `label_spans` index into them. Rows are right-padded: under causal attention a
     real token never sees the padding after it. The output layer runs only on the positions that
     predict a label token, as in training."""
-    hidden = model.base_model(inputs_embeds=embeds, **context).last_hidden_state          # (B, S, d)
     row = torch.tensor([r for r, (a, b) in enumerate(label_spans) for _ in range(a, b)], device=embeds.device)
     pos = torch.tensor([t for a, b in label_spans for t in range(a, b)], device=embeds.device)
-    logits = model.get_output_embeddings()(hidden[row, pos - 1]).float()                     # (N, vocab)
+    logits, _ = logits_at(model, (row, pos - 1), inputs_embeds=embeds, **context)           # (N, vocab)
     logp = torch.log_softmax(logits, dim=-1).gather(1, ids[row, pos][:, None])[:, 0]         # (N,)
     return _group_sum(row, len(label_spans), logp)
 
@@ -280,7 +280,7 @@ def _run_chunk(model, items: list[_Item], rows: list[_Row], base: torch.Tensor, 
     cache.batch_select_indices(row_item)                               # (L, ...) -> (B, ...)
     embeds, ids = _suffix_embeds(model, items, rows, local, base, device)
     width = ids.shape[1]
-    context = {_cache_arg(model.base_model): cache, "use_cache": True,
+    context = {"cache": cache, "use_cache": True,
                "attention_mask": torch.cat([prompt_mask[row_item], torch.ones_like(ids)], 1),
                "position_ids": prompt_len[row_item, None] + torch.arange(width, device=device)[None]}
     spans = [(items[r.item].label[0] - items[r.item].split, items[r.item].label[1] - items[r.item].split)

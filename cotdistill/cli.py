@@ -189,6 +189,10 @@ def rescore_run(run_dir: Path, scoring: str | None = None, *, device: str | None
 
     cfg, model_dir = load_run_config(run_dir), run_dir / "model"
     eval_cfg = dataclasses.replace(cfg.eval, mode="score", scoring=scoring or cfg.eval.scoring, all_modes=True)
+    if cfg.placement == "before":
+        raise RunError(f"{run_dir} is a `before` run: score mode would rank 'So the answer is (c)' right "
+                       f"after 'Answer:', where the student always wrote its rationale in training; "
+                       f"rescore refuses it (its own generate-mode predictions.jsonl stands)")
     train, test = load_examples(cfg)
     if test[0].label_options is None:
         raise RunError(f"rescore ranks candidate labels, but {cfg.data.name!r} is {test[0].kind}: "
@@ -215,7 +219,8 @@ def rescore_run(run_dir: Path, scoring: str | None = None, *, device: str | None
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available).")
 def rescore(run_dir, scoring, device) -> None:
     """Re-evaluate a finished run's model without retraining; writes predictions-SCORING.jsonl and
-    summary-SCORING.json into RUN_DIR (the run's own files are kept)."""
+    summary-SCORING.json into RUN_DIR (the run's own files are kept). Runs with placement `before`
+    are refused: score mode skips the rationale they were trained to write first."""
     from cotdistill.examples import DataError
     from cotdistill.runner import RunError
     from cotdistill.students import StudentError

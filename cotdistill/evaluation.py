@@ -44,6 +44,7 @@ import torch
 from cotdistill.config import SCORINGS, TEXT_FORMATS, EvalConfig
 from cotdistill.diagnostics import COLLAPSE_THRESHOLD, diagnose
 from cotdistill.examples import LETTERS, Example, labels_equal
+from cotdistill.logits import logits_at
 from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, label_text, parse_label
 from cotdistill.stats import bootstrap_ci
 
@@ -223,8 +224,9 @@ def continuation_logps(model, prompts: Sequence[list[int]], conts: Mapping[str, 
     n_cand = max(len(cs) for per_example in conts.values() for cs in per_example)
     ids, mask = _pad(prompts, pad, device, left=True)
     positions = (mask.cumsum(1) - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    first_logp = torch.log_softmax(out.logits[:, -1].float(), -1)    # (B, vocab): the first continuation token
+    last, out = logits_at(model, input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                          last_only=True)
+    first_logp = torch.log_softmax(last[:, -1], -1)                  # (B, vocab): the first continuation token
     cache = _cache_of(out)
     cache.batch_repeat_interleave(n_cand)
     rep_mask = mask.repeat_interleave(n_cand, 0)
@@ -245,9 +247,10 @@ def _continuation_pass(model, cache, rep_mask: torch.Tensor, rep_first: torch.Te
     longest = max(len(c) for c in flat)
     cont_ids, cont_mask = _pad(flat, pad, device, left=False)          # (B * n_cand, longest)
     cont_pos = rep_mask.sum(1, keepdim=True) + torch.arange(longest, device=device)[None]
-    logits = model(input_ids=cont_ids, attention_mask=torch.cat([rep_mask, cont_mask], 1),
-                   position_ids=cont_pos, use_cache=True, **{_cache_arg(type(model)): cache}).logits
-    logp = torch.log_softmax(logits[:, :-1].float(), -1)               # (B*C, longest-1, vocab)
+    logits, _ = logits_at(model, (slice(None), slice(None, -1)), input_ids=cont_ids, cache=cache,
+                          attention_mask=torch.cat([rep_mask, cont_mask], 1), position_ids=cont_pos,
+                          use_cache=True)
+    logp = torch.log_softmax(logits, -1)                               # (B*C, longest-1, vocab)
     later = logp.gather(2, cont_ids[:, 1:, None]).squeeze(2)          # (B*C, longest-1)
     first = rep_first.gather(1, cont_ids[:, :1])                      # (B*C, 1)
     rows = torch.cat([first, later], 1).tolist()

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from cotdistill.config import TrainConfig
+from cotdistill.logits import logits_at
 from cotdistill.placements import TrainingSequence
 
 CHECKPOINT = "checkpoint.pt"
@@ -74,13 +75,14 @@ def collate(seqs: Sequence[TrainingSequence], pad_id: int) -> dict[str, torch.Te
 
 
 def weighted_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over supervised positions of weight x cross-entropy of the next token."""
-    hidden = model.base_model(input_ids=batch["input_ids"],
-                              attention_mask=batch["attention_mask"]).last_hidden_state
+    """Sum over supervised positions of weight x cross-entropy of the next token, with logits computed
+    as model(...).logits would be (cotdistill.logits: the output layer only where supervised)."""
     w = batch["weights"][:, 1:]                         # position t predicts token t+1
     keep = w > 0
-    h = hidden[:, :-1][keep]                            # (n_supervised, d)
-    logits = model.get_output_embeddings()(h).float()   # (n_supervised, vocab)
+    at = torch.zeros_like(batch["weights"], dtype=torch.bool)
+    at[:, :-1] = keep                                   # (B, T): positions whose next token is supervised
+    logits, _ = logits_at(model, at, input_ids=batch["input_ids"],
+                          attention_mask=batch["attention_mask"])   # (n_supervised, vocab)
     ce = F.cross_entropy(logits, batch["input_ids"][:, 1:][keep], reduction="none")
     return (ce * w[keep]).sum()
 
