@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cotdistill.config import RunConfig, from_dict
 from cotdistill.students import home
 from worker import state
+from worker.guard import check_config_paths
 from worker.models import Run
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
     reporter = Reporter(sessions, run_id, worker)
 
     def work() -> dict:
+        check_config_paths(config)               # again here: a row written by hand is refused too
         cfg = from_dict(RunConfig, config)
         reporter.log_every = max(1, cfg.train.log_every)
         summary = finished_summary(out, cfg)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker import state
 from worker.execution import Heartbeat, artifacts_root, supervise
+from worker.guard import check_job
 from worker.models import Job
 
 KINDS = {
@@ -64,7 +65,12 @@ def execute(sessions: sessionmaker, job_id: int, worker: str) -> str:
     out.mkdir(parents=True, exist_ok=True)
     beat = Heartbeat(sessions, job_id, worker, Job)
     ctx = JobContext(sessions, job_id, params, beat, out, attempt)
-    summary, outcome = supervise(sessions, job_id, worker, beat, lambda: handler(kind)(ctx))
+
+    def work():
+        check_job(kind, params)                  # again here: a row written by hand is refused too
+        return handler(kind)(ctx)
+
+    summary, outcome = supervise(sessions, job_id, worker, beat, work)
     if outcome is not None:
         return outcome
     with sessions() as session:

@@ -57,6 +57,10 @@ def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "trai
     import dataclasses
     from cotdistill.config import PerturbationConfig, RunConfig, from_dict
     from cotdistill.preview import preview_rows
+    from worker.guard import check_config_paths
+    check_config_paths(config)
+    for cond in conditions:
+        check_config_paths({"perturbation": cond.get("perturbation") or {}})
     cfg = from_dict(RunConfig, config)
     rows = []
     for cond in conditions:

@@ -232,10 +232,12 @@ def test_launch_trains_on_a_registered_set_with_the_teacher_correct_filter(lab):
     assert any("measures memorization" in w.value for w in at.warning)
 
 
-def test_a_dataset_by_id_and_a_teacher_endpoint_make_a_set(lab, tmp_path):
+def test_a_dataset_by_id_and_a_teacher_endpoint_make_a_set(lab, tmp_path, monkeypatch):
     """Another dataset than the registered ones, by id (here a local folder `datasets` reads, since
-    this machine has no hub), with its columns mapped in the form, and a teacher endpoint: a set."""
+    this machine has no hub), with its columns mapped in the form, and a teacher endpoint: a set.
+    The folder lies outside the data and state folders, so the operator allows it."""
     from worker import api
+    monkeypatch.setenv("COTDISTILL_ALLOWED_PATHS", str(tmp_path))
     folder = tmp_path / "arc_like"
     folder.mkdir()
     rows = [{"id": f"arc{i}", "question": f"Which is bigger, {i} or {i + 1}?",

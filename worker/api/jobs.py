@@ -23,7 +23,9 @@ def submit_job(kind: str, params: dict, *, name: str | None = None) -> int:
     """Queue a generation or attribution job (worker/jobs.py); returns its id."""
     from worker.jobs import create
     from worker.models import Job
+    from worker.guard import check_job
     from worker.reconcile import send
+    check_job(kind, params)
     with session() as s:
         job_id = create(s, kind, params, name=name)
         send(s, [job_id], model=Job)

@@ -29,12 +29,21 @@ def submit_matrix(matrix: str | Path | dict, *, force: bool = False, confirm: bo
         m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"])
     else:
         m = load_matrix(matrix)
+    _check_matrix_paths(m)
     with session() as s:
         result = submit(s, m, force=force, confirm=confirm, new_version=new_version, reuse_old=reuse_old)
         sent = send(s, result.queued)
     return {"experiment_id": result.experiment_id, "name": result.name, "queued": result.queued,
             "reused": result.reused, "kept": result.kept, "shared": result.shared,
             "duplicates": result.duplicates, "outdated": result.outdated, "sent": sent}
+
+
+def _check_matrix_paths(m) -> None:
+    """Every path any cell would read lies inside the allowed roots (worker/guard.py)."""
+    from worker.experiments import expand
+    from worker.guard import check_config_paths
+    for _, cfg in expand(m):
+        check_config_paths(cfg.to_dict())
 
 
 def cancel(run_id: int) -> str:
@@ -75,6 +84,10 @@ def preview(config: dict, conditions: list[dict], *, n: int = 1, split: str = "t
     the student's tokenizer); raises TimeoutError when no cpu worker answers."""
     from celery.exceptions import TimeoutError as CeleryTimeout
     from worker.celery_app import CPU_QUEUE, get_app
+    from worker.guard import check_config_paths
+    check_config_paths(config)
+    for cond in conditions:
+        check_config_paths({"perturbation": cond.get("perturbation") or {}})
     result = get_app().send_task("cotdistill.preview", args=[config, conditions, n, split], queue=CPU_QUEUE)
     try:
         return result.get(timeout=timeout, interval=0.1)
@@ -98,6 +111,8 @@ def dataset_examples(name: str, split: str, *, options: dict | None = None, sear
     filtered by a case-insensitive search over question and rationale."""
     import dataclasses as dc
     from cotdistill import data
+    from worker.guard import check_paths, dataset_paths
+    check_paths(dataset_paths(name, options))
     out = []
     for ex in data.load_examples(name, split, **(options or {})):
         if search and search.lower() not in f"{ex.question}\n{ex.rationale or ''}".lower():

@@ -46,8 +46,12 @@ def generation_outputs(job_id: int, *, limit: int = 200) -> list[dict]:
 
 def register_rationale_set(path: str | Path) -> int:
     """Register an existing set folder (generated or imported) in the database."""
+    from worker.guard import confine
     from worker.rationale_sets import register
-    return register(sessions(), path)
+    from cotdistill.data.rationale_set import resolve
+    if len(Path(path).parts) > 1:                # a path, not a set's name under the state folder
+        confine(path, "path")
+    return register(sessions(), confine(resolve(path), "path"))
 
 
 def list_rationale_sets() -> list[dict]:

@@ -1,0 +1,214 @@
+"""What jobs may touch: paths confined to the allowed roots, teacher keys and URLs allow-listed.
+The exfiltration attempts use a real local HTTP listener, which must receive nothing."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from worker.guard import (Refused, check_config_paths, check_job, check_teacher, confine, config_paths,
+                          key_var_allowed, url_allowed)
+
+
+@pytest.fixture
+def roots(tmp_path):
+    data, home = tmp_path / "data", tmp_path / "home"
+    data.mkdir()
+    home.mkdir()
+    (data / "mine.csv").write_text("question,label\nq,a\n")
+    return [data.resolve(), home.resolve()]
+
+
+# ------------------------------------------------------------------------------------------ paths
+
+def test_a_path_inside_a_root_is_allowed(roots):
+    assert confine(roots[0] / "mine.csv", "data.options.path", roots) == roots[0] / "mine.csv"
+    assert confine(roots[1] / "not-yet-there.jsonl", "x", roots) == roots[1] / "not-yet-there.jsonl"
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "{data}/../../etc/passwd", "{data}/../home/../../x.csv"])
+def test_paths_outside_every_root_are_refused_naming_the_key_and_the_path(roots, path):
+    path = path.format(data=roots[0])
+    with pytest.raises(Refused) as e:
+        confine(path, "data.options.path", roots)
+    assert str(e.value).startswith(f"data.options.path: the path {path!r} is outside the folders jobs may read")
+    assert "root:" not in str(e.value)                     # nothing of the file is echoed
+
+
+def test_a_symlink_out_of_a_root_is_refused(roots, tmp_path):
+    outside = tmp_path / "secret.csv"
+    outside.write_text("question,label\ntop secret,a\n")
+    (roots[0] / "link.csv").symlink_to(outside)
+    (roots[0] / "linkdir").symlink_to(tmp_path)
+    for p in (roots[0] / "link.csv", roots[0] / "linkdir" / "secret.csv"):
+        with pytest.raises(Refused, match="outside the folders") as e:
+            confine(p, "data.options.path", roots)
+        assert "top secret" not in str(e.value)
+
+
+def test_the_allowed_paths_variable_adds_roots(tmp_path, monkeypatch):
+    from worker.guard import allowed_roots
+    extra = tmp_path / "lab-share"
+    monkeypatch.setenv("COTDISTILL_ALLOWED_PATHS", f"{extra}{os.pathsep}/srv/cotdistill")
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "h"))
+    monkeypatch.delenv("COTDISTILL_ARTIFACTS", raising=False)
+    assert allowed_roots() == [(tmp_path / "d").resolve(), (tmp_path / "h").resolve(), extra.resolve(),
+                               Path("/srv/cotdistill").resolve()]
+
+
+def test_config_paths_lists_every_path_a_run_config_reads():
+    cfg = {"data": {"name": "file", "options": {"path": "a.csv", "paths": {"train": "/t.csv", "test": "/u.csv"},
+                                                "columns": {"question": "q"}, "rationale_files": ["/r1", "/r2"]}},
+           "perturbation": {"kind": "key_tokens", "scores_file": "/s.jsonl"},
+           "student": {"name": "/models/gemma"}}
+    assert sorted(config_paths(cfg)) == sorted([
+        ("data.options.path", "a.csv"), ("data.options.paths.train", "/t.csv"),
+        ("data.options.paths.test", "/u.csv"), ("data.options.rationale_files[0]", "/r1"),
+        ("data.options.rationale_files[1]", "/r2"), ("perturbation.scores_file", "/s.jsonl"),
+        ("student.name", "/models/gemma")])
+    # Hub ids, built-in students and a rationale set's bare name are not paths.
+    assert list(config_paths({"data": {"name": "rationale-set", "options": {"path": "cqa-smollm2"}},
+                              "student": {"name": "smollm2-135m"}})) == []
+    assert list(config_paths({"data": {"name": "allenai/openbookqa"}, "student": {"name": "gpt2"}})) == []
+
+
+def test_a_run_config_reading_etc_passwd_is_refused(roots):
+    cfg = {"data": {"name": "file", "options": {"path": "/etc/passwd", "format": "csv"}}}
+    with pytest.raises(Refused, match=r"^data\.options\.path: the path '/etc/passwd' is outside"):
+        check_config_paths(cfg, roots)
+    check_config_paths({"data": {"name": "file", "options": {"path": str(roots[0] / "mine.csv")}}}, roots)
+
+
+def test_the_jobs_api_refuses_paths_before_reading_anything(tmp_path, monkeypatch):
+    from worker import api
+    from worker.api.runs import _check_matrix_paths
+    from worker.experiments import Matrix
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("COTDISTILL_ALLOWED_PATHS", raising=False)
+    with pytest.raises(Refused, match="data.options.path: the path '/etc/passwd'"):
+        api.dataset_examples("file", "train", options={"path": "/etc/passwd", "format": "csv",
+                                                       "columns": {"question": "root:x:0:0:root:/root:/bin/bash"}})
+    base = {"data": {"name": "file", "options": {"path": "/etc/passwd", "format": "csv"}}}
+    with pytest.raises(Refused, match="data.options.path"):
+        _check_matrix_paths(Matrix("leak", base, {"seed": [0]}))
+    with pytest.raises(Refused, match="path: the path '/etc'"):
+        api.register_rationale_set("/etc")
+    with pytest.raises(Refused, match="perturbation.scores_file"):
+        api.preview({"data": {"name": "synthetic-count"}}, [{"perturbation": {
+            "kind": "key_tokens", "scores_file": "/etc/shadow", "params": {"k": 2}}}])
+
+
+# ------------------------------------------------------------------------------------------ teachers
+
+@pytest.mark.parametrize("name,env,allowed", [
+    ("OPENAI_API_KEY", {}, True),
+    ("VLLM_API_KEY", {}, True),
+    ("COTDISTILL_PASSWORD", {}, False),
+    ("COTDISTILL_DATABASE_URL", {}, False),
+    ("COTDISTILL_TEACHER_API_KEY", {}, False),             # COTDISTILL_* never, even ending in _API_KEY
+    ("HOME", {}, False),
+    ("AWS_SECRET_ACCESS_KEY", {}, False),
+    ("LAB_TOKEN", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
+    ("VLLM_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
+    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN"}, False),
+    ("COTDISTILL_PASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
+    ("PGPASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
+])
+def test_key_variable_allow_list(name, env, allowed):
+    assert key_var_allowed(name, env) is allowed
+
+
+@pytest.mark.parametrize("url,prefixes,allowed", [
+    ("http://127.0.0.1:8000/v1", "", True),
+    ("ftp://127.0.0.1/v1", "", False),
+    ("http://vllm.lab:8000/v1", "http://vllm.lab:8000/", True),
+    ("http://VLLM.lab:8000/v1", "http://vllm.lab:8000", True),
+    ("http://vllm.lab:8001/v1", "http://vllm.lab:8000/", False),
+    ("http://vllm.lab.evil.org:8000/v1", "http://vllm.lab", False),
+    ("https://api.openai.com/v1", "http://vllm.lab:8000/, https://api.openai.com/v1", True),
+    ("https://api.openai.com/v10", "https://api.openai.com/v1", False),
+])
+def test_teacher_url_prefixes(url, prefixes, allowed):
+    assert url_allowed(url, {"COTDISTILL_TEACHER_URLS": prefixes}) is allowed
+
+
+def test_check_teacher_says_why(monkeypatch):
+    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable COTDISTILL_PASSWORD may not be read"):
+        check_teacher({"kind": "http", "base_url": "http://x/v1", "api_key_env": "COTDISTILL_PASSWORD"}, {})
+    with pytest.raises(Refused, match=r"^teacher.base_url: 'http://evil:1/v1' is not an allowed teacher URL"):
+        check_teacher({"kind": "http", "base_url": "http://evil:1/v1"},
+                      {"COTDISTILL_TEACHER_URLS": "http://vllm.lab:8000/"})
+    check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"}, {})
+
+
+class Listener:
+    """A real HTTP listener on 127.0.0.1 that records every request it receives."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                outer.requests.append(dict(self.headers))
+                self.send_response(500)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_the_app_password_cannot_be_sent_to_a_listener(tmp_path, monkeypatch):
+    """Through the API (refused at submit) and through a job row written by hand (refused by the worker
+    before it reads the key): the listener receives nothing either way."""
+    from tests.worker.stack import JobStack, wait_job
+    from worker import api
+    from worker.jobs import create
+    from worker.models import Job
+    monkeypatch.setenv("COTDISTILL_PASSWORD", "correct horse battery")
+    stack, listener = JobStack(tmp_path, monkeypatch), Listener()
+    try:
+        teacher = {"kind": "http", "base_url": listener.url, "model": "x", "api_key_env": "COTDISTILL_PASSWORD",
+                   "max_retries": 0}
+        dataset = {"name": "synthetic-count", "options": {"n_test": 3}, "splits": ["test"], "n": 3}
+        with pytest.raises(Refused, match="COTDISTILL_PASSWORD may not be read"):
+            api.submit_generation(dataset, teacher)
+        assert api.list_jobs() == []
+        with api.session() as s:                                    # bypass the API
+            job_id = create(s, "generation", {"dataset": dataset, "teacher": teacher, "prompt": {},
+                                              "decoding": {"max_new_tokens": 8}, "batch_size": 1})
+            s.commit()
+            assert s.get(Job, job_id) is not None
+        stack.start_worker("w1")
+        from worker.reconcile import send
+        with api.session() as s:
+            send(s, [job_id], model=Job)
+        job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] in ("succeeded", "failed"), timeout=120)
+        assert job["status"] == "failed" and "COTDISTILL_PASSWORD may not be read" in job["error"]
+        assert "correct horse" not in job["error"]
+        assert listener.requests == []
+    finally:
+        stack.close()
+        listener.close()
+
+
+def test_check_job_covers_generation_and_attribution_paths(roots):
+    with pytest.raises(Refused, match=r"^dataset.options.path"):
+        check_job("generation", {"dataset": {"name": "file", "options": {"path": "/etc/passwd"}},
+                                 "teacher": {"kind": "local", "model": "smollm2-135m"}}, roots)
+    with pytest.raises(Refused, match=r"^teacher.model"):
+        check_job("generation", {"dataset": {"name": "synthetic-count"},
+                                 "teacher": {"kind": "local", "model": "/root/.ssh"}}, roots)
+    with pytest.raises(Refused, match=r"^source.model"):
+        check_job("attribution", {"data": {"name": "synthetic-count"}, "source": {"model": "/opt/weights"}}, roots)
+    check_job("attribution", {"data": {"name": "synthetic-count"}, "source": {"student": {"name": "tiny"}}}, roots)

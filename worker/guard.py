@@ -1,0 +1,206 @@
+"""What a job may touch on the worker machine: file-system roots and teacher credentials.
+
+    check_config_paths(cfg_dict)          # every path a run config names lies inside the allowed roots
+    check_teacher(teacher_spec)           # the key variable is allow-listed, the URL is allowed
+
+Everything that reaches a worker goes through the database, whoever wrote the row (the app, the CLI's
+`submit`, a script), so these checks run twice: in the jobs API before a row is written (the app shows
+the refusal next to the form) and in the worker right before a job reads a file or a key (a row written
+by hand is refused too). `cotdistill run` (the science core on the operator's own shell) is not
+confined: the operator's shell can already read what it likes.
+
+Roots: the data folder ($COTDISTILL_DATA_DIR), the state folder ($COTDISTILL_HOME, which holds the
+rationale sets and artifacts), $COTDISTILL_ARTIFACTS, and `COTDISTILL_ALLOWED_PATHS` (os.pathsep-
+separated). A path is resolved (`~`, `..`, symlinks) before it is compared, so neither `..` nor a
+symlink inside a root leads out of it. A refusal names only the path, never a byte of the file.
+
+Teacher keys: the environment variables a job may read are `COTDISTILL_TEACHER_KEY_VARS` (comma-
+separated names or shell globs; default `*_API_KEY`); the app's password, the database and broker URLs
+and every other COTDISTILL_* variable are never readable, whatever the list says. Base URLs may be
+restricted with `COTDISTILL_TEACHER_URLS` (comma-separated prefixes, e.g. `http://vllm.lab:8000/`);
+unset, any http(s) URL is allowed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+KEY_VARS_ENV = "COTDISTILL_TEACHER_KEY_VARS"
+URLS_ENV = "COTDISTILL_TEACHER_URLS"
+ALLOWED_PATHS_ENV = "COTDISTILL_ALLOWED_PATHS"
+DEFAULT_KEY_VARS = ("*_API_KEY",)
+# Never readable by a job, whatever the allow-list says: the app's and the services' own secrets.
+NEVER_KEY_VARS = ("COTDISTILL_*", "DATABASE_URL", "*_DATABASE_URL", "*_BROKER_URL", "REDIS_URL",
+                  "PGPASSWORD", "PGPASS*", "POSTGRES_PASSWORD")
+_PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|folder|folders|dir|dirs|root)$")
+
+
+class Refused(ValueError):
+    """A job asked for a file outside the allowed roots, or a secret or URL it may not use."""
+
+
+# ------------------------------------------------------------------------------------------------ paths
+
+def allowed_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The folders a job may read from, resolved."""
+    env = os.environ if environ is None else environ
+    from cotdistill.data import data_dir
+    from cotdistill.students import home
+    roots = [Path(env["COTDISTILL_DATA_DIR"]) if env.get("COTDISTILL_DATA_DIR") else data_dir(),
+             Path(env["COTDISTILL_HOME"]) if env.get("COTDISTILL_HOME") else home()]
+    if env.get("COTDISTILL_ARTIFACTS"):
+        roots.append(Path(env["COTDISTILL_ARTIFACTS"]))
+    roots += [Path(p) for p in env.get(ALLOWED_PATHS_ENV, "").split(os.pathsep) if p.strip()]
+    return [r.expanduser().resolve() for r in roots]
+
+
+def confine(path: str | Path, where: str, roots: list[Path] | None = None) -> Path:
+    """`path` resolved, if it lies inside one of `roots`; else Refused naming `where` and the path."""
+    roots = allowed_roots() if roots is None else roots
+    resolved = Path(path).expanduser().resolve()
+    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        raise Refused(f"{where}: the path {str(path)!r} is outside the folders jobs may read "
+                      f"({', '.join(str(r) for r in roots)}); put the file there or ask the operator to "
+                      f"add its folder to {ALLOWED_PATHS_ENV}")
+    return resolved
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~", "\\")) or os.sep in value and Path(value).exists()
+
+
+def _option_paths(options: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(dotted key, value) of every string under a path-like key of loader options, at any depth."""
+    if isinstance(options, Mapping):
+        for key, value in options.items():
+            sub = f"{where}.{key}"
+            if isinstance(value, str) and _PATH_KEY.search(str(key).lower()):
+                yield sub, value
+            elif isinstance(value, (list, tuple)) and _PATH_KEY.search(str(key).lower()):
+                yield from ((f"{sub}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str))
+            elif isinstance(value, Mapping):
+                inner = _PATH_KEY.search(str(key).lower())
+                for k, v in value.items():                  # paths: {train: a.csv, test: b.csv}
+                    if inner and isinstance(v, str):
+                        yield f"{sub}.{k}", v
+                yield from _option_paths(value, sub)
+
+
+def dataset_paths(name: str | None, options: Mapping | None, where: str = "data") -> Iterator[tuple[str, str]]:
+    """Paths a dataset reference reads: its loader options' files, and a local folder given as its name.
+    A rationale set's bare name (no separator) lives under the state folder and is not a path."""
+    if isinstance(name, str) and _looks_like_path(name):
+        yield f"{where}.name", name
+    for key, value in _option_paths(options or {}, f"{where}.options"):
+        if name == "rationale-set" and key.endswith(".path") and len(Path(value).parts) == 1:
+            continue
+        yield key, value
+
+
+def config_paths(cfg: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every path a run config (plain dict, as stored in a run's row) reads."""
+    data = cfg.get("data") or {}
+    yield from dataset_paths(data.get("name"), data.get("options"))
+    scores = (cfg.get("perturbation") or {}).get("scores_file")
+    if isinstance(scores, str):
+        yield "perturbation.scores_file", scores
+    student = (cfg.get("student") or {}).get("name")
+    if isinstance(student, str) and _looks_like_path(student):
+        yield "student.name", student
+
+
+def check_paths(pairs: Iterator[tuple[str, str]], roots: list[Path] | None = None) -> None:
+    roots = allowed_roots() if roots is None else roots
+    for where, value in pairs:
+        confine(value, where, roots)
+
+
+def check_config_paths(cfg: Mapping[str, Any], roots: list[Path] | None = None) -> None:
+    """Refused unless every path the run config names lies inside the allowed roots."""
+    check_paths(config_paths(cfg), roots)
+
+
+# --------------------------------------------------------------------------------------------- teachers
+
+def _patterns(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get(KEY_VARS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_KEY_VARS
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def key_var_allowed(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    if any(fnmatch.fnmatchcase(name, p) for p in NEVER_KEY_VARS):
+        return False
+    return any(fnmatch.fnmatchcase(name, p) for p in _patterns(env))
+
+
+def url_allowed(url: str, environ: Mapping[str, str] | None = None) -> bool:
+    """True if `url` starts with one of COTDISTILL_TEACHER_URLS' prefixes at a path boundary (unset: any
+    http(s) URL). Scheme and host compare case-insensitively; 'http://a.lab' does not admit
+    'http://a.lab.evil.org'."""
+    env = os.environ if environ is None else environ
+    u = urllib.parse.urlsplit(url.strip())
+    if u.scheme not in ("http", "https") or not u.netloc:
+        return False
+    raw = env.get(URLS_ENV, "")
+    prefixes = [p.strip() for p in raw.split(",") if p.strip()]
+    if not prefixes:
+        return True
+    for prefix in prefixes:
+        p = urllib.parse.urlsplit(prefix)
+        if (p.scheme.lower(), p.netloc.lower()) != (u.scheme.lower(), u.netloc.lower()):
+            continue
+        base = p.path.rstrip("/")
+        if u.path == base or u.path.startswith(base + "/") or not base:
+            return True
+    return False
+
+
+def check_teacher(teacher: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+                  roots: list[Path] | None = None) -> None:
+    """Refused unless an HTTP teacher's key variable and URL are allowed, and a local teacher's model
+    folder (if it is a path) lies inside the roots."""
+    env = os.environ if environ is None else environ
+    if teacher.get("kind") == "http":
+        var = teacher.get("api_key_env")
+        if var and not key_var_allowed(str(var), env):
+            raise Refused(f"teacher.api_key_env: the variable {var} may not be read by jobs; keys must be "
+                          f"named in {KEY_VARS_ENV} (now: {', '.join(_patterns(env))}), and the app's, "
+                          f"database's and broker's own variables never are")
+        url = str(teacher.get("base_url") or "")
+        if not url_allowed(url, env):
+            allowed = env.get(URLS_ENV) or "any http(s) URL"
+            raise Refused(f"teacher.base_url: {url!r} is not an allowed teacher URL (allowed: {allowed}; "
+                          f"the operator sets {URLS_ENV})")
+    model = teacher.get("model")
+    if teacher.get("kind") == "local" and isinstance(model, str) and _looks_like_path(model):
+        confine(model, "teacher.model", roots)
+
+
+def job_paths(kind: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every path a generation or attribution job's params read."""
+    data = params.get("dataset") if kind == "generation" else params.get("data")
+    data = data or {}
+    yield from dataset_paths(data.get("name"), data.get("options"), "dataset" if kind == "generation" else "data")
+    source = params.get("source") or {}
+    model = source.get("model")
+    if isinstance(model, str) and _looks_like_path(model):
+        yield "source.model", model
+    student = (source.get("student") or {}).get("name")
+    if isinstance(student, str) and _looks_like_path(student):
+        yield "source.student.name", student
+
+
+def check_job(kind: str, params: Mapping[str, Any], roots: list[Path] | None = None) -> None:
+    """Refused unless a job reads only allowed paths, keys and URLs."""
+    roots = allowed_roots() if roots is None else roots
+    check_paths(job_paths(kind, params), roots)
+    if kind == "generation":
+        check_teacher(params.get("teacher") or {}, roots=roots)
