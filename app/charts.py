@@ -159,7 +159,8 @@ def study_points(arms: list[dict]) -> list[dict]:
     for a in arms:
         params = a.get("perturbation_params") or {}
         if a["placement"] == "after" and a["perturbation"] in K_SERIES and params.get("k") is not None:
-            rest = {k: v for k, v in params.items() if k != "k" and v is not None and (k, v) != ("order", "original")}
+            rest = {k: v for k, v in params.items() if k != "k" and v is not None
+                    and (k, v) not in (("order", "original"), ("signed", False))}   # the defaults
             series = K_SERIES[a["perturbation"]] + (f" ({', '.join(f'{k}={v}' for k, v in sorted(rest.items()))})"
                                                      if rest else "")
             k = params["k"]
