@@ -29,6 +29,8 @@ from cotdistill.perturbations import PerturbContext, perturb
 IGNORE = -100
 RATIONALE_MARKER = "\nExplanation:"
 ANSWER_MARKER = "\nSo the answer is"
+# Placeholders, the same for every student: word level the words '_' (mask) and '...' (filler); token
+# level the last token of ' _' and of ' .' in the student's tokenizer (SequenceBuilder.placeholder_ids).
 WORD_MASK, WORD_FILLER = "_", "..."
 
 
@@ -103,18 +105,36 @@ class SequenceBuilder:
         return self.encode(label_text(label, kind))
 
     def rationale_units(self, ex: Example) -> list:
+        """The rationale's units: words, or the student's token ids with every special token left out
+        (a rationale that spells '<|endoftext|>' must not put an end-of-sequence inside the target)."""
         text = (ex.rationale or "").strip()
         if self.level == "word":
             return text.split()
-        return self.encode(" " + text) if text else []
+        return self.ordinary_ids(" " + text) if text else []
+
+    def ordinary_ids(self, text: str) -> list[int]:
+        """`text` encoded, special tokens left out: structure, never content."""
+        special = set(self.tok.all_special_ids)
+        return [t for t in self.encode(text) if t not in special]
+
+    def placeholder_ids(self) -> tuple[int, int]:
+        """Token-level (mask, filler) units: the last token of ' _' and of ' .' in the student's own
+        tokenizer, the same rule for every student, never a special token (GPT-2's and Phi's unk is
+        their eos, SmolLM2's unk is id 0, the tiny student has a <mask>: none of them is used)."""
+        special = set(self.tok.all_special_ids)
+        units = []
+        for text in (" " + WORD_MASK, " ."):
+            ids = self.encode(text)
+            if not ids or ids[-1] in special:
+                raise ValueError(f"the student's tokenizer has no ordinary token for the placeholder {text!r}")
+            units.append(ids[-1])
+        return units[0], units[1]
 
     def _context(self, ex: Example) -> PerturbContext:
         if self.level == "word":
             mask_unit, filler_unit = WORD_MASK, WORD_FILLER
         else:
-            mask_unit = next((t for t in (self.tok.mask_token_id, self.tok.unk_token_id) if t is not None),
-                             None) or self.encode(" " + WORD_MASK)[-1]
-            filler_unit = self.encode(" .")[-1]
+            mask_unit, filler_unit = self.placeholder_ids()
         return PerturbContext(mask_unit=mask_unit, filler_unit=filler_unit, pool=self._pool_units,
                               self_index=self._pool_ids.get(ex.id), scores=self.scores.get(ex.id))
 
@@ -126,7 +146,7 @@ class SequenceBuilder:
         units = perturb(self.kind, units, seed=self.seed, example_id=ex.id, params=self.params,
                         context=self._context(ex))
         if self.level == "word":
-            return self.encode(" " + " ".join(units)) if units else []
+            return self.ordinary_ids(" " + " ".join(units)) if units else []
         return list(units)
 
     # --- sequences -------------------------------------------------------------------------

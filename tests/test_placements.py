@@ -100,10 +100,10 @@ def test_perturbation_changes_only_the_rationale(word_tokenizer, sky_example):
     assert shuffled.input_ids[a:b] != plain.input_ids[a:b]
 
 
-def test_mask_replace_uses_the_mask_token(word_tokenizer, sky_example):
+def test_mask_replace_uses_the_placeholder_not_the_mask_token(word_tokenizer, sky_example):
     b = SequenceBuilder(word_tokenizer, "after", perturbation="mask",
                         perturbation_params=validate_params("mask", {"p": 1.0, "mode": "replace"}))
-    assert b.rationale_ids(sky_example) == [ID["<mask>"]] * len(RATIONALE)
+    assert b.rationale_ids(sky_example) == [ID["_"]] * len(RATIONALE)
     w = SequenceBuilder(word_tokenizer, "after", perturbation="mask", level="word",
                         perturbation_params=validate_params("mask", {"p": 1.0, "mode": "replace"}))
     assert w.rationale_ids(sky_example) == [ID["_"]] * len(RATIONALE)
