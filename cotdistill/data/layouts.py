@@ -14,12 +14,11 @@ table rows are data rows from 1, JSON elements are indexes from 0.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from cotdistill.data.readers import Where, check_header, read_json
+from cotdistill.data.readers import Where, check_header, parse_jsonl_line, read_json
 from cotdistill.examples import DataError
 
 LAYOUT_FORMATS = ("jsonl", "json", "csv", "tsv")
@@ -74,13 +73,8 @@ def _jsonl(path: Path) -> Iterator[tuple[Where, dict]]:
     for line_no, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines "
-                            f"needs one JSON object per line (a whole-file JSON array "
-                            f"or object: format json)", file=str(path),
-                            row=line_no) from None
+        record = parse_jsonl_line(line, path, line_no,
+                                  " (a whole-file JSON array or object: format json)")
         if not isinstance(record, dict):
             raise DataError(f"line {line_no} holds a JSON {type(record).__name__}, not "
                             f"an object", file=str(path), row=line_no)

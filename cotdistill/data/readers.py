@@ -79,15 +79,21 @@ def read_jsonl(path: Path) -> list[tuple[Where, dict]]:
     for line_no, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines needs one "
-                            f"JSON object per line", file=str(path), row=line_no) from None
+        record = parse_jsonl_line(line, path, line_no)
         _check_jsonl_record(record, path, line_no)
         records.append((Where(Path(path), line_no, f"line {line_no} of the JSON Lines file"),
                         record))
     return records
+
+
+def parse_jsonl_line(line: str, path: Path, line_no: int, hint: str = "") -> Any:
+    """One line of a JSON Lines file, or DataError naming the file and the line (`hint`: what else
+    the file could be read as)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines needs one "
+                        f"JSON object per line{hint}", file=str(path), row=line_no) from None
 
 
 def _check_jsonl_record(record: Any, path: Path, line_no: int) -> None:

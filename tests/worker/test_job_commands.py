@@ -8,14 +8,18 @@ import yaml
 from tests.worker.stack import BASE, ROOT
 
 
+def cli(env: dict):
+    """`cotdistill …` as a subprocess in `env`, its output captured."""
+    return lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,
+                                     capture_output=True, text=True, timeout=120)
+
+
 def test_submit_cancel_retry_show(tmp_path, monkeypatch):
     env = {"COTDISTILL_HOME": str(tmp_path), "COTDISTILL_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     import os
-    full = {**os.environ, **env}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=full,  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+    run = cli({**os.environ, **env})
     matrix = tmp_path / "m.yaml"
     matrix.write_text(yaml.safe_dump({"name": "cmds", "base": BASE, "factors": {"seed": [0, 1]}}))
     out = run("submit", str(matrix))
@@ -44,9 +48,7 @@ def test_submit_says_what_it_reused_and_refuses_what_it_should(tmp_path):
     from worker.db import make_engine, session_factory
     from worker.models import Run
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    full = {**os.environ, "COTDISTILL_HOME": str(tmp_path), "COTDISTILL_DATABASE_URL": url}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=full,  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+    run = cli({**os.environ, "COTDISTILL_HOME": str(tmp_path), "COTDISTILL_DATABASE_URL": url})
     matrix = tmp_path / "m.yaml"
     matrix.write_text(yaml.safe_dump({"name": "e", "base": BASE, "factors": {"seed": [0, 0]}}))
     out = run("submit", str(matrix))
