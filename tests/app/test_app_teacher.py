@@ -232,13 +232,12 @@ def test_launch_trains_on_a_registered_set_with_the_teacher_correct_filter(lab):
     assert any("measures memorization" in w.value for w in at.warning)
 
 
-def test_a_dataset_by_id_and_a_teacher_endpoint_make_a_set(lab, tmp_path, monkeypatch):
+def test_a_dataset_by_id_and_a_teacher_endpoint_make_a_set(lab):
     """Another dataset than the registered ones, by id (here a local folder `datasets` reads, since
     this machine has no hub), with its columns mapped in the form, and a teacher endpoint: a set.
-    The folder lies outside the data and state folders, so the operator allows it."""
+    The folder lies in the state folder, one of the roots jobs may read (worker/guard.py)."""
     from worker import api
-    monkeypatch.setenv("COTDISTILL_ALLOWED_PATHS", str(tmp_path))
-    folder = tmp_path / "arc_like"
+    folder = lab.stack.home / "arc_like"
     folder.mkdir()
     rows = [{"id": f"arc{i}", "question": f"Which is bigger, {i} or {i + 1}?",
              "choices": {"label": ["A", "B", "C"], "text": [str(i), str(i + 1), "same"]}, "answerKey": "B"}
