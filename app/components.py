@@ -51,7 +51,9 @@ def training_sequence(row: dict, title: str | None = None) -> None:
     supervised = sum(w > 0 for w in row["weights"])
     head = title or f"{row['placement']} · {row['perturbation']}"
     st.markdown(f"**{head}** — {len(row['tokens'])} tokens, {supervised} supervised"
-                + (" · *cut to the student's max length*" if row.get("truncated") else ""))
+                + (" · *cut to the student's max length*" if row.get("truncated") else "")
+                + "".join(f" · {name} unit `{text!r}`" for name, text in (row.get("placeholders") or {}).items())
+                + (f" · starts with `{row['bos']}`" if row.get("bos") else ""))
     token_heatmap(row["tokens"], row["weights"], vmax=max(row["weights"], default=1.0) or 1.0)
 
 

@@ -10,7 +10,7 @@ from cotdistill.examples import DataError, Example
 
 __all__ = ["DataError", "Example", "RESULTS_VERSION"]
 
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 """Bump on any change that alters numbers for an unchanged config. Part of every config hash, and
 recorded in each run's config.yaml and summary.json: a run of an older version is never reused
 silently (`cotdistill run` and `cotdistill submit` rerun it, unless given --reuse-old).

@@ -174,10 +174,12 @@ def score_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: 
         conts["text"] = [[text_continuation_ids(builder, ex, o, text_format) for o in opts]
                          for ex, opts in zip(batch, options)]
     budget = builder.max_length - max(len(c) for cs in letter_conts for c in cs)   # prompt cut as in training
-    logps = continuation_logps(model, [builder.prompt_ids(ex)[-budget:] for ex in batch], conts, pad, device)
+    prompts = [builder.cut_prompt(builder.prompt_ids(ex), budget) for ex in batch]
+    logps = continuation_logps(model, prompts, conts, pad, device)
     content_free = None
     if "calibrated" in wanted:
-        blank = [builder.prompt_ids(dataclasses.replace(ex, question=CONTENT_FREE))[-budget:] for ex in batch]
+        blank = [builder.cut_prompt(builder.prompt_ids(dataclasses.replace(ex, question=CONTENT_FREE)), budget)
+                 for ex in batch]
         content_free = continuation_logps(model, blank, {calibration_base: conts[calibration_base]}, pad,
                                           device)[calibration_base]
     lead = len(builder.encode(ANSWER_MARKER)) if builder.placement == "before" else 0
@@ -260,7 +262,7 @@ def _continuation_pass(model, cache, rep_mask: torch.Tensor, rep_first: torch.Te
 def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int,
                    max_new_tokens: int, device, stop_at_label: bool = True) -> list[dict]:
     tok, eos = builder.tok, builder.tok.eos_token_id
-    prompts = [builder.prompt_ids(ex)[-builder.max_length:] for ex in batch]   # cut like training does
+    prompts = [builder.cut_prompt(builder.prompt_ids(ex), builder.max_length) for ex in batch]   # cut like training does
     ids, mask = _pad(prompts, pad, device, left=True)
     out_tokens: list[list[int]] = [[] for _ in batch]
     labels: list[str | None] = [None] * len(batch)
@@ -326,7 +328,7 @@ def forced_answers(model, builder: SequenceBuilder, examples: Sequence[Example],
     options = [list(ex.label_options) for ex in examples]
     conts = [[builder.label_ids(o, ex.kind) for o in opts] for ex, opts in zip(examples, options)]
     budget = builder.max_length - max(len(c) for cs in conts for c in cs)   # cut the start, as training does
-    prompts = [forced_answer_prompt(builder, ex, ids, text)[-budget:]
+    prompts = [builder.cut_prompt(forced_answer_prompt(builder, ex, ids, text), budget)
                for ex, ids, text in zip(examples, generated_ids, texts)]
     logps = continuation_logps(model, prompts, {"letter": conts}, pad, device)["letter"]
     out = []

@@ -11,6 +11,9 @@ Layout (each piece is its own segment; `|` marks segment boundaries):
     after:   Question: …\\nAnswer: | (c) | \\nExplanation: | <rationale> | <eos>
     before:  Question: …\\nAnswer: | <rationale> | \\nSo the answer is | (c) | <eos>
 
+A tokenizer that adds a BOS by default (Llama, Gemma) gets it as a first, unsupervised `bos` segment,
+and every prompt evaluation scores or generates from starts with it too (`prompt_ids`, `cut_prompt`).
+
 The prompt is never supervised, the label (and the marker that leads to it) always is, the rationale
 and its marker carry `rationale_weight`. Masks come from these recorded boundaries, never from
 searching for strings in token ids. Truncation to `max_length` cuts the rationale first, then the
@@ -19,6 +22,7 @@ start of the prompt, never the label.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -40,6 +44,20 @@ def prompt_text(ex: Example) -> str:
     if ex.kind == "multiple_choice":
         text += "Choices: " + " ".join(f"({LETTERS[i]}) {c.strip()}" for i, c in enumerate(ex.choices)) + "\n"
     return text + "Answer:"
+
+
+def default_prefix(tokenizer) -> list[int]:
+    """The special tokens `tokenizer` puts in front of a text when asked to add special tokens (its
+    default): [bos] for Llama- and Gemma-style tokenizers, [] for GPT-2-style ones. Tokens it appends
+    at the end (an EOS some tokenizers add) are not a prefix and are ignored."""
+    probe = "Question: Answer:"
+    plain = tokenizer.encode(probe, add_special_tokens=False)
+    full = tokenizer.encode(probe)
+    special = set(tokenizer.all_special_ids)
+    n = 0
+    while n < len(full) and full[n] in special and full[n:n + len(plain)] != plain:
+        n += 1
+    return list(full[:n]) if full[n:n + len(plain)] == plain else []
 
 
 def label_text(label: str, kind: str) -> str:
@@ -98,8 +116,24 @@ class SequenceBuilder:
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False)
 
+    @functools.cached_property
+    def bos_ids(self) -> list[int]:
+        """The special tokens the tokenizer puts in front of a text by default (Llama's and Gemma's
+        BOS), found by encoding a probe with and without them; [] for GPT-2, Phi, SmolLM2 and the
+        tiny student. Every sequence the student sees starts with them, exactly once."""
+        return default_prefix(self.tok)
+
     def prompt_ids(self, ex: Example) -> list[int]:
-        return self.encode(prompt_text(ex))
+        """The prompt as the student sees it at test time: BOS (if the tokenizer adds one) then the text."""
+        return self.bos_ids + self.encode(prompt_text(ex))
+
+    def cut_prompt(self, ids: list[int], budget: int) -> list[int]:
+        """`ids` (a prompt starting with `bos_ids`) cut to at most `budget` tokens from the start of its
+        text, as training cuts it: the BOS stays."""
+        n = len(self.bos_ids)
+        if len(ids) <= budget:
+            return list(ids)
+        return list(ids[:n]) + list(ids[len(ids) - max(budget - n, 1):])
 
     def label_ids(self, label: str, kind: str) -> list[int]:
         return self.encode(label_text(label, kind))
@@ -151,16 +185,17 @@ class SequenceBuilder:
 
     # --- sequences -------------------------------------------------------------------------
     def segments(self, ex: Example) -> list[Segment]:
-        prompt = Segment("prompt", self.prompt_ids(ex), 0.0)
+        lead = [Segment("bos", list(self.bos_ids), 0.0)] if self.bos_ids else []
+        prompt = Segment("prompt", self.encode(prompt_text(ex)), 0.0)
         label = Segment("label", self.label_ids(ex.label, ex.kind), 1.0)
         if self.placement == "none":
-            return [prompt, label, Segment("eos", [self.tok.eos_token_id], 1.0)]
+            return lead + [prompt, label, Segment("eos", [self.tok.eos_token_id], 1.0)]
         rationale = Segment("rationale", self.rationale_ids(ex), self.rw)
         if self.placement == "after":
-            return [prompt, label, Segment("rationale_marker", self.encode(RATIONALE_MARKER), self.rw),
-                    rationale, Segment("eos", [self.tok.eos_token_id], self.rw)]
-        return [prompt, rationale, Segment("answer_marker", self.encode(ANSWER_MARKER), 1.0), label,
-                Segment("eos", [self.tok.eos_token_id], 1.0)]
+            return lead + [prompt, label, Segment("rationale_marker", self.encode(RATIONALE_MARKER), self.rw),
+                           rationale, Segment("eos", [self.tok.eos_token_id], self.rw)]
+        return lead + [prompt, rationale, Segment("answer_marker", self.encode(ANSWER_MARKER), 1.0), label,
+                       Segment("eos", [self.tok.eos_token_id], 1.0)]
 
     def build(self, ex: Example) -> TrainingSequence:
         segs = self.segments(ex)

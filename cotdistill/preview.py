@@ -15,6 +15,7 @@ from typing import Sequence
 
 from cotdistill.config import RunConfig
 from cotdistill.perturbations import validate_params
+from cotdistill.placements import WORD_FILLER, WORD_MASK
 
 GREEN, DIM, BOLD, RESET = "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 
@@ -35,18 +36,33 @@ def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None
             pert = dataclasses.replace(cfg.perturbation, kind=kind, params=params)
             variant = dataclasses.replace(cfg, placement=placement, perturbation=pert)
             builder = make_builder(variant, tok, train)
+            marks = placeholders(builder) if kind in PLACEHOLDER_KINDS else {}
             for ex in examples[:n]:
                 seq = builder.build(ex)
                 rows.append({"example_id": ex.id, "placement": placement, "perturbation": kind,
                              "tokens": [tok.decode([t]) for t in seq.input_ids], "ids": seq.input_ids,
-                             "weights": seq.weights, "spans": seq.spans, "truncated": seq.truncated})
+                             "weights": seq.weights, "spans": seq.spans, "truncated": seq.truncated,
+                             "placeholders": marks, "bos": tok.decode(builder.bos_ids) if builder.bos_ids else None})
     return rows
+
+
+PLACEHOLDER_KINDS = ("mask", "filler")
+
+
+def placeholders(builder) -> dict[str, str]:
+    """The text the `mask` and `filler` units stand for with this builder's level and tokenizer."""
+    if builder.level == "word":
+        return {"mask": WORD_MASK, "filler": WORD_FILLER}
+    mask, filler = builder.placeholder_ids()
+    return {"mask": builder.tok.decode([mask]), "filler": builder.tok.decode([filler])}
 
 
 def render(row: dict, color: bool = True) -> str:
     head = (f"── {row['example_id']} · placement={row['placement']} · perturbation={row['perturbation']}"
             f" · {len(row['ids'])} tokens, {sum(w > 0 for w in row['weights'])} supervised"
-            + (" · truncated" if row["truncated"] else ""))
+            + (" · truncated" if row["truncated"] else "")
+            + "".join(f" · {name} unit {text!r}" for name, text in row.get("placeholders", {}).items())
+            + (f" · starts with {row['bos']!r}" if row.get("bos") else ""))
     parts, inside = [], False
     for token, w in zip(row["tokens"], row["weights"]):
         if color:

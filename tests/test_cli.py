@@ -9,6 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+import cotdistill
 from cotdistill.cli import format_summary, science
 from tests.conftest import ROOT
 
@@ -57,15 +58,17 @@ def test_run_of_an_older_results_version_is_not_reused_unless_asked(tmp_path):
     saved["config_hash"] = "0ld0ld0ld0ld"
     (out / "config.yaml").write_text(yaml.safe_dump(saved))
     asked = cli("run", "configs/synthetic-demo.yaml", *SMALL, "--out", str(out), "--reuse-old")
-    assert asked.returncode == 0 and f"reusing {out}: same settings from results version 1 (now 2)" in asked.stdout
+    now = cotdistill.RESULTS_VERSION
+    assert asked.returncode == 0 and f"reusing {out}: same settings from results version 1 (now {now})" in asked.stdout
     again = cli("run", "configs/synthetic-demo.yaml", *SMALL, "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert f"not reusing {out}: same settings, but results version 1 (now 2)" in again.stdout
+    assert f"not reusing {out}: same settings, but results version 1 (now {now})" in again.stdout
     assert (tmp_path / "run.old-v1" / "summary.json").is_file()
     fresh = yaml.safe_load((out / "config.yaml").read_text())
-    assert fresh["results_version"] == 2 and fresh["identity"]["precision"] == "fp32"
+    assert fresh["results_version"] == cotdistill.RESULTS_VERSION and fresh["identity"]["precision"] == "fp32"
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["results_version"] == 2 and summary["data_hash"] == fresh["identity"]["data_hash"]
+    assert summary["results_version"] == cotdistill.RESULTS_VERSION
+    assert summary["data_hash"] == fresh["identity"]["data_hash"]
 
 
 def test_run_refuses_a_folder_of_another_config(tmp_path):

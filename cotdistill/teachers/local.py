@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import torch
 
+from cotdistill.placements import default_prefix
 from cotdistill.teachers.base import Completion, Decoding, TeacherError
 
 TINY = "tiny"
@@ -61,8 +62,7 @@ class LocalTeacher:
     def _batch(self, prompts: list[str], decoding: Decoding) -> list[Completion]:
         texts = [self._format(p) for p in prompts]
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
-                             max_length=self._context() - decoding.max_new_tokens,
-                             add_special_tokens=not self.chat).to(self.device)
+                             max_length=self._context() - decoding.max_new_tokens).to(self.device)
         with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(decoding.seed)
             out = self.model.generate(**enc, **self._generate_kwargs(decoding))
@@ -83,10 +83,17 @@ class LocalTeacher:
         return kwargs
 
     def _format(self, prompt: str) -> str:
+        """The prompt as text; the tokenizer then adds its default special tokens (a Llama or Gemma
+        BOS) exactly once, also in chat mode, where a BOS the template writes is taken off the text
+        first (left truncation of a long prompt would otherwise cut it). SmolLM2's template starts with its
+        `bos_token` <|im_start|>, which its tokenizer does not add: that text stays."""
         if not self.chat:
             return prompt
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
                                                   tokenize=False, add_generation_prompt=True)
+        bos = self.tokenizer.bos_token
+        adds_bos = bos is not None and default_prefix(self.tokenizer)[:1] == [self.tokenizer.bos_token_id]
+        return text[len(bos):] if adds_bos and text.startswith(bos) else text
 
     def _context(self) -> int:
         config = self.model.config

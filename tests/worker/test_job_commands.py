@@ -5,6 +5,7 @@ import sys
 
 import yaml
 
+import cotdistill
 from tests.worker.stack import BASE, ROOT
 
 
@@ -62,7 +63,8 @@ def test_submit_says_what_it_reused_and_refuses_what_it_should(tmp_path):
     other = tmp_path / "o.yaml"
     other.write_text(yaml.safe_dump({"name": "o", "base": BASE, "factors": {"seed": [0]}}))
     out = run("submit", str(other))
-    assert "not reused: runs 1 have the same settings but an older results version (now 2)" in out.stdout
+    assert ("not reused: runs 1 have the same settings but an older results version "
+            f"(now {cotdistill.RESULTS_VERSION})") in out.stdout
     assert "queued runs: 2" in out.stdout
     assert "reused runs" not in out.stdout
     matrix.write_text(yaml.safe_dump({"name": "e", "base": BASE, "factors": {"seed": [3]}}))
