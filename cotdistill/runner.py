@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import yaml
 
-from cotdistill import data
+from cotdistill import data, logits
 from cotdistill.data import sample_rows
 from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
@@ -267,7 +267,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
-               "student_source": student.source, "device": device, "config_hash": cfg.hash(device),
+               "student_source": student.source, **logits.describe(student.model),
+               "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
+               "device": device, "config_hash": cfg.hash(device),
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")

@@ -55,13 +55,20 @@ def home() -> Path:
 
 
 def load_student(cfg: StudentConfig, *, train_texts: Iterable[str] | None = None) -> Student:
+    """The student, its logits route checked on load (`cotdistill.logits.resolve`): a family whose
+    output processing the training path cannot reproduce is trained through its full forward."""
+    from cotdistill import logits
+
     if cfg.name == "tiny":
         if train_texts is None:
             raise StudentError("the tiny student trains its tokenizer on the dataset: pass train_texts")
-        return build_tiny(cfg, list(train_texts))
-    if cfg.name == SMOLLM2:
-        return load_pretrained(str(smollm2_dir()), SMOLLM2)
-    return load_pretrained(cfg.name, cfg.name)
+        student = build_tiny(cfg, list(train_texts))
+    elif cfg.name == SMOLLM2:
+        student = load_pretrained(str(smollm2_dir()), SMOLLM2)
+    else:
+        student = load_pretrained(cfg.name, cfg.name)
+    logits.resolve(student.model)
+    return student
 
 
 def load_tokenizer(cfg: StudentConfig, *, train_texts: Iterable[str] | None = None):

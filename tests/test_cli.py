@@ -168,6 +168,16 @@ def test_rescore_writes_files_per_scoring_and_keeps_the_run(tmp_path):
     assert (out / "predictions.jsonl").read_text() == before
 
 
+def test_rescore_refuses_a_before_run_and_leaves_it_as_it_was(tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "configs/synthetic-demo.yaml", *SMALL, "placement=before", "eval.max_new_tokens=4",
+               "--out", str(out)).returncode == 0
+    files = sorted(p.name for p in out.iterdir())
+    p = cli("rescore", str(out), "--scoring", "calibrated")
+    assert p.returncode == 2 and "is a `before` run" in p.stderr and "rescore refuses it" in p.stderr
+    assert sorted(p.name for p in out.iterdir()) == files
+
+
 def test_rescore_refuses_a_folder_without_a_finished_run(tmp_path):
     p = cli("rescore", str(tmp_path))
     assert p.returncode == 2 and "holds no finished run" in p.stderr

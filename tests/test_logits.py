@@ -64,3 +64,45 @@ def test_without_the_familys_processing_the_check_routes_through_the_full_forwar
         full = model(input_ids=ids).logits.float()
     assert torch.allclose(at, full, atol=1e-6)
     monkeypatch.setattr(L, "head_logits", real)
+
+
+def _naive_logps(model, prompt: list[int], cont: list[int]) -> list[float]:
+    ids = torch.tensor([prompt + cont])
+    with torch.no_grad():
+        logp = F.log_softmax(model(input_ids=ids).logits.float()[0], -1)
+    return [float(logp[len(prompt) + j - 1, t]) for j, t in enumerate(cont)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_scoring_path_equals_a_naive_forward_of_each_candidate(family):
+    """Score mode (prompt KV cache repeated per candidate, a second short pass, two continuation sets)
+    gives the per-token log-probabilities of a plain forward of prompt + candidate."""
+    from cotdistill.evaluation import continuation_logps
+
+    model = model_of(family)
+    g = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(3, 128, (n,), generator=g).tolist() for n in (7, 4)]     # left padding differs
+    letter = [[[5], [9], [11, 12]], [[5], [9], [11, 12]]]
+    text = [[[20, 21, 22], [23], [24, 25]], [[26], [27, 28], [29]]]
+    with torch.no_grad():
+        got = continuation_logps(model, prompts, {"letter": letter, "text": text}, 0, "cpu")
+    for name, conts in (("letter", letter), ("text", text)):
+        for e, prompt in enumerate(prompts):
+            for c, cont in enumerate(conts[e]):
+                ref = _naive_logps(model, prompt, cont)
+                assert max(abs(a - b) for a, b in zip(got[name][e][c], ref)) < 1e-4, (family, name, e, c)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_attribution_target_equals_the_models_own_label_logprob(family):
+    from cotdistill.attribution import label_logprob
+
+    model = model_of(family)
+    ids = torch.randint(3, 128, (2, 9), generator=torch.Generator().manual_seed(4))
+    spans = [(6, 8), (5, 9)]
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids)
+        got = label_logprob(model, embeds, ids, spans)
+        logp = F.log_softmax(model(input_ids=ids).logits.float(), -1)
+    ref = [sum(float(logp[r, t - 1, ids[r, t]]) for t in range(a, b)) for r, (a, b) in enumerate(spans)]
+    assert torch.allclose(got, torch.tensor(ref), atol=1e-4), (family, got.tolist(), ref)
