@@ -266,6 +266,32 @@ def test_api_key_is_read_from_the_named_variable_and_never_stored(server, monkey
         load_teacher({"kind": "http", "base_url": server.url, "model": "m", "api_key": SECRET})
 
 
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_the_key_goes_nowhere_else(server, code):
+    """urllib would follow a 301/302/303 to a POST with the Authorization header to any host."""
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.send_response(code)
+            self.send_header("Location", server.url + "/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    redirector = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=redirector.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        t = HttpTeacher(f"http://127.0.0.1:{redirector.server_address[1]}/v1", "m", api="chat",
+                        api_key_env="TEACHER_KEY", max_retries=0)
+        [done] = t.complete(["Q: where?\nA:"], GREEDY)
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+    assert done.error and f"HTTP {code}" in done.error and "not followed" in done.error and not done.retryable
+    assert server.seen == []                             # the target never heard from the teacher
+
+
 def test_generation_on_a_local_release(server, tmp_path):
     cqa = load_examples("commonsenseqa-dsbs", "test")[:3]
     server.script = {ex.question: [("ok", f"Because. So the answer is ({ex.label}).")] for ex in cqa}

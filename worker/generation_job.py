@@ -35,7 +35,10 @@ def examples(params: dict):
 
 
 def set_dir(params: dict, job_id: int):
-    """Where the job's set is written (its partial records beside it while it runs)."""
+    """Where the job's set is written (its partial records beside it while it runs); a name that
+    would leave the rationale_sets folder is refused here too, on the worker."""
+    from worker.guard import check_folder_name
+    check_folder_name(params.get("name"), "name")
     name = params.get("name") or f"{params['dataset']['name'].replace('/', '_')}-job{job_id}"
     return artifacts_root() / "rationale_sets" / name
 

@@ -198,9 +198,23 @@ def job_paths(kind: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]
         yield "source.student.name", student
 
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}")
+
+
+def check_folder_name(name: Any, where: str) -> None:
+    """A name that becomes one folder under the artifacts root: letters, digits and . _ @ + -, not
+    starting with a dot, no separators (so neither `../x` nor `a/b` can leave or nest in that root)."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not _FOLDER_NAME.fullmatch(name) or ".." in name:
+        raise Refused(f"{where}: {name!r} is not a usable name: use up to 120 letters, digits and . _ @ + -, "
+                      f"starting with a letter or digit, without '..' or '/'")
+
+
 def check_job(kind: str, params: Mapping[str, Any], roots: list[Path] | None = None) -> None:
-    """Refused unless a job reads only allowed paths, keys and URLs."""
+    """Refused unless a job reads only allowed paths, keys and URLs, and writes under a plain name."""
     roots = allowed_roots() if roots is None else roots
+    check_folder_name(params.get("name"), "name")
     check_paths(job_paths(kind, params), roots)
     if kind == "generation":
         check_teacher(params.get("teacher") or {}, roots=roots)

@@ -129,9 +129,13 @@ class HttpTeacher:
         request = urllib.request.Request(self.url, data=body, headers=self._headers(),
                                          method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 payload = response.read()
         except urllib.error.HTTPError as e:
+            if 300 <= e.code < 400:
+                raise _Final(f"HTTP {e.code} from {self.url}: a redirect (to {e.headers.get('Location')!r}) "
+                             f"is not followed, the API key would go with it; set base_url to the "
+                             f"final address") from None
             detail = f"HTTP {e.code} from {self.url}: {_excerpt(e.read())}"
             if e.code == 429 or e.code >= 500:
                 raise _Retry(detail, retry_after_seconds(e.headers.get("Retry-After"))) from None
@@ -148,6 +152,17 @@ class HttpTeacher:
         except (ValueError, KeyError, IndexError, TypeError):
             raise _Retry(f"unreadable answer from {self.url}: {_excerpt(payload)}") from None
         return text or ""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib follows a 301/302/303 answer to a POST with every header, Authorization included, to
+    wherever it points; here a redirect is an error instead (HTTPError with the 3xx code)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 def endpoint(base_url: str, api: str) -> str:

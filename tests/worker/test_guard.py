@@ -212,3 +212,22 @@ def test_check_job_covers_generation_and_attribution_paths(roots):
     with pytest.raises(Refused, match=r"^source.model"):
         check_job("attribution", {"data": {"name": "synthetic-count"}, "source": {"model": "/opt/weights"}}, roots)
     check_job("attribution", {"data": {"name": "synthetic-count"}, "source": {"student": {"name": "tiny"}}}, roots)
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x" * 121, "a..b", "", 5])
+def test_a_generation_set_name_cannot_leave_the_rationale_sets_folder(roots, name):
+    from worker.generation_job import set_dir
+
+    params = {"dataset": {"name": "synthetic-count"}, "teacher": {"kind": "local", "model": "tiny"},
+              "name": name}
+    with pytest.raises(Refused, match=r"^name: .* is not a usable name"):
+        check_job("generation", params, roots)
+    with pytest.raises(Refused, match=r"^name: "):                 # the worker refuses it too
+        set_dir(params, 7)
+
+
+def test_a_plain_generation_set_name_is_kept():
+    from worker.generation_job import set_dir
+
+    params = {"dataset": {"name": "synthetic-count"}, "name": "cqa-gpt4@2"}
+    assert set_dir(params, 7).name == "cqa-gpt4@2" and set_dir({**params, "name": None}, 7).name == "synthetic-count-job7"
