@@ -8,6 +8,8 @@ token-weighted cross-entropy of the supervised positions (weights from the seque
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
 exactly as if it had never stopped. The function never seeds global RNGs beyond restoring a checkpoint.
+A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
+it: every later step would be NaN too, and a summary with a NaN loss is no result.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
 from cotdistill.placements import TrainingSequence
+from cotdistill.runner import RunError         # runner imports this module only inside run(): no cycle
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -41,6 +44,20 @@ class TrainResult:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+class NonFiniteLoss(RunError):
+    """The loss of a step was NaN or infinite: training diverged, and no later step can recover."""
+
+
+def check_finite_loss(loss: float, step: int, cfg: TrainConfig) -> None:
+    """Raise NonFiniteLoss naming the (1-based) step whose loss is NaN or inf, and what to change."""
+    if math.isfinite(loss):
+        return
+    kind = "NaN" if math.isnan(loss) else ("inf" if loss > 0 else "-inf")
+    raise NonFiniteLoss(f"loss became {kind} at step {step}: training diverged (train.lr={cfg.lr:g}, "
+                        f"train.clip={cfg.clip:g}, train.precision={cfg.precision}); lower train.lr or "
+                        f"raise train.warmup_steps and run again")
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator,
@@ -183,6 +200,7 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
             loss.backward()
             step_loss += loss.item()
             tokens += int(b["attention_mask"].sum())
+        check_finite_loss(step_loss, step + 1, cfg)
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()

@@ -5,8 +5,9 @@ import torch.nn.functional as F
 
 from cotdistill.config import TrainConfig
 from cotdistill.placements import SequenceBuilder
-from cotdistill.training import (collate, length_grouped_batches, lr_lambda, random_batches, train,
-                                 weighted_loss_sum)
+from cotdistill.runner import RunError
+from cotdistill.training import (NonFiniteLoss, check_finite_loss, collate, length_grouped_batches, lr_lambda,
+                                 random_batches, train, weighted_loss_sum)
 from tests.helpers import colour_examples, tiny_model
 
 
@@ -98,3 +99,28 @@ def test_resume_from_checkpoint_is_exact(word_tokenizer, tmp_path):
     assert result.resumed_from == 3
     for a, b in zip(straight.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("loss, kind", [(float("nan"), "NaN"), (float("inf"), "inf"), (float("-inf"), "-inf")])
+def test_a_non_finite_loss_is_named_with_its_step_and_what_to_change(loss, kind):
+    cfg = TrainConfig(lr=0.5, clip=1.0, precision="fp32")
+    with pytest.raises(NonFiniteLoss) as e:
+        check_finite_loss(loss, 7, cfg)
+    assert str(e.value) == (f"loss became {kind} at step 7: training diverged (train.lr=0.5, train.clip=1, "
+                            "train.precision=fp32); lower train.lr or raise train.warmup_steps and run again")
+    assert isinstance(e.value, RunError)              # the CLI and the worker report it like any run error
+    check_finite_loss(3.25, 7, cfg)                   # a finite loss passes
+    check_finite_loss(0.0, 1, cfg)
+
+
+def test_a_diverging_run_stops_at_the_first_nan_step_before_the_optimizer_applies_it(word_tokenizer, tmp_path):
+    model = tiny_model(word_tokenizer)
+    seqs = [SequenceBuilder(word_tokenizer, "none").build(ex) for ex in colour_examples()]
+    events = []
+    cfg = TrainConfig(steps=6, batch_size=8, lr=1e30, warmup_steps=0, log_every=1, checkpoint_every=1)
+    with pytest.raises(NonFiniteLoss, match=r"^loss became NaN at step 2: .*train\.lr=1e\+30"):
+        train(model, seqs, cfg, seed=0, pad_id=word_tokenizer.pad_token_id, callback=events.append,
+              checkpoint_dir=tmp_path)
+    assert [e["step"] for e in events] == [1]         # step 1 was finite and reported; step 2 never was
+    assert np.isfinite(events[0]["loss"])
+    assert (tmp_path / "step").read_text() == "1"     # no checkpoint of the NaN step
