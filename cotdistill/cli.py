@@ -26,9 +26,9 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _config(path, overrides):
+def _config(path, overrides, defaults=False):
     try:
-        return load_config(path, list(overrides))
+        return load_config(path, list(overrides), defaults)
     except ConfigError as e:
         _fail(str(e))
 
