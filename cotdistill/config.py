@@ -322,9 +322,6 @@ def _check_ranges(kwargs: dict, where: str) -> None:
         if kwargs["vocab_size"] < low:
             raise ConfigError(f"student.vocab_size: expected an integer >= {low} (the tiny "
                               f"tokenizer's byte alphabet and special tokens), got {kwargs['vocab_size']!r}")
-    if where == "perturbation." and kwargs.get("scores_file"):
-        if not Path(kwargs["scores_file"]).is_file():
-            raise ConfigError(f"perturbation.scores_file: file {kwargs['scores_file']} not found")
 
 
 def apply_override(data: dict, override: str) -> None:
@@ -362,7 +359,13 @@ def load_config(path: str | Path | None, overrides: list[str] = (), defaults: bo
     for override in overrides:
         apply_override(data, override)
     try:
-        return from_dict(RunConfig, data)
+        cfg = from_dict(RunConfig, data)
+        # Checked here, not in from_dict: configs saved with finished runs are rebuilt by from_dict
+        # and must still load after their scores file has moved.
+        scores = cfg.perturbation.scores_file
+        if scores and not Path(scores).is_file():
+            raise ConfigError(f"perturbation.scores_file: file {scores} not found")
+        return cfg
     except ConfigError as e:
         named = [o for o in overrides if str(e).startswith(o.split("=", 1)[0].strip() + ":")]
         source = f"override {named[-1]!r}" if named else (path or "config")
