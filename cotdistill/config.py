@@ -365,6 +365,13 @@ def load_config(path: str | Path | None, overrides: list[str] = (), defaults: bo
         scores = cfg.perturbation.scores_file
         if scores and not Path(scores).is_file():
             raise ConfigError(f"perturbation.scores_file: file {scores} not found")
+        if cfg.data.name == "file":
+            options = cfg.data.options
+            named = [("data.options.path", options.get("path"))] + \
+                [(f"data.options.paths.{k}", v) for k, v in (options.get("paths") or {}).items()]
+            for key, file in named:
+                if file and not Path(str(file)).is_file():
+                    raise ConfigError(f"{key}: file {file} not found")
         return cfg
     except ConfigError as e:
         named = [o for o in overrides if str(e).startswith(o.split("=", 1)[0].strip() + ":")]

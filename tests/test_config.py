@@ -113,3 +113,13 @@ def test_valid_configs_keep_their_hash():
     assert load_config(None, ["rationale_weight=1", "train.clip=1"]).to_dict() == \
         RunConfig(rationale_weight=1, train=RunConfig().train.__class__(clip=1)).to_dict()
     assert load_config(None, []).hash() == RunConfig().hash()
+
+
+def test_file_dataset_paths_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match=r"^override 'data.options.path=/nonexistent/d.jsonl': "
+                                          r"data.options.path: file /nonexistent/d.jsonl not found$"):
+        load_config(None, ["data.name=file", "data.options.path=/nonexistent/d.jsonl"])
+    scores = tmp_path / "s.jsonl"
+    scores.write_text("")
+    cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={scores}"])
+    assert cfg.perturbation.scores_file == str(scores)
