@@ -26,9 +26,9 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-def _config(path, overrides):
+def _config(path, overrides, defaults=False):
     try:
-        return load_config(path, list(overrides))
+        return load_config(path, list(overrides), defaults)
     except ConfigError as e:
         _fail(str(e))
 
@@ -105,7 +105,8 @@ def progress_printer():
 @click.option("--reuse-old", is_flag=True,
               help="Reuse a finished run of the same settings made by an older results version (or on "
                    "other data content) instead of rerunning it.")
-def run(config, overrides, out, device, force, reuse_old) -> None:
+@click.option("--defaults", is_flag=True, help="Accept an empty config file as the default config.")
+def run(config, overrides, out, device, force, reuse_old, defaults) -> None:
     """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2).
 
     A folder that already holds this finished run (same config hash: settings, data content, results
@@ -116,7 +117,7 @@ def run(config, overrides, out, device, force, reuse_old) -> None:
     from cotdistill.runner import RunError, default_run_dir, folder_state, older_runs, run as run_one
     from cotdistill.students import StudentError
 
-    cfg = _config(config, overrides)
+    cfg = _config(config, overrides, defaults)
     out = Path(out) if out else default_run_dir(cfg, device)
     if force and out.exists():
         shutil.rmtree(out)

@@ -248,11 +248,80 @@ def from_dict(cls, data: dict | None, where: str = ""):
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}{name} must be a mapping, not {value!r}")
             value = from_dict(sub, value, f"{where}{name}.")
+        else:
+            value = _coerce(value, str(fields[name].type), f"{where}{name}")
         kwargs[name] = value
+    _check_ranges(kwargs, where)
     try:
         return cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"{where or 'config'}: {e}") from None
+
+
+# Lower bounds checked at load time, so a bad value fails before any data is read or folder made.
+# max_length 8: the label and end-of-text token need room beside the prompt.
+_MINIMUMS = {"train.steps": 1, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
+             "eval.n_boot": 1, "eval.max_new_tokens": 1, "student.max_length": 8,
+             "rationale_weight": 0, "train.warmup_steps": 0, "train.clip": 0,
+             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0}
+_POSITIVE = ("train.lr",)
+
+
+def _coerce(value, annotation: str, key: str):
+    """Turn a YAML value into the field's annotated type (int, float, bool, str, dict, optional):
+    YAML 1.1 reads `3e-4` as a string, so numbers in any notation are parsed here; True is not an int."""
+    types = [t.strip() for t in annotation.split("|")]
+    if value is None:
+        if "None" in types:
+            return None
+        raise ConfigError(f"{key}: expected a {types[0]}, got null")
+    kind = types[0]
+    if kind == "int":
+        if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        if isinstance(value, (int, float)):
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, int):
+            return value    # kept an int: the config hash of existing configs must not change
+        try:
+            return float(value) if not isinstance(value, float) else value
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if kind == "dict":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return value
+    if kind == "str":
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _check_ranges(kwargs: dict, where: str) -> None:
+    for name, value in kwargs.items():
+        key = where + name
+        if key in _POSITIVE and not value > 0:
+            raise ConfigError(f"{key}: expected a number > 0, got {value!r}")
+        if key in _MINIMUMS and value < _MINIMUMS[key]:
+            raise ConfigError(f"{key}: expected a number >= {_MINIMUMS[key]}, got {value!r}")
+    if where == "student." and kwargs.get("vocab_size") is not None:
+        from cotdistill.students import SPECIALS
+        low = 256 + len(SPECIALS)      # byte alphabet plus special tokens: the tokenizer's floor
+        if kwargs["vocab_size"] < low:
+            raise ConfigError(f"student.vocab_size: expected an integer >= {low} (the tiny "
+                              f"tokenizer's byte alphabet and special tokens), got {kwargs['vocab_size']!r}")
 
 
 def apply_override(data: dict, override: str) -> None:
@@ -269,22 +338,42 @@ def apply_override(data: dict, override: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
-    """Read a YAML config (or defaults when path is None) and apply key=value overrides."""
+def load_config(path: str | Path | None, overrides: list[str] = (), defaults: bool = False) -> RunConfig:
+    """Read a YAML config (or defaults when path is None) and apply key=value overrides. An empty
+    file is refused unless `defaults`: it would otherwise silently run the full default run."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if data is None:
+            if not defaults:
+                raise ConfigError(f"{path.name} is empty; pass --defaults to run the default config")
+            data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
     for override in overrides:
         apply_override(data, override)
     try:
-        return from_dict(RunConfig, data)
+        cfg = from_dict(RunConfig, data)
+        # Checked here, not in from_dict: configs saved with finished runs are rebuilt by from_dict
+        # and must still load after their scores file has moved.
+        scores = cfg.perturbation.scores_file
+        if scores and not Path(scores).is_file():
+            raise ConfigError(f"perturbation.scores_file: file {scores} not found")
+        if cfg.data.name == "file":
+            options = cfg.data.options
+            named = [("data.options.path", options.get("path"))] + \
+                [(f"data.options.paths.{k}", v) for k, v in (options.get("paths") or {}).items()]
+            for key, file in named:
+                if file and not Path(str(file)).is_file():
+                    raise ConfigError(f"{key}: file {file} not found")
+        return cfg
     except ConfigError as e:
-        raise ConfigError(f"{path or 'config'}: {e}") from None
+        named = [o for o in overrides if str(e).startswith(o.split("=", 1)[0].strip() + ":")]
+        source = f"override {named[-1]!r}" if named else (path or "config")
+        raise ConfigError(f"{source}: {e}") from None

@@ -248,3 +248,19 @@ def test_bad_mapping_key_is_one_sentence(tmp_path):
     p = CliRunner().invoke(science, ["data", "import", str(FIXTURES / "array.json"),
                                      "--out", str(tmp_path / "s"), "--mapping", str(mapping)])
     assert p.exit_code != 0 and "unknown key 'colums'" in p.output
+
+
+@pytest.mark.parametrize("text,args,message", [
+    ("train: {lr: abc}\n", [], "config.yaml: train.lr: expected a number, got 'abc'"),
+    ("seed: 1\n", ["eval.n_boot=0"], "override 'eval.n_boot=0': eval.n_boot: expected a number >= 1, got 0"),
+    ("", [], "config.yaml is empty; pass --defaults to run the default config"),
+])
+def test_invalid_config_exits_with_one_line_and_no_run_folder(tmp_path, text, args, message):
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(science, ["run", str(config), *args, "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not out.exists()

@@ -49,3 +49,77 @@ def test_every_shipped_config_loads():
     assert len(configs) >= 6
     for path in configs:
         load_config(path)
+
+
+@pytest.mark.parametrize("text,key,expected", [
+    ("train: {lr: 3e-4}", "train.lr", 3e-4),
+    ("train: {steps: 1_000}", "train.steps", 1000),
+    ("train: {batch_size: '8'}", "train.batch_size", 8),
+    ("seed: '7'", "seed", 7),
+    ("rationale_weight: 2", "rationale_weight", 2),
+])
+def test_numbers_in_any_yaml_notation_are_coerced(tmp_path, text, key, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text + "\n")
+    cfg = load_config(path)
+    section, _, name = key.rpartition(".")
+    value = getattr(getattr(cfg, section) if section else cfg, name)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lr=abc", "override 'train.lr=abc': train.lr: expected a number, got 'abc'"),
+    ("train.lr=0", "train.lr: expected a number > 0, got 0"),
+    ("seed=abc", "seed: expected an integer, got 'abc'"),
+    ("seed=true", "seed: expected an integer, got True"),
+    ("student.max_length=abc", "student.max_length: expected an integer, got 'abc'"),
+    ("student.max_length=4", "student.max_length: expected a number >= 8, got 4"),
+    ("data.options=[1,2]", "data.options: expected a mapping, got [1, 2]"),
+    ("train.steps=ten", "train.steps: expected an integer, got 'ten'"),
+    ("train.steps=0", "train.steps: expected a number >= 1, got 0"),
+    ("train.batch_size=0", "train.batch_size: expected a number >= 1, got 0"),
+    ("rationale_weight=high", "rationale_weight: expected a number, got 'high'"),
+    ("rationale_weight=-1", "rationale_weight: expected a number >= 0, got -1"),
+    ("eval.batch_size=0", "eval.batch_size: expected a number >= 1, got 0"),
+    ("eval.n_boot=0", "eval.n_boot: expected a number >= 1, got 0"),
+    ("eval.all_modes=maybe", "eval.all_modes: expected true or false, got 'maybe'"),
+    ("student.vocab_size=5", "student.vocab_size: expected an integer >= 260"),
+    ("perturbation.scores_file=/nonexistent/s.jsonl", "perturbation.scores_file: file /nonexistent/s.jsonl not found"),
+])
+def test_bad_types_and_ranges_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value).startswith(f"override {override!r}: ")
+
+
+def test_file_errors_name_the_file_and_key(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("train: {lr: abc}\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: train.lr: expected a number, got 'abc'"):
+        load_config(path)
+
+
+def test_empty_file_needs_defaults(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=r"^config.yaml is empty; pass --defaults to run the default config$"):
+        load_config(path)
+    assert load_config(path, defaults=True) == RunConfig()
+
+
+def test_valid_configs_keep_their_hash():
+    """Coercion must not change the resolved dict of an already valid config (ints stay ints)."""
+    assert load_config(None, ["rationale_weight=1", "train.clip=1"]).to_dict() == \
+        RunConfig(rationale_weight=1, train=RunConfig().train.__class__(clip=1)).to_dict()
+    assert load_config(None, []).hash() == RunConfig().hash()
+
+
+def test_file_dataset_paths_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match=r"^override 'data.options.path=/nonexistent/d.jsonl': "
+                                          r"data.options.path: file /nonexistent/d.jsonl not found$"):
+        load_config(None, ["data.name=file", "data.options.path=/nonexistent/d.jsonl"])
+    scores = tmp_path / "s.jsonl"
+    scores.write_text("")
+    cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={scores}"])
+    assert cfg.perturbation.scores_file == str(scores)
