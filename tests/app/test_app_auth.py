@@ -136,3 +136,14 @@ def test_a_short_password_keeps_the_exposed_app_closed(exposed, monkeypatch):
     at = open_page()
     assert not rendered_page(at) and not at.text_input
     assert "fewer than 8 non-space characters" in at.error[0].value
+
+
+def test_an_unreachable_database_is_one_line_on_the_screen(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", "postgresql://postgres:hunter2@127.0.0.1:1/test")
+    from streamlit.testing.v1 import AppTest
+    from tests.app.apptest import MAIN
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["cannot connect to postgresql://postgres:***@127.0.0.1:1/test: "
+                                           "connection refused"]
