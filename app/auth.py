@@ -5,18 +5,80 @@ $COTDISTILL_PASSWORD before anything renders.
 
 "Another address" is read from Streamlit's `server.address` option. When it is unset Streamlit listens
 on every interface, so an unset address needs the password too (`cotdistill up` always sets it).
+
+Guessing is throttled per client: after FREE_ATTEMPTS wrong passwords each further attempt waits
+1 s, 2 s, 4 s … (at most MAX_WAIT_S) after the last failure, and an attempt within the wait is refused
+without looking at the password. The failures live in one process-wide Throttle, so a new browser
+session from the same address does not start afresh. A password of fewer than MIN_PASSWORD
+non-space characters is refused outright (here and by `cotdistill up`).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import threading
+import time
 
 import streamlit as st
 
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 PASSWORD_ENV = "COTDISTILL_PASSWORD"
 SIGNED_IN = "_cotdistill_signed_in"
+MIN_PASSWORD = 8
+FREE_ATTEMPTS = 5
+FIRST_WAIT_S = 1.0
+MAX_WAIT_S = 60.0
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` is too weak to guard an exposed app, or None."""
+    if len("".join(password.split())) < MIN_PASSWORD:
+        return (f"${PASSWORD_ENV} has fewer than {MIN_PASSWORD} non-space characters: set a longer "
+                f"password, or bind the app to 127.0.0.1")
+    return None
+
+
+class Throttle:
+    """Failed sign-ins per client, shared by every session of the process (hence the lock)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.failures: dict[str, tuple[int, float]] = {}        # client -> (failures, time of the last)
+        self.lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Seconds before `client` may try again (0: now)."""
+        with self.lock:
+            n, last = self.failures.get(client, (0, 0.0))
+        if n < FREE_ATTEMPTS:
+            return 0.0
+        delay = min(FIRST_WAIT_S * 2 ** (n - FREE_ATTEMPTS), MAX_WAIT_S)
+        return max(0.0, last + delay - self.clock())
+
+    def failed(self, client: str) -> None:
+        with self.lock:
+            n, _ = self.failures.get(client, (0, 0.0))
+            self.failures[client] = (n + 1, self.clock())
+
+    def succeeded(self, client: str) -> None:
+        with self.lock:
+            self.failures.pop(client, None)
+
+
+THROTTLE = Throttle()
+
+
+def client_key() -> str:
+    """The connection's IP address where Streamlit knows it (not a header: those are the client's to
+    choose), else this browser session."""
+    ip = st.context.ip_address
+    if isinstance(ip, str) and ip:              # (a test harness may hand a stand-in object)
+        return f"ip:{ip}"
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else '?'}"
 
 
 def is_local(address: str | None) -> bool:
@@ -41,14 +103,23 @@ def require_password() -> None:
         st.error(f"This app is reachable on {where}, and ${PASSWORD_ENV} is not set. Set it and restart, "
                  f"or bind the app to 127.0.0.1 (`cotdistill up` does by default).")
         st.stop()
+    if problem := password_problem(expected):
+        st.error(problem)
+        st.stop()
     st.title("cotdistill")
     st.caption(f"This app is reachable on {where}: sign in with the password of ${PASSWORD_ENV}.")
     with st.form("sign_in"):
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
+        client = client_key()
+        if wait := THROTTLE.wait(client):
+            st.error(f"Too many wrong passwords: wait {math.ceil(wait)} s before trying again.")
+            st.stop()
         if password_ok(given, expected):
+            THROTTLE.succeeded(client)
             st.session_state[SIGNED_IN] = True
             st.rerun()
+        THROTTLE.failed(client)
         st.error("Wrong password.")
     st.stop()

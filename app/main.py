@@ -4,7 +4,8 @@
 Seven screens, one file each under app/screens/: launch an experiment, watch its runs, compare its arms,
 read test examples with every run's prediction, find the rationale's key tokens, have a teacher write
 rationales, browse the datasets and rationale sets. Bound to any other address the app first asks for
-$COTDISTILL_PASSWORD (app/auth.py).
+$COTDISTILL_PASSWORD (app/auth.py). A database it cannot reach or write is one line on the screen, its
+URL's password masked.
 
 The screens' folder is not called `pages/` on purpose: Streamlit treats a `pages/` folder next to the
 entry point as its older multipage mode and, until `st.navigation` has run once in the server process,
@@ -21,6 +22,7 @@ if ROOT not in sys.path:                     # `import app.…` works from any w
 import streamlit as st  # noqa: E402
 
 from app.auth import require_password  # noqa: E402
+from worker import api  # noqa: E402
 
 st.set_page_config(page_title="cotdistill", page_icon=":material/science:", layout="wide")
 require_password()
@@ -34,4 +36,9 @@ PAGES = [
     st.Page("screens/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"),
     st.Page("screens/datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets"),
 ]
-st.navigation(PAGES).run()
+try:
+    st.navigation(PAGES).run()
+except Exception as error:                   # a database it cannot use: one line, not a traceback
+    if (problem := api.database_problem(error)) is None:
+        raise
+    st.error(problem)

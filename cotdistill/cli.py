@@ -445,6 +445,8 @@ Rationales: --rationales FILE (repeatable, numbered files in order) aligned by p
   array of strings, or lines) or by id (objects {"id", "rationale"}); a list gives one row each.
   --rationale-cut "Thus, the answer is" (repeatable) keeps only the reasoning of a completion;
   --strip-leaks drops sentences that state the gold answer.
+Length: a rationale longer than --max-rationale-chars (default 20,000, or
+  $COTDISTILL_MAX_RATIONALE_CHARS) is refused with its file and row, before anything is written.
 Splits: SPLIT=PATH per file; --holdout 0.1 --seed 0 holds out a seeded test split of a
   train-only set. One file given as train and test is refused.
 \b
@@ -521,9 +523,12 @@ def _mapping(path: str | None) -> dict:
 @click.option("--seed", type=int, default=None, help="Seed of --holdout (default 0).")
 @click.option("--option", "options", multiple=True, help="Release option KEY=VALUE.")
 @click.option("--teacher", "teacher_name", default=None, help="Who wrote the rationales (a file).")
+@click.option("--max-rationale-chars", "max_rationale", type=click.IntRange(min=1), default=None,
+              help="Refuse rationales longer than this (default 20,000; $COTDISTILL_MAX_RATIONALE_CHARS).")
 def import_(sources, out, name, release, splits, mapping_file, save_mapping, columns, kind, fmt,
             header, quoting, unescape, choices_sep, embedded_choices, label_format,
-            rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name) -> None:
+            rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name,
+            max_rationale) -> None:
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
     from cotdistill.rationale_sets import import_file, import_release
@@ -534,7 +539,7 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
             release = release or folder.name
             target = Path(out) if out else sets_root() / (name or release)
             path = import_release(release, folder, target, splits=splits or None, name=name,
-                                  **_pairs(options, "--option"))
+                                  max_rationale=max_rationale, **_pairs(options, "--option"))
         else:
             files = dict(s.split("=", 1) if "=" in s else ((splits or ("train",))[0], s)
                          for s in sources)
@@ -555,7 +560,8 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
             path = import_file(files, target, name=name, teacher=teacher,
                                split_options=opts.pop("splits", None),
                                holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
-                               strip_leaks=opts.pop("strip_leaks", False), **opts)
+                               strip_leaks=opts.pop("strip_leaks", False),
+                               max_rationale=max_rationale, **opts)
     except DataError as e:
         _fail(str(e))
     click.echo(_set_line(path))

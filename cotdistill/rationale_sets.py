@@ -13,6 +13,9 @@ A set folder holds `examples.jsonl` (keys: cotdistill.data.rationale_set.RECORD_
 folder is never overwritten. Train on a set with `data: {name: rationale-set, options: {path: …}}`;
 `rationale_filter: teacher_correct` keeps the examples whose teacher label matches the gold one.
 Teacher generation (`cotdistill.teachers.generate_rationales`) ends by writing a set here.
+An import refuses a rationale longer than `max_rationale_chars` (default MAX_RATIONALE_CHARS,
+$COTDISTILL_MAX_RATIONALE_CHARS overrides it) before anything is written: a rationale that long is
+almost always a whole document pasted into the column, and it would be cut silently in training.
 """
 
 from __future__ import annotations
@@ -48,6 +51,35 @@ PROVENANCE_KEYS = ("format", "name", "created_at", "cotdistill_version", "source
                    "teacher", "prompt", "decoding", "gold_conditioned", "content_hash",
                    "n_examples", "splits", "n_with_rationale", "teacher_accuracy", "n_unparsed",
                    "n_errors", "extra")
+MAX_RATIONALE_CHARS = 20_000
+MAX_RATIONALE_ENV = "COTDISTILL_MAX_RATIONALE_CHARS"
+
+
+def max_rationale_chars() -> int:
+    """The import cap on a rationale's length: $COTDISTILL_MAX_RATIONALE_CHARS, else 20,000."""
+    value = os.environ.get(MAX_RATIONALE_ENV)
+    if value is None:
+        return MAX_RATIONALE_CHARS
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise DataError(f"${MAX_RATIONALE_ENV} must be a whole number of characters above 0, found {value!r}")
+    return cap
+
+
+def check_rationale_lengths(examples: Mapping[str, Sequence[Example]], cap: int, source: str | Path) -> None:
+    """Refuse the first rationale longer than `cap`, naming its file and row (`source` when the
+    example does not say where it came from)."""
+    for part, exs in examples.items():
+        for i, e in enumerate(exs, start=1):
+            if e.rationale is not None and len(e.rationale) > cap:
+                raise DataError(f"the rationale of example {e.id!r} (split {part!r}) has "
+                                f"{len(e.rationale):,} characters, more than the cap of {cap:,} "
+                                f"(--max-rationale-chars or ${MAX_RATIONALE_ENV} raises it)",
+                                file=str(e.meta.get("file") or source), row=e.meta.get("row", i),
+                                field="rationale")
 
 
 @dataclass
@@ -198,20 +230,23 @@ def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Pat
                 gold_conditioned: bool | None = None, holdout: float | None = None,
                 seed: int = 0, strip_leaks: bool = False,
                 split_options: Mapping[str, Mapping[str, Any]] | None = None,
-                **options: Any) -> Path:
+                max_rationale: int | None = None, **options: Any) -> Path:
     """A set from your file(s) through the `file` importer's column mapping.
 
     `paths` is one file (for `split`) or {split: file}; `options` are the importer's (columns,
     format, kind, …), `split_options` {split: options} override them where the splits' files
     differ. `holdout` moves a seeded share of the only split's questions to a `test` split (all
     rows of one question together). One file given as two splits is refused: the test would be
-    the training data. Every file is read and checked before anything is written.
+    the training data. Every file is read and checked before anything is written, rationales
+    longer than `max_rationale` characters (default: max_rationale_chars()) included.
     """
     files = {split: paths} if isinstance(paths, (str, Path)) else dict(paths)
     _check_distinct_files(files)
     per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
     examples = {part: load_examples("file", part, path=str(file), **per_split[part])
                 for part, file in files.items()}
+    for part, exs in examples.items():
+        check_rationale_lengths({part: exs}, max_rationale or max_rationale_chars(), files[part])
     if holdout is not None:
         examples = hold_out(examples, holdout, seed)
     records = [record_of(_stripped(e) if strip_leaks else e, part)
@@ -266,8 +301,9 @@ def _stripped(example: Example) -> Example:
 
 def import_release(release: str, folder: str | Path, out_dir: str | Path, *,
                    splits: Sequence[str] | None = None, name: str | None = None,
-                   **options: Any) -> Path:
-    """A set from a published release in a folder laid out like ../shared/data/<release>."""
+                   max_rationale: int | None = None, **options: Any) -> Path:
+    """A set from a published release in a folder laid out like ../shared/data/<release>;
+    rationales longer than `max_rationale` characters (default: max_rationale_chars()) refused."""
     from cotdistill.teachers.releases import release_teacher
 
     spec = DATASETS.get(release)
@@ -281,8 +317,9 @@ def import_release(release: str, folder: str | Path, out_dir: str | Path, *,
     folder, options = Path(folder).expanduser(), {**spec.options, **options}
     if not folder.is_dir():
         raise DataError("release folder not found", file=str(folder))
-    records = [record_of(example, part) for part in (splits or spec.splits)
-               for example in spec.loader(folder, part, **options)]
+    examples = {part: list(spec.loader(folder, part, **options)) for part in (splits or spec.splits)}
+    check_rationale_lengths(examples, max_rationale or max_rationale_chars(), folder)
+    records = [record_of(example, part) for part, exs in examples.items() for example in exs]
     teacher, gold = release_teacher(release, options)
     dataset = {"name": release, "folder": str(folder), "options": options}
     origin = Origin("release", dataset, {"name": teacher}, gold_conditioned=gold,

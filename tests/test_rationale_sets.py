@@ -227,3 +227,55 @@ def test_release_import_errors_leave_no_set(tmp_path):
         import_release("svamp-dsbs", copy, tmp_path / "x")
     assert (e.value.row, e.value.field) == (5, "label") and e.value.file.endswith("svamp_test.json")
     assert not (tmp_path / "x").exists() and leftovers(tmp_path) == []
+
+
+# --- the rationale length cap ----------------------------------------------------------------
+
+def test_a_rationale_over_the_cap_is_refused_with_file_and_row_before_anything_is_written(tmp_path):
+    rows = [dict(GOOD[0]), dict(GOOD[1], why="x" * 21)]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    with pytest.raises(DataError) as e:
+        import_file(train, tmp_path / "out" / "set", columns=COLUMNS, max_rationale=20)
+    assert str(e.value) == (f"file {train}, row 2, field 'rationale': the rationale of example 'q2' (split "
+                            f"'train') has 21 characters, more than the cap of 20 (--max-rationale-chars or "
+                            f"$COTDISTILL_MAX_RATIONALE_CHARS raises it)")
+    assert not (tmp_path / "out").exists() or leftovers(tmp_path / "out") == []
+    path = import_file(train, tmp_path / "ok", columns=COLUMNS, max_rationale=21)       # at the cap: kept
+    assert open_rationale_set(path).provenance["n_examples"] == 2
+
+
+def test_the_cap_defaults_to_20000_characters_and_the_environment_changes_it(tmp_path, monkeypatch):
+    from cotdistill.rationale_sets import max_rationale_chars
+    monkeypatch.delenv("COTDISTILL_MAX_RATIONALE_CHARS", raising=False)
+    assert max_rationale_chars() == 20_000
+    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="y" * 20_001)])
+    with pytest.raises(DataError, match="row 1, field 'rationale'.* 20,001 characters, more than the cap of 20,000"):
+        import_file(train, tmp_path / "a", columns=COLUMNS)
+    monkeypatch.setenv("COTDISTILL_MAX_RATIONALE_CHARS", "30000")
+    assert max_rationale_chars() == 30_000
+    assert import_file(train, tmp_path / "b", columns=COLUMNS).exists()
+    monkeypatch.setenv("COTDISTILL_MAX_RATIONALE_CHARS", "many")
+    with pytest.raises(DataError) as e:
+        import_file(train, tmp_path / "c", columns=COLUMNS)
+    assert str(e.value) == "$COTDISTILL_MAX_RATIONALE_CHARS must be a whole number of characters above 0, found 'many'"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_release_with_a_rationale_over_the_cap_is_refused(tmp_path):
+    with pytest.raises(DataError, match=r"field 'rationale': the rationale of example .* more than the cap of 5 "):
+        import_release("svamp-dsbs", data_dir() / "svamp-dsbs", tmp_path / "svamp", max_rationale=5)
+    assert not (tmp_path / "svamp").exists()
+
+
+def test_the_import_command_takes_the_cap(tmp_path):
+    import subprocess
+    import sys
+    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="z" * 50)])
+    args = [sys.executable, "-m", "cotdistill.cli", "data", "import", str(train), "--out", str(tmp_path / "s")]
+    args += [f"--column={k}={v}" for k, v in COLUMNS.items()]
+    refused = subprocess.run(args + ["--max-rationale-chars", "49"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "row 1, field 'rationale'" in refused.stderr, refused.stderr
+    assert "50 characters, more than the cap of 49" in refused.stderr and not (tmp_path / "s").exists()
+    help_text = subprocess.run([sys.executable, "-m", "cotdistill.cli", "data", "import", "--help"],
+                               capture_output=True, text=True, timeout=120).stdout
+    assert "--max-rationale-chars" in help_text and "20,000" in help_text

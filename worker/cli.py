@@ -1,15 +1,27 @@
 """The `cotdistill` command: the science subcommands (mounted from cotdistill.cli) plus the job
 system's: `db upgrade|downgrade|current`, `submit`, `status`, `show`, `cancel`, `retry`, `worker`,
 `reconcile`, `up`.
+
+A database that cannot be reached, read or written ends the command with one line naming its URL
+(password masked) and exit code 2; only `db upgrade` and `up` create a SQLite file that does not exist,
+every other job command refuses it (worker/db.py: explain, require_database).
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from cotdistill.cli import science
 
 cli = science                     # one command; the science group is extended here, never the reverse
+
+
+def _existing_database() -> None:
+    """Every job command but `db upgrade` and `up` needs the database to exist already."""
+    from worker.db import require_database
+    require_database()
 
 
 @cli.group()
@@ -31,6 +43,7 @@ def upgrade(revision: str) -> None:
 def downgrade(revision: str) -> None:
     """Migrate the database down to REVISION (default: base, an empty database)."""
     from worker.db import current, database_url, downgrade as do_downgrade
+    _existing_database()
     do_downgrade(database_url(), revision)
     click.echo(f"database at revision {current()}")
 
@@ -39,6 +52,7 @@ def downgrade(revision: str) -> None:
 def show_current() -> None:
     """Print the database's revision."""
     from worker.db import current
+    _existing_database()
     click.echo(current() or "empty (run `cotdistill db upgrade`)")
 
 
@@ -60,6 +74,7 @@ def submit(matrix, force, yes, new_version, reuse_old) -> None:
     from cotdistill import RESULTS_VERSION
     from cotdistill.config import ConfigError
     from worker import api
+    _existing_database()
     try:
         r = api.submit_matrix(matrix, force=force, confirm=yes, new_version=new_version, reuse_old=reuse_old)
     except ConfigError as e:
@@ -96,6 +111,7 @@ def _progress(r: dict) -> str:
 def _api(name: str, *args, **kwargs):
     """Call the jobs API; a missing run or experiment becomes the command's error message."""
     from worker import api
+    _existing_database()
     try:
         return getattr(api, name)(*args, **kwargs)
     except api.NotFound as e:
@@ -167,6 +183,7 @@ def retry(run_id) -> None:
 def worker(queues, concurrency, name, loglevel) -> None:
     """Start a worker ($COTDISTILL_BROKER_URL and $COTDISTILL_DATABASE_URL; default: embedded)."""
     from worker.db import database_url, upgrade as do_upgrade
+    _existing_database()             # `up` creates it before starting its workers
     do_upgrade(database_url())
     from worker.celery_app import app, is_embedded
     argv = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel,
@@ -183,6 +200,7 @@ def reconcile() -> None:
     """Re-send queued runs without a message and recover runs whose worker died (workers also do this)."""
     from worker.reconcile import reconcile as do_reconcile
     from worker.tasks import sessions
+    _existing_database()
     click.echo(do_reconcile(sessions()))
 
 
@@ -199,7 +217,16 @@ def up(workers, port, host, no_app) -> None:
 
 
 def main() -> None:
-    cli()
+    """Run the command; a database error it could not get past becomes one line and exit code 2."""
+    from worker.db import database_url, explain
+    try:
+        cli()
+    except Exception as e:
+        line = explain(e, database_url())
+        if line is None:
+            raise
+        click.echo(f"Error: {line}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import click
 
 APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
 GRACE_S = 15.0
+MIN_PASSWORD = 8                  # as app/auth.py, which the worker does not import
 
 
 class Stack:
@@ -41,9 +42,15 @@ class Stack:
         return cmds
 
     def check(self) -> None:
-        if self.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("COTDISTILL_PASSWORD"):
+        if self.host in ("127.0.0.1", "localhost", "::1"):
+            return
+        password = os.environ.get("COTDISTILL_PASSWORD")
+        if not password:
             raise click.ClickException(f"binding the app to {self.host} exposes it to the network: "
                                        f"set COTDISTILL_PASSWORD first (or use --host 127.0.0.1)")
+        if len("".join(password.split())) < MIN_PASSWORD:
+            raise click.ClickException(f"COTDISTILL_PASSWORD has fewer than {MIN_PASSWORD} non-space "
+                                       f"characters: set a longer one to bind the app to {self.host}")
 
     def start(self) -> None:
         from worker.db import database_url, upgrade

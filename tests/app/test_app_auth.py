@@ -65,3 +65,85 @@ def test_addresses_and_comparison():
     assert not is_local("0.0.0.0") and not is_local("") and not is_local(None) and not is_local("10.0.0.5")
     assert password_ok("abc", "abc") and not password_ok("abd", "abc") and not password_ok("", "abc")
     assert password_ok("pässword", "pässword")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_throttle_waits_1_2_4_seconds_after_five_failures_up_to_a_minute():
+    from app.auth import Throttle
+    clock = Clock()
+    t = Throttle(clock)
+    for _ in range(5):
+        assert t.wait("a") == 0.0
+        t.failed("a")
+    assert t.wait("a") == 1.0 and t.wait("b") == 0.0           # per client
+    clock.now += 0.25
+    assert t.wait("a") == 0.75
+    clock.now += 0.75
+    assert t.wait("a") == 0.0
+    waits = []
+    for _ in range(8):                                          # failures 6 to 13
+        t.failed("a")
+        waits.append(t.wait("a"))
+        clock.now += waits[-1]
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    t.succeeded("a")
+    assert t.wait("a") == 0.0 and "a" not in t.failures
+
+
+def test_short_passwords_are_refused():
+    from app.auth import password_problem
+    assert password_problem("1234567") == ("$COTDISTILL_PASSWORD has fewer than 8 non-space characters: set a "
+                                          "longer password, or bind the app to 127.0.0.1")
+    assert password_problem(" 1 2 3 4 5 6 7 ") is not None
+    assert password_problem("12345678") is None and password_problem(" 1234 5678 ") is None
+
+
+def sign_in(at, password: str):
+    at.text_input[0].input(password)
+    widget(at.button, "Sign in").click().run()
+    return [e.value for e in at.error]
+
+
+def test_the_sixth_attempt_waits_even_with_the_right_password(exposed, monkeypatch):
+    from app import auth
+    clock = Clock()
+    monkeypatch.setattr(auth, "THROTTLE", auth.Throttle(clock))
+    at = open_page()
+    for _ in range(5):
+        assert sign_in(at, "wrong-guess") == ["Wrong password."]
+    assert sign_in(at, "s3cret-pass") == ["Too many wrong passwords: wait 1 s before trying again."]
+    assert not rendered_page(at)
+    assert list(auth.THROTTLE.failures.values()) == [(5, 1000.0)]   # refused unchecked: not a failure
+    other = open_page()                  # the store is process-wide: the same client's new page waits too
+    clock.now += 0.5
+    assert sign_in(other, "s3cret-pass") == ["Too many wrong passwords: wait 1 s before trying again."]
+    clock.now += 0.5
+    assert sign_in(at, "s3cret-pass") == [] and rendered_page(at)
+    assert auth.THROTTLE.failures == {}                             # signed in: the count starts afresh
+
+
+def test_a_short_password_keeps_the_exposed_app_closed(exposed, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_PASSWORD", "abc 123")
+    at = open_page()
+    assert not rendered_page(at) and not at.text_input
+    assert "fewer than 8 non-space characters" in at.error[0].value
+
+
+def test_an_unreachable_database_is_one_line_on_the_screen(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", "postgresql://postgres:hunter2@127.0.0.1:1/test")
+    from streamlit.testing.v1 import AppTest
+    from tests.app.apptest import MAIN
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["cannot connect to postgresql://postgres:***@127.0.0.1:1/test: "
+                                           "connection refused"]

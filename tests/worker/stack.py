@@ -90,6 +90,8 @@ class JobStack:
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         share_tokenizers(self.home)
+        from worker.db import upgrade
+        upgrade(self.database_url)                 # as `up` does: a bare `worker` refuses a missing file
         self.env = {**os.environ, **env}
         self.workers: dict[str, subprocess.Popen] = {}
         self.n_matrices = 0

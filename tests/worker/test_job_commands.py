@@ -21,6 +21,7 @@ def test_submit_cancel_retry_show(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     import os
     run = cli({**os.environ, **env})
+    assert run("db", "upgrade").returncode == 0
     matrix = tmp_path / "m.yaml"
     matrix.write_text(yaml.safe_dump({"name": "cmds", "base": BASE, "factors": {"seed": [0, 1]}}))
     out = run("submit", str(matrix))
@@ -50,6 +51,7 @@ def test_submit_says_what_it_reused_and_refuses_what_it_should(tmp_path):
     from worker.models import Run
     url = f"sqlite:///{tmp_path / 'c.db'}"
     run = cli({**os.environ, "COTDISTILL_HOME": str(tmp_path), "COTDISTILL_DATABASE_URL": url})
+    assert run("db", "upgrade").returncode == 0
     matrix = tmp_path / "m.yaml"
     matrix.write_text(yaml.safe_dump({"name": "e", "base": BASE, "factors": {"seed": [0, 0]}}))
     out = run("submit", str(matrix))

@@ -46,7 +46,8 @@ def test_db_upgrade_command(tmp_path):
            "COTDISTILL_HOME": str(tmp_path)}
     run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
-    assert "empty" in run("db", "current").stdout
+    missing = run("db", "current")                     # only `db upgrade` and `up` create the file
+    assert missing.returncode == 2 and "no database at" in missing.stderr, missing.stderr
     up = run("db", "upgrade")
     assert up.returncode == 0, up.stderr
     assert f"database at revision {HEAD}" in up.stdout
@@ -59,6 +60,7 @@ def test_submit_and_status_commands(tmp_path):
            "COTDISTILL_HOME": str(tmp_path)}
     run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=120)
+    assert run("db", "upgrade").returncode == 0
     first = run("submit", "configs/matrix-cqa.yaml")
     assert first.returncode == 0, first.stderr
     assert "9 queued" in first.stdout and "queued runs: 1 2 3 4 5 6 7 8 9" in first.stdout

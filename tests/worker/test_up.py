@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import click
 import pytest
 
 from tests.worker.stack import ROOT, JobStack
@@ -51,3 +52,15 @@ def test_up_refuses_a_public_address_without_password(stack, monkeypatch):
     r = subprocess.run([sys.executable, "-m", "worker.cli", "up", "--host", "0.0.0.0"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "COTDISTILL_PASSWORD" in r.stderr
+
+
+@pytest.mark.parametrize("password", ["short", " 1 2 3 4 5 6 7 ", "        "])
+def test_up_refuses_a_password_of_fewer_than_eight_characters(monkeypatch, password):
+    from worker.stack import Stack
+    monkeypatch.setenv("COTDISTILL_PASSWORD", password)
+    with pytest.raises(click.ClickException) as e:
+        Stack(host="0.0.0.0").check()
+    assert e.value.message == ("COTDISTILL_PASSWORD has fewer than 8 non-space characters: set a longer one "
+                               "to bind the app to 0.0.0.0")
+    monkeypatch.setenv("COTDISTILL_PASSWORD", " 1 2 3 4 5 6 7 8 ")
+    Stack(host="0.0.0.0").check()                     # eight characters, spaces aside: accepted

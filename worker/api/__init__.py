@@ -12,7 +12,7 @@ database session: each function opens and closes its own, on the database
 of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
 """
 
-from worker.api.core import NotFound, session  # noqa: F401
+from worker.api.core import NotFound, database_problem, session  # noqa: F401
 from worker.api.runs import (  # noqa: F401
     submit_matrix, cancel, retry, requeue_failed, preview, list_datasets, dataset_examples, arm_label,
     arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,

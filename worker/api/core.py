@@ -34,5 +34,12 @@ def sessions():
     return _sessions(database_url())
 
 
+def database_problem(error: BaseException) -> str | None:
+    """The one line to show for a database that cannot be reached or written, or None when `error`
+    is something else (worker/db.py: explain)."""
+    from worker.db import database_url, explain
+    return explain(error, database_url())
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
