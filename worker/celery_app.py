@@ -20,8 +20,12 @@ from pathlib import Path
 
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 from cotdistill.students import home
+
+# `filesystem://` means the project's atomic variant of kombu's transport (worker/fs_broker.py).
+TRANSPORT_ALIASES["filesystem"] = "worker.fs_broker:Transport"
 
 GPU_QUEUE, CPU_QUEUE = "gpu", "cpu"
 # Longer than the longest run: a broker that redelivers unacknowledged messages after this would
