@@ -203,7 +203,7 @@ def _data_section(report: dict) -> str:
         if d.get("error"):
             parts.append(title + f"<p class='warn'>The data report could not be made: {escape(d['error'])}</p>")
             continue
-        leaks = ", ".join(f"{split}: {l['n']} rationales ({l['rate']:.0%}) name the gold answer"
+        leaks = ", ".join(f"{split}: {l['n']} rationales ({l['rate']:.1%}) name the gold answer"
                           for split, l in d["leaks"].items())
         warnings = "".join(f"<li class='warn'>{escape(w)}</li>" for w in d["warnings"]) or "<li>none</li>"
         parts.append(title + f"<p>Answer leakage: {escape(leaks or 'no rationales')}.</p><p>Warnings:</p><ul>{warnings}</ul>")
