@@ -48,11 +48,12 @@ def holm(p_values: Sequence[float]) -> list[float]:
 # ------------------------------------------------------------------------------------------ numbers as text
 
 def fmt(value: float | None, digits: int = 3, signed: bool = False) -> str:
-    """A number at `digits` decimals ('–' for None or NaN); `signed` writes a leading + for positives."""
+    """A number at `digits` decimals ('–' for None or NaN); `signed` writes a leading + for positives.
+    A negative value keeps its sign even when it rounds to zero (-0.000): an interval's bound just
+    below zero must not read as one above it."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    return text.replace("-", "+", 1) if signed and float(text) == 0 else text     # no "-0.000"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
 def fmt_p(p: float | None) -> str:
