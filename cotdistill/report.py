@@ -86,7 +86,41 @@ def _diff_text(row: dict | None, marker: str) -> str:
     if row is None or row.get("diff") is None:
         return "ref." if row is not None and row.get("is_reference") else "–"
     star = marker if row.get("significant") else ""
-    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} p={fmt_p(row['p_value'])}{star}"
+    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} {_p_text(row['p_value'])}{star}"
+
+
+def _p_text(p: float | None) -> str:
+    """'p=0.0123' or 'p<0.001'."""
+    text = fmt_p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+# ------------------------------------------------------------------------------------------ rationales
+
+def rationale_as_trained(rationale: str | None, example_id: str, *, placement: str, perturbation: dict,
+                         seed: int) -> tuple[str | None, str]:
+    """(text, how) of an item's rationale as an arm's training target would hold it: unchanged for
+    perturbation `none`, the label alone for placement `none`, and for a word-level perturbation
+    that needs nothing beyond the rationale, `perturb` with the run's seed (exactly what the runner
+    does). Token-level, `mismatch` and `key_tokens` perturbations need the student's tokenizer, the
+    training pool or the scores file: then text is None and `how` says so (`cotdistill preview`
+    shows them)."""
+    from cotdistill.perturbations import PerturbContext, perturb
+    from cotdistill.placements import WORD_FILLER, WORD_MASK
+    kind = perturbation.get("kind", "none")
+    if placement == "none":
+        return None, "placement none: trained on the label alone"
+    if not rationale:
+        return None, "no rationale"
+    if kind == "none":
+        return rationale, "unchanged"
+    if perturbation.get("level", "token") != "word" or kind in ("mismatch", "key_tokens"):
+        return None, (f"{kind} at {perturbation.get('level', 'token')} level: needs the student's tokenizer, "
+                      f"training pool or scores (see `cotdistill preview`)")
+    units = perturb(kind, rationale.strip().split(), seed=seed, example_id=example_id,
+                    params=perturbation.get("params") or {},
+                    context=PerturbContext(mask_unit=WORD_MASK, filler_unit=WORD_FILLER))
+    return " ".join(units), f"{kind} at word level, seed {seed}"
 
 
 # ------------------------------------------------------------------------------------------ LaTeX
@@ -103,9 +137,7 @@ def _latex_diff(row: dict | None) -> str:
     if row is None or row.get("diff") is None:
         return "ref." if row is not None and row.get("is_reference") else "--"
     star = "$^{*}$" if row.get("significant") else ""
-    p = fmt_p(row["p_value"])
-    p = f"p{p}" if p.startswith("<") else f"p={p}"
-    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} (${p}$){star}"
+    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} (${_p_text(row['p_value'])}$){star}"
 
 
 def latex_table(rows: Sequence[dict], *, caption_note: str = "") -> str:

@@ -219,11 +219,15 @@ def _flips(row: dict, paired: dict, examples: dict, shown: int) -> dict:
     broken = [e for e in paired["examples"] if e["breaks"] == n_pairs]
     a_run, b_run = paired["pairs"][0]
     answers = {(p["run_id"], p["example_id"]): p for p in api.predictions([a_run, b_run])}
+    config = api.run_detail(a_run)["config"]
 
     def detail(e: dict) -> dict:
         item = examples.get(f"{row['dataset']}\x00{e['example_id']}", {})
         a, b = answers.get((a_run, e["example_id"]), {}), answers.get((b_run, e["example_id"]), {})
-        return {"example_id": e["example_id"], **item, "arm_answer": a.get("predicted"),
+        trained, how = fmt.rationale_as_trained(item.get("rationale"), e["example_id"], placement=config["placement"],
+                                                perturbation=config["perturbation"], seed=config["seed"])
+        return {"example_id": e["example_id"], **item, "as_trained": trained, "as_trained_how": how,
+                "arm_answer": a.get("predicted"),
                 "reference_answer": b.get("predicted"), "arm_generated": a.get("generated"),
                 "reference_generated": b.get("generated")}
     return {"dataset": row["dataset"], "student": row["student"], "arm": row["arm"], "reference": row["reference"],

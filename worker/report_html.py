@@ -228,10 +228,13 @@ def _flip_section(report: dict) -> str:
                      f"shown are those of seed {f['answers_of_seed']}.</p>")
         for what, items in (("fixed", f["fixed"]), ("broken", f["broken"])):
             if items:
-                parts.append(_table([f"{what}: item", "question", "gold", "arm", "reference", "rationale (dataset)"],
+                parts.append(_table([f"{what}: item", "question", "gold", "arm", "reference", "rationale (dataset)",
+                                     "as the arm trains on it"],
                                     [[escape(e["example_id"]), escape(e.get("question") or "(not loadable)"),
                                       escape(str(e.get("label"))), escape(str(e["arm_answer"])),
-                                      escape(str(e["reference_answer"])), escape(e.get("rationale") or "–")]
+                                      escape(str(e["reference_answer"])), escape(e.get("rationale") or "–"),
+                                      escape(e["as_trained"]) if e["as_trained"] is not None
+                                      else f'<span class="small">{escape(e["as_trained_how"])}</span>']
                                      for e in items]))
     return "".join(parts) or "<p>No arm was compared with the reference.</p>"
 
@@ -268,8 +271,9 @@ Reference arm: <b>{escape(report['reference'])}</b>. Scoring: {escape(report['sc
 <h2>Figures</h2>{figure_html}
 <h2>Flags</h2>{_flags_section(report)}
 <h2>Flip analysis</h2>
-<p class="small">Test items are never trained on: the rationale shown is the item's rationale in the dataset,
-the text an arm's perturbation would transform on a training item.</p>{_flip_section(report)}
+<p class="small">Test items are never trained on: the rationale shown is the item's rationale in the dataset, and
+beside it the same rationale as the arm's training target holds a training item's (its placement and perturbation,
+with the seed of the answers shown), where that needs no tokenizer.</p>{_flip_section(report)}
 <h2>Runs</h2>{_table(["run", "dataset / student", "arm", "seed", "status", "accuracy", "config hash"],
                      [[str(r["id"]), escape(f"{r['dataset']} / {r['student']}"), escape(r["arm"]), str(r["seed"]),
                        escape(r["status"]), fmt.fmt(r["accuracy"]), escape(r["config_hash"])] for r in report["runs"]])}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import random
 
-ARMS = [("none", "none", {}), ("after", "none", {}), ("after", "shuffle", {}),
+# (placement, perturbation kind, params; `level` is perturbation.level)
+ARMS = [("none", "none", {}), ("after", "none", {}), ("after", "shuffle", {"level": "word"}),
         ("after", "random_subset", {"k": 2}), ("after", "random_subset", {"k": 4})]
 SEEDS = [0, 1, 2]
 N_TEST = 30
@@ -31,8 +32,9 @@ def seed_experiment(url: str, name: str = "report-demo") -> dict:
         s.flush()
         for a, (placement, kind, params) in enumerate(ARMS):
             for seed in SEEDS:
-                cfg = from_dict(RunConfig, {"data": DATA, "placement": placement,
-                                            "perturbation": {"kind": kind, "params": params}, "seed": seed})
+                pert = {"kind": kind, "level": params.get("level", "token"),
+                        "params": {k: v for k, v in params.items() if k != "level"}}
+                cfg = from_dict(RunConfig, {"data": DATA, "placement": placement, "seed": seed, "perturbation": pert})
                 correct = [rng.random() < P_CORRECT[a] for _ in items]
                 acc = sum(correct) / len(items)
                 collapsed = (a, seed) == (4, 2)
@@ -53,4 +55,4 @@ def seed_experiment(url: str, name: str = "report-demo") -> dict:
                                             "value": 2.0 / (k + 1) + 0.01 * a} for k in range(4)])
         experiment.cells = cells
         s.commit()
-    return {"ids": ids, "items": items, "collapsed": ids[(4, 2)]}
+    return {"ids": ids, "items": items, "collapsed": ids.get((4, 2))}

@@ -159,6 +159,14 @@ def test_report_records_provenance_and_is_reproducible(experiment, tmp_path, mon
     assert set(flips) == {"after/none", "after/shuffle", "after/random_subset(k=2)", "after/random_subset(k=4)"}
     shown = flips["after/none"]["fixed"][0]
     assert shown["question"].startswith("Start at") and shown["rationale"]
+    assert shown["as_trained"] == shown["rationale"]                     # perturbation none
+    from cotdistill.perturbations import perturb
+    shuffled = (flips["after/shuffle"]["fixed"] + flips["after/shuffle"]["broken"])[0]
+    assert shuffled["as_trained"] == " ".join(perturb("shuffle", shuffled["rationale"].split(), seed=0,
+                                                      example_id=shuffled["example_id"]))
+    assert shuffled["as_trained"] != shuffled["rationale"]
+    token_level = (flips["after/random_subset(k=4)"]["fixed"] + flips["after/random_subset(k=4)"]["broken"])[0]
+    assert token_level["as_trained"] is None and "token level" in token_level["as_trained_how"]
     monkeypatch.setenv("COTDISTILL_DATABASE_URL", "postgresql+psycopg://me:secret@127.0.0.1:1/x")
     from worker.db import masked
     assert "secret" not in masked("postgresql+psycopg://me:secret@127.0.0.1:1/x")

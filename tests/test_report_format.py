@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from cotdistill.report import (csv_text, fmt, fmt_p, holm, interval_text, latex_escape, latex_table,
-                               markdown_table, svg_bars, svg_lines)
+                               markdown_table, rationale_as_trained, svg_bars, svg_lines)
 
 REF = {"dataset": "cqa", "student": "tiny", "arm": "none/none", "placement": "none", "perturbation": "none",
        "n_seeds": 2, "seeds": [0, 1], "mean": 0.5, "low": 0.25, "high": 0.75, "reference": "none/none",
@@ -65,7 +65,7 @@ def test_markdown_and_csv_hold_the_same_numbers():
         "| arm | cqa / tiny: accuracy [95% CI] | cqa / tiny: Δ vs ref. [95% CI] |",
         "|---|---|---|",
         "| none/none | 0.500 [0.250, 0.750] | ref. |",
-        "| after/shuffle | 0.625 [0.500, 0.750] | +0.125 [-0.000, +0.250] p=<0.001* |"]
+        "| after/shuffle | 0.625 [0.500, 0.750] | +0.125 [-0.000, +0.250] p<0.001* |"]
     lines = csv_text([REF, ARM]).splitlines()
     assert lines[0].startswith("dataset,student,arm,placement,perturbation,n_seeds,seeds,mean,low,high,reference,diff")
     assert lines[1] == "cqa,tiny,none/none,none,none,2,0 1,0.5,0.25,0.75,none/none,,,,,,,,,"
@@ -84,3 +84,19 @@ def test_svg_figures_are_well_formed_and_carry_the_data():
     polyline = next(lines.iter("{http://www.w3.org/2000/svg}polyline"))
     assert polyline.get("points") == "60.0,30.0 540.0,290.0"
     assert polyline.find("{http://www.w3.org/2000/svg}title").text == "run <1>"
+
+
+def test_rationale_as_trained_where_no_tokenizer_is_needed():
+    word = {"level": "word"}
+    assert rationale_as_trained("a b c d e", "q1", placement="after", seed=0,
+                                perturbation={**word, "kind": "truncate", "params": {"k": 2}}) == \
+        ("a b", "truncate at word level, seed 0")
+    assert rationale_as_trained("a b c d e", "q1", placement="after", seed=0,
+                                perturbation={**word, "kind": "shuffle", "params": {}}) == \
+        ("e a b d c", "shuffle at word level, seed 0")
+    assert rationale_as_trained("a b", "q1", placement="before", seed=3, perturbation={"kind": "none"}) == \
+        ("a b", "unchanged")
+    assert rationale_as_trained("a b", "q1", placement="none", seed=0, perturbation={"kind": "none"}) == \
+        (None, "placement none: trained on the label alone")
+    text, how = rationale_as_trained("a b", "q1", placement="after", seed=0, perturbation={"kind": "shuffle"})
+    assert text is None and how.startswith("shuffle at token level: needs the student's tokenizer")
