@@ -22,7 +22,8 @@ def seed_experiment(url: str, name: str = "report-demo") -> dict:
     from worker.db import make_engine, session_factory, upgrade
     from worker.models import Experiment, Metric, Prediction, Run
     upgrade(url)
-    items = [ex.id for ex in data.load_examples("synthetic", "test")[:N_TEST]]
+    test = data.load_examples("synthetic", "test")[:N_TEST]
+    items, gold = [ex.id for ex in test], {ex.id: ex.label for ex in test}
     rng = random.Random(7)
     ids, cells = {}, []
     with session_factory(make_engine(url))() as s:
@@ -48,8 +49,9 @@ def seed_experiment(url: str, name: str = "report-demo") -> dict:
                 ids[(a, seed)] = run.id
                 cells.append({"config_hash": run.config_hash, "factors": {"arm": a, "seed": seed}})
                 s.execute(insert(Prediction), [
-                    {"run_id": run.id, "example_id": ex, "predicted": "a" if c else "b", "correct": c,
-                     "generated": None, "scores": {"gold": "a", "scoring": "letter"}}
+                    {"run_id": run.id, "example_id": ex, "correct": c, "generated": None,
+                     "predicted": gold[ex] if c else "abcd"[("abcd".index(gold[ex]) + 1) % 4],
+                     "scores": {"gold": gold[ex], "scoring": "letter"}}
                     for ex, c in zip(items, correct)])
                 s.execute(insert(Metric), [{"run_id": run.id, "step": 5 * (k + 1), "name": "loss",
                                             "value": 2.0 / (k + 1) + 0.01 * a} for k in range(4)])

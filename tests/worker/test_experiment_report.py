@@ -160,6 +160,7 @@ def test_report_records_provenance_and_is_reproducible(experiment, tmp_path, mon
     shown = flips["after/none"]["fixed"][0]
     assert shown["question"].startswith("Start at") and shown["rationale"]
     assert shown["as_trained"] == shown["rationale"]                     # perturbation none
+    assert shown["arm_answer"] == shown["label"] != shown["reference_answer"]   # fixed: arm right, reference wrong
     from cotdistill.perturbations import perturb
     shuffled = (flips["after/shuffle"]["fixed"] + flips["after/shuffle"]["broken"])[0]
     assert shuffled["as_trained"] == " ".join(perturb("shuffle", shuffled["rationale"].split(), seed=0,
