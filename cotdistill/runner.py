@@ -225,14 +225,14 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
-    `trackers` (default: $COTDISTILL_TRACKERS) mirror the curve, config and summary to TensorBoard,
-    MLflow or W&B (cotdistill/trackers.py)."""
+    `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
+    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py)."""
     from cotdistill.trackers import open_mirror, requested
     emit = callback or (lambda event: None)
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
-    tracker_names = requested() if trackers is None else requested(",".join(trackers))
+    tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)

@@ -2,6 +2,7 @@
 
     COTDISTILL_TRACKERS=tensorboard,mlflow cotdistill run configs/cqa-after.yaml
     cotdistill run configs/cqa-after.yaml --track tensorboard        # one run
+    tracking: [mlflow]                                               # in a run config or a matrix base
 
 Off by default. Each tracker receives the run's config once, every logged training step (loss, lr,
 tokens/s, as in metrics.jsonl) and the final numeric summary (accuracy, final loss, ...):

@@ -1,6 +1,7 @@
 """Tracker mirroring: TensorBoard event files read back with tensorboard's EventAccumulator, an
 MLflow run in a temporary file store, and a real (tiny) run mirrored through the runner's callback."""
 
+import dataclasses
 import json
 import warnings
 
@@ -26,6 +27,10 @@ def test_requested_names_and_refusals(monkeypatch):
     with pytest.raises(ValueError, match="unknown tracker\\(s\\) neptune; choose from tensorboard, mlflow, wandb"):
         trackers.requested("mlflow,neptune")
     assert trackers.open_mirror({}, ".", "x", []) is None
+    from cotdistill.config import ConfigError, RunConfig
+    with pytest.raises(ConfigError, match=r"^tracking must be a list of tracker names from tensorboard, mlflow, "
+                                          r"wandb, not \['neptune'\]$"):
+        RunConfig(tracking=["neptune"])
 
 
 def test_flatten_and_final_metrics_exact():
@@ -93,8 +98,11 @@ def test_a_run_is_mirrored_through_the_runner_only_when_asked(tmp_path, monkeypa
                                 "train": {"steps": 4, "log_every": 2, "batch_size": 4}, "seed": 0})
     run(cfg, tmp_path / "plain")
     assert not (tmp_path / "plain" / "tensorboard").exists() and not (tmp_path / "home" / "mlruns").exists()
-    monkeypatch.setenv(trackers.ENV, "tensorboard,mlflow")
-    summary = run(cfg, tmp_path / "mirrored")
+    # per deployment (the environment) and per run (the config's `tracking`, outside the config hash)
+    monkeypatch.setenv(trackers.ENV, "mlflow")
+    tracked = dataclasses.replace(cfg, tracking=["tensorboard"])
+    assert tracked.hash("cpu") == cfg.hash("cpu") and tracked.settings_hash() == cfg.settings_hash()
+    summary = run(tracked, tmp_path / "mirrored")
     curve = [json.loads(line) for line in (tmp_path / "mirrored" / "metrics.jsonl").read_text().splitlines()]
     got = scalars(tmp_path / "mirrored" / "tensorboard")
     assert got["train/loss"] == [(r["step"], round(r["loss"], 6)) for r in curve] and [s for s, _ in got["train/loss"]] == [2, 4]

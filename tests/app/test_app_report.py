@@ -22,6 +22,16 @@ def experiment(tmp_path, monkeypatch):
 def test_compare_offers_the_experiments_report_with_a_reference_arm(experiment):
     at = open_page("screens/compare.py", experiment="report-demo")
     assert [b.label for b in at.get("download_button")] == ["Download as CSV", "Download report"]
+    # The page's pair after/none − none/none shows exactly the report's numbers.
+    from worker.report import build
+    rows = {r["arm"]: r for r in build("report-demo")["rows"]}
+    widget(at.selectbox, "Arm A").set_value(rows["after/none"]["arm_key"])
+    widget(at.selectbox, "Arm B").set_value(rows["none/none"]["arm_key"])
+    at.run()
+    metrics, row = {m.label: m.value for m in at.metric}, rows["after/none"]
+    assert metrics["A − B accuracy"] == f"{row['diff']:+.3f}"
+    assert metrics["95% interval"] == f"[{row['diff_low']:+.3f}, {row['diff_high']:+.3f}]"
+    assert metrics["paired p"] == f"{row['p_value']:.3g}"
     reference = widget(at.selectbox, "Report: reference arm")
     assert reference.value == "none/none" and "after/shuffle" in reference.options
     reference.set_value("after/shuffle").run()
