@@ -114,6 +114,23 @@ def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
                        file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
 
 
+def report_download(rows: list[dict], arms: list[dict], scoring: str | None) -> None:
+    """A zip of the experiment's report (HTML, LaTeX and Markdown tables, CSV, SVG figures), made when
+    the button is clicked; only for a whole experiment, whose design the report states."""
+    if st.session_state.get("compare_source") != "an experiment" or not rows:
+        return
+    name = rows[0]["experiment"]                 # every cell is listed under the experiment's name
+    labels = list(dict.fromkeys(a["arm"] for a in arms))
+    reference = st.selectbox("Report: reference arm", labels, key="report_reference",
+                             index=labels.index("none/none") if "none/none" in labels else 0,
+                             help="Every other arm is compared with it, item by item (Holm-corrected).")
+    st.download_button("Download report", lambda: queries.report_zip(name, reference, scoring),
+                       file_name=f"report-{name}.zip", mime="application/zip", key="download_report",
+                       on_click="ignore", icon=":material/download:")
+    st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.svg: "
+               "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")
+
+
 def curves(rows: list[dict]) -> None:
     finished = [r for r in rows if r["status"] in ("succeeded", "running")]
     points = queries.curves(tuple(r["id"] for r in finished))

@@ -170,3 +170,8 @@ def forget_runs() -> None:
     """Drop cached run state after an action, so the next read shows its effect."""
     for cached in (experiments, runs, runs_by_id, run_detail, compare, plan):
         cached.clear()
+
+
+def report_zip(experiment: str, reference: str | None, scoring: str | None) -> bytes:
+    """The experiment's report as a zip; not cached (it records when it was made)."""
+    return api.report_zip(experiment, reference=reference, scoring=scoring)

@@ -106,7 +106,9 @@ def progress_printer():
               help="Reuse a finished run of the same settings made by an older results version (or on "
                    "other data content) instead of rerunning it.")
 @click.option("--defaults", is_flag=True, help="Accept an empty config file as the default config.")
-def run(config, overrides, out, device, force, reuse_old, defaults) -> None:
+@click.option("--track", default=None, help="Mirror the run to trackers, comma-separated: tensorboard, mlflow, "
+              "wandb (default: $COTDISTILL_TRACKERS, none when unset).")
+def run(config, overrides, out, device, force, reuse_old, defaults, track) -> None:
     """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2).
 
     A folder that already holds this finished run (same config hash: settings, data content, results
@@ -146,7 +148,8 @@ def run(config, overrides, out, device, force, reuse_old, defaults) -> None:
             click.echo(f"moved the old run aside to {aside}")
     click.echo(f"run folder: {out}")
     try:
-        summary = run_one(cfg, out, callback=progress_printer(), device=device)
+        summary = run_one(cfg, out, callback=progress_printer(), device=device,
+                          trackers=None if track is None else track.split(","))
     except (ConfigError, DataError, RunError, StudentError, ValueError) as e:
         _fail(str(e))
     click.echo(format_summary(summary))

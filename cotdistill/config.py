@@ -189,12 +189,19 @@ class RunConfig:
     """Seeds model init, data order and perturbations."""
     name: str | None = None
     """Run name (folder name prefix); default from dataset and placement."""
+    tracking: list = field(default_factory=list)
+    """Trackers this run is mirrored to besides $COTDISTILL_TRACKERS: tensorboard, mlflow, wandb
+    (cotdistill/trackers.py). Like `name`, not part of the config hash: it changes no result."""
 
     def __post_init__(self):
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
         if self.rationale_weight < 0:
             raise ConfigError(f"rationale_weight must be >= 0, not {self.rationale_weight}")
+        from cotdistill.trackers import KINDS
+        if not isinstance(self.tracking, list) or any(t not in KINDS for t in self.tracking):
+            raise ConfigError(f"tracking must be a list of tracker names from {', '.join(KINDS)}, "
+                              f"not {self.tracking!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -204,6 +211,7 @@ class RunConfig:
         by another results version or on other data content; used to find outdated results."""
         d = self.to_dict()
         d.pop("name", None)
+        d.pop("tracking", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def identity(self, device: str | None = None) -> dict:
@@ -222,6 +230,7 @@ class RunConfig:
         excluded) and `identity(device)`. The one function behind run folders and job reuse."""
         d = self.to_dict()
         d.pop("name", None)
+        d.pop("tracking", None)                # where a run is mirrored changes no result
         d["identity"] = self.identity(device)
         d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

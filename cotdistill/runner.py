@@ -218,16 +218,21 @@ def open_metrics(path: Path, resumed_step: int):
 
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
-        device: str | None = None, checkpoint_every: int | None = None) -> dict:
+        device: str | None = None, checkpoint_every: int | None = None,
+        trackers: list[str] | None = None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
-    An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
+    An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
+    `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
+    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py)."""
+    from cotdistill.trackers import open_mirror, requested
     emit = callback or (lambda event: None)
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
+    tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
@@ -238,12 +243,15 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     from cotdistill.training import checkpoint_step, train
     resumed = checkpoint_step(out / "checkpoint")
     metrics = open_metrics(out / "metrics.jsonl", resumed)
+    mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
 
     def on_step(p: dict) -> None:
         if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
             metrics.write(json.dumps({k: p[k] for k in ("step", "loss", "lr", "tokens_per_s")}) + "\n")
             metrics.flush()
+            if mirror is not None:
+                mirror.log(p["step"], {k: p[k] for k in ("loss", "lr", "tokens_per_s")})
         emit({"phase": "train", **p})
 
     with metrics:
@@ -275,5 +283,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     student.tokenizer.save_pretrained(out / "model")
     write_json(out / "summary.json", summary)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    if mirror is not None:
+        mirror.finish(summary)
     emit({"phase": "done", "summary": summary})
     return summary

@@ -1,6 +1,6 @@
 """The `cotdistill` command: the science subcommands (mounted from cotdistill.cli) plus the job
 system's: `db upgrade|downgrade|current`, `submit`, `status`, `show`, `cancel`, `retry`, `worker`,
-`reconcile`, `up`.
+`reconcile`, `up`, `report`.
 
 A database that cannot be reached, read or written ends the command with one line naming its URL
 (password masked) and exit code 2; only `db upgrade` and `up` create a SQLite file that does not exist,
@@ -153,6 +153,29 @@ def show(run_id) -> None:
     click.echo(yaml.safe_dump({"progress": r["progress"], "summary": r["summary"]}, sort_keys=False).rstrip())
     if r["error"]:
         click.echo("error:\n" + r["error"])
+
+
+@cli.command()
+@click.argument("experiment")
+@click.option("--reference", default=None, help="Arm label the others are compared with (e.g. none/none; "
+              "default: none/none when the experiment has it, else the first arm).")
+@click.option("--scoring", default=None, help="Scoring mode every run computed (default: each run's own).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default: ./report-EXPERIMENT).")
+def report(experiment, reference, scoring, out) -> None:
+    """Write EXPERIMENT's report (name or id): report.html (self-contained), table.tex (booktabs),
+    table.md, results.csv and figures/*.svg, with the numbers the Compare page shows."""
+    from pathlib import Path
+    from worker.report import ReportError, build, write
+    _existing_database()
+    try:
+        found = build(experiment, reference=reference, scoring=scoring)
+    except ReportError as e:
+        raise click.ClickException(str(e)) from None
+    folder = Path(out or f"report-{found['experiment']['name']}")
+    paths = write(found, folder)
+    click.echo(f"report of {found['experiment']['name']!r} (reference {found['reference']}) written to "
+               f"{folder}: {', '.join(str(p.relative_to(folder)) for p in paths)}")
 
 
 @cli.command()

@@ -1,7 +1,7 @@
 """Compare: accuracy by placement × perturbation (by dataset and student when several), under a
 chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
 that answers a constant label); the numbers as a table and CSV; the training curves; and
-two arms side by side, item by item."""
+two arms side by side, item by item; and the experiment's report as a zip."""
 
 import streamlit as st
 
@@ -20,6 +20,7 @@ arms = compare_view.mark_collapsed(arms, notes)
 st.subheader("Accuracy")
 compare_view.accuracy_bars(arms, notes)
 compare_view.numbers(arms, notes, name + (f"-{scoring}" if scoring else ""))
+compare_view.report_download(rows, arms, scoring)
 
 st.subheader("Training curves")
 compare_view.curves(rows)

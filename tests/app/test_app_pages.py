@@ -141,7 +141,7 @@ def test_compare_page_draws_means_intervals_and_seeds(lab):
     for arm in arms:
         assert table.loc[arm["arm"], "mean"] == pytest.approx(arm["mean"])
         assert table.loc[arm["arm"], "n_seeds"] == 2
-    assert [b.label for b in at.get("download_button")] == ["Download as CSV"]
+    assert [b.label for b in at.get("download_button")] == ["Download as CSV", "Download report"]
 
     curves = chart(at, "loss_curves")["data"]
     assert sorted(decode(v) for t in curves for v in decode(t["y"])) == \
