@@ -20,13 +20,14 @@ DATA_SOURCES = {"datasets": "registered datasets", "set": "a rationale set (gene
 RATIONALE_FILTERS = {"all": "every example", "teacher_correct": "only the examples the teacher answered right"}
 
 
-def data_section(infos: list[dict], sets: list[dict]) -> tuple[list[str], dict]:
+def data_section(infos: list[dict], sets: list[dict], default_options: dict | None = None) -> tuple[list[str], dict]:
     """Which datasets (or one rationale set), how many examples, loader options, which examples to
-    train on → (dataset names, base `data` section)."""
+    train on → (dataset names, base `data` section). `default_options` prefill the loader options
+    while the default dataset alone is chosen (the first experiment's testbed settings)."""
     wanted = st.query_params.get("rationale_set")
     source = st.radio("Data", list(DATA_SOURCES), format_func=DATA_SOURCES.get, horizontal=True, key="data_source",
                       index=1 if wanted and sets else 0)
-    names, data = _rationale_set(sets, wanted) if source == "set" else _datasets(infos)
+    names, data = _rationale_set(sets, wanted) if source == "set" else _datasets(infos, default_options)
     left, right = st.columns(2)
     n_train = left.number_input("Training examples (0 = all)", min_value=0, value=0, step=100)
     n_test = right.number_input("Test examples (0 = all)", min_value=0, value=0, step=100)
@@ -36,12 +37,17 @@ def data_section(infos: list[dict], sets: list[dict]) -> tuple[list[str], dict]:
     return names, {**data, "n_train": int(n_train) or None, "n_test": int(n_test) or None, "rationale_filter": kept}
 
 
-def _datasets(infos: list[dict]) -> tuple[list[str], dict]:
+def _datasets(infos: list[dict], default_options: dict | None = None) -> tuple[list[str], dict]:
+    import yaml
     usable = [i["name"] for i in infos if not i["error"] and i["name"] != "rationale-set"]
     default = [DEFAULT_DATASET] if DEFAULT_DATASET in usable else usable[:1]
     names = st.multiselect("Datasets", usable, default=default,
                            help="Several datasets make a factor: every other choice runs on each.")
-    options = loader_options("loader_options", placeholder="n_items: 3\nn_objects: 12")
+    testbed = names == [DEFAULT_DATASET] and default_options
+    # One text area per choice of datasets: the testbed's settings never leak into another loader.
+    options = loader_options("loader_options" + ("" if testbed else "_" + "_".join(names)),
+                             value=yaml.safe_dump(default_options, sort_keys=False) if testbed else "",
+                             placeholder="n_items: 3\nn_objects: 12", expanded=False)
     return names, ({} if options is None else {"options": options})
 
 
@@ -83,9 +89,9 @@ def student_section(options: dict) -> list[dict]:
     return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length))
 
 
-def perturbation_section(defaults: dict[str, dict]) -> list[dict]:
+def perturbation_section(defaults: dict[str, dict], default_kinds: list[str] | None = None) -> list[dict]:
     """Which perturbations of the rationale, each with its parameters (comma-separated numbers sweep)."""
-    kinds = st.multiselect("Perturbations", list(defaults), default=["none"],
+    kinds = st.multiselect("Perturbations", list(defaults), default=default_kinds or ["none"],
                            help="What is done to the rationale before training. `none` keeps it.")
     variants = []
     for kind in kinds:
@@ -160,7 +166,10 @@ def plan_section(matrix: dict | None) -> dict | None:
         st.error(f"This matrix is not valid: {e}")
         return None
     cols = st.columns(3)
-    cols[0].metric("Runs in the matrix", plan["cells"])
+    cols[0].metric("Runs in the matrix", plan["runs"])
+    if plan["duplicates"]:
+        st.caption(f"{plan['cells']} cells, {plan['duplicates']} of them identical to another (label-only "
+                   f"ignores the perturbation): each identical group is one run.")
     cols[1].metric("Already done (reused)", plan["existing"])
     cols[2].metric("New runs", plan["new"])
     if any(e["name"] == matrix["name"] for e in queries.experiments()):

@@ -15,13 +15,14 @@ st.session_state.setdefault("launch_name", f"exp-{datetime.now():%Y%m%d-%H%M%S}"
 name = st.text_input("Experiment name", key="launch_name")
 
 st.subheader("Data and students")
-datasets, data = forms.data_section(queries.datasets(), queries.rationale_sets())
+first = options["first_run"]
+datasets, data = forms.data_section(queries.datasets(), queries.rationale_sets(), first["data_options"])
 students = forms.student_section(options)
 
 st.subheader("Rationale: placement and perturbation")
-placements = st.multiselect("Placements", options["placements"], default=["none", "after"],
+placements = st.multiselect("Placements", options["placements"], default=first["placements"],
                             help="none: label only · before: rationale → label · after: label → rationale")
-perturbations = forms.perturbation_section(options["perturbations"])
+perturbations = forms.perturbation_section(options["perturbations"], first["perturbations"])
 if "none" in placements and any(p["kind"] != "none" for p in perturbations):
     st.caption("Placement `none` trains on the label only: its perturbation cells train identical models.")
 

@@ -34,9 +34,15 @@ def test_empty_pages_explain_what_to_do(empty, page, says):
 def test_launch_page_plans_its_default_matrix(empty):
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
-    # Defaults: synthetic-count, the tiny student, placements none and after, no perturbation, 3 seeds.
-    assert metrics == {"Runs in the matrix": "6", "Already done (reused)": "0", "New runs": "6"}
-    assert widget(at.button, "Launch 6 new run(s)").disabled is False
+    # Defaults: the testbed (synthetic-count, 3 items, 2 colours), the tiny student, placements none
+    # and after, perturbations none and filler, 3 seeds: 12 cells, label-only's filler cells are its
+    # plain ones, so 9 runs.
+    assert metrics == {"Runs in the matrix": "9", "Already done (reused)": "0", "New runs": "9"}
+    assert widget(at.button, "Launch 9 new run(s)").disabled is False
+    assert any("12 cells, 3 of them identical" in c.value for c in at.caption)
+    options = at.text_area(key="loader_options").value
+    assert "n_items: 3" in options and "n_colours: 2" in options
+    assert at.number_input[0] is not None and widget(at.number_input, "Training steps").value == 500
 
 
 def test_preview_without_a_worker_times_out_with_a_clear_message(empty, monkeypatch):
@@ -89,6 +95,6 @@ def test_launch_page_asks_to_confirm_a_large_matrix(empty, monkeypatch):
     monkeypatch.setattr(experiments, "CONFIRM_ABOVE", 5)
     st.cache_data.clear()                                    # the plan is cached across tests
     at = open_page()
-    assert widget(at.button, "Launch 6 new run(s)").disabled
-    widget(at.checkbox, "Yes, submit all 6 cells (more than 5)").check().run()
-    assert widget(at.button, "Launch 6 new run(s)").disabled is False
+    assert widget(at.button, "Launch 9 new run(s)").disabled
+    widget(at.checkbox, "Yes, submit all 12 cells (more than 5)").check().run()
+    assert widget(at.button, "Launch 9 new run(s)").disabled is False

@@ -378,11 +378,17 @@ def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
 def launch_options() -> dict:
     """What a launch form may offer, as plain data: placements, perturbation kinds with their default
     parameters, the built-in student sizes and the default run config (so the app imports no science)."""
-    from cotdistill.config import PLACEMENTS, RunConfig
+    from cotdistill.config import PLACEMENTS, RunConfig, from_dict
     from cotdistill.perturbations import DEFAULT_PARAMS
     from cotdistill.students import SMOLLM2, TINY_SIZES
+    from cotdistill.testbed import FIRST_RUN
+    first = {"data_options": dict(FIRST_RUN["base"]["data"]["options"]), "placements": list(FIRST_RUN["placements"]),
+             "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"])}
     return {"placements": list(PLACEMENTS), "perturbations": {k: dict(v) for k, v in DEFAULT_PARAMS.items()},
-            "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2], "defaults": RunConfig().to_dict()}
+            "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2],
+            # The form starts on the first experiment: the testbed's student and training settings.
+            "defaults": from_dict(RunConfig, {k: v for k, v in FIRST_RUN["base"].items() if k != "data"}).to_dict(),
+            "first_run": first}
 
 
 def plan_matrix(matrix: dict) -> dict:
@@ -400,8 +406,10 @@ def plan_matrix(matrix: dict) -> dict:
                              .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
     from worker.experiments import CONFIRM_ABOVE
-    existing = sum(h in done or h in mine for h in hashes)
-    return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
+    distinct = list(dict.fromkeys(hashes))   # identical cells (e.g. label-only × perturbations) run once
+    existing = sum(h in done or h in mine for h in distinct)
+    return {"cells": len(cells), "runs": len(distinct), "duplicates": len(cells) - len(distinct),
+            "existing": existing, "new": len(distinct) - existing,
             "confirm_above": CONFIRM_ABOVE,
             "first_config": cells[0][1].to_dict() if cells else None}
 
