@@ -5,7 +5,7 @@ counts, teacher accuracy), one set's examples and how to train on it, and two se
 
 import streamlit as st
 
-from app import datasets_view, queries, rationale_sets_view
+from app import datasets_view, queries, rationale_sets_view, selftest_view
 
 st.title("Datasets")
 infos = queries.datasets()
@@ -25,3 +25,6 @@ if sets:
     rationale_sets_view.browse(sets)
     st.subheader("Two rationale sets compared")
     rationale_sets_view.compare(sets)
+
+st.subheader("Self-test: does the pipeline detect what it should?")
+selftest_view.panel()

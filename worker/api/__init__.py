@@ -5,6 +5,7 @@
     compare([1, 2, 3, 4])                           # accuracy per arm, mean ± 95% interval over seeds
     paired([1, 2], [3, 4])                          # paired difference, McNemar, fixes and breaks
     report_zip("cqa-placements")                    # the experiment's report files as one zip
+    start_selftest(); selftest_status()             # the control suite on the workers
     cancel(7); retry(7); requeue_failed("cqa-placements")
 
 Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
@@ -24,6 +25,7 @@ from worker.api.jobs import (  # noqa: F401
     attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,
 )
 from worker.api.reports import report_zip  # noqa: F401
+from worker.api.selftest import start_selftest, selftest_status  # noqa: F401
 from worker.api.sets import (  # noqa: F401
     submit_generation, generation_outputs, register_rationale_set, list_rationale_sets,
     rationale_set_examples, compare_rationale_sets, prompt_templates, prompt_problem,
