@@ -217,3 +217,15 @@ def format_results(results: list[dict]) -> str:
         lines.append(f"{r['control']:<20} {r['arm']:<30} {r['expected']:<11} {r['found']:<34} {diff:<26} "
                      f"{p:>8}  {'yes' if r['passed'] else 'NO'}")
     return "\n".join(lines)
+
+
+def first_run_matrix(name: str) -> dict:
+    """The matrix the Launch page submits when nothing is changed (FIRST_RUN), as submit_matrix takes it."""
+    base = copy.deepcopy(FIRST_RUN["base"])
+    student = base.pop("student")
+    data = base.pop("data")
+    return {"name": name, "base": {"data": {"options": data["options"]}, **base},
+            "factors": {"data.name": [data["name"]], "student": [student],
+                        "placement": list(FIRST_RUN["placements"]),
+                        "perturbation": copy.deepcopy(FIRST_RUN["perturbations"]),
+                        "seed": list(FIRST_RUN["seeds"])}}
