@@ -148,9 +148,14 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
         st.caption("A paired comparison needs two arms with finished runs.")
         return
     names = {a["arm_key"]: f"{a['dataset']} · {a['student']} · {a['arm']}" for a in arms}
+    keys = list(names)
+    # Default: the rationale as it is (perturbation none) against label-only, the study's first question.
+    base = next((x["arm_key"] for x in arms if x["placement"] == "none"), keys[0])
+    first = next((x["arm_key"] for x in arms if x["arm_key"] != base and x["perturbation"] == "none"),
+                 next(k for k in keys if k != base))
     left, right = st.columns(2)
-    a = left.selectbox("Arm A", list(names), format_func=names.get, key="arm_a", index=len(names) - 1)
-    b = right.selectbox("Arm B", list(names), format_func=names.get, key="arm_b", index=0)
+    a = left.selectbox("Arm A", keys, format_func=names.get, key="arm_a", index=keys.index(first))
+    b = right.selectbox("Arm B", keys, format_func=names.get, key="arm_b", index=keys.index(base))
     if a == b:
         st.caption("Choose two different arms.")
         return
@@ -163,6 +168,18 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
     _paired_result(result, arm_a, arm_b)
 
 
+ALPHA = 0.05
+
+
+def significance_sentence(diff: float, p_value: float, alpha: float = ALPHA) -> str:
+    """What the paired test says, in words (two-sided, at `alpha`)."""
+    if p_value < alpha:
+        return (f"**Significant** at α = {alpha} (paired p = {p_value:.3g}): A is "
+                f"{'more' if diff > 0 else 'less'} accurate than B on these items.")
+    return (f"**Not significant** at α = {alpha} (paired p = {p_value:.3g}): these runs show no "
+            f"difference between A and B.")
+
+
 def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     warning = (result.get("basis") or {}).get("warning")
     cols = st.columns(4)
@@ -171,6 +188,7 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
                    help="Not evidence of no difference here: see the warning below." if warning else None)
     cols[2].metric("paired p", f"{result['p_value']:.3g}")
     cols[3].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
+    st.markdown(significance_sentence(result["diff"], result["p_value"]))
     if warning:
         st.error(f"⚠ Both arms answer a constant label, so this interval measures the label bias, not the "
                  f"arms: {warning}", icon=":material/warning:")

@@ -48,7 +48,7 @@ TESTBED_BASE: dict[str, Any] = {
 FIRST_RUN: dict[str, Any] = {
     "base": TESTBED_BASE,
     "placements": ["none", "after"],
-    "perturbations": [{"kind": "none"}, {"kind": "filler"}],
+    "perturbations": [{"kind": "none"}, {"kind": "filler", "level": "token", "params": {"length": "same"}}],
     "seeds": [0, 1, 2],
 }
 """The Launch page's default matrix: label-only, rationale after the label, and filler after the label,

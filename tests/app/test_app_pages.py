@@ -54,6 +54,7 @@ def fill_launch_form(at, name: str, seeds: str = "0, 1") -> None:
                          ("Training steps", 6), ("Batch size", 8), ("Learning rate", 0.003), ("Warmup steps", 2)]:
         widget(at.number_input, label).set_value(value)
     widget(at.selectbox, "Evaluation").set_value("score")
+    widget(at.multiselect, "Perturbations").set_value(["none"])
     widget(at.text_input, "Seeds").input(seeds)
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
