@@ -7,7 +7,8 @@
     cancel(7); retry(7); requeue_failed("cqa-placements")
 
 Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
-key-token study), sets.py (teachers and rationale sets), core.py (sessions). The caller never opens a
+key-token study), sets.py (teachers and rationale sets), imports.py (importing
+your own rationale files from the browser), core.py (sessions). The caller never opens a
 database session: each function opens and closes its own, on the database
 of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
 """
@@ -25,4 +26,7 @@ from worker.api.jobs import (  # noqa: F401
 from worker.api.sets import (  # noqa: F401
     submit_generation, generation_outputs, register_rationale_set, list_rationale_sets,
     rationale_set_examples, compare_rationale_sets, prompt_templates, prompt_problem,
+)
+from worker.api.imports import (  # noqa: F401
+    import_choices, save_upload, preview_import, import_rationale_set, IMPORT_OPTIONS,
 )
