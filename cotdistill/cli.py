@@ -57,6 +57,7 @@ def format_summary(s: dict) -> str:
     for flag, reason in (("below_baseline", "below_baseline_reason"), ("high_unparsed", "unparsed_reason")):
         if s.get(flag):
             lines.append(f"WARNING: {s[reason]}")
+    lines += [f"WARNING: {w}" for w in s.get("data_warnings") or ()]
     return "\n".join(lines)
 
 
@@ -80,6 +81,8 @@ def progress_printer():
                 bar.close()
             return
         if phase == "start":                            # the bar exists before the first step ends
+            for warning in e.get("data_warnings") or ():
+                tqdm.write(f"WARNING: {warning}", file=sys.stderr)
             bars["train"] = tqdm(total=e["total"], desc="train", unit="step", dynamic_ncols=True,
                                  initial=e["resumed_step"])
             return
