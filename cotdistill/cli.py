@@ -528,17 +528,22 @@ def _mapping(path: str | None) -> dict:
 @click.option("--teacher", "teacher_name", default=None, help="Who wrote the rationales (a file).")
 @click.option("--max-rationale-chars", "max_rationale", type=click.IntRange(min=1), default=None,
               help="Refuse rationales longer than this (default 20,000; $COTDISTILL_MAX_RATIONALE_CHARS).")
+@click.option("--dry-run", is_flag=True,
+              help="Files: read and check them, print the first parsed rows and the data report, write nothing.")
 def import_(sources, out, name, release, splits, mapping_file, save_mapping, columns, kind, fmt,
             header, quoting, unescape, choices_sep, embedded_choices, label_format,
             rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name,
-            max_rationale) -> None:
+            max_rationale, dry_run) -> None:
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
-    from cotdistill.rationale_sets import import_file, import_release
+    from cotdistill.rationale_sets import import_file, import_release, read_import
 
     folder = Path(sources[0])
     try:
         if len(sources) == 1 and folder.is_dir():
+            if dry_run:
+                _fail("--dry-run reads files; a release folder is checked with `cotdistill data "
+                      "check` once imported")
             release = release or folder.name
             target = Path(out) if out else sets_root() / (name or release)
             path = import_release(release, folder, target, splits=splits or None, name=name,
@@ -559,6 +564,14 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                 Path(save_mapping).write_text(yaml.safe_dump(opts, sort_keys=False),
                                               encoding="utf-8")
             teacher = opts.pop("teacher", None)
+            if dry_run:
+                examples = read_import(files, split_options=opts.pop("splits", None),
+                                       holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
+                                       strip_leaks=opts.pop("strip_leaks", False),
+                                       max_rationale=max_rationale, **opts)
+                click.echo(_report_of(examples))
+                click.echo("dry run: nothing written")
+                return
             target = Path(out) if out else sets_root() / (name or Path(files[next(iter(files))]).stem)
             path = import_file(files, target, name=name, teacher=teacher,
                                split_options=opts.pop("splits", None),
@@ -572,11 +585,16 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
 
 
 def _report_text(source: dict) -> str:
-    from cotdistill.data.report import data_report, format_report
     from cotdistill.rationale_sets import open_rationale_set
 
     rs = open_rationale_set(source["rationale-set"])
-    splits = {split: rs.examples(split) for split in rs.splits}
+    return _report_of({split: rs.examples(split) for split in rs.splits})
+
+
+def _report_of(splits: dict) -> str:
+    """The first parsed rows and the data report of {split: examples}."""
+    from cotdistill.data.report import data_report, format_report
+
     shown = [f"  {e.id}: {e.question!r} choices {list(e.choices or [])} label {e.label!r} "
              f"rationale {(e.rationale or '')[:60]!r}" for e in next(iter(splits.values()))[:2]]
     return "\n".join(["parsed, first rows:", *shown, format_report(data_report(splits))])
