@@ -174,9 +174,14 @@ def _show_preview(preview: dict) -> None:
             "label": r["label"], "rationale": r["rationale"] or "", "teacher": r["teacher_label"] or "",
             "right": {True: "✓", False: "✗"}.get(r["teacher_correct"], "")} for r in rows]),
             hide_index=True, key=f"imp_rows_{split}")
+    show_report(preview)
+
+
+def show_report(result: dict) -> None:
+    """A data report ({report, report_text} from the jobs API): its lines, then each warning."""
     st.markdown("**Data report**")
-    st.code(preview["report_text"], language=None)
-    for warning in preview["report"]["warnings"]:
+    st.code(result["report_text"], language=None)
+    for warning in result["report"]["warnings"]:
         st.warning(warning, icon=":material/warning:")
 
 

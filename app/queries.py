@@ -167,6 +167,17 @@ def import_preview(files: dict, options: dict) -> dict:
     return api.preview_import(files, options)
 
 
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def rationale_set_report(set_id: int) -> dict:
+    """Sets are immutable: their report is cached for minutes."""
+    return api.rationale_set_report(set_id)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def dataset_report(name: str, splits: tuple[str, ...]) -> dict:
+    return api.dataset_report(name, list(splits))
+
+
 def forget_jobs() -> None:
     """Drop cached job state after an action (submit, cancel, retry)."""
     for cached in (jobs, generation_outputs, attributions, rationale_sets):

@@ -1,5 +1,6 @@
 """Datasets: every dataset the workbench can read, with its provenance (kind, description, examples
-and rationales per split, or why it cannot be read), and a searchable view of its examples; then the
+and rationales per split, or why it cannot be read), a searchable view of its examples and its data
+report (labels, rationale lengths, answer leaks, placeholders, train/test overlap); then the
 registered rationale sets with theirs (teacher, prompt, decoding, gold-conditioned, date, content hash,
 counts, teacher accuracy); importing your own rationale file (uploaded, or a path in the data folder)
 as a new set, with a live preview of the parsed rows and the data report; one set's examples and how

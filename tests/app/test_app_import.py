@@ -140,3 +140,23 @@ def test_a_path_in_the_data_folder_reads_and_one_outside_is_refused(state):
     assert preview(at)["label"].tolist() == ["b", "a"]
     at.number_input(key="imp_holdout").set_value(0.5).run()
     assert "train: 1 rows" in at.code[0].value and "test: 1 rows" in at.code[0].value
+
+
+def test_the_data_report_of_an_imported_set_and_of_a_dataset(state):
+    from worker import api
+    path = api.save_upload("sky.jsonl", LEAKY)
+    made = api.import_rationale_set({"train": path}, {"embedded_choices": True}, "sky")
+    assert made["error"] is None
+    at = open_page("screens/datasets.py")
+    at.toggle(key="set_report").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.code[0].value.startswith("train: 2 rows, 2 with a rationale, words median 6.5 (min 4, max 9)"
+                                       "; labels {'a': 1, 'b': 1}; leak 1 (50.0%: 1 state the answer")
+    assert any(w.value.startswith("train: 1 of 2 rationales (50%) name the gold answer") for w in at.warning)
+
+    at = open_page("screens/datasets.py")
+    name = at.selectbox(key="browse_dataset").value
+    at.toggle(key="browse_report").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    expected = api.dataset_report(name, list(next(i for i in api.list_datasets() if i["name"] == name)["counts"]))
+    assert at.code[0].value == expected["report_text"] and expected["report_text"].startswith("train: ")

@@ -28,5 +28,6 @@ from worker.api.sets import (  # noqa: F401
     rationale_set_examples, compare_rationale_sets, prompt_templates, prompt_problem,
 )
 from worker.api.imports import (  # noqa: F401
-    import_choices, save_upload, preview_import, import_rationale_set, IMPORT_OPTIONS,
+    import_choices, save_upload, preview_import, import_rationale_set, rationale_set_report, dataset_report,
+    IMPORT_OPTIONS,
 )

@@ -11,6 +11,8 @@ import` (cotdistill.rationale_sets.read_import / import_file), confined to the a
 `error`: one sentence naming the file, row and field (`field` is the importer's: an option name
 such as 'format' or 'holdout', or the file's column), never as an exception, so the page can show
 it under the widget it belongs to. Nothing is written unless every row reads.
+
+    rationale_set_report(3); dataset_report("commonsenseqa-dsbs", ["train", "test"])   # the data report
 """
 
 from __future__ import annotations
@@ -135,3 +137,29 @@ def _row(e) -> dict:
     return {"id": e.id, "question": e.question, "choices": list(e.choices) if e.choices else None,
             "label": e.label, "rationale": e.rationale, "teacher_label": e.teacher_label,
             "teacher_correct": e.teacher_correct}
+
+
+# ------------------------------------------------------------------------------------------ data reports
+
+def rationale_set_report(set_id: int) -> dict:
+    """The data report of a registered set (its splits as written): {report, report_text}."""
+    from cotdistill.data.report import data_report, format_report
+    from cotdistill.rationale_sets import open_rationale_set
+    from worker.api.core import NotFound
+    from worker.api.sets import list_rationale_sets
+    paths = {r["id"]: r["path"] for r in list_rationale_sets()}
+    if set_id not in paths:
+        raise NotFound(f"no rationale set {set_id}")
+    rs = open_rationale_set(paths[set_id])
+    report = data_report({split: rs.examples(split) for split in rs.splits})
+    return {"report": report, "report_text": format_report(report)}
+
+
+def dataset_report(name: str, splits: list[str], *, options: dict | None = None) -> dict:
+    """The data report of a registered dataset's `splits` (its own files' paths confined first)."""
+    from cotdistill import data
+    from cotdistill.data.report import data_report, format_report
+    from worker.guard import check_paths, dataset_paths
+    check_paths(dataset_paths(name, options))
+    report = data_report({split: data.load_examples(name, split, **(options or {})) for split in splits})
+    return {"report": report, "report_text": format_report(report)}
