@@ -605,7 +605,9 @@ def _report_of(splits: dict) -> str:
 @click.option("--split", "splits", multiple=True, help="Splits to check (default: all).")
 @click.option("--option", "options", multiple=True, help="Dataset option KEY=VALUE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check(source, splits, options, as_json) -> None:
+@click.option("--tokenizer", default=None,
+              help="Rationale lengths in tokens of this tokenizer (a folder or a hub id; default: words).")
+def check(source, splits, options, as_json, tokenizer) -> None:
     """Data report of a rationale set (folder or name) or a registered dataset: label and length
     distributions, answer leaks, placeholders and duplicates, several rationales per question,
     train/test overlap, teacher disagreement. Exit status 1 if there are warnings."""
@@ -625,9 +627,22 @@ def check(source, splits, options, as_json) -> None:
             data = {p: rs.examples(p) for p in (splits or rs.splits)}
     except DataError as e:
         _fail(str(e))
-    report = data_report(data)
+    count, unit = _token_counter(tokenizer) if tokenizer else (None, "words")
+    report = data_report(data, count=count, unit=unit)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
     sys.exit(1 if report["warnings"] else 0)
+
+
+def _token_counter(name: str):
+    """(a rationale's length in tokens of `name`, the unit's name); one sentence if it won't load."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        _fail(f"--tokenizer {name}: cannot load it ({str(e).splitlines()[0]}); give a local "
+              f"tokenizer folder, or a hub id where the hub is reachable")
+    return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), f"tokens ({name})"
 
 
 # --- token attribution (cotdistill.attribution) -------------------------------------------------

@@ -264,6 +264,23 @@ def test_import_dry_run_prints_the_parse_and_report_and_writes_nothing(tmp_path,
     assert bad.exit_code == 2 and "row 2, field 'input': no choices found" in bad.output
 
 
+def test_check_counts_rationale_lengths_in_tokens_of_a_named_tokenizer(tmp_path):
+    from tests.conftest import make_word_tokenizer
+    make_word_tokenizer().save_pretrained(tmp_path / "tok")
+    runner = CliRunner()
+    made = runner.invoke(science, ["data", "import", str(FIXTURES / "array.json"), "--column", "label=answer",
+                                   "--out", str(tmp_path / "s")])
+    assert made.exit_code == 0, made.output
+    words = runner.invoke(science, ["data", "check", str(tmp_path / "s")])
+    assert "words median 3.5 (min 3, max 4)" in words.output
+    # "Air scatters short wavelengths." and "Chlorophyll reflects it.": the full stop is a token of its own
+    tokens = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--tokenizer", str(tmp_path / "tok")])
+    assert tokens.exit_code == 0, tokens.output
+    assert f"tokens ({tmp_path / 'tok'}) median 4.5 (min 4, max 5)" in tokens.output
+    missing = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--tokenizer", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and f"--tokenizer {tmp_path / 'none'}: cannot load it" in missing.output
+
+
 def test_bad_mapping_key_is_one_sentence(tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text("colums: {label: answer}\n")
