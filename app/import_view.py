@@ -11,6 +11,7 @@ written until the preview reads cleanly and Import is pressed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -43,19 +44,22 @@ def import_section() -> None:
         test = _source("test", "Test file", slots, choices["data_dir"])
     if test:
         files["test"] = test
+    with st.expander("The training file's rationales are kept in another file (optional)"):
+        apart = _rationale_sources(slots, choices["data_dir"])
+    rationales = {"train": apart} if apart else None
     options = _layout(files, choices, slots) | _mapping(choices, slots)
     if not files["train"]:
         st.caption("Upload a file or give its path to see how it reads.")
         return
-    preview = queries.import_preview(files, options)
+    preview = queries.import_preview(files, options, rationales)
     error = preview["error"]
     if error:
-        _slot_for(error, files, options, slots).error(error["message"], icon=":material/error:")
+        _slot_for(error, files, options, slots, apart).error(error["message"], icon=":material/error:")
     else:
         _show_preview(preview)
     name, teacher = _naming(files, slots)
     if st.button("Import as a rationale set", key="imp_go", type="primary", disabled=bool(error)):
-        _do_import(files, options, name, teacher, slots)
+        _do_import(files, options, rationales, name, teacher, slots)
 
 
 def _source(split: str, label: str, slots: dict, data_dir: str) -> str | None:
@@ -73,6 +77,26 @@ def _source(split: str, label: str, slots: dict, data_dir: str) -> str | None:
         path = str(Path(data_dir) / typed.strip()) if typed.strip() else None
     slots[f"path:{split}"] = st.empty()
     return path
+
+
+def _rationale_sources(slots: dict, data_dir: str) -> list[str]:
+    """Files holding the rationales (a JSON array of strings, lines of text, or JSON Lines objects
+    {id, rationale}), aligned by position or by id; several numbered files are read in number order."""
+    how = st.radio("Rationale files: where from", SOURCES, horizontal=True, key="imp_how_rationales")
+    if how == SOURCES[0]:
+        uploaded = st.file_uploader("Rationale files", key="imp_upload_rationales", accept_multiple_files=True,
+                                    help="Numbered files (cot_0.json, cot_1.json, …) are read in number order.")
+        paths = [api.save_upload(u.name, u.getvalue()) for u in sorted(uploaded or [], key=lambda u: _natural(u.name))]
+    else:
+        typed = st.text_area("Rationale files: paths, one a line", key="imp_path_rationales", height=80)
+        paths = [str(Path(data_dir) / line.strip()) for line in typed.split("\n") if line.strip()]
+    slots["rationales"] = st.empty()
+    return paths
+
+
+def _natural(name: str) -> list:
+    """Sort key reading the digits of a name as a number: cot_2 before cot_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _layout(files: dict, choices: dict, slots: dict) -> dict:
@@ -148,20 +172,25 @@ def _mapping(choices: dict, slots: dict) -> dict:
             "holdout": holdout or None, "seed": int(seed) if holdout else None}
 
 
-def _slot_for(error: dict, files: dict, options: dict, slots: dict):
+def _slot_for(error: dict, files: dict, options: dict, slots: dict, apart: list[str] | None = None):
     """The placeholder under the widget an error belongs to: an option, a column, else the file."""
     field = error.get("field")
     if field in slots:
         return slots[field]
+    if error.get("file") and any(_same(p, error["file"]) for p in apart or ()):
+        return slots["rationales"]
     if field == "columns":
         return slots["column:id"]
     mapped = {**{f: f for f in api.import_choices()["fields"]}, **(options.get("columns") or {})}
     for ours, theirs in mapped.items():
         if field == theirs and f"column:{ours}" in slots and error.get("row") is not None:
             return slots[f"column:{ours}"]
-    split = next((s for s, p in files.items() if p and error.get("file") and
-                  os.path.realpath(p) == os.path.realpath(error["file"])), "train")
+    split = next((s for s, p in files.items() if p and error.get("file") and _same(p, error["file"])), "train")
     return slots[f"path:{split}"]
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _show_preview(preview: dict) -> None:
@@ -195,11 +224,13 @@ def _naming(files: dict, slots: dict) -> tuple[str, str]:
     return name.strip(), teacher.strip()
 
 
-def _do_import(files: dict, options: dict, name: str, teacher: str, slots: dict) -> None:
-    result = api.import_rationale_set(files, options, name, teacher=teacher or None)
+def _do_import(files: dict, options: dict, rationales: dict | None, name: str, teacher: str,
+               slots: dict) -> None:
+    result = api.import_rationale_set(files, options, name, teacher=teacher or None, rationales=rationales)
     if result["error"]:
-        _slot_for(result["error"], files, options, slots).error(result["error"]["message"],
-                                                                 icon=":material/error:")
+        error = result["error"]
+        _slot_for(error, files, options, slots, (rationales or {}).get("train")).error(
+            error["message"], icon=":material/error:")
         return
     queries.forget_jobs()
     st.session_state["import_done"] = (f"Imported rationale set #{result['set_id']} {name!r} "

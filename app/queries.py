@@ -161,10 +161,10 @@ def compare_rationale_sets(set_a: int, set_b: int) -> dict:
 
 
 @st.cache_data(ttl=30, show_spinner="Reading the file…", max_entries=20)
-def import_preview(files: dict, options: dict) -> dict:
+def import_preview(files: dict, options: dict, rationales: dict | None = None) -> dict:
     """The live preview of an import (the page reruns on every widget change: read each file and
     mapping once, for half a minute; uploads are stored by content, so a new upload is a new key)."""
-    return api.preview_import(files, options)
+    return api.preview_import(files, options, rationales=rationales)
 
 
 @st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")

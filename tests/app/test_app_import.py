@@ -160,3 +160,31 @@ def test_the_data_report_of_an_imported_set_and_of_a_dataset(state):
     assert not at.exception, [e.value for e in at.exception]
     expected = api.dataset_report(name, list(next(i for i in api.list_datasets() if i["name"] == name)["counts"]))
     assert at.code[0].value == expected["report_text"] and expected["report_text"].startswith("train: ")
+
+
+def test_rationales_kept_in_numbered_files_are_read_in_number_order(state):
+    from worker import api
+    at = open_page("screens/datasets.py")
+    upload(at, "questions.json", (FIX / "questions.json").read_bytes())
+    widget(at.selectbox, "Kind").set_value("yes_no").run()
+    at.text_input(key="imp_col_label").input("answer").run()
+    rationales = at.file_uploader(key="imp_upload_rationales")
+    rationales.set_value([("rationales_1.json", (FIX / "rationales_1.json").read_bytes(), "application/json")]).run()
+    elements = list(in_order(at.main))
+    uploader = next(i for i, e in enumerate(elements) if getattr(e, "key", None) == "imp_upload_rationales")
+    assert elements[uploader + 1].type == "error"                               # under the rationale files
+    assert "1 rationales in" in elements[uploader + 1].value and "for 3 rows" in elements[uploader + 1].value
+    assert len(at.error) == 1
+
+    at.file_uploader(key="imp_upload_rationales").set_value(
+        [(name, (FIX / name).read_bytes(), "application/json") for name in ("rationales_1.json", "rationales_0.json")]
+    ).run()
+    assert not at.error, [e.value for e in at.error]
+    assert preview(at)["rationale"].tolist() == ["Air scatters blue light.", "Fish swim; they lack wings.",
+                                                 "Ice is frozen water."]
+    widget(at.button, "Import as a rationale set").click().run()
+    sets = api.list_rationale_sets()
+    assert [(s["name"], s["n_examples"]) for s in sets] == [("questions", 3)]
+    stored = sets[0]["provenance"]["dataset"]["split_options"]["train"]["rationales"]
+    assert [Path(p).name for p in stored] == ["rationales_0.json", "rationales_1.json"]
+    assert all(Path(p).is_relative_to(state / "uploads") for p in stored)

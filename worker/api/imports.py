@@ -59,15 +59,17 @@ def save_upload(filename: str, data: bytes) -> str:
 
 
 def preview_import(files: Mapping[str, str], options: Mapping[str, Any], *,
-                   n: int = PREVIEW_ROWS) -> dict:
+                   rationales: Mapping[str, list[str]] | None = None, n: int = PREVIEW_ROWS) -> dict:
     """The first `n` parsed rows of each split, the counts and the data report of what an import
-    with these options would write; or `error`. Writes nothing."""
+    with these options would write; or `error`. `rationales`: {split: files} holding that split's
+    rationales apart from its questions (numbered files in order). Writes nothing."""
     from cotdistill.data.report import data_report, format_report
     from cotdistill.rationale_sets import read_import
     from cotdistill.examples import DataError
     from worker.guard import Refused
     try:
-        examples = read_import(_confined(files), **_options(options))
+        examples = read_import(_confined(files), split_options=_apart(rationales),
+                               **_options(options))
     except (DataError, Refused) as e:
         return {"error": _error(e), "rows": {}, "counts": {}, "report": None, "report_text": ""}
     report = data_report(examples)
@@ -77,7 +79,8 @@ def preview_import(files: Mapping[str, str], options: Mapping[str, Any], *,
 
 
 def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], name: str, *,
-                         teacher: str | None = None) -> dict:
+                         teacher: str | None = None,
+                         rationales: Mapping[str, list[str]] | None = None) -> dict:
     """Import as a new, immutable set named `name` under $COTDISTILL_HOME/rationale_sets and
     register it: {set_id, path, error}. Nothing is written when `error` is set."""
     from cotdistill.data.rationale_set import sets_root
@@ -93,7 +96,7 @@ def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], n
             "row": None}}
     try:
         path = import_file(_confined(files), sets_root() / name, name=name, teacher=teacher or None,
-                           **_options(options))
+                           split_options=_apart(rationales), **_options(options))
     except (DataError, Refused) as e:
         error = _error(e)
         if isinstance(e, DataError) and (sets_root() / name).exists():
@@ -117,6 +120,15 @@ def _confined(files: Mapping[str, str]) -> dict[str, Path]:
     return out
 
 
+def _apart(rationales: Mapping[str, list[str]] | None) -> dict[str, dict] | None:
+    """Per-split importer options {split: {rationales: [confined files]}}, or None."""
+    from worker.guard import confine
+    if not rationales:
+        return None
+    return {split: {"rationales": [str(confine(str(p).strip(), "rationales")) for p in paths]}
+            for split, paths in rationales.items() if paths}
+
+
 def _options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The importer's options without empty values; DataError naming an unknown one."""
     from cotdistill.examples import DataError
@@ -129,7 +141,9 @@ def _options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _error(e: Exception) -> dict:
     """A refusal as plain data for the page: the sentence, and where it belongs."""
-    return {"message": str(e), "field": getattr(e, "field", None) or "path",
+    from worker.guard import Refused
+    field = str(e).split(":", 1)[0] if isinstance(e, Refused) else getattr(e, "field", None)
+    return {"message": str(e), "field": field or "path",
             "file": getattr(e, "file", None), "row": getattr(e, "row", None)}
 
 
