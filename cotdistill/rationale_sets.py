@@ -4,6 +4,7 @@
     rs = open_rationale_set(path)                       # provenance checked against its hash
     rs.examples("train"); rs.provenance["teacher_accuracy"]; rs.content_hash
     import_file({"train": "mine.jsonl"}, out_dir, columns={"label": "answer"})
+    read_import({"train": "mine.jsonl"}, columns={"label": "answer"})   # the same, nothing written
     import_release("commonsenseqa-dsbs", "../shared/data/commonsenseqa-dsbs", out_dir)
     compare_sets(path_a, path_b)                        # lengths, gold agreement, overlap
 
@@ -44,8 +45,8 @@ from cotdistill.data.report import strip_leaks as strip_leaks_of
 from cotdistill.examples import DataError, Example, labels_equal
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
-           "content_hash", "import_file", "import_release", "read_import", "open_rationale_set", "record_of",
-           "sets_root", "write_rationale_set"]
+           "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
+           "record_of", "sets_root", "write_rationale_set"]
 
 PROVENANCE_KEYS = ("format", "name", "created_at", "cotdistill_version", "source", "dataset",
                    "teacher", "prompt", "decoding", "gold_conditioned", "content_hash",
@@ -257,7 +258,8 @@ def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Pat
 
 
 def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None, seed: int = 0,
-                strip_leaks: bool = False, split_options: Mapping[str, Mapping[str, Any]] | None = None,
+                strip_leaks: bool = False,
+                split_options: Mapping[str, Mapping[str, Any]] | None = None,
                 max_rationale: int | None = None, **options: Any) -> dict[str, list[Example]]:
     """{split: examples} exactly as import_file writes them (leaking sentences stripped when
     `strip_leaks`), with every check made; writes nothing. The browser's live preview of an

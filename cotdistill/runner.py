@@ -5,7 +5,8 @@
 Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
 `predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
 overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
-(the trained student, loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted once the run succeeds).
+(the trained student, loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted
+once the run succeeds). The data warnings also go out with the `start` event, before training.
 A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
