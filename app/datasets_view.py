@@ -8,7 +8,7 @@ import os
 
 import streamlit as st
 
-from app import queries, tables
+from app import import_view, queries, tables
 from app.components import empty_state, text_block
 
 BROWSE_LIMIT = 200
@@ -42,6 +42,13 @@ def browse(infos: list[dict]) -> None:
     split = cols[1].selectbox("Split", list(next(i for i in readable if i["name"] == name)["counts"]),
                               key="browse_split")
     search = cols[2].text_input("Search question and rationale", key="browse_search")
+    info = next(i for i in readable if i["name"] == name)
+    if st.toggle("Data report of every split (labels, rationale lengths, answer leaks, placeholders, "
+                 "train/test overlap)", key="browse_report"):
+        try:
+            import_view.show_report(queries.dataset_report(name, tuple(info["counts"])))
+        except Exception as e:              # a dataset that cannot be read: say why
+            st.error(f"Could not read {name}: {e}")
     try:
         examples = queries.dataset_examples(name, split, None, search, limit=BROWSE_LIMIT)
     except Exception as e:                  # a dataset that cannot be read: say why

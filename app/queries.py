@@ -160,6 +160,24 @@ def compare_rationale_sets(set_a: int, set_b: int) -> dict:
     return api.compare_rationale_sets(set_a, set_b)
 
 
+@st.cache_data(ttl=30, show_spinner="Reading the file…", max_entries=20)
+def import_preview(files: dict, options: dict, rationales: dict | None = None) -> dict:
+    """The live preview of an import (the page reruns on every widget change: read each file and
+    mapping once, for half a minute; uploads are stored by content, so a new upload is a new key)."""
+    return api.preview_import(files, options, rationales=rationales)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def rationale_set_report(set_id: int) -> dict:
+    """Sets are immutable: their report is cached for minutes."""
+    return api.rationale_set_report(set_id)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def dataset_report(name: str, splits: tuple[str, ...]) -> dict:
+    return api.dataset_report(name, list(splits))
+
+
 def forget_jobs() -> None:
     """Drop cached job state after an action (submit, cancel, retry)."""
     for cached in (jobs, generation_outputs, attributions, rationale_sets):

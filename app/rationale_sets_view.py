@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import queries, tables
+from app import import_view, queries, tables
 from app.components import empty_state, text_block
 
 BROWSE_LIMIT = 200
@@ -48,6 +48,9 @@ def browse(sets: list[dict]) -> None:
     chosen = pick_set(sets, key="set_pick")
     with st.expander("Its provenance in full (provenance.json: the prompt template, decoding, teacher, counts)"):
         st.json(chosen["provenance"] or {}, expanded=True)
+    if st.toggle("Data report (labels, rationale lengths, answer leaks, placeholders, train/test overlap)",
+                 key="set_report"):
+        import_view.show_report(queries.rationale_set_report(chosen["id"]))
     splits = list((chosen["provenance"].get("splits") or {}))
     cols = st.columns([1, 2, 1])
     split = cols[0].selectbox("Split", ["(all)"] + splits, key="set_split")

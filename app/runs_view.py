@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, queries, tables
+from app import charts, data_warnings_view, queries, tables
 from app.components import collapse_note, empty_state, run_label
 from worker import api
 
@@ -93,6 +93,7 @@ def answers(experiment: dict | None) -> None:
         return
     run = done[st.selectbox("Finished run", list(done), format_func=lambda i: run_label(done[i]), key="answers_run")]
     summary = run["summary"]
+    data_warnings_view.run_warning(run)
     if not summary.get("per_label_accuracy"):
         st.caption("This run's summary has no per-label numbers (it was evaluated before they were recorded).")
         return

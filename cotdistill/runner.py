@@ -3,8 +3,10 @@
     summary = run(load_config("configs/cqa-after.yaml"), Path("runs/cqa-after"))
 
 Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
-`predictions.jsonl` (one record per test example), `summary.json`, `model/` (the trained student,
-loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted once the run succeeds).
+`predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
+overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
+(the trained student, loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted
+once the run succeeds). The data warnings also go out with the `start` event, before training.
 A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
@@ -26,6 +28,7 @@ import yaml
 
 from cotdistill import data, logits
 from cotdistill.data import sample_rows
+from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
@@ -236,6 +239,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
+    # overlap and answer leaks of the items actually trained and tested on, told before training
+    data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
@@ -244,7 +249,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     resumed = checkpoint_step(out / "checkpoint")
     metrics = open_metrics(out / "metrics.jsonl", resumed)
     mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
-    emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
+    emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed,
+          "data_warnings": data_check["warnings"]})
 
     def on_step(p: dict) -> None:
         if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
@@ -278,6 +284,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
                "device": device, "config_hash": cfg.hash(device),
+               "data_check": data_check, "data_warnings": data_check["warnings"],
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")

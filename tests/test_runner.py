@@ -143,3 +143,46 @@ def test_grad_x_input_scores_rank_by_magnitude_unless_signed(tmp_path):
     cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={path}",
                              "perturbation.level=word", "perturbation.params.signed=true"])
     assert cfg.perturbation.params["signed"] is True
+
+
+def _rows(questions, leaking: int, start: int = 0) -> str:
+    """JSON Lines of two-choice items; the first `leaking` rationales state the answer."""
+    return "".join(json.dumps({"id": f"r{start + i}", "question": q, "choices": ["red", "blue"],
+                               "label": "a", "rationale": f"Think of item {start + i}." +
+                               (" So the answer is (a)." if i < leaking else "")}) + "\n"
+                   for i, q in enumerate(questions))
+
+
+@pytest.mark.parametrize("placement", ["after", "none"])
+def test_summary_warns_of_train_test_overlap_and_answer_leaks(tmp_path, monkeypatch, placement):
+    """10 training items, 4 of whose rationales state the answer; 5 test items, 2 of them training
+    questions verbatim and 1 in other case and punctuation. A label-only run trains on no rationale:
+    only the overlap is warned of."""
+    monkeypatch.delenv("COTDISTILL_LEAK_WARN_RATE", raising=False)
+    (tmp_path / "train.jsonl").write_text(_rows([f"Colour of thing {i}?" for i in range(10)], 4))
+    (tmp_path / "test.jsonl").write_text(_rows(["Colour of thing 1?", "Colour of thing 2?",
+                                                "colour of THING 3", "A new one?", "Another one?"],
+                                               0, start=100))
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({
+        "data": {"name": "file", "options": {"paths": {"train": str(tmp_path / "train.jsonl"),
+                                                       "test": str(tmp_path / "test.jsonl")}}},
+        "placement": placement, "student": {"name": "tiny", "size": "tiny", "vocab_size": 300},
+        "train": {"steps": 1, "batch_size": 4}, "eval": {"batch_size": 8}}))
+    events = []
+    summary = run(load_config(config), tmp_path / "run", callback=events.append)
+    overlap = ("train/test overlap: 3 of 5 test questions also occur among the training questions "
+               "(2 exactly; e.g. r100, r101, r102): their accuracy measures recall of training items")
+    leak = ("answer leak: 4 of 10 training rationales (40%, warned from 10%) name the gold answer "
+            "(e.g. r0, r1, r2): the student can learn the label from the rationale; cut or strip the "
+            "answer statements at import")
+    expected = [overlap, leak] if placement == "after" else [overlap]
+    assert summary["data_warnings"] == expected
+    assert summary["data_check"]["overlap"] == {"n": 5, "exact": 2, "normalized": 3,
+                                                "examples": ["r100", "r101", "r102"]}
+    assert summary["data_check"]["leak"]["n"] == 4 and summary["data_check"]["leak"]["rate"] == 0.4
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["data_warnings"] == expected
+    assert events[0]["phase"] == "start" and events[0]["data_warnings"] == expected   # before training
+
+    from cotdistill.cli import format_summary
+    assert format_summary(summary).splitlines()[-len(expected):] == [f"WARNING: {w}" for w in expected]

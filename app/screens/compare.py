@@ -1,11 +1,12 @@
 """Compare: accuracy by placement × perturbation (by dataset and student when several), under a
 chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
 that answers a constant label); the numbers as a table and CSV; the training curves; and
-two arms side by side, item by item; and the experiment's report as a zip."""
+two arms side by side, item by item; and the experiment's report as a zip. Runs whose data overlaps
+(test in train) or whose rationales leak the answer are warned of above the bars."""
 
 import streamlit as st
 
-from app import compare_view, queries
+from app import compare_view, data_warnings_view, queries
 
 st.title("Compare")
 rows, name = compare_view.pick_runs()
@@ -18,6 +19,7 @@ notes = compare_view.collapse_notes(rows, scoring)
 arms = compare_view.mark_collapsed(arms, notes)
 
 st.subheader("Accuracy")
+data_warnings_view.runs_warning(rows)
 compare_view.accuracy_bars(arms, notes)
 compare_view.numbers(arms, notes, name + (f"-{scoring}" if scoring else ""))
 compare_view.report_download(rows, arms, scoring)

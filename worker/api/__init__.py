@@ -9,7 +9,8 @@
     cancel(7); retry(7); requeue_failed("cqa-placements")
 
 Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
-key-token study), reports.py (experiment reports), sets.py (teachers and rationale sets), core.py
+key-token study), reports.py (experiment reports), sets.py (teachers and rationale sets), imports.py
+(importing your own rationale files from the browser), selftest.py (the control suite), core.py
 (sessions). The caller never opens a database session: each function opens and closes its own, on the
 database of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
 """
@@ -29,4 +30,8 @@ from worker.api.selftest import start_selftest, selftest_status  # noqa: F401
 from worker.api.sets import (  # noqa: F401
     submit_generation, generation_outputs, register_rationale_set, list_rationale_sets,
     rationale_set_examples, compare_rationale_sets, prompt_templates, prompt_problem,
+)
+from worker.api.imports import (  # noqa: F401
+    import_choices, save_upload, preview_import, import_rationale_set, rationale_set_report, dataset_report,
+    IMPORT_OPTIONS,
 )
