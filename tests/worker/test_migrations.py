@@ -12,9 +12,9 @@ from tests.conftest import ROOT
 from worker.db import current, downgrade, make_engine, upgrade
 from worker.models import Base
 
-TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions",
+TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions", "workers",
           "attribution_scores", "jobs"}
-HEAD = "0003"
+HEAD = "0004_ux"
 
 
 def check_round_trip(url):

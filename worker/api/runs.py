@@ -148,6 +148,7 @@ def run_row(run: Run, factors: dict | None = None, experiment: str | None = None
             "progress": run.progress or {}, "worker": run.worker, "accuracy": run.accuracy,
             "heartbeat_at": _iso(run.heartbeat_at), "created_at": _iso(run.created_at),
             "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "enqueued_at": _iso(run.enqueued_at), "waiting": None,
             "cancel_requested": run.cancel_requested, "has_error": run.error is not None,
             "config_hash": run.config_hash, "dataset": c["data"]["name"], "student": c["student"]["name"],
             "placement": c["placement"], "perturbation": c["perturbation"]["kind"],
@@ -214,7 +215,20 @@ def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = N
                 query = query.where(Run.id.in_(run_ids))
             pairs = [(run, None, name) for run, name in s.execute(query).all()]
         rows = [run_row(run, factors, name) for run, factors, name in pairs]
+        if any(r["status"] == "queued" for r in rows):
+            from worker.presence import queue_reasons
+            reasons = queue_reasons(s)
+            for r in rows:
+                r["waiting"] = reasons.get(r["id"]) if r["status"] == "queued" else None
     return [r for r in rows if status is None or r["status"] == status]
+
+
+def list_workers() -> list[dict]:
+    """The workers that announced themselves (worker/presence.py): name, queues, concurrency,
+    started_at, heartbeat_at, seen_s, alive; a worker gone without a goodbye shows as not alive."""
+    from worker.presence import workers
+    with session() as s:
+        return workers(s)
 
 
 def run_detail(run_id: int) -> dict:
