@@ -108,8 +108,8 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
 
 def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
     frame = tables.compare_frame(arms, notes)
-    st.dataframe(frame, hide_index=True, key="compare_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
+    tables.show(frame, key="compare_table",
+                column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
     st.download_button("Download as CSV", frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
 
@@ -167,11 +167,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     st.caption(f"Over all seed pairs: A right and B wrong {result['a_only']} time(s); "
                f"B right and A wrong {result['b_only']}.")
     if result.get("per_pair"):
-        st.dataframe(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
-                                    "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
-                                   for p in result["per_pair"]],
-                                  columns=["seed", "A − B", "A only", "B only", "McNemar p"]),
-                     hide_index=True, key="per_pair")
+        tables.show(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
+                                   "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
+                                  for p in result["per_pair"]],
+                                 columns=["seed", "A − B", "A only", "B only", "McNemar p"]), key="per_pair")
     examples = result["examples"]
     if not examples:
         st.caption("The two arms agree on every item.")
@@ -181,10 +180,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**A fixes** ({arm_a['arm']} right, {arm_b['arm']} wrong): {len(fixes)} example(s)")
-        st.dataframe(_example_frame(fixes), hide_index=True, key="fixes")
+        tables.show(_example_frame(fixes), key="fixes")
     with right:
         st.markdown(f"**A breaks** ({arm_a['arm']} wrong, {arm_b['arm']} right): {len(breaks)} example(s)")
-        st.dataframe(_example_frame(breaks), hide_index=True, key="breaks")
+        tables.show(_example_frame(breaks), key="breaks")
 
 
 def _example_frame(examples: list[dict]) -> pd.DataFrame:

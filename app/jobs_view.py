@@ -13,7 +13,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import queries
+from app import queries, tables
 from app.components import format_duration
 from worker import api
 
@@ -53,7 +53,7 @@ def table(rows: list[dict], columns: Callable[[dict], dict], *, key: str,
                       "ETA": format_duration((job["progress"] or {}).get("eta_s")) if running else "",
                       "worker": job["worker"] or "", "attempt": job["attempt"]})
     frame = pd.DataFrame(lines)
-    st.dataframe(frame, hide_index=True, key=key, column_config={
+    tables.show(frame, key=key, column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         **{c: st.column_config.NumberColumn(format=f) for c, f in (formats or {}).items()}})
     if any(j["status"] == "queued" for j in rows) and not any(j["status"] == "running" for j in rows):

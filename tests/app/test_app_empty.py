@@ -2,6 +2,7 @@
 Datasets page lists what can be read (and why not) and searches examples; the preview says clearly
 when no worker answers."""
 
+import pandas as pd
 import pytest
 
 from tests.app.apptest import open_page, texts, widget
@@ -59,7 +60,7 @@ def test_datasets_page_lists_provenance_and_unreadable_releases(empty, monkeypat
     at = open_page("screens/datasets.py")
     table = at.dataframe[0].value
     row = table.set_index("dataset").loc["synthetic-count"]
-    assert row["kind"] == "multiple_choice" and row["examples"] == "train 3000, test 300" and row["problem"] == ""
+    assert row["kind"] == "multiple_choice" and row["examples"] == "train 3000, test 300" and pd.isna(row["problem"])    # drawn as —
     assert table.set_index("dataset").loc["commonsenseqa-dsbs", "problem"] != ""
     assert "cannot be read" in texts(at) and str(empty / "nothing-here") in texts(at)
 

@@ -1,8 +1,10 @@
 """The pages against a real job system: a worker subprocess trains tiny runs on a SQLite file (module
 fixture), and each page is checked against what the jobs API says about the same rows."""
 
+import re
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -108,8 +110,18 @@ def test_runs_page_shows_every_cell_with_progress_loss_and_accuracy(lab):
         assert line["tokens/s"] > 0 and line["worker"] == run["worker"] != "" and line["attempt"] == 0
         raised = [name for flag, name in (("collapsed", "constant answer"), ("below_baseline", "below baseline"),
                                           ("high_unparsed", "unparsed")) if run["summary"].get(flag)]
-        assert line["warning"] == ("⚠ " + ", ".join(raised) if raised else "")
+        assert (line["warning"] == "⚠ " + ", ".join(raised)) if raised else pd.isna(line["warning"])   # drawn as —
         assert line["unparsed"] == run["summary"]["unparsed_rate"] == 0.0     # score mode always answers
+        assert re.fullmatch(r"\d+s|\d+m \d\ds", line["ran for"]) and re.fullmatch(r"\d+s|\d+m \d\ds", line["queued for"])
+        assert pd.isna(line["waiting for"]) and pd.isna(line["ETA"])          # finished: drawn as —
+    assert "Workers: " in texts(at) and "(cpu, gpu)" in texts(at)        # the fixture's worker, both queues
+
+
+@pytest.mark.parametrize("page", ["screens/runs.py", "screens/compare.py", "screens/examples.py",
+                                  "screens/datasets.py"])
+def test_every_table_draws_missing_cells_as_a_dash(lab, page):
+    at = open_page(page, experiment="lab")
+    assert at.dataframe and {d.proto.placeholder for d in at.dataframe} == {"—"}
 
 
 # ------------------------------------------------------------------------------------------ compare

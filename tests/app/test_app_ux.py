@@ -1,0 +1,91 @@
+"""The small things a new user trips on: empty cells drawn as —, no Deploy button or developer menu,
+elapsed time and the reason a run waits, relaunching an experiment, the expected duration."""
+
+import math
+import tomllib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import tables
+from tests.app.apptest import open_page, texts, widget
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = datetime(2026, 12, 3, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def at(seconds_ago: float | None) -> str | None:
+    return None if seconds_ago is None else (NOW - timedelta(seconds=seconds_ago)).isoformat()
+
+
+# ------------------------------------------------------------------------------------------ empty cells
+
+def test_display_frame_turns_blanks_into_missing_values_and_keeps_the_rest():
+    frame = tables.display_frame([{"a": "", "b": 1.5, "c": [1, 2], "d": "x"},
+                                  {"a": "  ", "b": float("nan"), "c": [], "d": None}])
+    assert frame["a"].tolist() == [None, None]
+    assert frame["b"].tolist()[0] == 1.5 and math.isnan(frame["b"].tolist()[1])
+    assert frame["c"].tolist() == [[1, 2], []]
+    assert frame["d"].tolist() == ["x", None]
+    source = pd.DataFrame({"a": ["", "y"]})
+    tables.display_frame(source)
+    assert source["a"].tolist() == ["", "y"]                   # the caller's frame is not changed
+
+
+def test_no_page_draws_a_table_but_through_tables_show():
+    import ast
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        if path.name == "tables.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                on_st = isinstance(node.func.value, ast.Name) and node.func.value.id == "st"
+                drawn = node.func.attr in ("dataframe", "data_editor") or (on_st and node.func.attr == "table")
+                assert not drawn, f"{path.relative_to(ROOT)}:{node.lineno} draws a table itself: use tables.show"
+
+
+# ------------------------------------------------------------------------------------------ toolbar
+
+def test_deploy_button_and_developer_menu_are_hidden():
+    from worker.stack import Stack
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["client"]["toolbarMode"] == "minimal"
+    [app] = [cmd for name, cmd in Stack(workers=1).commands() if name == "app"]
+    assert app[app.index("--client.toolbarMode") + 1] == "minimal"
+    compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert '"--client.toolbarMode", "minimal"' in compose
+
+
+# ------------------------------------------------------------------------------------------ elapsed
+
+@pytest.mark.parametrize("run, expected", [
+    ({"status": "queued", "created_at": at(300), "enqueued_at": at(75)}, (75.0, None)),
+    ({"status": "queued", "created_at": at(300), "enqueued_at": None}, (300.0, None)),
+    ({"status": "running", "created_at": at(100), "enqueued_at": at(100), "started_at": at(40)}, (60.0, 40.0)),
+    ({"status": "succeeded", "created_at": at(500), "enqueued_at": at(500), "started_at": at(400),
+      "finished_at": at(130)}, (100.0, 270.0)),
+    ({"status": "cancelled", "created_at": at(90), "enqueued_at": at(90), "started_at": None,
+      "finished_at": at(30)}, (60.0, None)),
+    # retried after a failure, then cancelled before it started again: no run time of this attempt
+    ({"status": "cancelled", "created_at": at(900), "enqueued_at": at(200), "started_at": at(800),
+      "finished_at": at(100)}, (100.0, None)),
+])
+def test_elapsed_queued_then_running(run, expected):
+    assert tables.elapsed(run, NOW) == expected
+
+
+def test_elapsed_reads_naive_sqlite_times_as_utc():
+    run = {"status": "running", "created_at": "2026-12-03T11:58:00", "enqueued_at": "2026-12-03T11:58:00",
+           "started_at": "2026-12-03T11:59:00.500000"}
+    assert tables.elapsed(run, NOW) == (60.5, 59.5)
+
+
+def test_workers_line_and_capacity():
+    workers = [{"name": "h:1", "queues": ["gpu"], "concurrency": 2, "alive": True},
+               {"name": "h:2", "queues": ["cpu"], "concurrency": 1, "alive": True},
+               {"name": "h:3", "queues": ["gpu"], "concurrency": 1, "alive": False}]
+    assert tables.workers_line(workers) == "Workers: h:1 (gpu, 2 at once), h:2 (cpu). 1 more went silent (no heartbeat)."
+    assert tables.live_capacity(workers) == 2 and tables.live_capacity(workers, "cpu") == 1
+    assert tables.workers_line([]) == "No live worker."
