@@ -93,6 +93,29 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
     assert sorted(r["id"] for r in api.list_runs(experiment="lab-again")) == sorted(lab.ids)
 
 
+def test_launch_starts_from_an_existing_experiment(lab):
+    at = open_page(**{"from": "lab"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="launch_from").value == "lab"
+    assert at.text_input(key="launch_name").value == "lab-2"
+    assert widget(at.multiselect, "Placements").value == PLACEMENTS
+    assert widget(at.text_input, "Seeds").value == "0, 1"
+    assert widget(at.number_input, "Training steps").value == 6
+    assert widget(at.number_input, "Test examples (0 = all)").value == 12
+    assert widget(at.selectbox, "Evaluation").value == "score"
+    assert yaml.safe_load(at.text_area(key="loader_options").value) == OPTIONS
+    # the same choices make the same cells: all of them exist already
+    assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 4, "New runs": 0}
+
+    widget(at.text_input, "Seeds").input("0, 1, 2").run()            # edit, then relaunch
+    assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    assert widget(at.text_input, "Seeds").value == "0, 1, 2"         # the edit survives the rerun
+    at.selectbox(key="launch_from").set_value("(a new experiment)").run()      # back to the defaults
+    from worker import api
+    assert widget(at.number_input, "Training steps").value == api.launch_options()["defaults"]["train"]["steps"]
+    assert "from" not in at.query_params
+
+
 # ------------------------------------------------------------------------------------------ runs
 
 def test_runs_page_shows_every_cell_with_progress_loss_and_accuracy(lab):

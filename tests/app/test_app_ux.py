@@ -89,3 +89,59 @@ def test_workers_line_and_capacity():
     assert tables.workers_line(workers) == "Workers: h:1 (gpu, 2 at once), h:2 (cpu). 1 more went silent (no heartbeat)."
     assert tables.live_capacity(workers) == 2 and tables.live_capacity(workers, "cpu") == 1
     assert tables.workers_line([]) == "No live worker."
+
+
+# ------------------------------------------------------------------------------------------ relaunch
+
+EXPERIMENT = {
+    "name": "sweep",
+    "base": {"data": {"n_train": 500, "n_test": 100, "rationale_filter": "teacher_correct",
+                      "options": {"n_items": 3}},
+             "train": {"steps": 300, "batch_size": 16, "lr": 0.001, "warmup_steps": 20, "grad_accum": 2},
+             "eval": {"mode": "score", "n_boot": 500}, "rationale_weight": 0.5},
+    "factors": {"data.name": ["synthetic-count"],
+                "student": [{"name": "tiny", "size": "small", "vocab_size": 512, "max_length": 96},
+                            {"name": "smollm2-135m", "max_length": 96}, {"name": "Qwen/Qwen2.5-0.5B"}],
+                "placement": ["none", "after"],
+                "perturbation": [{"kind": "none"}, {"kind": "mask", "level": "word", "params": {"p": 0.3, "mode": "replace"}},
+                                 {"kind": "mask", "level": "word", "params": {"p": 0.6, "mode": "replace"}},
+                                 {"kind": "truncate", "params": {"k": 4}}],
+                "seed": [0, 1, 2], "train.lr": [0.001, 0.003]},
+}
+
+
+def test_form_values_of_an_experiment():
+    from app.matrix import form_values
+    values = form_values(EXPERIMENT, pretrained=["smollm2-135m"])
+    assert values == {
+        "name": "sweep", "source": "datasets", "datasets": ["synthetic-count"], "set_path": None,
+        "train_split": None, "test_split": None, "options": {"n_items": 3}, "n_train": 500, "n_test": 100,
+        "rationale_filter": "teacher_correct", "students": ["tiny:small", "smollm2-135m"],
+        "hub_id": "Qwen/Qwen2.5-0.5B", "vocab_size": 512, "max_length": 96, "placements": ["none", "after"],
+        "perturbations": ["none", "mask", "truncate"],
+        "perturbation_params": {"none": {"level": "token", "sweep": {}, "fixed": {}},
+                                "mask": {"level": "word", "sweep": {"p": "0.3, 0.6"}, "fixed": {"mode": "replace"}},
+                                "truncate": {"level": "token", "sweep": {"k": "4"}, "fixed": {}}},
+        "seeds": "0, 1, 2", "steps": 300, "batch_size": 16, "lr": 0.001, "warmup_steps": 20,
+        "eval_mode": "score", "ignored": ["train.lr"]}
+
+
+def test_build_matrix_keeps_the_earlier_base_and_the_factors_the_form_cannot_edit():
+    from app.matrix import build_matrix
+    m = build_matrix("sweep-2", datasets=["synthetic-count"], students=[{"name": "tiny"}], placements=["after"],
+                     perturbations=[{"kind": "none"}], seeds=[0], data={"n_train": 50}, train={"steps": 10},
+                     eval={"mode": "auto"}, base=EXPERIMENT["base"], more_factors={"train.lr": [0.001, 0.003]})
+    assert m["base"] == {"data": {"n_train": 50, "n_test": 100, "rationale_filter": "teacher_correct",
+                                  "options": {"n_items": 3}},
+                         "train": {"steps": 10, "batch_size": 16, "lr": 0.001, "warmup_steps": 20, "grad_accum": 2},
+                         "eval": {"mode": "auto", "n_boot": 500}, "rationale_weight": 0.5}
+    assert m["factors"] == {"train.lr": [0.001, 0.003], "data.name": ["synthetic-count"], "student": [{"name": "tiny"}],
+                            "placement": ["after"], "perturbation": [{"kind": "none"}], "seed": [0]}
+
+
+@pytest.mark.parametrize("name, taken, expected", [
+    ("exp", set(), "exp-2"), ("exp", {"exp-2", "exp-3"}, "exp-4"), ("exp-2", set(), "exp-3"),
+    ("exp-20261203-101010", set(), "exp-20261203-101010-2"), ("a-b", set(), "a-b-2")])
+def test_next_name(name, taken, expected):
+    from app.matrix import next_name
+    assert next_name(name, taken) == expected

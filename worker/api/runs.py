@@ -175,7 +175,8 @@ def list_experiments() -> list[dict]:
             counts: dict[str, int] = {}
             for run, _ in _cells(s, e):
                 counts[run.status] = counts.get(run.status, 0) + 1
-            out.append({"id": e.id, "name": e.name, "factors": e.factors, "created_at": _iso(e.created_at),
+            out.append({"id": e.id, "name": e.name, "factors": e.factors, "base": e.base or {},
+                        "created_at": _iso(e.created_at),
                         "cells": len(e.cells or []), "counts": counts})
     return out
 
