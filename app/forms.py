@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import matrix as mx
-from app import queries
+from app import queries, tables
 from app.components import empty_state, loader_options, training_sequence
 from worker import api
 
@@ -288,6 +288,10 @@ def launch_section(matrix: dict | None, plan: dict | None) -> None:
                f"{len(launched.get('shared', []))} shared with identical queued/running runs, "
                f"{len(launched.get('duplicates', []))} duplicate cell(s), {len(launched.get('outdated', []))} "
                f"older-results-version run(s) not reused.")
+    expected = tables.estimate_text(queries.estimate(launched["experiment_id"]))
+    if expected:
+        st.markdown(expected)
+        st.caption(tables.ESTIMATE_HOW)
     left, right = st.columns(2)
     with left:
         st.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",

@@ -67,6 +67,12 @@ def workers() -> list[dict]:
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
+def estimate(experiment_id: int) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py)."""
+    return api.experiment_estimate(experiment_id)
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
 def run_detail(run_id: int) -> dict:
     return api.run_detail(run_id)
 
@@ -174,5 +180,5 @@ def forget_jobs() -> None:
 
 def forget_runs() -> None:
     """Drop cached run state after an action, so the next read shows its effect."""
-    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan, workers):
+    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan, workers, estimate):
         cached.clear()

@@ -41,6 +41,16 @@ def status_line(rows: list[dict]) -> None:
         st.success(message)
 
 
+def expected_duration(experiment: dict | None) -> None:
+    """How long the experiment still needs, from the measured speed of finished runs."""
+    if experiment is None:
+        return
+    text = tables.estimate_text(queries.estimate(experiment["id"]))
+    if text:
+        st.markdown(f"**{text}**")
+        st.caption(tables.ESTIMATE_HOW)
+
+
 def table(rows: list[dict]) -> None:
     points = queries.curves(tuple(r["id"] for r in rows))
     tables.show(tables.runs_frame(rows, points), column_config=tables.runs_columns(), key="runs_table")

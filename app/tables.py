@@ -150,6 +150,29 @@ def workers_line(workers: list[dict]) -> str:
     return text + (f" {gone} more went silent (no heartbeat)." if gone else "")
 
 
+ESTIMATE_HOW = ("Estimated from the runs that finished on this system: the median training tokens/s of "
+                "the same student, the tokens per step of the same arm (or of the same dataset, student and "
+                "placement, scaled by the batch), plus their measured evaluation and start-up time; a running "
+                "run counts its own ETA; the runs are shared in order by the live workers of queue `gpu`. "
+                "Runs of other experiments are not counted.")
+
+
+def estimate_text(est: dict) -> str | None:
+    """The experiment's expected duration in one sentence (None when every run has finished)."""
+    n = est["runs_left"]
+    if n == 0:
+        return None
+    runs = f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
+    if est["unknown"]:
+        return (f"Expected duration: unknown until one run has finished ({runs}; nothing measured yet for "
+                + "; ".join(est["unknown"]) + ").")
+    if est["remaining_s"] is None:
+        return (f"Expected duration: about {format_duration(est['work_s'])} of work for one worker ({runs}), "
+                f"but no worker is taking runs now.")
+    workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
+    return f"Expected to finish in about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
+
+
 def status_counts(rows: list[dict]) -> str:
     counts: dict[str, int] = defaultdict(int)
     for r in rows:

@@ -270,6 +270,9 @@ def test_cancel_a_running_run(lab):
     at = open_page("screens/runs.py", experiment="long")
     at.selectbox(key="action_run").set_value(long_run).run()
     assert "train " in at.dataframe[0].value.set_index("run").loc[long_run, "phase"]
+    # measured on the fixture's finished runs (same dataset, student and placements): 2 runs, 1 worker
+    assert "Expected to finish in about " in texts(at) and "(2 runs left, 1 running, on 1 worker)." in texts(at)
+    assert at.dataframe[0].value.set_index("run").loc[long_run + 1, "waiting for"] == "behind 1 run"
     widget(at.button, "Cancel run").click().run()
     assert f"Run #{long_run}: running (it stops at its next step)" in texts(at)
     lab.stack.wait([long_run], "cancelled", timeout=60)

@@ -145,3 +145,61 @@ def test_build_matrix_keeps_the_earlier_base_and_the_factors_the_form_cannot_edi
 def test_next_name(name, taken, expected):
     from app.matrix import next_name
     assert next_name(name, taken) == expected
+
+
+# ------------------------------------------------------------------------------------------ duration
+
+def est(**kw):
+    return {"runs_left": 3, "running": 1, "workers": 2, "unknown": [], "work_s": 149.0, "remaining_s": 89.0, **kw}
+
+
+def test_estimate_text():
+    assert tables.estimate_text(est()) == "Expected to finish in about 1m 29s (3 runs left, 1 running, on 2 workers)."
+    assert tables.estimate_text(est(remaining_s=None, workers=0)) == (
+        "Expected duration: about 2m 29s of work for one worker (3 runs left, 1 running), but no worker is taking "
+        "runs now.")
+    assert tables.estimate_text(est(unknown=["synthetic-count · tiny · before"], remaining_s=None)) == (
+        "Expected duration: unknown until one run has finished (3 runs left, 1 running; nothing measured yet "
+        "for synthetic-count · tiny · before).")
+    assert tables.estimate_text(est(runs_left=0, running=0)) is None
+
+
+# ------------------------------------------------------------------------------------------ the Runs page
+
+def test_runs_page_says_why_runs_wait_and_how_long_they_will_take(tmp_path, monkeypatch):
+    from tests.app.apptest import finish_run, frame_with, rerun_fresh, use_fresh_database
+    from tests.worker.stack import BASE
+    from worker import api, presence
+    use_fresh_database(tmp_path, monkeypatch)
+    base = {**BASE, "train": {**BASE["train"], "steps": 100}}
+    ids = api.submit_matrix({"name": "wait", "base": base, "factors": {"seed": [0, 1]}})["queued"]
+
+    at = open_page("screens/runs.py", experiment="wait")
+    frame = frame_with(at, "waiting for", "queued for", "ran for").set_index("run")
+    assert list(frame.loc[ids, "waiting for"]) == ["no worker for queue gpu"] * 2
+    assert all(pd.isna(frame.loc[ids, "ran for"]))                    # drawn as —
+    assert "No worker is taking training runs (queue `gpu`)" in texts(at)
+    assert ("Expected duration: unknown until one run has finished (2 runs left, 0 running; nothing measured yet "
+            "for synthetic-count · tiny · after)") in texts(at)
+
+    # one run finishes (as a worker would write it): 100 steps at 1,000 tokens/step and 2,000 tokens/s
+    finish_run(ids[0], {"accuracy": 0.5, "tokens_per_s": 2000.0, "train_seconds": 50.0, "train_steps": 100,
+                        "resumed_from_step": 0, "eval_seconds": 4.0}, [])
+    at = rerun_fresh(at)
+    frame = frame_with(at, "waiting for", "queued for", "ran for").set_index("run")
+    assert pd.isna(frame.loc[ids[0], "waiting for"]) and frame.loc[ids[1], "waiting for"] == "no worker for queue gpu"
+    expected = api.experiment_estimate("wait")
+    # 100 steps × 1,000 tokens ÷ 2,000 tokens/s + 4 s of evaluation; no start-up time (the row's wall
+    # time is shorter than its training time)
+    assert expected["per_run_s"] == {ids[1]: 54.0} and expected["work_s"] == 54.0
+    assert ("Expected duration: about 54s of work for one worker (1 run left, 0 running), "
+            "but no worker is taking runs now") in texts(at)
+
+    with api.session() as s:
+        presence.announce(s, "gpu-host:1", ["gpu"])
+    at = rerun_fresh(at)
+    frame = frame_with(at, "waiting for", "queued for", "ran for").set_index("run")
+    assert frame.loc[ids[1], "waiting for"] == "starting: a worker is free"
+    assert "Expected to finish in about 54s (1 run left, 0 running, on 1 worker)." in texts(at)
+    assert "Workers: gpu-host:1 (gpu)." in texts(at)
+    assert "No worker is taking training runs" not in texts(at)

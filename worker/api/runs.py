@@ -224,6 +224,33 @@ def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = N
     return [r for r in rows if status is None or r["status"] == status]
 
 
+MEASURED_RUNS = 500                 # the latest finished runs whose speed the estimate reads
+
+
+def experiment_estimate(experiment: str | int) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py says how): measured
+    from the latest finished runs of this system, over the live workers of the gpu queue. Keys:
+    remaining_s (None when unknown or no worker), work_s, runs_left, running, workers, measured_runs,
+    unknown (arms with no measured run), per_run_s."""
+    from worker import estimate, presence
+    with session() as s:
+        e = _experiment(s, experiment)
+        left = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress)
+                for run, _ in _cells(s, e) if run.status in ("queued", "running")]
+        finished = s.scalars(select(Run).where(Run.status == "succeeded").order_by(Run.id.desc())
+                             .limit(MEASURED_RUNS)).all()
+        measured = []
+        for run in finished:
+            started, ended = presence.aware(run.started_at), presence.aware(run.finished_at)
+            wall = (ended - started).total_seconds() if started and ended and ended >= started else None
+            found = estimate.measurement(arm_key(run.config), run.config, run.summary or {}, wall)
+            if found:
+                measured.append(found)
+        capacity = sum(w["concurrency"] for w in presence.workers(s)
+                       if w["alive"] and presence.RUN_QUEUE in w["queues"])
+    return estimate.estimate(left, measured, workers=capacity)
+
+
 def list_workers() -> list[dict]:
     """The workers that announced themselves (worker/presence.py): name, queues, concurrency,
     started_at, heartbeat_at, seen_s, alive; a worker gone without a goodbye shows as not alive."""
