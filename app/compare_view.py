@@ -79,7 +79,15 @@ def mark_collapsed(arms: list[dict], notes: dict[int, str]) -> list[dict]:
     return [{**a, "collapsed": [r in notes for r in a["runs"]]} for a in arms]
 
 
-def no_results(rows: list[dict]) -> None:
+def no_results(rows: list[dict], name: str = "") -> None:
+    """What to do next when there are no bars to draw: launch, choose runs, or wait for them."""
+    if not rows and name.startswith("runs-"):
+        empty_state("Choose finished runs above to compare them (or compare an experiment's arms).")
+        return
+    if not rows and name:
+        empty_state(f"Experiment {name!r} has no runs: launch it again from the Launch screen.",
+                    page="screens/launch.py", label="Launch it again")
+        return
     if not rows:
         empty_state("Nothing to compare yet: launch an experiment, or choose finished runs.",
                     page="screens/launch.py", label="Launch an experiment")
@@ -128,7 +136,8 @@ def curves(rows: list[dict]) -> None:
 def paired(arms: list[dict], scoring: str | None = None) -> None:
     """Arm A against arm B on the same test items: difference, McNemar, and the examples that differ."""
     if len(arms) < 2:
-        st.caption("A paired comparison needs two arms with finished runs.")
+        empty_state("A paired comparison needs two arms with finished runs: launch another arm (on Launch, "
+                    "start from this experiment and add a placement or a perturbation), or wait for one to finish.")
         return
     names = {a["arm_key"]: f"{a['dataset']} · {a['student']} · {a['arm']}" for a in arms}
     left, right = st.columns(2)

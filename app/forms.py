@@ -103,6 +103,9 @@ def data_section(infos: list[dict], sets: list[dict], prefill: dict | None = Non
 
 def _datasets(infos: list[dict], wanted: list[str] | None = None) -> tuple[list[str], dict]:
     usable = [i["name"] for i in infos if not i["error"] and i["name"] != "rationale-set"]
+    if not usable:
+        empty_state("No dataset can be read here: the Datasets screen says why for each one (local releases "
+                    "live under $COTDISTILL_DATA_DIR).", page="screens/datasets.py", label="Datasets")
     default = [DEFAULT_DATASET] if DEFAULT_DATASET in usable else usable[:1]
     if wanted:
         default = [d for d in wanted if d in usable]

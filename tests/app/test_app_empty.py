@@ -93,3 +93,30 @@ def test_launch_page_asks_to_confirm_a_large_matrix(empty, monkeypatch):
     assert widget(at.button, "Launch 6 new run(s)").disabled
     widget(at.checkbox, "Yes, submit all 6 cells (more than 5)").check().run()
     assert widget(at.button, "Launch 6 new run(s)").disabled is False
+
+
+def test_compare_says_what_to_do_with_nothing_chosen_or_nothing_finished(empty):
+    from worker import api
+    at = open_page("screens/compare.py")
+    at.radio(key="compare_source").set_value("chosen runs").run()
+    assert "Choose finished runs above to compare them" in "\n".join(i.value for i in at.info)
+
+    from tests.worker.stack import BASE
+    api.submit_matrix({"name": "pending", "base": BASE, "factors": {"seed": [0, 1]}})
+    import streamlit as st
+    st.cache_data.clear()                                     # the experiments list is cached a second
+    at = open_page("screens/compare.py", experiment="pending")
+    info = "\n".join(i.value for i in at.info)
+    assert "None of these 2 run(s) has finished yet (2 queued or running)" in info
+    assert {link.proto.label for link in at.get("page_link")} >= {"Watch the runs"}
+    assert not at.get("plotly_chart")
+
+
+def test_launch_says_where_to_look_when_no_dataset_can_be_read(empty, monkeypatch):
+    from worker import api
+    monkeypatch.setattr(api, "list_datasets", lambda: [
+        {"name": "commonsenseqa-dsbs", "kind": None, "description": "", "counts": {}, "rationale_counts": {},
+         "error": "not found"}])
+    at = open_page()
+    assert any("No dataset can be read here" in i.value for i in at.info)
+    assert "Datasets" in {link.proto.label for link in at.get("page_link")}
