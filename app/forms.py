@@ -27,7 +27,7 @@ APPLIED = "launch_from_applied"
 def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -> dict:
     """'Start from' an existing experiment (or `?from=NAME`): its factors and base config fill the form
     (edit, then launch under a new name). Returns the form values (app/matrix.py: form_values) plus
-    `base` and `factors` of the experiment kept as they are, or {} for a new experiment."""
+    the experiment's `base` and `kept_factors` (those the form cannot edit), or {} for a new experiment."""
     names = [NEW] + [e["name"] for e in experiments]
     wanted = st.query_params.get("from")
     if wanted and wanted not in names:

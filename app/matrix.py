@@ -152,6 +152,7 @@ def form_values(experiment: dict, *, pretrained: list[str] = ()) -> dict:
                  students[0] if isinstance(students[0], dict) else {})
     kinds, params = perturbation_form(perturbations)
     return {
+        "student_entries": [s for s in students if isinstance(s, dict)],
         "name": experiment["name"], "source": "set" if datasets == ["rationale-set"] else "datasets",
         "datasets": datasets, "set_path": (data.get("options") or {}).get("path") if datasets == ["rationale-set"] else None,
         "train_split": data.get("train_split"), "test_split": data.get("test_split"),
@@ -166,6 +167,16 @@ def form_values(experiment: dict, *, pretrained: list[str] = ()) -> dict:
         "warmup_steps": train.get("warmup_steps"), "eval_mode": evaluation.get("mode") or "auto",
         "ignored": sorted(k for k in factors if k not in FORM_FACTORS),
     }
+
+
+def with_earlier(students: list[dict], earlier: list[dict] | None) -> list[dict]:
+    """The form's student entries with the settings the form does not show (anything but name, size,
+    vocabulary and length) taken from the earlier experiment's entry of the same student."""
+    out = []
+    for s in students:
+        match = next((e for e in earlier or [] if (e.get("name"), e.get("size")) == (s.get("name"), s.get("size"))), {})
+        out.append({**match, **s})
+    return out
 
 
 def next_name(name: str, taken: set[str]) -> str:

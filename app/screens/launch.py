@@ -20,7 +20,7 @@ name = st.text_input("Experiment name", key="launch_name")
 
 st.subheader("Data and students")
 datasets, data = forms.data_section(queries.datasets(), sets, earlier)
-students = forms.student_section(options, earlier)
+students = mx.with_earlier(forms.student_section(options, earlier), earlier.get("student_entries"))
 
 st.subheader("Rationale: placement and perturbation")
 placements = st.multiselect("Placements", options["placements"],

@@ -114,7 +114,7 @@ def test_form_values_of_an_experiment():
     from app.matrix import form_values
     values = form_values(EXPERIMENT, pretrained=["smollm2-135m"])
     assert values == {
-        "name": "sweep", "source": "datasets", "datasets": ["synthetic-count"], "set_path": None,
+        "student_entries": EXPERIMENT["factors"]["student"], "name": "sweep", "source": "datasets", "datasets": ["synthetic-count"], "set_path": None,
         "train_split": None, "test_split": None, "options": {"n_items": 3}, "n_train": 500, "n_test": 100,
         "rationale_filter": "teacher_correct", "students": ["tiny:small", "smollm2-135m"],
         "hub_id": "Qwen/Qwen2.5-0.5B", "vocab_size": 512, "max_length": 96, "placements": ["none", "after"],
@@ -137,6 +137,16 @@ def test_build_matrix_keeps_the_earlier_base_and_the_factors_the_form_cannot_edi
                          "eval": {"mode": "auto", "n_boot": 500}, "rationale_weight": 0.5}
     assert m["factors"] == {"train.lr": [0.001, 0.003], "data.name": ["synthetic-count"], "student": [{"name": "tiny"}],
                             "placement": ["after"], "perturbation": [{"kind": "none"}], "seed": [0]}
+
+
+def test_with_earlier_keeps_student_settings_the_form_does_not_show():
+    from app.matrix import with_earlier
+    earlier = [{"name": "tiny", "size": "small", "vocab_size": 512, "dropout": 0.1}, {"name": "x/y", "lora": {"r": 8}}]
+    assert with_earlier([{"name": "tiny", "size": "small", "vocab_size": 300}, {"name": "tiny", "size": "base"},
+                         {"name": "x/y", "max_length": 64}], earlier) == [
+        {"name": "tiny", "size": "small", "vocab_size": 300, "dropout": 0.1}, {"name": "tiny", "size": "base"},
+        {"name": "x/y", "lora": {"r": 8}, "max_length": 64}]
+    assert with_earlier([{"name": "tiny"}], None) == [{"name": "tiny"}]
 
 
 @pytest.mark.parametrize("name, taken, expected", [
