@@ -242,6 +242,9 @@ def plan_section(matrix: dict | None) -> dict | None:
     cols[0].metric("Runs in the matrix", plan["cells"])
     cols[1].metric("Already done (reused)", plan["existing"])
     cols[2].metric("New runs", plan["new"])
+    expected = tables.estimate_text(plan["estimate"], planned=True) if plan.get("estimate") else None
+    if expected:
+        st.caption(expected + " " + tables.ESTIMATE_HOW)
     if any(e["name"] == matrix["name"] for e in queries.experiments()):
         st.warning(f"An experiment named {matrix['name']!r} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")

@@ -157,12 +157,16 @@ ESTIMATE_HOW = ("Estimated from the runs that finished on this system: the media
                 "Runs of other experiments are not counted.")
 
 
-def estimate_text(est: dict) -> str | None:
-    """The experiment's expected duration in one sentence (None when every run has finished)."""
+def estimate_text(est: dict, *, planned: bool = False) -> str | None:
+    """The experiment's expected duration in one sentence (None when every run has finished). `planned`:
+    the runs a matrix would add, before it is launched."""
     n = est["runs_left"]
     if n == 0:
         return None
-    runs = f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
+    runs = f"{n} new run{'s' if n != 1 else ''}" if planned else f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
+    if planned and not est["unknown"] and est["remaining_s"] is not None:
+        workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
+        return f"Expected duration: about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
     if est["unknown"]:
         return (f"Expected duration: unknown until one run has finished ({runs}; nothing measured yet for "
                 + "; ".join(est["unknown"]) + ").")

@@ -38,6 +38,8 @@ def test_launch_page_plans_its_default_matrix(empty):
     # Defaults: synthetic-count, the tiny student, placements none and after, no perturbation, 3 seeds.
     assert metrics == {"Runs in the matrix": "6", "Already done (reused)": "0", "New runs": "6"}
     assert widget(at.button, "Launch 6 new run(s)").disabled is False
+    assert ("Expected duration: unknown until one run has finished (6 new runs; nothing measured yet for "
+            "synthetic-count · tiny · after; synthetic-count · tiny · none).") in texts(at)
 
 
 def test_preview_without_a_worker_times_out_with_a_clear_message(empty, monkeypatch):

@@ -74,6 +74,8 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
 
     fill_launch_form(at, "lab-again", seeds="0, 1, 2")
     assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    # both new cells' arms ran on the fixture's worker: their speed is known
+    assert "Expected duration: about " in texts(at) and "(2 new runs, on 1 worker)." in texts(at)
     fill_launch_form(at, "lab-again")
     assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 0 + 4, "New runs": 0}
 

@@ -172,6 +172,9 @@ def test_estimate_text():
         "Expected duration: unknown until one run has finished (3 runs left, 1 running; nothing measured yet "
         "for synthetic-count · tiny · before).")
     assert tables.estimate_text(est(runs_left=0, running=0)) is None
+    assert tables.estimate_text(est(running=0), planned=True) == "Expected duration: about 1m 29s (3 new runs, on 2 workers)."
+    assert tables.estimate_text(est(running=0, unknown=["a · b · c"], remaining_s=None), planned=True) == (
+        "Expected duration: unknown until one run has finished (3 new runs; nothing measured yet for a · b · c).")
 
 
 # ------------------------------------------------------------------------------------------ the Runs page

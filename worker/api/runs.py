@@ -232,23 +232,33 @@ def experiment_estimate(experiment: str | int) -> dict:
     from the latest finished runs of this system, over the live workers of the gpu queue. Keys:
     remaining_s (None when unknown or no worker), work_s, runs_left, running, workers, measured_runs,
     unknown (arms with no measured run), per_run_s."""
-    from worker import estimate, presence
+    from worker import estimate
     with session() as s:
         e = _experiment(s, experiment)
         left = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress)
                 for run, _ in _cells(s, e) if run.status in ("queued", "running")]
-        finished = s.scalars(select(Run).where(Run.status == "succeeded").order_by(Run.id.desc())
-                             .limit(MEASURED_RUNS)).all()
-        measured = []
-        for run in finished:
-            started, ended = presence.aware(run.started_at), presence.aware(run.finished_at)
-            wall = (ended - started).total_seconds() if started and ended and ended >= started else None
-            found = estimate.measurement(arm_key(run.config), run.config, run.summary or {}, wall)
-            if found:
-                measured.append(found)
-        capacity = sum(w["concurrency"] for w in presence.workers(s)
-                       if w["alive"] and presence.RUN_QUEUE in w["queues"])
-    return estimate.estimate(left, measured, workers=capacity)
+        return estimate.estimate(left, _measured(s), workers=_run_capacity(s))
+
+
+def _measured(s: Session) -> list[dict]:
+    """The speed measurements of the latest finished runs (worker/estimate.py: measurement)."""
+    from worker import estimate
+    from worker.presence import aware
+    measured = []
+    for run in s.scalars(select(Run).where(Run.status == "succeeded").order_by(Run.id.desc())
+                         .limit(MEASURED_RUNS)).all():
+        started, ended = aware(run.started_at), aware(run.finished_at)
+        wall = (ended - started).total_seconds() if started and ended and ended >= started else None
+        found = estimate.measurement(arm_key(run.config), run.config, run.summary or {}, wall)
+        if found:
+            measured.append(found)
+    return measured
+
+
+def _run_capacity(s: Session) -> int:
+    """Runs the live workers of the gpu queue take at once."""
+    from worker import presence
+    return sum(w["concurrency"] for w in presence.workers(s) if w["alive"] and presence.RUN_QUEUE in w["queues"])
 
 
 def list_workers() -> list[dict]:
@@ -430,8 +440,10 @@ def launch_options() -> dict:
 def plan_matrix(matrix: dict) -> dict:
     """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells, how
     many already exist (a run of the same experiment queued, running or done, or an identical config
-    that succeeded anywhere and is reused), how many would run, and the first cell's resolved config
-    (for a preview). Raises ConfigError for a bad matrix."""
+    that succeeded anywhere and is reused), how many would run, the first cell's resolved config
+    (for a preview), and `estimate`, how long the new runs would take on the live workers
+    (worker/estimate.py; runs already queued are not counted). Raises ConfigError for a bad matrix."""
+    from worker import estimate
     from worker.experiments import Matrix, expand
     cells = expand(Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]))
     hashes = [cfg.hash() for _, cfg in cells]
@@ -441,10 +453,17 @@ def plan_matrix(matrix: dict) -> dict:
         mine = set(s.scalars(select(Run.config_hash).join(Experiment)
                              .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
+        new, seen = [], set()
+        for i, ((_, cfg), h) in enumerate(zip(cells, hashes)):
+            if h not in done and h not in mine and h not in seen:
+                seen.add(h)
+                config = cfg.to_dict()
+                new.append(estimate.pending(-1 - i, arm_key(config), config, "queued", 0, None))
+        expected = estimate.estimate(new, _measured(s), workers=_run_capacity(s))
     from worker.experiments import CONFIRM_ABOVE
     existing = sum(h in done or h in mine for h in hashes)
     return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
-            "confirm_above": CONFIRM_ABOVE,
+            "confirm_above": CONFIRM_ABOVE, "estimate": {k: v for k, v in expected.items() if k != "per_run_s"},
             "first_config": cells[0][1].to_dict() if cells else None}
 
 
