@@ -91,26 +91,26 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600} h"
 
 
-def queue_reasons(session: Session, *, now: datetime | None = None) -> dict[int, str]:
-    """Run id → wait_reason, for every queued run. Runs and jobs share the gpu queue and are taken in
-    the order they were sent (enqueued_at, else created_at)."""
+def queue_reasons(session: Session, *, kind: str = "run", now: datetime | None = None) -> dict[int, str]:
+    """Run id (or job id, with kind="job") → wait_reason, for every queued run (job). Runs and jobs
+    share the gpu queue and are taken in the order they were sent (enqueued_at, else created_at)."""
     now = now or utcnow()
     present = [w for w in workers(session, now=now) if RUN_QUEUE in w["queues"]]
     capacity = sum(w["concurrency"] for w in present if w["alive"])
     last_seen = min((w["seen_s"] for w in present), default=None)
     running = {"run": 0, "job": 0}
     queued = []
-    for kind, model in (("run", Run), ("job", Job)):
-        running[kind] = len(session.scalars(select(model.id).where(model.status == "running")).all())
+    for name, model in (("run", Run), ("job", Job)):
+        running[name] = len(session.scalars(select(model.id).where(model.status == "running")).all())
         for row_id, enqueued, created in session.execute(
                 select(model.id, model.enqueued_at, model.created_at).where(model.status == "queued")).all():
-            queued.append((aware(enqueued or created) or now, kind == "job", row_id, kind))
+            queued.append((aware(enqueued or created) or now, name == "job", row_id, name))
     queued.sort()
     reasons, jobs_before = {}, running["job"]
-    for position, (_, _, row_id, kind) in enumerate(queued):
-        if kind == "run":
+    for position, (_, _, row_id, name) in enumerate(queued):
+        if name == kind:
             reasons[row_id] = wait_reason(position, running=running["run"] + running["job"], capacity=capacity,
                                           jobs_ahead=jobs_before, last_seen_s=last_seen)
-        else:
+        if name == "job":
             jobs_before += 1
     return reasons

@@ -216,3 +216,15 @@ def test_runs_page_says_why_runs_wait_and_how_long_they_will_take(tmp_path, monk
     assert "Expected to finish in about 54s (1 run left, 0 running, on 1 worker)." in texts(at)
     assert "Workers: gpu-host:1 (gpu)." in texts(at)
     assert "No worker is taking training runs" not in texts(at)
+
+
+def test_teacher_page_says_why_a_generation_job_waits(tmp_path, monkeypatch):
+    from tests.app.apptest import frame_with, use_fresh_database
+    from worker import api
+    use_fresh_database(tmp_path, monkeypatch)
+    job = api.submit_generation({"name": "synthetic-count", "options": {"n_train": 4, "n_test": 2}, "splits": ["test"]},
+                                {"kind": "http", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api": "completions"})
+    at = open_page("screens/teacher.py")
+    frame = frame_with(at, "job", "waiting for").set_index("job")
+    assert frame.loc[job, "waiting for"] == "no worker for queue gpu"
+    assert "No worker is taking jobs (queue `gpu`)" in texts(at)

@@ -118,3 +118,13 @@ def test_a_worker_announces_its_queues_and_leaves_on_shutdown(tmp_path, monkeypa
         assert api.list_workers() == []
     finally:
         stack.close()
+
+
+def test_queued_jobs_say_why_they_wait_too(sessions):
+    with sessions() as s:
+        run = add(s, Run, "queued", 50)
+        job = add(s, Job, "queued", 20)
+        assert queue_reasons(s, kind="job") == {job: "no worker for queue gpu"}
+        announce(s, "g:1", ["gpu"])
+        assert queue_reasons(s, kind="job") == {job: "behind 1 run"}
+        assert queue_reasons(s) == {run: "starting: a worker is free"}
