@@ -79,7 +79,15 @@ def mark_collapsed(arms: list[dict], notes: dict[int, str]) -> list[dict]:
     return [{**a, "collapsed": [r in notes for r in a["runs"]]} for a in arms]
 
 
-def no_results(rows: list[dict]) -> None:
+def no_results(rows: list[dict], name: str = "") -> None:
+    """What to do next when there are no bars to draw: launch, choose runs, or wait for them."""
+    if not rows and name.startswith("runs-"):
+        empty_state("Choose finished runs above to compare them (or compare an experiment's arms).")
+        return
+    if not rows and name:
+        empty_state(f"Experiment {name!r} has no runs: launch it again from the Launch screen.",
+                    page="screens/launch.py", label="Launch it again")
+        return
     if not rows:
         empty_state("Nothing to compare yet: launch an experiment, or choose finished runs.",
                     page="screens/launch.py", label="Launch an experiment")
@@ -108,8 +116,8 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
 
 def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
     frame = tables.compare_frame(arms, notes)
-    st.dataframe(frame, hide_index=True, key="compare_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
+    tables.show(frame, key="compare_table",
+                column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
     st.download_button("Download as CSV", frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
 
@@ -145,7 +153,8 @@ def curves(rows: list[dict]) -> None:
 def paired(arms: list[dict], scoring: str | None = None) -> None:
     """Arm A against arm B on the same test items: difference, McNemar, and the examples that differ."""
     if len(arms) < 2:
-        st.caption("A paired comparison needs two arms with finished runs.")
+        empty_state("A paired comparison needs two arms with finished runs: launch another arm (on Launch, "
+                    "start from this experiment and add a placement or a perturbation), or wait for one to finish.")
         return
     names = {a["arm_key"]: f"{a['dataset']} · {a['student']} · {a['arm']}" for a in arms}
     keys = list(names)
@@ -202,11 +211,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     st.caption(f"Over all seed pairs: A right and B wrong {result['a_only']} time(s); "
                f"B right and A wrong {result['b_only']}.")
     if result.get("per_pair"):
-        st.dataframe(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
-                                    "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
-                                   for p in result["per_pair"]],
-                                  columns=["seed", "A − B", "A only", "B only", "McNemar p"]),
-                     hide_index=True, key="per_pair")
+        tables.show(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
+                                   "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
+                                  for p in result["per_pair"]],
+                                 columns=["seed", "A − B", "A only", "B only", "McNemar p"]), key="per_pair")
     examples = result["examples"]
     if not examples:
         st.caption("The two arms agree on every item.")
@@ -216,10 +224,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**A fixes** ({arm_a['arm']} right, {arm_b['arm']} wrong): {len(fixes)} example(s)")
-        st.dataframe(_example_frame(fixes), hide_index=True, key="fixes")
+        tables.show(_example_frame(fixes), key="fixes")
     with right:
         st.markdown(f"**A breaks** ({arm_a['arm']} wrong, {arm_b['arm']} right): {len(breaks)} example(s)")
-        st.dataframe(_example_frame(breaks), hide_index=True, key="breaks")
+        tables.show(_example_frame(breaks), key="breaks")
 
 
 def _example_frame(examples: list[dict]) -> pd.DataFrame:

@@ -61,6 +61,18 @@ def curves(run_ids: tuple[int, ...], name: str = "loss") -> list[dict]:
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
+def workers() -> list[dict]:
+    """The workers that announced themselves, alive or gone (worker/presence.py)."""
+    return api.list_workers()
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def estimate(experiment_id: int) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py)."""
+    return api.experiment_estimate(experiment_id)
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
 def run_detail(run_id: int) -> dict:
     return api.run_detail(run_id)
 
@@ -186,7 +198,7 @@ def forget_jobs() -> None:
 
 def forget_runs() -> None:
     """Drop cached run state after an action, so the next read shows its effect."""
-    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan):
+    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan, workers, estimate):
         cached.clear()
 
 

@@ -30,17 +30,30 @@ def no_runs(experiment: dict | None) -> None:
 
 def status_line(rows: list[dict]) -> None:
     st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")
-    if any(r["status"] == "queued" for r in rows) and not any(r["status"] == "running" for r in rows):
-        st.caption("Queued runs start when a worker is free; is one running (`cotdistill up`)?")
+    present = queries.workers()
+    st.caption(tables.workers_line(present))
+    if any(r["status"] == "queued" for r in rows) and not tables.live_capacity(present):
+        st.warning("No worker is taking training runs (queue `gpu`): queued runs wait until one starts. "
+                   "Start the embedded stack with `cotdistill up`, or a worker on a GPU machine with "
+                   "`cotdistill worker --queues gpu`.", icon=":material/warning:")
     message = st.session_state.pop(MESSAGE, None)
     if message:
         st.success(message)
 
 
+def expected_duration(experiment: dict | None) -> None:
+    """How long the experiment still needs, from the measured speed of finished runs."""
+    if experiment is None:
+        return
+    text = tables.estimate_text(queries.estimate(experiment["id"]))
+    if text:
+        st.markdown(f"**{text}**")
+        st.caption(tables.ESTIMATE_HOW)
+
+
 def table(rows: list[dict]) -> None:
     points = queries.curves(tuple(r["id"] for r in rows))
-    st.dataframe(tables.runs_frame(rows, points), column_config=tables.runs_columns(), hide_index=True,
-                 key="runs_table")
+    tables.show(tables.runs_frame(rows, points), column_config=tables.runs_columns(), key="runs_table")
 
 
 def failed_errors(rows: list[dict]) -> None:

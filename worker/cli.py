@@ -121,11 +121,12 @@ def _api(name: str, *args, **kwargs):
 @cli.command()
 @click.argument("experiment", required=False)
 def status(experiment) -> None:
-    """Runs with status, progress and accuracy (of one experiment, by name or id, or all)."""
+    """Runs with status, progress and accuracy (of one experiment, by name or id, or all); a queued
+    run says why it waits (no worker for its queue, behind N runs)."""
     rows = _api("list_runs", experiment=experiment)
     click.echo(f"{'run':>5}  {'experiment':<20} {'status':<10} {'try':>3} {'progress':<12} {'accuracy':<8}  config")
     for r in rows:
-        label = f"{r['dataset']} {r['arm']} seed {r['seed']}"
+        label = f"{r['dataset']} {r['arm']} seed {r['seed']}" + (f"  (waiting: {r['waiting']})" if r.get("waiting") else "")
         acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
         if _flagged(r["summary"]):
             acc += " !"

@@ -212,3 +212,16 @@ class AttributionScore(Base):
     words: Mapped[list | None] = mapped_column(FiniteJSON)
     word_scores: Mapped[list | None] = mapped_column(FiniteJSON)
     completeness_error: Mapped[float | None] = mapped_column(Float)
+
+
+class WorkerPresence(Base):
+    """One row per live worker process (worker/presence.py): which queues it consumes, how many runs
+    at once, and when it last said it was alive. The Runs screen reads it to say why a run waits
+    ("no worker for queue gpu"); a row whose heartbeat is older than presence.STALE_AFTER is a worker
+    that died without saying goodbye."""
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)     # host:pid, as in runs.worker
+    queues: Mapped[list] = mapped_column(FiniteJSON)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

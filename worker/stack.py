@@ -21,6 +21,9 @@ import click
 
 APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
 GRACE_S = 15.0
+# Also in .streamlit/config.toml, which Streamlit reads only when started from the checkout: as flags
+# they hold from any working directory. `minimal` hides the Deploy button and the developer menu.
+APP_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 MIN_PASSWORD = 8                  # as app/auth.py, which the worker does not import
 
 
@@ -57,8 +60,7 @@ class Stack:
         cmds.append(("worker-cpu", me + ["worker", "--queues", "cpu", "--name", "cpu"]))
         if self.app:
             cmds.append(("app", [sys.executable, "-m", "streamlit", "run", str(APP),
-                                 "--server.address", self.host, "--server.port", str(self.port),
-                                 "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+                                 "--server.address", self.host, "--server.port", str(self.port), *APP_FLAGS]))
         return cmds
 
     def check(self) -> None:

@@ -13,7 +13,7 @@ rows, name = compare_view.pick_runs()
 scoring = compare_view.scoring_picker(rows)
 arms = queries.compare(tuple(r["id"] for r in rows), scoring) if rows else []
 if not arms:
-    compare_view.no_results(rows)
+    compare_view.no_results(rows, name)
     st.stop()
 notes = compare_view.collapse_notes(rows, scoring)
 arms = compare_view.mark_collapsed(arms, notes)

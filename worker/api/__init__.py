@@ -19,7 +19,8 @@ from worker.api.core import NotFound, database_problem, session  # noqa: F401
 from worker.api.runs import (  # noqa: F401
     submit_matrix, cancel, retry, requeue_failed, preview, list_datasets, dataset_examples, arm_label,
     arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,
-    run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS,
+    run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS, list_workers,
+    experiment_estimate,
 )
 from worker.api.jobs import (  # noqa: F401
     submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
