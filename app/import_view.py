@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import queries
+from app import queries, tables
 from worker import api
 
 SOURCES = ("upload a file", "a path in the data folder")
@@ -198,11 +198,11 @@ def _show_preview(preview: dict) -> None:
     st.markdown(f"**Preview** ({counts}): the first rows as they will be imported")
     for split, rows in preview["rows"].items():
         st.caption(split)
-        st.dataframe(pd.DataFrame([{
+        tables.show(pd.DataFrame([{
             "id": r["id"], "question": r["question"], "choices": " | ".join(r["choices"] or []),
             "label": r["label"], "rationale": r["rationale"] or "", "teacher": r["teacher_label"] or "",
             "right": {True: "✓", False: "✗"}.get(r["teacher_correct"], "")} for r in rows]),
-            hide_index=True, key=f"imp_rows_{split}")
+            key=f"imp_rows_{split}")
     show_report(preview)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app import tables
 from worker import api
 
 EXPLAIN = ("The self-test trains the tiny student on the built-in counting task, where what each arm "
@@ -44,5 +45,5 @@ def show(status: dict) -> None:
     rows = [{"control": r["control"], "arm": r["arm"], "expected": r["expected"], "found": r["found"],
              "difference vs label-only": r["diff"], "low": r["low"], "high": r["high"], "p": r["p_value"],
              "passed": "yes" if r["passed"] else "NO"} for r in status["results"]]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    tables.show(pd.DataFrame(rows), key="selftest_results")
     (st.success if status["passed"] else st.error)(status["verdict"])
