@@ -93,11 +93,13 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
+STEPS = 300      # fewer than the default 500: one seed at 300 steps already separates the positive control
+
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("selftest")
     lines: list[str] = []
-    results = testbed.run_selftest([0], out, echo=lines.append, device="cpu")
+    results = testbed.run_selftest([0], out, steps=STEPS, echo=lines.append, device="cpu")
     return out, results, lines
 
 
@@ -106,7 +108,7 @@ def test_the_control_suite_passes_on_the_testbed(suite):
     out, results, lines = suite
     by_name = {r["control"]: r for r in results}
     assert set(by_name) == {"positive", "negative: mismatch", "negative: filler", "leak"}
-    assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.1
+    assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.05
     assert by_name["negative: mismatch"]["found"] == "not better"
     assert by_name["negative: filler"]["found"] == "not better"
     assert all(r["passed"] for r in results), testbed.format_results(results)
@@ -122,7 +124,7 @@ def test_a_pipeline_that_drops_the_rationale_fails_the_positive_control(suite, t
     monkeypatch.setattr(SequenceBuilder, "rationale_ids", lambda self, ex: [])
     monkeypatch.setattr(testbed, "CONTROLS", testbed.CONTROLS[:1])
     lines: list[str] = []
-    results = testbed.run_selftest([0], tmp_path, echo=lines.append, device="cpu")
+    results = testbed.run_selftest([0], tmp_path, steps=STEPS, echo=lines.append, device="cpu")
     positive = results[0]
     assert positive["control"] == "positive" and positive["found"] == "not better" and not positive["passed"]
     assert "control 'positive' failed: expected better, found not better" in lines[-1]
