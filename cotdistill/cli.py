@@ -79,6 +79,9 @@ def progress_printer():
             for bar in bars.values():
                 bar.close()
             return
+        if phase == "checkpoint":                       # a corrupt checkpoint moved aside, or the resume
+            tqdm.write(f"checkpoint: {e['message']}", file=sys.stderr)
+            return
         if phase == "start":                            # the bar exists before the first step ends
             bars["train"] = tqdm(total=e["total"], desc="train", unit="step", dynamic_ncols=True,
                                  initial=e["resumed_step"])
