@@ -8,7 +8,8 @@ token-weighted cross-entropy of the supervised positions (weights from the seque
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
 exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
-manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used. The function never seeds global RNGs beyond restoring a checkpoint.
+manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
+The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
 it: every later step would be NaN too, and a summary with a NaN loss is no result.
 """
@@ -177,6 +178,8 @@ def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched) -> tuple[i
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+    except MemoryError:                          # the machine's trouble, not the checkpoint's
+        raise
     except Exception as e:
         aside = checkpoints.move_aside(found)
         raise RunError(f"checkpoint {found.path / checkpoints.STATE} matches its manifest but cannot be "

@@ -252,3 +252,19 @@ def test_a_manifest_that_is_not_json_is_named(tmp_path):
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(CorruptCheckpoint, match=rf"^{folder / 'manifest.json'} is not a valid manifest \(JSONDecodeError"):
         checkpoints.verify(Checkpoint(folder, 2))
+
+
+def test_a_checkpoint_that_verifies_but_cannot_be_loaded_is_moved_aside_and_named(word_tokenizer, tmp_path):
+    """A manifest written for a bad file (say by a buggy copy tool): the hashes match, torch cannot read it."""
+    import json
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path)
+    newest = candidates(tmp_path)[0]
+    state = newest.path / checkpoints.STATE
+    state.write_bytes(b"not a torch file")
+    manifest = {"step": 6, "files": {"state.pt": {"size": state.stat().st_size, "sha256": checkpoints.sha256(state)}}}
+    (newest.path / checkpoints.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(RunError, match=rf"^checkpoint {state} matches its manifest but cannot be loaded \(.*\); "
+                                       rf"moved it aside to {tmp_path / 'checkpoint-6.corrupt-1'}: retry the run"):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    assert result.resumed_from == 3                   # the retry resumes from the one before
