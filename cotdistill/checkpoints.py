@@ -31,6 +31,7 @@ import torch
 STATE = "state.pt"
 MANIFEST = "manifest.json"
 KEEP = 2
+LEGACY = "checkpoint.pt"        # the single-file layout before manifests: never loaded, moved aside
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -129,11 +130,20 @@ def verify(checkpoint: Checkpoint) -> None:
             raise CorruptCheckpoint(f"{path} does not match its manifest's sha256")
 
 
+def _free_name(path: Path) -> Path:
+    n = 1
+    while (target := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+        n += 1
+    return target
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+
+
 def move_aside(checkpoint: Checkpoint) -> Path:
     """Rename a bad checkpoint to `checkpoint-<step>.corrupt-<n>` (first free n) and return the new path."""
-    n = 1
-    while (target := checkpoint.path.with_name(f"{checkpoint.path.name}.corrupt-{n}")).exists():
-        n += 1
+    target = _free_name(checkpoint.path)
     os.replace(checkpoint.path, target)
     return target
 
@@ -142,6 +152,12 @@ def latest(root: Path, report: Callable[[dict], None] | None = None) -> Checkpoi
     """The newest checkpoint under `root` that verifies; every newer bad one is moved aside and reported
     as {"phase": "checkpoint", "kind": "corrupt", "path", "moved_to", "resume_step", "message"}."""
     bad: list[tuple[Checkpoint, str, Path]] = []
+    legacy = Path(root) / LEGACY
+    if legacy.is_file():                          # one file, no manifest: incomplete by definition
+        step = int(s) if (s := _read(Path(root) / "step")).isdigit() else 0
+        aside = _free_name(legacy)
+        os.replace(legacy, aside)
+        bad.append((Checkpoint(legacy, step), f"{legacy} has no manifest (an older cotdistill wrote it)", aside))
     found = None
     for c in candidates(root):
         try:

@@ -268,3 +268,17 @@ def test_a_checkpoint_that_verifies_but_cannot_be_loaded_is_moved_aside_and_name
         train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
     result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
     assert result.resumed_from == 3                   # the retry resumes from the one before
+
+
+def test_a_checkpoint_of_the_layout_before_manifests_is_moved_aside_and_said(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "none").build(ex) for ex in colour_examples(8)]
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    (tmp_path / "step").write_text("40")
+    events = []
+    result = train(tiny_model(word_tokenizer), seqs, TrainConfig(steps=2, batch_size=4), seed=0, pad_id=1,
+                   checkpoint_dir=tmp_path, on_checkpoint=events.append)
+    assert result.resumed_from == 0
+    assert [e["message"] for e in events] == [
+        f"checkpoint at step 40 is corrupt or incomplete: {tmp_path / 'checkpoint.pt'} has no manifest (an "
+        f"older cotdistill wrote it); moved it aside to {tmp_path / 'checkpoint.pt.corrupt-1'}; no good "
+        f"checkpoint is left, so training starts from scratch"]
