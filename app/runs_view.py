@@ -1,6 +1,6 @@
-"""The Runs page's sections: the live table, failed runs' errors, the actions on runs, and one
-finished run's answers (per-label accuracy, predicted against gold labels: the fingerprint of a
-run that answers a constant label).
+"""The Runs page's sections: the live table, failed runs' errors, the actions on runs (with the chosen
+run's history), and one finished run's answers (per-label accuracy, predicted against gold labels: the
+fingerprint of a run that answers a constant label).
 
 The page wraps them in `st.fragment(run_every=REFRESH_S)`: only that part reruns every two seconds.
 """
@@ -83,12 +83,23 @@ def actions(rows: list[dict], experiment: dict | None) -> None:
             result = api.retry(run["id"])
             _done(f"Run #{run['id']} queued again (attempt {run['attempt'] + 1})" if result["queued"]
                   else result["reason"])
+        history(run["id"])
     with right:
         bad = [r for r in rows if r["status"] in ("failed", "cancelled")]
         if experiment is not None and st.button(f"Re-queue {len(bad)} failed/cancelled cell(s)",
                                                 key="requeue", disabled=not bad):
             ids = api.requeue_failed(experiment["id"])
             _done(f"Re-queued run(s) {', '.join(map(str, ids))}" if ids else "Nothing to re-queue")
+
+
+def history(run_id: int) -> None:
+    """What happened to the chosen run that its status does not say (a corrupt checkpoint moved aside,
+    the step it resumed from), one line per event; nothing when there is none."""
+    events = queries.run_detail(run_id).get("history") or []
+    if events:
+        st.markdown(f"**History of run #{run_id}**")
+        for e in events:
+            st.caption(f"attempt {e['attempt']}: {e['message']}")
 
 
 def _done(message: str) -> None:

@@ -80,6 +80,9 @@ def progress_printer():
             for bar in bars.values():
                 bar.close()
             return
+        if phase == "checkpoint":                       # a corrupt checkpoint moved aside, or the resume
+            tqdm.write(f"checkpoint: {e['message']}", file=sys.stderr)
+            return
         if phase == "start":                            # the bar exists before the first step ends
             for warning in e.get("data_warnings") or ():
                 tqdm.write(f"WARNING: {warning}", file=sys.stderr)

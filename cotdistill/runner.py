@@ -7,7 +7,10 @@ Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training 
 overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
 (the trained student, loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted
 once the run succeeds). The data warnings also go out with the `start` event, before training.
-A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
+A folder holding an unfinished run of the same configuration is resumed exactly from its newest
+checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
+{"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
+(ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
 
@@ -38,6 +41,41 @@ from cotdistill.students import load_student
 
 class RunError(RuntimeError):
     """The run cannot proceed as configured; the message says why and what to change."""
+
+
+class ArtifactsMissing(RunError):
+    """A file or folder the run wrote (or needs) vanished while it ran; the message names it."""
+
+
+def missing_artifact(out: Path, summary: dict | None = None, *, finished: bool = False) -> str | None:
+    """One sentence naming the first missing or incomplete artifact of the run folder `out`, None when
+    nothing is missing. Without `summary` only what exists while training is checked (config.yaml,
+    metrics.jsonl); with it also predictions.jsonl (one record per test example, summary["n"]) and the
+    saved model (config.json and its weights); `finished` adds summary.json."""
+    out = Path(out)
+    if not out.is_dir():
+        return f"the run folder {out} vanished while the run was in progress"
+    needed = ["config.yaml", "metrics.jsonl"]
+    if summary is not None:
+        needed += ["predictions.jsonl", "model/config.json"] + (["summary.json"] if finished else [])
+    for name in needed:
+        if not (out / name).is_file():
+            return f"{out / name} vanished while the run was in progress"
+    if summary is None:
+        return None
+    if not any((out / "model").glob("*.safetensors")) and not any((out / "model").glob("*.bin")):
+        return f"{out / 'model'} holds no model weights: they vanished while the run was in progress"
+    with open(out / "predictions.jsonl", encoding="utf-8") as f:
+        n = sum(1 for line in f if line.strip())
+    if summary.get("n") is not None and n != summary["n"]:
+        return f"{out / 'predictions.jsonl'} holds {n} predictions, the summary counts {summary['n']}: it is incomplete"
+    return None
+
+
+def check_artifacts(out: Path, summary: dict | None = None, *, finished: bool = False) -> None:
+    """Raise ArtifactsMissing with missing_artifact's sentence, if any."""
+    if (problem := missing_artifact(out, summary, finished=finished)) is not None:
+        raise ArtifactsMissing(problem + ": run it again")
 
 
 def runs_root() -> Path:
@@ -245,8 +283,13 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
-    from cotdistill.training import checkpoint_step, train
-    resumed = checkpoint_step(out / "checkpoint")
+    from cotdistill import checkpoints
+    from cotdistill.training import train
+    found = checkpoints.latest(out / "checkpoint", report=emit)     # bad ones moved aside, reported
+    resumed = found.step if found else 0
+    if found:
+        emit({"phase": "checkpoint", "kind": "resumed", "path": str(found.path), "resume_step": resumed,
+              "message": f"resuming from step {resumed}: checkpoint {found.path} verified"})
     metrics = open_metrics(out / "metrics.jsonl", resumed)
     mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed,
@@ -265,13 +308,15 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
         result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
-                       checkpoint_dir=out / "checkpoint")
+                       checkpoint_dir=out / "checkpoint", resume=found or False)
+    check_artifacts(out)                         # a folder deleted while training: no evaluation
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
                        max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),
                        progress=lambda done, total: emit({"phase": "eval", "done": done, "total": total}))
     eval_s = time.perf_counter() - t0
+    check_artifacts(out)
     write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
@@ -288,6 +333,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")
+    check_artifacts(out, summary)                # before summary.json marks the folder finished
     write_json(out / "summary.json", summary)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
     if mirror is not None:

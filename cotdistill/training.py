@@ -7,15 +7,17 @@ Batches group sequences of similar length and pad only to the longest in the bat
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), and
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
-exactly as if it had never stopped. The function never seeds global RNGs beyond restoring a checkpoint.
+exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
+manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
+The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
 it: every later step would be NaN too, and a summary with a NaN loss is no result.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cotdistill import checkpoints
 from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
 from cotdistill.placements import TrainingSequence
-from cotdistill.runner import RunError         # runner imports this module only inside run(): no cycle
+from cotdistill.runner import ArtifactsMissing, RunError   # runner imports this module only inside run()
 
-CHECKPOINT = "checkpoint.pt"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -145,28 +148,43 @@ class _Batcher:
         return self._batches[index]
 
 
-def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int) -> checkpoints.Checkpoint:
+    """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept)."""
+    vanished = ArtifactsMissing(f"the run folder {Path(path).parent} vanished while the run was in progress "
+                                f"(checkpoint {step} could not be written): run it again")
+    if not Path(path).parent.is_dir():
+        raise vanished
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
              "step": step, "cursor": cursor, "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    tmp = path / (CHECKPOINT + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path / CHECKPOINT)                  # atomic: a crash never leaves half a file
-    (path / "step").write_text(str(step))
+    try:
+        return checkpoints.save(Path(path), step, state)
+    except FileNotFoundError:
+        if not Path(path).parent.is_dir():       # deleted while the checkpoint was being written
+            raise vanished from None
+        raise
 
 
 def checkpoint_step(path: Path) -> int:
-    """The step of the checkpoint in `path`, 0 if there is none (cheap: the weights stay on disk)."""
-    marker = Path(path) / "step"
-    return int(marker.read_text()) if (Path(path) / CHECKPOINT).exists() and marker.exists() else 0
+    """The step of the newest checkpoint in `path` that has a manifest, 0 if none (hashes not read)."""
+    return next((c.step for c in checkpoints.candidates(path) if (c.path / checkpoints.MANIFEST).is_file()), 0)
 
 
-def load_checkpoint(path: Path, model, opt, sched) -> tuple[int, int]:
-    state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
+def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched) -> tuple[int, int]:
+    """Restore a verified checkpoint; one that verifies but cannot be read is moved aside, and the
+    RunError names it (a retry then resumes from the one before)."""
+    try:
+        state = checkpoints.load(found)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    except MemoryError:                          # the machine's trouble, not the checkpoint's
+        raise
+    except Exception as e:
+        aside = checkpoints.move_aside(found)
+        raise RunError(f"checkpoint {found.path / checkpoints.STATE} matches its manifest but cannot be "
+                       f"loaded ({type(e).__name__}: {e}); moved it aside to {aside}: retry the run to "
+                       f"resume from the checkpoint before it") from None
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -175,16 +193,27 @@ def load_checkpoint(path: Path, model, opt, sched) -> tuple[int, int]:
 
 def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, seed: int, pad_id: int,
           device: torch.device | str = "cpu", callback: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, resume: bool = True) -> TrainResult:
-    """Train `model` in place for cfg.steps optimizer steps; see the module docstring."""
+          checkpoint_dir: Path | None = None, resume: bool | checkpoints.Checkpoint = True,
+          on_checkpoint: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train `model` in place for cfg.steps optimizer steps; see the module docstring.
+
+    With `resume` True the newest good checkpoint in `checkpoint_dir` is found and verified (bad ones
+    are moved aside and reported to `on_checkpoint`, default the log); a Checkpoint the
+    caller already found with cotdistill.checkpoints.latest is loaded as it is; False starts afresh."""
     if not sequences:
         raise ValueError("no training sequences")
     device = torch.device(device)
     model.to(device).train()
     opt, sched = make_optimizer(model, cfg, device)
     step = cursor = start_step = 0
-    if checkpoint_dir is not None and resume and (Path(checkpoint_dir) / CHECKPOINT).exists():
-        step, cursor = load_checkpoint(Path(checkpoint_dir), model, opt, sched)
+    found = None
+    if isinstance(resume, checkpoints.Checkpoint):
+        found = resume
+    elif checkpoint_dir is not None and resume:
+        found = checkpoints.latest(Path(checkpoint_dir),
+                                   report=on_checkpoint or (lambda e: log.warning("%s", e["message"])))
+    if found is not None:
+        step, cursor = load_checkpoint(found, model, opt, sched)
         start_step = step
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     tokens, recent, t0 = 0, [], time.perf_counter()

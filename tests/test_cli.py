@@ -303,3 +303,15 @@ def test_invalid_config_exits_with_one_line_and_no_run_folder(tmp_path, text, ar
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not out.exists()
+
+
+def test_run_progress_prints_what_happened_to_a_checkpoint(capsys):
+    from cotdistill.cli import progress_printer
+    on_event = progress_printer()
+    on_event({"phase": "checkpoint", "kind": "corrupt", "message": "checkpoint at step 4 is corrupt or "
+              "incomplete: /r/checkpoint/checkpoint-4/state.pt is missing; moved it aside to "
+              "/r/checkpoint/checkpoint-4.corrupt-1; no good checkpoint is left, so training starts from scratch"})
+    assert capsys.readouterr().err == ("checkpoint: checkpoint at step 4 is corrupt or incomplete: "
+                                       "/r/checkpoint/checkpoint-4/state.pt is missing; moved it aside to "
+                                       "/r/checkpoint/checkpoint-4.corrupt-1; no good checkpoint is left, so "
+                                       "training starts from scratch\n")

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from cotdistill.config import load_config
-from cotdistill.runner import RunError, load_examples, run
+from cotdistill.runner import ArtifactsMissing, RunError, load_examples, run
+from cotdistill.training import checkpoint_step
 from tests.conftest import ROOT
 
 
@@ -77,11 +78,62 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
     with pytest.raises(Crash):
         run(cfg, tmp_path / "run", callback=crash)
-    assert (tmp_path / "run" / "checkpoint" / "checkpoint.pt").exists()
+    assert checkpoint_step(tmp_path / "run" / "checkpoint") == 4
     summary = run(cfg, tmp_path / "run")
     assert summary["resumed_from_step"] == 4 and summary["train_steps"] == 6
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_corrupt_checkpoint_is_reported_and_the_run_resumes_from_the_one_before(tmp_path):
+    from cotdistill.checkpoints import STATE, candidates
+    cfg = load_config(ROOT / "configs" / "synthetic-demo.yaml",
+                      ["data.options.n_train=100", "data.options.n_test=20", "train.steps=6",
+                       "train.checkpoint_every=2", "train.log_every=1", "train.batch_size=8",
+                       "student.vocab_size=300"])
+
+    def crash(event):
+        if event["phase"] == "train" and event["step"] == 5:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        run(cfg, tmp_path / "run", callback=crash)
+    newest = candidates(tmp_path / "run" / "checkpoint")[0]
+    assert newest.step == 4
+    (newest.path / STATE).write_bytes(b"garbage")                  # a disk that lost the file's content
+    events = []
+    summary = run(cfg, tmp_path / "run", callback=events.append)
+    said = [e["message"] for e in events if e["phase"] == "checkpoint"]
+    assert len(said) == 2 and said[0].startswith(f"checkpoint at step 4 is corrupt or incomplete: "
+                                                 f"{newest.path / STATE} has 7 bytes, its manifest says ")
+    assert said[1] == f"resuming from step 2: checkpoint {tmp_path / 'run' / 'checkpoint' / 'checkpoint-2'} verified"
+    assert [e["resumed_step"] for e in events if e["phase"] == "start"] == [2]
+    assert summary["resumed_from_step"] == 2 and summary["train_steps"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]                           # the rows after step 2 were written again
+
+
+@pytest.mark.parametrize("vanish, named", [("metrics.jsonl", "metrics.jsonl"), ("", "")])
+def test_a_run_whose_folder_vanishes_while_training_fails_naming_the_path(tmp_path, vanish, named):
+    import shutil
+    cfg = load_config(ROOT / "configs" / "synthetic-demo.yaml",
+                      ["data.options.n_train=40", "data.options.n_test=10", "train.steps=6",
+                       "train.checkpoint_every=0", "train.batch_size=8", "student.vocab_size=300"])
+    out = tmp_path / "run"
+
+    def delete(event):
+        if event["phase"] == "train" and event["step"] == 3:
+            shutil.rmtree(out) if not vanish else (out / vanish).unlink()
+
+    with pytest.raises(ArtifactsMissing) as e:
+        run(cfg, out, callback=delete)
+    said = str(e.value)
+    if named:
+        assert said == f"{out / named} vanished while the run was in progress: run it again"
+    else:                                         # found when the last checkpoint is written
+        assert said == (f"the run folder {out} vanished while the run was in progress (checkpoint 6 could not "
+                        f"be written): run it again")
+    assert not (out / "summary.json").exists()
 
 
 def _sorted_file(tmp_path, n=12):

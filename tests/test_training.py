@@ -3,6 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cotdistill import checkpoints
+from cotdistill.checkpoints import Checkpoint, CorruptCheckpoint, candidates
 from cotdistill.config import TrainConfig
 from cotdistill.placements import SequenceBuilder
 from cotdistill.runner import RunError
@@ -123,4 +125,160 @@ def test_a_diverging_run_stops_at_the_first_nan_step_before_the_optimizer_applie
               checkpoint_dir=tmp_path)
     assert [e["step"] for e in events] == [1]         # step 1 was finite and reported; step 2 never was
     assert np.isfinite(events[0]["loss"])
-    assert (tmp_path / "step").read_text() == "1"     # no checkpoint of the NaN step
+    assert [c.step for c in candidates(tmp_path)] == [1]   # no checkpoint of the NaN step
+
+
+# ------------------------------------------------------------------ verified checkpoints
+
+def _crashed_run(word_tokenizer, folder, *, steps=8, every=3, crash_at=7):
+    """A run that checkpointed every `every` steps and crashed at step `crash_at`."""
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=steps, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=every)
+
+    def crash(event):
+        if event["step"] == crash_at:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=folder, callback=crash)
+    return seqs, cfg
+
+
+def truncate(c: Checkpoint) -> str:
+    path = c.path / checkpoints.STATE
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    return f"{path} has {size // 2} bytes, its manifest says {size}"
+
+
+def flip_byte(c: Checkpoint) -> str:
+    path = c.path / checkpoints.STATE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return f"{path} does not match its manifest's sha256"
+
+
+def drop_manifest(c: Checkpoint) -> str:
+    (c.path / checkpoints.MANIFEST).unlink()
+    return f"{c.path / checkpoints.MANIFEST} is missing (the checkpoint was never completed)"
+
+
+def test_checkpoints_keep_the_last_two_good_ones_with_a_manifest_each(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=8, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=0, pad_id=1, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-6", "checkpoint-8"]
+    for c in candidates(tmp_path):
+        assert sorted(p.name for p in c.path.iterdir()) == ["manifest.json", "state.pt"]
+        checkpoints.verify(c)                         # sizes and hashes match
+        assert checkpoints.load(c)["step"] == c.step
+
+
+def test_a_crash_while_saving_never_costs_the_previous_good_checkpoints(word_tokenizer, tmp_path, monkeypatch):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=8, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    real_sha = checkpoints.sha256
+
+    def die_hashing_step_6(path):                   # the state is written, its manifest never is
+        if path.parent.name == "checkpoint-6":
+            raise Crash()
+        return real_sha(path)
+
+    monkeypatch.setattr(checkpoints, "sha256", die_hashing_step_6)
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=0, pad_id=1, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(checkpoints, "sha256", real_sha)
+    assert [c.step for c in candidates(tmp_path)] == [6, 4, 2]   # nothing pruned before 6 was complete
+    events = []
+    assert checkpoints.latest(tmp_path, report=events.append).step == 4
+    assert [e["moved_to"] for e in events] == [str(tmp_path / "checkpoint-6.corrupt-1")]
+
+
+@pytest.mark.parametrize("corrupt", [truncate, flip_byte, drop_manifest])
+def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_resumes_exactly_from_the_previous_one(
+        word_tokenizer, tmp_path, corrupt):
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path / "b")
+    assert [c.step for c in candidates(tmp_path / "b")] == [6, 3]
+    why = corrupt(candidates(tmp_path / "b")[0])
+    straight = tiny_model(word_tokenizer)
+    train(straight, seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path / "a")
+    events = []
+    torch.manual_seed(12345)
+    resumed = tiny_model(word_tokenizer, seed=99)
+    result = train(resumed, seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path / "b", on_checkpoint=events.append)
+    assert result.resumed_from == 3
+    aside = tmp_path / "b" / "checkpoint-6.corrupt-1"
+    assert events == [{"phase": "checkpoint", "kind": "corrupt", "path": str(tmp_path / "b" / "checkpoint-6"),
+                       "moved_to": str(aside), "resume_step": 3,
+                       "message": f"checkpoint at step 6 is corrupt or incomplete: {why}; moved it aside to "
+                                  f"{aside}; resuming from the previous good checkpoint, step 3 "
+                                  f"({tmp_path / 'b' / 'checkpoint-3'})"}]
+    assert aside.is_dir()
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)                      # exact, as if the run had never stopped
+
+
+def test_with_no_good_checkpoint_left_training_starts_from_scratch_and_says_so(word_tokenizer, tmp_path):
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path)
+    newest, older = candidates(tmp_path)
+    drop_manifest(newest)
+    why = flip_byte(older)
+    events = []
+    result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path,
+                   on_checkpoint=events.append)
+    assert result.resumed_from == 0 and result.steps == 8
+    assert [e["resume_step"] for e in events] == [0, 0]
+    assert events[1]["message"] == (f"checkpoint at step 3 is corrupt or incomplete: {why}; moved it aside to "
+                                    f"{tmp_path / 'checkpoint-3.corrupt-1'}; no good checkpoint is left, so "
+                                    f"training starts from scratch")
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint-3.corrupt-1", "checkpoint-6.corrupt-1",
+                                                    "checkpoint-6", "checkpoint-8"}   # the new run's two
+
+
+def test_moving_aside_numbers_the_corrupt_copies(tmp_path):
+    for n in (1, 2):
+        (tmp_path / "checkpoint-5").mkdir()
+        assert checkpoints.move_aside(Checkpoint(tmp_path / "checkpoint-5", 5)) == \
+            tmp_path / f"checkpoint-5.corrupt-{n}"
+    assert checkpoints.latest(tmp_path) is None       # corrupt copies are never candidates again
+
+
+def test_a_manifest_that_is_not_json_is_named(tmp_path):
+    folder = tmp_path / "checkpoint-2"
+    folder.mkdir()
+    (folder / "state.pt").write_bytes(b"x")
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CorruptCheckpoint, match=rf"^{folder / 'manifest.json'} is not a valid manifest \(JSONDecodeError"):
+        checkpoints.verify(Checkpoint(folder, 2))
+
+
+def test_a_checkpoint_that_verifies_but_cannot_be_loaded_is_moved_aside_and_named(word_tokenizer, tmp_path):
+    """A manifest written for a bad file (say by a buggy copy tool): the hashes match, torch cannot read it."""
+    import json
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path)
+    newest = candidates(tmp_path)[0]
+    state = newest.path / checkpoints.STATE
+    state.write_bytes(b"not a torch file")
+    manifest = {"step": 6, "files": {"state.pt": {"size": state.stat().st_size, "sha256": checkpoints.sha256(state)}}}
+    (newest.path / checkpoints.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(RunError, match=rf"^checkpoint {state} matches its manifest but cannot be loaded \(.*\); "
+                                       rf"moved it aside to {tmp_path / 'checkpoint-6.corrupt-1'}: retry the run"):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    assert result.resumed_from == 3                   # the retry resumes from the one before
+
+
+def test_a_checkpoint_of_the_layout_before_manifests_is_moved_aside_and_said(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "none").build(ex) for ex in colour_examples(8)]
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    (tmp_path / "step").write_text("40")
+    events = []
+    result = train(tiny_model(word_tokenizer), seqs, TrainConfig(steps=2, batch_size=4), seed=0, pad_id=1,
+                   checkpoint_dir=tmp_path, on_checkpoint=events.append)
+    assert result.resumed_from == 0
+    assert [e["message"] for e in events] == [
+        f"checkpoint at step 40 is corrupt or incomplete: {tmp_path / 'checkpoint.pt'} has no manifest (an "
+        f"older cotdistill wrote it); moved it aside to {tmp_path / 'checkpoint.pt.corrupt-1'}; no good "
+        f"checkpoint is left, so training starts from scratch"]

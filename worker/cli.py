@@ -146,12 +146,16 @@ def _flagged(summary: dict) -> bool:
 @cli.command()
 @click.argument("run_id", type=int)
 def show(run_id) -> None:
-    """One run: config, progress, summary and, for a failed run, its stored error."""
+    """One run: config, progress, summary, its history and, for a failed run, its stored error."""
     import yaml
     r = _api("run_detail", run_id)
     click.echo(f"run {r['id']} ({r['experiment'] or 'no experiment'}): {r['status']}, attempt {r['attempt']}, "
                f"worker {r['worker'] or '-'}, artifacts {r['artifact_uri'] or '-'}")
     click.echo(yaml.safe_dump({"progress": r["progress"], "summary": r["summary"]}, sort_keys=False).rstrip())
+    if r["history"]:
+        click.echo("history:")
+        for e in r["history"]:
+            click.echo(f"  {e['at']} (attempt {e['attempt']}) {e['message']}")
     if r["error"]:
         click.echo("error:\n" + r["error"])
 

@@ -177,6 +177,18 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class RunEvent(Base):
+    """A run's history: what happened to it that its status does not say (a corrupt checkpoint moved
+    aside, the step it resumed from), one sentence each, in order."""
+    __tablename__ = "run_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text)
+
+
 class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (UniqueConstraint("run_id", "example_id"),)

@@ -13,8 +13,8 @@ from worker.db import current, downgrade, make_engine, upgrade
 from worker.models import Base
 
 TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions", "workers",
-          "attribution_scores", "jobs"}
-HEAD = "0004_ux"
+          "attribution_scores", "jobs", "run_events"}
+HEAD = "0005_ckpt"
 
 
 def check_round_trip(url):

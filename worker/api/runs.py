@@ -11,7 +11,7 @@ from cotdistill import stats
 from cotdistill.diagnostics import paired_basis
 from worker import state
 from worker.api.core import NotFound, iso as _iso, session
-from worker.models import Experiment, Metric, Prediction, Run
+from worker.models import Experiment, Metric, Prediction, Run, RunEvent
 
 ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", "train", "eval")
 
@@ -270,14 +270,18 @@ def list_workers() -> list[dict]:
 
 
 def run_detail(run_id: int) -> dict:
-    """One run with its full config, summary, stored error and artifact folder."""
+    """One run with its full config, summary, stored error, artifact folder and history (events in
+    order: {at, attempt, kind, message}, e.g. a corrupt checkpoint moved aside)."""
     with session() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise NotFound(f"no run {run_id}")
         name = s.get(Experiment, run.experiment_id).name if run.experiment_id else None
+        history = s.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)).all()
         return {**run_row(run, experiment=name), "config": run.config, "error": run.error,
-                "artifact_uri": run.artifact_uri}
+                "artifact_uri": run.artifact_uri,
+                "history": [{"at": _iso(e.at), "attempt": e.attempt, "kind": e.kind, "message": e.message}
+                            for e in history]}
 
 
 def curves(run_ids: list[int], name: str = "loss") -> list[dict]:
