@@ -10,7 +10,7 @@ from worker import api
 
 EXPLAIN = ("The self-test trains the tiny student on the built-in counting task, where what each arm "
            "must show follows from how the task is built: the true rationale after the label must beat "
-           "label-only significantly (positive control); another question's rationale (`mismatch`) and "
+           "label-only significantly (positive control); a rationale whose every colour is random and "
            "filler must not (negative controls); a rationale that states the answer must be flagged as a "
            "leak. It validates the tool, not the study's claims on real data.")
 

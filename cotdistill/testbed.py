@@ -11,8 +11,11 @@ follows from that construction, not from any result:
 
 - **positive control** — `after` with the true rationale supervises every fact the count needs, so
   it must beat label-only, significantly, by the across-seeds paired test Compare uses;
-- **negative controls** — `mismatch` (another question's facts: true facts, about the wrong objects)
-  and `filler` (dots) carry no fact of *this* question, so neither may beat label-only significantly;
+- **negative controls** — random facts (`fact_noise: 1`: the rationale keeps its form, every colour it
+  states is drawn at random) and `filler` (dots) carry no fact, so neither may beat label-only
+  significantly. `mismatch` is *not* a negative control on this task: the world's facts are shared by
+  every question, so another question's rationale still states true colours (measured: 0.79 against
+  label-only's 0.40 on one seed at 300 steps) — see README "The first experiment";
 - **leak control** — with `leak_rate`, rationales end in "So the answer is (x)."; the data report
   must flag it, and must flag nothing on the clean task.
 
@@ -67,38 +70,46 @@ class Control:
     expect: str
     """'better': significantly above label-only; 'not better': not significantly above it."""
     why: str
+    fact_noise: float = 0.0
+    """The dataset's `fact_noise` for this arm (1.0: every stated colour random)."""
+
+    @property
+    def arm(self) -> tuple[str, str, float]:
+        return (self.placement, self.perturbation, self.fact_noise)
 
 
 CONTROLS: tuple[Control, ...] = (
     Control("positive", "after", "none", "better",
             "the rationale states every fact the count needs"),
-    Control("negative: mismatch", "after", "mismatch", "not better",
-            "another question's facts say nothing about this question's objects"),
+    Control("negative: random facts", "after", "none", "not better",
+            "every colour the rationale states is drawn at random", fact_noise=1.0),
     Control("negative: filler", "after", "filler", "not better",
             "filler carries no fact at all"),
 )
-BASELINE = ("none", "none")
+BASELINE = ("none", "none", 0.0)
 
 
 def arm_config(placement: str, perturbation: str, seed: int, *, steps: int | None = None,
-               base: dict | None = None) -> dict:
+               base: dict | None = None, fact_noise: float = 0.0) -> dict:
     """The run config (as a mapping) of one arm and seed of the testbed."""
     cfg = copy.deepcopy(base or TESTBED_BASE)
     cfg.update(placement=placement, perturbation={"kind": perturbation}, seed=seed)
+    if fact_noise:
+        cfg["data"]["options"]["fact_noise"] = fact_noise
     if steps is not None:
         cfg["train"]["steps"] = steps
     cfg["name"] = "selftest"
     return cfg
 
 
-def selftest_arms() -> list[tuple[str, str]]:
-    """(placement, perturbation) of every arm the suite trains: the baseline first."""
-    return [BASELINE] + [(c.placement, c.perturbation) for c in CONTROLS]
+def selftest_arms() -> list[tuple[str, str, float]]:
+    """(placement, perturbation, fact_noise) of every arm the suite trains: the baseline first."""
+    return [BASELINE] + [c.arm for c in CONTROLS]
 
 
 def selftest_plan(seeds: Iterable[int], *, steps: int | None = None) -> list[dict]:
     """Every run config the suite needs, baseline first, seed-major within each arm."""
-    return [arm_config(p, k, s, steps=steps) for p, k in selftest_arms() for s in seeds]
+    return [arm_config(p, k, s, steps=steps, fact_noise=n) for p, k, n in selftest_arms() for s in seeds]
 
 
 def selftest_matrix(name: str, seeds: Iterable[int], *, steps: int | None = None) -> dict:
@@ -106,7 +117,8 @@ def selftest_matrix(name: str, seeds: Iterable[int], *, steps: int | None = None
     base = copy.deepcopy(TESTBED_BASE)
     if steps is not None:
         base["train"]["steps"] = steps
-    variants = [{"placement": p, "perturbation": {"kind": k}} for p, k in selftest_arms()]
+    variants = [{"placement": p, "perturbation": {"kind": k}, "data.options.fact_noise": n}
+                for p, k, n in selftest_arms()]
     return {"name": name, "base": base, "factors": {"variant": variants, "seed": list(seeds)}}
 
 
@@ -115,16 +127,21 @@ def leak_options() -> dict:
     return {**TESTBED_DATA["options"], "leak_rate": LEAK_RATE}
 
 
+def arm_name(control: Control) -> str:
+    return f"{control.placement} · {control.perturbation}" + (
+        f" · fact_noise {control.fact_noise:g}" if control.fact_noise else "")
+
+
 def judge_control(control: Control, diff: float | None, p_value: float | None,
                   low: float | None = None, high: float | None = None, *, alpha: float = ALPHA) -> dict:
     """One control's verdict from the paired comparison of its arm against label-only."""
     if diff is None or p_value is None:
-        return {"control": control.name, "arm": f"{control.placement} · {control.perturbation}",
+        return {"control": control.name, "arm": arm_name(control),
                 "expected": control.expect, "found": "no result", "passed": False, "why": control.why,
                 "diff": diff, "low": low, "high": high, "p_value": p_value}
     better = diff > 0 and p_value < alpha
     found = "better" if better else "not better"
-    return {"control": control.name, "arm": f"{control.placement} · {control.perturbation}",
+    return {"control": control.name, "arm": arm_name(control),
             "expected": control.expect, "found": found, "passed": found == control.expect,
             "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value}
 
@@ -179,18 +196,19 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
     from cotdistill.runner import run
 
     out, seeds = Path(out), list(seeds)
-    correct: dict[tuple[str, str], dict[int, dict[str, bool]]] = {}
-    for placement, kind in selftest_arms():
+    correct: dict[tuple[str, str, float], dict[int, dict[str, bool]]] = {}
+    for placement, kind, noise in selftest_arms():
         for seed in seeds:
-            cfg = from_dict(RunConfig, arm_config(placement, kind, seed, steps=steps))
-            folder = out / f"{placement}-{kind}-seed{seed}-{cfg.hash()[:10]}"
+            cfg = from_dict(RunConfig, arm_config(placement, kind, seed, steps=steps, fact_noise=noise))
+            tag = f"{placement}-{kind}" + (f"-noise{noise:g}" if noise else "")
+            folder = out / f"{tag}-seed{seed}-{cfg.hash()[:10]}"
             if not (folder / "summary.json").exists():
-                echo(f"training {placement} · {kind}, seed {seed} ({cfg.train.steps} steps) → {folder}")
+                echo(f"training {tag}, seed {seed} ({cfg.train.steps} steps) → {folder}")
                 run(cfg, folder, device=device)
             rows = [json.loads(line) for line in open(folder / "predictions.jsonl")]
-            correct.setdefault((placement, kind), {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
+            correct.setdefault((placement, kind, noise), {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
     base = correct[BASELINE]
-    results = [paired_result(c, base, correct[(c.placement, c.perturbation)]) for c in CONTROLS]
+    results = [paired_result(c, base, correct[c.arm]) for c in CONTROLS]
     results.append(leak_result(lambda split, options: load_examples(TESTBED_DATA["name"], split, **options)))
     echo(format_results(results))
     echo(verdict(results))

@@ -27,6 +27,11 @@ def test_leak_rate_states_the_teachers_answer_and_fact_share_drops_facts():
     leaky = load_examples("synthetic-count", "train", n_train=400, leak_rate=1.0, teacher_accuracy=0.5)
     assert all(e.rationale.endswith(f" So the answer is ({e.teacher_label}).") for e in leaky)
     assert any(e.teacher_label != e.label for e in leaky)          # the teacher's answer, right or wrong
+    noisy = load_examples("synthetic-count", "train", n_train=400, n_items=3, n_colours=2, fact_noise=1.0)
+    clean = load_examples("synthetic-count", "train", n_train=400, n_items=3, n_colours=2)
+    agree = [a == b for x, y in zip(noisy, clean) for a, b in zip(x.rationale.split(), y.rationale.split())]
+    assert 0.75 < sum(agree) / len(agree) < 0.9       # names and "is" kept; colours right half the time
+    assert [(e.question, e.label) for e in noisy] == [(e.question, e.label) for e in clean]
     none = load_examples("synthetic-count", "test", n_test=20, fact_share=0.0)
     assert {e.rationale for e in none} == {"Nothing recalled."}
     half = load_examples("synthetic-count", "train", n_train=400, fact_share=0.5)
@@ -37,7 +42,7 @@ def test_leak_rate_states_the_teachers_answer_and_fact_share_drops_facts():
     assert [(e.question, e.label) for e in half] == [(e.question, e.label) for e in plain]
 
 
-@pytest.mark.parametrize("option", ["fact_share", "leak_rate"])
+@pytest.mark.parametrize("option", ["fact_share", "fact_noise", "leak_rate"])
 def test_a_rationale_knob_outside_zero_to_one_is_refused(option):
     with pytest.raises(DataError, match=rf"option '{option}' must be between 0 and 1, found 1.5"):
         load_examples("synthetic-count", "train", **{option: 1.5})
@@ -49,7 +54,9 @@ def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
     plan = testbed.selftest_plan([0, 1], steps=50)
     assert [(c["placement"], c["perturbation"]["kind"], c["seed"]) for c in plan] == [
         ("none", "none", 0), ("none", "none", 1), ("after", "none", 0), ("after", "none", 1),
-        ("after", "mismatch", 0), ("after", "mismatch", 1), ("after", "filler", 0), ("after", "filler", 1)]
+        ("after", "none", 0), ("after", "none", 1), ("after", "filler", 0), ("after", "filler", 1)]
+    assert [c["data"]["options"].get("fact_noise") for c in plan[4:6]] == [1.0, 1.0]
+    assert "fact_noise" not in plan[2]["data"]["options"]
     cfg = from_dict(RunConfig, plan[0])
     assert cfg.train.steps == 50 and cfg.data.options["n_items"] == 3 and cfg.student.name == "tiny"
     assert testbed.TESTBED_BASE["train"]["steps"] != 50          # the plan copies, never edits, the base
@@ -107,9 +114,9 @@ def suite(tmp_path_factory):
 def test_the_control_suite_passes_on_the_testbed(suite):
     out, results, lines = suite
     by_name = {r["control"]: r for r in results}
-    assert set(by_name) == {"positive", "negative: mismatch", "negative: filler", "leak"}
+    assert set(by_name) == {"positive", "negative: random facts", "negative: filler", "leak"}
     assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.05
-    assert by_name["negative: mismatch"]["found"] == "not better"
+    assert by_name["negative: random facts"]["found"] == "not better"
     assert by_name["negative: filler"]["found"] == "not better"
     assert all(r["passed"] for r in results), testbed.format_results(results)
     assert lines[-1].startswith("the pipeline detects what it should")

@@ -11,8 +11,8 @@ def test_the_datasets_screen_runs_the_self_test(lab):
     widget(at.button, "Run the self-test").click().run()
     assert any("Self-test queued: 12 new run(s)" in s.value for s in at.success)
     assert any("Self-test running: 0 of 12 runs finished" in i.value for i in at.info)
-    finish({("none", "none"): 0.4, ("after", "none"): 0.9, ("after", "mismatch"): 0.4,
-            ("after", "filler"): 0.4})
+    finish({("none", "none", 0.0): 0.4, ("after", "none", 0.0): 0.9, ("after", "none", 1.0): 0.4,
+            ("after", "filler", 0.0): 0.4})
     at = open_page("screens/datasets.py")
     [table] = [d.value for d in at.dataframe if "control" in d.value.columns]
     assert list(table["passed"]) == ["yes"] * 4

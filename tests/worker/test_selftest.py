@@ -26,7 +26,8 @@ def finish(accuracy_by_arm: dict[tuple[str, str], float]) -> None:
     from worker.models import Prediction, Run
     with session() as s:
         for run in s.scalars(select(Run)).all():
-            arm = (run.config["placement"], run.config["perturbation"]["kind"])
+            arm = (run.config["placement"], run.config["perturbation"]["kind"],
+                   float(run.config["data"]["options"].get("fact_noise") or 0))
             rng = random.Random(f"{arm}:{run.config['seed']}")
             correct = [rng.random() < accuracy_by_arm[arm] for _ in range(N_ITEMS)]
             run.status, run.accuracy = "succeeded", sum(correct) / N_ITEMS
@@ -44,7 +45,7 @@ def test_the_suite_is_one_experiment_of_four_arms_and_reports_progress(lab):
     status = api.selftest_status()
     assert (status["state"], status["done"], status["total"]) == ("running", 0, 12)
     arms = {(r["placement"], r["perturbation"]) for r in api.list_runs(experiment="selftest")}
-    assert arms == {("none", "none"), ("after", "none"), ("after", "mismatch"), ("after", "filler")}
+    assert arms == {("none", "none"), ("after", "none"), ("after", "filler")}   # + after · none · fact_noise 1
     again = api.start_selftest(seeds=[0, 1, 2], steps=5)                 # pressing twice queues nothing
     assert again["queued"] == [] and len(again["kept"]) == 12
 
@@ -52,8 +53,8 @@ def test_the_suite_is_one_experiment_of_four_arms_and_reports_progress(lab):
 def test_finished_runs_are_judged_as_the_construction_implies(lab):
     from worker import api
     api.start_selftest(seeds=[0, 1, 2], steps=5)
-    finish({("none", "none"): 0.4, ("after", "none"): 0.9, ("after", "mismatch"): 0.4,
-            ("after", "filler"): 0.4})
+    finish({("none", "none", 0.0): 0.4, ("after", "none", 0.0): 0.9, ("after", "none", 1.0): 0.4,
+            ("after", "filler", 0.0): 0.4})
     status = api.selftest_status()
     assert status["state"] == "done" and status["passed"] is True, status["results"]
     by_name = {r["control"]: r for r in status["results"]}
@@ -62,17 +63,18 @@ def test_finished_runs_are_judged_as_the_construction_implies(lab):
     assert by_name["leak"]["passed"]
     # The same numbers as the paired comparison Compare shows.
     runs = api.list_runs(experiment="selftest")
-    ids = {arm: sorted(r["id"] for r in runs if (r["placement"], r["perturbation"]) == arm)
-           for arm in [("after", "none"), ("none", "none")]}
-    assert by_name["positive"]["diff"] == api.paired(ids[("after", "none")], ids[("none", "none")])["diff"]
+    positive = [r["id"] for r in runs if r["placement"] == "after" and r["perturbation"] == "none"
+                and not api.run_detail(r["id"])["config"]["data"]["options"].get("fact_noise")]
+    base = [r["id"] for r in runs if r["placement"] == "none"]
+    assert by_name["positive"]["diff"] == api.paired(positive, base)["diff"]
     assert status["verdict"].startswith("the pipeline detects what it should")
 
 
 def test_a_negative_control_that_helps_fails_the_suite_by_name(lab):
     from worker import api
     api.start_selftest(seeds=[0, 1, 2], steps=5)
-    finish({("none", "none"): 0.4, ("after", "none"): 0.9, ("after", "mismatch"): 0.4,
-            ("after", "filler"): 0.9})
+    finish({("none", "none", 0.0): 0.4, ("after", "none", 0.0): 0.9, ("after", "none", 1.0): 0.4,
+            ("after", "filler", 0.0): 0.9})
     status = api.selftest_status()
     assert status["passed"] is False
     assert status["verdict"] == "control 'negative: filler' failed: expected not better, found better"

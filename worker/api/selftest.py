@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cotdistill import testbed
 from worker.api.core import NotFound
-from worker.api.runs import list_runs, paired, submit_matrix
+from worker.api.runs import list_runs, paired, run_detail, submit_matrix
 
 SELFTEST = "selftest"
 SEEDS = (0, 1, 2)
@@ -38,12 +38,13 @@ def selftest_status(name: str = SELFTEST) -> dict:
                            f"{failed[0]['status']}): retry them on the Runs screen"}
     if done < total or not total:
         return status
-    arms: dict[tuple[str, str], list[int]] = {}
+    arms: dict[tuple[str, str, float], list[int]] = {}
     for r in runs:
-        arms.setdefault((r["placement"], r["perturbation"]), []).append(r["id"])
+        noise = float((run_detail(r["id"])["config"]["data"].get("options") or {}).get("fact_noise") or 0.0)
+        arms.setdefault((r["placement"], r["perturbation"], noise), []).append(r["id"])
     results = []
     for control in testbed.CONTROLS:
-        mine, base = arms.get((control.placement, control.perturbation)), arms.get(testbed.BASELINE)
+        mine, base = arms.get(control.arm), arms.get(testbed.BASELINE)
         if not mine or not base:
             results.append(testbed.judge_control(control, None, None))
             continue
