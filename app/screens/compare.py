@@ -1,7 +1,8 @@
 """Compare: accuracy by placement × perturbation (by dataset and student when several), under a
 chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
-that answers a constant label); the numbers as a table and CSV; the training curves; and
-two arms side by side, item by item."""
+that answers a constant label); the numbers as a table and CSV; the training curves (label loss and validation accuracy per arm,
+mean over seeds with a band, against steps, epochs or training tokens); and two arms side by side,
+item by item."""
 
 import streamlit as st
 
