@@ -107,3 +107,32 @@ def test_runs_without_validation_say_how_to_turn_it_on(tmp_path, monkeypatch):
     assert "No validation accuracy recorded: launch with *Validation every N steps* above 0" in texts(at)
     assert decode(lines(chart(at, "curve_label_loss"))[ARM.format("after")]["y"]) == [1.5, 0.5]
     assert not bands(chart(at, "curve_label_loss"))                 # one seed: no band
+
+
+def test_launch_sets_eval_every_and_leaves_it_out_when_off(tmp_path, monkeypatch):
+    from tests.app.apptest import widget
+    from worker import api
+    use_fresh_database(tmp_path, monkeypatch)
+    at = open_page()
+    at.text_input(key="launch_name").input("off").run()
+    widget(at.button, "Launch 6 new run(s)").click().run()
+    configs = [api.run_detail(r["id"])["config"] for r in api.list_runs(experiment="off")]
+    assert len(configs) == 6 and {(c["eval"]["every"], c["eval"]["val_size"]) for c in configs} == {(0, 64)}
+    assert "every" not in base_eval(api, "off")         # off: the matrix is what it was before the key
+
+    at = open_page()
+    at.text_input(key="launch_name").input("on").run()
+    widget(at.number_input, "Validation every N steps (0 = off)").set_value(20).run()
+    widget(at.number_input, "Validation items").set_value(32).run()
+    widget(at.button, "Launch 6 new run(s)").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    configs = [api.run_detail(r["id"])["config"] for r in api.list_runs(experiment="on")]
+    assert len(configs) == 6 and {(c["eval"]["every"], c["eval"]["val_size"]) for c in configs} == {(20, 32)}
+    assert base_eval(api, "on")["every"] == 20
+
+
+def base_eval(api, name: str) -> dict:
+    from sqlalchemy import select
+    from worker.models import Experiment
+    with api.session() as s:
+        return s.scalar(select(Experiment.base).where(Experiment.name == name))["eval"]
