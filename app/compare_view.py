@@ -139,15 +139,48 @@ def report_download(rows: list[dict], arms: list[dict], scoring: str | None) -> 
                "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")
 
 
+X_AXES = {"steps": "step", "epochs": "epoch", "training tokens": "tokens"}
+
+
 def curves(rows: list[dict]) -> None:
+    """Label loss and validation accuracy per arm (mean over seeds, min–max band) against steps,
+    epochs or training tokens; the total and rationale loss run by run below them."""
     finished = [r for r in rows if r["status"] in ("succeeded", "running")]
-    points = queries.curves(tuple(r["id"] for r in finished))
-    if not points:
-        st.caption("No training curve recorded yet.")
-        return
-    labels = {r["id"]: f"{r['arm']} · seed {r['seed']} (#{r['id']})" for r in finished}
+    ids = tuple(r["id"] for r in finished)
+    choice = st.radio("x-axis", list(X_AXES), horizontal=True, key="curve_x",
+                      help="Training tokens: real (non-padding) tokens seen, prompt included; an `after` or "
+                           "`before` run sees more tokens per step than a label-only one.")
+    x = X_AXES[choice]
     groups = {r["id"]: f"{r['dataset']} · {r['student']} · {r['arm']}" for r in finished}
-    st.plotly_chart(charts.loss_curves(points, labels, groups), key="loss_curves")
+    label_loss = queries.curves(ids, "label_loss", x)
+    if label_loss:
+        st.plotly_chart(charts.arm_curves(label_loss, groups, x, "label loss (per label token)"),
+                        key="curve_label_loss")
+        st.caption("Label loss: cross-entropy of the label tokens alone, the same tokens for every placement, "
+                   "so the arms compare. Line: mean over seeds; band: lowest to highest seed.")
+    else:
+        st.caption("No label-loss curve recorded for these runs (runs made before it was logged, or none "
+                   "has logged a step yet).")
+    val = queries.curves(ids, "val_accuracy", x)
+    if val:
+        st.plotly_chart(charts.arm_curves(val, groups, x, "validation accuracy", y_range=[0, 1.05]),
+                        key="curve_val_accuracy")
+        st.caption("Validation accuracy: a fixed sample of the test items (eval.val_size, the same for every "
+                   "arm and seed), scored by each run's own evaluation protocol every eval.every steps.")
+    else:
+        st.caption("No validation accuracy recorded: launch with *Validation every N steps* above 0 "
+                   "(eval.every) to follow accuracy during training.")
+    with st.expander("Total and rationale loss, run by run (the total is not comparable across placements)"):
+        points = queries.curves(ids, "loss", x)
+        if not points:
+            st.caption("No training curve recorded yet.")
+            return
+        labels = {r["id"]: f"{r['arm']} · seed {r['seed']} (#{r['id']})" for r in finished}
+        st.plotly_chart(charts.loss_curves(points, labels, groups, x, "total training loss"), key="loss_curves")
+        rationale = queries.curves(ids, "rationale_loss", x)
+        if rationale:
+            st.plotly_chart(charts.loss_curves(rationale, labels, groups, x, "rationale loss (per rationale token)"),
+                            key="curve_rationale_loss")
 
 
 def paired(arms: list[dict], scoring: str | None = None) -> None:

@@ -235,9 +235,20 @@ def training_section(defaults: dict, prefill: dict | None = None) -> tuple[dict,
     mode = st.selectbox("Evaluation", modes, index=modes.index(given.get("eval_mode", "auto"))
                         if given.get("eval_mode", "auto") in modes else 0,
                         help="auto: generate for `before` (the answer follows the rationale), score otherwise.")
+    evaluation = defaults["eval"]
+    cols = st.columns(2)
+    every = cols[0].number_input("Validation every N steps (0 = off)", min_value=0, value=evaluation["every"],
+                                 step=10, help="eval.every: accuracy on a fixed sample of the test items during "
+                                               "training, for the curves on Compare (costs an evaluation each time).")
+    val_size = cols[1].number_input("Validation items", min_value=1, value=evaluation["val_size"], step=16,
+                                    disabled=not every, help="eval.val_size: how many test items, drawn with "
+                                                             "data.sample_seed (the same for every arm and seed).")
     log_every = max(1, min(train["log_every"], int(steps) // 5 or 1))     # a curve even for short runs
+    chosen = {"mode": mode}
+    if every:                                # off: the matrix stays as before (and so do its hashes)
+        chosen.update(every=int(every), val_size=int(val_size))
     return ({"steps": int(steps), "batch_size": int(batch), "lr": float(lr), "warmup_steps": int(warmup),
-             "log_every": log_every}, {"mode": mode})
+             "log_every": log_every}, chosen)
 
 
 def plan_section(matrix: dict | None) -> dict | None:

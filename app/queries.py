@@ -56,8 +56,8 @@ def runs_by_id(run_ids: tuple[int, ...]) -> list[dict]:
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
-def curves(run_ids: tuple[int, ...], name: str = "loss") -> list[dict]:
-    return api.curves(list(run_ids), name)
+def curves(run_ids: tuple[int, ...], name: str = "loss", x: str = "step") -> list[dict]:
+    return api.curves(list(run_ids), name, x)
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)

@@ -158,6 +158,11 @@ class EvalConfig:
     """Text scoring: label_and_text (' (c) blue': the label as trained, then the choice) | text_only (' blue')."""
     calibration_base: str = "letter"
     """Calibrated scoring: which score is corrected by the content-free prompt, letter | text."""
+    every: int = 0
+    """Validation accuracy every N training steps (and at the last step), for the curves; 0 = off."""
+    val_size: int = 64
+    """Validation items: a fixed sample (data.sample_seed) of the run's test items, scored by the
+    run's own evaluation mode and scoring; for curves only, never for choosing a checkpoint."""
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -169,6 +174,10 @@ class EvalConfig:
                                   f"not {getattr(self, key)!r}")
         if not isinstance(self.all_modes, bool):
             raise ConfigError(f"eval.all_modes must be true or false, not {self.all_modes!r}")
+        for key, low in (("every", 0), ("val_size", 1)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"eval.{key} must be an integer >= {low}, not {value!r}")
         if self.mode == "generate" and self.scoring != "letter":
             raise ConfigError(f"eval.scoring={self.scoring} ranks candidate labels, which only "
                               f"eval.mode=score does: use eval.mode=score (or auto) or drop eval.scoring")
@@ -206,12 +215,21 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def _hashed(self) -> dict:
+        """The settings a hash covers: all but the name and the trackers; the validation keys only when validation is
+        on (eval.every 0 changes no number, so configs from before these keys keep their hash)."""
+        d = self.to_dict()
+        d.pop("name", None)
+        d.pop("tracking", None)                # where a run is mirrored changes no result
+        if not self.eval.every:
+            for key in ("every", "val_size"):
+                d["eval"].pop(key)
+        return d
+
     def settings_hash(self) -> str:
         """12-hex-digit hash of the settings alone (name excluded): equal for the same config made
         by another results version or on other data content; used to find outdated results."""
-        d = self.to_dict()
-        d.pop("name", None)
-        d.pop("tracking", None)
+        d = self._hashed()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def identity(self, device: str | None = None) -> dict:
@@ -228,9 +246,7 @@ class RunConfig:
     def hash(self, device: str | None = None) -> str:
         """Stable 12-hex-digit hash of everything that changes a result: the settings (name
         excluded) and `identity(device)`. The one function behind run folders and job reuse."""
-        d = self.to_dict()
-        d.pop("name", None)
-        d.pop("tracking", None)                # where a run is mirrored changes no result
+        d = self._hashed()
         d["identity"] = self.identity(device)
         d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
@@ -272,7 +288,8 @@ def from_dict(cls, data: dict | None, where: str = ""):
 _MINIMUMS = {"train.steps": 1, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
              "eval.n_boot": 1, "eval.max_new_tokens": 1, "student.max_length": 8,
              "rationale_weight": 0, "train.warmup_steps": 0, "train.clip": 0,
-             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0}
+             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0,
+             "eval.every": 0, "eval.val_size": 1}
 _POSITIVE = ("train.lr",)
 
 

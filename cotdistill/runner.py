@@ -10,7 +10,9 @@ once the run succeeds). The data warnings also go out with the `start` event, be
 A folder holding an unfinished run of the same configuration is resumed exactly from its newest
 checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
 {"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
-(ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. This is the only
+(ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. The curves (`metrics.jsonl`): total, label and rationale loss, lr, tokens/s, tokens seen and epoch
+every `train.log_every` steps, validation accuracy every `eval.every` steps (see cotdistill.curves).
+This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
 
@@ -33,6 +35,7 @@ from cotdistill import data, logits
 from cotdistill.data import sample_rows
 from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
+from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
@@ -247,6 +250,25 @@ def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
                                          "identity": identity}, sort_keys=False), encoding="utf-8")
 
 
+def validation_examples(cfg: RunConfig, test: list[Example]) -> list[Example]:
+    """The fixed validation subset: eval.val_size of the run's test items, drawn with data.sample_seed
+    (the same items for every arm and seed of a comparison)."""
+    return sample_rows(test, cfg.eval.val_size, "random", cfg.data.sample_seed)
+
+
+def make_validator(cfg: RunConfig, model, builder: SequenceBuilder, examples: list[Example], mode: str,
+                   device: str) -> Callable[[], dict]:
+    """validate() -> {val_accuracy, val_n}: the run's evaluation protocol (mode and primary scoring,
+    without the extra scorings) on the validation subset."""
+    options = {**scoring_options(cfg.eval), "modes": ()}
+
+    def validate() -> dict:
+        records = evaluate(model, builder, examples, mode=mode, batch_size=cfg.eval.batch_size,
+                           max_new_tokens=cfg.eval.max_new_tokens, device=device, **options)
+        return {"val_accuracy": sum(bool(r["correct"]) for r in records) / len(records), "val_n": len(records)}
+    return validate
+
+
 def open_metrics(path: Path, resumed_step: int):
     """The metrics file, keeping only the rows up to the step a resumed run continues from."""
     kept = []
@@ -296,21 +318,25 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
           "data_warnings": data_check["warnings"]})
 
     def on_step(p: dict) -> None:
-        if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
-            metrics.write(json.dumps({k: p[k] for k in ("step", "loss", "lr", "tokens_per_s")}) + "\n")
+        values = curve_values(p, cfg.train.log_every)
+        if values:
+            metrics.write(json.dumps({"step": p["step"], **values}) + "\n")
             metrics.flush()
             if mirror is not None:
                 mirror.log(p["step"], {k: p[k] for k in ("loss", "lr", "tokens_per_s")})
         emit({"phase": "train", **p})
 
+    mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
+    validate = make_validator(cfg, student.model, builder, validation_examples(cfg, test_ex), mode, device) \
+        if cfg.eval.every else None
     with metrics:
         train_cfg = cfg.train if checkpoint_every is None else \
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
         result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
-                       checkpoint_dir=out / "checkpoint", resume=found or False)
+                       checkpoint_dir=out / "checkpoint", resume=found or False,
+                       validate=validate, validate_every=cfg.eval.every)
     check_artifacts(out)                         # a folder deleted while training: no evaluation
-    mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
                        max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),

@@ -282,3 +282,143 @@ def test_a_checkpoint_of_the_layout_before_manifests_is_moved_aside_and_said(wor
         f"checkpoint at step 40 is corrupt or incomplete: {tmp_path / 'checkpoint.pt'} has no manifest (an "
         f"older cotdistill wrote it); moved it aside to {tmp_path / 'checkpoint.pt.corrupt-1'}; no good "
         f"checkpoint is left, so training starts from scratch"]
+
+
+# ------------------------------------------------------------------------------------------ curves
+
+def _family_model(family: str):
+    """A small random model of `family` (configs as tests/test_logits.py builds them), without dropout:
+    the logged losses are compared with a forward in eval mode."""
+    from tests.test_logits import FAMILIES
+    config_cls, model_cls, kw = FAMILIES[family]
+    if family == "gpt2":
+        kw = {**kw, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+    torch.manual_seed(0)
+    return model_cls(config_cls(**kw))
+
+
+def _sequences(placement: str, bos: bool, rationale_weight: float = 0.5) -> list:
+    """Four sequences of random token ids (vocab 128) laid out as `placement` lays them out, with
+    labels of one and two tokens and rationales of different lengths."""
+    from cotdistill.placements import Segment, TrainingSequence
+    g = torch.Generator().manual_seed(3)
+    ids = lambda n: torch.randint(3, 128, (n,), generator=g).tolist()    # noqa: E731
+    out = []
+    for i in range(4):
+        lead = [Segment("bos", [1], 0.0)] if bos else []
+        prompt, label = Segment("prompt", ids(5 + i), 0.0), Segment("label", ids(1 + i % 2), 1.0)
+        rationale = Segment("rationale", ids(3 + 2 * i), rationale_weight)
+        if placement == "none":
+            segs = [prompt, label, Segment("eos", [2], 1.0)]
+        elif placement == "after":
+            segs = [prompt, label, Segment("rationale_marker", ids(2), rationale_weight), rationale,
+                    Segment("eos", [2], rationale_weight)]
+        else:
+            segs = [prompt, rationale, Segment("answer_marker", ids(2), 1.0), label, Segment("eos", [2], 1.0)]
+        out.append(TrainingSequence(f"x{i}", lead + segs))
+    return out
+
+
+def _by_hand(model, seqs, role: str | None) -> float:
+    """Mean cross-entropy of the next token over the tokens of segment `role` (None: every supervised
+    token, weighted), from each sequence's own full forward."""
+    total = weight = 0.0
+    with torch.no_grad():
+        for s in seqs:
+            ids = torch.tensor([s.input_ids])
+            logp = F.log_softmax(model(input_ids=ids).logits.float()[0], -1)     # (T, vocab)
+            positions = range(*s.spans[role]) if role else range(1, len(s))
+            for t in positions:
+                w = 1.0 if role else s.weights[t]
+                total += -float(logp[t - 1, s.input_ids[t]]) * w
+                weight += w
+    return total / weight
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma2"])
+@pytest.mark.parametrize("placement", ["none", "after", "before"])
+def test_logged_label_and_rationale_loss_equal_the_cross_entropy_by_hand(family, placement):
+    import copy
+    model = _family_model(family)
+    before = copy.deepcopy(model).eval()              # the step's loss is taken before the update
+    seqs = _sequences(placement, bos=family != "gpt2")
+    events = []
+    cfg = TrainConfig(steps=1, batch_size=2, grad_accum=2, lr=1e-3, warmup_steps=1, precision="fp32")
+    train(model, seqs, cfg, seed=0, pad_id=0, callback=events.append)
+    [event] = events
+    assert abs(event["label_loss"] - _by_hand(before, seqs, "label")) < 1e-6
+    assert abs(event["loss"] - _by_hand(before, seqs, None)) < 1e-6
+    if placement == "none":
+        assert event["rationale_loss"] is None        # no rationale token was trained on
+    else:
+        assert abs(event["rationale_loss"] - _by_hand(before, seqs, "rationale")) < 1e-6
+        assert event["label_loss"] != event["loss"]   # the total mixes in the rationale
+
+
+def test_an_unweighted_rationale_has_no_rationale_loss():
+    model = _family_model("gpt2")
+    events = []
+    train(model, _sequences("after", bos=False, rationale_weight=0.0), TrainConfig(steps=1, batch_size=4),
+          seed=0, pad_id=0, callback=events.append)
+    assert events[0]["rationale_loss"] is None and events[0]["label_loss"] == pytest.approx(events[0]["loss"])
+
+
+def test_tokens_seen_and_epochs_continue_across_a_resume(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples(10)]
+    cfg = TrainConfig(steps=6, batch_size=4, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    straight = []
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, callback=straight.append)
+    # 10 sequences in batches of 4: 3 micro-batches an epoch; every epoch sees every token once.
+    assert [e["epoch"] for e in straight] == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    every_token = sum(len(s) for s in seqs)
+    assert straight[2]["tokens"] == every_token and straight[5]["tokens"] == 2 * every_token
+
+    def crash_at_3(event):
+        if event["step"] == 3:
+            raise Crash()
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, checkpoint_dir=tmp_path, callback=crash_at_3)
+    resumed = []
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, checkpoint_dir=tmp_path, callback=resumed.append)
+    assert [e["step"] for e in resumed] == [3, 4, 5, 6]
+    assert [(e["tokens"], e["epoch"]) for e in resumed] == [(e["tokens"], e["epoch"]) for e in straight[2:]]
+    assert [e["label_loss"] for e in resumed] == pytest.approx([e["label_loss"] for e in straight[2:]], abs=1e-6)
+
+
+def test_validation_runs_every_n_steps_and_changes_no_result(word_tokenizer):
+    """The real evaluator (score and generate) between steps draws no random numbers and leaves the model
+    in training mode: a run with dropout ends with the same weights as one without validation."""
+    from cotdistill.evaluation import evaluate
+    builder = SequenceBuilder(word_tokenizer, "after")
+    seqs = [builder.build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=7, batch_size=8, lr=3e-3, warmup_steps=2)
+    plain, checked = tiny_model(word_tokenizer), tiny_model(word_tokenizer)    # dropout 0.1: uses the RNG
+    torch.manual_seed(5)
+    train(plain, seqs, cfg, seed=0, pad_id=1)
+    modes, events = [], []
+
+    def validate():
+        mode = ("score", "generate")[len(modes) % 2]
+        modes.append(mode)
+        records = evaluate(checked, builder, colour_examples(6), mode=mode, max_new_tokens=4)
+        return {"val_accuracy": sum(r["correct"] for r in records) / len(records)}
+
+    torch.manual_seed(5)
+    train(checked, seqs, cfg, seed=0, pad_id=1, callback=events.append, validate=validate, validate_every=3)
+    assert [e["step"] for e in events if "val_accuracy" in e] == [3, 6, 7]     # every 3 steps and the last
+    assert modes == ["score", "generate", "score"] and checked.training
+    for a, b in zip(plain.parameters(), checked.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_curve_values_choose_the_rows_of_a_step():
+    from cotdistill.curves import curve_values
+    event = {"step": 4, "total": 10, "loss": 2.5, "label_loss": 0.75, "rationale_loss": None, "lr": 1e-3,
+             "tokens_per_s": 100.0, "tokens": 640, "epoch": 0.5, "eta_s": 3.0}
+    assert curve_values(event, 2) == {"loss": 2.5, "label_loss": 0.75, "lr": 1e-3, "tokens_per_s": 100.0,
+                                      "tokens": 640.0, "epoch": 0.5}
+    assert curve_values(event, 3) == {}                                     # not a logging step
+    assert curve_values({**event, "val_accuracy": 0.25}, 3) == {"val_accuracy": 0.25, "tokens": 640.0,
+                                                                "epoch": 0.5}
+    assert curve_values({**event, "step": 10, "loss": float("nan")}, 3) == \
+        {"label_loss": 0.75, "lr": 1e-3, "tokens_per_s": 100.0, "tokens": 640.0, "epoch": 0.5}   # last step

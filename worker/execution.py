@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cotdistill.config import RunConfig, from_dict
 from cotdistill.runner import ArtifactsMissing, check_artifacts, missing_artifact
+from cotdistill.curves import curve_values
 from cotdistill.students import home
 from worker import state
 from worker.guard import check_config_paths
@@ -116,7 +117,9 @@ class Heartbeat:
 
 
 class Reporter(Heartbeat):
-    """The science core's run events → progress, and training-curve rows for `metrics`."""
+    """The science core's run events → progress, and training-curve rows for `metrics` (the names and
+    steps cotdistill.curves.curve_values chooses: total, label and rationale loss, lr, tokens/s, tokens
+    seen, epoch, and val_accuracy on validation steps)."""
 
     def __init__(self, sessions: sessionmaker, run_id: int, worker: str, log_every: int = 10, attempt: int = 0):
         super().__init__(sessions, run_id, worker, Run)
@@ -125,6 +128,7 @@ class Reporter(Heartbeat):
         self.metrics: list[dict] = []
         self.events: list[dict] = []            # the run's history, written with the next heartbeat
         self.resumed_step: int | None = None
+        self.last_val: dict = {}
 
     def __call__(self, event: dict) -> None:
         self.check()
@@ -138,10 +142,13 @@ class Reporter(Heartbeat):
                 self.progress = {"phase": "train", "step": event["resumed_step"], "total": event["total"]}
             elif phase == "train":
                 self.progress = {"phase": "train", **{k: _finite(event.get(k)) for k in
-                                 ("step", "total", "loss", "lr", "tokens_per_s", "eta_s", "elapsed_s")}}
-                if event["step"] % self.log_every == 0 or event["step"] == event["total"]:
-                    self.metrics += [{"step": event["step"], "name": k, "value": float(event[k])}
-                                     for k in ("loss", "lr", "tokens_per_s") if _finite(event.get(k)) is not None]
+                                 ("step", "total", "loss", "label_loss", "lr", "tokens_per_s", "eta_s",
+                                  "elapsed_s")}}
+                if event.get("val_accuracy") is not None:
+                    self.last_val = {"val_accuracy": event["val_accuracy"], "val_step": event["step"]}
+                self.progress.update(self.last_val)
+                self.metrics += [{"step": event["step"], "name": k, "value": v}
+                                 for k, v in curve_values(event, self.log_every).items()]
             elif phase == "eval":
                 self.progress = {**self.progress, "phase": "eval", "eval_done": event["done"],
                                  "eval_total": event["total"]}

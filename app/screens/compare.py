@@ -1,6 +1,7 @@
 """Compare: accuracy by placement × perturbation (by dataset and student when several), under a
 chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
-that answers a constant label); the numbers as a table and CSV; the training curves; and
+that answers a constant label); the numbers as a table and CSV; the training curves (label loss and
+validation accuracy per arm, mean over seeds with a band, against steps, epochs or training tokens);
 two arms side by side, item by item; and the experiment's report as a zip. Runs whose data overlaps
 (test in train) or whose rationales leak the answer are warned of above the bars."""
 

@@ -284,13 +284,30 @@ def run_detail(run_id: int) -> dict:
                             for e in history]}
 
 
-def curves(run_ids: list[int], name: str = "loss") -> list[dict]:
-    """Training-curve points {run_id, step, value} of metric `name` (loss, lr, tokens_per_s)."""
+CURVE_AXES = {"step": None, "epoch": "epoch", "tokens": "tokens"}
+"""The x-axes of a training curve: the step itself, or the metric recorded beside it at every step."""
+
+
+def curves(run_ids: list[int], name: str = "loss", x: str = "step") -> list[dict]:
+    """Training-curve points {run_id, step, x, value} of metric `name` (loss: the total, label_loss,
+    rationale_loss, val_accuracy, lr, tokens_per_s; see cotdistill.curves) against `x`: step, epoch or
+    tokens (training tokens seen). A point whose step has no `x` recorded (a run made before tokens
+    and epochs were logged) is left out."""
+    if x not in CURVE_AXES:
+        raise ValueError(f"curves: x must be one of {', '.join(CURVE_AXES)}, not {x!r}")
     with session() as s:
         rows = s.execute(select(Metric.run_id, Metric.step, Metric.value)
                          .where(Metric.run_id.in_(run_ids), Metric.name == name)
                          .order_by(Metric.run_id, Metric.step)).all()
-    return [{"run_id": r, "step": step, "value": v} for r, step, v in rows]
+        axis = {}
+        if CURVE_AXES[x] is not None:
+            axis = {(r, step): v for r, step, v in s.execute(
+                select(Metric.run_id, Metric.step, Metric.value)
+                .where(Metric.run_id.in_(run_ids), Metric.name == CURVE_AXES[x])).all()}
+    if CURVE_AXES[x] is None:
+        return [{"run_id": r, "step": step, "x": step, "value": v} for r, step, v in rows]
+    return [{"run_id": r, "step": step, "x": axis[(r, step)], "value": v} for r, step, v in rows
+            if (r, step) in axis]
 
 
 def predictions(run_ids: list[int]) -> list[dict]:
