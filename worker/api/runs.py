@@ -183,7 +183,8 @@ def list_experiments() -> list[dict]:
 
 def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
     """The experiment's cells: its own latest run per config, else a succeeded run of the same
-    config from another experiment (a reused cell)."""
+    config from another experiment (a reused cell); a run that several identical cells share is
+    listed once, with the first cell's factors."""
     own: dict[str, Run] = {}
     for run in s.scalars(select(Run).where(Run.experiment_id == e.id).order_by(Run.id)).all():
         own[run.config_hash] = run
@@ -195,10 +196,11 @@ def _cells(s: Session, e: Experiment) -> list[tuple[Run, dict]]:
                                                Run.status.in_(("succeeded", "queued", "running")))
                              .order_by(Run.id)).all():
             reused.setdefault(run.config_hash, run)
-    found = []
+    found, seen = [], set()
     for cell in cells:
         run = own.get(cell["config_hash"]) or reused.get(cell["config_hash"])
-        if run is not None:
+        if run is not None and run.id not in seen:     # identical cells (duplicates) are one run
+            seen.add(run.id)
             found.append((run, cell["factors"]))
     return found
 
