@@ -23,6 +23,9 @@ PLACEMENTS = ("none", "before", "after")
 EVAL_MODES = ("auto", "score", "generate")
 SCORINGS = ("letter", "text", "calibrated")
 TEXT_FORMATS = ("label_and_text", "text_only")
+DISTRIBUTED = ("none", "ddp", "fsdp")
+LATER_KEYS = {("train", "distributed"): "none", ("train", "devices"): 1}
+"""Keys added after results were first stored: left out of the hash at their default value."""
 
 
 class ConfigError(ValueError):
@@ -129,12 +132,27 @@ class TrainConfig:
     """Save a resumable checkpoint every N steps (0: only at the end)."""
     log_every: int = 10
     """Write a metrics row every N steps."""
+    # --- several devices (cotdistill/distributed.py, worker/launch.py) ---
+    distributed: str = "none"
+    """none (one process) | ddp (torchrun + DistributedDataParallel, one process per device; gloo on
+    CPU, NCCL on GPUs) | fsdp (refused on CPU, see the README). The global batch stays batch_size x
+    grad_accum whatever the device count: each device takes a slice of every micro-batch."""
+    devices: int = 1
+    """Processes (GPUs) the run trains on; > 1 needs distributed ddp."""
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ConfigError(f"train.distributed: must be one of {', '.join(DISTRIBUTED)}, "
+                              f"not {self.distributed!r}")
+        if self.devices < 1:
+            raise ConfigError(f"train.devices: must be >= 1, not {self.devices!r}")
+        if self.devices > 1 and self.distributed == "none":
+            raise ConfigError(f"train.devices: {self.devices} devices need train.distributed: ddp "
+                              f"(one process per device)")
 
 
 @dataclass
@@ -199,11 +217,20 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def _hashed(self) -> dict:
+        """to_dict without the name and without keys added later at their default value, so that
+        adding a key never changes the hash (and run folder) of an existing configuration."""
+        d = self.to_dict()
+        d.pop("name", None)
+        for (section, key), default in LATER_KEYS.items():
+            if d[section].get(key) == default:
+                d[section].pop(key)
+        return d
+
     def settings_hash(self) -> str:
         """12-hex-digit hash of the settings alone (name excluded): equal for the same config made
         by another results version or on other data content; used to find outdated results."""
-        d = self.to_dict()
-        d.pop("name", None)
+        d = self._hashed()
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     def identity(self, device: str | None = None) -> dict:
@@ -220,8 +247,7 @@ class RunConfig:
     def hash(self, device: str | None = None) -> str:
         """Stable 12-hex-digit hash of everything that changes a result: the settings (name
         excluded) and `identity(device)`. The one function behind run folders and job reuse."""
-        d = self.to_dict()
-        d.pop("name", None)
+        d = self._hashed()
         d["identity"] = self.identity(device)
         d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

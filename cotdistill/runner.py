@@ -218,26 +218,39 @@ def open_metrics(path: Path, resumed_step: int):
 
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
-        device: str | None = None, checkpoint_every: int | None = None) -> dict:
+        device: str | None = None, checkpoint_every: int | None = None, dist=None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
-    An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
-    emit = callback or (lambda event: None)
+    An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
+    A run with train.devices > 1 is launched as a torchrun job (cotdistill.distributed); `dist` is
+    that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
+    from cotdistill import distributed
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    distributed.check_supported(cfg.train, device)
+    if cfg.train.devices > 1 and dist is None:
+        config_scores(cfg)                       # a bad scores file fails before anything starts
+        return distributed.launch(cfg, out, callback=callback, checkpoint_every=checkpoint_every)
+    ctx = dist or distributed.SINGLE
+    emit = callback or (lambda event: None)
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
-    prepare_dir(cfg, out, device)
+    with ctx.main_first():
+        if ctx.is_main:
+            prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
-    student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    with ctx.main_first():                       # rank 0 trains (and caches) the tiny tokenizer
+        student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    if ctx.rank > 0:
+        torch.manual_seed(cfg.seed + 7919 * ctx.rank)    # its own dropout stream; weights come from rank 0
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill.training import checkpoint_step, train
     resumed = checkpoint_step(out / "checkpoint")
-    metrics = open_metrics(out / "metrics.jsonl", resumed)
+    metrics = open_metrics(out / "metrics.jsonl", resumed) if ctx.is_main else open(os.devnull, "w")
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
 
     def on_step(p: dict) -> None:
@@ -251,7 +264,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
         result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
-                       checkpoint_dir=out / "checkpoint")
+                       checkpoint_dir=out / "checkpoint", dist=dist)
+    if not ctx.is_main:
+        return {}                                # rank 0 evaluates on the full test set alone
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
@@ -269,7 +284,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
-               "device": device, "config_hash": cfg.hash(device),
+               "device": device, "devices": cfg.train.devices, "config_hash": cfg.hash(device),
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")

@@ -175,8 +175,11 @@ def load_checkpoint(path: Path, model, opt, sched) -> tuple[int, int]:
 
 def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, seed: int, pad_id: int,
           device: torch.device | str = "cpu", callback: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, resume: bool = True) -> TrainResult:
-    """Train `model` in place for cfg.steps optimizer steps; see the module docstring."""
+          checkpoint_dir: Path | None = None, resume: bool = True, dist=None) -> TrainResult:
+    """Train `model` in place for cfg.steps optimizer steps; see the module docstring. `dist` (a rank
+    of a multi-process run, cotdistill.distributed) gives each rank its slice of every micro-batch."""
+    from cotdistill.distributed import SINGLE
+    ctx = dist or SINGLE
     if not sequences:
         raise ValueError("no training sequences")
     device = torch.device(device)
@@ -185,21 +188,29 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
     step = cursor = start_step = 0
     if checkpoint_dir is not None and resume and (Path(checkpoint_dir) / CHECKPOINT).exists():
         step, cursor = load_checkpoint(Path(checkpoint_dir), model, opt, sched)
+        ctx.load_rng(Path(checkpoint_dir), step)
         start_step = step
+    loss_fn = ctx.loss_fn(model)
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     tokens, recent, t0 = 0, [], time.perf_counter()
     while step < cfg.steps:
-        micro = [collate([sequences[i] for i in batcher(cursor + k)], pad_id) for k in range(cfg.grad_accum)]
+        shards = [ctx.shard([sequences[i] for i in batcher(cursor + k)]) for k in range(cfg.grad_accum)]
+        micro = [collate(rows, pad_id) for rows, _ in shards]
+        for b, (_, real) in zip(micro, shards):
+            if not real:
+                b["weights"].zero_()            # a rank without a row this micro-batch: weight 0
         cursor += cfg.grad_accum
-        total_w = sum(float(b["weights"][:, 1:].sum()) for b in micro) or 1.0
-        step_loss = 0.0
-        for b in micro:
+        total_w = ctx.sum(sum(float(b["weights"][:, 1:].sum()) for b in micro)) or 1.0
+        step_loss = step_tokens = 0.0
+        for j, (b, (_, real)) in enumerate(zip(micro, shards)):
             b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = weighted_loss_sum(model, b) / total_w
-            loss.backward()
-            step_loss += loss.item()
-            tokens += int(b["attention_mask"].sum())
+            with ctx.no_sync(loss_fn, last=j == len(micro) - 1):
+                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    loss = loss_fn(b) / total_w * ctx.world   # x world: DDP averages gradients over ranks
+                loss.backward()
+            step_loss += loss.item() / ctx.world
+            step_tokens += int(b["attention_mask"].sum()) if real else 0
+        step_loss, tokens = ctx.sum(step_loss), tokens + int(ctx.sum(step_tokens))   # over all ranks
         check_finite_loss(step_loss, step + 1, cfg)
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -210,8 +221,11 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         recent = (recent + [step_loss])[-max(1, cfg.log_every):]
         if checkpoint_dir is not None and (step == cfg.steps or
                                            (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor)
-        if callback is not None:
+            ctx.save_rng(Path(checkpoint_dir), step)
+            if ctx.is_main:
+                save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor)
+            ctx.barrier()
+        if callback is not None and ctx.is_main:
             elapsed = time.perf_counter() - t0
             rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
             callback({"step": step, "total": cfg.steps, "loss": step_loss, "lr": sched.get_last_lr()[0],
