@@ -21,8 +21,9 @@ What changes with `train.devices: N` (train.distributed: ddp):
 - fsdp is refused on CPU (and, in this version, on GPUs too): see `check_supported`.
 
 A rank that raises writes `error-<rank>.txt` beside EVENTS and exits 1 (the caller fails the run with
-that message); a rank that dies without one (kill -9, the OOM killer) ends in RanksLost, which a job
-system treats as a lost worker: it requeues the run, which resumes from its checkpoint.
+that message); a rank that dies without one (kill -9, the OOM killer), whose peers then fail in a
+collective (`peer-<rank>.txt`, not an error of theirs), ends in RanksLost, which a job system treats
+as a lost worker: it requeues the run, which resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -179,17 +180,17 @@ class DDP(Single):
             self.dist.destroy_process_group()
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the parent process dies, so no rank or launcher outlives its worker."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: get `sig` when the parent process dies, so no rank or launcher outlives its worker."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig))     # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
 
 def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | None = None) -> int:
     """One rank: the run as runner.run does it, with this rank's share of every batch."""
-    _die_with_parent()
+    die_with_parent()
     folder = Path(events).parent
     rank = int(os.environ.get("RANK", 0))
     (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
@@ -213,8 +214,19 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
     except BaseException as e:                      # noqa: BLE001 - reported to the launcher, then exit 1
         from cotdistill.runner import RunError
         text = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
-        (folder / f"error-{rank}.txt").write_text(f"rank {rank}: {text}", encoding="utf-8")
+        # A collective that failed because another rank vanished is that rank's death, not our error.
+        kind = "peer" if is_peer_loss(e) else "error"
+        (folder / f"{kind}-{rank}.txt").write_text(f"rank {rank}: {text}", encoding="utf-8")
         raise
+
+
+PEER_LOSS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted")
+
+
+def is_peer_loss(e: BaseException) -> bool:
+    """Did this exception come from a collective whose peer process died?"""
+    dist_error = getattr(torch.distributed, "DistNetworkError", ())
+    return isinstance(e, dist_error) or any(text in str(e) for text in PEER_LOSS)
 
 
 # --- the launcher -------------------------------------------------------------------------------
@@ -258,7 +270,8 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     out = Path(out)
     folder = out / "dist"
     folder.mkdir(parents=True, exist_ok=True)
-    for old in [*folder.glob("error-*.txt"), *folder.glob("rank*.pid"), folder / EVENTS]:
+    for old in [*folder.glob("error-*.txt"), *folder.glob("peer-*.txt"), *folder.glob("rank*.pid"),
+                folder / EVENTS]:
         old.unlink(missing_ok=True)
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
@@ -267,7 +280,7 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     log = open(folder / "torchrun.log", "ab")
     proc = subprocess.Popen(torchrun_command(cfg.train.devices, config_path, out, events, checkpoint_every),
                             env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True, preexec_fn=_die_with_parent)
+                            start_new_session=True, preexec_fn=die_with_parent)
     summary = None
     try:
         with open(events, encoding="utf-8") as stream:

@@ -180,11 +180,26 @@ def retry(run_id) -> None:
               help="Runs at once (1: in the worker process itself; one worker per GPU).")
 @click.option("--name", default=None, help="Worker name (default: host name).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues, concurrency, name, loglevel) -> None:
+@click.option("--gpus", default=None,
+              help="One worker per GPU, CUDA_VISIBLE_DEVICES pinned: `0,1,2,3` or `all`. A run with "
+                   "train.devices: N also takes N-1 free GPUs. Without GPUs, a list fakes the ids (CPU).")
+def worker(queues, concurrency, name, loglevel, gpus) -> None:
     """Start a worker ($COTDISTILL_BROKER_URL and $COTDISTILL_DATABASE_URL; default: embedded)."""
     from worker.db import database_url, upgrade as do_upgrade
     _existing_database()             # `up` creates it before starting its workers
     do_upgrade(database_url())
+    if gpus is not None:
+        import logging
+        import socket
+        from worker.launch import parse_gpus, supervise
+        try:
+            ids = parse_gpus(gpus)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s: %(message)s")
+        supervise(ids, ["--queues", queues, "--concurrency", "1", "--loglevel", loglevel],
+                  name or socket.gethostname())
+        return
     from worker.celery_app import app, is_embedded
     argv = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel,
             "--pool", "solo" if concurrency == 1 else "prefork", "--without-heartbeat"]
