@@ -72,3 +72,20 @@ def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_
         os.killpg(sup.pid, signal.SIGTERM)                                  # passed on to its workers
         sup.wait(60)
         log.close()
+
+
+def test_the_paper_matrix_dry_run_lists_every_cell_and_queues_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from worker.cli import cli
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))              # no database there: none is needed
+    monkeypatch.delenv("COTDISTILL_DATABASE_URL", raising=False)
+    result = CliRunner().invoke(cli, ["submit", str(ROOT / "configs/paper/matrix.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == "experiment 'paper': 360 cells (360 GPU placements); dry run, nothing queued"
+    cells = lines[1:-1]
+    assert len(cells) == 4 * 3 * 10 * 3                                   # students x datasets x arms x seeds
+    assert sum("microsoft/phi-1_5" in c and "quarel-mario" in c and " mask/word mode=replace,p=0.5 " in c for c in cells) == 3
+    key = CliRunner().invoke(cli, ["submit", str(ROOT / "configs/paper/key-tokens.yaml"), "--dry-run"])
+    assert key.exit_code == 0 and key.output.splitlines()[-1].startswith("experiment 'paper-key-tokens': 72 cells")
+    assert not (tmp_path / "cotdistill.db").exists()
