@@ -278,8 +278,10 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     events = folder / EVENTS
     events.touch()
     log = open(folder / "torchrun.log", "ab")
+    package_root = str(Path(__file__).resolve().parents[1])       # the ranks import this very package
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(torchrun_command(cfg.train.devices, config_path, out, events, checkpoint_every),
-                            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": path, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=die_with_parent)
     summary = None
     try:
@@ -306,9 +308,12 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
         log.close()
     errors = sorted(folder.glob("error-*.txt"))
     if proc.returncode != 0 or summary is None:
+        tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
         if errors:
             raise RunError(errors[0].read_text(encoding="utf-8"))
-        tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
+        if len(list(folder.glob("rank*.pid"))) < cfg.train.devices:   # a rank never reached its code
+            raise RunError(f"the {cfg.train.devices}-process run did not start (exit code "
+                           f"{proc.returncode}); torchrun's log ({folder / 'torchrun.log'}) ends:\n{tail}")
         raise RanksLost(f"a rank of the {cfg.train.devices}-process run died without an error of its "
                         f"own (exit code {proc.returncode}); torchrun's log ends:\n{tail}")
     return summary
