@@ -57,7 +57,7 @@ def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_
                         for c in children(sup.pid))
         assert pinned == [("0", "box-gpu0"), ("1", "box-gpu1")]
 
-        [run_id] = stack.submit(steps=60, distributed="ddp", devices=2)
+        [run_id] = stack.submit(steps=30, distributed="ddp", devices=2)
         dist = stack.home / "artifacts" / f"run-{run_id}" / "dist"
         wait_for(lambda: last_step(dist / "events.jsonl") >= 7, 120, "step 7 of the DDP run", stack.logs)
         os.kill(int((dist / "rank1.pid").read_text()), signal.SIGKILL)     # one rank dies, unannounced
@@ -65,7 +65,7 @@ def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_
         run = stack.wait([run_id], "succeeded", timeout=150)[run_id]
         assert run["attempt"] == 1                                          # recovered once
         summary = run["summary"]
-        assert summary["resumed_from_step"] >= 5 and summary["train_steps"] == 60   # checkpoints every 5
+        assert summary["resumed_from_step"] >= 5 and summary["train_steps"] == 30   # checkpoints every 5
         assert sorted(summary["gpus"]) == ["0", "1"] and summary["devices"] == 2
         assert counts(stack.database_url, run_id) == (12, 12, 0)            # one prediction per example
     finally:
