@@ -52,3 +52,33 @@ def test_fsdp_is_refused_on_cpu_before_any_work(tmp_path):
                                        r"needs CUDA devices here\): use train.distributed=ddp"):
         run(cfg, tmp_path / "run", device="cpu")
     assert not (tmp_path / "run").exists()
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_a_stopped_launch_ends_every_rank_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    """What cancel and hand-back do to a torchrun job: poll() raises, the launcher and ranks end."""
+    import os
+    from cotdistill.distributed import launch
+    from tests.worker.stack import BASE, share_tokenizers
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    share_tokenizers(tmp_path)
+    from cotdistill.config import from_dict
+    cfg = from_dict(RunConfig, {**BASE, "train": {**BASE["train"], "steps": 400, "distributed": "ddp", "devices": 2}})
+    seen = []
+
+    def poll():
+        if seen and seen[-1].get("step", 0) >= 6:
+            raise Cancelled()
+    with pytest.raises(Cancelled):
+        launch(cfg, tmp_path / "run", callback=seen.append, checkpoint_every=5, poll=poll)
+    pids = [int(p.read_text()) for p in sorted((tmp_path / "run" / "dist").glob("rank*.pid"))]
+    assert len(pids) == 2
+    for pid in pids:                                   # gone (or a zombie of the ended launcher)
+        stat = f"/proc/{pid}/stat"
+        assert not os.path.exists(stat) or open(stat).read().split(") ")[1][0] == "Z"
+    assert [e["phase"] for e in seen[:1]] == ["start"] and seen[-1]["step"] >= 6
+    assert int((tmp_path / "run" / "checkpoint" / "step").read_text()) >= 5
