@@ -8,6 +8,15 @@ schedule. Trainer runs with its default settings and pads to the longest sequenc
 (DataCollatorForSeq2Seq, padding="longest"). Printed: real (non-padding) tokens/s of both and their
 ratio, the final training loss of both (mean of the last 10 steps) and a common held-out loss, the
 machine's measured matmul peak and our model-FLOPs utilization. Goal: ratio >= 1.3, loss within 2%.
+
+    python bench/train_throughput.py --ddp [--steps 40]
+
+DDP 2 x gloo vs 1 process: the same run (cotdistill.runner.run, same global batch) as one process and
+as a 2-process torchrun job (train.distributed=ddp, train.devices=2); printed: training tokens/s of
+both and their ratio, wall time with process start-up, and the final losses (equal to float order
+without dropout; the tiny student has dropout 0.1, and each rank draws its own masks).
+On a CPU the two processes share its cores, so expect a ratio near or below 1: the row is there to
+measure the cost of the gradient all-reduce, and on GPUs the scaling.
 """
 
 from __future__ import annotations
@@ -81,13 +90,40 @@ def heldout_loss(model, seqs, dev, pad) -> float:
     return total / weight
 
 
+def ddp_vs_single(args) -> None:
+    import dataclasses
+    from pathlib import Path
+    from common import ROOT
+    from cotdistill.config import load_config
+    from cotdistill.runner import run
+    cfg = load_config(ROOT / "configs" / "cqa-after.yaml",
+                      [f"train.steps={args.steps}", f"train.batch_size={args.batch_size}", "train.warmup_steps=5",
+                       f"student.size={args.size}", "data.n_train=2000", "data.n_test=32", "eval.n_boot=100"])
+    ddp = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, distributed="ddp", devices=2))
+    results = {}
+    with tempfile.TemporaryDirectory() as out:
+        for label, c in (("1 process", cfg), ("DDP 2 x gloo", ddp)):
+            t0 = time.perf_counter()
+            summary = run(c, Path(out) / label.replace(" ", "_"), device="cpu")
+            results[label] = (summary["tokens_per_s"], time.perf_counter() - t0, summary["final_loss"])
+    print(f"machine: {machine()}")
+    for label, (tps, wall, loss) in results.items():
+        print(f"{label:<13} {tps:10.0f} training tokens/s   wall {wall:6.1f} s (with start-up, eval)   "
+              f"final loss {loss:.5f}")
+    one, two = results["1 process"], results["DDP 2 x gloo"]
+    print(f"ratio (DDP 2 x gloo / 1 process): {two[0] / one[0]:.2f}x   final loss difference {abs(two[2] - one[2]):.2e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--student", default="tiny", help="tiny | smollm2-135m | a hub id")
     ap.add_argument("--size", default="small")
+    ap.add_argument("--ddp", action="store_true", help="DDP 2 x gloo vs 1 process instead (CPU).")
     args = ap.parse_args()
+    if args.ddp:
+        return ddp_vs_single(args)
     dev = device()
     overrides = [f"train.steps={args.steps}", f"train.batch_size={args.batch_size}", "train.warmup_steps=5",
                  f"student.name={args.student}", f"student.size={args.size}", "data.n_train=2000",

@@ -23,6 +23,9 @@ PLACEMENTS = ("none", "before", "after")
 EVAL_MODES = ("auto", "score", "generate")
 SCORINGS = ("letter", "text", "calibrated")
 TEXT_FORMATS = ("label_and_text", "text_only")
+DISTRIBUTED = ("none", "ddp", "fsdp")
+LATER_KEYS = {("train", "distributed"): "none", ("train", "devices"): 1}
+"""Keys added after results were first stored: left out of the hash at their default value."""
 
 
 class ConfigError(ValueError):
@@ -129,12 +132,27 @@ class TrainConfig:
     """Save a resumable checkpoint every N steps (0: only at the end)."""
     log_every: int = 10
     """Write a metrics row every N steps."""
+    # --- several devices (cotdistill/distributed.py, worker/launch.py) ---
+    distributed: str = "none"
+    """none (one process) | ddp (torchrun + DistributedDataParallel, one process per device; gloo on
+    CPU, NCCL on GPUs) | fsdp (refused on CPU, see the README). The global batch stays batch_size x
+    grad_accum whatever the device count: each device takes a slice of every micro-batch."""
+    devices: int = 1
+    """Processes (GPUs) the run trains on; > 1 needs distributed ddp."""
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.distributed not in DISTRIBUTED:
+            raise ConfigError(f"train.distributed: must be one of {', '.join(DISTRIBUTED)}, "
+                              f"not {self.distributed!r}")
+        if self.devices < 1:
+            raise ConfigError(f"train.devices: must be >= 1, not {self.devices!r}")
+        if self.devices > 1 and self.distributed == "none":
+            raise ConfigError(f"train.devices: {self.devices} devices need train.distributed: ddp "
+                              f"(one process per device)")
 
 
 @dataclass
@@ -216,14 +234,19 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def _hashed(self) -> dict:
-        """The settings a hash covers: all but the name and the trackers; the validation keys only when validation is
-        on (eval.every 0 changes no number, so configs from before these keys keep their hash)."""
+        """The settings a hash covers: all but the name and the trackers; the validation keys only when
+        validation is on (eval.every 0 changes no number), and keys added later only when not at their
+        default (LATER_KEYS), so that adding a key never changes the hash (and run folder) of an
+        existing configuration."""
         d = self.to_dict()
         d.pop("name", None)
         d.pop("tracking", None)                # where a run is mirrored changes no result
         if not self.eval.every:
             for key in ("every", "val_size"):
                 d["eval"].pop(key)
+        for (section, key), default in LATER_KEYS.items():
+            if d[section].get(key) == default:
+                d[section].pop(key)
         return d
 
     def settings_hash(self) -> str:

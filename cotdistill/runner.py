@@ -282,38 +282,53 @@ def open_metrics(path: Path, resumed_step: int):
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
         device: str | None = None, checkpoint_every: int | None = None,
-        trackers: list[str] | None = None) -> dict:
+        trackers: list[str] | None = None, dist=None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
-    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py)."""
+    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
+    A run with train.devices > 1 is launched as a torchrun job (cotdistill.distributed); `dist` is
+    that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
+    from cotdistill import distributed
     from cotdistill.trackers import open_mirror, requested
-    emit = callback or (lambda event: None)
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    distributed.check_supported(cfg.train, device)
+    if cfg.train.devices > 1 and dist is None:
+        config_scores(cfg)                       # a bad scores file fails before anything starts
+        return distributed.launch(cfg, out, callback=callback, checkpoint_every=checkpoint_every)
+    ctx = dist or distributed.SINGLE
+    emit = callback or (lambda event: None)
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
-    prepare_dir(cfg, out, device)
+    with ctx.main_first():
+        if ctx.is_main:
+            prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     # overlap and answer leaks of the items actually trained and tested on, told before training
     data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
-    student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    with ctx.main_first():                       # rank 0 trains (and caches) the tiny tokenizer
+        student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    if ctx.rank > 0:
+        torch.manual_seed(cfg.seed + 7919 * ctx.rank)    # its own dropout stream; weights come from rank 0
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill import checkpoints
     from cotdistill.training import train
-    found = checkpoints.latest(out / "checkpoint", report=emit)     # bad ones moved aside, reported
+    with ctx.main_first():                       # rank 0 moves bad checkpoints aside and reports them
+        found = checkpoints.latest(out / "checkpoint", report=emit if ctx.is_main else (lambda e: None))
     resumed = found.step if found else 0
     if found:
         emit({"phase": "checkpoint", "kind": "resumed", "path": str(found.path), "resume_step": resumed,
               "message": f"resuming from step {resumed}: checkpoint {found.path} verified"})
-    metrics = open_metrics(out / "metrics.jsonl", resumed)
-    mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
+    metrics = open_metrics(out / "metrics.jsonl", resumed) if ctx.is_main else open(os.devnull, "w")
+    mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names) \
+        if ctx.is_main else None
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed,
           "data_warnings": data_check["warnings"]})
 
@@ -335,7 +350,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
         result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint", resume=found or False,
-                       validate=validate, validate_every=cfg.eval.every)
+                       validate=validate, validate_every=cfg.eval.every, dist=dist)
+    if not ctx.is_main:
+        return {}                                # rank 0 evaluates on the full test set alone
     check_artifacts(out)                         # a folder deleted while training: no evaluation
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
@@ -354,7 +371,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
-               "device": device, "config_hash": cfg.hash(device),
+               "device": device, "devices": cfg.train.devices, "config_hash": cfg.hash(device),
                "data_check": data_check, "data_warnings": data_check["warnings"],
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")

@@ -229,7 +229,7 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
           device: torch.device | str = "cpu", callback: Callable[[dict], None] | None = None,
           checkpoint_dir: Path | None = None, resume: bool | checkpoints.Checkpoint = True,
           on_checkpoint: Callable[[dict], None] | None = None,
-          validate: Callable[[], dict] | None = None, validate_every: int = 0) -> TrainResult:
+          validate: Callable[[], dict] | None = None, validate_every: int = 0, dist=None) -> TrainResult:
     """Train `model` in place for cfg.steps optimizer steps; see the module docstring.
 
     With `resume` True the newest good checkpoint in `checkpoint_dir` is found and verified (bad ones
@@ -238,7 +238,15 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
 
     The callback gets, per step: step, total, loss (the weighted total), label_loss, rationale_loss
     (None when the step had no such supervised token), tokens (seen so far), epoch, lr, tokens_per_s,
-    elapsed_s, eta_s, and on validation steps what `validate()` returned (e.g. val_accuracy)."""
+    elapsed_s, eta_s, and on validation steps what `validate()` returned (e.g. val_accuracy).
+
+    `dist` (a rank of a multi-process run, cotdistill.distributed) gives each rank its slice of every
+    micro-batch; losses, parts and tokens are summed over ranks; rank 0 alone checkpoints, validates
+    and calls back."""
+    from cotdistill.distributed import SINGLE
+    ctx = dist or SINGLE
+    if not ctx.is_main:
+        validate = None
     if not sequences:
         raise ValueError("no training sequences")
     device = torch.device(device)
@@ -253,26 +261,39 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                                    report=on_checkpoint or (lambda e: log.warning("%s", e["message"])))
     if found is not None:
         step, cursor, seen = load_checkpoint(found, model, opt, sched)
+        ctx.load_rng(Path(checkpoint_dir), step)
         start_step = step
+    loss_fn = ctx.loss_fn(model)
     per_epoch = math.ceil(len(sequences) / cfg.batch_size)         # micro-batches in one epoch
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     tokens, recent, t0 = 0, [], time.perf_counter()
     while step < cfg.steps:
-        micro = [collate([sequences[i] for i in batcher(cursor + k)], pad_id) for k in range(cfg.grad_accum)]
+        shards = [ctx.shard([sequences[i] for i in batcher(cursor + k)]) for k in range(cfg.grad_accum)]
+        micro = [collate(rows, pad_id) for rows, _ in shards]
+        for b, (_, real) in zip(micro, shards):
+            if not real:
+                b["weights"].zero_()            # a rank without a row this micro-batch: weight 0
         cursor += cfg.grad_accum
-        total_w = sum(float(b["weights"][:, 1:].sum()) for b in micro) or 1.0
-        step_loss, parts = 0.0, {role: [0.0, 0] for role in ROLE_CODES}
-        for b in micro:
+        total_w = ctx.sum(sum(float(b["weights"][:, 1:].sum()) for b in micro)) or 1.0
+        step_loss = step_tokens = 0.0
+        parts = {role: [0.0, 0] for role in ROLE_CODES}
+        for j, (b, (_, real)) in enumerate(zip(micro, shards)):
             b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss_sum, by_role = loss_parts(model, b)
-                loss = loss_sum / total_w
-            loss.backward()
-            step_loss += loss.item()
-            for role, (ce_sum, n) in by_role.items():
-                parts[role][0] += ce_sum
-                parts[role][1] += n
-            tokens += int(b["attention_mask"].sum())
+            with ctx.no_sync(loss_fn, last=j == len(micro) - 1):
+                with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                    loss_sum, by_role = loss_fn(b)
+                    loss = loss_sum / total_w * ctx.world   # x world: DDP averages gradients over ranks
+                loss.backward()
+            step_loss += loss.item() / ctx.world
+            if real:
+                step_tokens += int(b["attention_mask"].sum())
+                for role, (ce_sum, n) in by_role.items():
+                    parts[role][0] += ce_sum
+                    parts[role][1] += n
+        step_loss, step_tokens = ctx.sum(step_loss), int(ctx.sum(step_tokens))   # over all ranks
+        if ctx.world > 1:
+            parts = {role: [ctx.sum(v[0]), int(ctx.sum(v[1]))] for role, v in parts.items()}
+        tokens += step_tokens
         check_finite_loss(step_loss, step + 1, cfg)
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -280,7 +301,7 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        seen += sum(int(b["attention_mask"].sum()) for b in micro)
+        seen += step_tokens
         recent = (recent + [step_loss])[-max(1, cfg.log_every):]
         validation = {}
         if validate is not None and validate_every > 0 and (step % validate_every == 0 or step == cfg.steps):
@@ -288,8 +309,11 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
             model.train()
         if checkpoint_dir is not None and (step == cfg.steps or
                                            (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen)
-        if callback is not None:
+            ctx.save_rng(Path(checkpoint_dir), step)
+            if ctx.is_main:
+                save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen)
+            ctx.barrier()
+        if callback is not None and ctx.is_main:
             elapsed = time.perf_counter() - t0
             rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
             callback({"step": step, "total": cfg.steps, "loss": step_loss,

@@ -65,7 +65,8 @@ def show_current() -> None:
 @click.option("--reuse-old", is_flag=True,
               help="Reuse succeeded runs of the same settings from an older results version instead of "
                    "rerunning them.")
-def submit(matrix, force, yes, new_version, reuse_old) -> None:
+@click.option("--dry-run", is_flag=True, help="List the matrix's cells and queue nothing (no database needed).")
+def submit(matrix, force, yes, new_version, reuse_old, dry_run) -> None:
     """Expand an experiment matrix into runs and queue the missing ones; prints the run ids.
 
     Every cell is validated before any is queued. Identical succeeded runs (same config hash, results
@@ -74,6 +75,8 @@ def submit(matrix, force, yes, new_version, reuse_old) -> None:
     from cotdistill import RESULTS_VERSION
     from cotdistill.config import ConfigError
     from worker import api
+    if dry_run:
+        return _list_cells(matrix)
     _existing_database()
     try:
         r = api.submit_matrix(matrix, force=force, confirm=yes, new_version=new_version, reuse_old=reuse_old)
@@ -99,6 +102,27 @@ def submit(matrix, force, yes, new_version, reuse_old) -> None:
     if unsent:
         click.echo(f"warning: the broker is not reachable; runs {unsent} stay queued and a worker's "
                    f"reconciler sends them once it is", err=True)
+
+
+def _list_cells(path: str) -> None:
+    """`submit --dry-run`: every cell of the matrix, validated, one line each, and the count."""
+    from cotdistill.config import ConfigError
+    from worker.experiments import expand, load_matrix
+    try:
+        matrix = load_matrix(path)
+        cells = expand(matrix)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{'cell':>5}  {'student':<20} {'dataset':<20} {'placement':<9} {'perturbation':<32} "
+               f"{'seed':>4} {'devices':>7}")
+    for i, (_, cfg) in enumerate(cells, 1):
+        p = cfg.perturbation
+        pert = p.kind + (f"/{p.level} " + ",".join(f"{k}={v}" for k, v in sorted(p.params.items()) if v is not None)
+                         if p.kind != "none" else "")
+        click.echo(f"{i:>5}  {cfg.student.name:<20} {cfg.data.name:<20} {cfg.placement:<9} {pert:<32} "
+                   f"{cfg.seed:>4} {cfg.train.devices:>7}")
+    gpus = sum(cfg.train.devices for _, cfg in cells)
+    click.echo(f"experiment {matrix.name!r}: {len(cells)} cells ({gpus} GPU placements); dry run, nothing queued")
 
 
 def _progress(r: dict) -> str:
@@ -208,11 +232,26 @@ def retry(run_id) -> None:
               help="Runs at once (1: in the worker process itself; one worker per GPU).")
 @click.option("--name", default=None, help="Worker name (default: host name).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(queues, concurrency, name, loglevel) -> None:
+@click.option("--gpus", default=None,
+              help="One worker per GPU, CUDA_VISIBLE_DEVICES pinned: `0,1,2,3` or `all`. A run with "
+                   "train.devices: N also takes N-1 free GPUs. Without GPUs, a list fakes the ids (CPU).")
+def worker(queues, concurrency, name, loglevel, gpus) -> None:
     """Start a worker ($COTDISTILL_BROKER_URL and $COTDISTILL_DATABASE_URL; default: embedded)."""
     from worker.db import database_url, upgrade as do_upgrade
     _existing_database()             # `up` creates it before starting its workers
     do_upgrade(database_url())
+    if gpus is not None:
+        import logging
+        import socket
+        from worker.launch import parse_gpus, supervise
+        try:
+            ids = parse_gpus(gpus)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+        logging.basicConfig(level=loglevel, format="%(asctime)s %(name)s: %(message)s")
+        supervise(ids, ["--queues", queues, "--concurrency", "1", "--loglevel", loglevel],
+                  name or socket.gethostname())
+        return
     from worker.celery_app import app, is_embedded
     argv = ["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel,
             "--pool", "solo" if concurrency == 1 else "prefork", "--without-heartbeat"]

@@ -30,7 +30,9 @@ from cotdistill.runner import ArtifactsMissing, check_artifacts, missing_artifac
 from cotdistill.curves import curve_values
 from cotdistill.students import home
 from worker import state
+from cotdistill.distributed import RanksLost
 from worker.guard import check_config_paths
+from worker.launch import GpuLocks, run_multi
 from worker.models import Run, utcnow
 
 log = logging.getLogger(__name__)
@@ -206,6 +208,11 @@ def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat,
                 state.finish(session, row_id, worker, "cancelled", error="cancelled by request", model=model)
                 return None, "cancelled"
         return None, "stopped: another worker holds it"
+    except RanksLost as e:                       # a rank was killed: recovered like a lost worker
+        beat.close()
+        with sessions() as session:
+            state.recover_own(session, row_id, worker, f"{e}", model=model)
+        return None, f"recovered: {str(e).splitlines()[0]}"
     except HandBack:
         beat.close()
         with sessions() as session:
@@ -243,7 +250,17 @@ def finished_summary(out: Path, cfg: RunConfig) -> dict | None:
 
 
 def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
-    """Run `run_id` if this worker can claim it; returns what happened (for the log)."""
+    """Run `run_id` if this worker can claim it; returns what happened (for the log). A worker pinned
+    to a GPU (worker/launch.py) holds that GPU, and any it borrows, while the run lasts."""
+    locks = GpuLocks()
+    locks.take_own()
+    try:
+        return _execute(sessions, run_id, worker, locks)
+    finally:
+        locks.release()
+
+
+def _execute(sessions: sessionmaker, run_id: int, worker: str, locks: GpuLocks) -> str:
     with sessions() as session:
         if not state.claim(session, run_id, worker):
             return "not claimed (taken, finished or cancelled)"
@@ -260,7 +277,9 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
         cfg = from_dict(RunConfig, config)
         reporter.log_every = max(1, cfg.train.log_every)
         summary = finished_summary(out, cfg)
-        if summary is None:
+        if summary is None and cfg.train.devices > 1:
+            summary = run_multi(cfg, out, reporter, locks, CHECKPOINT_EVERY)
+        elif summary is None:
             from cotdistill.runner import run as run_science
             summary = run_science(cfg, out, callback=reporter, checkpoint_every=CHECKPOINT_EVERY)
         # The folder is the run's result: one that vanished (in part) fails the run, naming the path.

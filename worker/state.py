@@ -158,3 +158,22 @@ def requeue_own(session: Session, run_id: int, worker: str, *, model=Run) -> boo
                              .execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
+
+
+def recover_own(session: Session, run_id: int, worker: str, reason: str, *, model=Run) -> bool:
+    """A worker whose run lost a process (a killed rank) gives it back as the reconciler recovers a
+    lost worker's run: attempt + 1, resumed from its checkpoint; failed once MAX_ATTEMPTS is reached."""
+    from worker.reconcile import MAX_ATTEMPTS
+    mine = and_(model.id == run_id, model.status == "running", model.worker == worker)
+    row = session.get(model, run_id)
+    session.refresh(row)
+    if row.attempt + 1 >= MAX_ATTEMPTS:
+        values = {"status": "failed", "finished_at": utcnow(),
+                  "error": f"{reason}\ngave up after {row.attempt + 1} attempts (COTDISTILL_MAX_ATTEMPTS={MAX_ATTEMPTS})"}
+    else:
+        values = {"status": "queued", "attempt": model.attempt + 1, "worker": None, "task_id": None,
+                  "cancel_requested": False}
+    result = session.execute(update(model).where(mine).values(**values)
+                             .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1

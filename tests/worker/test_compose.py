@@ -21,8 +21,10 @@ def test_compose_parses_and_has_the_cluster():
     assert {"redis", "postgres", "app", "worker-gpu", "worker-cpu", "migrate"} <= set(services)
     gpu = services["worker-gpu"]
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert gpu["command"][:4] == ["cotdistill", "worker", "--queues", "gpu"]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert gpu["command"][:6] == ["cotdistill", "worker", "--queues", "gpu", "--gpus", "all"]
+    assert gpu["build"]["args"]["TORCH_CUDA"].startswith("${TORCH_CUDA:-cu")     # the CUDA build of torch
+    assert "ARG TORCH_CUDA=\"\"" in (ROOT / "Dockerfile").read_text()          # the CPU default stays
     for name in ("app", "worker-gpu", "worker-cpu", "migrate"):
         env = services[name]["environment"]
         assert env["COTDISTILL_BROKER_URL"].startswith("redis://redis:")

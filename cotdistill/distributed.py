@@ -1,0 +1,324 @@
+"""One run on several devices: torchrun + DistributedDataParallel, with rank 0 owning the results.
+
+    summary = launch(cfg, out, callback=print)          # starts `torchrun --nproc-per-node N` and waits
+    python -m torch.distributed.run --nproc-per-node 2 -m cotdistill.distributed CONFIG OUT EVENTS
+
+Why this engine: DDP is PyTorch's own, torchrun its own launcher (it starts one process per device,
+watches them, and ends all of them when one dies), and our training loop stays the one loop that
+single-process runs use, so checkpoints and exact resume are the same code. Accelerate would wrap
+the same DDP and add a config layer we do not need.
+
+What changes with `train.devices: N` (train.distributed: ddp):
+- the global batch is unchanged: every micro-batch the single-process loop would take is cut into N
+  slices, one per rank (a rank without a row that step runs a zero-weight row, so the gradient
+  all-reduce always has every rank); the loss is normalised by the global supervised weight, so the
+  gradient, the loss curve and the checkpoints equal a single-process run's (to float reduction order);
+- rank 0 alone writes the run folder (config, metrics, checkpoint, model, summary), reports progress
+  (JSON lines in EVENTS, which the caller tails) and evaluates the test set on its own, on the full
+  model: the records are those of a single-process run;
+- every rank keeps its own RNG state in the checkpoint folder (`rng-<rank>.pt`), so dropout resumes
+  exactly too; ranks other than 0 draw dropout from their own seed (seed + 7919 x rank).
+- fsdp is refused on CPU (and, in this version, on GPUs too): see `check_supported`.
+
+A rank that raises writes `error-<rank>.txt` beside EVENTS and exits 1 (the caller fails the run with
+that message); a rank that dies without one (kill -9, the OOM killer), whose peers then fail in a
+collective (`peer-<rank>.txt`, not an error of theirs), ends in RanksLost, which a job system treats
+as a lost worker: it requeues the run, which resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+EVENTS = "events.jsonl"
+
+
+class RanksLost(RuntimeError):
+    """A rank died without an error of its own (killed): the run can resume from its checkpoint."""
+
+
+def check_supported(train_cfg, device: str) -> None:
+    """Refuse, before any work, a distributed setting this machine or version cannot run."""
+    from cotdistill.runner import RunError
+    kind = str(device).split(":")[0]
+    if train_cfg.distributed == "fsdp":
+        where = "on CPU (PyTorch's FSDP needs CUDA devices here)" if kind == "cpu" else "in this version"
+        raise RunError(f"train.distributed=fsdp is not supported {where}: use train.distributed=ddp "
+                       f"(one full copy of the model per device)")
+    if train_cfg.devices > 1 and kind == "cuda" and torch.cuda.device_count() < train_cfg.devices:
+        raise RunError(f"train.devices={train_cfg.devices} but only {torch.cuda.device_count()} GPU(s) "
+                       f"are visible (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+
+
+# --- inside a rank ------------------------------------------------------------------------------
+class Single:
+    """The one-process case: every collective is the identity."""
+    rank, world, is_main = 0, 1, True
+
+    def shard(self, rows: list) -> tuple[list, bool]:
+        return rows, True
+
+    def sum(self, value: float) -> float:
+        return value
+
+    def loss_fn(self, model) -> Callable:
+        """batch -> (weighted loss sum, {role: (cross-entropy sum, tokens)}), as training.loss_parts."""
+        from cotdistill.training import loss_parts
+        return lambda batch: loss_parts(model, batch)
+
+    def no_sync(self, fn, last: bool):
+        return contextlib.nullcontext()
+
+    def barrier(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def main_first(self):
+        yield
+
+    def save_rng(self, path: Path, step: int) -> None:
+        pass
+
+    def load_rng(self, path: Path, step: int) -> None:
+        pass
+
+
+SINGLE = Single()
+
+
+class _Loss(torch.nn.Module):
+    """The loss as a module, so that DDP's forward (which prepares the gradient all-reduce) runs it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        from cotdistill.training import loss_parts
+        return loss_parts(self.model, batch)
+
+
+class DDP(Single):
+    """One rank of a torchrun job (RANK, WORLD_SIZE, LOCAL_RANK from the environment)."""
+
+    def __init__(self):
+        import torch.distributed as dist
+        self.dist = dist
+        self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
+        self.is_main = self.rank == 0
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.local_rank)
+            self.device = f"cuda:{self.local_rank}"
+        else:
+            self.device = "cpu"
+        dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
+
+    def shard(self, rows: list) -> tuple[list, bool]:
+        mine = rows[self.rank::self.world]
+        return (mine, True) if mine else (rows[:1], False)   # (rows, real): a stand-in row weighs 0
+
+    def sum(self, value: float) -> float:
+        t = torch.tensor([value], dtype=torch.float64,
+                         device=self.device if self.device.startswith("cuda") else "cpu")
+        self.dist.all_reduce(t)
+        return float(t.item())
+
+    def loss_fn(self, model):
+        from torch.nn.parallel import DistributedDataParallel
+        from cotdistill.logits import resolve
+        resolve(model)                              # the logits route, decided before wrapping
+        ids = [self.local_rank] if self.device.startswith("cuda") else None
+        return DistributedDataParallel(_Loss(model), device_ids=ids)
+
+    def no_sync(self, fn, last: bool):
+        return contextlib.nullcontext() if last else fn.no_sync()   # all-reduce once per step
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    @contextlib.contextmanager
+    def main_first(self):
+        """Rank 0 does the body first (caches: the tiny tokenizer), then the others."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
+
+    def save_rng(self, path: Path, step: int) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        state = {"step": step, "torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state() if self.device.startswith("cuda") else None}
+        tmp = path / f"rng-{self.rank}.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path / f"rng-{self.rank}.pt")
+        self.barrier()                              # every rank's state is down before the checkpoint
+
+    def load_rng(self, path: Path, step: int) -> None:
+        file = path / f"rng-{self.rank}.pt"
+        if file.exists():
+            state = torch.load(file, weights_only=False)
+            if state["step"] == step:
+                torch.set_rng_state(state["torch"])
+                if state["cuda"] is not None and self.device.startswith("cuda"):
+                    torch.cuda.set_rng_state(state["cuda"])
+
+    def close(self) -> None:
+        if self.dist.is_initialized():
+            self.dist.destroy_process_group()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: get `sig` when the parent process dies, so no rank or launcher outlives its worker."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(sig))     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | None = None) -> int:
+    """One rank: the run as runner.run does it, with this rank's share of every batch."""
+    die_with_parent()
+    folder = Path(events).parent
+    rank = int(os.environ.get("RANK", 0))
+    (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
+    ctx = None
+    try:
+        import yaml
+        from cotdistill.config import RunConfig, from_dict
+        from cotdistill.runner import run
+        cfg = from_dict(RunConfig, yaml.safe_load(Path(config_path).read_text(encoding="utf-8")))
+        ctx = DDP()
+        emit = None
+        if ctx.is_main:
+            stream = open(events, "a", encoding="utf-8")
+
+            def emit(event: dict) -> None:
+                stream.write(json.dumps(event, default=str) + "\n")
+                stream.flush()
+        run(cfg, Path(out), callback=emit, device=ctx.device, checkpoint_every=checkpoint_every, dist=ctx)
+        ctx.close()
+        return 0
+    except BaseException as e:                      # noqa: BLE001 - reported to the launcher, then exit 1
+        from cotdistill.runner import RunError
+        text = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
+        # A collective that failed because another rank vanished is that rank's death, not our error.
+        kind = "peer" if is_peer_loss(e) else "error"
+        (folder / f"{kind}-{rank}.txt").write_text(f"rank {rank}: {text}", encoding="utf-8")
+        raise
+
+
+PEER_LOSS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted")
+
+
+def is_peer_loss(e: BaseException) -> bool:
+    """Did this exception come from a collective whose peer process died?"""
+    dist_error = getattr(torch.distributed, "DistNetworkError", ())
+    return isinstance(e, dist_error) or any(text in str(e) for text in PEER_LOSS)
+
+
+# --- the launcher -------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun_command(n: int, config_path: Path, out: Path, events: Path,
+                     checkpoint_every: int | None = None) -> list[str]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0",
+           "--nproc-per-node", str(n), "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+           "--max-restarts", "0", "-m", "cotdistill.distributed", str(config_path), str(out), str(events)]
+    return cmd + ([str(checkpoint_every)] if checkpoint_every is not None else [])
+
+
+def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """End the launcher and its ranks (their own process group): SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, env: dict | None = None,
+           checkpoint_every: int | None = None, poll: Callable[[], None] | None = None,
+           interval: float = 0.2) -> dict:
+    """Run `cfg` on cfg.train.devices processes and return rank 0's summary. `callback` gets rank 0's
+    events in order; `poll()` is called between reads (it may raise to stop the run: the launcher and
+    its ranks are ended, the checkpoint stays). Raises RunError with a rank's own message if one
+    failed, RanksLost if one was killed."""
+    import yaml
+    from cotdistill.runner import RunError
+    out = Path(out)
+    folder = out / "dist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in [*folder.glob("error-*.txt"), *folder.glob("peer-*.txt"), *folder.glob("rank*.pid"),
+                folder / EVENTS]:
+        old.unlink(missing_ok=True)
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
+    events = folder / EVENTS
+    events.touch()
+    log = open(folder / "torchrun.log", "ab")
+    package_root = str(Path(__file__).resolve().parents[1])       # the ranks import this very package
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(torchrun_command(cfg.train.devices, config_path, out, events, checkpoint_every),
+                            env={**os.environ, "PYTHONPATH": path, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=die_with_parent)
+    summary = None
+    try:
+        with open(events, encoding="utf-8") as stream:
+            partial = ""
+            while True:
+                done = proc.poll() is not None
+                *lines, partial = (partial + stream.read()).split("\n")   # keep a half-written line
+                for line in filter(None, lines):
+                    event = json.loads(line)
+                    if event.get("phase") == "done":
+                        summary = event["summary"]
+                    if callback is not None:
+                        callback(event)
+                if done:
+                    break
+                if poll is not None:
+                    poll()
+                time.sleep(interval)
+    except BaseException:
+        stop(proc)
+        raise
+    finally:
+        log.close()
+    errors = sorted(folder.glob("error-*.txt"))
+    if proc.returncode != 0 or summary is None:
+        tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
+        if errors:
+            raise RunError(errors[0].read_text(encoding="utf-8"))
+        if len(list(folder.glob("rank*.pid"))) < cfg.train.devices:   # a rank never reached its code
+            raise RunError(f"the {cfg.train.devices}-process run did not start (exit code "
+                           f"{proc.returncode}); torchrun's log ({folder / 'torchrun.log'}) ends:\n{tail}")
+        raise RanksLost(f"a rank of the {cfg.train.devices}-process run died without an error of its "
+                        f"own (exit code {proc.returncode}); torchrun's log ends:\n{tail}")
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(rank_main(*sys.argv[1:3], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else None))
