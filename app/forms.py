@@ -236,6 +236,10 @@ def training_section(defaults: dict, prefill: dict | None = None) -> tuple[dict,
                         if given.get("eval_mode", "auto") in modes else 0,
                         help="auto: generate for `before` (the answer follows the rationale), score otherwise.")
     evaluation = defaults["eval"]
+    if prefill and "base" in prefill:        # relaunch: the experiment's own validation (absent = off)
+        earlier_eval = (prefill["base"] or {}).get("eval") or {}
+        evaluation = {**evaluation, "every": earlier_eval.get("every", 0),
+                      "val_size": earlier_eval.get("val_size", evaluation["val_size"])}
     cols = st.columns(2)
     every = cols[0].number_input("Validation every N steps (0 = off)", min_value=0, value=evaluation["every"],
                                  step=10, help="eval.every: accuracy on a fixed sample of the test items during "

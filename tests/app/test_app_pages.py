@@ -53,7 +53,8 @@ def fill_launch_form(at, name: str, seeds: str = "0, 1") -> None:
     at.text_area(key="loader_options").input(yaml.safe_dump(OPTIONS))
     for label, value in [("Training examples (0 = all)", 48), ("Test examples (0 = all)", 12),
                          ("Tiny student's vocabulary", 300), ("Max sequence length (tokens)", 128),
-                         ("Training steps", 6), ("Batch size", 8), ("Learning rate", 0.003), ("Warmup steps", 2)]:
+                         ("Training steps", 6), ("Batch size", 8), ("Learning rate", 0.003), ("Warmup steps", 2),
+                         ("Validation every N steps (0 = off)", 0)]:
         widget(at.number_input, label).set_value(value)
     widget(at.selectbox, "Evaluation").set_value("score")
     widget(at.multiselect, "Perturbations").set_value(["none"])

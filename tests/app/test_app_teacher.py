@@ -217,6 +217,7 @@ def test_launch_trains_on_a_registered_set_with_the_teacher_correct_filter(lab):
     at.text_input(key="launch_name").input("on-set-b")
     at.selectbox(key="rationale_filter").set_value("teacher_correct")
     widget(at.multiselect, "Placements").set_value(["after"])
+    widget(at.multiselect, "Perturbations").set_value(["none"])
     widget(at.text_input, "Seeds").input("0")
     widget(at.number_input, "Training steps").set_value(2).run()
     assert not at.error, [e.value for e in at.error]

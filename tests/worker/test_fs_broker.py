@@ -29,10 +29,15 @@ def _options(folder):
 
 
 def _writer(folder, n):
-    with Connection("filesystem://", transport_options=_options(folder)) as conn:
-        q = conn.SimpleQueue("race")
-        for i in range(n):
-            q.put({"i": i, "pad": "x" * PAD})
+    import traceback
+    try:
+        with Connection("filesystem://", transport_options=_options(folder)) as conn:
+            q = conn.SimpleQueue("race")
+            for i in range(n):
+                q.put({"i": i, "pad": "x" * PAD})
+    except BaseException:
+        (folder / "writer-error.txt").write_text(traceback.format_exc())
+        raise
 
 
 def test_the_filesystem_alias_is_the_atomic_transport(tmp_path):
@@ -55,8 +60,9 @@ def test_a_reader_racing_a_writer_gets_every_message_whole(tmp_path):
             seen.append(msg.payload["i"])
             assert len(msg.payload["pad"]) == PAD
             msg.ack()
-    proc.join(30)
-    assert proc.exitcode == 0
+    proc.join(60)
+    error = tmp_path / "writer-error.txt"
+    assert proc.exitcode == 0, error.read_text() if error.exists() else f"writer exit code {proc.exitcode}"
     assert sorted(seen) == list(range(n))
     assert not [p for p in (tmp_path / "queue").iterdir()], "no .part or message file is left behind"
 

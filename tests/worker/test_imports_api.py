@@ -16,6 +16,9 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("COTDISTILL_ALLOWED_PATHS", raising=False)
     (tmp_path / "data").mkdir()
+    from worker.db import upgrade
+    (tmp_path / "home").mkdir(exist_ok=True)
+    upgrade(f"sqlite:///{tmp_path / 'home' / 'app.db'}")      # as `db upgrade` or `up` would
     return tmp_path / "home"
 
 

@@ -85,6 +85,8 @@ def test_list_runs_says_why_a_queued_run_waits(tmp_path, monkeypatch):
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
     monkeypatch.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{tmp_path / 'api.db'}")
     monkeypatch.delenv("COTDISTILL_BROKER_URL", raising=False)
+    from worker.db import upgrade
+    upgrade(f"sqlite:///{tmp_path / 'api.db'}")
     from tests.worker.stack import BASE
     ids = api.submit_matrix({"name": "waits", "base": BASE, "factors": {"seed": [0, 1]}})["queued"]
     rows = {r["id"]: r for r in api.list_runs(experiment="waits")}
