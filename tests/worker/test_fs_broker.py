@@ -7,8 +7,10 @@ folder, with a writer in another process racing a reader.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
+import subprocess
+import sys
+from pathlib import Path
 from queue import Empty
 
 import pytest
@@ -16,6 +18,8 @@ from kombu import Connection
 
 import worker.celery_app  # noqa: F401  (registers the project's `filesystem` transport)
 from worker.fs_broker import Transport
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PAD = 4_000_000          # a write long enough for a polling reader to land inside it
 
@@ -28,16 +32,18 @@ def _options(folder):
             "control_folder": str(folder / "control"), "polling_interval": 0.001}
 
 
-def _writer(folder, n):
-    import traceback
-    try:
-        with Connection("filesystem://", transport_options=_options(folder)) as conn:
-            q = conn.SimpleQueue("race")
-            for i in range(n):
-                q.put({"i": i, "pad": "x" * PAD})
-    except BaseException:
-        (folder / "writer-error.txt").write_text(traceback.format_exc())
-        raise
+WRITER = """
+import sys
+from pathlib import Path
+from kombu import Connection
+import worker.celery_app
+from tests.worker.test_fs_broker import PAD, _options
+folder, n = Path(sys.argv[1]), int(sys.argv[2])
+with Connection("filesystem://", transport_options=_options(folder)) as conn:
+    q = conn.SimpleQueue("race")
+    for i in range(n):
+        q.put({"i": i, "pad": "x" * PAD})
+"""
 
 
 def test_the_filesystem_alias_is_the_atomic_transport(tmp_path):
@@ -47,8 +53,8 @@ def test_the_filesystem_alias_is_the_atomic_transport(tmp_path):
 
 def test_a_reader_racing_a_writer_gets_every_message_whole(tmp_path):
     n = 100
-    proc = mp.get_context("spawn").Process(target=_writer, args=(tmp_path, n))
-    proc.start()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(n)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = []
     with Connection("filesystem://", transport_options=_options(tmp_path)) as conn:
         q = conn.SimpleQueue("race")
@@ -60,9 +66,8 @@ def test_a_reader_racing_a_writer_gets_every_message_whole(tmp_path):
             seen.append(msg.payload["i"])
             assert len(msg.payload["pad"]) == PAD
             msg.ack()
-    proc.join(60)
-    error = tmp_path / "writer-error.txt"
-    assert proc.exitcode == 0, error.read_text() if error.exists() else f"writer exit code {proc.exitcode}"
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 0, output
     assert sorted(seen) == list(range(n))
     assert not [p for p in (tmp_path / "queue").iterdir()], "no .part or message file is left behind"
 
