@@ -4,7 +4,7 @@
 
 Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
 `predictions.jsonl` (one record per test example), `summary.json`, `model/` (the trained student,
-loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted once the run succeeds).
+loadable with `from_pretrained`; LoRA adapters are merged into its weights first, cotdistill.lora) and, while training, `checkpoint/` (deleted once the run succeeds).
 A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
@@ -30,7 +30,7 @@ from cotdistill.config import RunConfig
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
-from cotdistill.students import load_student
+from cotdistill.students import check_runtime, load_student
 
 
 class RunError(RuntimeError):
@@ -228,6 +228,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
+    check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
@@ -235,7 +236,10 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
+    from cotdistill.lora import merged, parameter_counts, prepare_for_training
     from cotdistill.training import checkpoint_step, train
+    model = prepare_for_training(student.model, cfg.student)
+    counts = parameter_counts(model)
     resumed = checkpoint_step(out / "checkpoint")
     metrics = open_metrics(out / "metrics.jsonl", resumed)
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
@@ -249,9 +253,10 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     with metrics:
         train_cfg = cfg.train if checkpoint_every is None else \
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
-        result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
+        result = train(model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint")
+    student.model = merged(model)                # evaluated as saved: adapters folded into the weights
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
@@ -267,6 +272,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
+               "packed": result.packed, "parameters": counts["parameters"],
+               "trainable_parameters": counts["trainable"], "lora_merged": cfg.student.lora is not None,
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
                "device": device, "config_hash": cfg.hash(device),

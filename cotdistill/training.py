@@ -3,7 +3,8 @@
     result = train(model, sequences, TrainConfig(steps=200), seed=0, callback=print,
                    checkpoint_dir=run_dir / "checkpoint")
 
-Batches group sequences of similar length and pad only to the longest in the batch. The loss is the
+Batches group sequences of similar length and pad only to the longest in the batch, or pack them
+padding-free where the student supports it (cotdistill.packing, train.packing). The loss is the
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), and
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 
 from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
+from cotdistill.packing import collate_packed, resolve_packing
 from cotdistill.placements import TrainingSequence
 from cotdistill.runner import RunError         # runner imports this module only inside run(): no cycle
 
@@ -40,6 +42,7 @@ class TrainResult:
     tokens: int                # real (non-padding) tokens processed
     seconds: float
     resumed_from: int = 0
+    packed: bool = False       # sequences were packed (cotdistill.packing), not padded
 
     @property
     def tokens_per_s(self) -> float:
@@ -98,8 +101,10 @@ def weighted_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     keep = w > 0
     at = torch.zeros_like(batch["weights"], dtype=torch.bool)
     at[:, :-1] = keep                                   # (B, T): positions whose next token is supervised
-    logits, _ = logits_at(model, at, input_ids=batch["input_ids"],
-                          attention_mask=batch["attention_mask"])   # (n_supervised, vocab)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    if "position_ids" in batch:
+        inputs["use_cache"] = False                     # with a cache, transformers ignores packed positions
+    logits, _ = logits_at(model, at, **inputs)          # (n_supervised, vocab)
     ce = F.cross_entropy(logits, batch["input_ids"][:, 1:][keep], reduction="none")
     return (ce * w[keep]).sum()
 
@@ -187,9 +192,13 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         step, cursor = load_checkpoint(Path(checkpoint_dir), model, opt, sched)
         start_step = step
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
+    packed = resolve_packing(model, cfg.packing)
+    make_batch = collate_packed if packed else collate
     tokens, recent, t0 = 0, [], time.perf_counter()
     while step < cfg.steps:
-        micro = [collate([sequences[i] for i in batcher(cursor + k)], pad_id) for k in range(cfg.grad_accum)]
+        picked = [[sequences[i] for i in batcher(cursor + k)] for k in range(cfg.grad_accum)]
+        micro = [make_batch(seqs, pad_id) for seqs in picked]
+        tokens += sum(len(s) for seqs in picked for s in seqs)
         cursor += cfg.grad_accum
         total_w = sum(float(b["weights"][:, 1:].sum()) for b in micro) or 1.0
         step_loss = 0.0
@@ -199,7 +208,6 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                 loss = weighted_loss_sum(model, b) / total_w
             loss.backward()
             step_loss += loss.item()
-            tokens += int(b["attention_mask"].sum())
         check_finite_loss(step_loss, step + 1, cfg)
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -218,4 +226,4 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                       "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed,
                       "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan")})
     return TrainResult(step, float(np.mean(recent)) if recent else float("nan"), tokens,
-                       time.perf_counter() - t0, start_step)
+                       time.perf_counter() - t0, start_step, packed)
