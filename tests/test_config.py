@@ -123,3 +123,41 @@ def test_file_dataset_paths_must_exist(tmp_path):
     scores.write_text("")
     cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={scores}"])
     assert cfg.perturbation.scores_file == str(scores)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("student.lora={r: 0}", "student.lora.r must be a positive integer, not 0"),
+    ("student.lora={rank: 8}", "unknown key(s) student.lora.rank; accepted in student.lora: r, alpha, dropout, target_modules"),
+    ("student.lora={alpha: -1}", "student.lora.alpha must be a number > 0, not -1"),
+    ("student.lora={dropout: 1}", "student.lora.dropout must be a number in [0, 1), not 1"),
+    ("student.lora={target_modules: q_proj}", "student.lora.target_modules must be null"),
+    ("student.lora=8", "student.lora: expected a mapping, got 8"),
+    ("student.attn_implementation=flash", "student.attn_implementation must be one of sdpa, eager, flash_attention_2, not 'flash'"),
+    ("student.dtype=fp16", "student.dtype must be one of auto, float32, bfloat16, float16, not 'fp16'"),
+    ("student.gradient_checkpointing=yes please", "student.gradient_checkpointing: expected true or false"),
+    ("train.packing=sometimes", "train.packing: expected true or false, got 'sometimes'"),
+])
+def test_students_at_size_options_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert message in str(e.value)
+
+
+def test_lora_defaults_are_filled_in_and_packing_defaults_to_auto():
+    cfg = load_config(None, ["student.lora={r: 4}", "student.gradient_checkpointing=true"])
+    assert cfg.student.lora == {"r": 4, "alpha": 16, "dropout": 0.0, "target_modules": None}
+    assert cfg.student.gradient_checkpointing is True and cfg.train.packing is None
+    assert load_config(None, ["student.lora=null"]).student.lora is None
+
+
+def test_new_keys_at_their_defaults_leave_the_settings_hash_of_older_configs_alone():
+    from cotdistill.config import from_dict
+    old = RunConfig().to_dict()                      # as written before the keys existed
+    for section, key in (("student", "lora"), ("student", "gradient_checkpointing"),
+                         ("student", "attn_implementation"), ("student", "dtype"), ("train", "packing")):
+        del old[section][key]
+    assert from_dict(RunConfig, old).settings_hash() == RunConfig().settings_hash()
+    changed = {load_config(None, [o]).settings_hash() for o in (
+        "student.lora={r: 8}", "student.gradient_checkpointing=true", "student.attn_implementation=eager",
+        "student.dtype=bfloat16", "train.packing=false")}
+    assert len(changed) == 5 and RunConfig().settings_hash() not in changed
