@@ -109,7 +109,7 @@ def model_shape(student) -> ModelShape:
             raise students.StudentError(f"student.size {student.size!r} is unknown; choose one of "
                                         f"{', '.join(students.TINY_SIZES)}")
         config = GPT2Config(vocab_size=student.vocab_size, n_positions=max(2 * student.max_length, 512),
-                            n_embd=width, n_layer=layers, n_head=heads)
+                            n_embd=width, n_layer=layers, n_head=heads, bos_token_id=0, eos_token_id=0)
     else:
         source, options = student.name, {}
         if student.name == students.SMOLLM2:

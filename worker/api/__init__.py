@@ -6,7 +6,8 @@
     paired([1, 2], [3, 4])                          # paired difference, McNemar, fixes and breaks
     cancel(7); retry(7); requeue_failed("cqa-placements")
 
-Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
+Parts: worker/api/runs.py (runs, experiments, comparisons), estimate.py (memory and GPU-hours
+before launch), jobs.py (jobs, attributions, the
 key-token study), sets.py (teachers and rationale sets), core.py (sessions). The caller never opens a
 database session: each function opens and closes its own, on the database
 of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
@@ -18,6 +19,7 @@ from worker.api.runs import (  # noqa: F401
     arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,
     run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS,
 )
+from worker.api.estimate import estimate_matrix, measured_tokens_per_s  # noqa: F401
 from worker.api.jobs import (  # noqa: F401
     submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
     attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,

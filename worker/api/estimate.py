@@ -1,0 +1,92 @@
+"""Before launch: memory per cell, whether it fits a GPU, and the matrix's GPU-hours.
+
+    estimate_matrix("configs/matrix-cqa.yaml", gpu_gib=80)              # tokens/s measured in the DB
+    estimate_matrix(matrix_dict, gpu_gib=24, tokens_per_s=15_000)       # or given
+
+The arithmetic is cotdistill.estimate's (formulas in its docstring); here cells are expanded,
+shapes read once per student, and the tokens/s figure found: the one given, else the median of the
+`tokens_per_s` of the latest succeeded runs of the same student on the same kind of device, else none
+(GPU-hours then unknown). Memory is planned for `device` (default cuda: precision auto is bf16 there).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+MEASURED_RUNS = 20
+"""How many of a student's latest succeeded runs the measured tokens/s is the median of."""
+
+
+def _same_student(a: dict, b: dict) -> bool:
+    """Same model for speed: the name, and for the built-in tiny student its size too."""
+    return a.get("name") == b.get("name") and (a.get("name") != "tiny" or a.get("size") == b.get("size"))
+
+
+def measured_tokens_per_s(student: dict, device: str = "cuda") -> dict | None:
+    """{"tokens_per_s", "runs", "source"} from the database's succeeded runs of `student` (a config's
+    student section) on `device`'s kind, or None (no such run, or no database here: a dry run never
+    creates one)."""
+    from sqlalchemy import select
+
+    from worker.api.core import session
+    from worker.db import require_database
+    from worker.models import Run
+    kind = device.split(":")[0]
+    try:
+        require_database()
+        with session() as s:
+            rows = s.execute(select(Run.config, Run.summary).where(Run.status == "succeeded")
+                             .order_by(Run.finished_at.desc())).all()
+    except Exception:                          # no database, or one that cannot be read: nothing measured
+        return None
+    rates = [r.summary["tokens_per_s"] for r in rows
+             if _same_student((r.config or {}).get("student") or {}, student) and r.summary
+             and str(r.summary.get("device", "")).split(":")[0] == kind
+             and (r.summary.get("tokens_per_s") or 0) > 0][:MEASURED_RUNS]
+    if not rates:
+        return None
+    return {"tokens_per_s": float(statistics.median(rates)), "runs": len(rates),
+            "source": f"measured: median of {len(rates)} succeeded {kind} run(s) of {student['name']}"}
+
+
+def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_per_s: float | None = None,
+                    device: str = "cuda") -> dict:
+    """Per cell: factors, student, parameters, trainable, memory (bytes by part), total_gib, fits,
+    tokens, gpu_hours (None without a tokens/s figure) and the figure's source; plus totals. A student
+    whose config cannot be read here gets `error` instead of numbers. Raises ConfigError for a bad matrix."""
+    from cotdistill.estimate import GIB, estimate_cell, gpu_hours, model_shape
+    from cotdistill.students import StudentError
+    from worker.experiments import Matrix, expand, load_matrix
+    m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]) if isinstance(matrix, dict) \
+        else load_matrix(matrix)
+    shapes, rates, cells = {}, {}, []
+    for factors, cfg in expand(m):
+        key = json.dumps(cfg.to_dict()["student"], sort_keys=True)
+        if key not in shapes:
+            try:
+                shapes[key] = model_shape(cfg.student)
+            except StudentError as e:
+                shapes[key] = str(e)
+        cell = {"factors": factors, "student": cfg.student.name, "lora": cfg.student.lora is not None}
+        if isinstance(shapes[key], str):
+            cells.append({**cell, "error": shapes[key], "fits": None, "gpu_hours": None})
+            continue
+        est = estimate_cell(cfg, shapes[key], device=device, gpu_gib=gpu_gib)
+        if tokens_per_s is not None:
+            rate = {"tokens_per_s": float(tokens_per_s), "source": "given"}
+        else:
+            if key not in rates:
+                rates[key] = measured_tokens_per_s(cfg.to_dict()["student"], device)
+            rate = rates[key]
+        hours = gpu_hours([est["tokens"]], rate["tokens_per_s"]) if rate else None
+        cells.append({**cell, **est, "total_gib": est["memory"]["total_bytes"] / GIB, "gpu_hours": hours,
+                      "tokens_per_s": rate["tokens_per_s"] if rate else None,
+                      "tokens_per_s_source": rate["source"] if rate else None})
+    known = [c["gpu_hours"] for c in cells if c["gpu_hours"] is not None]
+    return {"name": m.name, "gpu_gib": gpu_gib, "device": device, "cells": cells,
+            "fit": sum(c["fits"] is True for c in cells), "too_big": sum(c["fits"] is False for c in cells),
+            "unknown": sum(c["fits"] is None for c in cells),
+            "gpu_hours": sum(known) if known and len(known) == len(cells) else None,
+            "gpu_hours_known_cells": len(known)}
