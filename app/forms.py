@@ -169,6 +169,31 @@ def plan_section(matrix: dict | None) -> dict | None:
     return plan
 
 
+def estimate_section(matrix: dict | None, plan: dict | None) -> None:
+    """Per cell: parameters, planned GPU memory, whether it fits the GPU size given, GPU-hours."""
+    if matrix is None or plan is None:
+        return
+    cols = st.columns(2)
+    gpu_gib = cols[0].number_input("GPU memory per cell (GiB)", min_value=1.0, value=80.0, step=8.0,
+                                   key="estimate_gpu_gib")
+    rate = cols[1].number_input("Training tokens/s per GPU (0 = measured by earlier runs)", min_value=0.0,
+                                value=0.0, step=1000.0, key="estimate_tokens_per_s")
+    e = queries.estimate(matrix, float(gpu_gib), float(rate) or None)
+    rows = [{"cell": ", ".join(f"{k}={v}" for k, v in c["factors"].items()), "student": c["student"],
+             "parameters (M)": c.get("parameters", 0) / 1e6, "trained (M)": c.get("trainable", 0) / 1e6,
+             "memory (GiB)": c.get("total_gib"), "fits": c["fits"], "GPU-hours": c["gpu_hours"],
+             "note": c.get("error") or c.get("tokens_per_s_source") or "no tokens/s measured yet"}
+            for c in e["cells"]]
+    st.dataframe(rows, hide_index=True, key="estimate_table")
+    hours = "unknown (give a tokens/s figure)" if e["gpu_hours"] is None else f"{e['gpu_hours']:.2f}"
+    too_big = f", {e['too_big']} do not" if e["too_big"] else ""
+    st.markdown(f"**Memory and time:** {e['fit']} of {len(e['cells'])} cell(s) fit a {gpu_gib:g} GiB GPU"
+                f"{too_big}; training GPU-hours: {hours}.")
+    st.caption("Memory = weights + gradients + AdamW state + activations of one micro-batch at max length, "
+               "planned for CUDA (bf16 autocast under precision auto); GPU-hours are an upper bound (every "
+               "sequence at max length), training only. Formulas: cotdistill/estimate.py.")
+
+
 def preview_section(plan: dict | None, conditions: list[dict]) -> None:
     """The exact training sequence of one example under every condition, supervised tokens shaded."""
     st.caption("Shaded tokens are supervised (they carry loss); the others are context only.")

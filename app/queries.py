@@ -90,6 +90,11 @@ def plan(matrix: dict) -> dict:
     return api.plan_matrix(matrix)
 
 
+@st.cache_data(ttl=RESULTS_S, show_spinner="Estimating memory and GPU-hours…")
+def estimate(matrix: dict, gpu_gib: float, tokens_per_s: float | None = None) -> dict:
+    return api.estimate_matrix(matrix, gpu_gib=gpu_gib, tokens_per_s=tokens_per_s)
+
+
 @st.cache_data(ttl=SLOW_S, show_spinner="A worker is building the training sequences…")
 def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "train") -> list[dict]:
     """Raises TimeoutError when no worker answers (errors are never cached, so a retry asks again)."""
