@@ -178,7 +178,11 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
                                    key="estimate_gpu_gib")
     rate = cols[1].number_input("Training tokens/s per GPU (0 = measured by earlier runs)", min_value=0.0,
                                 value=0.0, step=1000.0, key="estimate_tokens_per_s")
-    e = queries.estimate(matrix, float(gpu_gib), float(rate) or None)
+    try:
+        e = queries.estimate(matrix, float(gpu_gib), float(rate) or None)
+    except TimeoutError as err:
+        st.error(f"The memory estimate timed out: {err}")
+        return
     rows = [{"cell": ", ".join(f"{k}={v}" for k, v in c["factors"].items()), "student": c["student"],
              "parameters (M)": c.get("parameters", 0) / 1e6, "trained (M)": c.get("trainable", 0) / 1e6,
              "memory (GiB)": c.get("total_gib"), "fits": c["fits"], "GPU-hours": c["gpu_hours"],

@@ -19,7 +19,7 @@ from worker.api.runs import (  # noqa: F401
     arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,
     run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS,
 )
-from worker.api.estimate import estimate_matrix, measured_tokens_per_s  # noqa: F401
+from worker.api.estimate import estimate_matrix, measured_tokens_per_s, model_shapes  # noqa: F401
 from worker.api.jobs import (  # noqa: F401
     submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
     attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,

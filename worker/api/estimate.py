@@ -51,24 +51,54 @@ def measured_tokens_per_s(student: dict, device: str = "cuda") -> dict | None:
             "source": f"measured: median of {len(rates)} succeeded {kind} run(s) of {student['name']}"}
 
 
+def shapes_of(students: list[dict]) -> list[dict]:
+    """The ModelShape (as a dict) of each student section, or {"error": why} (reads model configs:
+    loads torch and transformers, so the app asks a worker: model_shapes)."""
+    from cotdistill.config import StudentConfig, from_dict
+    from cotdistill.estimate import model_shape
+    from cotdistill.students import StudentError
+    out = []
+    for student in students:
+        try:
+            out.append(model_shape(from_dict(StudentConfig, student, "student.")).as_dict())
+        except StudentError as e:
+            out.append({"error": str(e)})
+    return out
+
+
+def model_shapes(students: list[dict], *, timeout: float = 60) -> list[dict]:
+    """shapes_of, computed by a worker on the `cpu` queue; TimeoutError when none answers."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    from worker.celery_app import CPU_QUEUE, get_app
+    result = get_app().send_task("cotdistill.model_shapes", args=[students], queue=CPU_QUEUE)
+    try:
+        return result.get(timeout=timeout, interval=0.1)
+    except CeleryTimeout:
+        raise TimeoutError(f"no worker answered the memory estimate within {timeout:.0f} s: is a worker "
+                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
+    finally:
+        result.forget()
+
+
 def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_per_s: float | None = None,
-                    device: str = "cuda") -> dict:
+                    device: str = "cuda", worker_timeout: float | None = None) -> dict:
     """Per cell: factors, student, parameters, trainable, memory (bytes by part), total_gib, fits,
     tokens, gpu_hours (None without a tokens/s figure) and the figure's source; plus totals. A student
-    whose config cannot be read here gets `error` instead of numbers. Raises ConfigError for a bad matrix."""
-    from cotdistill.estimate import GIB, estimate_cell, gpu_hours, model_shape
-    from cotdistill.students import StudentError
+    whose config cannot be read gets `error` instead of numbers. The students' shapes are read in this
+    process (the CLI), or by a worker when `worker_timeout` is given (the app, which loads no model
+    library; TimeoutError when none answers). Raises ConfigError for a bad matrix."""
+    from cotdistill.estimate import GIB, ModelShape, estimate_cell, gpu_hours
     from worker.experiments import Matrix, expand, load_matrix
     m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]) if isinstance(matrix, dict) \
         else load_matrix(matrix)
-    shapes, rates, cells = {}, {}, []
-    for factors, cfg in expand(m):
+    expanded = expand(m)
+    students = {json.dumps(cfg.to_dict()["student"], sort_keys=True): cfg.to_dict()["student"] for _, cfg in expanded}
+    found = shapes_of(list(students.values())) if worker_timeout is None else \
+        model_shapes(list(students.values()), timeout=worker_timeout)
+    shapes = {key: shape.get("error") or ModelShape(**shape) for key, shape in zip(students, found)}
+    rates, cells = {}, []
+    for factors, cfg in expanded:
         key = json.dumps(cfg.to_dict()["student"], sort_keys=True)
-        if key not in shapes:
-            try:
-                shapes[key] = model_shape(cfg.student)
-            except StudentError as e:
-                shapes[key] = str(e)
         cell = {"factors": factors, "student": cfg.student.name, "lora": cfg.student.lora is not None}
         if isinstance(shapes[key], str):
             cells.append({**cell, "error": shapes[key], "fits": None, "gpu_hours": None})
