@@ -126,3 +126,10 @@ def test_flash_attention_is_refused_before_any_work_where_it_cannot_run():
     with pytest.raises(StudentError, match="student.attn_implementation: flash_attention_2 (needs the flash-attn "
                                            "package|runs only on a CUDA GPU)"):
         check_runtime(StudentConfig(attn_implementation="flash_attention_2"), "cpu")
+
+
+def test_lora_target_modules_the_student_lacks_are_named_with_what_to_do():
+    from cotdistill.lora import LoraError
+    with pytest.raises(LoraError, match=r"student.lora.target_modules: Target modules \{'nope'\} not found.*"
+                                        r"family 'llama'.*\[q_proj, v_proj\], or use 'all-linear'"):
+        apply_lora(model_of("llama"), {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["nope"]})
