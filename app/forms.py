@@ -80,7 +80,18 @@ def student_section(options: dict) -> list[dict]:
     left, right = st.columns(2)
     vocab = left.number_input("Tiny student's vocabulary", min_value=64, value=defaults["vocab_size"], step=64)
     max_length = right.number_input("Max sequence length (tokens)", min_value=16, value=defaults["max_length"], step=16)
-    return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length))
+    with st.expander("Students at size: LoRA, gradient checkpointing, attention kernel, dtype"):
+        cols = st.columns(4)
+        lora = cols[0].number_input("LoRA rank (0 = full fine-tune)", min_value=0, value=0, step=4,
+                                    help="LoRA adapters through peft (alpha = 2 x rank), merged into the "
+                                         "weights when the run saves its model.")
+        checkpointing = cols[1].checkbox("Gradient checkpointing", value=False)
+        attn = cols[2].selectbox("Attention", ["sdpa", "eager", "flash_attention_2"],
+                                 help="flash_attention_2 needs the flash-attn package on a GPU worker.")
+        dtype = cols[3].selectbox("Weights dtype", ["auto", "float32", "bfloat16", "float16"])
+    at_size = mx.size_options(lora_r=int(lora) or None, gradient_checkpointing=checkpointing,
+                              attn_implementation=attn, dtype=dtype)
+    return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length), at_size=at_size)
 
 
 def perturbation_section(defaults: dict[str, dict]) -> list[dict]:

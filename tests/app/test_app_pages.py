@@ -107,6 +107,10 @@ def test_launch_page_plans_memory_per_cell_and_gpu_hours(lab):
     assert f"4 of 4 cell(s) fit a 80 GiB GPU; training GPU-hours: {hours:.2f}." in texts(at)
     widget(at.number_input, "GPU memory per cell (GiB)").set_value(1.0).run()
     assert not at.exception and "cell(s) fit a 1 GiB GPU" in texts(at)
+    widget(at.number_input, "LoRA rank (0 = full fine-tune)").set_value(4).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    lora = next(d.value for d in at.dataframe if "memory (GiB)" in d.value.columns)
+    assert all(lora["trained (M)"] < frame["trained (M)"]) and list(lora["parameters (M)"]) == list(frame["parameters (M)"])
 
 
 # ------------------------------------------------------------------------------------------ runs
