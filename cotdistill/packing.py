@@ -33,6 +33,8 @@ from cotdistill.placements import TrainingSequence
 from cotdistill.runner import RunError          # runner imports training (and so this) only inside run()
 
 _ATTR = "_cotdistill_packing"
+ROLE_CODES = {"label": 1, "rationale": 2}
+"""Codes of the `roles` tensor: the positions whose loss is reported as label and rationale loss."""
 LEAK_TOLERANCE = 1e-6
 """Largest change of one sequence's logits allowed when the other sequence of its row changes."""
 
@@ -65,13 +67,15 @@ def pack_rows(lengths: Sequence[int], capacity: int | None = None) -> list[list[
 
 def collate_packed(seqs: Sequence[TrainingSequence], pad_id: int,
                    capacity: int | None = None) -> dict[str, torch.Tensor]:
-    """Pack `seqs` (see pack_rows). -> input_ids, position_ids, weights (rows, width). A padded tail
-    restarts its positions too, so it forms its own segment."""
+    """Pack `seqs` (see pack_rows). -> input_ids, position_ids, weights, roles (rows, width); roles:
+    ROLE_CODES on the label and rationale segments' tokens, 0 elsewhere. A padded tail restarts its
+    positions too, so it forms its own segment."""
     rows = pack_rows([len(s) for s in seqs], capacity)
     width = capacity or max(len(s) for s in seqs)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(rows), width), dtype=torch.long)
     weights = torch.zeros((len(rows), width), dtype=torch.float32)
+    roles = torch.zeros((len(rows), width), dtype=torch.long)
     for r, members in enumerate(rows):
         at = 0
         for i in members:
@@ -80,9 +84,12 @@ def collate_packed(seqs: Sequence[TrainingSequence], pad_id: int,
             pos[r, at:at + n] = torch.arange(n)
             weights[r, at:at + n] = torch.tensor(s.weights)
             weights[r, at] = 0.0                   # nothing predicts a sequence's first token
+            for role, code in ROLE_CODES.items():
+                start, end = s.spans.get(role, (0, 0))
+                roles[r, at + start:at + end] = code
             at += n
         pos[r, at:] = torch.arange(width - at)
-    return {"input_ids": ids, "position_ids": pos, "weights": weights}
+    return {"input_ids": ids, "position_ids": pos, "weights": weights, "roles": roles}
 
 
 def check_packing(model, length: int = 6) -> tuple[float, float]:

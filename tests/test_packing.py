@@ -48,6 +48,7 @@ def test_collate_packed_restarts_positions_and_pads_as_its_own_segment():
     assert two["input_ids"].tolist() == [[40, 41, 42, 43, 44], [20, 21, 22, 30, 31]]
     assert two["position_ids"].tolist() == [[0, 1, 2, 3, 4], [0, 1, 2, 0, 1]]
     assert "attention_mask" not in two
+    assert two["roles"].tolist() == [[0, 0, 0, 0, 1], [0, 0, 1, 0, 0]]     # the (last) label span: code 1
 
 
 def test_a_sequences_first_weight_is_dropped_as_in_the_padded_loss():
@@ -122,3 +123,18 @@ def test_a_student_that_mixes_packed_sequences_is_padded_on_auto_and_refused_whe
             resolve_packing(model, True)
     finally:
         type(model.model).forward = original
+
+
+def test_packed_roles_mark_each_sequences_label_and_rationale_spans(word_tokenizer):
+    from helpers import colour_examples
+    from cotdistill.placements import SequenceBuilder
+    a, b = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples(2)]
+    batch = collate_packed([a, b], pad_id=0, capacity=len(a) + len(b))
+    first = 0 if len(a) >= len(b) else len(b)                 # the longer sequence goes first
+    second = len(b) if first == 0 else 0
+    roles = batch["roles"][0].tolist()
+    for s, at in ((a, first), (b, second)):
+        for role, code in (("label", 1), ("rationale", 2)):
+            start, end = s.spans[role]
+            assert roles[at + start:at + end] == [code] * (end - start) and end > start
+    assert roles.count(1) == sum(s.spans["label"][1] - s.spans["label"][0] for s in (a, b))
