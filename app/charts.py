@@ -2,6 +2,7 @@
 
     fig = accuracy_bars(api.compare(run_ids), notes)     # bars ± 95% interval, one dot per seed
     fig = loss_curves(api.curves(run_ids), labels)       # training curves overlaid
+    fig = arm_curves(api.curves(run_ids, "label_loss", x="tokens"), groups, "tokens", "label loss")
 """
 
 from __future__ import annotations
@@ -85,9 +86,13 @@ def _arm_traces(arm: dict, colours: dict[str, str], notes: dict[int, str], shown
     return traces
 
 
-def loss_curves(points: list[dict], labels: dict[int, str], groups: dict[int, str] | None = None) -> go.Figure:
+AXIS_TITLES = {"step": "step", "epoch": "epoch", "tokens": "training tokens seen"}
+
+
+def loss_curves(points: list[dict], labels: dict[int, str], groups: dict[int, str] | None = None,
+                x: str = "step", y_title: str = "training loss") -> go.Figure:
     """Training curves overlaid, one line per run; runs of one arm (`groups`: run id → arm) share a
-    colour and a legend entry."""
+    colour and a legend entry. Points carry `x` (api.curves), else their step is the x value."""
     by_run: dict[int, list[dict]] = defaultdict(list)
     for p in points:
         by_run[p["run_id"]].append(p)
@@ -97,12 +102,59 @@ def loss_curves(points: list[dict], labels: dict[int, str], groups: dict[int, st
     shown: set[str] = set()
     for run_id in sorted(by_run):
         group = groups.get(run_id, str(run_id))
-        fig.add_trace(go.Scatter(x=[p["step"] for p in by_run[run_id]], y=[p["value"] for p in by_run[run_id]],
+        fig.add_trace(go.Scatter(x=[p.get("x", p["step"]) for p in by_run[run_id]],
+                                 y=[p["value"] for p in by_run[run_id]],
                                  mode="lines", name=group, legendgroup=group, showlegend=group not in shown,
                                  line=dict(color=colours[group]), text=[labels.get(run_id, str(run_id))] * len(by_run[run_id]),
-                                 hovertemplate="%{text}<br>step %{x}: %{y:.4f}<extra></extra>"))
+                                 hovertemplate=f"%{{text}}<br>{AXIS_TITLES.get(x, x)} %{{x}}: %{{y:.4f}}<extra></extra>"))
         shown.add(group)
-    fig.update_layout(xaxis_title="step", yaxis_title="training loss", height=380, margin=dict(t=30, b=40))
+    fig.update_layout(xaxis_title=AXIS_TITLES.get(x, x), yaxis_title=y_title, height=380, margin=dict(t=30, b=40))
+    return fig
+
+
+def arm_bands(points: list[dict], groups: dict[int, str]) -> dict[str, list[dict]]:
+    """Curve points (api.curves) per arm (`groups`: run id → arm; other runs left out), one per step:
+    {step, x, mean, low, high, n}: the mean, minimum and maximum over the arm's runs that recorded
+    that step, and x the mean of their x values (seeds see different token counts by a step)."""
+    by_step: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        if p["run_id"] in groups:
+            by_step[groups[p["run_id"]]][p["step"]].append(p)
+    out = {}
+    for arm, steps in by_step.items():
+        out[arm] = []
+        for step in sorted(steps):
+            values = [p["value"] for p in steps[step]]
+            xs = [p.get("x", step) for p in steps[step]]
+            out[arm].append({"step": step, "x": sum(xs) / len(xs), "mean": sum(values) / len(values),
+                             "low": min(values), "high": max(values), "n": len(values)})
+    return out
+
+
+def arm_curves(points: list[dict], groups: dict[int, str], x: str, y_title: str,
+               y_range: list[float] | None = None) -> go.Figure:
+    """One line per arm: the mean over its seeds at each step, against `x` (step, epoch, tokens), with
+    the min–max over seeds as a shaded band (none for an arm with one seed)."""
+    bands = arm_bands(points, groups)
+    colours = _colours(sorted(bands))
+    fig = go.Figure()
+    for arm in sorted(bands):
+        line = bands[arm]
+        if any(p["n"] > 1 for p in line):           # the band: up along the maxima, back along the minima
+            fig.add_trace(go.Scatter(x=[p["x"] for p in line] + [p["x"] for p in line[::-1]],
+                                     y=[p["high"] for p in line] + [p["low"] for p in line[::-1]],
+                                     fill="toself", mode="lines", line=dict(width=0), fillcolor=colours[arm],
+                                     opacity=0.2, name=f"{arm}: min–max over seeds", legendgroup=arm,
+                                     showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=[p["x"] for p in line], y=[p["mean"] for p in line], mode="lines+markers",
+                                 name=arm, legendgroup=arm, line=dict(color=colours[arm]), marker=dict(size=4),
+                                 text=[f"{p['n']} seed(s), min {p['low']:.4f}, max {p['high']:.4f}" for p in line],
+                                 hovertemplate=f"{AXIS_TITLES.get(x, x)} %{{x}}: mean %{{y:.4f}}<br>%{{text}}"
+                                               f"<extra>{arm}</extra>"))
+    fig.update_layout(xaxis_title=AXIS_TITLES.get(x, x), yaxis_title=y_title, height=380,
+                      margin=dict(t=30, b=40), legend=dict(orientation="h", y=-0.25))
+    if y_range is not None:
+        fig.update_yaxes(range=y_range)
     return fig
 
 

@@ -79,7 +79,15 @@ def mark_collapsed(arms: list[dict], notes: dict[int, str]) -> list[dict]:
     return [{**a, "collapsed": [r in notes for r in a["runs"]]} for a in arms]
 
 
-def no_results(rows: list[dict]) -> None:
+def no_results(rows: list[dict], name: str = "") -> None:
+    """What to do next when there are no bars to draw: launch, choose runs, or wait for them."""
+    if not rows and name.startswith("runs-"):
+        empty_state("Choose finished runs above to compare them (or compare an experiment's arms).")
+        return
+    if not rows and name:
+        empty_state(f"Experiment {name!r} has no runs: launch it again from the Launch screen.",
+                    page="screens/launch.py", label="Launch it again")
+        return
     if not rows:
         empty_state("Nothing to compare yet: launch an experiment, or choose finished runs.",
                     page="screens/launch.py", label="Launch an experiment")
@@ -108,32 +116,88 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
 
 def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
     frame = tables.compare_frame(arms, notes)
-    st.dataframe(frame, hide_index=True, key="compare_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
+    tables.show(frame, key="compare_table",
+                column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
     st.download_button("Download as CSV", frame.to_csv(index=False).encode("utf-8"),
                        file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
 
 
-def curves(rows: list[dict]) -> None:
-    finished = [r for r in rows if r["status"] in ("succeeded", "running")]
-    points = queries.curves(tuple(r["id"] for r in finished))
-    if not points:
-        st.caption("No training curve recorded yet.")
+def report_download(rows: list[dict], arms: list[dict], scoring: str | None) -> None:
+    """A zip of the experiment's report (HTML, LaTeX and Markdown tables, CSV, SVG figures), made when
+    the button is clicked; only for a whole experiment, whose design the report states."""
+    if st.session_state.get("compare_source") != "an experiment" or not rows:
         return
-    labels = {r["id"]: f"{r['arm']} · seed {r['seed']} (#{r['id']})" for r in finished}
+    name = rows[0]["experiment"]                 # every cell is listed under the experiment's name
+    labels = list(dict.fromkeys(a["arm"] for a in arms))
+    reference = st.selectbox("Report: reference arm", labels, key="report_reference",
+                             index=labels.index("none/none") if "none/none" in labels else 0,
+                             help="Every other arm is compared with it, item by item (Holm-corrected).")
+    st.download_button("Download report", lambda: queries.report_zip(name, reference, scoring),
+                       file_name=f"report-{name}.zip", mime="application/zip", key="download_report",
+                       on_click="ignore", icon=":material/download:")
+    st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.svg: "
+               "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")
+
+
+X_AXES = {"steps": "step", "epochs": "epoch", "training tokens": "tokens"}
+
+
+def curves(rows: list[dict]) -> None:
+    """Label loss and validation accuracy per arm (mean over seeds, min–max band) against steps,
+    epochs or training tokens; the total and rationale loss run by run below them."""
+    finished = [r for r in rows if r["status"] in ("succeeded", "running")]
+    ids = tuple(r["id"] for r in finished)
+    choice = st.radio("x-axis", list(X_AXES), horizontal=True, key="curve_x",
+                      help="Training tokens: real (non-padding) tokens seen, prompt included; an `after` or "
+                           "`before` run sees more tokens per step than a label-only one.")
+    x = X_AXES[choice]
     groups = {r["id"]: f"{r['dataset']} · {r['student']} · {r['arm']}" for r in finished}
-    st.plotly_chart(charts.loss_curves(points, labels, groups), key="loss_curves")
+    label_loss = queries.curves(ids, "label_loss", x)
+    if label_loss:
+        st.plotly_chart(charts.arm_curves(label_loss, groups, x, "label loss (per label token)"),
+                        key="curve_label_loss")
+        st.caption("Label loss: cross-entropy of the label tokens alone, the same tokens for every placement, "
+                   "so the arms compare. Line: mean over seeds; band: lowest to highest seed.")
+    else:
+        st.caption("No label-loss curve recorded for these runs (runs made before it was logged, or none "
+                   "has logged a step yet).")
+    val = queries.curves(ids, "val_accuracy", x)
+    if val:
+        st.plotly_chart(charts.arm_curves(val, groups, x, "validation accuracy", y_range=[0, 1.05]),
+                        key="curve_val_accuracy")
+        st.caption("Validation accuracy: a fixed sample of the test items (eval.val_size, the same for every "
+                   "arm and seed), scored by each run's own evaluation protocol every eval.every steps.")
+    else:
+        st.caption("No validation accuracy recorded: launch with *Validation every N steps* above 0 "
+                   "(eval.every) to follow accuracy during training.")
+    with st.expander("Total and rationale loss, run by run (the total is not comparable across placements)"):
+        points = queries.curves(ids, "loss", x)
+        if not points:
+            st.caption("No training curve recorded yet.")
+            return
+        labels = {r["id"]: f"{r['arm']} · seed {r['seed']} (#{r['id']})" for r in finished}
+        st.plotly_chart(charts.loss_curves(points, labels, groups, x, "total training loss"), key="loss_curves")
+        rationale = queries.curves(ids, "rationale_loss", x)
+        if rationale:
+            st.plotly_chart(charts.loss_curves(rationale, labels, groups, x, "rationale loss (per rationale token)"),
+                            key="curve_rationale_loss")
 
 
 def paired(arms: list[dict], scoring: str | None = None) -> None:
     """Arm A against arm B on the same test items: difference, McNemar, and the examples that differ."""
     if len(arms) < 2:
-        st.caption("A paired comparison needs two arms with finished runs.")
+        empty_state("A paired comparison needs two arms with finished runs: launch another arm (on Launch, "
+                    "start from this experiment and add a placement or a perturbation), or wait for one to finish.")
         return
     names = {a["arm_key"]: f"{a['dataset']} · {a['student']} · {a['arm']}" for a in arms}
+    keys = list(names)
+    # Default: the rationale as it is (perturbation none) against label-only, the study's first question.
+    base = next((x["arm_key"] for x in arms if x["placement"] == "none"), keys[0])
+    first = next((x["arm_key"] for x in arms if x["arm_key"] != base and x["perturbation"] == "none"),
+                 next(k for k in keys if k != base))
     left, right = st.columns(2)
-    a = left.selectbox("Arm A", list(names), format_func=names.get, key="arm_a", index=len(names) - 1)
-    b = right.selectbox("Arm B", list(names), format_func=names.get, key="arm_b", index=0)
+    a = left.selectbox("Arm A", keys, format_func=names.get, key="arm_a", index=keys.index(first))
+    b = right.selectbox("Arm B", keys, format_func=names.get, key="arm_b", index=keys.index(base))
     if a == b:
         st.caption("Choose two different arms.")
         return
@@ -146,6 +210,18 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
     _paired_result(result, arm_a, arm_b)
 
 
+ALPHA = 0.05
+
+
+def significance_sentence(diff: float, p_value: float, alpha: float = ALPHA) -> str:
+    """What the paired test says, in words (two-sided, at `alpha`)."""
+    if p_value < alpha:
+        return (f"**Significant** at α = {alpha} (paired p = {p_value:.3g}): A is "
+                f"{'more' if diff > 0 else 'less'} accurate than B on these items.")
+    return (f"**Not significant** at α = {alpha} (paired p = {p_value:.3g}): these runs show no "
+            f"difference between A and B.")
+
+
 def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     warning = (result.get("basis") or {}).get("warning")
     cols = st.columns(4)
@@ -154,6 +230,7 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
                    help="Not evidence of no difference here: see the warning below." if warning else None)
     cols[2].metric("paired p", f"{result['p_value']:.3g}")
     cols[3].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
+    st.markdown(significance_sentence(result["diff"], result["p_value"]))
     if warning:
         st.error(f"⚠ Both arms answer a constant label, so this interval measures the label bias, not the "
                  f"arms: {warning}", icon=":material/warning:")
@@ -167,11 +244,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     st.caption(f"Over all seed pairs: A right and B wrong {result['a_only']} time(s); "
                f"B right and A wrong {result['b_only']}.")
     if result.get("per_pair"):
-        st.dataframe(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
-                                    "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
-                                   for p in result["per_pair"]],
-                                  columns=["seed", "A − B", "A only", "B only", "McNemar p"]),
-                     hide_index=True, key="per_pair")
+        tables.show(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
+                                   "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
+                                  for p in result["per_pair"]],
+                                 columns=["seed", "A − B", "A only", "B only", "McNemar p"]), key="per_pair")
     examples = result["examples"]
     if not examples:
         st.caption("The two arms agree on every item.")
@@ -181,10 +257,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**A fixes** ({arm_a['arm']} right, {arm_b['arm']} wrong): {len(fixes)} example(s)")
-        st.dataframe(_example_frame(fixes), hide_index=True, key="fixes")
+        tables.show(_example_frame(fixes), key="fixes")
     with right:
         st.markdown(f"**A breaks** ({arm_a['arm']} wrong, {arm_b['arm']} right): {len(breaks)} example(s)")
-        st.dataframe(_example_frame(breaks), hide_index=True, key="breaks")
+        tables.show(_example_frame(breaks), key="breaks")
 
 
 def _example_frame(examples: list[dict]) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import os
 
 import streamlit as st
 
-from app import queries, tables
+from app import import_view, queries, tables
 from app.components import empty_state, text_block
 
 BROWSE_LIMIT = 200
@@ -19,7 +19,7 @@ def overview(infos: list[dict]) -> None:
         empty_state("No datasets are registered. Put the study's releases under $COTDISTILL_DATA_DIR "
                     f"(now {os.environ.get('COTDISTILL_DATA_DIR') or 'unset'}) and reload.")
         return
-    st.dataframe(tables.datasets_frame(infos), hide_index=True, key="datasets_table")
+    tables.show(tables.datasets_frame(infos), key="datasets_table")
     broken = [i for i in infos if i["error"]]
     if broken:
         st.warning(f"{len(broken)} dataset(s) cannot be read: see the `problem` column. Local releases are "
@@ -42,6 +42,13 @@ def browse(infos: list[dict]) -> None:
     split = cols[1].selectbox("Split", list(next(i for i in readable if i["name"] == name)["counts"]),
                               key="browse_split")
     search = cols[2].text_input("Search question and rationale", key="browse_search")
+    info = next(i for i in readable if i["name"] == name)
+    if st.toggle("Data report of every split (labels, rationale lengths, answer leaks, placeholders, "
+                 "train/test overlap)", key="browse_report"):
+        try:
+            import_view.show_report(queries.dataset_report(name, tuple(info["counts"])))
+        except Exception as e:              # a dataset that cannot be read: say why
+            st.error(f"Could not read {name}: {e}")
     try:
         examples = queries.dataset_examples(name, split, None, search, limit=BROWSE_LIMIT)
     except Exception as e:                  # a dataset that cannot be read: say why
@@ -51,9 +58,9 @@ def browse(infos: list[dict]) -> None:
         st.info("No example matches." if search else "This split is empty.")
         return
     st.caption(f"{len(examples)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(examples) == BROWSE_LIMIT else ""))
-    st.dataframe([{"id": e["id"], "question": e["question"], "label": e["label"],
-                   "teacher": {True: "✓", False: "✗"}.get(e["teacher_correct"], ""),
-                   "rationale": e["rationale"] or ""} for e in examples], hide_index=True, key="browse_table")
+    tables.show([{"id": e["id"], "question": e["question"], "label": e["label"],
+                  "teacher": {True: "✓", False: "✗"}.get(e["teacher_correct"], ""),
+                  "rationale": e["rationale"] or ""} for e in examples], key="browse_table")
     by_id = {e["id"]: e for e in examples}
     picked = st.selectbox("Read one", list(by_id), key="browse_pick")
     example(by_id[picked])

@@ -87,7 +87,7 @@ def matching(data: dict, runs: list[dict], chosen: dict) -> tuple[list[dict], di
 def overview(kept: list[dict], total: int, preds: dict, runs: list[dict]) -> None:
     st.markdown(f"**{len(kept)} of {total} evaluated example(s)** match.")
     names = {r["id"]: f"#{r['id']} {r['arm']} s{r['seed']}" for r in runs}
-    st.dataframe(tables.examples_frame(kept[:MAX_LISTED], preds, names), hide_index=True, key="examples_table")
+    tables.show(tables.examples_frame(kept[:MAX_LISTED], preds, names), key="examples_table")
 
 
 def example_detail(example: dict, position: int, runs: list[dict], preds: dict) -> None:
@@ -129,8 +129,8 @@ def _prediction(run: dict, pred: dict | None) -> None:
     if pred.get("generated"):
         text_block(pred["generated"], muted=True)
     if pred.get("scores"):
-        st.dataframe({"label": list(pred["scores"]), "score": [round(v, 3) for v in pred["scores"].values()]},
-                     hide_index=True, key=f"scores_{run['id']}")
+        tables.show({"label": list(pred["scores"]), "score": [round(v, 3) for v in pred["scores"].values()]},
+                    key=f"scores_{run['id']}")
 
 
 def as_trained(example: dict, position: int, runs: list[dict]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import matrix as mx
-from app import queries
+from app import queries, tables
 from app.components import empty_state, loader_options, training_sequence
 from worker import api
 
@@ -20,28 +20,108 @@ DATA_SOURCES = {"datasets": "registered datasets", "set": "a rationale set (gene
 RATIONALE_FILTERS = {"all": "every example", "teacher_correct": "only the examples the teacher answered right"}
 
 
-def data_section(infos: list[dict], sets: list[dict]) -> tuple[list[str], dict]:
+NEW = "(a new experiment)"
+APPLIED = "launch_from_applied"
+
+
+def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -> dict:
+    """'Start from' an existing experiment (or `?from=NAME`): its factors and base config fill the form
+    (edit, then launch under a new name). Returns the form values (app/matrix.py: form_values) plus
+    the experiment's `base` and `kept_factors` (those the form cannot edit), or {} for a new experiment."""
+    names = [NEW] + [e["name"] for e in experiments]
+    wanted = st.query_params.get("from")
+    if wanted and wanted not in names:
+        st.warning(f"No experiment named {wanted!r} to start from: the form shows a new experiment.")
+    choice = st.selectbox("Start from", names, index=names.index(wanted) if wanted in names else 0,
+                          key="launch_from", help="Fill the form with an earlier experiment's choices, to "
+                                                  "edit and launch again.")
+    if choice == NEW:
+        st.query_params.pop("from", None)
+        st.session_state.pop(APPLIED, None)
+        return {}
+    st.query_params["from"] = choice
+    experiment = next(e for e in experiments if e["name"] == choice)
+    values = mx.form_values(experiment, pretrained=options["pretrained"])
+    if st.session_state.get(APPLIED) != choice:       # once per choice: later edits are the user's
+        _fill_keyed_widgets(values, sets, {e["name"] for e in experiments})
+        st.session_state[APPLIED] = choice
+    kept = {k: experiment["factors"][k] for k in values["ignored"]}
+    if kept:
+        st.caption("Also varied by this experiment, kept as they are (the form cannot edit them): "
+                   + ", ".join(f"`{k}` = {v}" for k, v in kept.items()))
+    return {**values, "base": experiment.get("base") or {}, "kept_factors": kept}
+
+
+def _fill_keyed_widgets(values: dict, sets: list[dict], taken: set[str]) -> None:
+    """Widgets with a key keep their state across reruns whatever their default: set them here."""
+    import yaml
+    state = st.session_state
+    state["launch_name"] = mx.next_name(values["name"], taken)
+    state["data_source"] = values["source"]
+    state["loader_options"] = yaml.safe_dump(values["options"], sort_keys=False) if values["options"] else ""
+    state["rationale_filter"] = values["rationale_filter"]
+    found = [s["id"] for s in sets if values["set_path"] and s["path"] == values["set_path"]]
+    if found:
+        state["launch_set"] = found[0]
+        for split in ("train", "test"):
+            if values[f"{split}_split"]:
+                state[f"launch_set_{split}_{found[0]}"] = values[f"{split}_split"]
+    for kind, p in values["perturbation_params"].items():
+        state[f"{kind}_level"] = p["level"]
+        sweep, fixed = p["sweep"], p["fixed"]
+        if kind == "mask":
+            state.update({"mask_p": sweep.get("p", "0.5"), "mask_mode": fixed.get("mode", "drop")})
+        elif kind == "filler" and "length" in sweep:
+            state["filler_length"] = sweep["length"]
+        elif kind in mx.KEEP_KINDS:
+            by = "k" if "k" in sweep else "fraction"
+            state[f"{kind}_by"] = by
+            if by in sweep:
+                state[f"{kind}_{by}"] = sweep[by]
+            if kind == "key_tokens":
+                state["key_order"] = fixed.get("order", "original")
+                state["key_scores"] = fixed.get("scores_file", "")
+
+
+def data_section(infos: list[dict], sets: list[dict], prefill: dict | None = None, *,
+                 default_options: dict | None = None) -> tuple[list[str], dict]:
     """Which datasets (or one rationale set), how many examples, loader options, which examples to
-    train on → (dataset names, base `data` section)."""
+    train on → (dataset names, base `data` section). `prefill`: an experiment's form values (relaunch);
+    without one, `default_options` prefill the loader options while the default dataset alone is
+    chosen (the first experiment's testbed settings)."""
+    prefill = prefill or {}
     wanted = st.query_params.get("rationale_set")
     source = st.radio("Data", list(DATA_SOURCES), format_func=DATA_SOURCES.get, horizontal=True, key="data_source",
                       index=1 if wanted and sets else 0)
-    names, data = _rationale_set(sets, wanted) if source == "set" else _datasets(infos)
+    names, data = _rationale_set(sets, wanted) if source == "set" else _datasets(infos, prefill.get("datasets"), None if prefill else default_options)
     left, right = st.columns(2)
-    n_train = left.number_input("Training examples (0 = all)", min_value=0, value=0, step=100)
-    n_test = right.number_input("Test examples (0 = all)", min_value=0, value=0, step=100)
+    n_train = left.number_input("Training examples (0 = all)", min_value=0, value=int(prefill.get("n_train") or 0),
+                                step=100)
+    n_test = right.number_input("Test examples (0 = all)", min_value=0, value=int(prefill.get("n_test") or 0), step=100)
     kept = st.selectbox("Train on", list(RATIONALE_FILTERS), format_func=RATIONALE_FILTERS.get, key="rationale_filter",
                         help="`teacher_correct` drops the training examples whose teacher answer is wrong (or "
                              "unknown); the test set is never filtered.")
     return names, {**data, "n_train": int(n_train) or None, "n_test": int(n_test) or None, "rationale_filter": kept}
 
 
-def _datasets(infos: list[dict]) -> tuple[list[str], dict]:
+def _datasets(infos: list[dict], wanted: list[str] | None = None,
+              default_options: dict | None = None) -> tuple[list[str], dict]:
+    import yaml
     usable = [i["name"] for i in infos if not i["error"] and i["name"] != "rationale-set"]
+    if not usable:
+        empty_state("No dataset can be read here: the Datasets screen says why for each one (local releases "
+                    "live under $COTDISTILL_DATA_DIR).", page="screens/datasets.py", label="Datasets")
     default = [DEFAULT_DATASET] if DEFAULT_DATASET in usable else usable[:1]
+    if wanted:
+        default = [d for d in wanted if d in usable]
     names = st.multiselect("Datasets", usable, default=default,
                            help="Several datasets make a factor: every other choice runs on each.")
-    options = loader_options("loader_options", placeholder="n_items: 3\nn_objects: 12")
+    testbed = not wanted and names == [DEFAULT_DATASET] and default_options
+    # One text area per choice of datasets: the testbed's settings never leak into another loader
+    # (a relaunch fills the one keyed "loader_options" itself).
+    options = loader_options("loader_options" + ("" if testbed or wanted else "_" + "_".join(names)),
+                             value=yaml.safe_dump(default_options, sort_keys=False) if testbed else "",
+                             placeholder="n_items: 3\nn_objects: 12", expanded=False)
     return names, ({} if options is None else {"options": options})
 
 
@@ -69,17 +149,21 @@ def _rationale_set(sets: list[dict], wanted: str | None) -> tuple[list[str], dic
     return ["rationale-set"], {"options": {"path": chosen["path"]}, "train_split": train, "test_split": test}
 
 
-def student_section(options: dict) -> list[dict]:
+def student_section(options: dict, prefill: dict | None = None) -> list[dict]:
     """Which students: built-in tiny sizes, the offline SmolLM2, or any hub id / local path."""
+    prefill = prefill or {}
     choices = [f"tiny:{s}" for s in options["tiny_sizes"]] + options["pretrained"]
-    picked = st.multiselect("Students", choices, default=choices[:1],
+    default = [c for c in prefill["students"] if c in choices] if "students" in prefill else choices[:1]
+    picked = st.multiselect("Students", choices, default=default,
                             format_func=lambda c: STUDENT_LABELS.get(c, c))
-    hub_id = st.text_input("…and/or a Hugging Face model id or local path", value="",
-                           placeholder="HuggingFaceTB/SmolLM2-360M")
+    hub_id = st.text_input("…and/or Hugging Face model ids or local paths (comma-separated)",
+                           value=prefill.get("hub_id") or "", placeholder="HuggingFaceTB/SmolLM2-360M")
     defaults = options["defaults"]["student"]
     left, right = st.columns(2)
-    vocab = left.number_input("Tiny student's vocabulary", min_value=64, value=defaults["vocab_size"], step=64)
-    max_length = right.number_input("Max sequence length (tokens)", min_value=16, value=defaults["max_length"], step=16)
+    vocab = left.number_input("Tiny student's vocabulary", min_value=64,
+                              value=int(prefill.get("vocab_size") or defaults["vocab_size"]), step=64)
+    max_length = right.number_input("Max sequence length (tokens)", min_value=16,
+                                    value=int(prefill.get("max_length") or defaults["max_length"]), step=16)
     with st.expander("Students at size: LoRA, gradient checkpointing, attention kernel, dtype"):
         cols = st.columns(4)
         lora = cols[0].number_input("LoRA rank (0 = full fine-tune)", min_value=0, value=0, step=4,
@@ -94,9 +178,11 @@ def student_section(options: dict) -> list[dict]:
     return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length), at_size=at_size)
 
 
-def perturbation_section(defaults: dict[str, dict]) -> list[dict]:
+def perturbation_section(defaults: dict[str, dict], prefill: dict | None = None,
+                         default_kinds: list[str] | None = None) -> list[dict]:
     """Which perturbations of the rationale, each with its parameters (comma-separated numbers sweep)."""
-    kinds = st.multiselect("Perturbations", list(defaults), default=["none"],
+    wanted = (prefill or {}).get("perturbations") or default_kinds or ["none"]
+    kinds = st.multiselect("Perturbations", list(defaults), default=[k for k in wanted if k in defaults],
                            help="What is done to the rationale before training. `none` keeps it.")
     variants = []
     for kind in kinds:
@@ -137,8 +223,9 @@ def _perturbation_params(kind: str, defaults: dict) -> list[dict]:
     return mx.perturbation_variants(kind, level=level, values=values, fixed=fixed, scores_file=scores_file)
 
 
-def seeds_input() -> list[int]:
-    text = st.text_input("Seeds", "0, 1, 2", help="One run per seed for every other combination.")
+def seeds_input(prefill: dict | None = None) -> list[int]:
+    text = st.text_input("Seeds", (prefill or {}).get("seeds") or "0, 1, 2",
+                         help="One run per seed for every other combination.")
     try:
         return mx.parse_list(text, int, "seeds")
     except ValueError as e:
@@ -146,19 +233,33 @@ def seeds_input() -> list[int]:
         return []
 
 
-def training_section(defaults: dict) -> tuple[dict, dict]:
+def training_section(defaults: dict, prefill: dict | None = None) -> tuple[dict, dict]:
     """Training and evaluation settings → (base `train`, base `eval`)."""
-    train = defaults["train"]
+    given = {k: v for k, v in (prefill or {}).items() if v is not None}
+    train = {**defaults["train"], **{k: given[k] for k in ("steps", "batch_size", "lr", "warmup_steps") if k in given}}
     cols = st.columns(4)
     steps = cols[0].number_input("Training steps", min_value=1, value=train["steps"], step=50)
     batch = cols[1].number_input("Batch size", min_value=1, value=train["batch_size"], step=4)
     lr = cols[2].number_input("Learning rate", min_value=0.0, value=float(train["lr"]), step=1e-4, format="%.6f")
     warmup = cols[3].number_input("Warmup steps", min_value=0, value=train["warmup_steps"], step=10)
-    mode = st.selectbox("Evaluation", ["auto", "score", "generate"],
+    modes = ["auto", "score", "generate"]
+    mode = st.selectbox("Evaluation", modes, index=modes.index(given.get("eval_mode", "auto"))
+                        if given.get("eval_mode", "auto") in modes else 0,
                         help="auto: generate for `before` (the answer follows the rationale), score otherwise.")
+    evaluation = defaults["eval"]
+    cols = st.columns(2)
+    every = cols[0].number_input("Validation every N steps (0 = off)", min_value=0, value=evaluation["every"],
+                                 step=10, help="eval.every: accuracy on a fixed sample of the test items during "
+                                               "training, for the curves on Compare (costs an evaluation each time).")
+    val_size = cols[1].number_input("Validation items", min_value=1, value=evaluation["val_size"], step=16,
+                                    disabled=not every, help="eval.val_size: how many test items, drawn with "
+                                                             "data.sample_seed (the same for every arm and seed).")
     log_every = max(1, min(train["log_every"], int(steps) // 5 or 1))     # a curve even for short runs
+    chosen = {"mode": mode}
+    if every:                                # off: the matrix stays as before (and so do its hashes)
+        chosen.update(every=int(every), val_size=int(val_size))
     return ({"steps": int(steps), "batch_size": int(batch), "lr": float(lr), "warmup_steps": int(warmup),
-             "log_every": log_every}, {"mode": mode})
+             "log_every": log_every}, chosen)
 
 
 def plan_section(matrix: dict | None) -> dict | None:
@@ -171,9 +272,15 @@ def plan_section(matrix: dict | None) -> dict | None:
         st.error(f"This matrix is not valid: {e}")
         return None
     cols = st.columns(3)
-    cols[0].metric("Runs in the matrix", plan["cells"])
+    cols[0].metric("Runs in the matrix", plan["runs"])
+    if plan["duplicates"]:
+        st.caption(f"{plan['cells']} cells, {plan['duplicates']} of them identical to another (label-only "
+                   f"ignores the perturbation): each identical group is one run.")
     cols[1].metric("Already done (reused)", plan["existing"])
     cols[2].metric("New runs", plan["new"])
+    expected = tables.estimate_text(plan["estimate"], planned=True) if plan.get("estimate") else None
+    if expected:
+        st.caption(expected + " " + tables.ESTIMATE_HOW)
     if any(e["name"] == matrix["name"] for e in queries.experiments()):
         st.warning(f"An experiment named {matrix['name']!r} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")
@@ -252,6 +359,10 @@ def launch_section(matrix: dict | None, plan: dict | None) -> None:
                f"{len(launched.get('shared', []))} shared with identical queued/running runs, "
                f"{len(launched.get('duplicates', []))} duplicate cell(s), {len(launched.get('outdated', []))} "
                f"older-results-version run(s) not reused.")
+    expected = tables.estimate_text(queries.estimate(launched["experiment_id"]))
+    if expected:
+        st.markdown(expected)
+        st.caption(tables.ESTIMATE_HOW)
     left, right = st.columns(2)
     with left:
         st.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",

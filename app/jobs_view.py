@@ -13,7 +13,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import queries
+from app import queries, tables
 from app.components import format_duration
 from worker import api
 
@@ -48,16 +48,17 @@ def table(rows: list[dict], columns: Callable[[dict], dict], *, key: str,
     for job in rows:
         fraction, phase = progress_of(job)
         running = job["status"] == "running"
-        lines.append({"job": job["id"], "name": job["name"] or "", "status": job["status"], "progress": fraction,
-                      "phase": phase, **columns(job),
+        lines.append({"job": job["id"], "name": job["name"] or "", "status": job["status"],
+                      "waiting for": job.get("waiting") or "", "progress": fraction, "phase": phase, **columns(job),
                       "ETA": format_duration((job["progress"] or {}).get("eta_s")) if running else "",
                       "worker": job["worker"] or "", "attempt": job["attempt"]})
     frame = pd.DataFrame(lines)
-    st.dataframe(frame, hide_index=True, key=key, column_config={
+    tables.show(frame, key=key, column_config={
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         **{c: st.column_config.NumberColumn(format=f) for c, f in (formats or {}).items()}})
-    if any(j["status"] == "queued" for j in rows) and not any(j["status"] == "running" for j in rows):
-        st.caption("Queued jobs start when a worker is free; is one running (`cotdistill up`)?")
+    if any(j["status"] == "queued" for j in rows) and not tables.live_capacity(queries.workers()):
+        st.warning("No worker is taking jobs (queue `gpu`): queued jobs wait until one starts (`cotdistill up`, "
+                   "or `cotdistill worker --queues gpu`).", icon=":material/warning:")
     return frame
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import charts, jobs_view, queries
+from app import charts, jobs_view, queries, tables
 from app import matrix as mx
 from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
 from worker import api
@@ -215,8 +215,8 @@ def frequent_tokens(attribution: dict) -> None:
                     ("content", "content words"), ("function", "function words"), ("answer", "name the answer"))))
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.key_token_counts(rows), key="key_token_counts")
-    right.dataframe(pd.DataFrame(rows, columns=["token", "category", "count", "share"]), hide_index=True,
-                    key="key_token_table", column_config={"share": st.column_config.NumberColumn(format="%.2f")})
+    tables.show(pd.DataFrame(rows, columns=["token", "category", "count", "share"]), where=right,
+                key="key_token_table", column_config={"share": st.column_config.NumberColumn(format="%.2f")})
     st.caption("A word names the answer when it equals the example's gold label or the gold choice's text; "
                "function words are a short English stopword list.")
 
@@ -344,5 +344,5 @@ def accuracy_vs_k() -> None:
     frame = pd.DataFrame(charts.study_points(arms))
     frame["accuracies"] = frame["accuracies"].map(lambda xs: " ".join(f"{x:.4f}" for x in xs))
     frame["seeds"] = frame["seeds"].map(lambda xs: " ".join(map(str, xs)))
-    st.dataframe(frame, hide_index=True, key="k_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
+    tables.show(frame, key="k_table",
+                column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})

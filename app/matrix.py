@@ -52,9 +52,10 @@ def perturbation_variants(kind: str, *, level: str = "token", values: dict[str, 
 def student_entries(choices: list[str], hub_id: str = "", *, vocab_size: int, max_length: int,
                     at_size: dict | None = None) -> list[dict]:
     """Student configs: 'tiny:SIZE' for the built-in tiny student, any other name as given (the
-    offline smollm2-135m, a Hugging Face id or a local path). `at_size`: student keys for every
-    entry (lora, gradient_checkpointing, attn_implementation, dtype; see size_options)."""
-    names = list(choices) + ([hub_id.strip()] if hub_id.strip() else [])
+    offline smollm2-135m, Hugging Face ids or local paths, comma-separated in `hub_id`). `at_size`:
+    student keys for every entry (lora, gradient_checkpointing, attn_implementation, dtype; see
+    size_options)."""
+    names = list(choices) + [h.strip() for h in hub_id.split(",") if h.strip()]
     out = []
     for name in names:
         if name.startswith("tiny:"):
@@ -83,17 +84,23 @@ def size_options(*, lora_r: int | None = None, gradient_checkpointing: bool = Fa
 
 def build_matrix(name: str, *, datasets: list[str], students: list[dict], placements: list[str],
                  perturbations: list[dict], seeds: list[int], data: dict | None = None,
-                 train: dict | None = None, eval: dict | None = None) -> dict:
-    """The matrix submit_matrix takes. Raises ValueError when a factor has no value."""
-    factors = {"data.name": datasets, "student": students, "placement": placements,
+                 train: dict | None = None, eval: dict | None = None, base: dict | None = None,
+                 more_factors: dict | None = None) -> dict:
+    """The matrix submit_matrix takes. `base` (an earlier experiment's, when relaunching) keeps every
+    setting the form does not show, under the form's data, train and eval values; `more_factors` are
+    factors the form cannot edit, kept as they are. Raises ValueError when a factor has no value."""
+    factors = {**(more_factors or {}), "data.name": datasets, "student": students, "placement": placements,
                "perturbation": perturbations, "seed": seeds}
     empty = [k for k, v in factors.items() if not v]
     if not name.strip():
         raise ValueError("give the experiment a name")
     if empty:
         raise ValueError(f"choose at least one value for: {', '.join(empty)}")
-    base = {"data": dict(data or {}), "train": dict(train or {}), "eval": dict(eval or {})}
-    return {"name": name.strip(), "base": base, "factors": factors}
+    earlier = {k: v for k, v in (base or {}).items() if k not in ("name",) + FORM_FACTORS}
+    merged = {**earlier}
+    for section, given in (("data", data), ("train", train), ("eval", eval)):
+        merged[section] = {**(earlier.get(section) or {}), **(given or {})}
+    return {"name": name.strip(), "base": merged, "factors": factors}
 
 
 def conditions(placements: list[str], perturbations: list[dict]) -> list[dict]:
@@ -106,3 +113,95 @@ def describe(perturbation: dict) -> str:
     params = ",".join(f"{k}={v}" for k, v in sorted((perturbation.get("params") or {}).items()) if v is not None)
     level = "" if perturbation.get("level", "token") == "token" else f"[{perturbation['level']}]"
     return perturbation["kind"] + level + (f"({params})" if params else "")
+
+
+# ------------------------------------------------------------------------------------------ relaunch
+
+FORM_FACTORS = ("data.name", "student", "placement", "perturbation", "seed")
+
+
+def _number_text(values: list) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def perturbation_form(perturbations: list[dict]) -> tuple[list[str], dict[str, dict]]:
+    """The Perturbations widgets for a list of perturbation entries: the kinds (in order, once each)
+    and, per kind, its widgets' values (level, swept values as comma-separated text, fixed params)."""
+    kinds: list[str] = []
+    params: dict[str, dict] = {}
+    for p in perturbations:
+        kind, values = p["kind"], p.get("params") or {}
+        if kind not in kinds:
+            kinds.append(kind)
+            params[kind] = {"level": p.get("level", "token"), "sweep": {}, "fixed": {}}
+        entry = params[kind]
+        for name, value in values.items():
+            if kind == "mask" and name == "mode" or kind == "key_tokens" and name in ("order", "signed"):
+                entry["fixed"][name] = value
+            elif value is not None and value not in entry["sweep"].setdefault(name, []):
+                entry["sweep"][name].append(value)
+        if p.get("scores_file"):
+            entry["fixed"]["scores_file"] = p["scores_file"]
+    for entry in params.values():
+        entry["sweep"] = {name: _number_text(values) for name, values in entry["sweep"].items()}
+    return kinds, params
+
+
+def form_values(experiment: dict, *, pretrained: list[str] = ()) -> dict:
+    """What the Launch form shows to relaunch `experiment` ({name, base, factors}): every factor the
+    form has (datasets, students, placements, perturbations, seeds) and the base config's data, student
+    and training settings. `ignored` names the factors the form cannot vary (their values are lost, and
+    the page says so)."""
+    base, factors = experiment.get("base") or {}, experiment.get("factors") or {}
+    data, train, evaluation = base.get("data") or {}, base.get("train") or {}, base.get("eval") or {}
+    datasets = list(factors.get("data.name") or [data.get("name") or "synthetic-count"])
+    students = list(factors.get("student") or [base.get("student") or {"name": "tiny", "size": "tiny"}])
+    perturbations = list(factors.get("perturbation") or [base.get("perturbation") or {"kind": "none"}])
+    options = {k: v for k, v in (data.get("options") or {}).items() if not (datasets == ["rationale-set"] and k == "path")}
+    choices, hub = [], []
+    for s in students:
+        s = {"name": s} if isinstance(s, str) else s
+        if s["name"] == "tiny":
+            choices.append(f"tiny:{s.get('size', 'tiny')}")
+        elif s["name"] in pretrained:
+            choices.append(s["name"])
+        else:
+            hub.append(s["name"])
+    first = next((s for s in students if isinstance(s, dict) and s.get("name") == "tiny"),
+                 students[0] if isinstance(students[0], dict) else {})
+    kinds, params = perturbation_form(perturbations)
+    return {
+        "student_entries": [s for s in students if isinstance(s, dict)],
+        "name": experiment["name"], "source": "set" if datasets == ["rationale-set"] else "datasets",
+        "datasets": datasets, "set_path": (data.get("options") or {}).get("path") if datasets == ["rationale-set"] else None,
+        "train_split": data.get("train_split"), "test_split": data.get("test_split"),
+        "options": options, "n_train": data.get("n_train") or 0, "n_test": data.get("n_test") or 0,
+        "rationale_filter": data.get("rationale_filter") or "all",
+        "students": choices, "hub_id": ", ".join(hub), "vocab_size": first.get("vocab_size"),
+        "max_length": first.get("max_length"),
+        "placements": list(factors.get("placement") or [base.get("placement") or "none"]),
+        "perturbations": kinds, "perturbation_params": params,
+        "seeds": _number_text(factors.get("seed") or [base.get("seed", 0)]),
+        "steps": train.get("steps"), "batch_size": train.get("batch_size"), "lr": train.get("lr"),
+        "warmup_steps": train.get("warmup_steps"), "eval_mode": evaluation.get("mode") or "auto",
+        "ignored": sorted(k for k in factors if k not in FORM_FACTORS),
+    }
+
+
+def with_earlier(students: list[dict], earlier: list[dict] | None) -> list[dict]:
+    """The form's student entries with the settings the form does not show (anything but name, size,
+    vocabulary and length) taken from the earlier experiment's entry of the same student."""
+    out = []
+    for s in students:
+        match = next((e for e in earlier or [] if (e.get("name"), e.get("size")) == (s.get("name"), s.get("size"))), {})
+        out.append({**match, **s})
+    return out
+
+
+def next_name(name: str, taken: set[str]) -> str:
+    """'exp' → 'exp-2' (or -3, … the first not taken); 'exp-2' → 'exp-3'; a long number (a date) is not a version."""
+    stem, _, number = name.rpartition("-")
+    stem, n = (stem, int(number)) if stem and number.isdigit() and len(number) <= 3 else (name, 1)
+    while f"{stem}-{n + 1}" in taken:
+        n += 1
+    return f"{stem}-{n + 1}"

@@ -56,8 +56,20 @@ def runs_by_id(run_ids: tuple[int, ...]) -> list[dict]:
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
-def curves(run_ids: tuple[int, ...], name: str = "loss") -> list[dict]:
-    return api.curves(list(run_ids), name)
+def curves(run_ids: tuple[int, ...], name: str = "loss", x: str = "step") -> list[dict]:
+    return api.curves(list(run_ids), name, x)
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def workers() -> list[dict]:
+    """The workers that announced themselves, alive or gone (worker/presence.py)."""
+    return api.list_workers()
+
+
+@st.cache_data(ttl=LIVE_S, show_spinner=False)
+def estimate(experiment_id: int) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py)."""
+    return api.experiment_estimate(experiment_id)
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
@@ -167,6 +179,24 @@ def compare_rationale_sets(set_a: int, set_b: int) -> dict:
     return api.compare_rationale_sets(set_a, set_b)
 
 
+@st.cache_data(ttl=30, show_spinner="Reading the file…", max_entries=20)
+def import_preview(files: dict, options: dict, rationales: dict | None = None) -> dict:
+    """The live preview of an import (the page reruns on every widget change: read each file and
+    mapping once, for half a minute; uploads are stored by content, so a new upload is a new key)."""
+    return api.preview_import(files, options, rationales=rationales)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def rationale_set_report(set_id: int) -> dict:
+    """Sets are immutable: their report is cached for minutes."""
+    return api.rationale_set_report(set_id)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner="Computing the data report…")
+def dataset_report(name: str, splits: tuple[str, ...]) -> dict:
+    return api.dataset_report(name, list(splits))
+
+
 def forget_jobs() -> None:
     """Drop cached job state after an action (submit, cancel, retry)."""
     for cached in (jobs, generation_outputs, attributions, rationale_sets):
@@ -175,5 +205,10 @@ def forget_jobs() -> None:
 
 def forget_runs() -> None:
     """Drop cached run state after an action, so the next read shows its effect."""
-    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan):
+    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan, workers, estimate):
         cached.clear()
+
+
+def report_zip(experiment: str, reference: str | None, scoring: str | None) -> bytes:
+    """The experiment's report as a zip; not cached (it records when it was made)."""
+    return api.report_zip(experiment, reference=reference, scoring=scoring)

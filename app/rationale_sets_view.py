@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import queries, tables
+from app import import_view, queries, tables
 from app.components import empty_state, text_block
 
 BROWSE_LIMIT = 200
@@ -21,8 +21,8 @@ def overview(sets: list[dict]) -> None:
                     "a dataset first), or register a set folder with `cotdistill` (import a file or a published "
                     "release).", page="screens/teacher.py", label="Generate rationales")
         return
-    st.dataframe(tables.rationale_sets_frame(sets), hide_index=True, key="sets_table",
-                 column_config={"teacher accuracy": st.column_config.NumberColumn(format="%.3f")})
+    tables.show(tables.rationale_sets_frame(sets), key="sets_table",
+                column_config={"teacher accuracy": st.column_config.NumberColumn(format="%.3f")})
     st.caption("A set is immutable: its content hash covers every example, and the provenance says where its "
                "rationales come from (teacher, prompt, decoding, whether the teacher was told the answer).")
 
@@ -48,6 +48,9 @@ def browse(sets: list[dict]) -> None:
     chosen = pick_set(sets, key="set_pick")
     with st.expander("Its provenance in full (provenance.json: the prompt template, decoding, teacher, counts)"):
         st.json(chosen["provenance"] or {}, expanded=True)
+    if st.toggle("Data report (labels, rationale lengths, answer leaks, placeholders, train/test overlap)",
+                 key="set_report"):
+        import_view.show_report(queries.rationale_set_report(chosen["id"]))
     splits = list((chosen["provenance"].get("splits") or {}))
     cols = st.columns([1, 2, 1])
     split = cols[0].selectbox("Split", ["(all)"] + splits, key="set_split")
@@ -59,10 +62,10 @@ def browse(sets: list[dict]) -> None:
         st.info("No example matches." if search or TEACHER_FILTER[teacher] is not None else "This set is empty.")
     else:
         st.caption(f"{len(rows)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(rows) == BROWSE_LIMIT else ""))
-        st.dataframe(pd.DataFrame([{
+        tables.show(pd.DataFrame([{
             "example": r["example_id"], "split": r["split"], "question": r["question"][:120], "gold": r["label"],
             "teacher": r["teacher_label"] or "", "right": {True: "✓", False: "✗"}.get(r["teacher_correct"], ""),
-            "rationale": r["rationale"] or ""} for r in rows]), hide_index=True, key="set_examples")
+            "rationale": r["rationale"] or ""} for r in rows]), key="set_examples")
         by_key = {f"{r['split']}/{r['example_id']}": r for r in rows}
         _example(by_key[st.selectbox("Read one", list(by_key), key="set_example_pick")])
     use(chosen)
@@ -112,8 +115,8 @@ def compare(sets: list[dict]) -> None:
     cols[2].metric("Both right", result["both_correct"])
     cols[3].metric("Only A right / only B right", f"{result['only_a_correct']} / {result['only_b_correct']}")
     left, right = st.columns(2)
-    left.dataframe(tables.set_comparison_frame(result), hide_index=True, key="sets_compared")
-    right.dataframe(tables.set_overlap_frame(result), hide_index=True, key="sets_overlap")
+    tables.show(tables.set_comparison_frame(result), key="sets_compared", where=left)
+    tables.show(tables.set_overlap_frame(result), key="sets_overlap", where=right)
     if result["gold_mismatches"]:
         st.warning(f"{result['gold_mismatches']} shared example(s) have different gold labels in the two sets: "
                    f"are they really the same dataset and options?")

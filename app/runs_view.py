@@ -1,6 +1,6 @@
-"""The Runs page's sections: the live table, failed runs' errors, the actions on runs, and one
-finished run's answers (per-label accuracy, predicted against gold labels: the fingerprint of a
-run that answers a constant label).
+"""The Runs page's sections: the live table, failed runs' errors, the actions on runs (with the chosen
+run's history), and one finished run's answers (per-label accuracy, predicted against gold labels: the
+fingerprint of a run that answers a constant label).
 
 The page wraps them in `st.fragment(run_every=REFRESH_S)`: only that part reruns every two seconds.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, queries, tables
+from app import charts, data_warnings_view, queries, tables
 from app.components import collapse_note, empty_state, run_label
 from worker import api
 
@@ -30,17 +30,30 @@ def no_runs(experiment: dict | None) -> None:
 
 def status_line(rows: list[dict]) -> None:
     st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")
-    if any(r["status"] == "queued" for r in rows) and not any(r["status"] == "running" for r in rows):
-        st.caption("Queued runs start when a worker is free; is one running (`cotdistill up`)?")
+    present = queries.workers()
+    st.caption(tables.workers_line(present))
+    if any(r["status"] == "queued" for r in rows) and not tables.live_capacity(present):
+        st.warning("No worker is taking training runs (queue `gpu`): queued runs wait until one starts. "
+                   "Start the embedded stack with `cotdistill up`, or a worker on a GPU machine with "
+                   "`cotdistill worker --queues gpu`.", icon=":material/warning:")
     message = st.session_state.pop(MESSAGE, None)
     if message:
         st.success(message)
 
 
+def expected_duration(experiment: dict | None) -> None:
+    """How long the experiment still needs, from the measured speed of finished runs."""
+    if experiment is None:
+        return
+    text = tables.estimate_text(queries.estimate(experiment["id"]))
+    if text:
+        st.markdown(f"**{text}**")
+        st.caption(tables.ESTIMATE_HOW)
+
+
 def table(rows: list[dict]) -> None:
     points = queries.curves(tuple(r["id"] for r in rows))
-    st.dataframe(tables.runs_frame(rows, points), column_config=tables.runs_columns(), hide_index=True,
-                 key="runs_table")
+    tables.show(tables.runs_frame(rows, points), column_config=tables.runs_columns(), key="runs_table")
 
 
 def failed_errors(rows: list[dict]) -> None:
@@ -70,12 +83,23 @@ def actions(rows: list[dict], experiment: dict | None) -> None:
             result = api.retry(run["id"])
             _done(f"Run #{run['id']} queued again (attempt {run['attempt'] + 1})" if result["queued"]
                   else result["reason"])
+        history(run["id"])
     with right:
         bad = [r for r in rows if r["status"] in ("failed", "cancelled")]
         if experiment is not None and st.button(f"Re-queue {len(bad)} failed/cancelled cell(s)",
                                                 key="requeue", disabled=not bad):
             ids = api.requeue_failed(experiment["id"])
             _done(f"Re-queued run(s) {', '.join(map(str, ids))}" if ids else "Nothing to re-queue")
+
+
+def history(run_id: int) -> None:
+    """What happened to the chosen run that its status does not say (a corrupt checkpoint moved aside,
+    the step it resumed from), one line per event; nothing when there is none."""
+    events = queries.run_detail(run_id).get("history") or []
+    if events:
+        st.markdown(f"**History of run #{run_id}**")
+        for e in events:
+            st.caption(f"attempt {e['attempt']}: {e['message']}")
 
 
 def _done(message: str) -> None:
@@ -93,6 +117,7 @@ def answers(experiment: dict | None) -> None:
         return
     run = done[st.selectbox("Finished run", list(done), format_func=lambda i: run_label(done[i]), key="answers_run")]
     summary = run["summary"]
+    data_warnings_view.run_warning(run)
     if not summary.get("per_label_accuracy"):
         st.caption("This run's summary has no per-label numbers (it was evaluated before they were recorded).")
         return

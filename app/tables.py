@@ -1,18 +1,54 @@
-"""The pages' tables, built from the jobs API's plain data with pandas (no Streamlit calls here except
-column settings, so the shaping can be tested on its own).
+"""The pages' tables, built from the jobs API's plain data with pandas, and `show`, the one way a page
+draws a table (no other Streamlit calls here except column settings, so the shaping can be tested on
+its own).
 
     frame = runs_frame(api.list_runs(experiment=...), api.curves(ids))
     frame = compare_frame(api.compare(ids), notes)          # the table under the bars, and its CSV
+    show(frame, key="runs_table", column_config=runs_columns())
+
+Every table of the app goes through `show`: a missing value (None, NaN, NaT, or an empty string) is
+drawn as "—", never as "None", "nan" or "NaT" (tests/app/test_app_architecture.py checks that no page
+calls st.dataframe or st.table itself).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime, timezone
 
 import pandas as pd
 import streamlit as st
 
 from app.components import collapse_note, flag_label, format_duration
+
+EMPTY = "—"
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+def display_frame(data) -> pd.DataFrame:
+    """`data` (a frame, a list of row dicts or a dict of columns) as the frame `show` draws: blank
+    strings become missing values, so that they too are drawn as EMPTY. Numbers, lists and other
+    values are kept as they are (sorting and number formats keep working)."""
+    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            frame[column] = pd.Series([None if _missing(v) else v for v in values], index=frame.index, dtype=object)
+    return frame
+
+
+def _missing(value) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))
+
+
+def show(data, *, key: str, column_config: dict | None = None, where=None, **options):
+    """Draw a table: missing cells as EMPTY, no index. `where` is a column or container (default: the
+    page)."""
+    return (where or st).dataframe(display_frame(data), hide_index=True, key=key, column_config=column_config,
+                                   placeholder=EMPTY, **options)
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -34,8 +70,36 @@ def progress_of(run: dict) -> tuple[float, str]:
     return (step / total if total else 0.0), text
 
 
-def runs_frame(rows: list[dict], curve_points: list[dict]) -> pd.DataFrame:
-    """One line per run: status, progress, loss sparkline, throughput, ETA, accuracy and its warning."""
+def moment(iso: str | None) -> datetime | None:
+    """An API timestamp as an aware datetime (SQLite gives naive ones; every time stored is UTC)."""
+    if not iso:
+        return None
+    value = datetime.fromisoformat(iso)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def elapsed(run: dict, now: datetime) -> tuple[float | None, float | None]:
+    """(seconds queued, seconds running) of a run, queued → started → finished. Queued counts from
+    when the run was last sent to the queue (submission, retry) to its start, or to now while it
+    waits, or to its end when it was cancelled before starting; running from its (latest) start to
+    its end, or to now. None where a phase has not happened."""
+    sent = moment(run.get("enqueued_at")) or moment(run.get("created_at"))
+    started, finished = moment(run.get("started_at")), moment(run.get("finished_at"))
+    status = run["status"]
+    if status == "queued":
+        return (max(0.0, (now - sent).total_seconds()) if sent else None), None
+    if started is None or (sent and started < sent) or (finished is not None and started > finished):
+        # it ended before this attempt ran (cancelled in the queue; an older start does not count)
+        end = finished or now
+        return (max(0.0, (end - sent).total_seconds()) if sent else None), None
+    queued = max(0.0, (started - sent).total_seconds()) if sent and sent <= started else None
+    return queued, max(0.0, ((finished if status != "running" and finished else now) - started).total_seconds())
+
+
+def runs_frame(rows: list[dict], curve_points: list[dict], now: datetime | None = None) -> pd.DataFrame:
+    """One line per run: status, why it waits, time queued and running, progress, loss sparkline,
+    throughput, ETA, accuracy and its warning."""
+    now = now or datetime.now(timezone.utc)
     loss = defaultdict(list)
     for point in curve_points:
         loss[point["run_id"]].append(point["value"])
@@ -44,8 +108,11 @@ def runs_frame(rows: list[dict], curve_points: list[dict]) -> pd.DataFrame:
         fraction, phase = progress_of(r)
         p = r["progress"] or {}
         running = r["status"] == "running"
+        queued_s, running_s = elapsed(r, now)
         lines.append({
-            "run": r["id"], "arm": r["arm"], "seed": r["seed"], "status": r["status"], "progress": fraction,
+            "run": r["id"], "arm": r["arm"], "seed": r["seed"], "status": r["status"],
+            "waiting for": r.get("waiting") or "", "queued for": format_duration(queued_s),
+            "ran for": format_duration(running_s), "progress": fraction,
             "phase": phase, "loss": loss.get(r["id"], []),
             "last loss": p.get("loss") if running else (loss[r["id"]][-1] if loss.get(r["id"]) else None),
             "tokens/s": p.get("tokens_per_s") or r["summary"].get("tokens_per_s"),
@@ -66,6 +133,48 @@ def runs_columns() -> dict:
         "unparsed": st.column_config.NumberColumn("unparsed", format="percent",
                                                   help="share of items whose generation gave no label"),
     }
+
+
+def live_capacity(workers: list[dict], queue: str = "gpu") -> int:
+    """Runs the live workers of `queue` take at once."""
+    return sum(w["concurrency"] for w in workers if w["alive"] and queue in w["queues"])
+
+
+def workers_line(workers: list[dict]) -> str:
+    """'Workers: gpu0-host:12 (gpu), cpu-host:13 (cpu)' — the live ones, then how many went silent."""
+    live = [w for w in workers if w["alive"]]
+    gone = len(workers) - len(live)
+    text = ("Workers: " + ", ".join(f"{w['name']} ({', '.join(w['queues']) or 'no queue'}"
+                                    + (f", {w['concurrency']} at once" if w["concurrency"] > 1 else "") + ")"
+                                    for w in live)) + "." if live else "No live worker."
+    return text + (f" {gone} more went silent (no heartbeat)." if gone else "")
+
+
+ESTIMATE_HOW = ("Estimated from the runs that finished on this system: the median training tokens/s of "
+                "the same student, the tokens per step of the same arm (or of the same dataset, student and "
+                "placement, scaled by the batch), plus their measured evaluation and start-up time; a running "
+                "run counts its own ETA; the runs are shared in order by the live workers of queue `gpu`. "
+                "Runs of other experiments are not counted.")
+
+
+def estimate_text(est: dict, *, planned: bool = False) -> str | None:
+    """The experiment's expected duration in one sentence (None when every run has finished). `planned`:
+    the runs a matrix would add, before it is launched."""
+    n = est["runs_left"]
+    if n == 0:
+        return None
+    runs = f"{n} new run{'s' if n != 1 else ''}" if planned else f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
+    if planned and not est["unknown"] and est["remaining_s"] is not None:
+        workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
+        return f"Expected duration: about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
+    if est["unknown"]:
+        return (f"Expected duration: unknown until one run has finished ({runs}; nothing measured yet for "
+                + "; ".join(est["unknown"]) + ").")
+    if est["remaining_s"] is None:
+        return (f"Expected duration: about {format_duration(est['work_s'])} of work for one worker ({runs}), "
+                f"but no worker is taking runs now.")
+    workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
+    return f"Expected to finish in about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
 
 
 def status_counts(rows: list[dict]) -> str:

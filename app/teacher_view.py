@@ -14,7 +14,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from app import jobs_view, queries
+from app import jobs_view, queries, tables
 from app.components import empty_state, loader_options, text_block
 from worker import api
 
@@ -264,12 +264,12 @@ def outputs(job: dict) -> None:
     chosen = st.selectbox("Show", OUTPUT_FILTERS, key="teacher_outputs_filter")
     kept = [r for r in records if _keep(r, chosen)]
     st.caption(f"{len(kept)} of {len(records)} output(s)" + (" (the first 200)" if len(records) == 200 else ""))
-    st.dataframe(pd.DataFrame([{
+    tables.show(pd.DataFrame([{
         "example": r["id"], "split": r["split"], "question": r["question"][:120], "gold": r["label"],
         "teacher": r["teacher_label"] or "", "right": {True: "✓", False: "✗"}.get(r["teacher_correct"], ""),
         "rationale": r["rationale"] or "", "raw output": r["raw_output"] or r.get("error") or ""} for r in kept],
         columns=["example", "split", "question", "gold", "teacher", "right", "rationale", "raw output"]),
-        hide_index=True, key="teacher_outputs")
+        key="teacher_outputs")
     if not kept:
         return
     by_key = {f"{r['split']}/{r['id']}": r for r in kept}

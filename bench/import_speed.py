@@ -6,7 +6,10 @@
 Writes synthetic files (4 choices, a ~30-word rationale) into a temporary folder, then times
 load_examples("file", …) on each. JSON Lines and CSV/TSV are streamed line by line; the JSON
 array and keyed-object layouts are one JSON value and are parsed whole. The data report is
-timed too, since it runs after every import. Peak memory is tracemalloc's (Python objects, the examples included), from a second pass.
+timed too, since it runs after every import, and so is a whole import_file (read, check, report,
+write the set). Peak memory is tracemalloc's (Python objects, the examples included), from a second
+pass. Baseline, measured in the same run: json.loads of every line of the JSON Lines file, the floor
+of any reader; each layout prints its time as a multiple of it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cotdistill.data import load_examples  # noqa: E402
 from cotdistill.data.report import data_report  # noqa: E402
+from cotdistill.rationale_sets import import_file  # noqa: E402
 
 WORDS = "the cat sat on a mat while rain fell over quiet hills and rivers".split()
 
@@ -63,7 +67,11 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.rows:,} rows, CPU {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        for layout, (path, options) in write(Path(tmp), args.rows).items():
+        files = write(Path(tmp), args.rows)
+        baseline = _baseline(files["jsonl"][0])
+        print(f"{'baseline':11s} json.loads per line  {baseline:6.2f} s  "
+              f"{args.rows / baseline:9,.0f} rows/s")
+        for layout, (path, options) in files.items():
             t0 = time.perf_counter()
             examples = load_examples("file", "train", path=str(path), **options)
             seconds = time.perf_counter() - t0
@@ -75,11 +83,26 @@ def main() -> None:
             assert len(examples) == args.rows
             size = path.stat().st_size / 2**20
             print(f"{layout:11s} {size:6.1f} MiB file  {seconds:6.2f} s  "
-                  f"{args.rows / seconds:9,.0f} rows/s  peak {peak / 2**20:6.1f} MiB")
+                  f"{args.rows / seconds:9,.0f} rows/s  {seconds / baseline:5.1f}x baseline  "
+                  f"peak {peak / 2**20:6.1f} MiB")
         t0 = time.perf_counter()
         data_report({"train": examples})
         seconds = time.perf_counter() - t0
-        print(f"data report {seconds:6.2f} s  {args.rows / seconds:9,.0f} rows/s")
+        print(f"data report {seconds:6.2f} s  {args.rows / seconds:9,.0f} rows/s  "
+              f"{seconds / baseline:5.1f}x baseline")
+        t0 = time.perf_counter()
+        import_file(files["jsonl"][0], Path(tmp) / "set")
+        seconds = time.perf_counter() - t0
+        print(f"import_file {seconds:6.2f} s  {args.rows / seconds:9,.0f} rows/s  "
+              f"{seconds / baseline:5.1f}x baseline  (JSON Lines: read, check, report, write)")
+
+
+def _baseline(path: Path) -> float:
+    t0 = time.perf_counter()
+    with path.open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    assert rows
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def format_summary(s: dict) -> str:
     for flag, reason in (("below_baseline", "below_baseline_reason"), ("high_unparsed", "unparsed_reason")):
         if s.get(flag):
             lines.append(f"WARNING: {s[reason]}")
+    lines += [f"WARNING: {w}" for w in s.get("data_warnings") or ()]
     return "\n".join(lines)
 
 
@@ -79,7 +80,12 @@ def progress_printer():
             for bar in bars.values():
                 bar.close()
             return
+        if phase == "checkpoint":                       # a corrupt checkpoint moved aside, or the resume
+            tqdm.write(f"checkpoint: {e['message']}", file=sys.stderr)
+            return
         if phase == "start":                            # the bar exists before the first step ends
+            for warning in e.get("data_warnings") or ():
+                tqdm.write(f"WARNING: {warning}", file=sys.stderr)
             bars["train"] = tqdm(total=e["total"], desc="train", unit="step", dynamic_ncols=True,
                                  initial=e["resumed_step"])
             return
@@ -106,7 +112,9 @@ def progress_printer():
               help="Reuse a finished run of the same settings made by an older results version (or on "
                    "other data content) instead of rerunning it.")
 @click.option("--defaults", is_flag=True, help="Accept an empty config file as the default config.")
-def run(config, overrides, out, device, force, reuse_old, defaults) -> None:
+@click.option("--track", default=None, help="Mirror the run to trackers, comma-separated: tensorboard, mlflow, "
+              "wandb (default: $COTDISTILL_TRACKERS, none when unset).")
+def run(config, overrides, out, device, force, reuse_old, defaults, track) -> None:
     """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2).
 
     A folder that already holds this finished run (same config hash: settings, data content, results
@@ -146,7 +154,8 @@ def run(config, overrides, out, device, force, reuse_old, defaults) -> None:
             click.echo(f"moved the old run aside to {aside}")
     click.echo(f"run folder: {out}")
     try:
-        summary = run_one(cfg, out, callback=progress_printer(), device=device)
+        summary = run_one(cfg, out, callback=progress_printer(), device=device,
+                          trackers=None if track is None else track.split(","))
     except (ConfigError, DataError, RunError, StudentError, ValueError) as e:
         _fail(str(e))
     click.echo(format_summary(summary))
@@ -299,6 +308,35 @@ def demo(placements, perturbations, steps, seed) -> None:
 
 
 # --- teacher rationales and rationale-set data (cotdistill.teachers, cotdistill.rationale_sets) --
+
+@science.command()
+@click.option("--seeds", default="0,1,2", show_default=True, help="Run seeds, comma-separated.")
+@click.option("--steps", type=int, default=None, help="Training steps per run (default: the testbed's).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder of the suite's runs (default: $COTDISTILL_HOME/selftest); finished runs are reused.")
+@click.option("--device", default=None, help="cpu or cuda (default: what is there).")
+def selftest(seeds, steps, out, device) -> None:
+    """The control suite on the built-in testbed: does the pipeline detect what it should?
+
+    Trains label-only, the true rationale after the label (positive control), another question's
+    rationale and filler after the label (negative controls), and checks that the data report flags
+    a rationale that states the answer (leak control). Exits 1 if a control fails. It validates the
+    tool; it says nothing about the study's claims on real data."""
+    from cotdistill.students import home
+    from cotdistill.testbed import run_selftest
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--seeds must be integers separated by commas, found {seeds!r}")
+    if not seed_list:
+        _fail("--seeds needs at least one seed")
+    if steps is not None and steps < 1:
+        _fail(f"--steps must be at least 1, found {steps}")
+    results = run_selftest(seed_list, Path(out) if out else home() / "selftest", steps=steps,
+                           echo=click.echo, device=device)
+    if not all(r["passed"] for r in results):
+        sys.exit(1)
+
 
 def _pairs(items, what: str) -> dict:
     """KEY=VALUE options (values parsed as YAML) as a dict; exits naming a malformed one."""
@@ -525,17 +563,22 @@ def _mapping(path: str | None) -> dict:
 @click.option("--teacher", "teacher_name", default=None, help="Who wrote the rationales (a file).")
 @click.option("--max-rationale-chars", "max_rationale", type=click.IntRange(min=1), default=None,
               help="Refuse rationales longer than this (default 20,000; $COTDISTILL_MAX_RATIONALE_CHARS).")
+@click.option("--dry-run", is_flag=True,
+              help="Files: read and check them, print the first parsed rows and the data report, write nothing.")
 def import_(sources, out, name, release, splits, mapping_file, save_mapping, columns, kind, fmt,
             header, quoting, unescape, choices_sep, embedded_choices, label_format,
             rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name,
-            max_rationale) -> None:
+            max_rationale, dry_run) -> None:
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
-    from cotdistill.rationale_sets import import_file, import_release
+    from cotdistill.rationale_sets import import_file, import_release, read_import
 
     folder = Path(sources[0])
     try:
         if len(sources) == 1 and folder.is_dir():
+            if dry_run:
+                _fail("--dry-run reads files; a release folder is checked with `cotdistill data "
+                      "check` once imported")
             release = release or folder.name
             target = Path(out) if out else sets_root() / (name or release)
             path = import_release(release, folder, target, splits=splits or None, name=name,
@@ -556,6 +599,14 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                 Path(save_mapping).write_text(yaml.safe_dump(opts, sort_keys=False),
                                               encoding="utf-8")
             teacher = opts.pop("teacher", None)
+            if dry_run:
+                examples = read_import(files, split_options=opts.pop("splits", None),
+                                       holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
+                                       strip_leaks=opts.pop("strip_leaks", False),
+                                       max_rationale=max_rationale, **opts)
+                click.echo(_report_of(examples))
+                click.echo("dry run: nothing written")
+                return
             target = Path(out) if out else sets_root() / (name or Path(files[next(iter(files))]).stem)
             path = import_file(files, target, name=name, teacher=teacher,
                                split_options=opts.pop("splits", None),
@@ -569,11 +620,16 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
 
 
 def _report_text(source: dict) -> str:
-    from cotdistill.data.report import data_report, format_report
     from cotdistill.rationale_sets import open_rationale_set
 
     rs = open_rationale_set(source["rationale-set"])
-    splits = {split: rs.examples(split) for split in rs.splits}
+    return _report_of({split: rs.examples(split) for split in rs.splits})
+
+
+def _report_of(splits: dict) -> str:
+    """The first parsed rows and the data report of {split: examples}."""
+    from cotdistill.data.report import data_report, format_report
+
     shown = [f"  {e.id}: {e.question!r} choices {list(e.choices or [])} label {e.label!r} "
              f"rationale {(e.rationale or '')[:60]!r}" for e in next(iter(splits.values()))[:2]]
     return "\n".join(["parsed, first rows:", *shown, format_report(data_report(splits))])
@@ -584,7 +640,9 @@ def _report_text(source: dict) -> str:
 @click.option("--split", "splits", multiple=True, help="Splits to check (default: all).")
 @click.option("--option", "options", multiple=True, help="Dataset option KEY=VALUE.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def check(source, splits, options, as_json) -> None:
+@click.option("--tokenizer", default=None,
+              help="Rationale lengths in tokens of this tokenizer (a folder or a hub id; default: words).")
+def check(source, splits, options, as_json, tokenizer) -> None:
     """Data report of a rationale set (folder or name) or a registered dataset: label and length
     distributions, answer leaks, placeholders and duplicates, several rationales per question,
     train/test overlap, teacher disagreement. Exit status 1 if there are warnings."""
@@ -604,9 +662,22 @@ def check(source, splits, options, as_json) -> None:
             data = {p: rs.examples(p) for p in (splits or rs.splits)}
     except DataError as e:
         _fail(str(e))
-    report = data_report(data)
+    count, unit = _token_counter(tokenizer) if tokenizer else (None, "words")
+    report = data_report(data, count=count, unit=unit)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
     sys.exit(1 if report["warnings"] else 0)
+
+
+def _token_counter(name: str):
+    """(a rationale's length in tokens of `name`, the unit's name); one sentence if it won't load."""
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        _fail(f"--tokenizer {name}: cannot load it ({str(e).splitlines()[0]}); give a local "
+              f"tokenizer folder, or a hub id where the hub is reachable")
+    return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), f"tokens ({name})"
 
 
 # --- token attribution (cotdistill.attribution) -------------------------------------------------

@@ -221,6 +221,11 @@ class EvalConfig:
     """Text scoring: label_and_text (' (c) blue': the label as trained, then the choice) | text_only (' blue')."""
     calibration_base: str = "letter"
     """Calibrated scoring: which score is corrected by the content-free prompt, letter | text."""
+    every: int = 0
+    """Validation accuracy every N training steps (and at the last step), for the curves; 0 = off."""
+    val_size: int = 64
+    """Validation items: a fixed sample (data.sample_seed) of the run's test items, scored by the
+    run's own evaluation mode and scoring; for curves only, never for choosing a checkpoint."""
 
     def __post_init__(self):
         if self.mode not in EVAL_MODES:
@@ -232,6 +237,10 @@ class EvalConfig:
                                   f"not {getattr(self, key)!r}")
         if not isinstance(self.all_modes, bool):
             raise ConfigError(f"eval.all_modes must be true or false, not {self.all_modes!r}")
+        for key, low in (("every", 0), ("val_size", 1)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"eval.{key} must be an integer >= {low}, not {value!r}")
         if self.mode == "generate" and self.scoring != "letter":
             raise ConfigError(f"eval.scoring={self.scoring} ranks candidate labels, which only "
                               f"eval.mode=score does: use eval.mode=score (or auto) or drop eval.scoring")
@@ -252,20 +261,33 @@ class RunConfig:
     """Seeds model init, data order and perturbations."""
     name: str | None = None
     """Run name (folder name prefix); default from dataset and placement."""
+    tracking: list = field(default_factory=list)
+    """Trackers this run is mirrored to besides $COTDISTILL_TRACKERS: tensorboard, mlflow, wandb
+    (cotdistill/trackers.py). Like `name`, not part of the config hash: it changes no result."""
 
     def __post_init__(self):
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
         if self.rationale_weight < 0:
             raise ConfigError(f"rationale_weight must be >= 0, not {self.rationale_weight}")
+        from cotdistill.trackers import KINDS
+        if not isinstance(self.tracking, list) or any(t not in KINDS for t in self.tracking):
+            raise ConfigError(f"tracking must be a list of tracker names from {', '.join(KINDS)}, "
+                              f"not {self.tracking!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def _hashed(self) -> dict:
-        """to_dict without the name and without the HASH_NEUTRAL keys that are at their defaults."""
+        """The settings a hash covers: all but the name and the trackers; the validation keys only when validation is
+        on (eval.every 0 changes no number, so configs from before these keys keep their hash); the
+        HASH_NEUTRAL keys only when they differ from their defaults (the same reason)."""
         d = self.to_dict()
         d.pop("name", None)
+        d.pop("tracking", None)                # where a run is mirrored changes no result
+        if not self.eval.every:
+            for key in ("every", "val_size"):
+                d["eval"].pop(key)
         for (section, key), default in HASH_NEUTRAL.items():
             if d[section].get(key, default) == default:
                 d[section].pop(key, None)
@@ -333,7 +355,8 @@ def from_dict(cls, data: dict | None, where: str = ""):
 _MINIMUMS = {"train.steps": 1, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
              "eval.n_boot": 1, "eval.max_new_tokens": 1, "student.max_length": 8,
              "rationale_weight": 0, "train.warmup_steps": 0, "train.clip": 0,
-             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0}
+             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0,
+             "eval.every": 0, "eval.val_size": 1}
 _POSITIVE = ("train.lr",)
 
 

@@ -4,6 +4,7 @@
     rs = open_rationale_set(path)                       # provenance checked against its hash
     rs.examples("train"); rs.provenance["teacher_accuracy"]; rs.content_hash
     import_file({"train": "mine.jsonl"}, out_dir, columns={"label": "answer"})
+    read_import({"train": "mine.jsonl"}, columns={"label": "answer"})   # the same, nothing written
     import_release("commonsenseqa-dsbs", "../shared/data/commonsenseqa-dsbs", out_dir)
     compare_sets(path_a, path_b)                        # lengths, gold agreement, overlap
 
@@ -44,8 +45,8 @@ from cotdistill.data.report import strip_leaks as strip_leaks_of
 from cotdistill.examples import DataError, Example, labels_equal
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
-           "content_hash", "import_file", "import_release", "open_rationale_set", "record_of",
-           "sets_root", "write_rationale_set"]
+           "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
+           "record_of", "sets_root", "write_rationale_set"]
 
 PROVENANCE_KEYS = ("format", "name", "created_at", "cotdistill_version", "source", "dataset",
                    "teacher", "prompt", "decoding", "gold_conditioned", "content_hash",
@@ -241,16 +242,9 @@ def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Pat
     longer than `max_rationale` characters (default: max_rationale_chars()) included.
     """
     files = {split: paths} if isinstance(paths, (str, Path)) else dict(paths)
-    _check_distinct_files(files)
-    per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
-    examples = {part: load_examples("file", part, path=str(file), **per_split[part])
-                for part, file in files.items()}
-    for part, exs in examples.items():
-        check_rationale_lengths({part: exs}, max_rationale or max_rationale_chars(), files[part])
-    if holdout is not None:
-        examples = hold_out(examples, holdout, seed)
-    records = [record_of(_stripped(e) if strip_leaks else e, part)
-               for part, exs in examples.items() for e in exs]
+    examples = read_import(files, holdout=holdout, seed=seed, strip_leaks=strip_leaks,
+                           split_options=split_options, max_rationale=max_rationale, **options)
+    records = [record_of(e, part) for part, exs in examples.items() for e in exs]
     dataset = {"name": "file", "files": {k: str(v) for k, v in files.items()},
                "options": options, "split_options": dict(split_options or {}),
                "holdout": holdout, "holdout_seed": seed if holdout is not None else None,
@@ -261,6 +255,26 @@ def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Pat
                     has_teacher=any(r["teacher_correct"] is not None for r in records),
                     extra={"warnings": warnings})
     return write_rationale_set(out_dir, records, origin, name=name)
+
+
+def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None, seed: int = 0,
+                strip_leaks: bool = False,
+                split_options: Mapping[str, Mapping[str, Any]] | None = None,
+                max_rationale: int | None = None, **options: Any) -> dict[str, list[Example]]:
+    """{split: examples} exactly as import_file writes them (leaking sentences stripped when
+    `strip_leaks`), with every check made; writes nothing. The browser's live preview of an
+    import reads files through this too, so it shows what the import will write."""
+    _check_distinct_files(files)
+    per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
+    examples = {part: load_examples("file", part, path=str(file), **per_split[part])
+                for part, file in files.items()}
+    for part, exs in examples.items():
+        check_rationale_lengths({part: exs}, max_rationale or max_rationale_chars(), files[part])
+    if holdout is not None:
+        examples = hold_out(examples, holdout, seed)
+    if strip_leaks:
+        examples = {part: [_stripped(e) for e in exs] for part, exs in examples.items()}
+    return examples
 
 
 def _check_distinct_files(files: Mapping[str, str | Path]) -> None:

@@ -3,9 +3,17 @@
     summary = run(load_config("configs/cqa-after.yaml"), Path("runs/cqa-after"))
 
 Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
-`predictions.jsonl` (one record per test example), `summary.json`, `model/` (the trained student,
-loadable with `from_pretrained`; LoRA adapters are merged into its weights first, cotdistill.lora) and, while training, `checkpoint/` (deleted once the run succeeds).
-A folder holding an unfinished run of the same configuration is resumed exactly. This is the only
+`predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
+overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
+(the trained student, loadable with `from_pretrained`; LoRA adapters are merged into its weights
+first, cotdistill.lora) and, while training, `checkpoint/` (deleted
+once the run succeeds). The data warnings also go out with the `start` event, before training.
+A folder holding an unfinished run of the same configuration is resumed exactly from its newest
+checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
+{"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
+(ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. The curves (`metrics.jsonl`): total, label and rationale loss, lr, tokens/s, tokens seen and epoch
+every `train.log_every` steps, validation accuracy every `eval.every` steps (see cotdistill.curves).
+This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
 
@@ -26,7 +34,9 @@ import yaml
 
 from cotdistill import data, logits
 from cotdistill.data import sample_rows
+from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
+from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
@@ -35,6 +45,41 @@ from cotdistill.students import check_runtime, load_student
 
 class RunError(RuntimeError):
     """The run cannot proceed as configured; the message says why and what to change."""
+
+
+class ArtifactsMissing(RunError):
+    """A file or folder the run wrote (or needs) vanished while it ran; the message names it."""
+
+
+def missing_artifact(out: Path, summary: dict | None = None, *, finished: bool = False) -> str | None:
+    """One sentence naming the first missing or incomplete artifact of the run folder `out`, None when
+    nothing is missing. Without `summary` only what exists while training is checked (config.yaml,
+    metrics.jsonl); with it also predictions.jsonl (one record per test example, summary["n"]) and the
+    saved model (config.json and its weights); `finished` adds summary.json."""
+    out = Path(out)
+    if not out.is_dir():
+        return f"the run folder {out} vanished while the run was in progress"
+    needed = ["config.yaml", "metrics.jsonl"]
+    if summary is not None:
+        needed += ["predictions.jsonl", "model/config.json"] + (["summary.json"] if finished else [])
+    for name in needed:
+        if not (out / name).is_file():
+            return f"{out / name} vanished while the run was in progress"
+    if summary is None:
+        return None
+    if not any((out / "model").glob("*.safetensors")) and not any((out / "model").glob("*.bin")):
+        return f"{out / 'model'} holds no model weights: they vanished while the run was in progress"
+    with open(out / "predictions.jsonl", encoding="utf-8") as f:
+        n = sum(1 for line in f if line.strip())
+    if summary.get("n") is not None and n != summary["n"]:
+        return f"{out / 'predictions.jsonl'} holds {n} predictions, the summary counts {summary['n']}: it is incomplete"
+    return None
+
+
+def check_artifacts(out: Path, summary: dict | None = None, *, finished: bool = False) -> None:
+    """Raise ArtifactsMissing with missing_artifact's sentence, if any."""
+    if (problem := missing_artifact(out, summary, finished=finished)) is not None:
+        raise ArtifactsMissing(problem + ": run it again")
 
 
 def runs_root() -> Path:
@@ -206,6 +251,25 @@ def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
                                          "identity": identity}, sort_keys=False), encoding="utf-8")
 
 
+def validation_examples(cfg: RunConfig, test: list[Example]) -> list[Example]:
+    """The fixed validation subset: eval.val_size of the run's test items, drawn with data.sample_seed
+    (the same items for every arm and seed of a comparison)."""
+    return sample_rows(test, cfg.eval.val_size, "random", cfg.data.sample_seed)
+
+
+def make_validator(cfg: RunConfig, model, builder: SequenceBuilder, examples: list[Example], mode: str,
+                   device: str) -> Callable[[], dict]:
+    """validate() -> {val_accuracy, val_n}: the run's evaluation protocol (mode and primary scoring,
+    without the extra scorings) on the validation subset."""
+    options = {**scoring_options(cfg.eval), "modes": ()}
+
+    def validate() -> dict:
+        records = evaluate(model, builder, examples, mode=mode, batch_size=cfg.eval.batch_size,
+                           max_new_tokens=cfg.eval.max_new_tokens, device=device, **options)
+        return {"val_accuracy": sum(bool(r["correct"]) for r in records) / len(records), "val_n": len(records)}
+    return validate
+
+
 def open_metrics(path: Path, resumed_step: int):
     """The metrics file, keeping only the rows up to the step a resumed run continues from."""
     kept = []
@@ -218,51 +282,73 @@ def open_metrics(path: Path, resumed_step: int):
 
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
-        device: str | None = None, checkpoint_every: int | None = None) -> dict:
+        device: str | None = None, checkpoint_every: int | None = None,
+        trackers: list[str] | None = None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
-    An exception raised by `callback` stops the run; its checkpoint stays for a later resume."""
+    An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
+    `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
+    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py)."""
+    from cotdistill.trackers import open_mirror, requested
     emit = callback or (lambda event: None)
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
+    tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
     prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
+    # overlap and answer leaks of the items actually trained and tested on, told before training
+    data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
     student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
+    from cotdistill import checkpoints
     from cotdistill.lora import merged, parameter_counts, prepare_for_training
-    from cotdistill.training import checkpoint_step, train
+    from cotdistill.training import train
     model = prepare_for_training(student.model, cfg.student)
     counts = parameter_counts(model)
-    resumed = checkpoint_step(out / "checkpoint")
+    found = checkpoints.latest(out / "checkpoint", report=emit)     # bad ones moved aside, reported
+    resumed = found.step if found else 0
+    if found:
+        emit({"phase": "checkpoint", "kind": "resumed", "path": str(found.path), "resume_step": resumed,
+              "message": f"resuming from step {resumed}: checkpoint {found.path} verified"})
     metrics = open_metrics(out / "metrics.jsonl", resumed)
-    emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed})
+    mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
+    emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed,
+          "data_warnings": data_check["warnings"]})
 
     def on_step(p: dict) -> None:
-        if p["step"] % cfg.train.log_every == 0 or p["step"] == p["total"]:
-            metrics.write(json.dumps({k: p[k] for k in ("step", "loss", "lr", "tokens_per_s")}) + "\n")
+        values = curve_values(p, cfg.train.log_every)
+        if values:
+            metrics.write(json.dumps({"step": p["step"], **values}) + "\n")
             metrics.flush()
+            if mirror is not None:
+                mirror.log(p["step"], {k: p[k] for k in ("loss", "lr", "tokens_per_s")})
         emit({"phase": "train", **p})
 
+    mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
+    validate = make_validator(cfg, student.model, builder, validation_examples(cfg, test_ex), mode, device) \
+        if cfg.eval.every else None
     with metrics:
         train_cfg = cfg.train if checkpoint_every is None else \
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
         result = train(model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
-                       checkpoint_dir=out / "checkpoint")
+                       checkpoint_dir=out / "checkpoint", resume=found or False,
+                       validate=validate, validate_every=cfg.eval.every)
+    check_artifacts(out)                         # a folder deleted while training: no evaluation
     student.model = merged(model)                # evaluated as saved: adapters folded into the weights
-    mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
                        max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),
                        progress=lambda done, total: emit({"phase": "eval", "done": done, "total": total}))
     eval_s = time.perf_counter() - t0
+    check_artifacts(out)
     write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
@@ -277,10 +363,14 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
                "device": device, "config_hash": cfg.hash(device),
+               "data_check": data_check, "data_warnings": data_check["warnings"],
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")
+    check_artifacts(out, summary)                # before summary.json marks the folder finished
     write_json(out / "summary.json", summary)
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    if mirror is not None:
+        mirror.finish(summary)
     emit({"phase": "done", "summary": summary})
     return summary

@@ -8,15 +8,25 @@ padding-free where the student supports it (cotdistill.packing, train.packing). 
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), and
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
-exactly as if it had never stopped. The function never seeds global RNGs beyond restoring a checkpoint.
+exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
+manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
+The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
 it: every later step would be NaN too, and a summary with a NaN loss is no result.
+
+Each step reports, besides the total (weighted) loss, the loss of the label tokens alone and of the
+rationale tokens alone (mean cross-entropy per token of the `label` and `rationale` segments): the label
+loss means the same thing for every placement, the total does not. It also reports the training tokens
+seen so far (kept across a resume) and the epoch (micro-batches consumed / micro-batches per epoch).
+With `validate` and `validate_every`, the model is evaluated every N steps (and at the last step) in
+eval mode, then put back in training mode; evaluation draws no random numbers, so the run's result is
+the same with or without it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +36,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cotdistill import checkpoints
 from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
 from cotdistill.packing import collate_packed, resolve_packing
 from cotdistill.placements import TrainingSequence
-from cotdistill.runner import RunError         # runner imports this module only inside run(): no cycle
+from cotdistill.runner import ArtifactsMissing, RunError   # runner imports this module only inside run()
 
-CHECKPOINT = "checkpoint.pt"
+log = logging.getLogger(__name__)
+LABEL, RATIONALE = 1, 2
+"""Role codes of collate's `roles`: the positions whose loss is reported as label and rationale loss."""
+ROLE_CODES = {"label": LABEL, "rationale": RATIONALE}
 
 
 @dataclass
@@ -81,22 +95,34 @@ def random_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gener
 
 
 def collate(seqs: Sequence[TrainingSequence], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest sequence of the batch. -> input_ids, attention_mask, weights (B, T)."""
+    """Right-pad to the longest sequence of the batch. -> input_ids, attention_mask, weights, roles
+    (B, T); roles: LABEL on the label segment's tokens, RATIONALE on the rationale's, 0 elsewhere."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     weights = torch.zeros((len(seqs), width), dtype=torch.float32)
+    roles = torch.zeros((len(seqs), width), dtype=torch.long)
     for row, s in enumerate(seqs):
         n = len(s)
         ids[row, :n] = torch.tensor(s.input_ids)
         mask[row, :n] = 1
         weights[row, :n] = torch.tensor(s.weights)
-    return {"input_ids": ids, "attention_mask": mask, "weights": weights}
+        for role, code in ROLE_CODES.items():
+            start, end = s.spans.get(role, (0, 0))
+            roles[row, start:end] = code
+    return {"input_ids": ids, "attention_mask": mask, "weights": weights, "roles": roles}
 
 
 def weighted_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum over supervised positions of weight x cross-entropy of the next token, with logits computed
     as model(...).logits would be (cotdistill.logits: the output layer only where supervised)."""
+    return loss_parts(model, batch)[0]
+
+
+def loss_parts(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
+    """(weighted loss sum as weighted_loss_sum, {role: (sum of cross-entropy, tokens)}) for the label
+    and rationale tokens among the supervised ones (a batch without `roles` gives no parts). A token
+    that carries no weight (the rationale at rationale_weight 0) is not scored, so it is not counted."""
     w = batch["weights"][:, 1:]                         # position t predicts token t+1
     keep = w > 0
     at = torch.zeros_like(batch["weights"], dtype=torch.bool)
@@ -106,7 +132,13 @@ def weighted_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs["use_cache"] = False                     # with a cache, transformers ignores packed positions
     logits, _ = logits_at(model, at, **inputs)          # (n_supervised, vocab)
     ce = F.cross_entropy(logits, batch["input_ids"][:, 1:][keep], reduction="none")
-    return (ce * w[keep]).sum()
+    parts = {}
+    if "roles" in batch:
+        roles, plain = batch["roles"][:, 1:][keep], ce.detach().float()     # (n_supervised,)
+        for role, code in ROLE_CODES.items():
+            chosen = roles == code
+            parts[role] = (float(plain[chosen].sum()), int(chosen.sum()))
+    return (ce * w[keep]).sum(), parts
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -150,47 +182,84 @@ class _Batcher:
         return self._batches[index]
 
 
-def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int,
+                    tokens_seen: int = 0) -> checkpoints.Checkpoint:
+    """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept)."""
+    vanished = ArtifactsMissing(f"the run folder {Path(path).parent} vanished while the run was in progress "
+                                f"(checkpoint {step} could not be written): run it again")
+    if not Path(path).parent.is_dir():
+        raise vanished
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "step": step, "cursor": cursor, "torch_rng": torch.get_rng_state(),
+             "step": step, "cursor": cursor, "tokens_seen": tokens_seen, "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    tmp = path / (CHECKPOINT + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path / CHECKPOINT)                  # atomic: a crash never leaves half a file
-    (path / "step").write_text(str(step))
+    try:
+        return checkpoints.save(Path(path), step, state)
+    except FileNotFoundError:
+        if not Path(path).parent.is_dir():       # deleted while the checkpoint was being written
+            raise vanished from None
+        raise
 
 
 def checkpoint_step(path: Path) -> int:
-    """The step of the checkpoint in `path`, 0 if there is none (cheap: the weights stay on disk)."""
-    marker = Path(path) / "step"
-    return int(marker.read_text()) if (Path(path) / CHECKPOINT).exists() and marker.exists() else 0
+    """The step of the newest checkpoint in `path` that has a manifest, 0 if none (hashes not read)."""
+    return next((c.step for c in checkpoints.candidates(path) if (c.path / checkpoints.MANIFEST).is_file()), 0)
 
 
-def load_checkpoint(path: Path, model, opt, sched) -> tuple[int, int]:
-    state = torch.load(path / CHECKPOINT, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
+def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched) -> tuple[int, int, int]:
+    """Restore a verified checkpoint (-> step, cursor, training tokens seen up to that step); one that verifies but cannot be read is moved aside, and the
+    RunError names it (a retry then resumes from the one before)."""
+    try:
+        state = checkpoints.load(found)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    except MemoryError:                          # the machine's trouble, not the checkpoint's
+        raise
+    except Exception as e:
+        aside = checkpoints.move_aside(found)
+        raise RunError(f"checkpoint {found.path / checkpoints.STATE} matches its manifest but cannot be "
+                       f"loaded ({type(e).__name__}: {e}); moved it aside to {aside}: retry the run to "
+                       f"resume from the checkpoint before it") from None
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return state["step"], state["cursor"]
+    return state["step"], state["cursor"], state.get("tokens_seen", 0)
+
+
+def _mean(total: float, n: int) -> float | None:
+    return total / n if n else None
 
 
 def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, seed: int, pad_id: int,
           device: torch.device | str = "cpu", callback: Callable[[dict], None] | None = None,
-          checkpoint_dir: Path | None = None, resume: bool = True) -> TrainResult:
-    """Train `model` in place for cfg.steps optimizer steps; see the module docstring."""
+          checkpoint_dir: Path | None = None, resume: bool | checkpoints.Checkpoint = True,
+          on_checkpoint: Callable[[dict], None] | None = None,
+          validate: Callable[[], dict] | None = None, validate_every: int = 0) -> TrainResult:
+    """Train `model` in place for cfg.steps optimizer steps; see the module docstring.
+
+    With `resume` True the newest good checkpoint in `checkpoint_dir` is found and verified (bad ones
+    are moved aside and reported to `on_checkpoint`, default the log); a Checkpoint the
+    caller already found with cotdistill.checkpoints.latest is loaded as it is; False starts afresh.
+
+    The callback gets, per step: step, total, loss (the weighted total), label_loss, rationale_loss
+    (None when the step had no such supervised token), tokens (seen so far), epoch, lr, tokens_per_s,
+    elapsed_s, eta_s, and on validation steps what `validate()` returned (e.g. val_accuracy)."""
     if not sequences:
         raise ValueError("no training sequences")
     device = torch.device(device)
     model.to(device).train()
     opt, sched = make_optimizer(model, cfg, device)
-    step = cursor = start_step = 0
-    if checkpoint_dir is not None and resume and (Path(checkpoint_dir) / CHECKPOINT).exists():
-        step, cursor = load_checkpoint(Path(checkpoint_dir), model, opt, sched)
+    step = cursor = start_step = seen = 0
+    found = None
+    if isinstance(resume, checkpoints.Checkpoint):
+        found = resume
+    elif checkpoint_dir is not None and resume:
+        found = checkpoints.latest(Path(checkpoint_dir),
+                                   report=on_checkpoint or (lambda e: log.warning("%s", e["message"])))
+    if found is not None:
+        step, cursor, seen = load_checkpoint(found, model, opt, sched)
         start_step = step
+    per_epoch = math.ceil(len(sequences) / cfg.batch_size)         # micro-batches in one epoch
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     packed = resolve_packing(model, cfg.packing)
     make_batch = collate_packed if packed else collate
@@ -198,16 +267,21 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
     while step < cfg.steps:
         picked = [[sequences[i] for i in batcher(cursor + k)] for k in range(cfg.grad_accum)]
         micro = [make_batch(seqs, pad_id) for seqs in picked]
-        tokens += sum(len(s) for seqs in picked for s in seqs)
+        step_tokens = sum(len(s) for seqs in picked for s in seqs)     # real tokens, padded or packed
+        tokens += step_tokens
         cursor += cfg.grad_accum
         total_w = sum(float(b["weights"][:, 1:].sum()) for b in micro) or 1.0
-        step_loss = 0.0
+        step_loss, parts = 0.0, {role: [0.0, 0] for role in ROLE_CODES}
         for b in micro:
             b = {k: v.to(device, non_blocking=True) for k, v in b.items()}
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = weighted_loss_sum(model, b) / total_w
+                loss_sum, by_role = loss_parts(model, b)
+                loss = loss_sum / total_w
             loss.backward()
             step_loss += loss.item()
+            for role, (ce_sum, n) in by_role.items():
+                parts[role][0] += ce_sum
+                parts[role][1] += n
         check_finite_loss(step_loss, step + 1, cfg)
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -215,15 +289,22 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
+        seen += step_tokens
         recent = (recent + [step_loss])[-max(1, cfg.log_every):]
+        validation = {}
+        if validate is not None and validate_every > 0 and (step % validate_every == 0 or step == cfg.steps):
+            validation = validate()                     # before the checkpoint: a resume keeps its row
+            model.train()
         if checkpoint_dir is not None and (step == cfg.steps or
                                            (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
-            save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor)
+            save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen)
         if callback is not None:
             elapsed = time.perf_counter() - t0
             rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
-            callback({"step": step, "total": cfg.steps, "loss": step_loss, "lr": sched.get_last_lr()[0],
+            callback({"step": step, "total": cfg.steps, "loss": step_loss,
+                      "label_loss": _mean(*parts["label"]), "rationale_loss": _mean(*parts["rationale"]),
+                      "tokens": seen, "epoch": cursor / per_epoch, "lr": sched.get_last_lr()[0],
                       "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed,
-                      "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan")})
+                      "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan"), **validation})
     return TrainResult(step, float(np.mean(recent)) if recent else float("nan"), tokens,
                        time.perf_counter() - t0, start_step, packed)

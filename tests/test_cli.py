@@ -242,6 +242,45 @@ def test_check_warns_and_fails_on_placeholders(tmp_path):
     assert json.loads(check.output)["splits"]["train"]["placeholder"] is True
 
 
+def test_import_dry_run_prints_the_parse_and_report_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    p = CliRunner().invoke(science, ["data", "import", str(FIXTURES / "completions.jsonl"),
+                                     "--column", "rationale=completion", "--dry-run"])
+    assert p.exit_code == 0, p.output
+    assert p.output.splitlines() == [
+        "parsed, first rows:",
+        "  1: 'Sky colour?' choices ['red', 'blue'] label 'b' rationale 'Air scatters short "
+        "wavelengths. Thus, the answer is (b) blue'",
+        "  2: 'Grass colour?' choices ['green', 'blue'] label 'a' rationale 'Chlorophyll reflects "
+        "that colour. So the answer is (a).'",
+        "train: 2 rows, 2 with a rationale, words median 10.5 (min 9, max 12); labels {'a': 1, 'b': 1}; "
+        "leak 2 (100.0%: 2 state the answer, 1 quote the gold choice)",
+        p.output.splitlines()[4],
+        "dry run: nothing written"]
+    assert p.output.splitlines()[4].startswith("warning: train: 2 of 2 rationales (100%) name the gold answer")
+    assert not (tmp_path / "home" / "rationale_sets").exists()
+    bad = CliRunner().invoke(science, ["data", "import", str(FIXTURES / "embedded_bad.jsonl"),
+                                       "--column", "question=input", "--embedded-choices", "--dry-run"])
+    assert bad.exit_code == 2 and "row 2, field 'input': no choices found" in bad.output
+
+
+def test_check_counts_rationale_lengths_in_tokens_of_a_named_tokenizer(tmp_path):
+    from tests.conftest import make_word_tokenizer
+    make_word_tokenizer().save_pretrained(tmp_path / "tok")
+    runner = CliRunner()
+    made = runner.invoke(science, ["data", "import", str(FIXTURES / "array.json"), "--column", "label=answer",
+                                   "--out", str(tmp_path / "s")])
+    assert made.exit_code == 0, made.output
+    words = runner.invoke(science, ["data", "check", str(tmp_path / "s")])
+    assert "words median 3.5 (min 3, max 4)" in words.output
+    # "Air scatters short wavelengths." and "Chlorophyll reflects it.": the full stop is a token of its own
+    tokens = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--tokenizer", str(tmp_path / "tok")])
+    assert tokens.exit_code == 0, tokens.output
+    assert f"tokens ({tmp_path / 'tok'}) median 4.5 (min 4, max 5)" in tokens.output
+    missing = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--tokenizer", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and f"--tokenizer {tmp_path / 'none'}: cannot load it" in missing.output
+
+
 def test_bad_mapping_key_is_one_sentence(tmp_path):
     mapping = tmp_path / "m.yaml"
     mapping.write_text("colums: {label: answer}\n")
@@ -264,3 +303,15 @@ def test_invalid_config_exits_with_one_line_and_no_run_folder(tmp_path, text, ar
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not out.exists()
+
+
+def test_run_progress_prints_what_happened_to_a_checkpoint(capsys):
+    from cotdistill.cli import progress_printer
+    on_event = progress_printer()
+    on_event({"phase": "checkpoint", "kind": "corrupt", "message": "checkpoint at step 4 is corrupt or "
+              "incomplete: /r/checkpoint/checkpoint-4/state.pt is missing; moved it aside to "
+              "/r/checkpoint/checkpoint-4.corrupt-1; no good checkpoint is left, so training starts from scratch"})
+    assert capsys.readouterr().err == ("checkpoint: checkpoint at step 4 is corrupt or incomplete: "
+                                       "/r/checkpoint/checkpoint-4/state.pt is missing; moved it aside to "
+                                       "/r/checkpoint/checkpoint-4.corrupt-1; no good checkpoint is left, so "
+                                       "training starts from scratch\n")

@@ -1,6 +1,6 @@
 import pytest
 
-from cotdistill.config import ConfigError, RunConfig, load_config
+from cotdistill.config import HASH_NEUTRAL, ConfigError, RunConfig, load_config
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -161,3 +161,58 @@ def test_new_keys_at_their_defaults_leave_the_settings_hash_of_older_configs_alo
         "student.lora={r: 8}", "student.gradient_checkpointing=true", "student.attn_implementation=eager",
         "student.dtype=bfloat16", "train.packing=false")}
     assert len(changed) == 5 and RunConfig().settings_hash() not in changed
+@pytest.mark.parametrize("override,message", [
+    ("eval.every=-1", "override 'eval.every=-1': eval.every: expected a number >= 0, got -1"),
+    ("eval.every=often", "override 'eval.every=often': eval.every: expected an integer, got 'often'"),
+    ("eval.every=2.5", "override 'eval.every=2.5': eval.every: expected an integer, got 2.5"),
+    ("eval.val_size=0", "override 'eval.val_size=0': eval.val_size: expected a number >= 1, got 0"),
+    ("eval.val_size=true", "override 'eval.val_size=true': eval.val_size: expected an integer, got True"),
+])
+def test_validation_keys_are_typed_and_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == message
+
+
+@pytest.mark.parametrize("override,message", [
+    ("eval.every=-1", "override 'eval.every=-1': eval.every: expected a number >= 0, got -1"),
+    ("eval.every=often", "override 'eval.every=often': eval.every: expected an integer, got 'often'"),
+    ("eval.every=2.5", "override 'eval.every=2.5': eval.every: expected an integer, got 2.5"),
+    ("eval.val_size=0", "override 'eval.val_size=0': eval.val_size: expected a number >= 1, got 0"),
+    ("eval.val_size=true", "override 'eval.val_size=true': eval.val_size: expected an integer, got True"),
+])
+def test_validation_keys_are_typed_and_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == message
+
+
+def test_validation_keys_load_and_are_checked_when_built_directly():
+    from cotdistill.config import EvalConfig
+    cfg = load_config(None, ["eval.every=25", "eval.val_size=32"])
+    assert (cfg.eval.every, cfg.eval.val_size) == (25, 32)
+    assert (RunConfig().eval.every, RunConfig().eval.val_size) == (0, 64)     # off by default
+    with pytest.raises(ConfigError, match=r"^eval.every must be an integer >= 0, not -3$"):
+        EvalConfig(every=-3)
+    with pytest.raises(ConfigError, match=r"^eval.val_size must be an integer >= 1, not 0$"):
+        EvalConfig(val_size=0)
+
+
+def test_validation_off_keeps_the_hash_and_on_changes_it():
+    import hashlib
+    import json
+    base = RunConfig()
+    # The hash of a config that leaves validation off is what it was before the keys existed.
+    d = base.to_dict()
+    d.pop("name")
+    d.pop("tracking", None)                  # outside every hash too
+    del d["eval"]["every"], d["eval"]["val_size"]
+    for section, key in HASH_NEUTRAL:                    # students-at-size keys, also at their defaults
+        del d[section][key]
+    d["identity"] = base.identity()
+    d["train"]["precision"] = d["identity"]["precision"]
+    assert base.hash() == hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+    assert load_config(None, ["eval.val_size=8"]).hash() == base.hash()     # unused while every is 0
+    on = load_config(None, ["eval.every=10"])
+    assert on.hash() != base.hash() and on.settings_hash() != base.settings_hash()
+    assert load_config(None, ["eval.every=10", "eval.val_size=8"]).hash() != on.hash()

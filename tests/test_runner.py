@@ -5,7 +5,8 @@ import json
 import pytest
 
 from cotdistill.config import load_config
-from cotdistill.runner import RunError, load_examples, run
+from cotdistill.runner import ArtifactsMissing, RunError, load_examples, run
+from cotdistill.training import checkpoint_step
 from tests.conftest import ROOT
 
 
@@ -77,11 +78,62 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
     with pytest.raises(Crash):
         run(cfg, tmp_path / "run", callback=crash)
-    assert (tmp_path / "run" / "checkpoint" / "checkpoint.pt").exists()
+    assert checkpoint_step(tmp_path / "run" / "checkpoint") == 4
     summary = run(cfg, tmp_path / "run")
     assert summary["resumed_from_step"] == 4 and summary["train_steps"] == 6
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_corrupt_checkpoint_is_reported_and_the_run_resumes_from_the_one_before(tmp_path):
+    from cotdistill.checkpoints import STATE, candidates
+    cfg = load_config(ROOT / "configs" / "synthetic-demo.yaml",
+                      ["data.options.n_train=100", "data.options.n_test=20", "train.steps=6",
+                       "train.checkpoint_every=2", "train.log_every=1", "train.batch_size=8",
+                       "student.vocab_size=300"])
+
+    def crash(event):
+        if event["phase"] == "train" and event["step"] == 5:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        run(cfg, tmp_path / "run", callback=crash)
+    newest = candidates(tmp_path / "run" / "checkpoint")[0]
+    assert newest.step == 4
+    (newest.path / STATE).write_bytes(b"garbage")                  # a disk that lost the file's content
+    events = []
+    summary = run(cfg, tmp_path / "run", callback=events.append)
+    said = [e["message"] for e in events if e["phase"] == "checkpoint"]
+    assert len(said) == 2 and said[0].startswith(f"checkpoint at step 4 is corrupt or incomplete: "
+                                                 f"{newest.path / STATE} has 7 bytes, its manifest says ")
+    assert said[1] == f"resuming from step 2: checkpoint {tmp_path / 'run' / 'checkpoint' / 'checkpoint-2'} verified"
+    assert [e["resumed_step"] for e in events if e["phase"] == "start"] == [2]
+    assert summary["resumed_from_step"] == 2 and summary["train_steps"] == 6
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]                           # the rows after step 2 were written again
+
+
+@pytest.mark.parametrize("vanish, named", [("metrics.jsonl", "metrics.jsonl"), ("", "")])
+def test_a_run_whose_folder_vanishes_while_training_fails_naming_the_path(tmp_path, vanish, named):
+    import shutil
+    cfg = load_config(ROOT / "configs" / "synthetic-demo.yaml",
+                      ["data.options.n_train=40", "data.options.n_test=10", "train.steps=6",
+                       "train.checkpoint_every=0", "train.batch_size=8", "student.vocab_size=300"])
+    out = tmp_path / "run"
+
+    def delete(event):
+        if event["phase"] == "train" and event["step"] == 3:
+            shutil.rmtree(out) if not vanish else (out / vanish).unlink()
+
+    with pytest.raises(ArtifactsMissing) as e:
+        run(cfg, out, callback=delete)
+    said = str(e.value)
+    if named:
+        assert said == f"{out / named} vanished while the run was in progress: run it again"
+    else:                                         # found when the last checkpoint is written
+        assert said == (f"the run folder {out} vanished while the run was in progress (checkpoint 6 could not "
+                        f"be written): run it again")
+    assert not (out / "summary.json").exists()
 
 
 def _sorted_file(tmp_path, n=12):
@@ -143,3 +195,46 @@ def test_grad_x_input_scores_rank_by_magnitude_unless_signed(tmp_path):
     cfg = load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={path}",
                              "perturbation.level=word", "perturbation.params.signed=true"])
     assert cfg.perturbation.params["signed"] is True
+
+
+def _rows(questions, leaking: int, start: int = 0) -> str:
+    """JSON Lines of two-choice items; the first `leaking` rationales state the answer."""
+    return "".join(json.dumps({"id": f"r{start + i}", "question": q, "choices": ["red", "blue"],
+                               "label": "a", "rationale": f"Think of item {start + i}." +
+                               (" So the answer is (a)." if i < leaking else "")}) + "\n"
+                   for i, q in enumerate(questions))
+
+
+@pytest.mark.parametrize("placement", ["after", "none"])
+def test_summary_warns_of_train_test_overlap_and_answer_leaks(tmp_path, monkeypatch, placement):
+    """10 training items, 4 of whose rationales state the answer; 5 test items, 2 of them training
+    questions verbatim and 1 in other case and punctuation. A label-only run trains on no rationale:
+    only the overlap is warned of."""
+    monkeypatch.delenv("COTDISTILL_LEAK_WARN_RATE", raising=False)
+    (tmp_path / "train.jsonl").write_text(_rows([f"Colour of thing {i}?" for i in range(10)], 4))
+    (tmp_path / "test.jsonl").write_text(_rows(["Colour of thing 1?", "Colour of thing 2?",
+                                                "colour of THING 3", "A new one?", "Another one?"],
+                                               0, start=100))
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({
+        "data": {"name": "file", "options": {"paths": {"train": str(tmp_path / "train.jsonl"),
+                                                       "test": str(tmp_path / "test.jsonl")}}},
+        "placement": placement, "student": {"name": "tiny", "size": "tiny", "vocab_size": 300},
+        "train": {"steps": 1, "batch_size": 4}, "eval": {"batch_size": 8}}))
+    events = []
+    summary = run(load_config(config), tmp_path / "run", callback=events.append)
+    overlap = ("train/test overlap: 3 of 5 test questions also occur among the training questions "
+               "(2 exactly; e.g. r100, r101, r102): their accuracy measures recall of training items")
+    leak = ("answer leak: 4 of 10 training rationales (40%, warned from 10%) name the gold answer "
+            "(e.g. r0, r1, r2): the student can learn the label from the rationale; cut or strip the "
+            "answer statements at import")
+    expected = [overlap, leak] if placement == "after" else [overlap]
+    assert summary["data_warnings"] == expected
+    assert summary["data_check"]["overlap"] == {"n": 5, "exact": 2, "normalized": 3,
+                                                "examples": ["r100", "r101", "r102"]}
+    assert summary["data_check"]["leak"]["n"] == 4 and summary["data_check"]["leak"]["rate"] == 0.4
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["data_warnings"] == expected
+    assert events[0]["phase"] == "start" and events[0]["data_warnings"] == expected   # before training
+
+    from cotdistill.cli import format_summary
+    assert format_summary(summary).splitlines()[-len(expected):] == [f"WARNING: {w}" for w in expected]

@@ -3,6 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cotdistill import checkpoints
+from cotdistill.checkpoints import Checkpoint, CorruptCheckpoint, candidates
 from cotdistill.config import TrainConfig
 from cotdistill.placements import SequenceBuilder
 from cotdistill.runner import RunError
@@ -123,4 +125,300 @@ def test_a_diverging_run_stops_at_the_first_nan_step_before_the_optimizer_applie
               checkpoint_dir=tmp_path)
     assert [e["step"] for e in events] == [1]         # step 1 was finite and reported; step 2 never was
     assert np.isfinite(events[0]["loss"])
-    assert (tmp_path / "step").read_text() == "1"     # no checkpoint of the NaN step
+    assert [c.step for c in candidates(tmp_path)] == [1]   # no checkpoint of the NaN step
+
+
+# ------------------------------------------------------------------ verified checkpoints
+
+def _crashed_run(word_tokenizer, folder, *, steps=8, every=3, crash_at=7):
+    """A run that checkpointed every `every` steps and crashed at step `crash_at`."""
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=steps, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=every)
+
+    def crash(event):
+        if event["step"] == crash_at:
+            raise Crash()
+
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=folder, callback=crash)
+    return seqs, cfg
+
+
+def truncate(c: Checkpoint) -> str:
+    path = c.path / checkpoints.STATE
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    return f"{path} has {size // 2} bytes, its manifest says {size}"
+
+
+def flip_byte(c: Checkpoint) -> str:
+    path = c.path / checkpoints.STATE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return f"{path} does not match its manifest's sha256"
+
+
+def drop_manifest(c: Checkpoint) -> str:
+    (c.path / checkpoints.MANIFEST).unlink()
+    return f"{c.path / checkpoints.MANIFEST} is missing (the checkpoint was never completed)"
+
+
+def test_checkpoints_keep_the_last_two_good_ones_with_a_manifest_each(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=8, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=0, pad_id=1, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-6", "checkpoint-8"]
+    for c in candidates(tmp_path):
+        assert sorted(p.name for p in c.path.iterdir()) == ["manifest.json", "state.pt"]
+        checkpoints.verify(c)                         # sizes and hashes match
+        assert checkpoints.load(c)["step"] == c.step
+
+
+def test_a_crash_while_saving_never_costs_the_previous_good_checkpoints(word_tokenizer, tmp_path, monkeypatch):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=8, batch_size=5, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    real_sha = checkpoints.sha256
+
+    def die_hashing_step_6(path):                   # the state is written, its manifest never is
+        if path.parent.name == "checkpoint-6":
+            raise Crash()
+        return real_sha(path)
+
+    monkeypatch.setattr(checkpoints, "sha256", die_hashing_step_6)
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=0, pad_id=1, checkpoint_dir=tmp_path)
+    monkeypatch.setattr(checkpoints, "sha256", real_sha)
+    assert [c.step for c in candidates(tmp_path)] == [6, 4, 2]   # nothing pruned before 6 was complete
+    events = []
+    assert checkpoints.latest(tmp_path, report=events.append).step == 4
+    assert [e["moved_to"] for e in events] == [str(tmp_path / "checkpoint-6.corrupt-1")]
+
+
+@pytest.mark.parametrize("corrupt", [truncate, flip_byte, drop_manifest])
+def test_a_corrupt_checkpoint_is_moved_aside_and_the_run_resumes_exactly_from_the_previous_one(
+        word_tokenizer, tmp_path, corrupt):
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path / "b")
+    assert [c.step for c in candidates(tmp_path / "b")] == [6, 3]
+    why = corrupt(candidates(tmp_path / "b")[0])
+    straight = tiny_model(word_tokenizer)
+    train(straight, seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path / "a")
+    events = []
+    torch.manual_seed(12345)
+    resumed = tiny_model(word_tokenizer, seed=99)
+    result = train(resumed, seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path / "b", on_checkpoint=events.append)
+    assert result.resumed_from == 3
+    aside = tmp_path / "b" / "checkpoint-6.corrupt-1"
+    assert events == [{"phase": "checkpoint", "kind": "corrupt", "path": str(tmp_path / "b" / "checkpoint-6"),
+                       "moved_to": str(aside), "resume_step": 3,
+                       "message": f"checkpoint at step 6 is corrupt or incomplete: {why}; moved it aside to "
+                                  f"{aside}; resuming from the previous good checkpoint, step 3 "
+                                  f"({tmp_path / 'b' / 'checkpoint-3'})"}]
+    assert aside.is_dir()
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)                      # exact, as if the run had never stopped
+
+
+def test_with_no_good_checkpoint_left_training_starts_from_scratch_and_says_so(word_tokenizer, tmp_path):
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path)
+    newest, older = candidates(tmp_path)
+    drop_manifest(newest)
+    why = flip_byte(older)
+    events = []
+    result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path,
+                   on_checkpoint=events.append)
+    assert result.resumed_from == 0 and result.steps == 8
+    assert [e["resume_step"] for e in events] == [0, 0]
+    assert events[1]["message"] == (f"checkpoint at step 3 is corrupt or incomplete: {why}; moved it aside to "
+                                    f"{tmp_path / 'checkpoint-3.corrupt-1'}; no good checkpoint is left, so "
+                                    f"training starts from scratch")
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint-3.corrupt-1", "checkpoint-6.corrupt-1",
+                                                    "checkpoint-6", "checkpoint-8"}   # the new run's two
+
+
+def test_moving_aside_numbers_the_corrupt_copies(tmp_path):
+    for n in (1, 2):
+        (tmp_path / "checkpoint-5").mkdir()
+        assert checkpoints.move_aside(Checkpoint(tmp_path / "checkpoint-5", 5)) == \
+            tmp_path / f"checkpoint-5.corrupt-{n}"
+    assert checkpoints.latest(tmp_path) is None       # corrupt copies are never candidates again
+
+
+def test_a_manifest_that_is_not_json_is_named(tmp_path):
+    folder = tmp_path / "checkpoint-2"
+    folder.mkdir()
+    (folder / "state.pt").write_bytes(b"x")
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CorruptCheckpoint, match=rf"^{folder / 'manifest.json'} is not a valid manifest \(JSONDecodeError"):
+        checkpoints.verify(Checkpoint(folder, 2))
+
+
+def test_a_checkpoint_that_verifies_but_cannot_be_loaded_is_moved_aside_and_named(word_tokenizer, tmp_path):
+    """A manifest written for a bad file (say by a buggy copy tool): the hashes match, torch cannot read it."""
+    import json
+    seqs, cfg = _crashed_run(word_tokenizer, tmp_path)
+    newest = candidates(tmp_path)[0]
+    state = newest.path / checkpoints.STATE
+    state.write_bytes(b"not a torch file")
+    manifest = {"step": 6, "files": {"state.pt": {"size": state.stat().st_size, "sha256": checkpoints.sha256(state)}}}
+    (newest.path / checkpoints.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(RunError, match=rf"^checkpoint {state} matches its manifest but cannot be loaded \(.*\); "
+                                       rf"moved it aside to {tmp_path / 'checkpoint-6.corrupt-1'}: retry the run"):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    result = train(tiny_model(word_tokenizer), seqs, cfg, seed=7, pad_id=1, checkpoint_dir=tmp_path)
+    assert result.resumed_from == 3                   # the retry resumes from the one before
+
+
+def test_a_checkpoint_of_the_layout_before_manifests_is_moved_aside_and_said(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "none").build(ex) for ex in colour_examples(8)]
+    (tmp_path / "checkpoint.pt").write_bytes(b"old")
+    (tmp_path / "step").write_text("40")
+    events = []
+    result = train(tiny_model(word_tokenizer), seqs, TrainConfig(steps=2, batch_size=4), seed=0, pad_id=1,
+                   checkpoint_dir=tmp_path, on_checkpoint=events.append)
+    assert result.resumed_from == 0
+    assert [e["message"] for e in events] == [
+        f"checkpoint at step 40 is corrupt or incomplete: {tmp_path / 'checkpoint.pt'} has no manifest (an "
+        f"older cotdistill wrote it); moved it aside to {tmp_path / 'checkpoint.pt.corrupt-1'}; no good "
+        f"checkpoint is left, so training starts from scratch"]
+
+
+# ------------------------------------------------------------------------------------------ curves
+
+def _family_model(family: str):
+    """A small random model of `family` (configs as tests/test_logits.py builds them), without dropout:
+    the logged losses are compared with a forward in eval mode."""
+    from tests.test_logits import FAMILIES
+    config_cls, model_cls, kw = FAMILIES[family]
+    if family == "gpt2":
+        kw = {**kw, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+    torch.manual_seed(0)
+    return model_cls(config_cls(**kw))
+
+
+def _sequences(placement: str, bos: bool, rationale_weight: float = 0.5) -> list:
+    """Four sequences of random token ids (vocab 128) laid out as `placement` lays them out, with
+    labels of one and two tokens and rationales of different lengths."""
+    from cotdistill.placements import Segment, TrainingSequence
+    g = torch.Generator().manual_seed(3)
+    ids = lambda n: torch.randint(3, 128, (n,), generator=g).tolist()    # noqa: E731
+    out = []
+    for i in range(4):
+        lead = [Segment("bos", [1], 0.0)] if bos else []
+        prompt, label = Segment("prompt", ids(5 + i), 0.0), Segment("label", ids(1 + i % 2), 1.0)
+        rationale = Segment("rationale", ids(3 + 2 * i), rationale_weight)
+        if placement == "none":
+            segs = [prompt, label, Segment("eos", [2], 1.0)]
+        elif placement == "after":
+            segs = [prompt, label, Segment("rationale_marker", ids(2), rationale_weight), rationale,
+                    Segment("eos", [2], rationale_weight)]
+        else:
+            segs = [prompt, rationale, Segment("answer_marker", ids(2), 1.0), label, Segment("eos", [2], 1.0)]
+        out.append(TrainingSequence(f"x{i}", lead + segs))
+    return out
+
+
+def _by_hand(model, seqs, role: str | None) -> float:
+    """Mean cross-entropy of the next token over the tokens of segment `role` (None: every supervised
+    token, weighted), from each sequence's own full forward."""
+    total = weight = 0.0
+    with torch.no_grad():
+        for s in seqs:
+            ids = torch.tensor([s.input_ids])
+            logp = F.log_softmax(model(input_ids=ids).logits.float()[0], -1)     # (T, vocab)
+            positions = range(*s.spans[role]) if role else range(1, len(s))
+            for t in positions:
+                w = 1.0 if role else s.weights[t]
+                total += -float(logp[t - 1, s.input_ids[t]]) * w
+                weight += w
+    return total / weight
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma2"])
+@pytest.mark.parametrize("placement", ["none", "after", "before"])
+def test_logged_label_and_rationale_loss_equal_the_cross_entropy_by_hand(family, placement):
+    import copy
+    model = _family_model(family)
+    before = copy.deepcopy(model).eval()              # the step's loss is taken before the update
+    seqs = _sequences(placement, bos=family != "gpt2")
+    events = []
+    cfg = TrainConfig(steps=1, batch_size=2, grad_accum=2, lr=1e-3, warmup_steps=1, precision="fp32")
+    train(model, seqs, cfg, seed=0, pad_id=0, callback=events.append)
+    [event] = events
+    assert abs(event["label_loss"] - _by_hand(before, seqs, "label")) < 1e-6
+    assert abs(event["loss"] - _by_hand(before, seqs, None)) < 1e-6
+    if placement == "none":
+        assert event["rationale_loss"] is None        # no rationale token was trained on
+    else:
+        assert abs(event["rationale_loss"] - _by_hand(before, seqs, "rationale")) < 1e-6
+        assert event["label_loss"] != event["loss"]   # the total mixes in the rationale
+
+
+def test_an_unweighted_rationale_has_no_rationale_loss():
+    model = _family_model("gpt2")
+    events = []
+    train(model, _sequences("after", bos=False, rationale_weight=0.0), TrainConfig(steps=1, batch_size=4),
+          seed=0, pad_id=0, callback=events.append)
+    assert events[0]["rationale_loss"] is None and events[0]["label_loss"] == pytest.approx(events[0]["loss"])
+
+
+def test_tokens_seen_and_epochs_continue_across_a_resume(word_tokenizer, tmp_path):
+    seqs = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples(10)]
+    cfg = TrainConfig(steps=6, batch_size=4, lr=3e-3, warmup_steps=2, checkpoint_every=2)
+    straight = []
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, callback=straight.append)
+    # 10 sequences in batches of 4: 3 micro-batches an epoch; every epoch sees every token once.
+    assert [e["epoch"] for e in straight] == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    every_token = sum(len(s) for s in seqs)
+    assert straight[2]["tokens"] == every_token and straight[5]["tokens"] == 2 * every_token
+
+    def crash_at_3(event):
+        if event["step"] == 3:
+            raise Crash()
+    with pytest.raises(Crash):
+        train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, checkpoint_dir=tmp_path, callback=crash_at_3)
+    resumed = []
+    train(tiny_model(word_tokenizer), seqs, cfg, seed=1, pad_id=1, checkpoint_dir=tmp_path, callback=resumed.append)
+    assert [e["step"] for e in resumed] == [3, 4, 5, 6]
+    assert [(e["tokens"], e["epoch"]) for e in resumed] == [(e["tokens"], e["epoch"]) for e in straight[2:]]
+    assert [e["label_loss"] for e in resumed] == pytest.approx([e["label_loss"] for e in straight[2:]], abs=1e-6)
+
+
+def test_validation_runs_every_n_steps_and_changes_no_result(word_tokenizer):
+    """The real evaluator (score and generate) between steps draws no random numbers and leaves the model
+    in training mode: a run with dropout ends with the same weights as one without validation."""
+    from cotdistill.evaluation import evaluate
+    builder = SequenceBuilder(word_tokenizer, "after")
+    seqs = [builder.build(ex) for ex in colour_examples()]
+    cfg = TrainConfig(steps=7, batch_size=8, lr=3e-3, warmup_steps=2)
+    plain, checked = tiny_model(word_tokenizer), tiny_model(word_tokenizer)    # dropout 0.1: uses the RNG
+    torch.manual_seed(5)
+    train(plain, seqs, cfg, seed=0, pad_id=1)
+    modes, events = [], []
+
+    def validate():
+        mode = ("score", "generate")[len(modes) % 2]
+        modes.append(mode)
+        records = evaluate(checked, builder, colour_examples(6), mode=mode, max_new_tokens=4)
+        return {"val_accuracy": sum(r["correct"] for r in records) / len(records)}
+
+    torch.manual_seed(5)
+    train(checked, seqs, cfg, seed=0, pad_id=1, callback=events.append, validate=validate, validate_every=3)
+    assert [e["step"] for e in events if "val_accuracy" in e] == [3, 6, 7]     # every 3 steps and the last
+    assert modes == ["score", "generate", "score"] and checked.training
+    for a, b in zip(plain.parameters(), checked.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_curve_values_choose_the_rows_of_a_step():
+    from cotdistill.curves import curve_values
+    event = {"step": 4, "total": 10, "loss": 2.5, "label_loss": 0.75, "rationale_loss": None, "lr": 1e-3,
+             "tokens_per_s": 100.0, "tokens": 640, "epoch": 0.5, "eta_s": 3.0}
+    assert curve_values(event, 2) == {"loss": 2.5, "label_loss": 0.75, "lr": 1e-3, "tokens_per_s": 100.0,
+                                      "tokens": 640.0, "epoch": 0.5}
+    assert curve_values(event, 3) == {}                                     # not a logging step
+    assert curve_values({**event, "val_accuracy": 0.25}, 3) == {"val_accuracy": 0.25, "tokens": 640.0,
+                                                                "epoch": 0.5}
+    assert curve_values({**event, "step": 10, "loss": float("nan")}, 3) == \
+        {"label_loss": 0.75, "lr": 1e-3, "tokens_per_s": 100.0, "tokens": 640.0, "epoch": 0.5}   # last step

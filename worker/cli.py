@@ -1,6 +1,6 @@
 """The `cotdistill` command: the science subcommands (mounted from cotdistill.cli) plus the job
 system's: `db upgrade|downgrade|current`, `submit`, `status`, `show`, `cancel`, `retry`, `worker`,
-`reconcile`, `up`.
+`reconcile`, `up`, `report`.
 
 A database that cannot be reached, read or written ends the command with one line naming its URL
 (password masked) and exit code 2; only `db upgrade` and `up` create a SQLite file that does not exist,
@@ -163,11 +163,12 @@ def _api(name: str, *args, **kwargs):
 @cli.command()
 @click.argument("experiment", required=False)
 def status(experiment) -> None:
-    """Runs with status, progress and accuracy (of one experiment, by name or id, or all)."""
+    """Runs with status, progress and accuracy (of one experiment, by name or id, or all); a queued
+    run says why it waits (no worker for its queue, behind N runs)."""
     rows = _api("list_runs", experiment=experiment)
     click.echo(f"{'run':>5}  {'experiment':<20} {'status':<10} {'try':>3} {'progress':<12} {'accuracy':<8}  config")
     for r in rows:
-        label = f"{r['dataset']} {r['arm']} seed {r['seed']}"
+        label = f"{r['dataset']} {r['arm']} seed {r['seed']}" + (f"  (waiting: {r['waiting']})" if r.get("waiting") else "")
         acc = f"{r['accuracy']:.3f}" if r["accuracy"] is not None else "-"
         if _flagged(r["summary"]):
             acc += " !"
@@ -187,14 +188,41 @@ def _flagged(summary: dict) -> bool:
 @cli.command()
 @click.argument("run_id", type=int)
 def show(run_id) -> None:
-    """One run: config, progress, summary and, for a failed run, its stored error."""
+    """One run: config, progress, summary, its history and, for a failed run, its stored error."""
     import yaml
     r = _api("run_detail", run_id)
     click.echo(f"run {r['id']} ({r['experiment'] or 'no experiment'}): {r['status']}, attempt {r['attempt']}, "
                f"worker {r['worker'] or '-'}, artifacts {r['artifact_uri'] or '-'}")
     click.echo(yaml.safe_dump({"progress": r["progress"], "summary": r["summary"]}, sort_keys=False).rstrip())
+    if r["history"]:
+        click.echo("history:")
+        for e in r["history"]:
+            click.echo(f"  {e['at']} (attempt {e['attempt']}) {e['message']}")
     if r["error"]:
         click.echo("error:\n" + r["error"])
+
+
+@cli.command()
+@click.argument("experiment")
+@click.option("--reference", default=None, help="Arm label the others are compared with (e.g. none/none; "
+              "default: none/none when the experiment has it, else the first arm).")
+@click.option("--scoring", default=None, help="Scoring mode every run computed (default: each run's own).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default: ./report-EXPERIMENT).")
+def report(experiment, reference, scoring, out) -> None:
+    """Write EXPERIMENT's report (name or id): report.html (self-contained), table.tex (booktabs),
+    table.md, results.csv and figures/*.svg, with the numbers the Compare page shows."""
+    from pathlib import Path
+    from worker.report import ReportError, build, write
+    _existing_database()
+    try:
+        found = build(experiment, reference=reference, scoring=scoring)
+    except ReportError as e:
+        raise click.ClickException(str(e)) from None
+    folder = Path(out or f"report-{found['experiment']['name']}")
+    paths = write(found, folder)
+    click.echo(f"report of {found['experiment']['name']!r} (reference {found['reference']}) written to "
+               f"{folder}: {', '.join(str(p.relative_to(folder)) for p in paths)}")
 
 
 @cli.command()
@@ -247,7 +275,8 @@ def reconcile() -> None:
 
 
 @cli.command()
-@click.option("--workers", default=1, show_default=True, help="Training workers (queue gpu).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Training workers (queue gpu); default one per GPU, or 2 on a CPU-only machine.")
 @click.option("--port", default=8501, show_default=True, help="Port of the web app.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address of the web app; anything but 127.0.0.1 requires $COTDISTILL_PASSWORD.")

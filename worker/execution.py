@@ -7,7 +7,9 @@ memory, and a heartbeat thread writes it (with the training-curve rows) every co
 The same thread notices a cancel request, or that another worker took the run over, and raises
 the stop flag that the callback checks at every step. Checkpoints go to
 $COTDISTILL_ARTIFACTS/run-<id>/ (default: $COTDISTILL_HOME/artifacts), so a retried or recovered
-run resumes from its last checkpoint.
+run resumes from its last good checkpoint; a corrupt one the core moved aside, and the step it resumed
+from, go to the run's history (table run_events, `cotdistill show RUN`). A run succeeds only when its
+folder is complete (cotdistill.runner.missing_artifact); otherwise it fails naming the missing path.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from typing import Callable, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from cotdistill.config import RunConfig, from_dict
+from cotdistill.runner import ArtifactsMissing, check_artifacts, missing_artifact
+from cotdistill.curves import curve_values
 from cotdistill.students import home
 from worker import state
 from worker.guard import check_config_paths
-from worker.models import Run
+from worker.models import Run, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,37 +117,65 @@ class Heartbeat:
 
 
 class Reporter(Heartbeat):
-    """The science core's run events → progress, and training-curve rows for `metrics`."""
+    """The science core's run events → progress, and training-curve rows for `metrics` (the names and
+    steps cotdistill.curves.curve_values chooses: total, label and rationale loss, lr, tokens/s, tokens
+    seen, epoch, and val_accuracy on validation steps)."""
 
-    def __init__(self, sessions: sessionmaker, run_id: int, worker: str, log_every: int = 10):
+    def __init__(self, sessions: sessionmaker, run_id: int, worker: str, log_every: int = 10, attempt: int = 0):
         super().__init__(sessions, run_id, worker, Run)
         self.log_every = max(1, log_every)
+        self.attempt = attempt
         self.metrics: list[dict] = []
+        self.events: list[dict] = []            # the run's history, written with the next heartbeat
         self.resumed_step: int | None = None
+        self.last_val: dict = {}
 
     def __call__(self, event: dict) -> None:
         self.check()
         with self.lock:
             phase = event["phase"]
-            if phase == "start":
+            if phase == "checkpoint":           # a corrupt checkpoint moved aside, or the resume point
+                self.events.append({"kind": f"checkpoint_{event['kind']}", "message": event["message"],
+                                    "at": utcnow()})
+            elif phase == "start":
                 self.resumed_step = event["resumed_step"]
                 self.progress = {"phase": "train", "step": event["resumed_step"], "total": event["total"]}
             elif phase == "train":
                 self.progress = {"phase": "train", **{k: _finite(event.get(k)) for k in
-                                 ("step", "total", "loss", "lr", "tokens_per_s", "eta_s", "elapsed_s")}}
-                if event["step"] % self.log_every == 0 or event["step"] == event["total"]:
-                    self.metrics += [{"step": event["step"], "name": k, "value": float(event[k])}
-                                     for k in ("loss", "lr", "tokens_per_s") if _finite(event.get(k)) is not None]
+                                 ("step", "total", "loss", "label_loss", "lr", "tokens_per_s", "eta_s",
+                                  "elapsed_s")}}
+                if event.get("val_accuracy") is not None:
+                    self.last_val = {"val_accuracy": event["val_accuracy"], "val_step": event["step"]}
+                self.progress.update(self.last_val)
+                self.metrics += [{"step": event["step"], "name": k, "value": v}
+                                 for k, v in curve_values(event, self.log_every).items()]
             elif phase == "eval":
                 self.progress = {**self.progress, "phase": "eval", "eval_done": event["done"],
                                  "eval_total": event["total"]}
 
     def write_extra(self, session: Session) -> None:
+        self.write_events(session)
         with self.lock:
             rows, self.metrics = self.metrics, []
             resumed, self.resumed_step = self.resumed_step, None
         if resumed is not None or rows:
             state.add_metrics(session, self.row_id, rows, after_step=resumed)
+
+    def write_events(self, session: Session) -> None:
+        with self.lock:
+            events, self.events = self.events, []
+        state.add_events(session, self.row_id, events, attempt=self.attempt)
+
+    def close(self) -> None:
+        """Stop the heartbeat, then write what is left of the history (a run that fails right after
+        moving a checkpoint aside still says so)."""
+        super().close()
+        if self.events:
+            try:
+                with self.sessions() as session:
+                    self.write_events(session)
+            except Exception:
+                log.exception("writing the history of run %s failed", self.row_id)
 
 
 def _finite(value):
@@ -184,6 +216,11 @@ def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat,
         with sessions() as session:
             state.requeue_own(session, row_id, worker, model=model)
         raise
+    except ArtifactsMissing as e:                # not a bug: the sentence names the path, no traceback
+        beat.close()
+        with sessions() as session:
+            state.finish(session, row_id, worker, "failed", error=str(e), model=model)
+        return None, f"failed: {e}"
     except Exception as e:
         beat.close()
         message = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
@@ -200,7 +237,9 @@ def finished_summary(out: Path, cfg: RunConfig) -> dict | None:
     if not (path.exists() and (out / "predictions.jsonl").exists()):
         return None
     summary = json.loads(path.read_text(encoding="utf-8"))
-    return summary if summary.get("config_hash") == cfg.hash(summary.get("device")) else None
+    if summary.get("config_hash") != cfg.hash(summary.get("device")):
+        return None
+    return summary if missing_artifact(out, summary, finished=True) is None else None   # else: run again
 
 
 def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
@@ -212,10 +251,11 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
         config = dict(run.config)
         out = run_dir(run_id)
         run.artifact_uri = str(out)
+        attempt = run.attempt
         session.commit()
-    reporter = Reporter(sessions, run_id, worker)
+    reporter = Reporter(sessions, run_id, worker, attempt=attempt)
 
-    def work() -> dict:
+    def work() -> tuple[dict, list[dict]]:
         check_config_paths(config)               # again here: a row written by hand is refused too
         cfg = from_dict(RunConfig, config)
         reporter.log_every = max(1, cfg.train.log_every)
@@ -223,13 +263,16 @@ def execute(sessions: sessionmaker, run_id: int, worker: str) -> str:
         if summary is None:
             from cotdistill.runner import run as run_science
             summary = run_science(cfg, out, callback=reporter, checkpoint_every=CHECKPOINT_EVERY)
-        return summary
+        # The folder is the run's result: one that vanished (in part) fails the run, naming the path.
+        check_artifacts(out, summary, finished=True)
+        predictions = [json.loads(line) for line in
+                       (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+        return summary, predictions
 
-    summary, outcome = supervise(sessions, run_id, worker, reporter, work)
+    result, outcome = supervise(sessions, run_id, worker, reporter, work)
     if outcome is not None:
         return outcome
-    predictions = [json.loads(line) for line in
-                   (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    summary, predictions = result
     with sessions() as session:
         state.add_metrics(session, run_id, reporter.metrics, after_step=reporter.resumed_step)
         ok = state.complete(session, run_id, worker, summary, predictions)

@@ -119,6 +119,10 @@ def expand(matrix: Matrix) -> list[tuple[dict, RunConfig]]:
         data["name"] = matrix.name
         try:
             cfg = from_dict(RunConfig, data)
+            if cfg.placement == "none" and data.get("perturbation", {}) != {}:
+                # Label-only trains on no rationale: its perturbation cells are one run (a duplicate).
+                data["perturbation"] = {}
+                cfg = from_dict(RunConfig, data)
         except ConfigError as e:
             raise ConfigError(f"matrix {matrix.name!r}, cell {dict(zip(keys, combo))}: {e}") from None
         cells.append((dict(zip(keys, combo)), cfg))

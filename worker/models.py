@@ -177,6 +177,18 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class RunEvent(Base):
+    """A run's history: what happened to it that its status does not say (a corrupt checkpoint moved
+    aside, the step it resumed from), one sentence each, in order."""
+    __tablename__ = "run_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text)
+
+
 class Prediction(Base):
     __tablename__ = "predictions"
     __table_args__ = (UniqueConstraint("run_id", "example_id"),)
@@ -212,3 +224,16 @@ class AttributionScore(Base):
     words: Mapped[list | None] = mapped_column(FiniteJSON)
     word_scores: Mapped[list | None] = mapped_column(FiniteJSON)
     completeness_error: Mapped[float | None] = mapped_column(Float)
+
+
+class WorkerPresence(Base):
+    """One row per live worker process (worker/presence.py): which queues it consumes, how many runs
+    at once, and when it last said it was alive. The Runs screen reads it to say why a run waits
+    ("no worker for queue gpu"); a row whose heartbeat is older than presence.STALE_AFTER is a worker
+    that died without saying goodbye."""
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)     # host:pid, as in runs.worker
+    queues: Mapped[list] = mapped_column(FiniteJSON)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

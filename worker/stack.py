@@ -21,12 +21,35 @@ import click
 
 APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
 GRACE_S = 15.0
+# Also in .streamlit/config.toml, which Streamlit reads only when started from the checkout: as flags
+# they hold from any working directory. `minimal` hides the Deploy button and the developer menu.
+APP_FLAGS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 MIN_PASSWORD = 8                  # as app/auth.py, which the worker does not import
 
 
+def default_workers() -> int:
+    """One training worker per GPU; on a CPU-only machine two (runs of small students use one core
+    well, so two one-thread workers finish a matrix sooner than one worker with two threads)."""
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return torch.cuda.device_count()
+    except ImportError:
+        pass
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def worker_env(workers: int) -> dict[str, str]:
+    """Environment of a training worker: on CPUs, the cores shared out between the workers."""
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    return env
+
+
 class Stack:
-    def __init__(self, *, workers: int = 1, port: int = 8501, host: str = "127.0.0.1", app: bool = True):
-        self.workers, self.port, self.host = workers, port, host
+    def __init__(self, *, workers: int | None = None, port: int = 8501, host: str = "127.0.0.1", app: bool = True):
+        self.workers, self.port, self.host = workers or default_workers(), port, host
         self.app = app and APP.exists()
         self.children: list[tuple[str, subprocess.Popen]] = []
 
@@ -37,8 +60,7 @@ class Stack:
         cmds.append(("worker-cpu", me + ["worker", "--queues", "cpu", "--name", "cpu"]))
         if self.app:
             cmds.append(("app", [sys.executable, "-m", "streamlit", "run", str(APP),
-                                 "--server.address", self.host, "--server.port", str(self.port),
-                                 "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+                                 "--server.address", self.host, "--server.port", str(self.port), *APP_FLAGS]))
         return cmds
 
     def check(self) -> None:
@@ -58,7 +80,8 @@ class Stack:
         self.check()
         upgrade(database_url())
         for name, cmd in self.commands():
-            self.children.append((name, subprocess.Popen(cmd, start_new_session=True)))
+            env = worker_env(self.workers) if name.startswith("worker-gpu") else None
+            self.children.append((name, subprocess.Popen(cmd, start_new_session=True, env=env)))
         click.echo(f"cotdistill up: database {database_url()}, broker {broker_url()}, "
                    f"{self.workers} training worker(s)")
         if self.app:

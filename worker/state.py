@@ -19,7 +19,7 @@ import os
 from sqlalchemy import and_, delete, insert, or_, update
 from sqlalchemy.orm import Session
 
-from worker.models import Metric, Prediction, Run, utcnow
+from worker.models import Metric, Prediction, Run, RunEvent, utcnow
 
 # A running run whose heartbeat is older than this is presumed lost (its worker died).
 STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 60)))
@@ -123,6 +123,14 @@ def add_metrics(session: Session, run_id: int, rows: list[dict], *, after_step: 
     if rows:
         session.execute(insert(Metric), [{"run_id": run_id, **r} for r in rows])
     session.commit()
+
+
+def add_events(session: Session, run_id: int, events: list[dict], *, attempt: int = 0) -> None:
+    """Append to a run's history: events {kind, message}, in order."""
+    if events:
+        session.execute(insert(RunEvent), [{"run_id": run_id, "attempt": attempt, "at": e.get("at") or utcnow(),
+                                            "kind": e["kind"], "message": e["message"]} for e in events])
+        session.commit()
 
 
 def requeue(session: Session, run_id: int, *, from_status: tuple[str, ...], new_attempt: bool, model=Run) -> bool:

@@ -106,9 +106,43 @@ def start_reconciler(**_) -> None:
     threading.Thread(target=_reconcile_forever, name="reconciler", daemon=True).start()
 
 
+_LEAVING = threading.Event()
+
+
+def _announce_forever(queues: list[str], concurrency: int) -> None:
+    """Keep this worker's presence row fresh (worker/presence.py) until it shuts down."""
+    import logging
+    from worker import presence
+    log = logging.getLogger("worker.presence")
+    while not _LEAVING.is_set():
+        try:
+            with sessions()() as session:
+                presence.announce(session, worker_name(), queues, concurrency=concurrency)
+        except Exception:                       # database down: say so, try again next round
+            log.exception("could not record this worker's presence")
+        _LEAVING.wait(presence.PRESENCE_S)
+
+
+@worker_ready.connect
+def start_presence(sender=None, **_) -> None:
+    """Announce the queues this worker consumes, so that the app can say why a run waits."""
+    queues = sorted(sender.app.amqp.queues.consume_from) if sender is not None else []
+    concurrency = getattr(getattr(sender, "controller", None), "concurrency", None) or 1
+    threading.Thread(target=_announce_forever, args=(queues, int(concurrency)), name="presence",
+                     daemon=True).start()
+
+
 @worker_shutting_down.connect
 def hand_back_running_run(**_) -> None:
     """Warm shutdown (SIGTERM, Ctrl-C): the running run stops at its next step and goes back to the
-    queue with its checkpoint, instead of holding the shutdown until it ends."""
+    queue with its checkpoint, instead of holding the shutdown until it ends; the worker's presence
+    row goes (a worker killed outright leaves it to go stale)."""
     from worker.execution import SHUTDOWN
     SHUTDOWN.set()
+    _LEAVING.set()
+    try:
+        from worker import presence
+        with sessions()() as session:
+            presence.leave(session, worker_name())
+    except Exception:                           # database down: the row goes stale instead
+        pass

@@ -1,5 +1,7 @@
-"""Launch: choose datasets (or a rationale set), students, placements, perturbations, seeds and training settings; see how
-many runs that makes, how many already exist, the GPU memory of each cell and the GPU-hours; look at the exact training sequences; launch."""
+"""Launch: start from scratch or from an earlier experiment (edit and relaunch, also `?from=NAME`);
+choose datasets (or a rationale set), students, placements, perturbations, seeds and training
+settings; see how many runs that makes, how many already exist, the GPU memory of each cell and the
+GPU-hours; look at the exact training sequences; launch."""
 
 from datetime import datetime
 
@@ -10,30 +12,35 @@ from app import matrix as mx
 
 st.title("Launch an experiment")
 options = queries.launch_options()
+sets = queries.rationale_sets()
+earlier = forms.relaunch_section(queries.experiments(), sets, options)
 
 st.session_state.setdefault("launch_name", f"exp-{datetime.now():%Y%m%d-%H%M%S}")
 name = st.text_input("Experiment name", key="launch_name")
 
 st.subheader("Data and students")
-datasets, data = forms.data_section(queries.datasets(), queries.rationale_sets())
-students = forms.student_section(options)
+first = options["first_run"]
+datasets, data = forms.data_section(queries.datasets(), sets, earlier, default_options=first["data_options"])
+students = mx.with_earlier(forms.student_section(options, earlier), earlier.get("student_entries"))
 
 st.subheader("Rationale: placement and perturbation")
-placements = st.multiselect("Placements", options["placements"], default=["none", "after"],
+placements = st.multiselect("Placements", options["placements"],
+                            default=[p for p in earlier.get("placements", first["placements"]) if p in options["placements"]],
                             help="none: label only · before: rationale → label · after: label → rationale")
-perturbations = forms.perturbation_section(options["perturbations"])
+perturbations = forms.perturbation_section(options["perturbations"], earlier, first["perturbations"])
 if "none" in placements and any(p["kind"] != "none" for p in perturbations):
     st.caption("Placement `none` trains on the label only: its perturbation cells train identical models.")
 
 st.subheader("Seeds and training")
-seeds = forms.seeds_input()
-train, evaluation = forms.training_section(options["defaults"])
+seeds = forms.seeds_input(earlier)
+train, evaluation = forms.training_section(options["defaults"], earlier)
 
 st.subheader("Plan")
 st.caption("Cells that already exist are not run again: an identical finished run is reused.")
 try:
     matrix = mx.build_matrix(name, datasets=datasets, students=students, placements=placements,
-                             perturbations=perturbations, seeds=seeds, data=data, train=train, eval=evaluation)
+                             perturbations=perturbations, seeds=seeds, data=data, train=train, eval=evaluation,
+                             base=earlier.get("base"), more_factors=earlier.get("kept_factors"))
 except ValueError as e:
     matrix = None
     st.error(str(e))

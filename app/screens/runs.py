@@ -1,5 +1,6 @@
-"""Runs: every run of an experiment (or every run) with its status, progress, loss curve, throughput,
-ETA, worker and attempt, updated live; cancel, retry and re-queue; a failed run's error in place; and
+"""Runs: every run of an experiment (or every run) with its status, why it waits, how long it queued
+and ran, progress, loss curve, throughput, ETA, worker and attempt, and the experiment's expected
+duration, updated live; cancel, retry and re-queue; a failed run's error in place; and
 one finished run's answers label by label."""
 
 import streamlit as st
@@ -18,6 +19,7 @@ def live_runs() -> None:
         runs_view.no_runs(experiment)
         return
     runs_view.status_line(rows)
+    runs_view.expected_duration(experiment)
     runs_view.table(rows)
     runs_view.failed_errors(rows)
     runs_view.actions(rows, experiment)

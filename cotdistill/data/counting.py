@@ -15,8 +15,13 @@ The answer follows from the question through the intermediate facts the rational
 on the label alone, a student learns each object's colour only through the count (a weak signal);
 a rationale, wherever it is placed, supervises every fact. Knobs (difficulty and size): n_train,
 n_test, n_items, n_objects, n_colours, seed, teacher_accuracy (with probability 1 - accuracy one
-recalled fact is wrong and teacher_label is the count it implies). Train and test never share a
-question; both are pure functions of the options.
+recalled fact is wrong and teacher_label is the count it implies). How much the rationale carries:
+fact_share (each fact is stated with this probability; 0 leaves the rationale "Nothing recalled.",
+which carries nothing), fact_noise (each stated fact's colour is replaced by a uniformly random
+one with this probability: at 1.0 the rationale keeps its form and carries no fact) and leak_rate (this share of rationales end with "So the answer is (x).", the
+teacher's answer stated outright: a leak the data report must flag). Train and test never share a
+question; both are pure functions of the options, and the defaults of the two rationale knobs draw
+no random numbers, so the items do not change when they are added.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from cotdistill.examples import LETTERS, DataError, Example
 SPLITS = ("train", "test")
 COLOURS = ("red", "blue", "green", "yellow", "white", "black")
 DEFAULTS: dict[str, Any] = {"n_train": 3000, "n_test": 300, "n_items": 4, "n_objects": 40,
-                            "n_colours": 3, "seed": 0, "teacher_accuracy": 1.0}
+                            "n_colours": 3, "seed": 0, "teacher_accuracy": 1.0,
+                            "fact_share": 1.0, "fact_noise": 0.0, "leak_rate": 0.0}
 CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
 
 
@@ -52,18 +58,27 @@ def in_test_pool(items: tuple[str, ...], colour: str, seed: int) -> bool:
 
 
 def make_example(split: str, number: int, items: tuple[str, ...], colour: str, facts: dict[str, str],
-                 rng: random.Random, accuracy: float) -> Example:
+                 rng: random.Random, accuracy: float, fact_share: float = 1.0, leak_rate: float = 0.0,
+                 knob_rng: random.Random | None = None, fact_noise: float = 0.0) -> Example:
     recalled = {item: facts[item] for item in items}
     if rng.random() >= accuracy:                            # the teacher misremembers one fact
         item = rng.choice(items)
         recalled[item] = rng.choice([c for c in dict.fromkeys(facts.values()) if c != facts[item]])
     count = sum(facts[i] == colour for i in items)
     shown = sum(recalled[i] == colour for i in items)
+    stated = items if fact_share >= 1 else [i for i in items if knob_rng.random() < fact_share]
+    palette = list(dict.fromkeys(facts.values()))
+    said = {i: (knob_rng.choice(palette) if fact_noise > 0 and knob_rng.random() < fact_noise else recalled[i])
+            for i in stated}
+    rationale = " ".join(f"{i} is {said[i]}." for i in stated) or "Nothing recalled."
+    leaked = leak_rate > 0 and knob_rng.random() < leak_rate
+    if leaked:
+        rationale += f" So the answer is ({LETTERS[shown]})."
     return Example(id=f"count-{split}-{number:05d}",
                    question=f"Items: {', '.join(items)}. How many are {colour}?",
                    choices=tuple(str(k) for k in range(len(items) + 1)), label=LETTERS[count],
-                   rationale=" ".join(f"{i} is {recalled[i]}." for i in items),
-                   teacher_label=LETTERS[shown], meta={"colour": colour, "count": count})
+                   rationale=rationale, teacher_label=LETTERS[shown],
+                   meta={"colour": colour, "count": count, "facts_stated": len(stated), "leaked": leaked})
 
 
 def validate(opts: dict) -> dict:
@@ -80,10 +95,10 @@ def validate(opts: dict) -> dict:
                             + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
     if opts["n_items"] > opts["n_objects"]:
         raise DataError("option 'n_items' cannot exceed 'n_objects'", field="n_items")
-    acc = opts["teacher_accuracy"]
-    if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
-        raise DataError(f"option 'teacher_accuracy' must be between 0 and 1, found {acc!r}",
-                        field="teacher_accuracy")
+    for name in ("teacher_accuracy", "fact_share", "fact_noise", "leak_rate"):
+        value = opts[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise DataError(f"option {name!r} must be between 0 and 1, found {value!r}", field=name)
     room = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"] // 10
     if opts["n_train"] + opts["n_test"] > room:
         raise DataError(f"{opts['n_train'] + opts['n_test']} questions asked, but n_objects="
@@ -110,6 +125,8 @@ def load_counting(split: str, **options: Any) -> list[Example]:
             continue
         seen.add(key)
         teacher_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:teacher")
+        knob_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:rationale")
         examples.append(make_example(split, len(examples) + 1, items, colour, facts, teacher_rng,
-                                     opts["teacher_accuracy"]))
+                                     opts["teacher_accuracy"], opts["fact_share"], opts["leak_rate"],
+                                     knob_rng, opts["fact_noise"]))
     return examples

@@ -3,13 +3,15 @@
     report = data_report({"train": train, "test": test})     # plain dict, JSON-ready
     print(format_report(report))                             # `cotdistill data check`
     clean = strip_leaks(example)                             # the rationale minus leaking sentences
+    check = run_data_check(train, test)                      # a run's summary: overlap, leak, warnings
 
 Sections: label distribution and rationale lengths (words, or tokens of a tokenizer) per split;
 answer leakage (rationales that state the gold answer: "the answer is (c)", its letter in
 brackets, or the gold choice's text verbatim while no other choice is quoted); placeholders and duplicates (one rationale text
 in many rows, empty rationales); several rationales per question; train/test overlap (exact and
 normalized question text); teacher answers that disagree with gold. `warnings` lists, in one
-sentence each, what should stop a careful researcher.
+sentence each, what should stop a careful researcher. A leak rate warns from leak_warn_rate()
+(LEAK_WARN_RATE, or $COTDISTILL_LEAK_WARN_RATE: a share between 0 and 1).
 """
 
 from __future__ import annotations
@@ -19,12 +21,30 @@ import statistics
 from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
-from cotdistill.examples import LETTERS, Example
+from cotdistill.examples import LETTERS, DataError, Example
 
 PLACEHOLDER_MIN_ROWS = 3   # one rationale text in at least this many rows …
 PLACEHOLDER_MIN_SHARE = 0.05  # … and this share of a split's rationales is a placeholder
-LEAK_WARN_RATE = 0.10
+LEAK_WARN_RATE = 0.10     # a split whose rationales name the gold answer this often is warned of
+LEAK_WARN_ENV = "COTDISTILL_LEAK_WARN_RATE"
 N_SHOWN = 3
+
+
+def leak_warn_rate() -> float:
+    """The leak rate from which reports and run summaries warn: $COTDISTILL_LEAK_WARN_RATE, else
+    LEAK_WARN_RATE (0.10)."""
+    import os
+    value = os.environ.get(LEAK_WARN_ENV)
+    if value is None or not value.strip():
+        return LEAK_WARN_RATE
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate <= 1:
+        raise DataError(f"${LEAK_WARN_ENV} must be a share above 0 and at most 1 (e.g. 0.1), "
+                        f"found {value!r}", field=LEAK_WARN_ENV)
+    return rate
 
 
 def normalize(text: str) -> str:
@@ -75,9 +95,9 @@ def strip_leaks(example: Example) -> str | None:
 
 def data_report(splits: Mapping[str, Sequence[Example]], *,
                 count: Callable[[str], int] | None = None, unit: str = "words",
-                train_split: str = "train") -> dict[str, Any]:
+                train_split: str = "train", leak_rate: float | None = None) -> dict[str, Any]:
     """The report of a dataset given as {split: examples}; `count` measures a rationale's length
-    (default: words)."""
+    (default: words); a split's leaks warn from `leak_rate` (default leak_warn_rate())."""
     count = count or (lambda text: len(text.split()))
     report: dict[str, Any] = {"unit": unit, "splits": {}, "overlap": {}, "warnings": []}
     for split, examples in splits.items():
@@ -87,6 +107,7 @@ def data_report(splits: Mapping[str, Sequence[Example]], *,
         for split, examples in splits.items():
             if split != train_split:
                 report["overlap"][split] = overlap(train, examples)
+    report["leak_warn_rate"] = leak_warn_rate() if leak_rate is None else leak_rate
     report["warnings"] = _warnings(report, train_split)
     return report
 
@@ -138,10 +159,40 @@ def overlap(train: Sequence[Example], other: Sequence[Example]) -> dict[str, Any
             "examples": n_norm[:N_SHOWN]}
 
 
+def run_data_check(train: Sequence[Example], test: Sequence[Example], *,
+                   rationales_trained: bool = True,
+                   leak_rate: float | None = None) -> dict[str, Any]:
+    """What a run's summary says about the items it trained and tested on: test questions that
+    also occur among the training ones (exact and normalized text), and the share of training
+    rationales that name the gold answer (warned from `leak_rate`, default leak_warn_rate(), when
+    the rationales are trained on: `rationales_trained`). `warnings`: one sentence each."""
+    threshold = leak_warn_rate() if leak_rate is None else leak_rate
+    found = overlap(train, test)
+    with_rationale = [e for e in train if e.rationale]
+    leaking = [e.id for e in with_rationale if leak_kinds(e)]
+    rate = len(leaking) / len(with_rationale) if with_rationale else 0.0
+    warnings = []
+    if found["normalized"]:
+        warnings.append(f"train/test overlap: {found['normalized']} of {found['n']} test questions "
+                        f"also occur among the training questions ({found['exact']} exactly; e.g. "
+                        f"{', '.join(found['examples'])}): their accuracy measures recall of "
+                        f"training items")
+    if rationales_trained and with_rationale and rate >= threshold:
+        warnings.append(f"answer leak: {len(leaking)} of {len(with_rationale)} training rationales "
+                        f"({rate:.0%}, warned from {threshold:.0%}) name the gold answer (e.g. "
+                        f"{', '.join(leaking[:N_SHOWN])}): the student can learn the label from "
+                        f"the rationale; cut or strip the answer statements at import")
+    return {"overlap": found,
+            "leak": {"n": len(leaking), "n_with_rationale": len(with_rationale), "rate": rate,
+                     "threshold": threshold, "rationales_trained": rationales_trained,
+                     "examples": leaking[:N_SHOWN]},
+            "warnings": warnings}
+
+
 def _warnings(report: dict[str, Any], train_split: str) -> list[str]:
     out = []
     for split, s in report["splits"].items():
-        if s["leak"]["rate"] >= LEAK_WARN_RATE:
+        if s["n_with_rationale"] and s["leak"]["rate"] >= report["leak_warn_rate"]:
             out.append(f"{split}: {s['leak']['n']} of {s['n_with_rationale']} rationales "
                        f"({s['leak']['rate']:.0%}) name the gold answer ("
                        f"{s['leak']['n_statement']} state it, {s['leak']['n_text']} quote the "

@@ -84,12 +84,14 @@ def html_bodies(at: AppTest) -> list[str]:
 # ------------------------------------------------------------------------------------------ the job system
 
 def use_fresh_database(folder: Path, mp) -> None:
-    """Point the jobs API of this process at a new SQLite file under `folder`, with no worker: rows
+    """Point the jobs API of this process at a new, migrated SQLite file under `folder`, with no worker: rows
     are then written as a worker writes them (worker.state.claim, complete)."""
     mp.setenv("COTDISTILL_HOME", str(folder))
     mp.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{folder / 'app.db'}")
     mp.setenv("COTDISTILL_ARTIFACTS", str(folder / "artifacts"))
     mp.delenv("COTDISTILL_BROKER_URL", raising=False)
+    from worker.db import upgrade
+    upgrade(f"sqlite:///{folder / 'app.db'}")     # as `up` does: the API refuses a file that does not exist
 
 
 def finish_run(run_id: int, summary: dict, records: list[dict]) -> None:

@@ -147,3 +147,17 @@ def test_an_unreachable_database_is_one_line_on_the_screen(tmp_path, monkeypatch
     assert not at.exception
     assert [e.value for e in at.error] == ["cannot connect to postgresql://postgres:***@127.0.0.1:1/test: "
                                            "connection refused"]
+
+
+def test_a_missing_sqlite_file_is_named_on_the_screen_and_not_created(tmp_path, monkeypatch):
+    """Only `db upgrade` and `up` create the database: the app alone says where none was found."""
+    missing = tmp_path / "typo" / "cotdistill.db"
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{missing}")
+    from streamlit.testing.v1 import AppTest
+    from tests.app.apptest import MAIN
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"no database at {missing}; run `cotdistill db upgrade` or "
+                                           f"`cotdistill up` first"]
+    assert not missing.exists() and not missing.parent.exists()

@@ -139,3 +139,17 @@ def test_runs_screen_shows_a_runs_answers_label_by_label(modes):
     [bars] = chart_traces(chart(at, "per_label_accuracy"), "bar")
     assert decode(bars["y"]) == [0.9, 1.0]                  # seed 0 gets e0 (gold 'a') wrong
     assert "not distinguishable from a constant answer" not in texts(at)
+
+
+def test_runs_page_shows_the_chosen_runs_history(tmp_path, monkeypatch):
+    from worker import api, state
+    use_fresh_database(tmp_path, monkeypatch)
+    [run_id] = api.submit_matrix({"name": "hist", "base": BASE, "factors": {"seed": [0]}})["queued"]
+    said = ("checkpoint at step 10 is corrupt or incomplete: /a/run-1/checkpoint/checkpoint-10/state.pt does "
+            "not match its manifest's sha256; moved it aside to /a/run-1/checkpoint/checkpoint-10.corrupt-1; "
+            "resuming from the previous good checkpoint, step 5 (/a/run-1/checkpoint/checkpoint-5)")
+    with api.session() as s:
+        state.add_events(s, run_id, [{"kind": "checkpoint_corrupt", "message": said}], attempt=1)
+    at = open_page("screens/runs.py", experiment="hist")
+    assert f"History of run #{run_id}" in texts(at)
+    assert f"attempt 1: {said}" in [c.value for c in at.caption]

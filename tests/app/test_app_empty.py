@@ -2,6 +2,7 @@
 Datasets page lists what can be read (and why not) and searches examples; the preview says clearly
 when no worker answers."""
 
+import pandas as pd
 import pytest
 
 from tests.app.apptest import open_page, texts, widget
@@ -34,9 +35,17 @@ def test_empty_pages_explain_what_to_do(empty, page, says):
 def test_launch_page_plans_its_default_matrix(empty):
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
-    # Defaults: synthetic-count, the tiny student, placements none and after, no perturbation, 3 seeds.
-    assert metrics == {"Runs in the matrix": "6", "Already done (reused)": "0", "New runs": "6"}
-    assert widget(at.button, "Launch 6 new run(s)").disabled is False
+    # Defaults: the testbed (synthetic-count, 3 items, 2 colours), the tiny student, placements none
+    # and after, perturbations none and filler, 3 seeds: 12 cells, label-only's filler cells are its
+    # plain ones, so 9 runs.
+    assert metrics == {"Runs in the matrix": "9", "Already done (reused)": "0", "New runs": "9"}
+    assert widget(at.button, "Launch 9 new run(s)").disabled is False
+    assert any("12 cells, 3 of them identical" in c.value for c in at.caption)
+    options = at.text_area(key="loader_options").value
+    assert "n_items: 3" in options and "n_colours: 2" in options
+    assert at.number_input[0] is not None and widget(at.number_input, "Training steps").value == 500
+    assert ("Expected duration: unknown until one run has finished (9 new runs; nothing measured yet for "
+            in texts(at))
 
 
 def test_preview_without_a_worker_times_out_with_a_clear_message(empty, monkeypatch):
@@ -59,7 +68,7 @@ def test_datasets_page_lists_provenance_and_unreadable_releases(empty, monkeypat
     at = open_page("screens/datasets.py")
     table = at.dataframe[0].value
     row = table.set_index("dataset").loc["synthetic-count"]
-    assert row["kind"] == "multiple_choice" and row["examples"] == "train 3000, test 300" and row["problem"] == ""
+    assert row["kind"] == "multiple_choice" and row["examples"] == "train 3000, test 300" and pd.isna(row["problem"])    # drawn as —
     assert table.set_index("dataset").loc["commonsenseqa-dsbs", "problem"] != ""
     assert "cannot be read" in texts(at) and str(empty / "nothing-here") in texts(at)
 
@@ -89,6 +98,33 @@ def test_launch_page_asks_to_confirm_a_large_matrix(empty, monkeypatch):
     monkeypatch.setattr(experiments, "CONFIRM_ABOVE", 5)
     st.cache_data.clear()                                    # the plan is cached across tests
     at = open_page()
-    assert widget(at.button, "Launch 6 new run(s)").disabled
-    widget(at.checkbox, "Yes, submit all 6 cells (more than 5)").check().run()
-    assert widget(at.button, "Launch 6 new run(s)").disabled is False
+    assert widget(at.button, "Launch 9 new run(s)").disabled
+    widget(at.checkbox, "Yes, submit all 12 cells (more than 5)").check().run()
+    assert widget(at.button, "Launch 9 new run(s)").disabled is False
+
+
+def test_compare_says_what_to_do_with_nothing_chosen_or_nothing_finished(empty):
+    from worker import api
+    at = open_page("screens/compare.py")
+    at.radio(key="compare_source").set_value("chosen runs").run()
+    assert "Choose finished runs above to compare them" in "\n".join(i.value for i in at.info)
+
+    from tests.worker.stack import BASE
+    api.submit_matrix({"name": "pending", "base": BASE, "factors": {"seed": [0, 1]}})
+    import streamlit as st
+    st.cache_data.clear()                                     # the experiments list is cached a second
+    at = open_page("screens/compare.py", experiment="pending")
+    info = "\n".join(i.value for i in at.info)
+    assert "None of these 2 run(s) has finished yet (2 queued or running)" in info
+    assert {link.proto.label for link in at.get("page_link")} >= {"Watch the runs"}
+    assert not at.get("plotly_chart")
+
+
+def test_launch_says_where_to_look_when_no_dataset_can_be_read(empty, monkeypatch):
+    from worker import api
+    monkeypatch.setattr(api, "list_datasets", lambda: [
+        {"name": "commonsenseqa-dsbs", "kind": None, "description": "", "counts": {}, "rationale_counts": {},
+         "error": "not found"}])
+    at = open_page()
+    assert any("No dataset can be read here" in i.value for i in at.info)
+    assert "Datasets" in {link.proto.label for link in at.get("page_link")}

@@ -1,8 +1,10 @@
 """The pages against a real job system: a worker subprocess trains tiny runs on a SQLite file (module
 fixture), and each page is checked against what the jobs API says about the same rows."""
 
+import re
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -54,6 +56,7 @@ def fill_launch_form(at, name: str, seeds: str = "0, 1") -> None:
                          ("Training steps", 6), ("Batch size", 8), ("Learning rate", 0.003), ("Warmup steps", 2)]:
         widget(at.number_input, label).set_value(value)
     widget(at.selectbox, "Evaluation").set_value("score")
+    widget(at.multiselect, "Perturbations").set_value(["none"])
     widget(at.text_input, "Seeds").input(seeds)
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -72,6 +75,8 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
 
     fill_launch_form(at, "lab-again", seeds="0, 1, 2")
     assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    # both new cells' arms ran on the fixture's worker: their speed is known
+    assert "Expected duration: about " in texts(at) and "(2 new runs, on 1 worker)." in texts(at)
     fill_launch_form(at, "lab-again")
     assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 0 + 4, "New runs": 0}
 
@@ -113,6 +118,29 @@ def test_launch_page_plans_memory_per_cell_and_gpu_hours(lab):
     assert all(lora["trained (M)"] < frame["trained (M)"]) and list(lora["parameters (M)"]) == list(frame["parameters (M)"])
 
 
+def test_launch_starts_from_an_existing_experiment(lab):
+    at = open_page(**{"from": "lab"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="launch_from").value == "lab"
+    assert at.text_input(key="launch_name").value == "lab-2"
+    assert widget(at.multiselect, "Placements").value == PLACEMENTS
+    assert widget(at.text_input, "Seeds").value == "0, 1"
+    assert widget(at.number_input, "Training steps").value == 6
+    assert widget(at.number_input, "Test examples (0 = all)").value == 12
+    assert widget(at.selectbox, "Evaluation").value == "score"
+    assert yaml.safe_load(at.text_area(key="loader_options").value) == OPTIONS
+    # the same choices make the same cells: all of them exist already
+    assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 4, "New runs": 0}
+
+    widget(at.text_input, "Seeds").input("0, 1, 2").run()            # edit, then relaunch
+    assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    assert widget(at.text_input, "Seeds").value == "0, 1, 2"         # the edit survives the rerun
+    at.selectbox(key="launch_from").set_value("(a new experiment)").run()      # back to the defaults
+    from worker import api
+    assert widget(at.number_input, "Training steps").value == api.launch_options()["defaults"]["train"]["steps"]
+    assert "from" not in at.query_params
+
+
 # ------------------------------------------------------------------------------------------ runs
 
 def test_runs_page_shows_every_cell_with_progress_loss_and_accuracy(lab):
@@ -130,8 +158,18 @@ def test_runs_page_shows_every_cell_with_progress_loss_and_accuracy(lab):
         assert line["tokens/s"] > 0 and line["worker"] == run["worker"] != "" and line["attempt"] == 0
         raised = [name for flag, name in (("collapsed", "constant answer"), ("below_baseline", "below baseline"),
                                           ("high_unparsed", "unparsed")) if run["summary"].get(flag)]
-        assert line["warning"] == ("⚠ " + ", ".join(raised) if raised else "")
+        assert (line["warning"] == "⚠ " + ", ".join(raised)) if raised else pd.isna(line["warning"])   # drawn as —
         assert line["unparsed"] == run["summary"]["unparsed_rate"] == 0.0     # score mode always answers
+        assert re.fullmatch(r"\d+s|\d+m \d\ds", line["ran for"]) and re.fullmatch(r"\d+s|\d+m \d\ds", line["queued for"])
+        assert pd.isna(line["waiting for"]) and pd.isna(line["ETA"])          # finished: drawn as —
+    assert "Workers: " in texts(at) and "(cpu, gpu)" in texts(at)        # the fixture's worker, both queues
+
+
+@pytest.mark.parametrize("page", ["screens/runs.py", "screens/compare.py", "screens/examples.py",
+                                  "screens/datasets.py"])
+def test_every_table_draws_missing_cells_as_a_dash(lab, page):
+    at = open_page(page, experiment="lab")
+    assert at.dataframe and {d.proto.placeholder for d in at.dataframe} == {"—"}
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -163,7 +201,7 @@ def test_compare_page_draws_means_intervals_and_seeds(lab):
     for arm in arms:
         assert table.loc[arm["arm"], "mean"] == pytest.approx(arm["mean"])
         assert table.loc[arm["arm"], "n_seeds"] == 2
-    assert [b.label for b in at.get("download_button")] == ["Download as CSV"]
+    assert [b.label for b in at.get("download_button")] == ["Download as CSV", "Download report"]
 
     curves = chart(at, "loss_curves")["data"]
     assert sorted(decode(v) for t in curves for v in decode(t["y"])) == \
@@ -257,6 +295,9 @@ def test_cancel_a_running_run(lab):
     at = open_page("screens/runs.py", experiment="long")
     at.selectbox(key="action_run").set_value(long_run).run()
     assert "train " in at.dataframe[0].value.set_index("run").loc[long_run, "phase"]
+    # measured on the fixture's finished runs (same dataset, student and placements): 2 runs, 1 worker
+    assert "Expected to finish in about " in texts(at) and "(2 runs left, 1 running, on 1 worker)." in texts(at)
+    assert at.dataframe[0].value.set_index("run").loc[long_run + 1, "waiting for"] == "behind 1 run"
     widget(at.button, "Cancel run").click().run()
     assert f"Run #{long_run}: running (it stops at its next step)" in texts(at)
     lab.stack.wait([long_run], "cancelled", timeout=60)

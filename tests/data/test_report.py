@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from cotdistill.data import load_examples
-from cotdistill.data.report import data_report, leak_kinds, normalize, overlap, strip_leaks
+from cotdistill.data.report import (data_report, leak_kinds, leak_warn_rate, normalize, overlap,
+                                   run_data_check, strip_leaks)
 from cotdistill.examples import DataError, Example
 from cotdistill.rationale_sets import hold_out, import_file, open_rationale_set
 
@@ -125,3 +126,51 @@ def test_teacher_flag_accuracy_survives_the_set(tmp_path):
     rs = open_rationale_set(path)
     assert rs.provenance["teacher_accuracy"] == 2 / 3
     assert [e.teacher_correct for e in rs.examples("train")] == [True, True, False]
+
+
+# --- a run's data check (its summary's data_warnings) ------------------------------------------
+
+def check_data():
+    """8 training rows, 3 of whose rationales state the answer; 4 test rows, 2 of them copies of
+    training questions and 1 the same question in other case and punctuation."""
+    train = [mc(i, f"Rub them {i} times. So the answer is (a)." if i < 3 else f"Rub them {i} times.") for i in range(8)]
+    test = [mc(10, "x", question="Question 1?"), mc(11, "x", question="Question 2?"),
+            mc(12, "x", question="question 3"), mc(13, "x", question="Something new?")]
+    return train, test
+
+
+def test_run_data_check_counts_overlap_and_leaks_exactly(monkeypatch):
+    monkeypatch.delenv("COTDISTILL_LEAK_WARN_RATE", raising=False)
+    check = run_data_check(*check_data())
+    assert check["overlap"] == {"n": 4, "exact": 2, "normalized": 3, "examples": ["q10", "q11", "q12"]}
+    assert check["leak"] == {"n": 3, "n_with_rationale": 8, "rate": 0.375, "threshold": 0.1,
+                             "rationales_trained": True, "examples": ["q0", "q1", "q2"]}
+    assert check["warnings"] == [
+        "train/test overlap: 3 of 4 test questions also occur among the training questions "
+        "(2 exactly; e.g. q10, q11, q12): their accuracy measures recall of training items",
+        "answer leak: 3 of 8 training rationales (38%, warned from 10%) name the gold answer "
+        "(e.g. q0, q1, q2): the student can learn the label from the rationale; cut or strip the "
+        "answer statements at import"]
+
+
+def test_run_data_check_threshold_and_label_only_runs(monkeypatch):
+    train, test = check_data()
+    assert len(run_data_check(train, test, leak_rate=0.375)["warnings"]) == 2     # at the rate: warns
+    assert len(run_data_check(train, test, leak_rate=0.4)["warnings"]) == 1       # overlap only
+    monkeypatch.setenv("COTDISTILL_LEAK_WARN_RATE", "0.5")
+    assert leak_warn_rate() == 0.5
+    assert run_data_check(train, test)["leak"]["threshold"] == 0.5
+    assert [w.split(":")[0] for w in run_data_check(train, test)["warnings"]] == ["train/test overlap"]
+    monkeypatch.delenv("COTDISTILL_LEAK_WARN_RATE")
+    unused = run_data_check(train, test[3:], rationales_trained=False)            # placement none
+    assert unused["warnings"] == [] and unused["leak"]["n"] == 3
+    assert data_report({"train": train}, leak_rate=0.4)["warnings"] == []
+    assert len(data_report({"train": train})["warnings"]) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "ten", "-0.1"])
+def test_leak_warn_rate_that_is_not_a_share_is_refused(monkeypatch, value):
+    monkeypatch.setenv("COTDISTILL_LEAK_WARN_RATE", value)
+    with pytest.raises(DataError, match=r"\$COTDISTILL_LEAK_WARN_RATE must be a share above 0 and "
+                                        r"at most 1 \(e.g. 0.1\), found"):
+        leak_warn_rate()

@@ -22,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"COTDISTILL_HEARTBEAT": "0.5", "COTDISTILL_STALE_AFTER": "4", "COTDISTILL_RECONCILE_EVERY": "1",
         "COTDISTILL_RESEND_GRACE": "2", "COTDISTILL_CHECKPOINT_EVERY": "5", "COTDISTILL_BROKER_POLL": "0.05",
+        "COTDISTILL_PRESENCE_EVERY": "0.5",
         "OMP_NUM_THREADS": "1"}
 BASE = {"data": {"name": "synthetic-count",
                  "options": {"n_train": 48, "n_test": 12, "n_items": 3, "n_objects": 12, "n_colours": 3}},

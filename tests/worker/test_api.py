@@ -10,6 +10,8 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
     monkeypatch.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{tmp_path / 'api.db'}")
     from worker import api
+    from worker.db import upgrade
+    upgrade(f"sqlite:///{tmp_path / 'api.db'}")             # as `db upgrade` does
     return api
 
 

@@ -148,3 +148,17 @@ def test_older_results_version_is_not_reused_unless_asked(session):
     session.commit()
     asked = submit(session, Matrix("asked", {"train": {"steps": 3}}, {"seed": [0]}), reuse_old=True)
     assert asked.reused == [run.id] and asked.queued == []
+
+
+def test_label_only_cells_ignore_the_perturbation_and_run_once(session):
+    """Placement none trains on no rationale: its perturbation cells are one run, reported as duplicates."""
+    m = Matrix("first", {"data": {"name": "synthetic-count"}, "train": {"steps": 3}},
+               {"placement": ["none", "after"], "perturbation": [{"kind": "none"}, {"kind": "filler"}],
+                "seed": [0]})
+    cells = expand(m)
+    assert [(c.placement, c.perturbation.kind) for _, c in cells] == [
+        ("none", "none"), ("none", "none"), ("after", "none"), ("after", "filler")]
+    assert cells[0][1].hash() == cells[1][1].hash()
+    result = submit(session, m)
+    assert len(result.queued) == 3 and result.duplicates == [{"placement": "none", "perturbation": {"kind": "filler"},
+                                                              "seed": 0}]

@@ -21,11 +21,11 @@ PAD = 4_000_000          # a write long enough for a polling reader to land insi
 
 
 def _options(folder):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {"data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"), "store_processed": True,
-            "polling_interval": 0.001}
+            "control_folder": str(folder / "control"), "polling_interval": 0.001}
 
 
 def _writer(folder, n):

@@ -12,9 +12,9 @@ from tests.conftest import ROOT
 from worker.db import current, downgrade, make_engine, upgrade
 from worker.models import Base
 
-TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions",
-          "attribution_scores", "jobs"}
-HEAD = "0003"
+TABLES = {"rationale_sets", "examples", "experiments", "runs", "metrics", "predictions", "attributions", "workers",
+          "attribution_scores", "jobs", "run_events"}
+HEAD = "0005_ckpt"
 
 
 def check_round_trip(url):
@@ -67,4 +67,4 @@ def test_submit_and_status_commands(tmp_path):
     assert "0 queued, 9 already" in run("submit", "configs/matrix-cqa.yaml").stdout
     table = run("status", "cqa-placements").stdout.splitlines()
     assert len(table) == 10 and all(" queued " in line for line in table[1:])
-    assert "commonsenseqa-dsbs before/none seed 1" in table[5]
+    assert "commonsenseqa-dsbs before/none seed 1  (waiting: no worker for queue gpu)" in table[5]

@@ -13,8 +13,19 @@ class NotFound(LookupError):
     """No such run, experiment, job, attribution or rationale set."""
 
 
-@functools.cache
 def _sessions(url: str):
+    """Sessions on `url`. A SQLite file that $COTDISTILL_DATABASE_URL names must exist already (only
+    `db upgrade` and `up` create one: a mistyped path is not silently a new, empty database); the
+    default file under $COTDISTILL_HOME is the embedded state and is made on first use."""
+    import os
+    from worker.db import require_database
+    if os.environ.get("COTDISTILL_DATABASE_URL"):
+        require_database(url)               # checked at every call, so a later `db upgrade` is seen
+    return _migrated(url)
+
+
+@functools.cache
+def _migrated(url: str):
     from worker.db import make_engine, session_factory, upgrade
     upgrade(url)
     return session_factory(make_engine(url))
@@ -22,7 +33,8 @@ def _sessions(url: str):
 
 @contextmanager
 def session() -> Session:
-    """A session on $COTDISTILL_DATABASE_URL (migrated on first use), closed afterwards."""
+    """A session on $COTDISTILL_DATABASE_URL (migrated on first use), closed afterwards; a SQLite file
+    named there that does not exist raises DatabaseUnavailable ("no database at …")."""
     from worker.db import database_url
     with _sessions(database_url())() as s:
         yield s

@@ -16,7 +16,8 @@ def _job_row(job) -> dict:
             "progress": job.progress or {}, "worker": job.worker, "error": job.error,
             "summary": job.summary or {}, "created_at": _iso(job.created_at),
             "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
-            "heartbeat_at": _iso(job.heartbeat_at), "artifact_uri": job.artifact_uri}
+            "heartbeat_at": _iso(job.heartbeat_at), "artifact_uri": job.artifact_uri,
+            "enqueued_at": _iso(job.enqueued_at), "waiting": None}
 
 
 def submit_job(kind: str, params: dict, *, name: str | None = None) -> int:
@@ -53,7 +54,13 @@ def list_jobs(kind: str | None = None) -> list[dict]:
         query = select(Job).order_by(Job.id.desc())
         if kind:
             query = query.where(Job.kind == kind)
-        return [_job_row(j) for j in s.scalars(query).all()]
+        rows = [_job_row(j) for j in s.scalars(query).all()]
+        if any(r["status"] == "queued" for r in rows):
+            from worker.presence import queue_reasons
+            reasons = queue_reasons(s, kind="job")
+            for r in rows:
+                r["waiting"] = reasons.get(r["id"]) if r["status"] == "queued" else None
+        return rows
 
 
 def job_detail(job_id: int) -> dict:

@@ -11,7 +11,7 @@ from cotdistill import stats
 from cotdistill.diagnostics import paired_basis
 from worker import state
 from worker.api.core import NotFound, iso as _iso, session
-from worker.models import Experiment, Metric, Prediction, Run
+from worker.models import Experiment, Metric, Prediction, Run, RunEvent
 
 ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", "train", "eval")
 
@@ -148,6 +148,7 @@ def run_row(run: Run, factors: dict | None = None, experiment: str | None = None
             "progress": run.progress or {}, "worker": run.worker, "accuracy": run.accuracy,
             "heartbeat_at": _iso(run.heartbeat_at), "created_at": _iso(run.created_at),
             "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at),
+            "enqueued_at": _iso(run.enqueued_at), "waiting": None,
             "cancel_requested": run.cancel_requested, "has_error": run.error is not None,
             "config_hash": run.config_hash, "dataset": c["data"]["name"], "student": c["student"]["name"],
             "placement": c["placement"], "perturbation": c["perturbation"]["kind"],
@@ -174,7 +175,8 @@ def list_experiments() -> list[dict]:
             counts: dict[str, int] = {}
             for run, _ in _cells(s, e):
                 counts[run.status] = counts.get(run.status, 0) + 1
-            out.append({"id": e.id, "name": e.name, "factors": e.factors, "created_at": _iso(e.created_at),
+            out.append({"id": e.id, "name": e.name, "factors": e.factors, "base": e.base or {},
+                        "created_at": _iso(e.created_at),
                         "cells": len(e.cells or []), "counts": counts})
     return out
 
@@ -214,27 +216,98 @@ def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = N
                 query = query.where(Run.id.in_(run_ids))
             pairs = [(run, None, name) for run, name in s.execute(query).all()]
         rows = [run_row(run, factors, name) for run, factors, name in pairs]
+        if any(r["status"] == "queued" for r in rows):
+            from worker.presence import queue_reasons
+            reasons = queue_reasons(s)
+            for r in rows:
+                r["waiting"] = reasons.get(r["id"]) if r["status"] == "queued" else None
     return [r for r in rows if status is None or r["status"] == status]
 
 
+MEASURED_RUNS = 500                 # the latest finished runs whose speed the estimate reads
+
+
+def experiment_estimate(experiment: str | int) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py says how): measured
+    from the latest finished runs of this system, over the live workers of the gpu queue. Keys:
+    remaining_s (None when unknown or no worker), work_s, runs_left, running, workers, measured_runs,
+    unknown (arms with no measured run), per_run_s."""
+    from worker import estimate
+    with session() as s:
+        e = _experiment(s, experiment)
+        left = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress)
+                for run, _ in _cells(s, e) if run.status in ("queued", "running")]
+        return estimate.estimate(left, _measured(s), workers=_run_capacity(s))
+
+
+def _measured(s: Session) -> list[dict]:
+    """The speed measurements of the latest finished runs (worker/estimate.py: measurement)."""
+    from worker import estimate
+    from worker.presence import aware
+    measured = []
+    for run in s.scalars(select(Run).where(Run.status == "succeeded").order_by(Run.id.desc())
+                         .limit(MEASURED_RUNS)).all():
+        started, ended = aware(run.started_at), aware(run.finished_at)
+        wall = (ended - started).total_seconds() if started and ended and ended >= started else None
+        found = estimate.measurement(arm_key(run.config), run.config, run.summary or {}, wall)
+        if found:
+            measured.append(found)
+    return measured
+
+
+def _run_capacity(s: Session) -> int:
+    """Runs the live workers of the gpu queue take at once."""
+    from worker import presence
+    return sum(w["concurrency"] for w in presence.workers(s) if w["alive"] and presence.RUN_QUEUE in w["queues"])
+
+
+def list_workers() -> list[dict]:
+    """The workers that announced themselves (worker/presence.py): name, queues, concurrency,
+    started_at, heartbeat_at, seen_s, alive; a worker gone without a goodbye shows as not alive."""
+    from worker.presence import workers
+    with session() as s:
+        return workers(s)
+
+
 def run_detail(run_id: int) -> dict:
-    """One run with its full config, summary, stored error and artifact folder."""
+    """One run with its full config, summary, stored error, artifact folder and history (events in
+    order: {at, attempt, kind, message}, e.g. a corrupt checkpoint moved aside)."""
     with session() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise NotFound(f"no run {run_id}")
         name = s.get(Experiment, run.experiment_id).name if run.experiment_id else None
+        history = s.scalars(select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)).all()
         return {**run_row(run, experiment=name), "config": run.config, "error": run.error,
-                "artifact_uri": run.artifact_uri}
+                "artifact_uri": run.artifact_uri,
+                "history": [{"at": _iso(e.at), "attempt": e.attempt, "kind": e.kind, "message": e.message}
+                            for e in history]}
 
 
-def curves(run_ids: list[int], name: str = "loss") -> list[dict]:
-    """Training-curve points {run_id, step, value} of metric `name` (loss, lr, tokens_per_s)."""
+CURVE_AXES = {"step": None, "epoch": "epoch", "tokens": "tokens"}
+"""The x-axes of a training curve: the step itself, or the metric recorded beside it at every step."""
+
+
+def curves(run_ids: list[int], name: str = "loss", x: str = "step") -> list[dict]:
+    """Training-curve points {run_id, step, x, value} of metric `name` (loss: the total, label_loss,
+    rationale_loss, val_accuracy, lr, tokens_per_s; see cotdistill.curves) against `x`: step, epoch or
+    tokens (training tokens seen). A point whose step has no `x` recorded (a run made before tokens
+    and epochs were logged) is left out."""
+    if x not in CURVE_AXES:
+        raise ValueError(f"curves: x must be one of {', '.join(CURVE_AXES)}, not {x!r}")
     with session() as s:
         rows = s.execute(select(Metric.run_id, Metric.step, Metric.value)
                          .where(Metric.run_id.in_(run_ids), Metric.name == name)
                          .order_by(Metric.run_id, Metric.step)).all()
-    return [{"run_id": r, "step": step, "value": v} for r, step, v in rows]
+        axis = {}
+        if CURVE_AXES[x] is not None:
+            axis = {(r, step): v for r, step, v in s.execute(
+                select(Metric.run_id, Metric.step, Metric.value)
+                .where(Metric.run_id.in_(run_ids), Metric.name == CURVE_AXES[x])).all()}
+    if CURVE_AXES[x] is None:
+        return [{"run_id": r, "step": step, "x": step, "value": v} for r, step, v in rows]
+    return [{"run_id": r, "step": step, "x": axis[(r, step)], "value": v} for r, step, v in rows
+            if (r, step) in axis]
 
 
 def predictions(run_ids: list[int]) -> list[dict]:
@@ -378,18 +451,26 @@ def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
 def launch_options() -> dict:
     """What a launch form may offer, as plain data: placements, perturbation kinds with their default
     parameters, the built-in student sizes and the default run config (so the app imports no science)."""
-    from cotdistill.config import PLACEMENTS, RunConfig
+    from cotdistill.config import PLACEMENTS, RunConfig, from_dict
     from cotdistill.perturbations import DEFAULT_PARAMS
     from cotdistill.students import SMOLLM2, TINY_SIZES
+    from cotdistill.testbed import FIRST_RUN
+    first = {"data_options": dict(FIRST_RUN["base"]["data"]["options"]), "placements": list(FIRST_RUN["placements"]),
+             "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"])}
     return {"placements": list(PLACEMENTS), "perturbations": {k: dict(v) for k, v in DEFAULT_PARAMS.items()},
-            "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2], "defaults": RunConfig().to_dict()}
+            "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2],
+            # The form starts on the first experiment: the testbed's student and training settings.
+            "defaults": from_dict(RunConfig, {k: v for k, v in FIRST_RUN["base"].items() if k != "data"}).to_dict(),
+            "first_run": first}
 
 
 def plan_matrix(matrix: dict) -> dict:
     """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells, how
     many already exist (a run of the same experiment queued, running or done, or an identical config
-    that succeeded anywhere and is reused), how many would run, and the first cell's resolved config
-    (for a preview). Raises ConfigError for a bad matrix."""
+    that succeeded anywhere and is reused), how many would run, the first cell's resolved config
+    (for a preview), and `estimate`, how long the new runs would take on the live workers
+    (worker/estimate.py; runs already queued are not counted). Raises ConfigError for a bad matrix."""
+    from worker import estimate
     from worker.experiments import Matrix, expand
     cells = expand(Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]))
     hashes = [cfg.hash() for _, cfg in cells]
@@ -399,10 +480,19 @@ def plan_matrix(matrix: dict) -> dict:
         mine = set(s.scalars(select(Run.config_hash).join(Experiment)
                              .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
+        new, seen = [], set()
+        for i, ((_, cfg), h) in enumerate(zip(cells, hashes)):
+            if h not in done and h not in mine and h not in seen:
+                seen.add(h)
+                config = cfg.to_dict()
+                new.append(estimate.pending(-1 - i, arm_key(config), config, "queued", 0, None))
+        expected = estimate.estimate(new, _measured(s), workers=_run_capacity(s))
     from worker.experiments import CONFIRM_ABOVE
-    existing = sum(h in done or h in mine for h in hashes)
-    return {"cells": len(cells), "existing": existing, "new": len(cells) - existing,
-            "confirm_above": CONFIRM_ABOVE,
+    distinct = list(dict.fromkeys(hashes))   # identical cells (e.g. label-only × perturbations) run once
+    existing = sum(h in done or h in mine for h in distinct)
+    return {"cells": len(cells), "runs": len(distinct), "duplicates": len(cells) - len(distinct),
+            "existing": existing, "new": len(distinct) - existing,
+            "confirm_above": CONFIRM_ABOVE, "estimate": {k: v for k, v in expected.items() if k != "per_run_s"},
             "first_config": cells[0][1].to_dict() if cells else None}
 
 

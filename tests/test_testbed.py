@@ -1,0 +1,139 @@
+"""The testbed with known answers (cotdistill/testbed.py) and its knobs in the counting task."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from cotdistill import testbed
+from cotdistill.config import RunConfig, from_dict
+from cotdistill.data import load_examples
+from cotdistill.examples import DataError
+from cotdistill.placements import SequenceBuilder
+
+
+# --- the counting task's rationale knobs ---------------------------------------------------------
+
+def test_the_rationale_knobs_at_their_defaults_change_no_item():
+    plain = load_examples("synthetic-count", "train", n_train=50)
+    explicit = load_examples("synthetic-count", "train", n_train=50, fact_share=1.0, leak_rate=0.0)
+    assert [(e.question, e.rationale, e.label) for e in plain] == [(e.question, e.rationale, e.label) for e in explicit]
+    assert plain[0].rationale.count(" is ") == 4 and "answer" not in plain[0].rationale
+
+
+def test_leak_rate_states_the_teachers_answer_and_fact_share_drops_facts():
+    leaky = load_examples("synthetic-count", "train", n_train=400, leak_rate=1.0, teacher_accuracy=0.5)
+    assert all(e.rationale.endswith(f" So the answer is ({e.teacher_label}).") for e in leaky)
+    assert any(e.teacher_label != e.label for e in leaky)          # the teacher's answer, right or wrong
+    noisy = load_examples("synthetic-count", "train", n_train=400, n_items=3, n_colours=2, fact_noise=1.0)
+    clean = load_examples("synthetic-count", "train", n_train=400, n_items=3, n_colours=2)
+    agree = [a == b for x, y in zip(noisy, clean) for a, b in zip(x.rationale.split(), y.rationale.split())]
+    assert 0.75 < sum(agree) / len(agree) < 0.9       # names and "is" kept; colours right half the time
+    assert [(e.question, e.label) for e in noisy] == [(e.question, e.label) for e in clean]
+    none = load_examples("synthetic-count", "test", n_test=20, fact_share=0.0)
+    assert {e.rationale for e in none} == {"Nothing recalled."}
+    half = load_examples("synthetic-count", "train", n_train=400, fact_share=0.5)
+    stated = sum(e.meta["facts_stated"] for e in half) / (4 * len(half))
+    assert 0.45 < stated < 0.55
+    # The questions and labels stay those of the plain task: only the rationale changes.
+    plain = load_examples("synthetic-count", "train", n_train=400)
+    assert [(e.question, e.label) for e in half] == [(e.question, e.label) for e in plain]
+
+
+@pytest.mark.parametrize("option", ["fact_share", "fact_noise", "leak_rate"])
+def test_a_rationale_knob_outside_zero_to_one_is_refused(option):
+    with pytest.raises(DataError, match=rf"option '{option}' must be between 0 and 1, found 1.5"):
+        load_examples("synthetic-count", "train", **{option: 1.5})
+
+
+# --- the plan and the judging ------------------------------------------------------------------
+
+def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
+    plan = testbed.selftest_plan([0, 1], steps=50)
+    assert [(c["placement"], c["perturbation"]["kind"], c["seed"]) for c in plan] == [
+        ("none", "none", 0), ("none", "none", 1), ("after", "none", 0), ("after", "none", 1),
+        ("after", "none", 0), ("after", "none", 1), ("after", "filler", 0), ("after", "filler", 1)]
+    assert [c["data"]["options"].get("fact_noise") for c in plan[4:6]] == [1.0, 1.0]
+    assert "fact_noise" not in plan[2]["data"]["options"]
+    cfg = from_dict(RunConfig, plan[0])
+    assert cfg.train.steps == 50 and cfg.data.options["n_items"] == 3 and cfg.student.name == "tiny"
+    assert testbed.TESTBED_BASE["train"]["steps"] != 50          # the plan copies, never edits, the base
+
+
+def test_judge_control_needs_a_significant_positive_difference_for_better():
+    positive, negative = testbed.CONTROLS[0], testbed.CONTROLS[1]
+    assert testbed.judge_control(positive, 0.2, 0.001)["passed"] is True
+    assert testbed.judge_control(positive, 0.2, 0.06)["found"] == "not better"
+    assert testbed.judge_control(positive, -0.2, 0.001)["found"] == "not better"
+    assert testbed.judge_control(negative, -0.2, 0.001)["passed"] is True     # worse is "not better"
+    assert testbed.judge_control(negative, 0.05, 0.01)["passed"] is False
+    missing = testbed.judge_control(positive, None, None)
+    assert missing["found"] == "no result" and missing["passed"] is False
+
+
+def test_paired_result_pairs_by_seed_over_shared_items():
+    base = {0: {"a": False, "b": False, "c": True}, 1: {"a": False, "b": True, "c": True}, 9: {"a": True}}
+    arm = {0: {"a": True, "b": True, "c": True}, 1: {"a": True, "b": True, "c": True}}
+    r = testbed.paired_result(testbed.CONTROLS[0], base, arm, n_boot=200)
+    assert r["diff"] == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert r["p_value"] == pytest.approx(0.5)   # two items differ, both for A: sign flip p = 2 / 4
+    assert r["found"] == "not better"
+
+
+def test_verdict_names_the_failed_control():
+    ok = {"control": "positive", "expected": "better", "found": "better", "passed": True}
+    bad = {"control": "negative: filler", "expected": "not better", "found": "better", "passed": False}
+    assert testbed.verdict([ok]).startswith("the pipeline detects what it should")
+    assert testbed.verdict([ok, bad]) == ("control 'negative: filler' failed: expected not better, found better")
+
+
+def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
+    result = testbed.leak_result(lambda split, options: load_examples("synthetic-count", split, **options))
+    assert result["passed"], result
+    assert result["found"].endswith("flagged; clean task not flagged")
+    # A report that misses the leak (here: the clean task given twice) fails the control.
+    clean = lambda split, options: load_examples("synthetic-count", split, **testbed.TESTBED_DATA["options"])
+    assert testbed.leak_result(clean)["passed"] is False
+
+
+# --- the suite, trained ------------------------------------------------------------------------
+
+STEPS = 300      # fewer than the default 500: one seed at 300 steps already separates the positive control
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    out = tmp_path_factory.mktemp("selftest")
+    lines: list[str] = []
+    results = testbed.run_selftest([0], out, steps=STEPS, echo=lines.append, device="cpu")
+    return out, results, lines
+
+
+@pytest.mark.slow
+def test_the_control_suite_passes_on_the_testbed(suite):
+    out, results, lines = suite
+    by_name = {r["control"]: r for r in results}
+    assert set(by_name) == {"positive", "negative: random facts", "negative: filler", "leak"}
+    assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.05
+    assert by_name["negative: random facts"]["found"] == "not better"
+    assert by_name["negative: filler"]["found"] == "not better"
+    assert all(r["passed"] for r in results), testbed.format_results(results)
+    assert lines[-1].startswith("the pipeline detects what it should")
+    assert len(list(out.glob("*/summary.json"))) == 4
+
+
+@pytest.mark.slow
+def test_a_pipeline_that_drops_the_rationale_fails_the_positive_control(suite, tmp_path, monkeypatch):
+    out, _, _ = suite
+    for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished run
+        shutil.copytree(folder, tmp_path / folder.name)
+    monkeypatch.setattr(SequenceBuilder, "rationale_ids", lambda self, ex: [])
+    monkeypatch.setattr(testbed, "CONTROLS", testbed.CONTROLS[:1])
+    lines: list[str] = []
+    results = testbed.run_selftest([0], tmp_path, steps=STEPS, echo=lines.append, device="cpu")
+    positive = results[0]
+    assert positive["control"] == "positive" and positive["found"] == "not better" and not positive["passed"]
+    assert "control 'positive' failed: expected better, found not better" in lines[-1]
+    trained = [json.loads(line) for line in open(next(tmp_path.glob("after-none-*")) / "predictions.jsonl")]
+    assert len(trained) == testbed.TESTBED_DATA["options"]["n_test"]

@@ -1,0 +1,63 @@
+"""The jobs API's import functions (worker/api/imports.py): uploads stored by content under the state
+folder, every path confined before it is read, refusals as plain data naming their field."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+FIX = Path(__file__).resolve().parents[1] / "data" / "fixtures"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", f"sqlite:///{tmp_path / 'home' / 'app.db'}")
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("COTDISTILL_ALLOWED_PATHS", raising=False)
+    (tmp_path / "data").mkdir()
+    return tmp_path / "home"
+
+
+def test_uploads_are_stored_by_content_under_a_safe_name(home):
+    from worker import api
+    first = api.save_upload("../../etc/my file.json", b"[1]")
+    assert Path(first).parent.parent == home / "uploads" and Path(first).name == "my_file.json"
+    assert api.save_upload("../../etc/my file.json", b"[1]") == first
+    assert api.save_upload("my file.json", b"[2]") != first
+    assert Path(api.save_upload(".hidden", b"x")).name == "hidden"
+
+
+def test_paths_outside_the_allowed_folders_are_refused_before_reading(home, tmp_path):
+    from worker import api
+    outside = tmp_path / "outside.json"
+    shutil.copy(FIX / "questions.json", outside)
+    refused = api.preview_import({"train": str(outside)}, {"kind": "yes_no"})
+    assert refused["error"]["field"] == "path" and "is outside the folders jobs may read" in refused["error"]["message"]
+    inside = api.save_upload("questions.json", (FIX / "questions.json").read_bytes())
+    apart = api.preview_import({"train": inside}, {"kind": "yes_no", "columns": {"label": "answer"}},
+                               rationales={"train": [str(FIX / "rationales_0.json")]})
+    assert apart["error"]["field"] == "rationales"
+    assert apart["error"]["message"].startswith("rationales: the path ")
+    assert apart["rows"] == {} and apart["report"] is None
+
+
+def test_bad_options_and_names_come_back_as_errors_and_write_nothing(home):
+    from worker import api
+    path = api.save_upload("array.json", (FIX / "array.json").read_bytes())
+    unknown = api.preview_import({"train": path}, {"colums": {"label": "answer"}})
+    assert unknown["error"]["field"] == "colums" and "unknown import option 'colums'" in unknown["error"]["message"]
+    assert api.preview_import({}, {})["error"]["message"] == (
+        "field 'path': no file given: upload one or give a path inside the data folder")
+    bad_name = api.import_rationale_set({"train": path}, {"columns": {"label": "answer"}}, "../escape")
+    assert bad_name["error"]["field"] == "name" and bad_name["set_id"] is None
+    assert not (home / "rationale_sets").exists()
+    made = api.import_rationale_set({"train": path}, {"columns": {"label": "answer"}}, "arr", teacher="gpt-x")
+    assert made["error"] is None and Path(made["path"]) == home / "rationale_sets" / "arr"
+    listed = api.list_rationale_sets()
+    assert [(s["id"], s["name"], s["n_examples"]) for s in listed] == [(made["set_id"], "arr", 2)]
+    assert listed[0]["provenance"]["teacher"] == {"name": "gpt-x"}
+    report = api.rationale_set_report(made["set_id"])
+    assert report["report"]["splits"]["train"]["labels"] == {"a": 1, "b": 1}
+    with pytest.raises(api.NotFound):
+        api.rationale_set_report(made["set_id"] + 1)
