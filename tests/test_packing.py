@@ -102,10 +102,12 @@ def test_training_packed_follows_the_padded_loss_curve(word_tokenizer):
         cfg = TrainConfig(steps=6, batch_size=8, lr=1e-3, warmup_steps=1, group_by_length=False, packing=packing)
         losses = []
         result = train(tiny_model(word_tokenizer, dropout=0.0), seqs, cfg, seed=0,
-                       pad_id=word_tokenizer.pad_token_id, callback=lambda p: losses.append(p["loss"]))
+                       pad_id=word_tokenizer.pad_token_id,
+                       callback=lambda p: losses.append((p["loss"], p["label_loss"], p["rationale_loss"], p["tokens"])))
         assert result.packed is packing
         curves.append(losses)
-    assert curves[0] == pytest.approx(curves[1], abs=1e-5)
+    for padded, packed in zip(*curves):                 # total, label and rationale loss; tokens seen
+        assert padded[:3] == pytest.approx(packed[:3], abs=1e-5) and padded[3] == packed[3]
 
 
 def test_a_student_that_mixes_packed_sequences_is_padded_on_auto_and_refused_when_asked():
