@@ -297,7 +297,7 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
     rate = cols[1].number_input("Training tokens/s per GPU (0 = measured by earlier runs)", min_value=0.0,
                                 value=0.0, step=1000.0, key="estimate_tokens_per_s")
     try:
-        e = queries.estimate(matrix, float(gpu_gib), float(rate) or None)
+        e = queries.memory_estimate(matrix, float(gpu_gib), float(rate) or None)
     except TimeoutError as err:
         st.error(f"The memory estimate timed out: {err}")
         return

@@ -103,7 +103,7 @@ def plan(matrix: dict) -> dict:
 
 
 @st.cache_data(ttl=RESULTS_S, show_spinner="Estimating memory and GPU-hours…")
-def estimate(matrix: dict, gpu_gib: float, tokens_per_s: float | None = None) -> dict:
+def memory_estimate(matrix: dict, gpu_gib: float, tokens_per_s: float | None = None) -> dict:
     """Raises TimeoutError when no worker reads the students' shapes (errors are never cached)."""
     timeout = float(os.environ.get("COTDISTILL_PREVIEW_TIMEOUT") or PREVIEW_TIMEOUT_S)
     return api.estimate_matrix(matrix, gpu_gib=gpu_gib, tokens_per_s=tokens_per_s, worker_timeout=timeout)
