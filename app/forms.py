@@ -306,7 +306,7 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
              "memory (GiB)": c.get("total_gib"), "fits": c["fits"], "GPU-hours": c["gpu_hours"],
              "note": c.get("error") or c.get("tokens_per_s_source") or "no tokens/s measured yet"}
             for c in e["cells"]]
-    st.dataframe(rows, hide_index=True, key="estimate_table")
+    tables.show(rows, key="estimate_table")
     hours = "unknown (give a tokens/s figure)" if e["gpu_hours"] is None else f"{e['gpu_hours']:.2f}"
     too_big = f", {e['too_big']} do not" if e["too_big"] else ""
     st.markdown(f"**Memory and time:** {e['fit']} of {len(e['cells'])} cell(s) fit a {gpu_gib:g} GiB GPU"
