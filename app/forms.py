@@ -164,7 +164,18 @@ def student_section(options: dict, prefill: dict | None = None) -> list[dict]:
                               value=int(prefill.get("vocab_size") or defaults["vocab_size"]), step=64)
     max_length = right.number_input("Max sequence length (tokens)", min_value=16,
                                     value=int(prefill.get("max_length") or defaults["max_length"]), step=16)
-    return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length))
+    with st.expander("Students at size: LoRA, gradient checkpointing, attention kernel, dtype"):
+        cols = st.columns(4)
+        lora = cols[0].number_input("LoRA rank (0 = full fine-tune)", min_value=0, value=0, step=4,
+                                    help="LoRA adapters through peft (alpha = 2 x rank), merged into the "
+                                         "weights when the run saves its model.")
+        checkpointing = cols[1].checkbox("Gradient checkpointing", value=False)
+        attn = cols[2].selectbox("Attention", ["sdpa", "eager", "flash_attention_2"],
+                                 help="flash_attention_2 needs the flash-attn package on a GPU worker.")
+        dtype = cols[3].selectbox("Weights dtype", ["auto", "float32", "bfloat16", "float16"])
+    at_size = mx.size_options(lora_r=int(lora) or None, gradient_checkpointing=checkpointing,
+                              attn_implementation=attn, dtype=dtype)
+    return mx.student_entries(picked, hub_id, vocab_size=int(vocab), max_length=int(max_length), at_size=at_size)
 
 
 def perturbation_section(defaults: dict[str, dict], prefill: dict | None = None,
@@ -278,6 +289,35 @@ def plan_section(matrix: dict | None) -> dict | None:
         st.warning(f"An experiment named {matrix['name']!r} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")
     return plan
+
+
+def estimate_section(matrix: dict | None, plan: dict | None) -> None:
+    """Per cell: parameters, planned GPU memory, whether it fits the GPU size given, GPU-hours."""
+    if matrix is None or plan is None:
+        return
+    cols = st.columns(2)
+    gpu_gib = cols[0].number_input("GPU memory per cell (GiB)", min_value=1.0, value=80.0, step=8.0,
+                                   key="estimate_gpu_gib")
+    rate = cols[1].number_input("Training tokens/s per GPU (0 = measured by earlier runs)", min_value=0.0,
+                                value=0.0, step=1000.0, key="estimate_tokens_per_s")
+    try:
+        e = queries.memory_estimate(matrix, float(gpu_gib), float(rate) or None)
+    except TimeoutError as err:
+        st.error(f"The memory estimate timed out: {err}")
+        return
+    rows = [{"cell": ", ".join(f"{k}={v}" for k, v in c["factors"].items()), "student": c["student"],
+             "parameters (M)": c.get("parameters", 0) / 1e6, "trained (M)": c.get("trainable", 0) / 1e6,
+             "memory (GiB)": c.get("total_gib"), "fits": c["fits"], "GPU-hours": c["gpu_hours"],
+             "note": c.get("error") or c.get("tokens_per_s_source") or "no tokens/s measured yet"}
+            for c in e["cells"]]
+    tables.show(rows, key="estimate_table")
+    hours = "unknown (give a tokens/s figure)" if e["gpu_hours"] is None else f"{e['gpu_hours']:.2f}"
+    too_big = f", {e['too_big']} do not" if e["too_big"] else ""
+    st.markdown(f"**Memory and time:** {e['fit']} of {len(e['cells'])} cell(s) fit a {gpu_gib:g} GiB GPU"
+                f"{too_big}; training GPU-hours: {hours}.")
+    st.caption("Memory = weights + gradients + AdamW state + activations of one micro-batch at max length, "
+               "planned for CUDA (bf16 autocast under precision auto); GPU-hours are an upper bound (every "
+               "sequence at max length), training only. Formulas: cotdistill/estimate.py.")
 
 
 def preview_section(plan: dict | None, conditions: list[dict]) -> None:

@@ -49,17 +49,36 @@ def perturbation_variants(kind: str, *, level: str = "token", values: dict[str, 
     return variants
 
 
-def student_entries(choices: list[str], hub_id: str = "", *, vocab_size: int, max_length: int) -> list[dict]:
+def student_entries(choices: list[str], hub_id: str = "", *, vocab_size: int, max_length: int,
+                    at_size: dict | None = None) -> list[dict]:
     """Student configs: 'tiny:SIZE' for the built-in tiny student, any other name as given (the
-    offline smollm2-135m, Hugging Face ids or local paths, comma-separated in `hub_id`)."""
+    offline smollm2-135m, Hugging Face ids or local paths, comma-separated in `hub_id`). `at_size`:
+    student keys for every entry (lora, gradient_checkpointing, attn_implementation, dtype; see
+    size_options)."""
     names = list(choices) + [h.strip() for h in hub_id.split(",") if h.strip()]
     out = []
     for name in names:
         if name.startswith("tiny:"):
             out.append({"name": "tiny", "size": name.split(":", 1)[1], "vocab_size": vocab_size,
-                        "max_length": max_length})
+                        "max_length": max_length, **(at_size or {})})
         else:
-            out.append({"name": name, "max_length": max_length})
+            out.append({"name": name, "max_length": max_length, **(at_size or {})})
+    return out
+
+
+def size_options(*, lora_r: int | None = None, gradient_checkpointing: bool = False,
+                 attn_implementation: str = "sdpa", dtype: str = "auto") -> dict:
+    """The students-at-size keys that differ from their defaults (so a plain matrix stays as it was):
+    lora_r None = full fine-tune, else LoRA of that rank with alpha 2r on peft's default modules."""
+    out = {}
+    if lora_r:
+        out["lora"] = {"r": int(lora_r), "alpha": 2 * int(lora_r)}
+    if gradient_checkpointing:
+        out["gradient_checkpointing"] = True
+    if attn_implementation != "sdpa":
+        out["attn_implementation"] = attn_implementation
+    if dtype != "auto":
+        out["dtype"] = dtype
     return out
 
 

@@ -102,6 +102,13 @@ def plan(matrix: dict) -> dict:
     return api.plan_matrix(matrix)
 
 
+@st.cache_data(ttl=RESULTS_S, show_spinner="Estimating memory and GPU-hours…")
+def memory_estimate(matrix: dict, gpu_gib: float, tokens_per_s: float | None = None) -> dict:
+    """Raises TimeoutError when no worker reads the students' shapes (errors are never cached)."""
+    timeout = float(os.environ.get("COTDISTILL_PREVIEW_TIMEOUT") or PREVIEW_TIMEOUT_S)
+    return api.estimate_matrix(matrix, gpu_gib=gpu_gib, tokens_per_s=tokens_per_s, worker_timeout=timeout)
+
+
 @st.cache_data(ttl=SLOW_S, show_spinner="A worker is building the training sequences…")
 def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "train") -> list[dict]:
     """Raises TimeoutError when no worker answers (errors are never cached, so a retry asks again)."""

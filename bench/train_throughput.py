@@ -17,6 +17,9 @@ both and their ratio, wall time with process start-up, and the final losses (equ
 without dropout; the tiny student has dropout 0.1, and each rank draws its own masks).
 On a CPU the two processes share its cores, so expect a ratio near or below 1: the row is there to
 measure the cost of the gradient all-reduce, and on GPUs the scaling.
+Then packed vs padded (train.packing true / false, from the same initial weights and the same batches),
+once with length-grouped batches (the default: little padding to remove) and once with random ones;
+the two final losses agree to rounding.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ def our_run(model, seqs, cfg, dev):
                    callback=lambda e: losses.append(e["loss"]))
     sync(dev)
     return result.tokens / (time.perf_counter() - t0), sum(losses[-10:]) / len(losses[-10:])
+
+
+def packing_runs(model, init, seqs, cfg, dev, group_by_length: bool) -> tuple[float, float, float, float]:
+    """(padded tokens/s, packed tokens/s, padded loss, packed loss) from the same initial weights."""
+    import dataclasses
+    out = []
+    for packing in (False, True):
+        model.load_state_dict(init)
+        model.train()
+        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, packing=packing,
+                                                                     group_by_length=group_by_length))
+        out.append(our_run(model, seqs, run_cfg, dev))
+    (pad_tps, pad_loss), (pack_tps, pack_loss) = out
+    return pad_tps, pack_tps, pad_loss, pack_loss
 
 
 def trainer_run(model, seqs, cfg, dev, tokenizer):
@@ -141,6 +158,8 @@ def main() -> None:
     hf_tps, hf_loss = trainer_run(student.model, seqs, cfg, dev, student.tokenizer)
     hf_held = heldout_loss(student.model, heldout, dev, pad)
 
+    packing = {grouped: packing_runs(student.model, init, seqs, cfg, dev, grouped) for grouped in (True, False)}
+
     mean_len = sum(len(s) for s in seqs) / len(seqs)
     peak = matmul_peak(dev)
     supervised = sum(sum(w > 0 for w in s.weights) for s in seqs) / sum(len(s) for s in seqs)
@@ -153,6 +172,10 @@ def main() -> None:
     print(f"ratio (ours / Trainer): {ours_tps / hf_tps:.2f}x   (goal >= 1.3)")
     print(f"held-out loss difference: {100 * (ours_held - hf_held) / hf_held:+.2f}%   (goal within 2%)")
     print(f"matmul peak: {peak / 1e9:.1f} GFLOP/s   our model-FLOPs utilization: {100 * mfu:.1f}%")
+    for grouped, (pad_tps, pack_tps, pad_loss, pack_loss) in packing.items():
+        print(f"packed vs padded ({'length-grouped' if grouped else 'random'} batches): padded {pad_tps:10.0f} "
+              f"tokens/s, packed {pack_tps:10.0f} tokens/s, ratio {pack_tps / pad_tps:.2f}x   final loss "
+              f"{pad_loss:.4f} vs {pack_loss:.4f}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,15 @@ TEXT_FORMATS = ("label_and_text", "text_only")
 DISTRIBUTED = ("none", "ddp", "fsdp")
 LATER_KEYS = {("train", "distributed"): "none", ("train", "devices"): 1}
 """Keys added after results were first stored: left out of the hash at their default value."""
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
+HASH_NEUTRAL = {("student", "lora"): None, ("student", "gradient_checkpointing"): False,
+                ("student", "attn_implementation"): "sdpa", ("student", "dtype"): "auto",
+                ("train", "packing"): None}
+"""Keys added after results were stored: left out of the settings and config hashes while at these
+defaults, so a config written before they existed keeps its settings hash (and is found as outdated
+rather than unknown)."""
 
 
 class ConfigError(ValueError):
@@ -105,6 +114,54 @@ class StudentConfig:
     """Vocabulary of the tokenizer trained for the tiny student."""
     max_length: int = 256
     """Longest training sequence in tokens; the rationale is cut first, never the label."""
+    lora: dict | None = None
+    """LoRA adapters through `peft` instead of a full fine-tune: {r, alpha, dropout, target_modules}
+    (missing keys: r 8, alpha 16, dropout 0, target_modules null = peft's default for the family, or
+    a list of module names, or `all-linear`). Merged into the weights when the run saves its model.
+    null: full fine-tune."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass: less memory, about a third more time."""
+    attn_implementation: str = "sdpa"
+    """Attention kernel: sdpa | eager | flash_attention_2 (needs the flash-attn package and a GPU)."""
+    dtype: str = "auto"
+    """Dtype of the weights: auto (the checkpoint's own; float32 for `tiny` and `smollm2-135m`) |
+    float32 | bfloat16 | float16. train.precision decides autocast on top of it."""
+
+    def __post_init__(self):
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ConfigError(f"student.attn_implementation must be one of {', '.join(ATTN_IMPLEMENTATIONS)}, "
+                              f"not {self.attn_implementation!r}")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"student.dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if not isinstance(self.gradient_checkpointing, bool):
+            raise ConfigError(f"student.gradient_checkpointing must be true or false, "
+                              f"not {self.gradient_checkpointing!r}")
+        if self.lora is not None:
+            self.lora = check_lora(self.lora)
+
+
+def check_lora(lora) -> dict:
+    """The LoRA settings with defaults filled in; ConfigError naming the key (student.lora.r, ...)."""
+    if not isinstance(lora, dict):
+        raise ConfigError(f"student.lora must be a mapping {{r, alpha, dropout, target_modules}} or null, "
+                          f"not {lora!r}")
+    unknown = sorted(set(lora) - set(LORA_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join('student.lora.' + k for k in unknown)}; accepted in "
+                          f"student.lora: {', '.join(LORA_DEFAULTS)}")
+    out = {**LORA_DEFAULTS, **lora}
+    r, alpha, dropout, targets = out["r"], out["alpha"], out["dropout"], out["target_modules"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ConfigError(f"student.lora.r must be a positive integer, not {r!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ConfigError(f"student.lora.alpha must be a number > 0, not {alpha!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ConfigError(f"student.lora.dropout must be a number in [0, 1), not {dropout!r}")
+    if targets is not None and targets != "all-linear" and not (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        raise ConfigError(f"student.lora.target_modules must be null (peft's default for the family), "
+                          f"'all-linear' or a list of module names such as [q_proj, v_proj], not {targets!r}")
+    return out
 
 
 @dataclass
@@ -139,6 +196,12 @@ class TrainConfig:
     grad_accum whatever the device count: each device takes a slice of every micro-batch."""
     devices: int = 1
     """Processes (GPUs) the run trains on; > 1 needs distributed ddp."""
+    packing: bool | None = None
+    """Pack the sequences of a micro-batch into as few rows as fit the longest of them, attention kept
+    within each sequence and position ids restarting (cotdistill.packing). null (auto): on when the
+    student passes packing's load-time check (its attention separates sequences by position ids:
+    sdpa, eager and flash_attention_2 in transformers 5), else padded; true: packed or an error;
+    false: padded."""
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -235,9 +298,9 @@ class RunConfig:
 
     def _hashed(self) -> dict:
         """The settings a hash covers: all but the name and the trackers; the validation keys only when
-        validation is on (eval.every 0 changes no number), and keys added later only when not at their
-        default (LATER_KEYS), so that adding a key never changes the hash (and run folder) of an
-        existing configuration."""
+        validation is on (eval.every 0 changes no number), and keys added later (LATER_KEYS,
+        HASH_NEUTRAL) only when not at their default, so that adding a key never changes the hash
+        (and run folder) of an existing configuration."""
         d = self.to_dict()
         d.pop("name", None)
         d.pop("tracking", None)                # where a run is mirrored changes no result
@@ -247,6 +310,9 @@ class RunConfig:
         for (section, key), default in LATER_KEYS.items():
             if d[section].get(key) == default:
                 d[section].pop(key)
+        for (section, key), default in HASH_NEUTRAL.items():
+            if d[section].get(key, default) == default:
+                d[section].pop(key, None)
         return d
 
     def settings_hash(self) -> str:

@@ -5,7 +5,8 @@
 Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training curve),
 `predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
 overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
-(the trained student, loadable with `from_pretrained`) and, while training, `checkpoint/` (deleted
+(the trained student, loadable with `from_pretrained`; LoRA adapters are merged into its weights
+first, cotdistill.lora) and, while training, `checkpoint/` (deleted
 once the run succeeds). The data warnings also go out with the `start` event, before training.
 A folder holding an unfinished run of the same configuration is resumed exactly from its newest
 checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
@@ -39,7 +40,7 @@ from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
-from cotdistill.students import load_student
+from cotdistill.students import check_runtime, load_student
 
 
 class RunError(RuntimeError):
@@ -303,6 +304,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     ctx = dist or distributed.SINGLE
     emit = callback or (lambda event: None)
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
+    check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
     tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
     with ctx.main_first():
         if ctx.is_main:
@@ -319,7 +321,10 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     sequences = [builder.build(ex) for ex in train_ex]
 
     from cotdistill import checkpoints
+    from cotdistill.lora import merged, parameter_counts, prepare_for_training
     from cotdistill.training import train
+    model = prepare_for_training(student.model, cfg.student)
+    counts = parameter_counts(model)
     with ctx.main_first():                       # rank 0 moves bad checkpoints aside and reports them
         found = checkpoints.latest(out / "checkpoint", report=emit if ctx.is_main else (lambda e: None))
     resumed = found.step if found else 0
@@ -347,13 +352,14 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     with metrics:
         train_cfg = cfg.train if checkpoint_every is None else \
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
-        result = train(student.model, sequences, train_cfg, seed=cfg.seed, device=device,
+        result = train(model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint", resume=found or False,
                        validate=validate, validate_every=cfg.eval.every, dist=dist)
     if not ctx.is_main:
         return {}                                # rank 0 evaluates on the full test set alone
     check_artifacts(out)                         # a folder deleted while training: no evaluation
+    student.model = merged(model)                # evaluated as saved: adapters folded into the weights
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
                        max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),
@@ -369,6 +375,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
+               "packed": result.packed, "parameters": counts["parameters"],
+               "trainable_parameters": counts["trainable"], "lora_merged": cfg.student.lora is not None,
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
                "device": device, "devices": cfg.train.devices, "config_hash": cfg.hash(device),

@@ -11,6 +11,9 @@
   once to safetensors under `$COTDISTILL_HOME/models/smollm2-135m/`, then loaded from there.
 - anything else: `AutoModelForCausalLM` / `AutoTokenizer.from_pretrained`. Offline misses fail fast
   with what was needed and how to provide it.
+
+Every student is built with `student.attn_implementation` and `student.dtype`; `check_runtime` refuses
+a kernel this machine cannot run (flash_attention_2 without flash-attn or a GPU) before any work.
 """
 
 from __future__ import annotations
@@ -64,11 +67,38 @@ def load_student(cfg: StudentConfig, *, train_texts: Iterable[str] | None = None
             raise StudentError("the tiny student trains its tokenizer on the dataset: pass train_texts")
         student = build_tiny(cfg, list(train_texts))
     elif cfg.name == SMOLLM2:
-        student = load_pretrained(str(smollm2_dir()), SMOLLM2)
+        student = load_pretrained(str(smollm2_dir()), SMOLLM2, **model_options(cfg))
     else:
-        student = load_pretrained(cfg.name, cfg.name)
+        student = load_pretrained(cfg.name, cfg.name, **model_options(cfg))
     logits.resolve(student.model)
     return student
+
+
+def torch_dtype(name: str):
+    """torch dtype of a student.dtype name; None for auto."""
+    import torch
+    return None if name == "auto" else getattr(torch, name)
+
+
+def model_options(cfg: StudentConfig) -> dict:
+    """from_pretrained keyword arguments for the attention kernel and the weights' dtype. sdpa is
+    transformers' own default (it falls back to eager for a family without sdpa), so it is not passed."""
+    options = {} if cfg.attn_implementation == "sdpa" else {"attn_implementation": cfg.attn_implementation}
+    if cfg.dtype != "auto":
+        options["dtype"] = torch_dtype(cfg.dtype)
+    return options
+
+
+def check_runtime(cfg: StudentConfig, device: str) -> None:
+    """Refuse, before any work, an attention kernel this machine cannot run."""
+    if cfg.attn_implementation != "flash_attention_2":
+        return
+    if importlib.util.find_spec("flash_attn") is None:
+        raise StudentError("student.attn_implementation: flash_attention_2 needs the flash-attn package, "
+                           "which is not installed here: pip install flash-attn on the GPU worker, or use sdpa")
+    if not str(device).startswith("cuda"):
+        raise StudentError(f"student.attn_implementation: flash_attention_2 runs only on a CUDA GPU, and this "
+                           f"run's device is {device}: use sdpa or eager")
 
 
 def load_tokenizer(cfg: StudentConfig, *, train_texts: Iterable[str] | None = None):
@@ -122,7 +152,11 @@ def build_tiny(cfg: StudentConfig, texts: list[str]) -> Student:
     config = GPT2Config(vocab_size=len(tok), n_positions=max(2 * cfg.max_length, 512),
                         n_embd=width, n_layer=layers, n_head=heads, bos_token_id=tok.eos_token_id,
                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return Student(GPT2LMHeadModel(config), tok, f"tiny-{cfg.size}",
+    model = GPT2LMHeadModel(config)
+    model.set_attn_implementation(cfg.attn_implementation)
+    if cfg.dtype not in ("auto", "float32"):
+        model = model.to(torch_dtype(cfg.dtype))
+    return Student(model, tok, f"tiny-{cfg.size}",
                    f"GPT-2 {layers}x{width}, random init, BPE {len(tok)} trained on the data")
 
 
@@ -153,14 +187,15 @@ def smollm2_dir() -> Path:
     return target
 
 
-def load_pretrained(name_or_path: str, label: str) -> Student:
+def load_pretrained(name_or_path: str, label: str, **options) -> Student:
+    """`options`: from_pretrained keyword arguments (model_options: attention kernel, dtype)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
     is_local = Path(name_or_path).exists()
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **options)
     except (OSError, ValueError) as e:
         hint = ("HF_HUB_OFFLINE=1 is set and the model is not in the local cache ($HF_HOME): "
                 "download it on a machine with internet (huggingface-cli download "

@@ -3,7 +3,8 @@
     result = train(model, sequences, TrainConfig(steps=200), seed=0, callback=print,
                    checkpoint_dir=run_dir / "checkpoint")
 
-Batches group sequences of similar length and pad only to the longest in the batch. The loss is the
+Batches group sequences of similar length and pad only to the longest in the batch, or pack them
+padding-free where the student supports it (cotdistill.packing, train.packing). The loss is the
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), and
 the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
 holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
@@ -38,6 +39,7 @@ import torch.nn.functional as F
 from cotdistill import checkpoints
 from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
+from cotdistill.packing import collate_packed, resolve_packing
 from cotdistill.placements import TrainingSequence
 from cotdistill.runner import ArtifactsMissing, RunError   # runner imports this module only inside run()
 
@@ -54,6 +56,7 @@ class TrainResult:
     tokens: int                # real (non-padding) tokens processed
     seconds: float
     resumed_from: int = 0
+    packed: bool = False       # sequences were packed (cotdistill.packing), not padded
 
     @property
     def tokens_per_s(self) -> float:
@@ -124,8 +127,10 @@ def loss_parts(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dic
     keep = w > 0
     at = torch.zeros_like(batch["weights"], dtype=torch.bool)
     at[:, :-1] = keep                                   # (B, T): positions whose next token is supervised
-    logits, _ = logits_at(model, at, input_ids=batch["input_ids"],
-                          attention_mask=batch["attention_mask"])   # (n_supervised, vocab)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
+    if "position_ids" in batch:
+        inputs["use_cache"] = False                     # with a cache, transformers ignores packed positions
+    logits, _ = logits_at(model, at, **inputs)          # (n_supervised, vocab)
     ce = F.cross_entropy(logits, batch["input_ids"][:, 1:][keep], reduction="none")
     parts = {}
     if "roles" in batch:
@@ -266,10 +271,12 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
     loss_fn = ctx.loss_fn(model)
     per_epoch = math.ceil(len(sequences) / cfg.batch_size)         # micro-batches in one epoch
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
+    packed = resolve_packing(model, cfg.packing)
+    make_batch = collate_packed if packed else collate
     tokens, recent, t0 = 0, [], time.perf_counter()
     while step < cfg.steps:
         shards = [ctx.shard([sequences[i] for i in batcher(cursor + k)]) for k in range(cfg.grad_accum)]
-        micro = [collate(rows, pad_id) for rows, _ in shards]
+        micro = [make_batch(rows, pad_id) for rows, _ in shards]
         for b, (_, real) in zip(micro, shards):
             if not real:
                 b["weights"].zero_()            # a rank without a row this micro-batch: weight 0
@@ -286,11 +293,12 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                 loss.backward()
             step_loss += loss.item() / ctx.world
             if real:
-                step_tokens += int(b["attention_mask"].sum())
                 for role, (ce_sum, n) in by_role.items():
                     parts[role][0] += ce_sum
                     parts[role][1] += n
-        step_loss, step_tokens = ctx.sum(step_loss), int(ctx.sum(step_tokens))   # over all ranks
+        # real tokens (padded or packed: from the sequences' lengths), over all ranks
+        step_tokens = sum(len(s) for rows, real in shards if real for s in rows)
+        step_loss, step_tokens = ctx.sum(step_loss), int(ctx.sum(step_tokens))
         if ctx.world > 1:
             parts = {role: [ctx.sum(v[0]), int(ctx.sum(v[1]))] for role, v in parts.items()}
         tokens += step_tokens
@@ -322,4 +330,4 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                       "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed,
                       "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan"), **validation})
     return TrainResult(step, float(np.mean(recent)) if recent else float("nan"), tokens,
-                       time.perf_counter() - t0, start_step)
+                       time.perf_counter() - t0, start_step, packed)

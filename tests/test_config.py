@@ -1,6 +1,6 @@
 import pytest
 
-from cotdistill.config import ConfigError, RunConfig, load_config
+from cotdistill.config import HASH_NEUTRAL, ConfigError, RunConfig, load_config
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -125,6 +125,55 @@ def test_file_dataset_paths_must_exist(tmp_path):
     assert cfg.perturbation.scores_file == str(scores)
 
 
+@pytest.mark.parametrize("override, message", [
+    ("student.lora={r: 0}", "student.lora.r must be a positive integer, not 0"),
+    ("student.lora={rank: 8}", "unknown key(s) student.lora.rank; accepted in student.lora: r, alpha, dropout, target_modules"),
+    ("student.lora={alpha: -1}", "student.lora.alpha must be a number > 0, not -1"),
+    ("student.lora={dropout: 1}", "student.lora.dropout must be a number in [0, 1), not 1"),
+    ("student.lora={target_modules: q_proj}", "student.lora.target_modules must be null"),
+    ("student.lora=8", "student.lora: expected a mapping, got 8"),
+    ("student.attn_implementation=flash", "student.attn_implementation must be one of sdpa, eager, flash_attention_2, not 'flash'"),
+    ("student.dtype=fp16", "student.dtype must be one of auto, float32, bfloat16, float16, not 'fp16'"),
+    ("student.gradient_checkpointing=yes please", "student.gradient_checkpointing: expected true or false"),
+    ("train.packing=sometimes", "train.packing: expected true or false, got 'sometimes'"),
+])
+def test_students_at_size_options_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert message in str(e.value)
+
+
+def test_lora_defaults_are_filled_in_and_packing_defaults_to_auto():
+    cfg = load_config(None, ["student.lora={r: 4}", "student.gradient_checkpointing=true"])
+    assert cfg.student.lora == {"r": 4, "alpha": 16, "dropout": 0.0, "target_modules": None}
+    assert cfg.student.gradient_checkpointing is True and cfg.train.packing is None
+    assert load_config(None, ["student.lora=null"]).student.lora is None
+
+
+def test_new_keys_at_their_defaults_leave_the_settings_hash_of_older_configs_alone():
+    from cotdistill.config import from_dict
+    old = RunConfig().to_dict()                      # as written before the keys existed
+    for section, key in (("student", "lora"), ("student", "gradient_checkpointing"),
+                         ("student", "attn_implementation"), ("student", "dtype"), ("train", "packing")):
+        del old[section][key]
+    assert from_dict(RunConfig, old).settings_hash() == RunConfig().settings_hash()
+    changed = {load_config(None, [o]).settings_hash() for o in (
+        "student.lora={r: 8}", "student.gradient_checkpointing=true", "student.attn_implementation=eager",
+        "student.dtype=bfloat16", "train.packing=false")}
+    assert len(changed) == 5 and RunConfig().settings_hash() not in changed
+@pytest.mark.parametrize("override,message", [
+    ("eval.every=-1", "override 'eval.every=-1': eval.every: expected a number >= 0, got -1"),
+    ("eval.every=often", "override 'eval.every=often': eval.every: expected an integer, got 'often'"),
+    ("eval.every=2.5", "override 'eval.every=2.5': eval.every: expected an integer, got 2.5"),
+    ("eval.val_size=0", "override 'eval.val_size=0': eval.val_size: expected a number >= 1, got 0"),
+    ("eval.val_size=true", "override 'eval.val_size=true': eval.val_size: expected an integer, got True"),
+])
+def test_validation_keys_are_typed_and_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == message
+
+
 @pytest.mark.parametrize("override,message", [
     ("eval.every=-1", "override 'eval.every=-1': eval.every: expected a number >= 0, got -1"),
     ("eval.every=often", "override 'eval.every=often': eval.every: expected an integer, got 'often'"),
@@ -159,6 +208,8 @@ def test_validation_off_keeps_the_hash_and_on_changes_it():
     d.pop("tracking", None)                  # outside every hash too
     del d["eval"]["every"], d["eval"]["val_size"]
     del d["train"]["distributed"], d["train"]["devices"]     # later keys at their default
+    for section, key in HASH_NEUTRAL:                    # students-at-size keys, also at their defaults
+        del d[section][key]
     d["identity"] = base.identity()
     d["train"]["precision"] = d["identity"]["precision"]
     assert base.hash() == hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]

@@ -65,18 +65,29 @@ def show_current() -> None:
 @click.option("--reuse-old", is_flag=True,
               help="Reuse succeeded runs of the same settings from an older results version instead of "
                    "rerunning them.")
-@click.option("--dry-run", is_flag=True, help="List the matrix's cells and queue nothing (no database needed).")
-def submit(matrix, force, yes, new_version, reuse_old, dry_run) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Queue nothing: list the cells with their memory, whether each fits --gpu-gib, and GPU-hours.")
+@click.option("--gpu-gib", type=click.FloatRange(min=0, min_open=True), default=80.0, show_default=True,
+              help="Dry run: memory of the GPU each cell gets, in GiB.")
+@click.option("--tokens-per-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Dry run: training tokens/s per GPU (default: measured by earlier runs of the student).")
+def submit(matrix, force, yes, new_version, reuse_old, dry_run, gpu_gib, tokens_per_s) -> None:
     """Expand an experiment matrix into runs and queue the missing ones; prints the run ids.
 
     Every cell is validated before any is queued. Identical succeeded runs (same config hash, results
     version included) are reused and identical queued/running ones shared, and the command says so;
-    runs from an older results version are rerun unless --reuse-old."""
+    runs from an older results version are rerun unless --reuse-old. --dry-run queues nothing and
+    needs no database: it prints each cell's planned GPU memory and the matrix's GPU-hours."""
     from cotdistill import RESULTS_VERSION
     from cotdistill.config import ConfigError
     from worker import api
     if dry_run:
-        return _list_cells(matrix)
+        _list_cells(matrix)
+        try:
+            click.echo(format_estimate(api.estimate_matrix(matrix, gpu_gib=gpu_gib, tokens_per_s=tokens_per_s)))
+        except ConfigError as e:
+            raise click.ClickException(str(e)) from None
+        return
     _existing_database()
     try:
         r = api.submit_matrix(matrix, force=force, confirm=yes, new_version=new_version, reuse_old=reuse_old)
@@ -123,6 +134,35 @@ def _list_cells(path: str) -> None:
                    f"{cfg.seed:>4} {cfg.train.devices:>7}")
     gpus = sum(cfg.train.devices for _, cfg in cells)
     click.echo(f"experiment {matrix.name!r}: {len(cells)} cells ({gpus} GPU placements); dry run, nothing queued")
+
+
+def format_estimate(e: dict) -> str:
+    """The dry run's table: one line per cell, then the totals."""
+    lines = [f"matrix {e['name']!r}: {len(e['cells'])} cell(s), planned for one {e['gpu_gib']:g} GiB GPU each "
+             f"({e['device']}; memory = weights + gradients + AdamW state + activations, see cotdistill/estimate.py)",
+             f"{'cell':<48} {'params':>9} {'trained':>9} {'weights':>8} {'grads':>8} {'adam':>8} {'activ':>8} "
+             f"{'total':>8}  fits  {'GPU-h':>7}"]
+    gib = lambda b: f"{b / 2 ** 30:.2f}G"
+    for c in e["cells"]:
+        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in c["factors"].items()) or c["student"]
+        label = label if len(label) <= 48 else label[:45] + "..."
+        if "error" in c:
+            lines.append(f"{label:<48} unknown: {c['error']}")
+            continue
+        m, hours = c["memory"], c["gpu_hours"]
+        lines.append(f"{label:<48} {c['parameters'] / 1e6:>8.1f}M {c['trainable'] / 1e6:>8.2f}M {gib(m['weights']):>8} "
+                     f"{gib(m['gradients']):>8} {gib(m['optimizer']):>8} {gib(m['activations']):>8} "
+                     f"{gib(m['total_bytes']):>8}  {'yes ' if c['fits'] else 'NO  '}  "
+                     f"{'?' if hours is None else f'{hours:.3f}':>7}")
+    lines.append(f"{e['fit']} cell(s) fit, {e['too_big']} do not, {e['unknown']} unknown")
+    sources = sorted({c["tokens_per_s_source"] for c in e["cells"] if c.get("tokens_per_s_source")})
+    if e["gpu_hours"] is not None:
+        lines.append(f"GPU-hours (training, upper bound: every sequence at max_length): {e['gpu_hours']:.3f} "
+                     f"({'; '.join(sources)})")
+    else:
+        lines.append(f"GPU-hours unknown for {len(e['cells']) - e['gpu_hours_known_cells']} cell(s): no measured "
+                     f"tokens/s for their student on this kind of device; pass --tokens-per-s")
+    return "\n".join(lines)
 
 
 def _progress(r: dict) -> str:

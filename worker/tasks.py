@@ -71,6 +71,14 @@ def preview(config: dict, conditions: list[dict], n: int = 1, split: str = "trai
     return rows
 
 
+@app.task(name="cotdistill.model_shapes", ignore_result=False, acks_late=False)
+def model_shapes(students: list[dict]) -> list[dict]:
+    """Parameter counts and sizes of students from their configs (queue `cpu`), for the app's memory
+    estimate: reading them loads transformers, so it runs here and not in the app."""
+    from worker.api.estimate import shapes_of
+    return shapes_of(students)
+
+
 @app.task(name="cotdistill.reconcile")
 def reconcile() -> dict:
     """Re-send queued runs that have no live message; recover runs whose worker died (queue `cpu`)."""

@@ -1,7 +1,7 @@
 """Launch: start from scratch or from an earlier experiment (edit and relaunch, also `?from=NAME`);
 choose datasets (or a rationale set), students, placements, perturbations, seeds and training
-settings; see how many runs that makes and how many already exist; look at the exact training
-sequences; launch."""
+settings; see how many runs that makes, how many already exist, the GPU memory of each cell and the
+GPU-hours; look at the exact training sequences; launch."""
 
 from datetime import datetime
 
@@ -45,6 +45,7 @@ except ValueError as e:
     matrix = None
     st.error(str(e))
 plan = forms.plan_section(matrix)
+forms.estimate_section(matrix, plan)
 
 st.subheader("What the student is trained on")
 forms.preview_section(plan, mx.conditions(placements, perturbations))

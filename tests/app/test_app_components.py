@@ -93,6 +93,17 @@ def test_build_matrix_makes_every_multiple_choice_a_factor():
                             perturbations=[{"kind": "none"}], seeds=[0])
 
 
+def test_students_at_size_keys_are_added_only_where_they_differ_from_the_defaults():
+    assert matrix.size_options() == {}
+    at_size = matrix.size_options(lora_r=8, gradient_checkpointing=True, attn_implementation="eager", dtype="bfloat16")
+    assert at_size == {"lora": {"r": 8, "alpha": 16}, "gradient_checkpointing": True,
+                       "attn_implementation": "eager", "dtype": "bfloat16"}
+    students = matrix.student_entries(["tiny:tiny"], "org/m", vocab_size=300, max_length=64,
+                                      at_size=matrix.size_options(lora_r=4))
+    assert students == [{"name": "tiny", "size": "tiny", "vocab_size": 300, "max_length": 64, "lora": {"r": 4, "alpha": 8}},
+                        {"name": "org/m", "max_length": 64, "lora": {"r": 4, "alpha": 8}}]
+
+
 def test_conditions_pair_every_placement_with_every_perturbation():
     conds = matrix.conditions(["none", "after"], [{"kind": "none"}, {"kind": "truncate", "params": {"k": 3, "fraction": None}}])
     assert [c["label"] for c in conds] == ["none · none", "none · truncate(k=3)", "after · none", "after · truncate(k=3)"]

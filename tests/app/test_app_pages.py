@@ -97,6 +97,28 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
     assert sorted(r["id"] for r in api.list_runs(experiment="lab-again")) == sorted(lab.ids)
 
 
+def test_launch_page_plans_memory_per_cell_and_gpu_hours(lab):
+    from worker import api
+    at = open_page()
+    fill_launch_form(at, "lab")
+    expected = api.estimate_matrix(form_matrix("lab"), gpu_gib=80)
+    frame = next(d.value for d in at.dataframe if "memory (GiB)" in d.value.columns)
+    assert list(frame["memory (GiB)"]) == pytest.approx([c["total_gib"] for c in expected["cells"]])
+    assert list(frame["fits"]) == [True] * 4 and list(frame["parameters (M)"]) == pytest.approx(
+        [c["parameters"] / 1e6 for c in expected["cells"]])
+    # the fixture's runs ran on CPU: nothing measured for a CUDA plan until a figure is given
+    assert "fit a 80 GiB GPU; training GPU-hours: unknown (give a tokens/s figure)" in texts(at)
+    widget(at.number_input, "Training tokens/s per GPU (0 = measured by earlier runs)").set_value(1000.0).run()
+    hours = sum(c["tokens"] for c in expected["cells"]) / 1000 / 3600
+    assert f"4 of 4 cell(s) fit a 80 GiB GPU; training GPU-hours: {hours:.2f}." in texts(at)
+    widget(at.number_input, "GPU memory per cell (GiB)").set_value(1.0).run()
+    assert not at.exception and "cell(s) fit a 1 GiB GPU" in texts(at)
+    widget(at.number_input, "LoRA rank (0 = full fine-tune)").set_value(4).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    lora = next(d.value for d in at.dataframe if "memory (GiB)" in d.value.columns)
+    assert all(lora["trained (M)"] < frame["trained (M)"]) and list(lora["parameters (M)"]) == list(frame["parameters (M)"])
+
+
 def test_launch_starts_from_an_existing_experiment(lab):
     at = open_page(**{"from": "lab"})
     assert not at.error, [e.value for e in at.error]

@@ -8,7 +8,8 @@
     start_selftest(); selftest_status()             # the control suite on the workers
     cancel(7); retry(7); requeue_failed("cqa-placements")
 
-Parts: worker/api/runs.py (runs, experiments, comparisons), jobs.py (jobs, attributions, the
+Parts: worker/api/runs.py (runs, experiments, comparisons), estimate.py (memory and GPU-hours
+before launch), jobs.py (jobs, attributions, the
 key-token study), reports.py (experiment reports), sets.py (teachers and rationale sets), imports.py
 (importing your own rationale files from the browser), selftest.py (the control suite), core.py
 (sessions). The caller never opens a database session: each function opens and closes its own, on the
@@ -22,6 +23,7 @@ from worker.api.runs import (  # noqa: F401
     run_accuracy, compare, paired, launch_options, plan_matrix, mode_diagnostics, ARM_KEYS, list_workers,
     experiment_estimate,
 )
+from worker.api.estimate import estimate_matrix, measured_tokens_per_s, model_shapes  # noqa: F401
 from worker.api.jobs import (  # noqa: F401
     submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
     attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,

@@ -1,0 +1,122 @@
+"""Before launch: memory per cell, whether it fits a GPU, and the matrix's GPU-hours.
+
+    estimate_matrix("configs/matrix-cqa.yaml", gpu_gib=80)              # tokens/s measured in the DB
+    estimate_matrix(matrix_dict, gpu_gib=24, tokens_per_s=15_000)       # or given
+
+The arithmetic is cotdistill.estimate's (formulas in its docstring); here cells are expanded,
+shapes read once per student, and the tokens/s figure found: the one given, else the median of the
+`tokens_per_s` of the latest succeeded runs of the same student on the same kind of device, else none
+(GPU-hours then unknown). Memory is planned for `device` (default cuda: precision auto is bf16 there).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+MEASURED_RUNS = 20
+"""How many of a student's latest succeeded runs the measured tokens/s is the median of."""
+
+
+def _same_student(a: dict, b: dict) -> bool:
+    """Same model for speed: the name, and for the built-in tiny student its size too."""
+    return a.get("name") == b.get("name") and (a.get("name") != "tiny" or a.get("size") == b.get("size"))
+
+
+def measured_tokens_per_s(student: dict, device: str = "cuda") -> dict | None:
+    """{"tokens_per_s", "runs", "source"} from the database's succeeded runs of `student` (a config's
+    student section) on `device`'s kind, or None (no such run, or no database here: a dry run never
+    creates one)."""
+    from sqlalchemy import select
+
+    from worker.api.core import session
+    from worker.db import require_database
+    from worker.models import Run
+    kind = device.split(":")[0]
+    try:
+        require_database()
+        with session() as s:
+            rows = s.execute(select(Run.config, Run.summary).where(Run.status == "succeeded")
+                             .order_by(Run.finished_at.desc())).all()
+    except Exception:                          # no database, or one that cannot be read: nothing measured
+        return None
+    rates = [r.summary["tokens_per_s"] for r in rows
+             if _same_student((r.config or {}).get("student") or {}, student) and r.summary
+             and str(r.summary.get("device", "")).split(":")[0] == kind
+             and (r.summary.get("tokens_per_s") or 0) > 0][:MEASURED_RUNS]
+    if not rates:
+        return None
+    return {"tokens_per_s": float(statistics.median(rates)), "runs": len(rates),
+            "source": f"measured: median of {len(rates)} succeeded {kind} run(s) of {student['name']}"}
+
+
+def shapes_of(students: list[dict]) -> list[dict]:
+    """The ModelShape (as a dict) of each student section, or {"error": why} (reads model configs:
+    loads torch and transformers, so the app asks a worker: model_shapes)."""
+    from cotdistill.config import StudentConfig, from_dict
+    from cotdistill.estimate import model_shape
+    from cotdistill.students import StudentError
+    out = []
+    for student in students:
+        try:
+            out.append(model_shape(from_dict(StudentConfig, student, "student.")).as_dict())
+        except StudentError as e:
+            out.append({"error": str(e)})
+    return out
+
+
+def model_shapes(students: list[dict], *, timeout: float = 60) -> list[dict]:
+    """shapes_of, computed by a worker on the `cpu` queue; TimeoutError when none answers."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    from worker.celery_app import CPU_QUEUE, get_app
+    result = get_app().send_task("cotdistill.model_shapes", args=[students], queue=CPU_QUEUE)
+    try:
+        return result.get(timeout=timeout, interval=0.1)
+    except CeleryTimeout:
+        raise TimeoutError(f"no worker answered the memory estimate within {timeout:.0f} s: is a worker "
+                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
+    finally:
+        result.forget()
+
+
+def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_per_s: float | None = None,
+                    device: str = "cuda", worker_timeout: float | None = None) -> dict:
+    """Per cell: factors, student, parameters, trainable, memory (bytes by part), total_gib, fits,
+    tokens, gpu_hours (None without a tokens/s figure) and the figure's source; plus totals. A student
+    whose config cannot be read gets `error` instead of numbers. The students' shapes are read in this
+    process (the CLI), or by a worker when `worker_timeout` is given (the app, which loads no model
+    library; TimeoutError when none answers). Raises ConfigError for a bad matrix."""
+    from cotdistill.estimate import GIB, ModelShape, estimate_cell, gpu_hours
+    from worker.experiments import Matrix, expand, load_matrix
+    m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]) if isinstance(matrix, dict) \
+        else load_matrix(matrix)
+    expanded = expand(m)
+    students = {json.dumps(cfg.to_dict()["student"], sort_keys=True): cfg.to_dict()["student"] for _, cfg in expanded}
+    found = shapes_of(list(students.values())) if worker_timeout is None else \
+        model_shapes(list(students.values()), timeout=worker_timeout)
+    shapes = {key: shape.get("error") or ModelShape(**shape) for key, shape in zip(students, found)}
+    rates, cells = {}, []
+    for factors, cfg in expanded:
+        key = json.dumps(cfg.to_dict()["student"], sort_keys=True)
+        cell = {"factors": factors, "student": cfg.student.name, "lora": cfg.student.lora is not None}
+        if isinstance(shapes[key], str):
+            cells.append({**cell, "error": shapes[key], "fits": None, "gpu_hours": None})
+            continue
+        est = estimate_cell(cfg, shapes[key], device=device, gpu_gib=gpu_gib)
+        if tokens_per_s is not None:
+            rate = {"tokens_per_s": float(tokens_per_s), "source": "given"}
+        else:
+            if key not in rates:
+                rates[key] = measured_tokens_per_s(cfg.to_dict()["student"], device)
+            rate = rates[key]
+        hours = gpu_hours([est["tokens"]], rate["tokens_per_s"]) if rate else None
+        cells.append({**cell, **est, "total_gib": est["memory"]["total_bytes"] / GIB, "gpu_hours": hours,
+                      "tokens_per_s": rate["tokens_per_s"] if rate else None,
+                      "tokens_per_s_source": rate["source"] if rate else None})
+    known = [c["gpu_hours"] for c in cells if c["gpu_hours"] is not None]
+    return {"name": m.name, "gpu_gib": gpu_gib, "device": device, "cells": cells,
+            "fit": sum(c["fits"] is True for c in cells), "too_big": sum(c["fits"] is False for c in cells),
+            "unknown": sum(c["fits"] is None for c in cells),
+            "gpu_hours": sum(known) if known and len(known) == len(cells) else None,
+            "gpu_hours_known_cells": len(known)}
