@@ -295,6 +295,9 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
     """Per cell: parameters, planned GPU memory, whether it fits the GPU size given, GPU-hours."""
     if matrix is None or plan is None:
         return
+    if not st.toggle("Estimate GPU memory and GPU-hours per cell", key="show_estimate",
+                     help="Reads each student's shape through a worker (the app loads no model library)."):
+        return
     cols = st.columns(2)
     gpu_gib = cols[0].number_input("GPU memory per cell (GiB)", min_value=1.0, value=80.0, step=8.0,
                                    key="estimate_gpu_gib")

@@ -101,6 +101,8 @@ def test_launch_page_plans_memory_per_cell_and_gpu_hours(lab):
     from worker import api
     at = open_page()
     fill_launch_form(at, "lab")
+    assert not any("memory (GiB)" in d.value.columns for d in at.dataframe)     # asked for, not by default
+    at.toggle(key="show_estimate").set_value(True).run()
     expected = api.estimate_matrix(form_matrix("lab"), gpu_gib=80)
     frame = next(d.value for d in at.dataframe if "memory (GiB)" in d.value.columns)
     assert list(frame["memory (GiB)"]) == pytest.approx([c["total_gib"] for c in expected["cells"]])
