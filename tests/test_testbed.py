@@ -100,7 +100,7 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
-STEPS = 300      # fewer than the default 500: one seed at 300 steps already separates the positive control
+STEPS = None     # the testbed default (500): at 300 steps one seed did not always separate the positive control
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
