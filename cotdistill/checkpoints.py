@@ -28,6 +28,8 @@ from typing import Callable
 
 import torch
 
+from cotdistill.files import fsync_dir
+
 STATE = "state.pt"
 MANIFEST = "manifest.json"
 KEEP = 2
@@ -51,14 +53,6 @@ def sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_synced(path: Path, write: Callable) -> None:
@@ -91,8 +85,8 @@ def save(root: Path, step: int, state: dict) -> Checkpoint:
     tmp = folder / (MANIFEST + ".tmp")
     _write_synced(tmp, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
     os.replace(tmp, folder / MANIFEST)
-    _fsync_dir(folder)
-    _fsync_dir(root)
+    fsync_dir(folder)
+    fsync_dir(root)
     prune(root)
     return Checkpoint(folder, step)
 

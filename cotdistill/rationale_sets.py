@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from cotdistill import __version__
+from cotdistill.files import fsync_dir
 from cotdistill.data import DATASETS, load_examples
 from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FILE, RECORD_KEYS,
                                            canonical_line, content_hash, example_of, read_set,
@@ -213,15 +214,7 @@ def _atomic_dir(out_dir: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(out_dir.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out_dir.parent)
 
 
 # --- importing -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from cotdistill.config import RunConfig, from_dict
 from tests.worker.stack import BASE, share_tokenizers
 from worker import execution, state
-from worker.db import MIGRATIONS, alembic_config, make_engine, session_factory, upgrade
+from worker.db import MIGRATIONS, alembic_config
 from worker.models import NONFINITE, Base, FiniteJSON, Prediction, Run, finite_json
 
 NAN, INF = float("nan"), float("inf")
@@ -58,15 +58,6 @@ def test_autogenerate_writes_finite_json_as_plain_sa_json(tmp_path):
     code = next((scripts / "versions").glob("9999_*.py")).read_text()
     assert "sa.Column('summary', sa.JSON(), nullable=True)" in code
     assert "FiniteJSON" not in code and "worker.models" not in code
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    engine = make_engine(url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def running_run(sessions, config: dict | None = None) -> int:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from worker import presence
-from worker.db import make_engine, session_factory, upgrade
+from worker.db import upgrade
 from worker.models import Job, Run, WorkerPresence, utcnow
 from worker.presence import announce, leave, queue_reasons, wait_reason, workers
 
@@ -32,15 +32,6 @@ def test_wait_reason_wording(kwargs, reason):
 
 
 # ------------------------------------------------------------------------------------------ rows
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    engine = make_engine(url)
-    yield session_factory(engine)
-    engine.dispose()
-
 
 def add(s, model, status, sent_s_ago, **extra):
     now = utcnow()

@@ -6,18 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from worker.db import make_engine, session_factory, upgrade
 from worker.models import Run, utcnow
 from worker.state import claim, finish, heartbeat, request_cancel
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    upgrade(url)
-    engine = make_engine(url)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def new_run(Session) -> int:

@@ -55,3 +55,18 @@ def database_problem(error: BaseException) -> str | None:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def ask_cpu_worker(task: str, args: list, *, timeout: float, what: str):
+    """Send `task` to the `cpu` queue and wait for its answer; TimeoutError naming `what` when no
+    worker answers (the app itself loads no model library)."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+    from worker.celery_app import CPU_QUEUE, get_app
+    result = get_app().send_task(task, args=args, queue=CPU_QUEUE)
+    try:
+        return result.get(timeout=timeout, interval=0.1)
+    except CeleryTimeout:
+        raise TimeoutError(f"no worker answered the {what} within {timeout:.0f} s: is a worker "
+                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
+    finally:
+        result.forget()

@@ -68,16 +68,8 @@ def shapes_of(students: list[dict]) -> list[dict]:
 
 def model_shapes(students: list[dict], *, timeout: float = 60) -> list[dict]:
     """shapes_of, computed by a worker on the `cpu` queue; TimeoutError when none answers."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-    from worker.celery_app import CPU_QUEUE, get_app
-    result = get_app().send_task("cotdistill.model_shapes", args=[students], queue=CPU_QUEUE)
-    try:
-        return result.get(timeout=timeout, interval=0.1)
-    except CeleryTimeout:
-        raise TimeoutError(f"no worker answered the memory estimate within {timeout:.0f} s: is a worker "
-                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
-    finally:
-        result.forget()
+    from worker.api.core import ask_cpu_worker
+    return ask_cpu_worker("cotdistill.model_shapes", [students], timeout=timeout, what="memory estimate")
 
 
 def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_per_s: float | None = None,

@@ -82,20 +82,12 @@ def preview(config: dict, conditions: list[dict], *, n: int = 1, split: str = "t
     ({placement, perturbation: {kind, params}, label?}): one row per (condition, example) with tokens,
     weights (0 = not supervised), spans, truncated. Computed by a worker on the `cpu` queue (it needs
     the student's tokenizer); raises TimeoutError when no cpu worker answers."""
-    from celery.exceptions import TimeoutError as CeleryTimeout
-    from worker.celery_app import CPU_QUEUE, get_app
+    from worker.api.core import ask_cpu_worker
     from worker.guard import check_config_paths
     check_config_paths(config)
     for cond in conditions:
         check_config_paths({"perturbation": cond.get("perturbation") or {}})
-    result = get_app().send_task("cotdistill.preview", args=[config, conditions, n, split], queue=CPU_QUEUE)
-    try:
-        return result.get(timeout=timeout, interval=0.1)
-    except CeleryTimeout:
-        raise TimeoutError(f"no worker answered the preview within {timeout:.0f} s: is a worker "
-                           f"consuming the `cpu` queue running (`cotdistill up`)?") from None
-    finally:
-        result.forget()
+    return ask_cpu_worker("cotdistill.preview", [config, conditions, n, split], timeout=timeout, what="preview")
 
 
 def list_datasets() -> list[dict]:
