@@ -192,10 +192,11 @@ class TrainConfig:
     # --- several devices (cotdistill/distributed.py, worker/launch.py) ---
     distributed: str = "none"
     """none (one process) | ddp (torchrun + DistributedDataParallel, one process per device; gloo on
-    CPU, NCCL on GPUs) | fsdp (refused on CPU, see the README). The global batch stays batch_size x
+    CPU, NCCL on GPUs) | fsdp (torchrun + PyTorch's FSDP2: weights, gradients and AdamW state sharded
+    across the devices, for a model that does not fit one). The global batch stays batch_size x
     grad_accum whatever the device count: each device takes a slice of every micro-batch."""
     devices: int = 1
-    """Processes (GPUs) the run trains on; > 1 needs distributed ddp."""
+    """Processes (GPUs) the run trains on; > 1 needs distributed ddp or fsdp."""
     packing: bool | None = None
     """Pack the sequences of a micro-batch into as few rows as fit the longest of them, attention kept
     within each sequence and position ids restarting (cotdistill.packing). null (auto): on when the
@@ -214,8 +215,8 @@ class TrainConfig:
         if self.devices < 1:
             raise ConfigError(f"train.devices: must be >= 1, not {self.devices!r}")
         if self.devices > 1 and self.distributed == "none":
-            raise ConfigError(f"train.devices: {self.devices} devices need train.distributed: ddp "
-                              f"(one process per device)")
+            raise ConfigError(f"train.devices: {self.devices} devices need train.distributed: ddp or "
+                              f"fsdp (one process per device)")
 
 
 @dataclass

@@ -16,9 +16,19 @@ What changes with `train.devices: N` (train.distributed: ddp):
 - rank 0 alone writes the run folder (config, metrics, checkpoint, model, summary), reports progress
   (JSON lines in EVENTS, which the caller tails) and evaluates the test set on its own, on the full
   model: the records are those of a single-process run;
-- every rank keeps its own RNG state in the checkpoint folder (`rng-<rank>.pt`), so dropout resumes
+- every rank keeps its own RNG state in the checkpoint folder (`rng-<rank>-<step>.pt`), so dropout resumes
   exactly too; ranks other than 0 draw dropout from their own seed (seed + 7919 x rank).
-- fsdp is refused on CPU (and, in this version, on GPUs too): see `check_supported`.
+
+What changes with train.distributed: fsdp (PyTorch's FSDP2, `torch.distributed.fsdp.fully_shard`; gloo
+on CPU, NCCL on GPUs): the same loop and the same batch slicing, but every rank holds only its shard
+of the weights, gradients and AdamW state (each transformer block is one FSDP group, the embeddings,
+final norm and head form the root group), so a model that does not fit one device trains across N;
+- checkpoints are gathered to full (unsharded, CPU) state dicts and written by rank 0 in the same
+  verified format; on resume every rank reads the file and keeps its shard: exact resume as for ddp;
+- validation runs on every rank in lockstep on the same items (the blocks gather their weights as
+  they run), rank 0 records it; the test set is evaluated by rank 0 alone on an ordinary, unsharded
+  copy of the student that the gathered weights are loaded into, so the records and the saved model
+  are those of a single-process run.
 
 A rank that raises writes `error-<rank>.txt` beside EVENTS and exits 1 (the caller fails the run with
 that message); a rank that dies without one (kill -9, the OOM killer), whose peers then fail in a
@@ -53,19 +63,45 @@ def check_supported(train_cfg, device: str) -> None:
     """Refuse, before any work, a distributed setting this machine or version cannot run."""
     from cotdistill.runner import RunError
     kind = str(device).split(":")[0]
-    if train_cfg.distributed == "fsdp":
-        where = "on CPU (PyTorch's FSDP needs CUDA devices here)" if kind == "cpu" else "in this version"
-        raise RunError(f"train.distributed=fsdp is not supported {where}: use train.distributed=ddp "
-                       f"(one full copy of the model per device)")
+    if train_cfg.distributed == "fsdp" and not hasattr(_fsdp_module(), "fully_shard"):
+        raise RunError(f"train.distributed=fsdp needs PyTorch's FSDP2 (torch.distributed.fsdp.fully_shard), "
+                       f"which this torch {torch.__version__} lacks: use train.distributed=ddp")
     if train_cfg.devices > 1 and kind == "cuda" and torch.cuda.device_count() < train_cfg.devices:
         raise RunError(f"train.devices={train_cfg.devices} but only {torch.cuda.device_count()} GPU(s) "
                        f"are visible (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
 
 
 # --- inside a rank ------------------------------------------------------------------------------
+def _fsdp_module():
+    try:
+        import torch.distributed.fsdp as fsdp
+    except ImportError:
+        return None
+    return fsdp
+
+
 class Single:
     """The one-process case: every collective is the identity."""
     rank, world, is_main = 0, 1, True
+    shards_model = False            # FSDP: the model's weights are split across ranks
+    lockstep_eval = False           # FSDP: every rank runs validation (rank 0 records it)
+
+    def full_state(self, model, opt) -> tuple[dict | None, dict | None]:
+        """(model state, optimizer state) to checkpoint, on rank 0 (None elsewhere); every rank calls."""
+        return model.state_dict(), opt.state_dict()
+
+    def load_state(self, model, opt, model_state: dict, opt_state: dict) -> None:
+        model.load_state_dict(model_state)
+        opt.load_state_dict(opt_state)
+
+    def evaluating(self):
+        """Around a validation pass (FSDP: the root group's weights gathered for it)."""
+        return contextlib.nullcontext()
+
+    def plain_model(self, model, rebuild: Callable):
+        """The trained model as an ordinary module on rank 0 (FSDP: `rebuild()` loaded with the
+        gathered weights; None on the other ranks). Every rank calls."""
+        return model
 
     def shard(self, rows: list) -> tuple[list, bool]:
         return rows, True
@@ -126,6 +162,12 @@ class DDP(Single):
             self.device = "cpu"
         dist.init_process_group("nccl" if self.device.startswith("cuda") else "gloo")
 
+    def full_state(self, model, opt) -> tuple[dict | None, dict | None]:
+        return (model.state_dict(), opt.state_dict()) if self.is_main else (None, None)
+
+    def plain_model(self, model, rebuild: Callable):
+        return model if self.is_main else None
+
     def shard(self, rows: list) -> tuple[list, bool]:
         mine = rows[self.rank::self.world]
         return (mine, True) if mine else (rows[:1], False)   # (rows, real): a stand-in row weighs 0
@@ -162,13 +204,17 @@ class DDP(Single):
         path.mkdir(parents=True, exist_ok=True)
         state = {"step": step, "torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state() if self.device.startswith("cuda") else None}
-        tmp = path / f"rng-{self.rank}.pt.tmp"
+        # one file per step: a job killed between this and rank 0's checkpoint must not leave a newer
+        # state under the name the previous checkpoint's resume reads
+        tmp = path / f"rng-{self.rank}-{step}.pt.tmp"
         torch.save(state, tmp)
-        os.replace(tmp, path / f"rng-{self.rank}.pt")
+        os.replace(tmp, path / f"rng-{self.rank}-{step}.pt")
+        for old in sorted(path.glob(f"rng-{self.rank}-*.pt"), key=lambda f: int(f.stem.rsplit("-", 1)[1]))[:-3]:
+            old.unlink(missing_ok=True)             # the checkpoints keep two: three states cover them
         self.barrier()                              # every rank's state is down before the checkpoint
 
     def load_rng(self, path: Path, step: int) -> None:
-        file = path / f"rng-{self.rank}.pt"
+        file = path / f"rng-{self.rank}-{step}.pt"
         if file.exists():
             state = torch.load(file, weights_only=False)
             if state["step"] == step:
@@ -179,6 +225,84 @@ class DDP(Single):
     def close(self) -> None:
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+
+
+def transformer_blocks(model) -> list[torch.nn.Module]:
+    """The model's repeated blocks (transformers' `_no_split_modules` classes), outermost first."""
+    names = set(getattr(model, "_no_split_modules", None) or ())
+    blocks, inside = [], set()
+    for _, module in model.named_modules():
+        if type(module).__name__ in names and id(module) not in inside:
+            blocks.append(module)
+            inside.update(id(m) for m in module.modules())
+    return blocks
+
+
+class FSDP(DDP):
+    """One rank of a torchrun job whose model is sharded with FSDP2 (see the module docstring)."""
+    shards_model = True
+    lockstep_eval = True
+
+    def loss_fn(self, model):
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+        from cotdistill.logits import resolve
+        from cotdistill.runner import RunError
+        resolve(model)                              # the logits route, decided before sharding
+        blocks = transformer_blocks(model)
+        if not blocks:
+            raise RunError(f"train.distributed=fsdp: {type(model).__name__} names no transformer block "
+                           f"class (_no_split_modules) to shard by; use train.distributed=ddp")
+        mesh = init_device_mesh(self.device.split(":")[0], (self.world,))
+        for block in blocks:
+            fully_shard(block, mesh=mesh)
+        # the root: the loss module, so the embeddings, final norm and (tied) head are gathered for
+        # the whole of loss_parts, which calls the base model and the head separately
+        self.root = fully_shard(_Loss(model), mesh=mesh)
+        return self.root
+
+    def no_sync(self, fn, last: bool):
+        @contextlib.contextmanager
+        def accumulate():
+            fn.set_requires_gradient_sync(last)    # reduce-scatter once per step, on the last micro-batch
+            try:
+                yield
+            finally:
+                fn.set_requires_gradient_sync(True)
+        return accumulate()
+
+    def _options(self, **kw):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions
+        return StateDictOptions(full_state_dict=True, **kw)
+
+    def full_state(self, model, opt) -> tuple[dict | None, dict | None]:
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+        options = self._options(cpu_offload=True)   # gathered block by block to rank 0's memory
+        model_state = get_model_state_dict(model, options=options)
+        opt_state = get_optimizer_state_dict(model, opt, options=options)
+        return (model_state, opt_state) if self.is_main else (None, None)
+
+    def load_state(self, model, opt, model_state: dict, opt_state: dict) -> None:
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+        set_model_state_dict(model, model_state, options=self._options())          # each rank keeps its shard
+        set_optimizer_state_dict(model, opt, opt_state, options=self._options())
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        self.root.unshard()
+        try:
+            yield
+        finally:
+            self.root.reshard()
+
+    def plain_model(self, model, rebuild: Callable):
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+        state = get_model_state_dict(model, options=self._options(cpu_offload=True))
+        if not self.is_main:
+            return None
+        plain = rebuild()
+        plain.load_state_dict(state)
+        return plain.to(self.device)
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
@@ -201,7 +325,7 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
         from cotdistill.config import RunConfig, from_dict
         from cotdistill.runner import run
         cfg = from_dict(RunConfig, yaml.safe_load(Path(config_path).read_text(encoding="utf-8")))
-        ctx = DDP()
+        ctx = FSDP() if cfg.train.distributed == "fsdp" else DDP()
         emit = None
         if ctx.is_main:
             stream = open(events, "a", encoding="utf-8")

@@ -21,6 +21,11 @@ applying peft to it). Memory, in bytes, for P parameters of which T are trained:
   checkpointing only each layer's input (N x h) is kept, plus one layer's full set while it is
   recomputed; plus the float32 logits and their gradient, 2 x N x vocab x 4 (an upper bound: the
   output layer runs only on supervised positions).
+- on several devices (train.devices D): each device runs ceil(batch_size / D) rows of a micro-batch
+  (the activations shrink); under ddp each keeps a full copy of weights, gradients and AdamW state,
+  under fsdp each keeps 1/D of them (ceil) plus the gathered weights of two blocks at a time (the one
+  running and the next: 2 x (P - vocab x hidden) / L x bytes), so a model D times too big for one
+  device fits D of them.
 - A cell fits a GPU of G GiB when the total is at most HEADROOM x G GiB (the rest: CUDA context,
   allocator fragmentation, temporary buffers).
 
@@ -56,13 +61,13 @@ class ModelShape:
 
 def cell_memory(shape: ModelShape, *, batch_size: int, max_length: int, dtype: str = "float32",
                 lora: bool = False, gradient_checkpointing: bool = False, attn_implementation: str = "sdpa",
-                autocast_bf16: bool = False) -> dict[str, int]:
-    """Bytes of weights, gradients, optimizer state and activations of one training micro-batch,
-    and their total (see the module docstring for every formula)."""
+                autocast_bf16: bool = False, devices: int = 1, sharded: bool = False) -> dict[str, int]:
+    """Bytes, on each device, of weights, gradients, optimizer state and activations of one training
+    micro-batch, and their total (see the module docstring for every formula)."""
     weight_bytes = DTYPE_BYTES[dtype]
     trained_bytes = 4 if lora else weight_bytes
     act = 2 if (autocast_bf16 or weight_bytes == 2) else 4
-    tokens = batch_size * max_length
+    tokens = -(-batch_size // devices) * max_length          # this device's rows of a micro-batch
     per_layer = ACTIVATION_VALUES_PER_TOKEN_WIDTH * tokens * shape.hidden
     if attn_implementation == "eager":
         per_layer += int(EAGER_SCORES_FACTOR * tokens * shape.heads * max_length)
@@ -70,10 +75,14 @@ def cell_memory(shape: ModelShape, *, batch_size: int, max_length: int, dtype: s
         values = shape.layers * tokens * shape.hidden + per_layer
     else:
         values = shape.layers * per_layer
-    out = {"weights": shape.parameters * weight_bytes,
-           "gradients": shape.trainable * trained_bytes,
-           "optimizer": shape.trainable * 2 * 4,
+    share = (lambda n: -(-n // devices)) if sharded else (lambda n: n)     # fsdp: this device's shard
+    out = {"weights": share(shape.parameters * weight_bytes),
+           "gradients": share(shape.trainable * trained_bytes),
+           "optimizer": share(shape.trainable * 2 * 4),
            "activations": values * act + 2 * tokens * shape.vocab * 4}
+    if sharded:
+        block = max(0, shape.parameters - shape.vocab * shape.hidden) // max(1, shape.layers)
+        out["gathered"] = 2 * block * weight_bytes
     out["total_bytes"] = sum(out.values())
     return out
 
@@ -157,6 +166,7 @@ def estimate_cell(cfg, shape: ModelShape, *, device: str = "cuda", gpu_gib: floa
     memory = cell_memory(shape, batch_size=t.batch_size, max_length=s.max_length, dtype=s.dtype,
                          lora=s.lora is not None, gradient_checkpointing=s.gradient_checkpointing,
                          attn_implementation=s.attn_implementation,
-                         autocast_bf16=resolve_precision(t.precision, device) == "bf16")
+                         autocast_bf16=resolve_precision(t.precision, device) == "bf16",
+                         devices=t.devices, sharded=t.distributed == "fsdp")
     return {"memory": memory, "fits": None if gpu_gib is None else fits(memory, gpu_gib),
             "tokens": cell_tokens(t.steps, t.batch_size, t.grad_accum, s.max_length), **shape.as_dict()}

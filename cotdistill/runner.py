@@ -356,6 +356,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint", resume=found or False,
                        validate=validate, validate_every=cfg.eval.every, dist=dist)
+    # FSDP: the sharded weights gathered into an ordinary copy of the student on rank 0
+    model = ctx.plain_model(model, lambda: prepare_for_training(
+        load_student(cfg.student, train_texts=tokenizer_texts(train_ex)).model, cfg.student))
     if not ctx.is_main:
         return {}                                # rank 0 evaluates on the full test set alone
     check_artifacts(out)                         # a folder deleted while training: no evaluation

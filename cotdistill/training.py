@@ -183,13 +183,15 @@ class _Batcher:
 
 
 def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int,
-                    tokens_seen: int = 0) -> checkpoints.Checkpoint:
-    """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept)."""
+                    tokens_seen: int = 0, states: tuple[dict, dict] | None = None) -> checkpoints.Checkpoint:
+    """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept).
+    `states`: the (model, optimizer) state dicts when the caller gathered them (a sharded model)."""
     vanished = ArtifactsMissing(f"the run folder {Path(path).parent} vanished while the run was in progress "
                                 f"(checkpoint {step} could not be written): run it again")
     if not Path(path).parent.is_dir():
         raise vanished
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+    model_state, opt_state = states or (model.state_dict(), opt.state_dict())
+    state = {"model": model_state, "optimizer": opt_state, "scheduler": sched.state_dict(),
              "step": step, "cursor": cursor, "tokens_seen": tokens_seen, "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
     try:
@@ -205,13 +207,13 @@ def checkpoint_step(path: Path) -> int:
     return next((c.step for c in checkpoints.candidates(path) if (c.path / checkpoints.MANIFEST).is_file()), 0)
 
 
-def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched) -> tuple[int, int, int]:
+def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched, dist=None) -> tuple[int, int, int]:
     """Restore a verified checkpoint (-> step, cursor, training tokens seen up to that step); one that verifies but cannot be read is moved aside, and the
     RunError names it (a retry then resumes from the one before)."""
     try:
+        from cotdistill.distributed import SINGLE
         state = checkpoints.load(found)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        (dist or SINGLE).load_state(model, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
     except MemoryError:                          # the machine's trouble, not the checkpoint's
         raise
@@ -250,12 +252,15 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
     and calls back."""
     from cotdistill.distributed import SINGLE
     ctx = dist or SINGLE
-    if not ctx.is_main:
-        validate = None
+    if not ctx.is_main and not ctx.lockstep_eval:
+        validate = None                         # FSDP: every rank validates (the weights are sharded)
     if not sequences:
         raise ValueError("no training sequences")
     device = torch.device(device)
-    model.to(device).train()
+    if not ctx.shards_model:
+        model.to(device)                        # FSDP moves each rank's shard to its device itself
+    model.train()
+    loss_fn = ctx.loss_fn(model)                # wrapped (DDP) or sharded (FSDP) before the optimizer
     opt, sched = make_optimizer(model, cfg, device)
     step = cursor = start_step = seen = 0
     found = None
@@ -265,10 +270,9 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         found = checkpoints.latest(Path(checkpoint_dir),
                                    report=on_checkpoint or (lambda e: log.warning("%s", e["message"])))
     if found is not None:
-        step, cursor, seen = load_checkpoint(found, model, opt, sched)
+        step, cursor, seen = load_checkpoint(found, model, opt, sched, dist)
         ctx.load_rng(Path(checkpoint_dir), step)
         start_step = step
-    loss_fn = ctx.loss_fn(model)
     per_epoch = math.ceil(len(sequences) / cfg.batch_size)         # micro-batches in one epoch
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     packed = resolve_packing(model, cfg.packing)
@@ -313,13 +317,16 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
         recent = (recent + [step_loss])[-max(1, cfg.log_every):]
         validation = {}
         if validate is not None and validate_every > 0 and (step % validate_every == 0 or step == cfg.steps):
-            validation = validate()                     # before the checkpoint: a resume keeps its row
+            with ctx.evaluating():
+                validation = validate()                 # before the checkpoint: a resume keeps its row
+            validation = validation if ctx.is_main else {}
             model.train()
         if checkpoint_dir is not None and (step == cfg.steps or
                                            (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
             ctx.save_rng(Path(checkpoint_dir), step)
+            states = ctx.full_state(model, opt)         # FSDP: gathered from every rank
             if ctx.is_main:
-                save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen)
+                save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen, states)
             ctx.barrier()
         if callback is not None and ctx.is_main:
             elapsed = time.perf_counter() - t0

@@ -36,6 +36,21 @@ def test_lora_trains_and_keeps_optimizer_state_for_the_adapters_only():
     assert (m["weights"], m["gradients"], m["optimizer"]) == (2_000_000_000, 4_000_000, 8_000_000)
 
 
+def test_on_two_devices_ddp_halves_the_rows_and_fsdp_also_the_state():
+    ddp = cell_memory(SHAPE, batch_size=3, max_length=100, dtype="bfloat16", devices=2)
+    rows2 = 10 * 17 * 200 * 1000 * 2 + LOGITS             # ceil(3 / 2) = 2 rows of 100 tokens per device
+    assert ddp == {"weights": 2_000_000_000, "gradients": 2_000_000_000, "optimizer": 8_000_000_000,
+                   "activations": rows2, "total_bytes": 12_000_000_000 + rows2}
+    fsdp = cell_memory(SHAPE, batch_size=3, max_length=100, dtype="bfloat16", devices=2, sharded=True)
+    block = (1_000_000_000 - 1000 * 1000) // 10             # 99,900,000 parameters per block
+    assert fsdp == {"weights": 1_000_000_000, "gradients": 1_000_000_000, "optimizer": 4_000_000_000,
+                    "activations": rows2, "gathered": 2 * block * 2,
+                    "total_bytes": 6_000_000_000 + rows2 + 399_600_000}
+    odd = cell_memory(ModelShape(**{**SHAPE.as_dict(), "parameters": 7, "trainable": 7}), batch_size=1,
+                      max_length=1, devices=2, sharded=True)
+    assert (odd["weights"], odd["gradients"], odd["optimizer"]) == (14, 14, 28)   # ceil of 28/2, 28/2, 56/2
+
+
 def test_gpu_hours_from_tokens_per_second():
     assert cell_tokens(steps=100, batch_size=2, grad_accum=4, max_length=100) == 80_000
     assert gpu_hours([80_000, 100_000], tokens_per_s=50) == 1.0

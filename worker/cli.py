@@ -138,8 +138,9 @@ def _list_cells(path: str) -> None:
 
 def format_estimate(e: dict) -> str:
     """The dry run's table: one line per cell, then the totals."""
-    lines = [f"matrix {e['name']!r}: {len(e['cells'])} cell(s), planned for one {e['gpu_gib']:g} GiB GPU each "
-             f"({e['device']}; memory = weights + gradients + AdamW state + activations, see cotdistill/estimate.py)",
+    lines = [f"matrix {e['name']!r}: {len(e['cells'])} cell(s), planned for {e['gpu_gib']:g} GiB GPUs "
+             f"({e['device']}; memory per GPU = weights + gradients + AdamW state + activations, of its share "
+             f"on a multi-device cell; see cotdistill/estimate.py)",
              f"{'cell':<48} {'params':>9} {'trained':>9} {'weights':>8} {'grads':>8} {'adam':>8} {'activ':>8} "
              f"{'total':>8}  fits  {'GPU-h':>7}"]
     gib = lambda b: f"{b / 2 ** 30:.2f}G"

@@ -23,7 +23,7 @@ def test_dry_run_lists_memory_fits_and_gpu_hours_without_a_database(tmp_path):
     assert not (tmp_path / "c.db").exists()                            # nothing queued, no database made
     lines = out.stdout.splitlines()
     lines = lines[next(i for i, line in enumerate(lines) if line.startswith("matrix ")):]   # after the cell list
-    assert lines[0].startswith("matrix 'sizes': 2 cell(s), planned for one 1 GiB GPU each (cuda;")
+    assert lines[0].startswith("matrix 'sizes': 2 cell(s), planned for 1 GiB GPUs (cuda;")
     full, lora = lines[2], lines[3]
     assert full.startswith("seed=0, lora=None ") and lora.startswith("seed=0, lora={'r': 4}")   # keys sorted by the YAML dump
     assert " yes " in full and f"{2 * TOKENS / 128 / 3600 / 2:.3f}" in full
