@@ -5,6 +5,7 @@ when no worker answers."""
 import pandas as pd
 import pytest
 
+from cotdistill.testbed import FIRST_RUN_STEPS
 from tests.app.apptest import open_page, texts, widget
 
 
@@ -43,7 +44,7 @@ def test_launch_page_plans_its_default_matrix(empty):
     assert any("12 cells, 3 of them identical" in c.value for c in at.caption)
     options = at.text_area(key="loader_options").value
     assert "n_items: 3" in options and "n_colours: 2" in options
-    assert at.number_input[0] is not None and widget(at.number_input, "Training steps").value == 500
+    assert at.number_input[0] is not None and widget(at.number_input, "Training steps").value == FIRST_RUN_STEPS
     assert ("Expected duration: unknown until one run has finished (9 new runs; nothing measured yet for "
             in texts(at))
 

@@ -1,4 +1,4 @@
-"""One worker per GPU with fake device ids on CPU, and a 2-device DDP run (2 gloo processes) that
+"""One worker per GPU with fake device ids on CPU, and a 2-device DDP or FSDP run (2 gloo processes) that
 takes both, survives a killed rank and records one summary and one prediction per test example."""
 
 import json
@@ -45,8 +45,9 @@ def test_gpu_lists_are_parsed_or_refused_with_the_flag_named():
         parse_gpus("0,0")
 
 
+@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
 def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_a_killed_rank(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, engine):
     stack = JobStack(tmp_path, monkeypatch)
     log = open(stack.home / "supervisor.log", "ab")
     sup = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--gpus", "0,1", "--name", "box"],
@@ -57,9 +58,9 @@ def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_
                         for c in children(sup.pid))
         assert pinned == [("0", "box-gpu0"), ("1", "box-gpu1")]
 
-        [run_id] = stack.submit(steps=30, distributed="ddp", devices=2)
+        [run_id] = stack.submit(steps=30, distributed=engine, devices=2)
         dist = stack.home / "artifacts" / f"run-{run_id}" / "dist"
-        wait_for(lambda: last_step(dist / "events.jsonl") >= 7, 120, "step 7 of the DDP run", stack.logs)
+        wait_for(lambda: last_step(dist / "events.jsonl") >= 7, 120, f"step 7 of the {engine} run", stack.logs)
         os.kill(int((dist / "rank1.pid").read_text()), signal.SIGKILL)     # one rank dies, unannounced
 
         run = stack.wait([run_id], "succeeded", timeout=150)[run_id]
