@@ -182,15 +182,16 @@ class _Batcher:
         return self._batches[index]
 
 
-def save_checkpoint(path: Path, model, opt, sched, step: int, cursor: int,
-                    tokens_seen: int = 0, states: tuple[dict, dict] | None = None) -> checkpoints.Checkpoint:
+def save_checkpoint(path: Path, states: tuple[dict, dict], sched, step: int, cursor: int,
+                    tokens_seen: int = 0) -> checkpoints.Checkpoint:
     """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept).
-    `states`: the (model, optimizer) state dicts when the caller gathered them (a sharded model)."""
+    `states`: the (model, optimizer) state dicts, from the rank context's full_state (gathered when
+    the model is sharded)."""
     vanished = ArtifactsMissing(f"the run folder {Path(path).parent} vanished while the run was in progress "
                                 f"(checkpoint {step} could not be written): run it again")
     if not Path(path).parent.is_dir():
         raise vanished
-    model_state, opt_state = states or (model.state_dict(), opt.state_dict())
+    model_state, opt_state = states
     state = {"model": model_state, "optimizer": opt_state, "scheduler": sched.state_dict(),
              "step": step, "cursor": cursor, "tokens_seen": tokens_seen, "torch_rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -326,7 +327,7 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
             ctx.save_rng(Path(checkpoint_dir), step)
             states = ctx.full_state(model, opt)         # FSDP: gathered from every rank
             if ctx.is_main:
-                save_checkpoint(Path(checkpoint_dir), model, opt, sched, step, cursor, seen, states)
+                save_checkpoint(Path(checkpoint_dir), states, sched, step, cursor, seen)
             ctx.barrier()
         if callback is not None and ctx.is_main:
             elapsed = time.perf_counter() - t0
