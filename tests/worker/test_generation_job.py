@@ -9,10 +9,23 @@ import pytest
 from tests.worker.stack import FakeTeacherServer, JobStack, wait_job
 
 
-def SlowTeacher(delay: float = 0.15) -> FakeTeacherServer:  # noqa: N802
-    """Answers every completion after `delay` s; counts the requests per question."""
-    return FakeTeacherServer(lambda body: (" Facts recalled. So the answer is (b).", delay),
-                             key=lambda body: body["prompt"].rsplit("Q:", 1)[-1].split("\n", 1)[0].strip())
+def SlowTeacher(delay: float = 0.15, hold_after: int = 10) -> FakeTeacherServer:  # noqa: N802
+    """Answers every completion after `delay` s and counts the requests per question; from request
+    `hold_after + 1` on it holds its answers until `t.release` is set, so a worker can be killed
+    mid-generation however slowly the machine runs (at 0.15 s per answer alone, a loaded machine
+    once let the job finish before the kill)."""
+    import threading
+    release, served = threading.Event(), []
+
+    def answer(body):
+        served.append(1)
+        if len(served) > hold_after:
+            release.wait(timeout=60)
+        return " Facts recalled. So the answer is (b).", delay
+
+    t = FakeTeacherServer(answer, key=lambda body: body["prompt"].rsplit("Q:", 1)[-1].split("\n", 1)[0].strip())
+    t.release = release
+    return t
 
 
 @pytest.fixture
@@ -39,7 +52,8 @@ def test_generation_survives_a_killed_worker_and_registers_the_set(stack, teache
     job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] == "running" and j["step"] >= 8)
     stack.kill_worker("w1", signal.SIGKILL)
     finished_before = {r["question"] for r in api.generation_outputs(job_id)}
-    assert len(finished_before) >= 8
+    assert 8 <= len(finished_before) <= 10
+    teacher.release.set()
     stack.start_worker("w2")
     job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] in ("succeeded", "failed"))
     assert job["status"] == "succeeded", job["error"]
