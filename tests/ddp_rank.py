@@ -1,11 +1,12 @@
 """One rank of the multi-process-equals-single-process tests (tests/test_distributed.py), started by
 torchrun:
 
-    python -m torch.distributed.run --nproc-per-node 2 tests/ddp_rank.py OUT.json [--fsdp] [--family F]
+    python -m torch.distributed.run --nproc-per-node 2 tests/ddp_rank.py OUT.json [--fsdp] [--family F[,F…]]
 
-Also `python tests/ddp_rank.py OUT.json --single [--family F]` for the single-process reference. F is
+Also `python tests/ddp_rank.py OUT.json --single [--family F[,F…]]` for the single-process reference. F is
 gpt2 (default, tied head), llama (untied head) or gemma2 (tied, scaled embeddings, soft-capped logits),
-small random models built from configs. Dropout is off: ranks draw their own dropout masks, so with
+small random models built from configs; several families train one after the other in the same
+processes (one launch, one process group) and OUT.json maps each family to its loss curve. Dropout is off: ranks draw their own dropout masks, so with
 dropout the curves agree in distribution only.
 """
 
@@ -43,25 +44,28 @@ def model_for(family: str, tok):
     raise SystemExit(f"unknown family {family!r}")
 
 
-def main(out: str, single: bool, fsdp: bool, family: str) -> None:
+def main(out: str, single: bool, fsdp: bool, families: list[str]) -> None:
     from cotdistill.distributed import DDP, FSDP
     tok = make_word_tokenizer()
     seqs = [SequenceBuilder(tok, "after").build(ex) for ex in colour_examples(21)]
     ctx = None if single else (FSDP() if fsdp else DDP())
-    losses = []
-    model = model_for(family, tok)
-    train(model, seqs, CFG, seed=3, pad_id=tok.pad_token_id, callback=lambda e: losses.append(e["loss"]), dist=ctx)
-    if ctx is not None and fsdp:
-        sharded = [type(p).__name__ for p in model.parameters()]
-        assert set(sharded) == {"DTensor"}, sharded          # every weight is split across the ranks
-        local = sum(p.to_local().numel() for p in model.parameters())
-        assert local < sum(p.numel() for p in model.parameters()) * 0.6, local   # each rank holds about half
+    curves = {}
+    for family in families:
+        losses = curves[family] = []
+        model = model_for(family, tok)
+        train(model, seqs, CFG, seed=3, pad_id=tok.pad_token_id, callback=lambda e: losses.append(e["loss"]),
+              dist=ctx)
+        if ctx is not None and fsdp:
+            sharded = [type(p).__name__ for p in model.parameters()]
+            assert set(sharded) == {"DTensor"}, (family, sharded)     # every weight is split across the ranks
+            local = sum(p.to_local().numel() for p in model.parameters())
+            assert local < sum(p.numel() for p in model.parameters()) * 0.6, (family, local)  # about half each
     if ctx is None or ctx.is_main:
-        Path(out).write_text(json.dumps(losses))
+        Path(out).write_text(json.dumps(curves))
     if ctx is not None:
         ctx.close()
 
 
 if __name__ == "__main__":
-    family = sys.argv[sys.argv.index("--family") + 1] if "--family" in sys.argv else "gpt2"
-    main(sys.argv[1], "--single" in sys.argv, "--fsdp" in sys.argv, family)
+    families = sys.argv[sys.argv.index("--family") + 1] if "--family" in sys.argv else "gpt2"
+    main(sys.argv[1], "--single" in sys.argv, "--fsdp" in sys.argv, families.split(","))

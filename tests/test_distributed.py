@@ -16,35 +16,39 @@ from tests.worker.stack import ROOT
 ENV = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
 
 
-def two_process_curve(tmp_path, family: str, *flags: str) -> tuple[list, list]:
-    """The 20-step loss curve of one process and of two (torchrun, gloo) on the same global batch."""
-    single, two = tmp_path / f"single-{family}.json", tmp_path / f"two-{family}.json"
-    subprocess.run([sys.executable, "tests/ddp_rank.py", str(single), "--single", "--family", family], cwd=ROOT,
-                   check=True, env=ENV, timeout=120)
+def two_process_curves(tmp_path, families: list[str], *flags: str) -> tuple[dict, dict]:
+    """The 20-step loss curve, per family, of one process and of two (torchrun, gloo) on the same
+    global batch; the families train one after the other in one launch."""
+    single, two = tmp_path / "single.json", tmp_path / "two.json"
+    subprocess.run([sys.executable, "tests/ddp_rank.py", str(single), "--single", "--family", ",".join(families)],
+                   cwd=ROOT, check=True, env=ENV, timeout=180)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
                            "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "tests/ddp_rank.py",
-                           str(two), "--family", family, *flags], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180, env=ENV)
+                           str(two), "--family", ",".join(families), *flags], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(single.read_text()), json.loads(two.read_text())
+    a, b = json.loads(single.read_text()), json.loads(two.read_text())
+    assert list(a) == list(b) == families
+    return a, b
 
 
 def test_ddp_on_two_processes_follows_the_single_process_loss_curve(tmp_path):
     """Same global batch (5 x 2 accumulation, including a one-row micro-batch), 20 steps, gloo."""
-    a, b = two_process_curve(tmp_path, "gpt2")
+    [a], [b] = (curves.values() for curves in two_process_curves(tmp_path, ["gpt2"]))
     assert len(a) == len(b) == 20
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
     assert a[-1] < a[0] - 0.5                          # it trained: the curve is not flat
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama", "gemma2"])
-def test_fsdp_on_two_processes_follows_the_single_process_loss_curve(tmp_path, family):
+def test_fsdp_on_two_processes_follows_the_single_process_loss_curve(tmp_path):
     """FSDP2 on gloo: every weight sharded (checked in the rank), the same curve as one process to 1e-4
-    (tied and untied heads, Gemma-2's scaled embeddings and soft-capped logits)."""
-    a, b = two_process_curve(tmp_path, family, "--fsdp")
-    assert len(a) == len(b) == 20
-    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4, (a, b)
-    assert a[-1] < a[0] - 0.3
+    for each family (tied and untied heads, Gemma-2's scaled embeddings and soft-capped logits)."""
+    single, two = two_process_curves(tmp_path, ["gpt2", "llama", "gemma2"], "--fsdp")
+    for family in single:
+        a, b = single[family], two[family]
+        assert len(a) == len(b) == 20, family
+        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4, (family, a, b)
+        assert a[-1] < a[0] - 0.3, family
 
 
 def test_a_micro_batch_is_sliced_by_rank_and_an_empty_slice_gets_a_stand_in():
