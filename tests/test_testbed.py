@@ -100,7 +100,10 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
-STEPS = None     # the testbed default (500): at 300 steps one seed did not always separate the positive control
+# 300 steps (the first run's), not the self-test's default 500, for CI time: seed 0's `after` has reached
+# its plateau by then (0.51 at 300, 0.53 at 500, label-only 0.39; positive +0.113 p 0.008 measured here);
+# other seeds learn later or earlier, which is why `cotdistill selftest` itself trains 500 steps.
+STEPS = 300
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
