@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
-from scipy import stats as _scipy_stats
+from cotdistill.stats import scipy_stats
 
 COLLAPSE_THRESHOLD = 0.6
 """A run whose most frequent prediction covers more than this share of the items counts as collapsed."""
@@ -104,8 +104,8 @@ def baseline_tests(records: Sequence[dict]) -> tuple[float, float]:
     as fixed: it is what always answering that label scores on exactly these items."""
     _, baseline = majority_baseline(records)
     correct, n = sum(bool(r["correct"]) for r in records), len(records)
-    above = _scipy_stats.binomtest(correct, n, baseline, alternative="greater").pvalue
-    below = _scipy_stats.binomtest(correct, n, baseline, alternative="less").pvalue
+    above = scipy_stats().binomtest(correct, n, baseline, alternative="greater").pvalue
+    below = scipy_stats().binomtest(correct, n, baseline, alternative="less").pvalue
     return float(above), float(below)
 
 

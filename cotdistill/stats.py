@@ -23,7 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy import stats as _scipy_stats
+
+
+def scipy_stats():
+    """scipy.stats, imported on first use: it costs every process that imports this module (the
+    workers and every CLI command, through worker.api, and cotdistill.diagnostics) 1.5-2 s on a 2-core machine otherwise."""
+    from scipy import stats
+    return stats
 
 # Resampled indices are drawn in chunks of at most this many (16 MiB of int32 indices, 32 MiB of gathered
 # float64 values), so 10,000 resamples of a 1,221-item test set never hold all 12 million at once.
@@ -189,7 +195,7 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     estimate = float(array.mean())
     if array.size == 1:
         return Interval(estimate, math.nan, math.nan, confidence)
-    t = _scipy_stats.t.ppf((1 + confidence) / 2, array.size - 1)
+    t = scipy_stats().t.ppf((1 + confidence) / 2, array.size - 1)
     half = float(t * array.std(ddof=1) / math.sqrt(array.size))
     return Interval(estimate, estimate - half, estimate + half, confidence)
 
@@ -279,7 +285,7 @@ def sign_flip_p(item_diffs: np.ndarray, n_seeds: int) -> float:
     total = 0
     for v, m in zip(magnitudes.tolist(), group_sizes.tolist()):
         group = np.zeros(2 * v * m + 1)
-        group[::2 * v] = _scipy_stats.binom.pmf(np.arange(m + 1), m, 0.5)      # values v * (2j - m)
+        group[::2 * v] = scipy_stats().binom.pmf(np.arange(m + 1), m, 0.5)      # values v * (2j - m)
         dist = np.convolve(dist, group)
         total += v * m
     values = np.arange(-total, total + 1)

@@ -39,6 +39,13 @@ def share_tokenizers(home: Path) -> None:
         (home / "tokenizers").symlink_to(tokenizers)
 
 
+def sigint_as_from_a_terminal() -> None:
+    """preexec_fn for a child that a test stops with SIGINT (Ctrl-C): a process started in the
+    background by a non-interactive shell ignores SIGINT, its children inherit that, and Python then
+    never raises KeyboardInterrupt; restoring the default lets `up` see Ctrl-C however pytest was run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ import sys
 import click
 import pytest
 
-from tests.worker.stack import ROOT, JobStack
+from tests.worker.stack import ROOT, JobStack, sigint_as_from_a_terminal
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def stack(tmp_path, monkeypatch):
 def start_up(stack: JobStack, log_name: str) -> subprocess.Popen:
     log = open(stack.home / log_name, "ab")
     return subprocess.Popen([sys.executable, "-m", "worker.cli", "up", "--no-app"], cwd=ROOT, env=stack.env,
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=sigint_as_from_a_terminal)
 
 
 def stop_up(proc: subprocess.Popen) -> int:
