@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import os
 
-from sqlalchemy import and_, delete, insert, or_, update
+from sqlalchemy import and_, case, delete, insert, or_, update
 from sqlalchemy.orm import Session
 
 from worker.models import Metric, Prediction, Run, RunEvent, utcnow
@@ -26,15 +26,21 @@ STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 6
 FINAL = ("succeeded", "failed", "cancelled")
 
 
-def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta = STALE_AFTER, model=Run) -> bool:
-    """Take the run if it is queued, or running with a heartbeat older than `stale_after`."""
+def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta = STALE_AFTER, model=Run,
+          max_attempts: int | None = None) -> bool:
+    """Take the run if it is queued, or running with a heartbeat older than `stale_after`. Taking over
+    a stale run is a new attempt (attempt + 1), as when the reconciler re-queues it, whichever of the
+    two sees the dead worker first; one past COTDISTILL_MAX_ATTEMPTS is left for the reconciler to fail."""
+    if max_attempts is None:
+        max_attempts = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
     now = utcnow()
-    claimable = or_(model.status == "queued",
-                    and_(model.status == "running", or_(model.heartbeat_at.is_(None),
-                                                      model.heartbeat_at < now - stale_after)))
+    stale = and_(model.status == "running",
+                 or_(model.heartbeat_at.is_(None), model.heartbeat_at < now - stale_after))
+    claimable = or_(model.status == "queued", and_(stale, model.attempt + 1 < max_attempts))
     result = session.execute(
         update(model).where(model.id == run_id, claimable, model.cancel_requested.is_(False))
-        .values(status="running", worker=worker, heartbeat_at=now, started_at=now, error=None)
+        .values(status="running", worker=worker, heartbeat_at=now, started_at=now, error=None,
+                attempt=case((model.status == "running", model.attempt + 1), else_=model.attempt))
         .execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1

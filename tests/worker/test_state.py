@@ -57,6 +57,28 @@ def test_stale_heartbeat_can_be_taken_over_and_the_old_worker_is_told(sessions):
         assert not claim(s, run_id, "third")                     # a finished run is never claimed
 
 
+def test_taking_over_a_stale_run_counts_an_attempt_up_to_the_limit(sessions):
+    """Whether the reconciler re-queues a dead worker's run or a worker claims it straight from
+    `running` (its message redelivered first), the takeover is attempt + 1; at the limit the claim is
+    refused and the reconciler fails the run."""
+    run_id = new_run(sessions)
+    stale = lambda s: (s.execute(update(Run).where(Run.id == run_id)      # noqa: E731
+                                 .values(heartbeat_at=utcnow() - timedelta(minutes=5))), s.commit())
+    with sessions() as s:
+        assert claim(s, run_id, "w1", max_attempts=3)
+        attempt = lambda: s.get(Run, run_id, populate_existing=True).attempt  # noqa: E731
+        assert attempt() == 0                                    # from queued: the first attempt
+        stale(s)
+        assert claim(s, run_id, "w2", stale_after=timedelta(seconds=60), max_attempts=3)
+        assert attempt() == 1
+        stale(s)
+        assert claim(s, run_id, "w3", stale_after=timedelta(seconds=60), max_attempts=3)
+        assert attempt() == 2
+        stale(s)
+        assert not claim(s, run_id, "w4", stale_after=timedelta(seconds=60), max_attempts=3)
+        assert attempt() == 2 and s.get(Run, run_id).worker == "w3"
+
+
 def test_cancel_queued_and_running(sessions):
     queued, running = new_run(sessions), new_run(sessions)
     with sessions() as s:
