@@ -1,6 +1,6 @@
 """Cached reads of the jobs API (worker/api/), the app's only door to the system.
 
-    rows = queries.runs(experiment_id)        # cached a second: a page refreshing every 2 s reads once
+    rows = queries.runs(experiment_id)        # cached a second: a page refreshing every few seconds reads once
     queries.forget_runs()                     # after an action (launch, cancel, retry)
 
 Live data (runs, progress, curves) is cached for about a second, finished results for a few seconds,
