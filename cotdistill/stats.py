@@ -26,8 +26,9 @@ import numpy as np
 
 
 def scipy_stats():
-    """scipy.stats, imported on first use: it costs every process that imports this module (the
-    workers and every CLI command, through worker.api, and cotdistill.diagnostics) 1.5-2 s on a 2-core machine otherwise."""
+    """scipy.stats, imported on first use: imported with this module, it cost every process that
+    imports this one or cotdistill.diagnostics (the workers and every CLI command, through worker.api)
+    1.5-2 s on a 2-core machine."""
     from scipy import stats
     return stats
 

@@ -6,8 +6,8 @@ torchrun:
 Also `python tests/ddp_rank.py OUT.json --single [--family F[,F…]]` for the single-process reference. F is
 gpt2 (default, tied head), llama (untied head) or gemma2 (tied, scaled embeddings, soft-capped logits),
 small random models built from configs; several families train one after the other in the same
-processes (one launch, one process group) and OUT.json maps each family to its loss curve. Dropout is off: ranks draw their own dropout masks, so with
-dropout the curves agree in distribution only.
+processes (one launch, one process group) and OUT.json maps each family to its loss curve. Dropout is
+off: ranks draw their own dropout masks, so with dropout the curves agree in distribution only.
 """
 
 import json

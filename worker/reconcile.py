@@ -27,7 +27,7 @@ from worker.celery_app import GPU_QUEUE, broker_dir, broker_url
 from worker.models import Job, Run, utcnow
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
+MAX_ATTEMPTS = state.MAX_ATTEMPTS
 RECONCILE_S = float(os.environ.get("COTDISTILL_RECONCILE_EVERY", 30))
 GRACE = timedelta(seconds=float(os.environ.get("COTDISTILL_RESEND_GRACE", 10)))
 

@@ -24,15 +24,17 @@ from worker.models import Metric, Prediction, Run, RunEvent, utcnow
 # A running run whose heartbeat is older than this is presumed lost (its worker died).
 STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 60)))
 FINAL = ("succeeded", "failed", "cancelled")
+# Attempts a run gets before a lost worker fails it (worker/reconcile.py); a takeover past it is refused.
+MAX_ATTEMPTS = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
 
 
 def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta = STALE_AFTER, model=Run,
           max_attempts: int | None = None) -> bool:
     """Take the run if it is queued, or running with a heartbeat older than `stale_after`. Taking over
     a stale run is a new attempt (attempt + 1), as when the reconciler re-queues it, whichever of the
-    two sees the dead worker first; one past COTDISTILL_MAX_ATTEMPTS is left for the reconciler to fail."""
+    two sees the dead worker first; one past MAX_ATTEMPTS is left for the reconciler to fail."""
     if max_attempts is None:
-        max_attempts = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
+        max_attempts = MAX_ATTEMPTS
     now = utcnow()
     stale = and_(model.status == "running",
                  or_(model.heartbeat_at.is_(None), model.heartbeat_at < now - stale_after))

@@ -61,7 +61,8 @@ def stack(tmp_path):
     port, log = free_port(), tmp_path / "up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "up", "--port", str(port)], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=sigint_as_from_a_terminal)
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=sigint_as_from_a_terminal)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
