@@ -1,7 +1,16 @@
-"""Statistics for comparing arms: accuracy, bootstrap intervals, McNemar's test, across-seed intervals.
+"""Statistics for comparing arms: procedure-level tests with seeds as the unit, and item-level ones.
 
-Per-example correctness of one run is a sequence of bools; two runs evaluated on the same test items
-are compared item by item:
+Two questions, never confused (DESIGN.md "Rules that keep results right"):
+
+1. *Does training procedure A beat procedure B?* Each seed is one independent draw of a procedure's
+   randomness (initialisation, data order, dropout), so the unit is the seed pair:
+
+    procedure_diff([+0.14, +0.04, +0.20])      # paired t over per-seed-pair accuracy differences
+    seed_budget([+0.14, +0.04, +0.20])         # smallest detectable difference, seeds needed, p floor
+
+2. *Do these trained models differ on these test items?* Items are the unit. Per-example correctness
+   of one run is a sequence of bools; two runs evaluated on the same test items are compared item by
+   item:
 
     from cotdistill.stats import accuracy, bootstrap_ci, paired_bootstrap_diff, mcnemar_exact, mean_ci
     bootstrap_ci(correct_after)                         # accuracy with a 95% percentile-bootstrap interval
@@ -10,7 +19,8 @@ are compared item by item:
     mean_ci([0.61, 0.63, 0.60])                         # mean accuracy across seeds, t-interval
     seed_paired_diff(a_by_seed, b_by_seed)              # (seed pairs x items): mean over seed pairs,
                                                         # item-cluster bootstrap, McNemar per pair,
-                                                        # combined exact sign-flip p
+                                                        # combined exact sign-flip p: these models,
+                                                        # these items (question 2, not question 1)
 
 Every function takes its randomness as a `seed` argument; the same inputs and seed give the same
 interval.
@@ -335,3 +345,126 @@ def seed_paired_diff(a: Sequence[Sequence[bool]], b: Sequence[Sequence[bool]], *
     return SeedPairedResult(interval, sign_flip_p(item_diffs, n_seeds), per_pair,
                             tuple(float(d) for d in diffs.mean(axis=1)), n_items, resample_seeds,
                             interval_method, test_method)
+
+
+# ---------------------------------------------------------------- the procedure: seeds are the unit
+
+NEEDS_SEEDS = "needs ≥ 2 seeds"
+"""The procedure-level verdict of a comparison with a single seed pair: seed-to-seed variance is unknown."""
+
+
+@dataclass(frozen=True)
+class ProcedureResult:
+    """Arm A minus arm B as training procedures: one accuracy difference per seed pair.
+
+    The estimate is the mean of the per-pair differences; `low`/`high` a Student-t interval and
+    `p_value` the two-sided paired t-test over the k seed pairs (df = k - 1). With one seed pair the
+    spread is unknown: low, high, p_value and sd are None and `verdict` is NEEDS_SEEDS."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+    p_value: float | None
+    sd: float | None
+    """Standard deviation of the per-pair differences (ddof 1)."""
+    per_pair_diff: tuple[float, ...]
+    confidence: float = 0.95
+    method: str = ""
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.per_pair_diff)
+
+    @property
+    def verdict(self) -> str:
+        """'significant' / 'not significant' at alpha 0.05 (uncorrected), or NEEDS_SEEDS."""
+        if self.p_value is None:
+            return NEEDS_SEEDS
+        return "significant" if self.p_value < 0.05 else "not significant"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "n_pairs": self.n_pairs, "verdict": self.verdict}
+
+
+def procedure_diff(per_pair_diff: Sequence[float], *, confidence: float = 0.95) -> ProcedureResult:
+    """The paired t-test over seed pairs: does procedure A beat procedure B?
+
+    per_pair_diff[s] is accuracy(A's run with seed s) - accuracy(B's run with seed s) on the same test
+    items. Assumptions: seed pairs are independent draws of the two procedures, and the per-pair
+    differences are roughly normal (each is a mean over hundreds of items). The test is conditional on
+    the test set: it asks whether the procedures differ on these items, averaged over what the seeds
+    change. Differences that do not vary at all give p = 0 (or 1 when they are all zero)."""
+    _check_confidence(confidence)
+    d = _as_floats("per_pair_diff", per_pair_diff)
+    k = d.size
+    estimate = float(d.mean())
+    values = tuple(float(v) for v in d)
+    method = (f"paired t-test over {k} seed pairs (df {k - 1}): the per-pair accuracy differences are "
+              f"the unit" if k >= 2 else "one seed pair: seed-to-seed variance unknown")
+    if k < 2:
+        return ProcedureResult(estimate, None, None, None, None, values, confidence, method)
+    sd = float(d.std(ddof=1))
+    if sd == 0.0:
+        p = 1.0 if estimate == 0.0 else 0.0
+        return ProcedureResult(estimate, estimate, estimate, p, 0.0, values, confidence, method)
+    se = sd / math.sqrt(k)
+    t_crit = float(scipy_stats().t.ppf((1 + confidence) / 2, k - 1))
+    p = float(2 * scipy_stats().t.sf(abs(estimate) / se, k - 1))
+    return ProcedureResult(estimate, estimate - t_crit * se, estimate + t_crit * se, min(1.0, p), sd,
+                           values, confidence, method)
+
+
+@dataclass(frozen=True)
+class SeedBudget:
+    """What a number of seed pairs can show, from the seed-to-seed spread an experiment observed.
+
+    `detectable` is the smallest true difference the paired t-test finds with probability `power` at
+    level `alpha` with the k seed pairs run; `seeds_for_target` how many seed pairs `target` needs
+    (None above `max_seeds`); `sign_flip_floor` the smallest p-value a distribution-free test over
+    seed pairs (exact sign flip) can reach with k pairs, 2 / 2^k: below 6 pairs it cannot go under 0.05."""
+
+    n_pairs: int
+    sd: float | None
+    alpha: float
+    power: float
+    detectable: float | None
+    target: float | None
+    seeds_for_target: int | None
+    sign_flip_floor: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def t_test_power(difference: float, sd: float, k: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test with k pairs for a true mean difference, per-pair sd."""
+    if k < 2:
+        return 0.0
+    st = scipy_stats()
+    t_crit = st.t.ppf(1 - alpha / 2, k - 1)
+    ncp = difference / (sd / math.sqrt(k))
+    return float(st.nct.sf(t_crit, k - 1, ncp) + st.nct.cdf(-t_crit, k - 1, ncp))
+
+
+def seed_budget(per_pair_diff: Sequence[float], *, target: float | None = None, alpha: float = 0.05,
+                power: float = 0.8, max_seeds: int = 200) -> SeedBudget:
+    """The seed budget of a comparison (see SeedBudget); `target` defaults to the observed difference.
+    Without a spread (one pair, or identical differences) nothing is computed but the floor."""
+    d = _as_floats("per_pair_diff", per_pair_diff)
+    k = d.size
+    floor = min(1.0, 2.0 / 2 ** k)
+    sd = float(d.std(ddof=1)) if k >= 2 else None
+    target = float(abs(d.mean())) if target is None else abs(float(target))
+    if not sd:
+        return SeedBudget(k, sd, alpha, power, None, target, None, floor)
+    low, high = 0.0, sd                       # power rises to 1 with the difference for any k >= 2
+    while t_test_power(high, sd, k, alpha) < power:
+        high *= 2
+    for _ in range(50):                       # bisection, to ~1e-15 of sd
+        mid = (low + high) / 2
+        low, high = (mid, high) if t_test_power(mid, sd, k, alpha) < power else (low, mid)
+    detectable = high
+    needed = None
+    if target > 0:
+        needed = next((n for n in range(2, max_seeds + 1) if t_test_power(target, sd, n, alpha) >= power), None)
+    return SeedBudget(k, sd, alpha, power, detectable, target, needed, floor)

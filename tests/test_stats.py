@@ -242,3 +242,53 @@ def test_two_stage_pattern_shortcut_matches_item_resampling(monkeypatch):
     assert fast.interval.estimate == slow.interval.estimate and fast.p_value == slow.p_value
     assert abs(fast.interval.low - slow.interval.low) < 0.004
     assert abs(fast.interval.high - slow.interval.high) < 0.004
+
+
+# ---------------------------------------------------------------- the procedure: seeds as the unit
+
+def test_procedure_diff_is_scipys_paired_t_test():
+    from scipy import stats as st
+    diffs = [0.14, 0.04, 0.20]
+    r = stats.procedure_diff(diffs)
+    t = st.ttest_1samp(diffs, 0.0)
+    assert r.p_value == pytest.approx(float(t.pvalue), rel=1e-12)
+    half = st.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / math.sqrt(3)
+    assert (r.low, r.high) == (pytest.approx(0.38 / 3 - half), pytest.approx(0.38 / 3 + half))
+    assert r.estimate == pytest.approx(0.38 / 3) and r.n_pairs == 3 and r.verdict == "not significant"
+    # the same seeds against paired samples: ttest_rel on the per-seed accuracies gives the same p
+    a, b = [0.54, 0.44, 0.60], [0.40, 0.40, 0.40]
+    assert stats.procedure_diff(np.subtract(a, b)).p_value == pytest.approx(float(st.ttest_rel(a, b).pvalue))
+
+
+def test_procedure_diff_with_one_seed_pair_needs_two_seeds():
+    r = stats.procedure_diff([0.12])
+    assert (r.estimate, r.low, r.high, r.p_value, r.sd) == (0.12, None, None, None, None)
+    assert r.verdict == "needs ≥ 2 seeds" == stats.NEEDS_SEEDS
+    assert r.to_dict()["verdict"] == "needs ≥ 2 seeds"
+
+
+def test_procedure_diff_without_spread():
+    assert stats.procedure_diff([0.0, 0.0, 0.0]).p_value == 1.0
+    same = stats.procedure_diff([0.1, 0.1])
+    assert (same.p_value, same.low, same.high, same.verdict) == (0.0, 0.1, 0.1, "significant")
+
+
+def test_t_test_power_against_a_hand_value():
+    # k = 10, sd = 1, difference 1: the noncentral t with df 9 and ncp sqrt(10); R's power.t.test
+    # (type = "one.sample") gives 0.8030962.
+    assert stats.t_test_power(1.0, 1.0, 10) == pytest.approx(0.8030962, abs=1e-6)
+    assert stats.t_test_power(0.0, 1.0, 10) == pytest.approx(0.05)
+    assert stats.t_test_power(1.0, 1.0, 1) == 0.0
+
+
+def test_seed_budget():
+    b = stats.seed_budget([0.14, 0.04, 0.20])
+    assert b.n_pairs == 3 and b.sign_flip_floor == 0.25
+    assert stats.t_test_power(b.detectable, b.sd, 3) == pytest.approx(0.8, abs=1e-9)
+    assert b.target == pytest.approx(0.38 / 3)
+    k = b.seeds_for_target          # the smallest k with power >= 0.8 for the observed difference
+    assert stats.t_test_power(b.target, b.sd, k) >= 0.8 > stats.t_test_power(b.target, b.sd, k - 1)
+    assert stats.seed_budget([0.1, 0.3], target=0.05).target == 0.05
+    one = stats.seed_budget([0.2])
+    assert (one.sd, one.detectable, one.seeds_for_target, one.sign_flip_floor) == (None, None, None, 1.0)
+    assert stats.seed_budget([0.1] * 6).sign_flip_floor == pytest.approx(2 / 64)
