@@ -318,8 +318,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
     and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
-    A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed); `dist` is
-    that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
+    A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed);
+    `dist` is that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
     from cotdistill import distributed
     from cotdistill.trackers import open_mirror, requested
     out = Path(out)

@@ -8,9 +8,9 @@ padding-free where the student supports it (cotdistill.packing, train.packing). 
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), divided
 by the global batch's supervised weight (train.loss_normalization token) or, with `segment`, each
 example's label and rationale parts averaged over their own tokens and the examples averaged
-(TrainingSequence.loss_weights); the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
-holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
-exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
+(TrainingSequence.loss_weights); the output layer runs only on those positions, not on the (never
+supervised) prompt. A checkpoint holds the model, optimizer, scheduler, data cursor and RNG state:
+resuming from it continues the run exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
 manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
 The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
