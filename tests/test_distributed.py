@@ -41,10 +41,12 @@ def test_ddp_on_two_processes_follows_the_single_process_loss_curve(tmp_path):
     assert a[-1] < a[0] - 0.5                          # it trained: the curve is not flat
 
 
-def test_segment_normalisation_on_two_processes_follows_the_single_process_loss_curve(tmp_path):
+@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
+def test_segment_normalisation_on_two_processes_follows_the_single_process_loss_curve(tmp_path, engine):
     """train.loss_normalization segment: each rank's per-example means, divided by the global batch's
     example count (a rank whose slice is empty counts none), give the single process's curve."""
-    single, two = two_process_curves(tmp_path, ["gpt2"], both=("--segment",))
+    flags = ("--fsdp",) if engine == "fsdp" else ()
+    single, two = two_process_curves(tmp_path, ["gpt2"], *flags, both=("--segment",))
     a, b = single["gpt2"], two["gpt2"]
     assert len(a) == len(b) == 20
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
