@@ -151,6 +151,9 @@ def curves(rows: list[dict]) -> None:
                       help="Training tokens: real (non-padding) tokens seen, prompt included; an `after` or "
                            "`before` run sees more tokens per step than a label-only one.")
     x = X_AXES[choice]
+    untouched = sum((r.get("summary") or {}).get("fine_tuned") is False for r in finished)
+    if untouched:
+        st.caption(f"{untouched} run(s) of the untouched student (train.steps 0) trained nothing: no curve.")
     groups = {r["id"]: f"{r['dataset']} · {r['student']} · {r['arm']}" for r in finished}
     label_loss = queries.curves(ids, "label_loss", x)
     if label_loss:

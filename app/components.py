@@ -54,6 +54,12 @@ def training_sequence(row: dict, title: str | None = None) -> None:
                 + (" · *cut to the student's max length*" if row.get("truncated") else "")
                 + "".join(f" · {name} unit `{text!r}`" for name, text in (row.get("placeholders") or {}).items())
                 + (f" · starts with `{row['bos']}`" if row.get("bos") else ""))
+    if row.get("label_share") is not None:
+        how = ("segment normalisation: 1 / (1 + rationale weight), the same for every placement"
+               if row.get("loss_normalization") == "segment" else
+               f"token normalisation, over {row.get('label_share_n')} training examples: it shrinks as the "
+               f"rationale grows")
+        st.caption(f"Label share of the loss: **{row['label_share']:.3f}** ({how}).")
     token_heatmap(row["tokens"], row["weights"], vmax=max(row["weights"], default=1.0) or 1.0)
 
 

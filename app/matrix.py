@@ -5,7 +5,9 @@
                           seeds=[0, 1, 2], data={"n_train": 500}, train={"steps": 200})
 
 Every choice the form allows several of becomes a factor (the cartesian product is taken by
-worker.experiments.expand); everything else goes into the base config.
+worker.experiments.expand); everything else goes into the base config. `baseline` adds the untouched
+student (no fine-tuning) as the factor `train.steps: [steps, 0]`: expand turns its cells into one run
+per dataset × student × seed and evaluation protocol (none; and before when it is a placement).
 """
 
 from __future__ import annotations
@@ -85,12 +87,16 @@ def size_options(*, lora_r: int | None = None, gradient_checkpointing: bool = Fa
 def build_matrix(name: str, *, datasets: list[str], students: list[dict], placements: list[str],
                  perturbations: list[dict], seeds: list[int], data: dict | None = None,
                  train: dict | None = None, eval: dict | None = None, base: dict | None = None,
-                 more_factors: dict | None = None) -> dict:
+                 more_factors: dict | None = None, baseline: bool = False) -> dict:
     """The matrix submit_matrix takes. `base` (an earlier experiment's, when relaunching) keeps every
     setting the form does not show, under the form's data, train and eval values; `more_factors` are
-    factors the form cannot edit, kept as they are. Raises ValueError when a factor has no value."""
+    factors the form cannot edit, kept as they are; `baseline` adds the untouched student (the factor
+    train.steps: [steps, 0]). Raises ValueError when a factor has no value."""
     factors = {**(more_factors or {}), "data.name": datasets, "student": students, "placement": placements,
                "perturbation": perturbations, "seed": seeds}
+    if baseline:
+        steps = (train or {}).get("steps") or ((base or {}).get("train") or {}).get("steps") or 200
+        factors["train.steps"] = [int(steps), 0]
     empty = [k for k, v in factors.items() if not v]
     if not name.strip():
         raise ValueError("give the experiment a name")
@@ -117,7 +123,7 @@ def describe(perturbation: dict) -> str:
 
 # ------------------------------------------------------------------------------------------ relaunch
 
-FORM_FACTORS = ("data.name", "student", "placement", "perturbation", "seed")
+FORM_FACTORS = ("data.name", "student", "placement", "perturbation", "seed", "train.steps")
 
 
 def _number_text(values: list) -> str:
@@ -154,6 +160,11 @@ def form_values(experiment: dict, *, pretrained: list[str] = ()) -> dict:
     the page says so)."""
     base, factors = experiment.get("base") or {}, experiment.get("factors") or {}
     data, train, evaluation = base.get("data") or {}, base.get("train") or {}, base.get("eval") or {}
+    steps, baseline = train.get("steps"), False
+    if "train.steps" in factors:                  # the form's baseline: [steps, 0]; else not the form's
+        trained = [v for v in factors["train.steps"] if v != 0]
+        if 0 in factors["train.steps"] and len(trained) <= 1:
+            steps, baseline = (trained[0] if trained else steps), True
     datasets = list(factors.get("data.name") or [data.get("name") or "synthetic-count"])
     students = list(factors.get("student") or [base.get("student") or {"name": "tiny", "size": "tiny"}])
     perturbations = list(factors.get("perturbation") or [base.get("perturbation") or {"kind": "none"}])
@@ -182,9 +193,10 @@ def form_values(experiment: dict, *, pretrained: list[str] = ()) -> dict:
         "placements": list(factors.get("placement") or [base.get("placement") or "none"]),
         "perturbations": kinds, "perturbation_params": params,
         "seeds": _number_text(factors.get("seed") or [base.get("seed", 0)]),
-        "steps": train.get("steps"), "batch_size": train.get("batch_size"), "lr": train.get("lr"),
+        "steps": steps, "batch_size": train.get("batch_size"), "lr": train.get("lr"),
         "warmup_steps": train.get("warmup_steps"), "eval_mode": evaluation.get("mode") or "auto",
-        "ignored": sorted(k for k in factors if k not in FORM_FACTORS),
+        "loss_normalization": train.get("loss_normalization") or "token", "baseline": baseline,
+        "ignored": sorted(k for k in factors if k not in FORM_FACTORS or k == "train.steps" and not baseline),
     }
 
 

@@ -146,3 +146,9 @@ def answers(experiment: dict | None) -> None:
         st.plotly_chart(charts.answer_distribution(summary), key="answer_distribution")
     if summary.get("scoring"):
         st.caption(f"Under the run's own scoring, `{summary['scoring']}`.")
+    if summary.get("fine_tuned") is False:
+        st.caption("The untouched student (train.steps 0): evaluated without fine-tuning, so it has no training curve.")
+    env = summary.get("environment")
+    if env:
+        st.caption(f"Ran on {env.get('device')} with {env.get('threads')} CPU thread(s), torch {env.get('torch')}, "
+                   f"transformers {env.get('transformers')}, Python {env.get('python')}.")

@@ -45,7 +45,8 @@ def format_summary(s: dict) -> str:
     mode = s["eval_mode"] + (f", {s['scoring']} scoring" if s.get("scoring") else "")
     lines = [f"accuracy {s['accuracy']:.3f} [{s['accuracy_low']:.3f}, {s['accuracy_high']:.3f}] "
              f"on {s['n']} test examples ({mode}; {s['unparsed']} unparsed{_forced(s)}) · "
-             f"final loss {s['final_loss']:.4f} · {s['tokens_per_s']:.0f} tok/s · {s['student']}"]
+             + (f"final loss {s['final_loss']:.4f} · {s['tokens_per_s']:.0f} tok/s" if s.get("fine_tuned", True)
+                else "not fine-tuned (train.steps 0: the untouched student)") + f" · {s['student']}"]
     if "majority_baseline" in s:
         top = (f" · most frequent prediction {s['top_prediction']!r} on {s['top_prediction_share']:.0%}"
                if s.get("top_prediction") is not None else "")

@@ -24,6 +24,9 @@ EVAL_MODES = ("auto", "score", "generate")
 SCORINGS = ("letter", "text", "calibrated")
 TEXT_FORMATS = ("label_and_text", "text_only")
 DISTRIBUTED = ("none", "ddp", "fsdp")
+LEVELS = ("token", "word", "sentence")
+"""Units a perturbation works on (cotdistill.perturbations.text_units for word and sentence)."""
+LOSS_NORMALIZATIONS = ("token", "segment")
 LATER_KEYS = {("train", "distributed"): "none", ("train", "devices"): 1}
 """Keys added after results were first stored: left out of the hash at their default value."""
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
@@ -31,7 +34,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
 HASH_NEUTRAL = {("student", "lora"): None, ("student", "gradient_checkpointing"): False,
                 ("student", "attn_implementation"): "sdpa", ("student", "dtype"): "auto",
-                ("train", "packing"): None}
+                ("train", "packing"): None, ("train", "loss_normalization"): "token"}
 """Keys added after results were stored: left out of the settings and config hashes while at these
 defaults, so a config written before they existed keeps its settings hash (and is found as outdated
 rather than unknown)."""
@@ -81,7 +84,9 @@ class PerturbationConfig:
     kind: str = "none"
     """none | shuffle | mask | filler | truncate | random_subset | mismatch | key_tokens."""
     level: str = "token"
-    """`token` (the student's tokens) or `word` (whitespace-separated words)."""
+    """`token` (the student's tokens), `word` (whitespace-separated words) or `sentence` (sentences and
+    steps: cotdistill.perturbations.split_sentences); word and sentence units are re-tokenised with the
+    student's tokenizer after the perturbation."""
     params: dict = field(default_factory=dict)
     """Parameters of the kind, e.g. {p: 0.3, mode: replace} for mask, {k: 5} for key_tokens."""
     scores_file: str | None = None
@@ -92,8 +97,11 @@ class PerturbationConfig:
         if self.kind not in PERTURBATIONS:
             raise ConfigError(f"perturbation.kind {self.kind!r} is unknown; "
                               f"choose one of {', '.join(PERTURBATIONS)}")
-        if self.level not in ("token", "word"):
-            raise ConfigError(f"perturbation.level must be 'token' or 'word', not {self.level!r}")
+        if self.level not in LEVELS:
+            raise ConfigError(f"perturbation.level: must be one of {', '.join(LEVELS)}, not {self.level!r}")
+        if self.level == "sentence" and self.kind == "key_tokens":
+            raise ConfigError("perturbation.level: key_tokens needs one score per unit, and attribution scores "
+                              "words or tokens, not sentences; use perturbation.level word or token for key_tokens")
         try:
             self.params = validate_params(self.kind, self.params)
         except ValueError as e:
@@ -167,7 +175,8 @@ def check_lora(lora) -> dict:
 @dataclass
 class TrainConfig:
     steps: int = 200
-    """Optimizer steps."""
+    """Optimizer steps. 0: the untouched student, evaluated without fine-tuning (the pretrained model as
+    loaded; the tiny student's seeded initialisation) by its placement's protocol: a baseline arm."""
     batch_size: int = 16
     """Sequences per micro-batch."""
     grad_accum: int = 1
@@ -203,10 +212,21 @@ class TrainConfig:
     student passes packing's load-time check (its attention separates sequences by position ids:
     sdpa, eager and flash_attention_2 in transformers 5), else padded; true: packed or an error;
     false: padded."""
+    loss_normalization: str = "token"
+    """How the supervised tokens' cross-entropies are averaged. token: one mean over every supervised
+    token of the batch, each weighted (label 1, rationale rationale_weight): the label's share of the
+    loss shrinks as the rationale grows, so it differs between placements. segment: per example, the
+    mean over the label's tokens and the mean over the rationale's, combined as (label + w x
+    rationale) / (1 + w) and averaged over the examples of the (global) batch: the label weighs
+    1 / (1 + w) in every placement, `none` included. The end-of-sequence token and the markers go with
+    the part whose weight they carry (cotdistill.placements.LOSS_GROUPS)."""
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
-            raise ConfigError("train.steps, train.batch_size and train.grad_accum must be >= 1")
+        if self.steps < 0 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ConfigError("train.steps must be >= 0, train.batch_size and train.grad_accum >= 1")
+        if self.loss_normalization not in LOSS_NORMALIZATIONS:
+            raise ConfigError(f"train.loss_normalization: must be one of {', '.join(LOSS_NORMALIZATIONS)}, "
+                              f"not {self.loss_normalization!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"train.precision must be auto, bf16 or fp32, not {self.precision!r}")
         if self.distributed not in DISTRIBUTED:
@@ -222,7 +242,10 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     mode: str = "auto"
-    """auto (generate for `before`, score otherwise) | score | generate."""
+    """auto (generate for `before`, score otherwise) | score | generate. One protocol per placement:
+    a `before` student answers after its own rationale, so it is evaluated by generation, and
+    `placement: before` with `score` is refused when a config is loaded or a matrix expanded
+    (RunConfig.check_protocol)."""
     batch_size: int = 32
     max_new_tokens: int = 128
     """Generation budget per example (the rationale too, for `before`)."""
@@ -341,6 +364,15 @@ class RunConfig:
         d["train"]["precision"] = d["identity"]["precision"]    # auto on CUDA is bf16: one result
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
+    def check_protocol(self) -> None:
+        """Refuse an evaluation protocol the placement's training did not prepare the student for.
+        Called where a run is asked for (load_config, a matrix's expansion, the run entry point), not
+        in __post_init__: configs of runs stored before the rule still load to be listed and shown."""
+        if self.placement == "before" and self.eval.mode == "score":
+            raise ConfigError("eval.mode: score is refused for placement before: a `before` student answers "
+                              "after its own rationale, so it is evaluated by generation; use eval.mode auto "
+                              "or generate")
+
     @property
     def eval_mode(self) -> str:
         if self.eval.mode != "auto":
@@ -375,7 +407,7 @@ def from_dict(cls, data: dict | None, where: str = ""):
 
 # Lower bounds checked at load time, so a bad value fails before any data is read or folder made.
 # max_length 8: the label and end-of-text token need room beside the prompt.
-_MINIMUMS = {"train.steps": 1, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
+_MINIMUMS = {"train.steps": 0, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
              "eval.n_boot": 1, "eval.max_new_tokens": 1, "student.max_length": 8,
              "rationale_weight": 0, "train.warmup_steps": 0, "train.clip": 0,
              "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0,
@@ -476,6 +508,7 @@ def load_config(path: str | Path | None, overrides: list[str] = (), defaults: bo
         apply_override(data, override)
     try:
         cfg = from_dict(RunConfig, data)
+        cfg.check_protocol()
         # Checked here, not in from_dict: configs saved with finished runs are rebuilt by from_dict
         # and must still load after their scores file has moved.
         scores = cfg.perturbation.scores_file

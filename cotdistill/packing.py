@@ -65,9 +65,10 @@ def pack_rows(lengths: Sequence[int], capacity: int | None = None) -> list[list[
     return rows
 
 
-def collate_packed(seqs: Sequence[TrainingSequence], pad_id: int,
+def collate_packed(seqs: Sequence[TrainingSequence], pad_id: int, normalization: str = "token",
                    capacity: int | None = None) -> dict[str, torch.Tensor]:
-    """Pack `seqs` (see pack_rows). -> input_ids, position_ids, weights, roles (rows, width); roles:
+    """Pack `seqs` (see pack_rows). -> input_ids, position_ids, weights, roles (rows, width); weights:
+    TrainingSequence.loss_weights under `normalization`, as the padded collate; roles:
     ROLE_CODES on the label and rationale segments' tokens, 0 elsewhere. A padded tail restarts its
     positions too, so it forms its own segment."""
     rows = pack_rows([len(s) for s in seqs], capacity)
@@ -82,7 +83,7 @@ def collate_packed(seqs: Sequence[TrainingSequence], pad_id: int,
             s, n = seqs[i], len(seqs[i])
             ids[r, at:at + n] = torch.tensor(s.input_ids)
             pos[r, at:at + n] = torch.arange(n)
-            weights[r, at:at + n] = torch.tensor(s.weights)
+            weights[r, at:at + n] = torch.tensor(s.loss_weights(normalization))
             weights[r, at] = 0.0                   # nothing predicts a sequence's first token
             for role, code in ROLE_CODES.items():
                 start, end = s.spans.get(role, (0, 0))

@@ -1,8 +1,10 @@
 """Rationale perturbations: what about the rationale helps the student?
 
 A perturbation transforms one example's rationale before it is placed in the training target.
-It works on "units": the student's token ids (the default level) or words. The functions never
-look inside a unit; they only permute, drop, keep or substitute units, so ints and strings work alike.
+It works on "units": the student's token ids (the default level), words, or sentences (`text_units`,
+`split_sentences`). The functions never look inside a unit; they only permute, drop, keep or
+substitute units, so ints and strings work alike: at sentence level a masked sentence becomes one mask
+unit, a filler copies one filler unit per sentence.
 
 Use it through `perturb`, which validates the parameters and derives the random generator from
 (seed, example id), so every example is perturbed the same way in every process:
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Mapping, Sequence
@@ -74,6 +77,48 @@ DEFAULT_PARAMS: dict[str, dict] = {
     "mismatch": {},
     "key_tokens": {**_KEEP_DEFAULTS, "order": "original", "signed": False},
 }
+
+
+# ---------------------------------------------------------------- text units
+
+ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "cf.", "mr.", "mrs.", "ms.", "dr.", "st.")
+"""Words ending in a period that do not end a sentence (compared lower-case)."""
+_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
+_LIST_MARKER = re.compile(r"(?:\d+|[A-Za-z]|[ivxIVX]+)[.)]")
+_ACRONYM = re.compile(r"(?:[A-Za-z]\.){2,}")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences or steps of `text`, stripped, in order; the units of `level: sentence`.
+
+    A unit ends at a newline, and after `.`, `!` or `?` (with any closing quotes or brackets) followed
+    by whitespace, except after an abbreviation of ABBREVIATIONS (`e.g.`), a dotted acronym (`U.S.`) or
+    a list marker that opens the unit (`1.`, `b)`, `iv.`): each step of a numbered or bulleted list is
+    one unit. A period inside a number (`3.5`) is followed by no whitespace and ends nothing. Text with
+    no sentence end is one unit; blank text gives none."""
+    units = []
+    for line in str(text).splitlines():
+        start = 0
+        for m in _END.finditer(line):
+            words = line[start:m.end()].split()
+            word = words[-1].lower() if words else ""
+            if word in ABBREVIATIONS or _ACRONYM.fullmatch(word) or \
+                    (len(words) == 1 and _LIST_MARKER.fullmatch(words[0])):
+                continue
+            units.append(line[start:m.end()])
+            start = m.end()
+        units.append(line[start:])
+    return [u.strip() for u in units if u.strip()]
+
+
+def text_units(text: str, level: str) -> list[str]:
+    """The units of `text` at a text level: whitespace-separated words (`word`) or split_sentences
+    (`sentence`). Joined back with single spaces (`" ".join(units)`) before re-tokenising."""
+    if level == "word":
+        return str(text).split()
+    if level == "sentence":
+        return split_sentences(text)
+    raise ValueError(f"text_units: level must be 'word' or 'sentence', not {level!r}")
 
 
 # ---------------------------------------------------------------- randomness

@@ -18,6 +18,14 @@ The prompt is never supervised, the label (and the marker that leads to it) alwa
 and its marker carry `rationale_weight`. Masks come from these recorded boundaries, never from
 searching for strings in token ids. Truncation to `max_length` cuts the rationale first, then the
 start of the prompt, never the label.
+
+Loss groups (`LOSS_GROUPS`, `loss_weights`): every supervised token belongs to the label's part or the
+rationale's, by the weight it carries. The label's part: the label, `before`'s answer marker and the
+end-of-sequence token of `none` and `before` (it closes the label); the rationale's part: the
+rationale, `after`'s marker and `after`'s end-of-sequence token (it closes the rationale). With
+train.loss_normalization `segment` each part is averaged over its own tokens, per example, and the
+parts combined as (label + w x rationale) / (1 + w): the label's share is 1 / (1 + w) for every
+placement (`label_share`); with `token` (the default) every supervised token counts once, weighted.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from cotdistill.examples import LETTERS, Example
-from cotdistill.perturbations import PerturbContext, perturb
+from cotdistill.perturbations import PerturbContext, perturb, text_units
 
 IGNORE = -100
 RATIONALE_MARKER = "\nExplanation:"
@@ -36,6 +44,9 @@ ANSWER_MARKER = "\nSo the answer is"
 # Placeholders, the same for every student: word level the words '_' (mask) and '...' (filler); token
 # level the last token of ' _' and of ' .' in the student's tokenizer (SequenceBuilder.placeholder_ids).
 WORD_MASK, WORD_FILLER = "_", "..."
+LOSS_GROUPS = {"label": "label", "answer_marker": "label", "rationale": "rationale",
+               "rationale_marker": "rationale"}
+"""The loss part of each supervised segment role; `eos` belongs to the part of the segment it closes."""
 
 
 def prompt_text(ex: Example) -> str:
@@ -77,6 +88,9 @@ class TrainingSequence:
     example_id: str
     segments: list[Segment]
     truncated: bool = False
+    rationale_weight: float | None = None
+    """The rationale's weight w, for `segment` normalisation's 1 / (1 + w); None: the weight of the
+    rationale's part, or 1 when the sequence has none."""
     input_ids: list[int] = field(init=False)
     weights: list[float] = field(init=False)
     spans: dict[str, tuple[int, int]] = field(init=False)
@@ -95,6 +109,54 @@ class TrainingSequence:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def groups(self) -> list[str | None]:
+        """Per token, its loss part: `label`, `rationale` or None (prompt, BOS: never supervised)."""
+        out, last = [], None
+        for seg in self.segments:
+            group = last if seg.role == "eos" else LOSS_GROUPS.get(seg.role)
+            last = group or last
+            out += [group] * len(seg.ids)
+        return out
+
+    def _w(self) -> float:
+        if self.rationale_weight is not None:
+            return float(self.rationale_weight)
+        return next((s.weight for s in self.segments if LOSS_GROUPS.get(s.role) == "rationale"), 1.0)
+
+    def loss_weights(self, normalization: str = "token") -> list[float]:
+        """Each token's factor in the loss. token: `weights` (the batch's loss divides by their sum).
+        segment: a label-part token 1 / ((1 + w) x the part's supervised tokens), a rationale-part token
+        w / ((1 + w) x its part's): the example's loss is (label mean + w x rationale mean) / (1 + w),
+        and the batch's divides by its number of examples."""
+        if normalization == "token":
+            return list(self.weights)
+        if normalization != "segment":
+            raise ValueError(f"loss normalisation must be token or segment, not {normalization!r}")
+        groups, scale = self.groups(), 1.0 + self._w()
+        counts = {g: sum(1 for h, w in zip(groups, self.weights) if h == g and w > 0) for g in ("label", "rationale")}
+        return [w / (scale * counts[g]) if g is not None and w > 0 else 0.0 for g, w in zip(groups, self.weights)]
+
+    def label_share(self, normalization: str = "token") -> float:
+        """The label's part of this example's loss: token: its tokens' weight over all supervised weight
+        (1 for `none`, small beside a long rationale); segment: 1 / (1 + w) whatever the placement."""
+        if normalization == "segment":
+            return 1.0 / (1.0 + self._w())
+        label = sum(w for g, w in zip(self.groups(), self.weights) if g == "label")
+        return label / sum(self.weights)
+
+
+def label_share(seqs: Sequence[TrainingSequence], normalization: str = "token") -> float | None:
+    """The label's share of the loss of a batch of `seqs` (None for no sequence). token: the label
+    part's weight over all supervised weight, the examples pooled as a batch pools them; segment:
+    the mean of each example's 1 / (1 + w)."""
+    if not seqs:
+        return None
+    if normalization == "segment":
+        shares = [s.label_share("segment") for s in seqs]
+        return shares[0] if len(set(shares)) == 1 else sum(shares) / len(shares)
+    label = sum(w for s in seqs for g, w in zip(s.groups(), s.weights) if g == "label")
+    return label / sum(sum(s.weights) for s in seqs)
 
 
 class SequenceBuilder:
@@ -138,12 +200,18 @@ class SequenceBuilder:
     def label_ids(self, label: str, kind: str) -> list[int]:
         return self.encode(label_text(label, kind))
 
+    @property
+    def text_level(self) -> bool:
+        """Units are text (words, sentences), re-tokenised after the perturbation."""
+        return self.level in ("word", "sentence")
+
     def rationale_units(self, ex: Example) -> list:
-        """The rationale's units: words, or the student's token ids with every special token left out
-        (a rationale that spells '<|endoftext|>' must not put an end-of-sequence inside the target)."""
+        """The rationale's units: words or sentences (cotdistill.perturbations.text_units), or the
+        student's token ids with every special token left out (a rationale that spells '<|endoftext|>'
+        must not put an end-of-sequence inside the target)."""
         text = (ex.rationale or "").strip()
-        if self.level == "word":
-            return text.split()
+        if self.text_level:
+            return text_units(text, self.level)
         return self.ordinary_ids(" " + text) if text else []
 
     def ordinary_ids(self, text: str) -> list[int]:
@@ -165,7 +233,7 @@ class SequenceBuilder:
         return units[0], units[1]
 
     def _context(self, ex: Example) -> PerturbContext:
-        if self.level == "word":
+        if self.text_level:
             mask_unit, filler_unit = WORD_MASK, WORD_FILLER
         else:
             mask_unit, filler_unit = self.placeholder_ids()
@@ -179,7 +247,7 @@ class SequenceBuilder:
             raise ValueError(f"key_tokens: no scores for example {ex.id!r} in the scores file")
         units = perturb(self.kind, units, seed=self.seed, example_id=ex.id, params=self.params,
                         context=self._context(ex))
-        if self.level == "word":
+        if self.text_level:
             return self.ordinary_ids(" " + " ".join(units)) if units else []
         return list(units)
 
@@ -213,7 +281,7 @@ class SequenceBuilder:
         if excess > 0:
             raise ValueError(f"example {ex.id!r}: label and markers alone exceed max_length "
                              f"{self.max_length}")
-        return TrainingSequence(ex.id, segs, truncated)
+        return TrainingSequence(ex.id, segs, truncated, rationale_weight=self.rw)
 
     # --- evaluation ------------------------------------------------------------------------
     def continuation_ids(self, label: str, kind: str) -> list[int]:

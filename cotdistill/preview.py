@@ -5,7 +5,9 @@
 
 `preview_rows` returns plain data (tokens, weights, spans) so that anything, the terminal or a web
 page, can show it; `render` draws one row for a terminal: supervised tokens in green (or between
-« » without colour), ignored ones dimmed.
+« » without colour), ignored ones dimmed. Each row also says the arm's label share of the loss under
+train.loss_normalization (cotdistill.placements.label_share): token, the label's weight over all
+supervised weight of SHARE_SAMPLE training examples pooled as a batch pools them; segment, 1 / (1 + w).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Sequence
 
 from cotdistill.config import RunConfig
 from cotdistill.perturbations import validate_params
-from cotdistill.placements import WORD_FILLER, WORD_MASK
+from cotdistill.placements import WORD_FILLER, WORD_MASK, label_share
 
 GREEN, DIM, BOLD, RESET = "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
+SHARE_SAMPLE = 64
+"""Training examples (the first of the run's sample) the label share is measured on."""
 
 
 def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None = None,
@@ -37,13 +41,29 @@ def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None
             variant = dataclasses.replace(cfg, placement=placement, perturbation=pert)
             builder = make_builder(variant, tok, train)
             marks = placeholders(builder) if kind in PLACEHOLDER_KINDS else {}
+            norm = cfg.train.loss_normalization
+            sample = built(builder, train[:SHARE_SAMPLE])
+            share = label_share(sample, norm)
             for ex in examples[:n]:
                 seq = builder.build(ex)
                 rows.append({"example_id": ex.id, "placement": placement, "perturbation": kind,
                              "tokens": [tok.decode([t]) for t in seq.input_ids], "ids": seq.input_ids,
                              "weights": seq.weights, "spans": seq.spans, "truncated": seq.truncated,
-                             "placeholders": marks, "bos": tok.decode(builder.bos_ids) if builder.bos_ids else None})
+                             "placeholders": marks, "bos": tok.decode(builder.bos_ids) if builder.bos_ids else None,
+                             "label_share": share, "label_share_n": len(sample),
+                             "loss_normalization": norm})
     return rows
+
+
+def built(builder, examples) -> list:
+    """The training sequences of `examples` that build (key_tokens: those with scores)."""
+    out = []
+    for ex in examples:
+        try:
+            out.append(builder.build(ex))
+        except ValueError:
+            continue
+    return out
 
 
 PLACEHOLDER_KINDS = ("mask", "filler")
@@ -51,10 +71,17 @@ PLACEHOLDER_KINDS = ("mask", "filler")
 
 def placeholders(builder) -> dict[str, str]:
     """The text the `mask` and `filler` units stand for with this builder's level and tokenizer."""
-    if builder.level == "word":
+    if builder.text_level:
         return {"mask": WORD_MASK, "filler": WORD_FILLER}
     mask, filler = builder.placeholder_ids()
     return {"mask": builder.tok.decode([mask]), "filler": builder.tok.decode([filler])}
+
+
+def share_text(row: dict) -> str:
+    """'label share of the loss 0.071 (token normalisation, 64 training examples)'."""
+    how = ("segment normalisation: 1 / (1 + rationale_weight)" if row["loss_normalization"] == "segment"
+           else f"token normalisation, {row['label_share_n']} training examples")
+    return f"label share of the loss {row['label_share']:.3f} ({how})"
 
 
 def render(row: dict, color: bool = True) -> str:
@@ -62,7 +89,8 @@ def render(row: dict, color: bool = True) -> str:
             f" · {len(row['ids'])} tokens, {sum(w > 0 for w in row['weights'])} supervised"
             + (" · truncated" if row["truncated"] else "")
             + "".join(f" · {name} unit {text!r}" for name, text in row.get("placeholders", {}).items())
-            + (f" · starts with {row['bos']!r}" if row.get("bos") else ""))
+            + (f" · starts with {row['bos']!r}" if row.get("bos") else "")
+            + (f"\n   {share_text(row)}" if row.get("label_share") is not None else ""))
     parts, inside = [], False
     for token, w in zip(row["tokens"], row["weights"]):
         if color:

@@ -100,12 +100,13 @@ def _p_text(p: float | None) -> str:
 def rationale_as_trained(rationale: str | None, example_id: str, *, placement: str, perturbation: dict,
                          seed: int) -> tuple[str | None, str]:
     """(text, how) of an item's rationale as an arm's training target would hold it: unchanged for
-    perturbation `none`, the label alone for placement `none`, and for a word-level perturbation
-    that needs nothing beyond the rationale, `perturb` with the run's seed (exactly what the runner
-    does). Token-level, `mismatch` and `key_tokens` perturbations need the student's tokenizer, the
-    training pool or the scores file: then text is None and `how` says so (`cotdistill preview`
+    perturbation `none`, the label alone for placement `none`, and for a word- or sentence-level
+    perturbation that needs nothing beyond the rationale, `perturb` with the run's seed on the same
+    units (cotdistill.perturbations.text_units), joined by spaces: exactly what the runner does before
+    re-tokenising. Token-level, `mismatch` and `key_tokens` perturbations need the student's tokenizer,
+    the training pool or the scores file: then text is None and `how` says so (`cotdistill preview`
     shows them)."""
-    from cotdistill.perturbations import PerturbContext, perturb
+    from cotdistill.perturbations import PerturbContext, perturb, text_units
     from cotdistill.placements import WORD_FILLER, WORD_MASK
     kind = perturbation.get("kind", "none")
     if placement == "none":
@@ -114,13 +115,14 @@ def rationale_as_trained(rationale: str | None, example_id: str, *, placement: s
         return None, "no rationale"
     if kind == "none":
         return rationale, "unchanged"
-    if perturbation.get("level", "token") != "word" or kind in ("mismatch", "key_tokens"):
-        return None, (f"{kind} at {perturbation.get('level', 'token')} level: needs the student's tokenizer, "
+    level = perturbation.get("level", "token")
+    if level not in ("word", "sentence") or kind in ("mismatch", "key_tokens"):
+        return None, (f"{kind} at {level} level: needs the student's tokenizer, "
                       f"training pool or scores (see `cotdistill preview`)")
-    units = perturb(kind, rationale.strip().split(), seed=seed, example_id=example_id,
+    units = perturb(kind, text_units(rationale.strip(), level), seed=seed, example_id=example_id,
                     params=perturbation.get("params") or {},
                     context=PerturbContext(mask_unit=WORD_MASK, filler_unit=WORD_FILLER))
-    return " ".join(units), f"{kind} at word level, seed {seed}"
+    return " ".join(units), f"{kind} at {level} level, seed {seed}"
 
 
 # ------------------------------------------------------------------------------------------ LaTeX

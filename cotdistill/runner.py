@@ -13,6 +13,9 @@ checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside 
 {"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
 (ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. The curves (`metrics.jsonl`): total, label and rationale loss, lr, tokens/s, tokens seen and epoch
 every `train.log_every` steps, validation accuracy every `eval.every` steps (see cotdistill.curves).
+The summary records the software and hardware it ran on (`environment`: threads, versions, device).
+`train.steps: 0` evaluates the untouched student (no optimizer, no checkpoint, an empty curve; the
+summary says `fine_tuned: false`), in one process whatever train.devices.
 This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
 """
@@ -270,6 +273,30 @@ def make_validator(cfg: RunConfig, model, builder: SequenceBuilder, examples: li
     return validate
 
 
+def environment(device: str) -> dict:
+    """What besides the config can move a result (the CPU thread count changes a seed's accuracy):
+    threads, torch, transformers and Python versions, and the device used (with its name on CUDA).
+    Recorded in the summary; not part of the config hash or the arm."""
+    import platform
+
+    import transformers
+    name = str(device)
+    if name.startswith("cuda") and torch.cuda.is_available():
+        name = f"{name} ({torch.cuda.get_device_name(torch.device(name))})"
+    return {"threads": torch.get_num_threads(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": platform.python_version(), "device": name}
+
+
+def trained(result) -> dict:
+    """The summary's training fields; `result` None: the untouched student (train.steps 0)."""
+    if result is None:
+        return {"fine_tuned": False, "train_steps": 0, "final_loss": None, "train_seconds": 0.0,
+                "tokens_per_s": None, "resumed_from_step": 0, "packed": False}
+    return {"fine_tuned": True, "train_steps": result.steps, "final_loss": result.final_loss,
+            "train_seconds": round(result.seconds, 3), "tokens_per_s": round(result.tokens_per_s, 1),
+            "resumed_from_step": result.resumed_from, "packed": result.packed}
+
+
 def open_metrics(path: Path, resumed_step: int):
     """The metrics file, keeping only the rows up to the step a resumed run continues from."""
     kept = []
@@ -291,14 +318,16 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
     and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
-    A run with train.devices > 1 is launched as a torchrun job (cotdistill.distributed); `dist` is
-    that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
+    A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed);
+    `dist` is that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
     from cotdistill import distributed
     from cotdistill.trackers import open_mirror, requested
     out = Path(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     distributed.check_supported(cfg.train, device)
-    if cfg.train.devices > 1 and dist is None:
+    cfg.check_protocol()                         # a `before` run scored: refused before any work
+    fine_tune = cfg.train.steps > 0              # 0: the untouched student, evaluated as loaded
+    if cfg.train.devices > 1 and dist is None and fine_tune:
         config_scores(cfg)                       # a bad scores file fails before anything starts
         return distributed.launch(cfg, out, callback=callback, checkpoint_every=checkpoint_every)
     ctx = dist or distributed.SINGLE
@@ -323,10 +352,12 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     from cotdistill import checkpoints
     from cotdistill.lora import merged, parameter_counts, prepare_for_training
     from cotdistill.training import train
-    model = prepare_for_training(student.model, cfg.student)
+    model = prepare_for_training(student.model, cfg.student) if fine_tune else student.model
     counts = parameter_counts(model)
-    with ctx.main_first():                       # rank 0 moves bad checkpoints aside and reports them
-        found = checkpoints.latest(out / "checkpoint", report=emit if ctx.is_main else (lambda e: None))
+    found = None
+    if fine_tune:
+        with ctx.main_first():                   # rank 0 moves bad checkpoints aside and reports them
+            found = checkpoints.latest(out / "checkpoint", report=emit if ctx.is_main else (lambda e: None))
     resumed = found.step if found else 0
     if found:
         emit({"phase": "checkpoint", "kind": "resumed", "path": str(found.path), "resume_step": resumed,
@@ -349,16 +380,16 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
     validate = make_validator(cfg, student.model, builder, validation_examples(cfg, test_ex), mode, device) \
         if cfg.eval.every else None
-    with metrics:
+    with metrics:                                # steps 0: no optimizer, no checkpoint, an empty curve
         train_cfg = cfg.train if checkpoint_every is None else \
             dataclasses.replace(cfg.train, checkpoint_every=checkpoint_every)
         result = train(model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint", resume=found or False,
-                       validate=validate, validate_every=cfg.eval.every, dist=dist)
-    # FSDP: the sharded weights gathered into an ordinary copy of the student on rank 0
-    model = ctx.plain_model(model, lambda: prepare_for_training(
-        load_student(cfg.student, train_texts=tokenizer_texts(train_ex)).model, cfg.student))
+                       validate=validate, validate_every=cfg.eval.every, dist=dist) if fine_tune else None
+    if fine_tune:                                # FSDP: the sharded weights gathered into an ordinary copy
+        model = ctx.plain_model(model, lambda: prepare_for_training(
+            load_student(cfg.student, train_texts=tokenizer_texts(train_ex)).model, cfg.student))
     if not ctx.is_main:
         return {}                                # rank 0 evaluates on the full test set alone
     check_artifacts(out)                         # a folder deleted while training: no evaluation
@@ -374,16 +405,15 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
     summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
                "scoring": cfg.eval.scoring if mode == "score" else None,
-               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), "train_steps": result.steps,
-               "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
-               "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
+               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), **trained(result),
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
-               "packed": result.packed, "parameters": counts["parameters"],
-               "trainable_parameters": counts["trainable"], "lora_merged": cfg.student.lora is not None,
+               "parameters": counts["parameters"], "trainable_parameters": counts["trainable"] if fine_tune else 0,
+               "lora_merged": fine_tune and cfg.student.lora is not None,
                "student_source": student.source, **logits.describe(student.model),
                "bos": student.tokenizer.decode(builder.bos_ids) if builder.bos_ids else None,
-               "device": device, "devices": cfg.train.devices, "config_hash": cfg.hash(device),
+               "device": device, "devices": cfg.train.devices if fine_tune else 1, "config_hash": cfg.hash(device),
                "data_check": data_check, "data_warnings": data_check["warnings"],
+               "environment": environment(device),
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
     student.model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")

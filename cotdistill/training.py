@@ -5,10 +5,12 @@
 
 Batches group sequences of similar length and pad only to the longest in the batch, or pack them
 padding-free where the student supports it (cotdistill.packing, train.packing). The loss is the
-token-weighted cross-entropy of the supervised positions (weights from the sequence builder), and
-the output layer runs only on those positions, not on the (never supervised) prompt. A checkpoint
-holds the model, optimizer, scheduler, data cursor and RNG state: resuming from it continues the run
-exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
+token-weighted cross-entropy of the supervised positions (weights from the sequence builder), divided
+by the global batch's supervised weight (train.loss_normalization token) or, with `segment`, each
+example's label and rationale parts averaged over their own tokens and the examples averaged
+(TrainingSequence.loss_weights); the output layer runs only on those positions, not on the (never
+supervised) prompt. A checkpoint holds the model, optimizer, scheduler, data cursor and RNG state:
+resuming from it continues the run exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
 manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
 The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
@@ -94,9 +96,10 @@ def random_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gener
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(seqs: Sequence[TrainingSequence], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(seqs: Sequence[TrainingSequence], pad_id: int, normalization: str = "token") -> dict[str, torch.Tensor]:
     """Right-pad to the longest sequence of the batch. -> input_ids, attention_mask, weights, roles
-    (B, T); roles: LABEL on the label segment's tokens, RATIONALE on the rationale's, 0 elsewhere."""
+    (B, T); weights: each token's loss factor under `normalization` (TrainingSequence.loss_weights);
+    roles: LABEL on the label segment's tokens, RATIONALE on the rationale's, 0 elsewhere."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -106,7 +109,7 @@ def collate(seqs: Sequence[TrainingSequence], pad_id: int) -> dict[str, torch.Te
         n = len(s)
         ids[row, :n] = torch.tensor(s.input_ids)
         mask[row, :n] = 1
-        weights[row, :n] = torch.tensor(s.weights)
+        weights[row, :n] = torch.tensor(s.loss_weights(normalization))
         for role, code in ROLE_CODES.items():
             start, end = s.spans.get(role, (0, 0))
             roles[row, start:end] = code
@@ -278,15 +281,19 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
     batcher, amp = _Batcher(sequences, cfg, seed), autocast_dtype(cfg, device)
     packed = resolve_packing(model, cfg.packing)
     make_batch = collate_packed if packed else collate
+    by_segment = cfg.loss_normalization == "segment"
     tokens, recent, t0 = 0, [], time.perf_counter()
     while step < cfg.steps:
         shards = [ctx.shard([sequences[i] for i in batcher(cursor + k)]) for k in range(cfg.grad_accum)]
-        micro = [make_batch(rows, pad_id) for rows, _ in shards]
+        micro = [make_batch(rows, pad_id, cfg.loss_normalization) for rows, _ in shards]
         for b, (_, real) in zip(micro, shards):
             if not real:
                 b["weights"].zero_()            # a rank without a row this micro-batch: weight 0
         cursor += cfg.grad_accum
-        total_w = ctx.sum(sum(float(b["weights"][:, 1:].sum()) for b in micro)) or 1.0
+        # the loss's denominator over the global batch: the supervised weight (token normalisation) or
+        # the number of examples (segment: each example's weights already make its own mean)
+        total_w = ctx.sum(sum(len(rows) for rows, real in shards if real) if by_segment else
+                          sum(float(b["weights"][:, 1:].sum()) for b in micro)) or 1.0
         step_loss = step_tokens = 0.0
         parts = {role: [0.0, 0] for role in ROLE_CODES}
         for j, (b, (_, real)) in enumerate(zip(micro, shards)):

@@ -1,12 +1,13 @@
 """One rank of the multi-process-equals-single-process tests (tests/test_distributed.py), started by
 torchrun:
 
-    python -m torch.distributed.run --nproc-per-node 2 tests/ddp_rank.py OUT.json [--fsdp] [--family F[,F…]]
+    python -m torch.distributed.run --nproc-per-node 2 tests/ddp_rank.py OUT.json [--fsdp] [--segment] [--family F[,F…]]
 
 Also `python tests/ddp_rank.py OUT.json --single [--family F[,F…]]` for the single-process reference. F is
 gpt2 (default, tied head), llama (untied head) or gemma2 (tied, scaled embeddings, soft-capped logits),
 small random models built from configs; several families train one after the other in the same
-processes (one launch, one process group) and OUT.json maps each family to its loss curve. Dropout is
+processes (one launch, one process group) and OUT.json maps each family to its loss curve. --segment
+trains with train.loss_normalization segment (rationale weight 0.5). Dropout is
 off: ranks draw their own dropout masks, so with dropout the curves agree in distribution only.
 """
 
@@ -44,16 +45,19 @@ def model_for(family: str, tok):
     raise SystemExit(f"unknown family {family!r}")
 
 
-def main(out: str, single: bool, fsdp: bool, families: list[str]) -> None:
+def main(out: str, single: bool, fsdp: bool, families: list[str], segment: bool = False) -> None:
+    import dataclasses
     from cotdistill.distributed import DDP, FSDP
     tok = make_word_tokenizer()
-    seqs = [SequenceBuilder(tok, "after").build(ex) for ex in colour_examples(21)]
+    cfg = dataclasses.replace(CFG, loss_normalization="segment") if segment else CFG
+    seqs = [SequenceBuilder(tok, "after", rationale_weight=0.5 if segment else 1.0).build(ex)
+            for ex in colour_examples(21)]
     ctx = None if single else (FSDP() if fsdp else DDP())
     curves = {}
     for family in families:
         losses = curves[family] = []
         model = model_for(family, tok)
-        train(model, seqs, CFG, seed=3, pad_id=tok.pad_token_id, callback=lambda e: losses.append(e["loss"]),
+        train(model, seqs, cfg, seed=3, pad_id=tok.pad_token_id, callback=lambda e: losses.append(e["loss"]),
               dist=ctx)
         if ctx is not None and fsdp:
             sharded = [type(p).__name__ for p in model.parameters()]
@@ -68,4 +72,4 @@ def main(out: str, single: bool, fsdp: bool, families: list[str]) -> None:
 
 if __name__ == "__main__":
     families = sys.argv[sys.argv.index("--family") + 1] if "--family" in sys.argv else "gpt2"
-    main(sys.argv[1], "--single" in sys.argv, "--fsdp" in sys.argv, families.split(","))
+    main(sys.argv[1], "--single" in sys.argv, "--fsdp" in sys.argv, families.split(","), "--segment" in sys.argv)

@@ -138,6 +138,13 @@ def test_summaries_without_diagnostics_still_print():
     assert "WARNING" not in format_summary({**COLLAPSED, "collapsed": False, "collapse_reason": None})
 
 
+def test_an_untouched_students_summary_says_it_was_not_fine_tuned():
+    s = {**COLLAPSED, "fine_tuned": False, "final_loss": None, "tokens_per_s": None, "train_steps": 0}
+    first = format_summary(s).splitlines()[0]
+    assert first == ("accuracy 0.250 [0.125, 0.400] on 40 test examples (score, letter scoring; 0 unparsed) · "
+                     "not fine-tuned (train.steps 0: the untouched student) · tiny-tiny")
+
+
 def test_run_output_shows_the_unparsed_rate_and_every_flag():
     s = {**COLLAPSED, "eval_mode": "generate", "scoring": None, "unparsed": 40, "unparsed_rate": 1.0, "forced": 40,
          "below_baseline": True, "below_baseline_reason": "accuracy 0.000 is significantly below the majority "

@@ -76,7 +76,7 @@ def test_numbers_in_any_yaml_notation_are_coerced(tmp_path, text, key, expected)
     ("student.max_length=4", "student.max_length: expected a number >= 8, got 4"),
     ("data.options=[1,2]", "data.options: expected a mapping, got [1, 2]"),
     ("train.steps=ten", "train.steps: expected an integer, got 'ten'"),
-    ("train.steps=0", "train.steps: expected a number >= 1, got 0"),
+    ("train.steps=-1", "train.steps: expected a number >= 0, got -1"),
     ("train.batch_size=0", "train.batch_size: expected a number >= 1, got 0"),
     ("rationale_weight=high", "rationale_weight: expected a number, got 'high'"),
     ("rationale_weight=-1", "rationale_weight: expected a number >= 0, got -1"),
@@ -217,3 +217,89 @@ def test_validation_off_keeps_the_hash_and_on_changes_it():
     on = load_config(None, ["eval.every=10"])
     assert on.hash() != base.hash() and on.settings_hash() != base.settings_hash()
     assert load_config(None, ["eval.every=10", "eval.val_size=8"]).hash() != on.hash()
+
+
+# ------------------------------------------------------------------------------------------ issue 21
+
+BEFORE_SCORED = ("eval.mode: score is refused for placement before: a `before` student answers after its own "
+                 "rationale, so it is evaluated by generation; use eval.mode auto or generate")
+
+
+def test_a_before_run_scored_is_refused_at_load_with_one_sentence(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["placement=before", "eval.mode=score"])
+    assert str(e.value) == f"override 'eval.mode=score': {BEFORE_SCORED}"
+    path = tmp_path / "c.yaml"
+    path.write_text("placement: before\neval: {mode: score}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == f"{path}: {BEFORE_SCORED}"
+    for mode, expected in (("auto", "generate"), ("generate", "generate")):
+        assert load_config(None, ["placement=before", f"eval.mode={mode}"]).eval_mode == expected
+    assert load_config(None, ["placement=after", "eval.mode=score"]).eval_mode == "score"
+
+
+def test_a_stored_before_run_scored_still_loads_to_be_listed(tmp_path):
+    """Configs of runs stored before the rule are rebuilt by from_dict (listing, show, outdated results):
+    they load; running one is refused before any work (nothing written)."""
+    from cotdistill.config import from_dict
+    from cotdistill.runner import run, saved_config
+    stored = {**RunConfig().to_dict(), "placement": "before", "eval": {**RunConfig().eval.__dict__, "mode": "score"}}
+    cfg = from_dict(RunConfig, stored)
+    assert (cfg.placement, cfg.eval.mode) == ("before", "score") and cfg.settings_hash()
+    import yaml
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump({**stored, "config_hash": "abc", "results_version": 3}))
+    assert saved_config(tmp_path / "old")[0] == cfg
+    with pytest.raises(ConfigError, match=r"^eval.mode: score is refused for placement before"):
+        cfg.check_protocol()
+    with pytest.raises(ConfigError, match=r"^eval.mode: score is refused for placement before"):
+        run(cfg, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_loss_normalization_defaults_to_token_and_keeps_every_hash():
+    from cotdistill.config import from_dict
+    assert RunConfig().train.loss_normalization == "token"
+    old = RunConfig().to_dict()
+    del old["train"]["loss_normalization"]               # a config written before the key existed
+    assert from_dict(RunConfig, old).settings_hash() == RunConfig().settings_hash()
+    assert load_config(None, ["train.loss_normalization=token"]).hash("cpu") == RunConfig().hash("cpu")
+    segment = load_config(None, ["train.loss_normalization=segment"])
+    assert segment.train.loss_normalization == "segment" and segment.settings_hash() != RunConfig().settings_hash()
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.loss_normalization=example"])
+    assert str(e.value) == ("override 'train.loss_normalization=example': train.loss_normalization: must be one "
+                            "of token, segment, not 'example'")
+
+
+def test_the_default_config_hashes_are_what_they_were():
+    """Golden values computed before issue 21's keys existed: no existing run folder or job moves."""
+    assert RunConfig().settings_hash() == "235946549c7c"
+    assert RunConfig().hash("cpu") == "b1c106ba13c9"
+
+
+def test_zero_steps_is_the_untouched_student():
+    cfg = load_config(None, ["train.steps=0"])
+    assert cfg.train.steps == 0 and cfg.settings_hash() != RunConfig().settings_hash()
+    from cotdistill.config import TrainConfig
+    with pytest.raises(ConfigError, match=r"^train.steps must be >= 0, train.batch_size and train.grad_accum >= 1$"):
+        TrainConfig(steps=-2)
+
+
+def test_the_sentence_level_loads_and_refuses_key_tokens(tmp_path):
+    cfg = load_config(None, ["perturbation.kind=shuffle", "perturbation.level=sentence"])
+    assert cfg.perturbation.level == "sentence"
+    assert load_config(None, ["perturbation.kind=mismatch", "perturbation.level=sentence"]).perturbation.kind == "mismatch"
+    scores = tmp_path / "s.jsonl"
+    scores.write_text("")
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["perturbation.kind=key_tokens", f"perturbation.scores_file={scores}",
+                           "perturbation.level=sentence"])
+    assert str(e.value) == ("override 'perturbation.level=sentence': perturbation.level: key_tokens needs one "
+                            "score per unit, and attribution scores words or tokens, not sentences; use "
+                            "perturbation.level word or token for key_tokens")
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["perturbation.level=paragraph"])
+    assert str(e.value) == ("override 'perturbation.level=paragraph': perturbation.level: must be one of token, "
+                            "word, sentence, not 'paragraph'")

@@ -16,15 +16,15 @@ from tests.worker.stack import ROOT
 ENV = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
 
 
-def two_process_curves(tmp_path, families: list[str], *flags: str) -> tuple[dict, dict]:
+def two_process_curves(tmp_path, families: list[str], *flags: str, both: tuple = ()) -> tuple[dict, dict]:
     """The 20-step loss curve, per family, of one process and of two (torchrun, gloo) on the same
-    global batch; the families train one after the other in one launch."""
+    global batch; the families train one after the other in one launch. `both`: flags of both runs."""
     single, two = tmp_path / "single.json", tmp_path / "two.json"
-    subprocess.run([sys.executable, "tests/ddp_rank.py", str(single), "--single", "--family", ",".join(families)],
-                   cwd=ROOT, check=True, env=ENV, timeout=180)
+    subprocess.run([sys.executable, "tests/ddp_rank.py", str(single), "--single", "--family", ",".join(families),
+                    *both], cwd=ROOT, check=True, env=ENV, timeout=180)
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
                            "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "tests/ddp_rank.py",
-                           str(two), "--family", ",".join(families), *flags], cwd=ROOT, capture_output=True,
+                           str(two), "--family", ",".join(families), *flags, *both], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=ENV)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     a, b = json.loads(single.read_text()), json.loads(two.read_text())
@@ -39,6 +39,18 @@ def test_ddp_on_two_processes_follows_the_single_process_loss_curve(tmp_path):
     assert len(a) == len(b) == 20
     assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
     assert a[-1] < a[0] - 0.5                          # it trained: the curve is not flat
+
+
+@pytest.mark.parametrize("engine", ["ddp", "fsdp"])
+def test_segment_normalisation_on_two_processes_follows_the_single_process_loss_curve(tmp_path, engine):
+    """train.loss_normalization segment: each rank's per-example means, divided by the global batch's
+    example count (a rank whose slice is empty counts none), give the single process's curve."""
+    flags = ("--fsdp",) if engine == "fsdp" else ()
+    single, two = two_process_curves(tmp_path, ["gpt2"], *flags, both=("--segment",))
+    a, b = single["gpt2"], two["gpt2"]
+    assert len(a) == len(b) == 20
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    assert a[-1] < a[0] - 0.5
 
 
 def test_fsdp_on_two_processes_follows_the_single_process_loss_curve(tmp_path):

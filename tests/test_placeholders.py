@@ -58,7 +58,7 @@ def test_smollm2_style_layout_is_what_it_claims():
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("kind", [k for k in PERTURBATIONS if k != "key_tokens"] + ["key_tokens"])
-@pytest.mark.parametrize("level", ["token", "word"])
+@pytest.mark.parametrize("level", ["token", "word", "sentence"])
 def test_no_special_token_inside_a_perturbed_rationale(layout, kind, level):
     tok = LAYOUTS[layout]()
     params = {"mask": {"p": 1.0, "mode": "replace"}, "truncate": {"k": 3}, "random_subset": {"k": 3},

@@ -238,3 +238,80 @@ def test_summary_warns_of_train_test_overlap_and_answer_leaks(tmp_path, monkeypa
 
     from cotdistill.cli import format_summary
     assert format_summary(summary).splitlines()[-len(expected):] == [f"WARNING: {w}" for w in expected]
+
+
+# ------------------------------------------------------------------------------------------ untouched student
+
+def _family_student(family: str, folder):
+    """A small random `family` model and a tokenizer of its layout, saved as a local student (the
+    weights as loaded are the reference the untouched run must keep)."""
+    import torch
+    import transformers as tf
+    from tests.test_placeholders import gpt2_style, llama_style
+    from tests.test_sentence_level import gemma2_style, phi_style
+    tok = {"gpt2": gpt2_style, "phi": phi_style, "llama": llama_style, "gemma2": gemma2_style}[family]()
+    small = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=256, bos_token_id=tok.bos_token_id,
+                 eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = {"gpt2": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4,
+                                                              n_positions=256, eos_token_id=tok.eos_token_id)),
+             "phi": lambda: tf.PhiForCausalLM(tf.PhiConfig(**small)),
+             "llama": lambda: tf.LlamaForCausalLM(tf.LlamaConfig(**small)),
+             "gemma2": lambda: tf.Gemma2ForCausalLM(tf.Gemma2Config(**small, head_dim=8, final_logit_softcapping=2.0)),
+             }[family]()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+UNTOUCHED = ["data.name=synthetic", "data.options={n_train: 40, n_test: 12, steps: 2, n_choices: 3, seed: 0}",
+             "train.steps=0", "eval.max_new_tokens=12", "eval.n_boot=200", "eval.all_modes=false"]
+
+
+@pytest.mark.parametrize("family, placement", [("tiny", "none"), ("tiny", "before"), ("gpt2", "none"),
+                                               ("phi", "after"), ("llama", "before"), ("gemma2", "none")])
+def test_an_untouched_student_is_evaluated_as_loaded(tmp_path, family, placement):
+    """train.steps 0: no optimizer, no checkpoint, an empty curve; the saved model is the student's own
+    weights bit for bit; evaluated by the placement's protocol; the summary says it was not fine-tuned."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    if family == "tiny":
+        student = ["student.name=tiny", "student.vocab_size=300", "student.max_length=128"]
+    else:
+        reference = _family_student(family, tmp_path / "student")
+        student = [f"student.name={tmp_path / 'student'}", "student.max_length=128"]
+    cfg = load_config(None, UNTOUCHED + student + [f"placement={placement}", "seed=3"])
+    events = []
+    summary = run(cfg, tmp_path / "run", callback=events.append)
+    if family == "tiny":                                  # the seeded initialisation, as the runner builds it
+        from cotdistill.runner import load_examples, seed_everything, tokenizer_texts
+        from cotdistill.students import load_student
+        seed_everything(3)
+        reference = load_student(cfg.student, train_texts=tokenizer_texts(load_examples(cfg)[0])).model.state_dict()
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model").state_dict()
+    assert set(saved) <= set(reference) and all(torch.equal(saved[k], reference[k]) for k in saved), family
+    assert summary["fine_tuned"] is False and summary["train_steps"] == 0 and summary["final_loss"] is None
+    assert summary["eval_mode"] == ("generate" if placement == "before" else "score") and summary["n"] == 12
+    assert summary["trainable_parameters"] == 0 and summary["tokens_per_s"] is None
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == ""
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert [e for e in events if e["phase"] == "train"] == []
+    assert next(e for e in events if e["phase"] == "start")["total"] == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["fine_tuned"] is False
+
+
+def test_every_summary_records_its_environment(tmp_path):
+    import platform
+
+    import torch
+    import transformers
+    cfg = load_config(None, UNTOUCHED + ["student.vocab_size=300", "student.max_length=128", "placement=none",
+                                         "train.steps=1", "train.batch_size=8", "train.warmup_steps=1"])
+    hash_before = cfg.hash("cpu")
+    summary = run(cfg, tmp_path / "run", device="cpu")
+    assert summary["environment"] == {"threads": torch.get_num_threads(), "torch": torch.__version__,
+                                      "transformers": transformers.__version__,
+                                      "python": platform.python_version(), "device": "cpu"}
+    assert summary["fine_tuned"] is True and summary["train_steps"] == 1
+    assert cfg.hash("cpu") == hash_before == summary["config_hash"]     # not part of the identity

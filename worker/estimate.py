@@ -16,7 +16,8 @@ How (the Runs screen says the same in words):
 - the runs are taken in order by the live workers of the gpu queue, each next run by the first worker
   to be free; runs of other experiments are not counted.
 A run with no finished run of its arm or of a similar one is unknown: the estimate is unknown until one
-such run has finished.
+such run has finished. An untouched-student run (train.steps 0) trains nothing: it measures and needs
+only evaluation and start-up time.
 """
 
 from __future__ import annotations
@@ -44,9 +45,13 @@ def measurement(arm_key: str, config: dict, summary: dict, wall_s: float | None)
     seconds. None when it trained nothing measurable (a reused or no-op run, a zero time)."""
     rate, seconds = summary.get("tokens_per_s"), summary.get("train_seconds")
     steps = (summary.get("train_steps") or 0) - (summary.get("resumed_from_step") or 0)
+    eval_s = float(summary.get("eval_seconds") or 0.0)
+    if summary.get("fine_tuned") is False:      # the untouched student: evaluation and start-up only
+        return {"arm_key": arm_key, "similar": _similar(config), "student": _student(config),
+                "batch": _batch(config), "tokens_per_step": None, "tokens_per_s": None, "eval_s": eval_s,
+                "overhead_s": max(0.0, wall_s - eval_s) if wall_s is not None else 0.0}
     if not rate or not seconds or steps <= 0 or not math.isfinite(rate) or rate <= 0:
         return None
-    eval_s = float(summary.get("eval_seconds") or 0.0)
     overhead = max(0.0, wall_s - seconds - eval_s) if wall_s is not None else 0.0
     return {"arm_key": arm_key, "similar": _similar(config), "student": _student(config), "batch": _batch(config),
             "tokens_per_step": rate * seconds / steps, "tokens_per_s": rate, "eval_s": eval_s,
@@ -61,7 +66,8 @@ def pending(run_id: int, arm_key: str, config: dict, status: str, step: int, pro
             "label": f"{config['data']['name']} · {config['student'].get('name')} · {config.get('placement')}"}
 
 
-def _median(values: list[float]) -> float | None:
+def _median(values: list[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
 
 
@@ -70,9 +76,12 @@ def seconds_left(run: dict, measured: list[dict]) -> float | None:
     same = [m for m in measured if m["arm_key"] == run["arm_key"]]
     similar = same or [m for m in measured if m["similar"] == run["similar"]]
     rate = _median([m["tokens_per_s"] for m in measured if m["student"] == run["student"]])
-    if not similar or rate is None:
+    if not similar or rate is None and run["steps"] > 0:
         return None
-    per_step = _median([m["tokens_per_step"] * run["batch"] / m["batch"] for m in similar])
+    per_step = _median([m["tokens_per_step"] * run["batch"] / m["batch"] for m in similar
+                        if m["tokens_per_step"] is not None])
+    if per_step is None and run["steps"] > 0:
+        return None
     eval_s = _median([m["eval_s"] for m in similar])
     overhead = _median([m["overhead_s"] for m in similar])
     p = run["progress"]
@@ -83,7 +92,7 @@ def seconds_left(run: dict, measured: list[dict]) -> float | None:
         return p["eta_s"] + eval_s
     steps_left = max(0, run["steps"] - (run["step"] if run["status"] == "running" else 0))
     start = overhead if run["status"] == "queued" else 0.0
-    return start + steps_left * per_step / rate + eval_s
+    return start + (steps_left * per_step / rate if steps_left else 0.0) + eval_s
 
 
 def makespan(running: list[float], queued: list[float], workers: int) -> float:

@@ -277,7 +277,7 @@ def _execute(sessions: sessionmaker, run_id: int, worker: str, locks: GpuLocks) 
         cfg = from_dict(RunConfig, config)
         reporter.log_every = max(1, cfg.train.log_every)
         summary = finished_summary(out, cfg)
-        if summary is None and cfg.train.devices > 1:
+        if summary is None and cfg.train.devices > 1 and cfg.train.steps > 0:   # steps 0: nothing to spread
             summary = run_multi(cfg, out, reporter, locks, CHECKPOINT_EVERY)
         elif summary is None:
             from cotdistill.runner import run as run_science

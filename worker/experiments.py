@@ -18,6 +18,13 @@ cartesian product, such as {placement: none} and {placement: after, perturbation
 
       variant: [{placement: none}, {placement: after, perturbation: {kind: key_tokens, params: {k: 3}}}]
 
+A cell with `train.steps: 0` is the untouched student (evaluated without fine-tuning), one run per
+evaluation protocol: `after` becomes `none` and the perturbation is dropped (see `untouched`), e.g.
+
+      train.steps: [200, 0]                    # every arm trained, plus the untouched baseline
+
+A cell with `placement: before` and `eval.mode: score` is refused (RunConfig.check_protocol).
+
 Each cell's resolved config has a stable hash (RunConfig.hash: settings, data and scores content,
 results version, device kind and precision). A cell whose identical config already succeeded (in any
 experiment) is reused, not rerun, unless forced, and one queued or running elsewhere is shared;
@@ -103,6 +110,17 @@ def set_dotted(data: dict, key: str, value) -> None:
     data[last] = copy.deepcopy(value)
 
 
+def untouched(data: dict, cfg: RunConfig) -> None:
+    """A `train.steps: 0` cell (the untouched student) in place: it trains on nothing, so only its
+    evaluation protocol is left of the placement: `after` is scored like `none` (the label right after
+    the prompt) and becomes `none`; the perturbation and rationale weight are dropped. Cells that differ
+    only in those settings are then one run (a duplicate), one per protocol: none, and before."""
+    if cfg.placement == "after":
+        data["placement"] = "none"
+    data["perturbation"] = {}
+    data.pop("rationale_weight", None)
+
+
 def expand(matrix: Matrix) -> list[tuple[dict, RunConfig]]:
     """Every combination of the factors as (the factor values, the resolved config)."""
     keys = list(matrix.factors)
@@ -119,10 +137,13 @@ def expand(matrix: Matrix) -> list[tuple[dict, RunConfig]]:
         data["name"] = matrix.name
         try:
             cfg = from_dict(RunConfig, data)
+            if cfg.train.steps == 0:
+                untouched(data, cfg)
             if cfg.placement == "none" and data.get("perturbation", {}) != {}:
                 # Label-only trains on no rationale: its perturbation cells are one run (a duplicate).
                 data["perturbation"] = {}
-                cfg = from_dict(RunConfig, data)
+            cfg = from_dict(RunConfig, data)
+            cfg.check_protocol()
         except ConfigError as e:
             raise ConfigError(f"matrix {matrix.name!r}, cell {dict(zip(keys, combo))}: {e}") from None
         cells.append((dict(zip(keys, combo)), cfg))

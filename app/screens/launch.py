@@ -27,20 +27,22 @@ st.subheader("Rationale: placement and perturbation")
 placements = st.multiselect("Placements", options["placements"],
                             default=[p for p in earlier.get("placements", first["placements"]) if p in options["placements"]],
                             help="none: label only · before: rationale → label · after: label → rationale")
-perturbations = forms.perturbation_section(options["perturbations"], earlier, first["perturbations"])
+perturbations = forms.perturbation_section(options["perturbations"], earlier, first["perturbations"],
+                                           options.get("levels"))
 if "none" in placements and any(p["kind"] != "none" for p in perturbations):
     st.caption("Placement `none` trains on the label only: its perturbation cells train identical models.")
 
 st.subheader("Seeds and training")
 seeds = forms.seeds_input(earlier)
 train, evaluation = forms.training_section(options["defaults"], earlier)
+baseline = forms.baseline_input()
 
 st.subheader("Plan")
 st.caption("Cells that already exist are not run again: an identical finished run is reused.")
 try:
     matrix = mx.build_matrix(name, datasets=datasets, students=students, placements=placements,
                              perturbations=perturbations, seeds=seeds, data=data, train=train, eval=evaluation,
-                             base=earlier.get("base"), more_factors=earlier.get("kept_factors"))
+                             base=earlier.get("base"), more_factors=earlier.get("kept_factors"), baseline=baseline)
 except ValueError as e:
     matrix = None
     st.error(str(e))

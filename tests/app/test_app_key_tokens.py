@@ -24,7 +24,8 @@ def scored(tmp_path_factory):
         stack = JobStack(tmp_path_factory.mktemp("keys"), mp)
         stack.start_worker("w1")
         try:
-            base = {**BASE, "data": KEY, "placement": "before", "eval": {"mode": "score", "n_boot": 100}}
+            base = {**BASE, "data": KEY, "placement": "before",
+                    "eval": {"mode": "generate", "max_new_tokens": 24, "n_boot": 100}}
             [run_id] = api.submit_matrix({"name": "scorer", "base": base, "factors": {"seed": [0]}})["queued"]
             stack.wait([run_id], "succeeded")
             job_id = api.submit_attribution({"run_id": run_id}, {**KEY, "splits": ["train"], "n": 20}, method="ig", steps=8)

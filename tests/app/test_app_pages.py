@@ -88,6 +88,8 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
     supervised = [int(h.split(", ")[1].split()[0]) for h in heads]
     assert supervised[1] > supervised[0] > 0          # `after` also supervises the rationale
     assert sum("token-heatmap" in body for body in html_bodies(at)) == 2
+    shares = [float(c.value.split("**")[1]) for c in at.caption if c.value.startswith("Label share of the loss")]
+    assert len(shares) == 2 and shares[0] == 1.0 and 0 < shares[1] < 1      # token normalisation: none, after
 
     widget(at.button, "Launch 0 new run(s)").click().run()
     assert "Launched experiment 'lab-again': 0 run(s) queued, 4 reused" in texts(at)

@@ -123,7 +123,7 @@ def test_form_values_of_an_experiment():
                                 "mask": {"level": "word", "sweep": {"p": "0.3, 0.6"}, "fixed": {"mode": "replace"}},
                                 "truncate": {"level": "token", "sweep": {"k": "4"}, "fixed": {}}},
         "seeds": "0, 1, 2", "steps": 300, "batch_size": 16, "lr": 0.001, "warmup_steps": 20,
-        "eval_mode": "score", "ignored": ["train.lr"]}
+        "eval_mode": "score", "loss_normalization": "token", "baseline": False, "ignored": ["train.lr"]}
 
 
 def test_build_matrix_keeps_the_earlier_base_and_the_factors_the_form_cannot_edit():

@@ -20,7 +20,8 @@ def stack(tmp_path, monkeypatch):
 def test_attribution_from_a_before_run_then_key_token_study(stack):
     from worker import api
     stack.start_worker("w1")
-    base = {**BASE, "data": KEY, "placement": "before", "eval": {"mode": "score", "n_boot": 100}}
+    base = {**BASE, "data": KEY, "placement": "before",
+            "eval": {"mode": "generate", "max_new_tokens": 24, "n_boot": 100}}
     [run_id] = api.submit_matrix({"name": "scorer", "base": base, "factors": {"seed": [0]}})["queued"]
     stack.wait([run_id], "succeeded")
     job_id = api.submit_attribution({"run_id": run_id}, {**KEY, "splits": ["train"], "n": 20},

@@ -2,6 +2,8 @@
 total loss, tokens seen, epoch and validation accuracy rows, and api.curves reads them against steps,
 epochs or tokens."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -76,3 +78,32 @@ def test_a_real_run_writes_label_rationale_total_loss_and_validation_accuracy(tm
         wanted = {ex.id for ex in validation_examples(cfg, load_examples(cfg)[1])}
         answers = [p["correct"] for p in api.predictions([run_id]) if p["example_id"] in wanted]
         assert len(answers) == 6 and val[1]["value"] == pytest.approx(sum(answers) / 6)
+
+
+def test_an_untouched_student_run_goes_through_the_job_system_with_no_curve(tmp_path, monkeypatch):
+    """train.steps [10, 0] for placements none and before: the worker runs the untouched cells (one per
+    protocol) without training; they succeed with no curve point, their summary says so and records its
+    environment, the duration estimate and the run listing cope with them."""
+    from worker import api
+    stack = JobStack(tmp_path, monkeypatch)
+    stack.start_worker("w1")
+    try:
+        base = yaml.safe_load(yaml.safe_dump(BASE))
+        base["eval"].update(max_new_tokens=16)
+        ids = api.submit_matrix({"name": "untouched", "base": base,
+                                 "factors": {"placement": ["none", "before"], "train.steps": [0]}})["queued"]
+        runs = stack.wait(ids, "succeeded", timeout=300)
+    finally:
+        stack.close()
+    assert len(ids) == 2
+    for run in api.list_runs(run_ids=ids):
+        detail = api.run_detail(run["id"])
+        s = detail["summary"]
+        assert s["fine_tuned"] is False and s["train_steps"] == 0 and s["n"] == 12
+        assert s["eval_mode"] == ("generate" if run["placement"] == "before" else "score")
+        assert set(s["environment"]) == {"threads", "torch", "transformers", "python", "device"}
+        assert all(api.curves([run["id"]], name) == [] for name in ("loss", "label_loss", "tokens"))
+        folder = Path(detail["artifact_uri"])
+        assert (folder / "metrics.jsonl").read_text() == "" and not (folder / "checkpoint").exists()
+        assert runs[run["id"]]["status"] == "succeeded"
+    assert api.experiment_estimate("untouched")["runs_left"] == 0

@@ -63,3 +63,20 @@ def test_estimate_over_workers_and_when_unknown():
     assert unknown["unknown"] == ["synthetic-count · tiny · before"] and unknown["remaining_s"] is None
     assert estimate(left, [], workers=1)["unknown"] == ["synthetic-count · tiny · after"]
     assert estimate([], [], workers=1)["remaining_s"] == 0.0
+
+
+def test_an_untouched_student_run_needs_only_its_start_up_and_evaluation():
+    """train.steps 0 trains nothing: its measurement has evaluation and start-up time only, and a
+    pending one needs no training speed (none measured yet is fine)."""
+    untouched = {"fine_tuned": False, "train_steps": 0, "tokens_per_s": None, "train_seconds": 0.0, "eval_seconds": 3.0}
+    m = measurement("base", config(placement="none", steps=0), untouched, wall_s=10.0)
+    assert m == {"arm_key": "base", "similar": ("synthetic-count", "tiny", "tiny", "none"), "student": ("tiny", "tiny"),
+                 "batch": 8, "tokens_per_step": None, "tokens_per_s": None, "eval_s": 3.0, "overhead_s": 7.0}
+    queued = pending(1, "base", config(placement="none", steps=0), "queued", 0, None)
+    assert seconds_left(queued, [m]) == 7.0 + 3.0
+    trained = [measurement("arm1", config(placement="none"), SUMMARY, wall_s=60.0)]      # 1000 tokens/step
+    assert seconds_left(queued, trained) == 6.0 + 4.0           # a trained run's start-up and evaluation
+    assert seconds_left(pending(2, "arm1", config(placement="none", steps=10), "queued", 0, None), [m]) is None
+    assert seconds_left(pending(3, "arm1", config(placement="none", steps=10), "queued", 0, None), [m] + trained) == \
+        6.0 + 10 * 1000 / 2000 + 4.0                            # the trained measurement alone gives the speed
+    assert estimate([queued], [m], workers=1)["remaining_s"] == 10.0

@@ -162,3 +162,31 @@ def test_label_only_cells_ignore_the_perturbation_and_run_once(session):
     result = submit(session, m)
     assert len(result.queued) == 3 and result.duplicates == [{"placement": "none", "perturbation": {"kind": "filler"},
                                                               "seed": 0}]
+
+
+def test_the_untouched_student_is_one_run_per_protocol_and_seed():
+    """train.steps [200, 0]: every arm trained, plus the untouched student once per evaluation protocol
+    (after is scored like none and becomes none; perturbations dropped) and seed."""
+    m = Matrix("base", {"data": {"name": "synthetic-count"}, "rationale_weight": 0.5},
+               {"placement": ["none", "before", "after"], "perturbation": [{"kind": "none"}, {"kind": "shuffle"}],
+                "seed": [0, 1], "train.steps": [200, 0]})
+    cells = expand(m)
+    untouched = [c for _, c in cells if c.train.steps == 0]
+    assert len(cells) == 24 and len(untouched) == 12
+    assert {(c.placement, c.perturbation.kind, c.rationale_weight) for c in untouched} == \
+        {("none", "none", 1.0), ("before", "none", 1.0)}
+    assert len({c.hash() for c in untouched}) == 4                # none and before, seeds 0 and 1
+    trained = [c for _, c in cells if c.train.steps == 200]
+    assert len({c.hash() for c in trained}) == 2 * 2 + 2 * 2 + 2    # before and after × 2 kinds × 2 seeds, none × 2
+
+
+def test_a_scored_before_cell_is_refused_before_anything_is_queued(session):
+    m = Matrix("scored", {"eval": {"mode": "score"}}, {"placement": ["after", "before"]})
+    with pytest.raises(ConfigError) as e:
+        expand(m)
+    assert str(e.value) == ("matrix 'scored', cell {'placement': 'before'}: eval.mode: score is refused for "
+                            "placement before: a `before` student answers after its own rationale, so it is "
+                            "evaluated by generation; use eval.mode auto or generate")
+    with pytest.raises(ConfigError):
+        submit(session, m)
+    assert session.scalars(select(Run)).all() == []

@@ -444,14 +444,16 @@ def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
 
 def launch_options() -> dict:
     """What a launch form may offer, as plain data: placements, perturbation kinds with their default
-    parameters, the built-in student sizes and the default run config (so the app imports no science)."""
-    from cotdistill.config import PLACEMENTS, RunConfig, from_dict
+    parameters, perturbation levels, loss normalisations, the built-in student sizes and the default
+    run config (so the app imports no science)."""
+    from cotdistill.config import LEVELS, LOSS_NORMALIZATIONS, PLACEMENTS, RunConfig, from_dict
     from cotdistill.perturbations import DEFAULT_PARAMS
     from cotdistill.students import SMOLLM2, TINY_SIZES
     from cotdistill.testbed import FIRST_RUN
     first = {"data_options": dict(FIRST_RUN["base"]["data"]["options"]), "placements": list(FIRST_RUN["placements"]),
              "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"])}
     return {"placements": list(PLACEMENTS), "perturbations": {k: dict(v) for k, v in DEFAULT_PARAMS.items()},
+            "levels": list(LEVELS), "loss_normalizations": list(LOSS_NORMALIZATIONS),
             "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2],
             # The form starts on the first experiment: the testbed's student and training settings.
             "defaults": from_dict(RunConfig, {k: v for k, v in FIRST_RUN["base"].items() if k != "data"}).to_dict(),
