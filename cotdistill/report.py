@@ -135,28 +135,33 @@ def accuracy_text(row: dict | None, flagged: str = FLAGGED) -> str:
     return interval_text(row["mean"], row["low"], row["high"]) + (flagged if row.get("flagged_runs") else "")
 
 
-def diff_text(row: dict | None, star: str = "*", constant: str = CONSTANT_PAIR, needs: str = NEEDS_SEEDS) -> str:
+PLAIN = {"star": "*", "constant": CONSTANT_PAIR, "needs": NEEDS_SEEDS, "missing": "–", "p": "{}"}
+LATEX = {"star": r"$^{*}$", "constant": r"$^{\ddagger}$", "needs": r"needs $\geq$ 2 seeds", "missing": "--",
+         "p": "(${}$)"}
+"""How the table cells write their marks, as text and as LaTeX."""
+
+
+def diff_text(row: dict | None, style: dict = PLAIN) -> str:
     """The procedure-level difference to the reference: '+0.125 [-0.010, +0.260] p=0.0312*' (star:
     significant after Holm), '+0.125, needs ≥ 2 seeds' with one seed pair, 'ref.' for the reference;
-    `constant` marks a pair where both arms answer a constant label."""
-    if row is None:
-        return "–"
-    if row.get("is_reference"):
+    ‡ marks a pair where both arms answer a constant label."""
+    if row is not None and row.get("is_reference"):
         return "ref."
-    if row.get("diff") is None:
-        return "–"
-    mark = constant if row.get("basis_warning") else ""
+    if row is None or row.get("diff") is None:
+        return style["missing"]
+    mark = style["constant"] if row.get("basis_warning") else ""
     if row.get("p_value") is None:
-        return f"{fmt(row['diff'], signed=True)}, {needs}{mark}"
-    return (f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} {_p_text(row['p_value'])}"
-            f"{star if row.get('significant') else ''}{mark}")
+        return f"{fmt(row['diff'], signed=True)}, {style['needs']}{mark}"
+    return (f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} "
+            f"{style['p'].format(_p_text(row['p_value']))}{style['star'] if row.get('significant') else ''}{mark}")
 
 
-def test_set_text(row: dict | None) -> str:
+def test_set_text(row: dict | None, style: dict = PLAIN) -> str:
     """The test-set interval and p (these trained models, on these items): '[-0.010, +0.260] p=0.004'."""
     if row is None or row.get("test_p") is None:
-        return "ref." if row is not None and row.get("is_reference") else "–"
-    return f"[{fmt(row['test_low'], signed=True)}, {fmt(row['test_high'], signed=True)}] {_p_text(row['test_p'])}"
+        return "ref." if row is not None and row.get("is_reference") else style["missing"]
+    return (f"[{fmt(row['test_low'], signed=True)}, {fmt(row['test_high'], signed=True)}] "
+            f"{style['p'].format(_p_text(row['test_p']))}")
 
 
 def _protocols(rows: Sequence[dict], key: str) -> str:
@@ -231,25 +236,6 @@ def _latex_accuracy(row: dict | None) -> str:
     return "--" if row is None else accuracy_text(row, flagged=r"$^{\dagger}$")
 
 
-def _latex_diff(row: dict | None) -> str:
-    if row is None or (row.get("diff") is None and not row.get("is_reference")):
-        return "--"
-    if row.get("is_reference"):
-        return "ref."
-    mark = r"$^{\ddagger}$" if row.get("basis_warning") else ""
-    if row.get("p_value") is None:
-        return f"{fmt(row['diff'], signed=True)}, needs $\\geq$ 2 seeds{mark}"
-    star = r"$^{*}$" if row.get("significant") else ""
-    return (f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} "
-            f"(${_p_text(row['p_value'])}$){star}{mark}")
-
-
-def _latex_test_set(row: dict | None) -> str:
-    if row is None or row.get("test_p") is None:
-        return "ref." if row is not None and row.get("is_reference") else "--"
-    return f"[{fmt(row['test_low'], signed=True)}, {fmt(row['test_high'], signed=True)}] (${_p_text(row['test_p'])}$)"
-
-
 def latex_table(rows: Sequence[dict], *, caption_note: str = "") -> str:
     """A booktabs tabular (needs \\usepackage{booktabs}): one line per arm (keyed by row key), the
     evaluation protocol, and per panel three columns: accuracy (mean [95% interval] over seeds), the
@@ -271,7 +257,7 @@ def latex_table(rows: Sequence[dict], *, caption_note: str = "") -> str:
         cells = []
         for panel in panels:
             row = _cell(rows, key, panel)
-            cells += [_latex_accuracy(row), _latex_diff(row), _latex_test_set(row)]
+            cells += [_latex_accuracy(row), diff_text(row, LATEX), test_set_text(row, LATEX)]
         lines.append(f"{latex_escape(label)} & {latex_escape(_protocols(rows, key))} & " + " & ".join(cells) + r" \\")
     lines.append(r"\bottomrule")
     for note in notes(rows):

@@ -191,9 +191,12 @@ def _accuracy_table(report: dict) -> str:
             sig = ' class="sig"' if r.get("significant") else ""
             constant = (f' <span class="warn" title="{escape(r["basis_warning"])}">{fmt.CONSTANT_PAIR}</span>'
                         if r.get("basis_warning") else "")
-            line += [f"<span{sig}>{escape(fmt.diff_text(r, constant='').rsplit(' p', 1)[0])}</span>{constant}",
+            diff = (fmt.interval_text(r["diff"], r["diff_low"], r["diff_high"], signed=True) if r["p_value"] is not None
+                    else f"{fmt.fmt(r['diff'], signed=True)}, {fmt.NEEDS_SEEDS}")
+            line += [f"<span{sig}>{escape(diff)}{'*' if r.get('significant') else ''}</span>{constant}",
                      escape(fmt.fmt_p(r["p_value"])), escape(fmt.fmt_p(r["p_holm"])), escape(r["verdict"]),
-                     escape(budget_text(r)), escape(fmt.test_set_text(r).rsplit(" p", 1)[0]),
+                     escape(budget_text(r)),
+                     escape(f"[{fmt.fmt(r['test_low'], signed=True)}, {fmt.fmt(r['test_high'], signed=True)}]"),
                      escape(fmt.fmt_p(r["test_p"]))]
         body.append(line)
     notes = "".join(f"<li>{escape(n)}</li>" for n in fmt.notes(report["rows"]))
