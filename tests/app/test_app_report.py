@@ -64,3 +64,18 @@ def test_compare_shows_the_reports_verdicts_and_offers_the_report_with_a_referen
 def test_chosen_runs_get_no_report_button(experiment):
     at = open_page("screens/compare.py", runs=",".join(str(i) for i in list(experiment["ids"].values())[:3]))
     assert [b.label for b in at.get("download_button")] == ["Download as CSV"]
+
+
+def test_the_scoring_switch_keeps_the_arm_evaluated_by_generation(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'protocols.db'}"
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", url)
+    seed_experiment(url, "protocols", arms=[("none", "none", {}), ("after", "none", {}), ("before", "none", {})])
+    at = open_page("screens/compare.py", experiment="protocols")
+    assert widget(at.radio, "Scoring").options == ["letter"]        # offered: the scored runs computed it
+    assert "Arms evaluated by generation (before) keep their generated accuracy" in texts(at)
+    numbers = at.dataframe[0].value.set_index("arm")
+    assert numbers.loc["before", "evaluated"] == "generation" and numbers.loc["after", "evaluated"] == "scoring (letter)"
+    verdicts = frame_with(at, "Δ vs ref.", "Holm p").set_index("arm")
+    assert sorted(verdicts.index) == ["after", "before"] and verdicts.loc["before", "evaluated"] == "generation"
+    assert "the 2 comparison(s) with a p-value" in texts(at)

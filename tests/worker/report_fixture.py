@@ -42,11 +42,15 @@ def seed_experiment(url: str, name: str = "report-demo", arms: list | None = Non
                 correct = [rng.random() < P_CORRECT[a % len(P_CORRECT)] for _ in items]
                 acc = sum(correct) / len(items)
                 collapsed = (a, seed) == (4, 2)
-                summary = {"accuracy": acc, "n": len(items), "scoring": "letter", "eval_mode": "score",
+                generated = placement == "before"              # eval.mode auto: `before` generates
+                summary = {"accuracy": acc, "n": len(items), "scoring": None if generated else "letter",
+                           "eval_mode": "generate" if generated else "score",
                            "results_version": 3, "data_hash": "d" * 12, "precision": "fp32", "device": "cpu",
                            "collapsed": collapsed,
                            "collapse_reason": "not distinguishable from a constant answer: answers 'a' on 29 of "
                                               "30 items" if collapsed else None}
+                if not generated:
+                    summary["accuracy_by_mode"] = {"letter": acc}
                 if seed != 1:                      # seed 1's runs were made before environments were recorded
                     summary["environment"] = {"threads": 2, "torch": "2.13.0", "transformers": "5.1.0",
                                               "python": "3.11.9", "device": "cpu"}
@@ -59,7 +63,7 @@ def seed_experiment(url: str, name: str = "report-demo", arms: list | None = Non
                 s.execute(insert(Prediction), [
                     {"run_id": run.id, "example_id": ex, "correct": c, "generated": None,
                      "predicted": gold[ex] if c else "abcd"[("abcd".index(gold[ex]) + 1) % 4],
-                     "scores": {"gold": gold[ex], "scoring": "letter"}}
+                     "scores": {"gold": gold[ex]} if generated else {"gold": gold[ex], "scoring": "letter"}}
                     for ex, c in zip(items, correct)])
                 s.execute(insert(Metric), [{"run_id": run.id, "step": 5 * (k + 1), "name": name,
                                             "value": scale * (2.0 / (k + 1) + 0.01 * a)}

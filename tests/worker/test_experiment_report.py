@@ -314,3 +314,23 @@ def test_one_seed_needs_two_seeds_everywhere_and_keeps_the_test_set(tmp_path, mo
     assert ", needs ≥ 2 seeds |" in (out / "table.md").read_text()
     assert ", needs $\\geq$ 2 seeds & [" in (out / "table.tex").read_text()
     assert "needs ≥ 2 seeds" in (out / "report.html").read_text()
+
+
+def test_a_scoring_switch_keeps_generated_arms_in_the_table_and_the_holm_family(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'protocols.db'}"
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", url)
+    seed_experiment(url, "protocols", arms=[("none", "none", {}), ("after", "none", {}), ("before", "none", {})])
+    from worker import report
+    own, letter = report.build("protocols", n_boot=200), report.build("protocols", scoring="letter", n_boot=200)
+    for found in (own, letter):
+        rows = {r["arm"]: r for r in found["rows"]}
+        assert sorted(rows) == ["after", "before", "none"]
+        assert rows["before"]["protocol"] == "generation" and rows["after"]["protocol"] == "scoring (letter)"
+        assert sum(r.get("p_value") is not None for r in found["rows"]) == 2     # the Holm family: both arms
+    before = {r["arm"]: r for r in letter["rows"]}["before"]
+    assert before["note"] == "evaluated by generation; scoring modes do not apply"
+    assert before["diff"] == {r["arm"]: r for r in own["rows"]}["before"]["diff"]
+    md = report.files(letter)["table.md"].decode()
+    assert "| before | generation | " in md and "before (synthetic / tiny): evaluated by generation; scoring modes " \
+        "do not apply." in md
