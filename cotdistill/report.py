@@ -23,11 +23,12 @@ import io
 import math
 from typing import Sequence
 
+from cotdistill.stats import NEEDS_SEEDS
+
 ALPHA = 0.05
-NEEDS_SEEDS = "needs ≥ 2 seeds"          # stats.NEEDS_SEEDS (not imported: scipy stays out of the tables)
 CSV_COLUMNS = ("dataset", "student", "arm", "arm_key", "placement", "perturbation", "protocol", "n_seeds", "seeds",
                "mean", "low", "high", "reference", "diff", "diff_low", "diff_high", "p_value", "p_holm",
-               "significant", "verdict", "seed_pairs", "detectable", "sign_flip_floor", "test_low", "test_high",
+               "significant", "verdict", "seed_pairs", "detectable", "seeds_for_target", "sign_flip_floor", "test_low", "test_high",
                "test_p", "test_p_holm", "n_items", "flagged_runs", "flags", "basis_warning", "note")
 FLAGS = (("collapsed", "collapse_reason", "not distinguishable from a constant answer", "constant answer"),
          ("below_baseline", "below_baseline_reason", "significantly below the majority baseline",

@@ -17,6 +17,7 @@ ARM = {**REF, "arm": "after/key_tokens(k=3)", "row_key": "r1", "arm_key": "abc",
        "perturbation": "key_tokens", "mean": 0.625, "low": 0.5, "high": 0.75, "is_reference": False,
        "diff": 0.125, "diff_low": -0.0001, "diff_high": 0.25, "p_value": 0.0312, "p_holm": 0.0624,
        "significant": False, "verdict": "not significant", "n_items": 40, "seed_pairs": 2, "detectable": 0.3,
+       "seeds_for_target": 7,
        "sign_flip_floor": 0.5, "test_low": 0.05, "test_high": 0.2, "test_p": 0.004, "test_p_holm": 0.008,
        "flagged_runs": [7, 9], "flags": ["constant answer"], "basis_warning": "both answer 'a'"}
 STAR = {**ARM, "arm": "after/shuffle", "row_key": "r2", "perturbation": "shuffle", "p_value": 0.0004, "p_holm": 0.0008,
@@ -24,7 +25,7 @@ STAR = {**ARM, "arm": "after/shuffle", "row_key": "r2", "perturbation": "shuffle
 ONE = {**STAR, "arm": "before", "row_key": "r3", "placement": "before", "perturbation": "none",
        "protocol": "generation", "n_seeds": 1, "seeds": [0], "low": None, "high": None, "diff_low": None,
        "diff_high": None, "p_value": None, "p_holm": None, "significant": None, "verdict": "needs ≥ 2 seeds",
-       "seed_pairs": 1, "detectable": None, "sign_flip_floor": 1.0, "note": "evaluated by generation; scoring "
+       "seed_pairs": 1, "detectable": None, "seeds_for_target": None, "sign_flip_floor": 1.0, "note": "evaluated by generation; scoring "
        "modes do not apply"}
 TWIN = {**STAR, "row_key": "r4", "mean": 0.3}          # the same label as STAR, another arm
 
@@ -118,13 +119,13 @@ def test_markdown_and_csv_hold_the_same_numbers_and_flags():
     lines = csv_text([REF, ARM, ONE]).splitlines()
     assert lines[0] == ("dataset,student,arm,arm_key,placement,perturbation,protocol,n_seeds,seeds,mean,low,high,"
                         "reference,diff,diff_low,diff_high,p_value,p_holm,significant,verdict,seed_pairs,detectable,"
-                        "sign_flip_floor,test_low,test_high,test_p,test_p_holm,n_items,flagged_runs,flags,"
+                        "seeds_for_target,sign_flip_floor,test_low,test_high,test_p,test_p_holm,n_items,flagged_runs,flags,"
                         "basis_warning,note")
-    assert lines[1] == "cqa,tiny,none,,none,none,scoring (letter),2,0 1,0.5,0.25,0.75,none" + "," * 19
+    assert lines[1] == "cqa,tiny,none,,none,none,scoring (letter),2,0 1,0.5,0.25,0.75,none" + "," * 20
     assert lines[2] == ("cqa,tiny,after/key_tokens(k=3),abc,after,key_tokens,scoring (letter),2,0 1,0.625,0.5,0.75,none,"
-                        "0.125,-0.0001,0.25,0.0312,0.0624,False,not significant,2,0.3,0.5,0.05,0.2,0.004,0.008,40,7 9,"
+                        "0.125,-0.0001,0.25,0.0312,0.0624,False,not significant,2,0.3,7,0.5,0.05,0.2,0.004,0.008,40,7 9,"
                         "constant answer,both answer 'a',")
-    assert lines[3] == ("cqa,tiny,before,abc,before,none,generation,1,0,0.625,,,none,0.125,,,,,,needs ≥ 2 seeds,1,,1.0,"
+    assert lines[3] == ("cqa,tiny,before,abc,before,none,generation,1,0,0.625,,,none,0.125,,,,,,needs ≥ 2 seeds,1,,,1.0,"
                         "0.05,0.2,0.004,0.008,40,,,,evaluated by generation; scoring modes do not apply")
 
 
