@@ -130,15 +130,12 @@ def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
 def reference_picker(arms: list[dict]) -> str:
     """The reference arm every other arm is compared with (its row key): the label-only arm when there
     is exactly one, else the first arm."""
-    choices = {}
-    for a in arms:
-        choices.setdefault(a["row_key"], a["arm"])
-    label_only = list(dict.fromkeys(a["row_key"] for a in arms if a["placement"] == "none" and not a.get("untouched")))
+    choices = queries.reference_choices(arms)
     keys = list(choices)
-    default = label_only[0] if len(label_only) == 1 else keys[0]
-    return st.selectbox("Reference arm", keys, index=keys.index(default), format_func=choices.get,
-                        key="reference_arm", help="Every other arm is compared with it, in its panel "
-                                                  "(dataset, student); Holm-corrected over the comparisons below.")
+    return st.selectbox("Reference arm", keys, index=keys.index(queries.default_reference(arms)),
+                        format_func=choices.get, key="reference_arm",
+                        help="Every other arm is compared with it, in its panel (dataset, student); "
+                             "Holm-corrected over the comparisons below.")
 
 
 VERDICT_COLUMNS = ["dataset", "student", "arm", "evaluated", "seeds", "Δ vs ref.", "95% interval (seeds)", "p (seeds)",

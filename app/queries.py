@@ -92,6 +92,16 @@ def versus_reference(run_ids: tuple[int, ...], reference: str | None, scoring: s
     return api.versus_reference(list(run_ids), reference, scoring=scoring)
 
 
+def reference_choices(arms: list[dict]) -> dict[str, str]:
+    """{row key: label} of the arms a reference can be chosen from (no query: pure)."""
+    return api.reference_choices(arms)
+
+
+def default_reference(arms: list[dict]) -> str:
+    """The row key of the default reference arm: the label-only arm when there is exactly one."""
+    return api.default_reference(arms)
+
+
 @st.cache_data(ttl=SLOW_S, show_spinner=False)
 def seed_budget(per_pair_diff: tuple[float, ...], target: float | None) -> dict:
     return api.seed_budget(list(per_pair_diff), target)

@@ -197,7 +197,9 @@ def test_report_records_provenance_and_is_reproducible(experiment, tmp_path):
     assert "bootstrap seed 0" in first["method"] and "Holm" in first["method"] and "seeds as the unit" in first["method"]
     flagged = [r for r in first["runs"] if r["flags"]]
     assert [r["flags"] for r in flagged] == [["not distinguishable from a constant answer: answers 'a' on 29 of 30 items"]]
-    assert html.count("answers &#x27;a&#x27; on 29 of 30 items") == 1
+    assert html.count("answers &#x27;a&#x27; on 29 of 30 items") == 1          # one message per flag
+    assert '<span class="warn" title="constant answer">†</span>' in html        # the flag in the HTML table too
+    assert "† after/random_subset(k=4) (synthetic / tiny): 1 of 3 seed(s) flagged (constant answer)" in html
     flips = {f["arm"]: f for f in first["flips"]}
     assert set(flips) == {"after", "after/shuffle", "after/random_subset(k=2)", "after/random_subset(k=4)"}
     for f in flips.values():                                # the counts printed match the items listed

@@ -31,7 +31,7 @@ from worker.api.jobs import (  # noqa: F401
     attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,
 )
 from worker.api.reports import report_zip  # noqa: F401
-from worker.api.verdicts import versus_reference, seed_budget  # noqa: F401
+from worker.api.verdicts import versus_reference, seed_budget, reference_choices, default_reference  # noqa: F401
 from worker.api.selftest import start_selftest, selftest_status  # noqa: F401
 from worker.api.sets import (  # noqa: F401
     submit_generation, generation_outputs, register_rationale_set, list_rationale_sets,
