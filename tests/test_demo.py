@@ -30,3 +30,10 @@ def test_one_seed_needs_two_seeds_and_shows_the_test_set():
     d = seed_paired_diff(better, base)
     assert abs(d.p_value - 2 * 0.5 ** 6) < 1e-12        # McNemar exact with one seed pair
     assert after.rstrip().endswith(f"[{d.interval.low:+.3f}, {d.interval.high:+.3f}] p={d.p_value:.3g}")
+
+
+def test_demo_refuses_bad_seeds_in_one_sentence():
+    from click.testing import CliRunner
+    from cotdistill.cli import science
+    result = CliRunner().invoke(science, ["demo", "--seeds", "0,x"])
+    assert result.exit_code == 2 and result.output == "error: --seeds must be integers separated by commas, found '0,x'\n"
