@@ -1,5 +1,5 @@
 # make run   — the embedded stack (`cotdistill up`): database, workers and the web app on 127.0.0.1:8501
-# make demo  — the placement sweep on the built-in counting task, printed as a table (CPU, ~10 minutes)
+# make demo  — the placement sweep on the built-in counting task, 2 seeds, printed as a table (CPU, ~20 minutes)
 # make test  — the whole test suite, offline
 # make bench — the benchmarks under bench/ (ratios against a baseline measured in the same run)
 # Everything installs into .venv on first use; a fresh clone needs only python3 (3.11+).

@@ -13,13 +13,27 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-PLACEMENT_ORDER = {"none": 0, "before": 1, "after": 2}
+PLACEMENT_ORDER = {"untouched": -1, "none": 0, "before": 1, "after": 2}
 COLLAPSED = "⚠ not distinguishable from a constant answer"
 
 
 def perturbation_label(arm: dict) -> str:
-    """The perturbation part of an arm label, with its parameters: `mask(mode=drop,p=0.5)`."""
-    return arm["arm"].split("/", 1)[1] if "/" in arm["arm"] else arm["perturbation"]
+    """An arm's label after its placement, the bar's place within the placement's group:
+    `mask(p=0.5) · n_train=400` for `after/mask(p=0.5) · n_train=400`, `none` for a plain placement,
+    the whole label for the untouched student."""
+    label, placement = arm["arm"], arm["placement"]
+    if arm.get("untouched") or not label.startswith(placement):
+        return label
+    rest = label[len(placement):]
+    if rest.startswith("/"):
+        return rest[1:]
+    return arm["perturbation"] + rest
+
+
+def placement_group(arm: dict) -> str:
+    """The bar group an arm sits in: its placement, or `untouched` for the student evaluated without
+    fine-tuning."""
+    return "untouched" if arm.get("untouched") else arm["placement"]
 
 
 def _colours(labels: list[str]) -> dict[str, str]:
@@ -44,7 +58,8 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str] | None = None) -> go.F
     shown: set[str] = set()
     for row, panel in enumerate(panels, start=1):
         ordered = sorted((a for a in arms if (a["dataset"], a["student"]) == panel),
-                         key=lambda a: (PLACEMENT_ORDER.get(a["placement"], 9), a["placement"], perturbation_label(a)))
+                         key=lambda a: (PLACEMENT_ORDER.get(placement_group(a), 9), placement_group(a),
+                                        perturbation_label(a)))
         for arm in ordered:
             for trace in _arm_traces(arm, colours, notes, shown):
                 fig.add_trace(trace, row=row, col=1)
@@ -61,14 +76,15 @@ def _arm_traces(arm: dict, colours: dict[str, str], notes: dict[int, str], shown
     has_interval = arm.get("low") is not None and arm.get("high") is not None
     error = (dict(type="data", symmetric=False, array=[arm["high"] - arm["mean"]],
                   arrayminus=[arm["mean"] - arm["low"]], color="#444") if has_interval else None)
-    x = [[arm["placement"]], [pert]]
+    group = placement_group(arm)
+    x = [[group], [pert]]
     interval = f"[{arm['low']:.3f}, {arm['high']:.3f}]" if has_interval else "(one seed: no interval)"
     traces = [go.Bar(x=x, y=[arm["mean"]], error_y=error, name=pert, legendgroup=pert, showlegend=pert not in shown,
                      marker_color=colours[pert], width=0.7,
                      hovertemplate=f"{arm['arm']}<br>mean %{{y:.3f}} {interval}<br>{n} seed(s)<extra></extra>")]
     shown.add(pert)
     traces.append(go.Scatter(
-        x=[[arm["placement"]] * n, [pert] * n], y=arm["accuracies"], mode="markers", name="seed",
+        x=[[group] * n, [pert] * n], y=arm["accuracies"], mode="markers", name="seed",
         legendgroup="seed", showlegend="seed" not in shown,
         marker=dict(color="black", size=8, symbol=["x" if c else "circle" for c in collapsed]),
         text=[f"seed {s} · run {r}" for s, r in zip(arm["seeds"], arm["runs"])],

@@ -42,11 +42,12 @@ def scoring_picker(rows: list[dict]) -> str | None:
     """The scoring mode the accuracies are read under: one of those every finished run computed
     (its summary's accuracy_by_mode), preset to the runs' own (primary) scoring. None when the runs
     computed no other mode (generate mode, older runs): each run's own accuracy is used."""
-    done = [r for r in rows if r["status"] == "succeeded"]
+    done = [r for r in rows if r["status"] == "succeeded" and r.get("eval_mode") != "generate"]
     computed = [set(r["summary"].get("accuracy_by_mode") or {}) for r in done]
     common = set.intersection(*computed) if computed else set()
     if not common:
         return None
+    generated = sorted({r["arm"] for r in rows if r["status"] == "succeeded" and r.get("eval_mode") == "generate"})
     modes = sorted(common, key=lambda m: (list(SCORINGS).index(m) if m in SCORINGS else len(SCORINGS), m))
     primary = Counter(r["summary"].get("scoring") for r in done).most_common(1)[0][0]
     mode = st.radio("Scoring", modes, index=modes.index(primary) if primary in modes else 0, horizontal=True,
@@ -56,6 +57,9 @@ def scoring_picker(rows: list[dict]) -> str | None:
         st.caption(f"Accuracies and answers under `{mode}` scoring; the runs' own scoring is "
                    f"{', '.join(f'`{o}`' for o in own)}. Constant-answer checks for `{mode}` are made from the "
                    f"stored answers of that mode (a run's own flag is for its own scoring).")
+    if generated:
+        st.caption(f"Arms evaluated by generation ({', '.join(generated)}) keep their generated accuracy under every "
+                   f"scoring, and stay in every comparison: scoring modes do not apply to them.")
     return mode
 
 
@@ -63,7 +67,8 @@ def collapse_notes(rows: list[dict], scoring: str | None) -> dict[int, str]:
     """Run id → why it is not distinguishable from a constant answer, under `scoring`: the run's own
     flag where `scoring` is its primary scoring (or None), else checked on that mode's answers."""
     done = [r for r in rows if r["status"] == "succeeded"]
-    own = [r for r in done if scoring is None or r["summary"].get("scoring") == scoring]
+    own = [r for r in done if scoring is None or r["summary"].get("scoring") == scoring
+           or r.get("eval_mode") == "generate"]               # generated answers have no scoring modes
     notes = tables.collapse_notes(own)
     others = tuple(r["id"] for r in done if r not in own)
     if others:
@@ -122,20 +127,80 @@ def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
                        file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
 
 
-def report_download(rows: list[dict], arms: list[dict], scoring: str | None) -> None:
-    """A zip of the experiment's report (HTML, LaTeX and Markdown tables, CSV, SVG figures), made when
-    the button is clicked; only for a whole experiment, whose design the report states."""
+def reference_picker(arms: list[dict]) -> str:
+    """The reference arm every other arm is compared with (its row key): the label-only arm when there
+    is exactly one, else the first arm."""
+    choices = queries.reference_choices(arms)
+    keys = list(choices)
+    return st.selectbox("Reference arm", keys, index=keys.index(queries.default_reference(arms)),
+                        format_func=choices.get, key="reference_arm",
+                        help="Every other arm is compared with it, in its panel (dataset, student); "
+                             "Holm-corrected over the comparisons below.")
+
+
+VERDICT_COLUMNS = ["dataset", "student", "arm", "evaluated", "seeds", "Δ vs ref.", "95% interval (seeds)", "p (seeds)",
+                   "Holm p", "verdict", "detectable at 80% power", "test-set interval", "test-set p", "warning"]
+
+
+def verdict_frame(found: dict) -> pd.DataFrame:
+    """One line per arm compared with the reference: the procedure (seeds as the unit) first, then the
+    test set (these trained models, on these items)."""
+    lines = []
+    for r in found["rows"]:
+        if r.get("is_reference") or r.get("diff") is None:
+            continue
+        interval = (f"[{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]" if r.get("diff_low") is not None else "")
+        warn = [f"{len(r['flagged_runs'])} flagged seed(s)"] if r.get("flagged_runs") else []
+        if r.get("basis_warning"):
+            warn.append("both arms answer a constant label: the interval measures the label bias")
+        if r.get("note"):
+            warn.append(r["note"])
+        lines.append({"dataset": r["dataset"], "student": r["student"], "arm": r["arm"], "evaluated": r["protocol"],
+                      "seeds": r["seed_pairs"], "Δ vs ref.": round(r["diff"], 4), "95% interval (seeds)": interval,
+                      "p (seeds)": _p(r["p_value"]), "Holm p": _p(r["p_holm"]), "verdict": r["verdict"],
+                      "detectable at 80% power": "" if r.get("detectable") is None else f"±{r['detectable']:.3f}",
+                      "test-set interval": f"[{r['test_low']:+.3f}, {r['test_high']:+.3f}]",
+                      "test-set p": _p(r["test_p"]), "warning": "; ".join(warn)})
+    return pd.DataFrame(lines, columns=VERDICT_COLUMNS)
+
+
+def _p(p: float | None) -> str:
+    return "" if p is None else "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def verdicts(rows: list[dict], arms: list[dict], scoring: str | None) -> str | None:
+    """Every arm against a reference arm, the verdicts the report prints. Returns the reference's row
+    key (None with a single arm)."""
+    if len({a["row_key"] for a in arms}) < 2:
+        st.caption("One arm: nothing to compare it with yet.")
+        return None
+    reference = reference_picker(arms)
+    try:
+        found = queries.versus_reference(tuple(r["id"] for r in rows), reference, scoring)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+    tables.show(verdict_frame(found), key="verdicts")
+    st.caption(f"Δ vs ref.: the training procedures, seeds as the unit: mean over seed pairs of the accuracy "
+               f"difference, 95% t-interval and paired t-test over the per-pair differences, Holm-corrected over "
+               f"the {found['family']} comparison(s) with a p-value; one seed pair gives no interval and no p "
+               f"(“needs ≥ 2 seeds”). Detectable: the smallest true difference these seeds find with 80% "
+               f"probability. Test set: these trained models on these items (item-cluster bootstrap and "
+               f"sign-flip test over items): it says nothing about a rerun with new seeds.")
+    return found["reference_key"]
+
+
+def report_download(rows: list[dict], reference: str | None, scoring: str | None) -> None:
+    """A zip of the experiment's report (HTML, LaTeX and Markdown tables, CSV, PDF and SVG figures), made
+    when the button is clicked, against the reference chosen above; only for a whole experiment, whose
+    design the report states."""
     if st.session_state.get("compare_source") != "an experiment" or not rows:
         return
     name = rows[0]["experiment"]                 # every cell is listed under the experiment's name
-    labels = list(dict.fromkeys(a["arm"] for a in arms))
-    reference = st.selectbox("Report: reference arm", labels, key="report_reference",
-                             index=labels.index("none/none") if "none/none" in labels else 0,
-                             help="Every other arm is compared with it, item by item (Holm-corrected).")
     st.download_button("Download report", lambda: queries.report_zip(name, reference, scoring),
                        file_name=f"report-{name}.zip", mime="application/zip", key="download_report",
                        on_click="ignore", icon=":material/download:")
-    st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.svg: "
+    st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.pdf, *.svg: "
                "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")
 
 
@@ -187,7 +252,9 @@ def curves(rows: list[dict]) -> None:
 
 
 def paired(arms: list[dict], scoring: str | None = None) -> None:
-    """Arm A against arm B on the same test items: difference, McNemar, and the examples that differ."""
+    """Arm A against arm B: the procedures (seeds as the unit) with the seed budget, then the test set
+    (these models on these items: cluster bootstrap, sign flip, McNemar per seed pair) and the examples
+    that differ."""
     if len(arms) < 2:
         empty_state("A paired comparison needs two arms with finished runs: launch another arm (on Launch, "
                     "start from this experiment and add a placement or a perturbation), or wait for one to finish.")
@@ -195,9 +262,9 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
     names = {a["arm_key"]: f"{a['dataset']} · {a['student']} · {a['arm']}" for a in arms}
     keys = list(names)
     # Default: the rationale as it is (perturbation none) against label-only, the study's first question.
-    base = next((x["arm_key"] for x in arms if x["placement"] == "none"), keys[0])
-    first = next((x["arm_key"] for x in arms if x["arm_key"] != base and x["perturbation"] == "none"),
-                 next(k for k in keys if k != base))
+    base = next((x["arm_key"] for x in arms if x["placement"] == "none" and not x.get("untouched")), keys[0])
+    first = next((x["arm_key"] for x in arms if x["arm_key"] != base and x["perturbation"] == "none"
+                  and not x.get("untouched")), next(k for k in keys if k != base))
     left, right = st.columns(2)
     a = left.selectbox("Arm A", keys, format_func=names.get, key="arm_a", index=keys.index(first))
     b = right.selectbox("Arm B", keys, format_func=names.get, key="arm_b", index=keys.index(base))
@@ -216,36 +283,52 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
 ALPHA = 0.05
 
 
-def significance_sentence(diff: float, p_value: float, alpha: float = ALPHA) -> str:
-    """What the paired test says, in words (two-sided, at `alpha`)."""
+def significance_sentence(result: dict, alpha: float = ALPHA) -> str:
+    """What the procedure-level test says, in words (two-sided, at `alpha`)."""
+    diff, p_value, k = result["diff"], result["p_value"], len(result["pairs"])
+    if p_value is None:
+        return (f"**Needs ≥ 2 seeds**: with one seed pair the seed-to-seed variance is unknown, so nothing can be "
+                f"said about the training procedures; the test-set statistics below are about these two trained "
+                f"models only. Run the arms on more seeds.")
     if p_value < alpha:
-        return (f"**Significant** at α = {alpha} (paired p = {p_value:.3g}): A is "
-                f"{'more' if diff > 0 else 'less'} accurate than B on these items.")
-    return (f"**Not significant** at α = {alpha} (paired p = {p_value:.3g}): these runs show no "
-            f"difference between A and B.")
+        return (f"**Significant** at α = {alpha} (paired t over {k} seed pairs, p = {p_value:.3g}): A's procedure is "
+                f"{'more' if diff > 0 else 'less'} accurate than B's on these items.")
+    return (f"**Not significant** at α = {alpha} (paired t over {k} seed pairs, p = {p_value:.3g}): these seeds show no "
+            f"difference between the procedures.")
 
 
 def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     warning = (result.get("basis") or {}).get("warning")
+    has_interval = result["low"] is not None
     cols = st.columns(4)
-    cols[0].metric("A − B accuracy", f"{result['diff']:+.3f}", help="mean over seed pairs")
-    cols[1].metric("95% interval", ("⚠ " if warning else "") + f"[{result['low']:+.3f}, {result['high']:+.3f}]",
-                   help="Not evidence of no difference here: see the warning below." if warning else None)
-    cols[2].metric("paired p", f"{result['p_value']:.3g}")
-    cols[3].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
-    st.markdown(significance_sentence(result["diff"], result["p_value"]))
+    cols[0].metric("A − B accuracy", f"{result['diff']:+.3f}", help="mean over seed pairs of the accuracy difference")
+    cols[1].metric("95% interval over seeds", ("⚠ " if warning else "")
+                   + (f"[{result['low']:+.3f}, {result['high']:+.3f}]" if has_interval else "needs ≥ 2 seeds"),
+                   help="Not evidence of no difference here: see the warning below." if warning else
+                   "Student-t interval over the per-seed-pair differences")
+    cols[2].metric("p over seeds", f"{result['p_value']:.3g}" if has_interval else "–",
+                   help="paired t-test over the seed pairs' accuracy differences")
+    cols[3].metric("seed pairs", str(len(result["pairs"])))
+    st.markdown(significance_sentence(result))
     if warning:
-        st.error(f"⚠ Both arms answer a constant label, so this interval measures the label bias, not the "
+        st.error(f"⚠ Both arms answer a constant label, so the intervals measure the label bias, not the "
                  f"arms: {warning}", icon=":material/warning:")
-    if result.get("interval_method"):
-        st.caption(f"Difference: mean over seed pairs (runs paired by seed). Interval: "
-                   f"{result['interval_method']}. p: {result['test_method']}.")
+    notes = [a["note"] for a in (arm_a, arm_b) if a.get("note")]
+    if notes:
+        st.caption(" · ".join(f"{a['arm']}: {a['note']}" for a in (arm_a, arm_b) if a.get("note")))
+    seed_budget(result)
     unmatched = result.get("unmatched_seeds") or {}
     if unmatched.get("a") or unmatched.get("b"):
         st.caption(f"Left out, no run with the same seed in the other arm: seeds {unmatched.get('a') or []} "
                    f"of A, {unmatched.get('b') or []} of B.")
-    st.caption(f"Over all seed pairs: A right and B wrong {result['a_only']} time(s); "
-               f"B right and A wrong {result['b_only']}.")
+    test = result["test_set"]
+    st.markdown("**Test set: these trained models, on these items** (says nothing about a rerun with new seeds)")
+    cols = st.columns(3)
+    cols[0].metric("test-set interval", f"[{test['low']:+.3f}, {test['high']:+.3f}]")
+    cols[1].metric("test-set p", f"{test['p_value']:.3g}")
+    cols[2].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
+    st.caption(f"Interval: {test['interval_method']}. p: {test['test_method']}. Over all seed pairs: A right and "
+               f"B wrong {result['a_only']} time(s); B right and A wrong {result['b_only']}.")
     if result.get("per_pair"):
         tables.show(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
                                    "B only": p["b_only"], "McNemar p": float(f"{p['p_value']:.3g}")}
@@ -264,6 +347,27 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     with right:
         st.markdown(f"**A breaks** ({arm_a['arm']} wrong, {arm_b['arm']} right): {len(breaks)} example(s)")
         tables.show(_example_frame(breaks), key="breaks")
+
+
+def seed_budget(result: dict) -> None:
+    """What these seeds can detect, and how many seed pairs a difference needs (80% power, α = 0.05),
+    from the spread of the per-pair differences."""
+    per_pair = tuple(p["diff"] for p in result["per_pair"])
+    k = len(per_pair)
+    target = st.number_input("Difference to plan for", min_value=0.0, max_value=1.0, step=0.01, format="%.3f",
+                             value=round(abs(result["diff"]), 3), key="budget_target",
+                             help="An accuracy difference between the procedures; default: the observed one.")
+    budget = queries.seed_budget(per_pair, float(target))
+    floor = (f"With {k} seed pair(s) a distribution-free test over seed pairs (sign flip) cannot go below "
+             f"p = {budget['sign_flip_floor']:.3g}.")
+    if budget["detectable"] is None:
+        st.caption(f"Seed budget: no seed-to-seed spread to plan with ({k} seed pair(s)"
+                   f"{'' if k < 2 else ', all with the same difference'}). {floor}")
+        return
+    need = (f"a difference of {target:.3f} needs **{budget['seeds_for_target']}** seed pairs" if budget["seeds_for_target"]
+            else f"a difference of {target:.3f} needs more than 200 seed pairs" if target > 0 else "")
+    st.caption(f"Seed budget (paired t, 80% power, α = 0.05, seed-pair sd {budget['sd']:.3f}): these {k} seed pairs "
+               f"detect a true difference of ±{budget['detectable']:.3f}; {need}. {floor}")
 
 
 def _example_frame(examples: list[dict]) -> pd.DataFrame:

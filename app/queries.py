@@ -87,6 +87,26 @@ def paired(runs_a: tuple[int, ...], runs_b: tuple[int, ...], scoring: str | None
     return api.paired(list(runs_a), list(runs_b), scoring=scoring)
 
 
+@st.cache_data(ttl=RESULTS_S, show_spinner="Comparing every arm with the reference…")
+def versus_reference(run_ids: tuple[int, ...], reference: str | None, scoring: str | None = None) -> dict:
+    return api.versus_reference(list(run_ids), reference, scoring=scoring)
+
+
+def reference_choices(arms: list[dict]) -> dict[str, str]:
+    """{row key: label} of the arms a reference can be chosen from (no query: pure)."""
+    return api.reference_choices(arms)
+
+
+def default_reference(arms: list[dict]) -> str:
+    """The row key of the default reference arm: the label-only arm when there is exactly one."""
+    return api.default_reference(arms)
+
+
+@st.cache_data(ttl=SLOW_S, show_spinner=False)
+def seed_budget(per_pair_diff: tuple[float, ...], target: float | None) -> dict:
+    return api.seed_budget(list(per_pair_diff), target)
+
+
 @st.cache_data(ttl=RESULTS_S, show_spinner="Checking the answers under this scoring…")
 def mode_diagnostics(run_ids: tuple[int, ...], scoring: str) -> dict[int, dict]:
     return api.mode_diagnostics(list(run_ids), scoring)
@@ -205,7 +225,7 @@ def forget_jobs() -> None:
 
 def forget_runs() -> None:
     """Drop cached run state after an action, so the next read shows its effect."""
-    for cached in (experiments, runs, runs_by_id, run_detail, compare, plan, workers, estimate):
+    for cached in (experiments, runs, runs_by_id, run_detail, compare, versus_reference, plan, workers, estimate):
         cached.clear()
 
 

@@ -188,20 +188,23 @@ def status_counts(rows: list[dict]) -> str:
 # ------------------------------------------------------------------------------------------ compare
 
 def compare_frame(arms: list[dict], notes: dict[int, str] | None = None) -> pd.DataFrame:
-    """The numbers behind the bars, one line per arm (what the CSV download holds)."""
+    """The numbers behind the bars, one line per arm (what the CSV download holds), with how the arm
+    was evaluated."""
     notes = notes or {}
     lines = []
     for a in arms:
         collapsed = a.get("collapsed") or [False] * len(a["runs"])
         lines.append({
             "dataset": a["dataset"], "student": a["student"], "placement": a["placement"],
-            "perturbation": a["arm"].split("/", 1)[-1], "arm": a["arm"], "n_seeds": a["n_seeds"],
+            "perturbation": a["perturbation"], "arm": a["arm"], "evaluated": a.get("protocol") or "",
+            "arm_key": a["arm_key"], "n_seeds": a["n_seeds"],
             "mean": a["mean"], "low": a["low"], "high": a["high"],
             "accuracies": " ".join(f"{x:.4f}" for x in a["accuracies"]),
             "seeds": " ".join(map(str, a["seeds"])), "runs": " ".join(map(str, a["runs"])),
             "collapsed_seeds": sum(collapsed),
             "unparsed": " ".join("-" if u is None else f"{u:.2f}" for u in a.get("unparsed_rates") or []),
-            "warning": "; ".join(notes.get(r, "constant answer") for r, c in zip(a["runs"], collapsed) if c)})
+            "warning": "; ".join([notes.get(r, "constant answer") for r, c in zip(a["runs"], collapsed) if c]
+                                 + ([a["note"]] if a.get("note") else []))})
     return pd.DataFrame(lines)
 
 

@@ -296,16 +296,30 @@ def datasets(data_dir) -> None:
                "  any JSONL/CSV/TSV file loads with `data: {name: file, options: {path: …, columns: …}}`.")
 
 
+def _seed_list(seeds: str) -> list[int]:
+    """--seeds as a list of ints; exits naming what is wrong."""
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--seeds must be integers separated by commas, found {seeds!r}")
+    if not seed_list:
+        _fail("--seeds needs at least one seed")
+    return seed_list
+
+
 @science.command()
 @click.option("--placements", default="none,before,after", show_default=True)
 @click.option("--perturbations", default="none,shuffle", show_default=True,
               help="Applied to the `after` placement only.")
 @click.option("--steps", default=1000, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-def demo(placements, perturbations, steps, seed) -> None:
-    """A sweep of placements on the built-in counting task, printed as an accuracy table."""
+@click.option("--seeds", default="0,1", show_default=True,
+              help="Run seeds, comma-separated: a verdict about the procedures needs at least 2.")
+def demo(placements, perturbations, steps, seeds) -> None:
+    """A sweep of placements on the built-in counting task, printed as an accuracy table with each arm's
+    difference to label-only (the procedures, seeds as the unit; then the test set)."""
     from cotdistill.demo import demo_sweep
-    demo_sweep(placements.split(","), perturbations.split(","), steps=steps, seed=seed, echo=click.echo)
+    seed_list = _seed_list(seeds)
+    demo_sweep(placements.split(","), perturbations.split(","), steps=steps, seeds=seed_list, echo=click.echo)
 
 
 # --- teacher rationales and rationale-set data (cotdistill.teachers, cotdistill.rationale_sets) --
@@ -325,12 +339,7 @@ def selftest(seeds, steps, out, device) -> None:
     tool; it says nothing about the study's claims on real data."""
     from cotdistill.students import home
     from cotdistill.testbed import run_selftest
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        _fail(f"--seeds must be integers separated by commas, found {seeds!r}")
-    if not seed_list:
-        _fail("--seeds needs at least one seed")
+    seed_list = _seed_list(seeds)
     if steps is not None and steps < 1:
         _fail(f"--steps must be at least 1, found {steps}")
     results = run_selftest(seed_list, Path(out) if out else home() / "selftest", steps=steps,

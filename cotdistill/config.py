@@ -44,6 +44,27 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the key and the file."""
 
 
+def hashed_settings(config: dict) -> dict:
+    """The settings a hash covers, from a resolved config as a dict (`RunConfig.to_dict()`, or one
+    stored with a run): all but the name and the trackers; the validation keys only when validation is
+    on (eval.every 0 changes no number), and keys added later (LATER_KEYS, HASH_NEUTRAL) only when not
+    at their default, so that adding a key never changes the hash (and run folder) of an existing
+    configuration. `config` is not changed."""
+    d = json.loads(json.dumps(config))                 # a deep copy of plain data
+    d.pop("name", None)
+    d.pop("tracking", None)                # where a run is mirrored changes no result
+    if not d["eval"].get("every"):
+        for key in ("every", "val_size"):
+            d["eval"].pop(key, None)
+    for (section, key), default in LATER_KEYS.items():
+        if d[section].get(key) == default:
+            d[section].pop(key)
+    for (section, key), default in HASH_NEUTRAL.items():
+        if d[section].get(key, default) == default:
+            d[section].pop(key, None)
+    return d
+
+
 @dataclass
 class DataConfig:
     name: str = "synthetic"
@@ -321,23 +342,8 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def _hashed(self) -> dict:
-        """The settings a hash covers: all but the name and the trackers; the validation keys only when
-        validation is on (eval.every 0 changes no number), and keys added later (LATER_KEYS,
-        HASH_NEUTRAL) only when not at their default, so that adding a key never changes the hash
-        (and run folder) of an existing configuration."""
-        d = self.to_dict()
-        d.pop("name", None)
-        d.pop("tracking", None)                # where a run is mirrored changes no result
-        if not self.eval.every:
-            for key in ("every", "val_size"):
-                d["eval"].pop(key)
-        for (section, key), default in LATER_KEYS.items():
-            if d[section].get(key) == default:
-                d[section].pop(key)
-        for (section, key), default in HASH_NEUTRAL.items():
-            if d[section].get(key, default) == default:
-                d[section].pop(key, None)
-        return d
+        """The settings a hash covers (see `hashed_settings`)."""
+        return hashed_settings(self.to_dict())
 
     def settings_hash(self) -> str:
         """12-hex-digit hash of the settings alone (name excluded): equal for the same config made

@@ -1,15 +1,19 @@
-"""The pure parts of an experiment report: multiple-comparison correction and the tables and figures
-as text (LaTeX booktabs, Markdown, CSV, SVG). The data comes from worker/report.py; nothing here reads
-a database or a file.
+"""The pure parts of an experiment report: multiple-comparison correction, the tables as text (LaTeX
+booktabs, Markdown, CSV) and the figures (matplotlib, PDF and SVG). The data comes from
+worker/report.py; nothing here reads a database or a file.
 
     holm([0.01, 0.04, 0.03])                  # [0.03, 0.06, 0.06]: Holm-adjusted p-values
-    latex_table(rows, reference="none/none")  # a booktabs tabular, compiles as a fragment
+    latex_table(rows, caption_note=...)       # a booktabs tabular, compiles as a fragment
     markdown_table(rows); csv_text(rows)      # the same numbers
-    svg_bars(rows); svg_lines(series)         # static figures, written by hand (no browser needed)
+    verdict_lines(rows)                       # the verdicts in plain text (the CLI prints them)
+    save(bar_figure(rows))                    # {"pdf": b"%PDF…", "svg": b"<?xml…"}
 
-A row is one arm in one panel (dataset, student): dataset, student, arm, n_seeds, mean, low, high
-(None with one seed) and, against the panel's reference arm, diff, diff_low, diff_high, p_value,
-p_holm, significant (None for the reference itself or where no comparison was possible).
+A row is one arm in one panel (dataset, student) as worker.api.verdicts makes it: arm (label), row_key,
+protocol, n_seeds, mean, low, high (None with one seed), flags, and against the panel's reference arm
+the procedure-level difference (seeds as the unit: diff, diff_low, diff_high, p_value, p_holm,
+significant, verdict; no interval or p with one seed pair) and the test-set statistics (these trained
+models, on these items: test_low, test_high, test_p, test_p_holm). Tables are keyed by row_key, so two
+arms never merge into one line.
 """
 
 from __future__ import annotations
@@ -17,13 +21,22 @@ from __future__ import annotations
 import csv
 import io
 import math
-from html import escape as _xml
 from typing import Sequence
 
+from cotdistill.stats import NEEDS_SEEDS
+
 ALPHA = 0.05
-CSV_COLUMNS = ("dataset", "student", "arm", "placement", "perturbation", "n_seeds", "seeds", "mean", "low",
-               "high", "reference", "diff", "diff_low", "diff_high", "p_value", "p_holm", "significant",
-               "n_items", "seed_pairs", "flagged_runs")
+CSV_COLUMNS = ("dataset", "student", "arm", "arm_key", "placement", "perturbation", "protocol", "n_seeds", "seeds",
+               "mean", "low", "high", "reference", "diff", "diff_low", "diff_high", "p_value", "p_holm",
+               "significant", "verdict", "seed_pairs", "detectable", "seeds_for_target", "sign_flip_floor", "test_low", "test_high",
+               "test_p", "test_p_holm", "n_items", "flagged_runs", "flags", "basis_warning", "note")
+FLAGS = (("collapsed", "collapse_reason", "not distinguishable from a constant answer", "constant answer"),
+         ("below_baseline", "below_baseline_reason", "significantly below the majority baseline",
+          "below the majority baseline"),
+         ("high_unparsed", "unparsed_reason", "mostly unparsed generations", "mostly unparsed"))
+"""(summary flag, its reason's key, what it means, its short name in tables)."""
+FLAGGED = "†"
+CONSTANT_PAIR = "‡"
 
 
 # ------------------------------------------------------------------------------------------ correction
@@ -70,29 +83,108 @@ def interval_text(mean: float | None, low: float | None, high: float | None, sig
     return f"{fmt(mean, signed=signed)} [{fmt(low, signed=signed)}, {fmt(high, signed=signed)}]"
 
 
+
+# ------------------------------------------------------------------------------------------ flags
+
+def flag_messages(summary: dict) -> list[str]:
+    """One message per flag a run raised (constant answer, below baseline, mostly unparsed): the
+    reason when it already says what the flag means, else 'what: reason', or 'what' alone."""
+    out = []
+    for flag, why, what, _ in FLAGS:
+        if not summary.get(flag):
+            continue
+        reason = summary.get(why) or ""
+        out.append(reason if what in reason else f"{what}: {reason}" if reason else what)
+    return out
+
+
+def flag_names(messages: Sequence[str]) -> list[str]:
+    """The short names ('constant answer', …) of flag messages made by `flag_messages`."""
+    return [short for _, _, what, short in FLAGS if any(what in m for m in messages)]
+
+
+
+# ------------------------------------------------------------------------------------------ table cells
+
 def _panels(rows: Sequence[dict]) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r["dataset"], r["student"]) for r in rows))
 
 
-def _arms(rows: Sequence[dict]) -> list[str]:
-    return list(dict.fromkeys(r["arm"] for r in rows))
+def _row_key(row: dict) -> str:
+    return row.get("row_key") or row["arm"]
 
 
-def _cell(rows: Sequence[dict], arm: str, panel: tuple[str, str]) -> dict | None:
-    return next((r for r in rows if r["arm"] == arm and (r["dataset"], r["student"]) == panel), None)
+def _lines(rows: Sequence[dict]) -> list[tuple[str, str]]:
+    """(row key, label) of the table's lines, in the rows' order."""
+    return list(dict.fromkeys((_row_key(r), r["arm"]) for r in rows))
 
 
-def _diff_text(row: dict | None, marker: str) -> str:
-    if row is None or row.get("diff") is None:
-        return "ref." if row is not None and row.get("is_reference") else "–"
-    star = marker if row.get("significant") else ""
-    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} {_p_text(row['p_value'])}{star}"
+def _cell(rows: Sequence[dict], key: str, panel: tuple[str, str]) -> dict | None:
+    return next((r for r in rows if _row_key(r) == key and (r["dataset"], r["student"]) == panel), None)
 
 
 def _p_text(p: float | None) -> str:
     """'p=0.0123' or 'p<0.001'."""
     text = fmt_p(p)
     return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def accuracy_text(row: dict | None, flagged: str = FLAGGED) -> str:
+    """'0.612 [0.581, 0.640]', marked when a seed of the arm is flagged."""
+    if row is None:
+        return "–"
+    return interval_text(row["mean"], row["low"], row["high"]) + (flagged if row.get("flagged_runs") else "")
+
+
+PLAIN = {"star": "*", "constant": CONSTANT_PAIR, "needs": NEEDS_SEEDS, "missing": "–", "p": "{}"}
+LATEX = {"star": r"$^{*}$", "constant": r"$^{\ddagger}$", "needs": r"needs $\geq$ 2 seeds", "missing": "--",
+         "p": "(${}$)"}
+"""How the table cells write their marks, as text and as LaTeX."""
+
+
+def diff_text(row: dict | None, style: dict = PLAIN) -> str:
+    """The procedure-level difference to the reference: '+0.125 [-0.010, +0.260] p=0.0312*' (star:
+    significant after Holm), '+0.125, needs ≥ 2 seeds' with one seed pair, 'ref.' for the reference;
+    ‡ marks a pair where both arms answer a constant label."""
+    if row is not None and row.get("is_reference"):
+        return "ref."
+    if row is None or row.get("diff") is None:
+        return style["missing"]
+    mark = style["constant"] if row.get("basis_warning") else ""
+    if row.get("p_value") is None:
+        return f"{fmt(row['diff'], signed=True)}, {style['needs']}{mark}"
+    return (f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} "
+            f"{style['p'].format(_p_text(row['p_value']))}{style['star'] if row.get('significant') else ''}{mark}")
+
+
+def test_set_text(row: dict | None, style: dict = PLAIN) -> str:
+    """The test-set interval and p (these trained models, on these items): '[-0.010, +0.260] p=0.004'."""
+    if row is None or row.get("test_p") is None:
+        return "ref." if row is not None and row.get("is_reference") else style["missing"]
+    return (f"[{fmt(row['test_low'], signed=True)}, {fmt(row['test_high'], signed=True)}] "
+            f"{style['p'].format(_p_text(row['test_p']))}")
+
+
+def _protocols(rows: Sequence[dict], key: str) -> str:
+    return ", ".join(dict.fromkeys(r.get("protocol") or "–" for r in rows if _row_key(r) == key))
+
+
+def notes(rows: Sequence[dict]) -> list[str]:
+    """The table's footnotes: flagged arms (one line per arm, one name per flag) and pairs that both
+    answer a constant label; none when nothing is flagged."""
+    out = []
+    for r in rows:
+        where = f"{r['arm']} ({r['dataset']} / {r['student']})"
+        if r.get("flagged_runs"):
+            names = ", ".join(r.get("flags") or []) or "flagged"
+            out.append(f"{FLAGGED} {where}: {len(r['flagged_runs'])} of {r['n_seeds']} seed(s) flagged ({names}); "
+                       f"their accuracy says little about what they learned.")
+        if r.get("basis_warning"):
+            out.append(f"{CONSTANT_PAIR} {where} vs {r['reference']}: both arms answer a constant label, so the "
+                       f"interval measures the label bias, not the arms (not evidence of no difference).")
+        if r.get("note"):
+            out.append(f"{where}: {r['note']}.")
+    return list(dict.fromkeys(out))
 
 
 # ------------------------------------------------------------------------------------------ rationales
@@ -135,51 +227,65 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def _latex_diff(row: dict | None) -> str:
-    if row is None or row.get("diff") is None:
-        return "ref." if row is not None and row.get("is_reference") else "--"
-    star = "$^{*}$" if row.get("significant") else ""
-    return f"{interval_text(row['diff'], row['diff_low'], row['diff_high'], signed=True)} (${_p_text(row['p_value'])}$){star}"
+def _latex(text: str) -> str:
+    """A note's text in LaTeX: escaped, the table's marks as math."""
+    out = latex_escape(text)
+    for plain, math_ in (("≥", r"$\geq$"), (FLAGGED, r"$^{\dagger}$"), (CONSTANT_PAIR, r"$^{\ddagger}$")):
+        out = out.replace(plain, math_)
+    return out
+
+
+def _latex_accuracy(row: dict | None) -> str:
+    return "--" if row is None else accuracy_text(row, flagged=r"$^{\dagger}$")
 
 
 def latex_table(rows: Sequence[dict], *, caption_note: str = "") -> str:
-    """A booktabs tabular (needs \\usepackage{booktabs}): one line per arm, per panel two columns,
-    accuracy (mean [95% interval] over seeds) and the paired difference to the reference arm with its
-    interval and p; $^{*}$ marks significance after the correction stated in `caption_note`."""
-    panels, arms = _panels(rows), _arms(rows)
-    spec = "l" + "ll" * len(panels)
+    """A booktabs tabular (needs \\usepackage{booktabs}): one line per arm (keyed by row key), the
+    evaluation protocol, and per panel three columns: accuracy (mean [95% interval] over seeds), the
+    procedure-level difference to the reference arm (seeds as the unit; $^{*}$: significant after the
+    correction stated in `caption_note`) and the test-set interval and p (these models, these items).
+    Flags and constant-answer pairs are marked and explained in footnote lines under the table."""
+    panels, lines_ = _panels(rows), _lines(rows)
+    width = 2 + 3 * len(panels)
+    spec = "ll" + "lll" * len(panels)
     lines = [f"% {' '.join(caption_note.split())}" if caption_note else "% cotdistill report table",
              rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    heads = " & ".join(rf"\multicolumn{{2}}{{c}}{{{latex_escape(d)} / {latex_escape(s)}}}" for d, s in panels)
-    lines.append(f"Arm & {heads} \\\\")
-    lines.append(" ".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(panels))))
-    lines.append(" & " + " & ".join(r"Accuracy [95\% CI] & $\Delta$ vs ref. [95\% CI]" for _ in panels) + " \\\\")
+    heads = " & ".join(rf"\multicolumn{{3}}{{c}}{{{latex_escape(d)} / {latex_escape(s)}}}" for d, s in panels)
+    lines.append(f"Arm & Evaluated & {heads} \\\\")
+    lines.append(" ".join(rf"\cmidrule(lr){{{3 + 3 * i}-{5 + 3 * i}}}" for i in range(len(panels))))
+    lines.append(" & & " + " & ".join(r"Accuracy [95\% CI] & $\Delta$ vs ref. [95\% CI], seeds & Test set [95\% CI]"
+                                      for _ in panels) + " \\\\")
     lines.append(r"\midrule")
-    for arm in arms:
+    for key, label in lines_:
         cells = []
         for panel in panels:
-            row = _cell(rows, arm, panel)
-            cells.append(interval_text(row["mean"], row["low"], row["high"]) if row else "--")
-            cells.append(_latex_diff(row))
-        lines.append(f"{latex_escape(arm)} & " + " & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+            row = _cell(rows, key, panel)
+            cells += [_latex_accuracy(row), diff_text(row, LATEX), test_set_text(row, LATEX)]
+        lines.append(f"{latex_escape(label)} & {latex_escape(_protocols(rows, key))} & " + " & ".join(cells) + r" \\")
+    lines.append(r"\bottomrule")
+    for note in notes(rows):
+        lines.append(rf"\multicolumn{{{width}}}{{l}}{{\footnotesize {_latex(note)}}} \\")
+    lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
-# ------------------------------------------------------------------------------------------ Markdown, CSV
+# ------------------------------------------------------------------------------------------ Markdown, CSV, text
 
 def markdown_table(rows: Sequence[dict]) -> str:
-    """The same table in GitHub Markdown; * marks significance after the stated correction."""
-    panels, arms = _panels(rows), _arms(rows)
-    head = ["arm"] + [f"{d} / {s}: {what}" for d, s in panels for what in ("accuracy [95% CI]", "Δ vs ref. [95% CI]")]
+    """The same table in GitHub Markdown, its footnotes under it; * marks significance after the
+    stated correction."""
+    panels = _panels(rows)
+    head = ["arm", "evaluated"] + [f"{d} / {s}: {what}" for d, s in panels
+                                   for what in ("accuracy [95% CI]", "Δ vs ref. [95% CI], seeds", "test set [95% CI]")]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for arm in arms:
-        cells = [arm.replace("|", "\\|")]
+    for key, label in _lines(rows):
+        cells = [label.replace("|", "\\|"), _protocols(rows, key)]
         for panel in panels:
-            row = _cell(rows, arm, panel)
-            cells += [interval_text(row["mean"], row["low"], row["high"]) if row else "–", _diff_text(row, "*")]
+            row = _cell(rows, key, panel)
+            cells += [accuracy_text(row), diff_text(row), test_set_text(row)]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    extra = notes(rows)
+    return "\n".join(lines + ([""] + extra if extra else [])) + "\n"
 
 
 def csv_text(rows: Sequence[dict]) -> str:
@@ -189,7 +295,9 @@ def csv_text(rows: Sequence[dict]) -> str:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: _csv_value(r.get(k)) for k in CSV_COLUMNS})
+        line = {k: _csv_value(r.get(k)) for k in CSV_COLUMNS}
+        line["flags"] = "; ".join(r.get("flags") or [])
+        writer.writerow(line)
     return out.getvalue()
 
 
@@ -201,83 +309,108 @@ def _csv_value(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-# ------------------------------------------------------------------------------------------ SVG
-
-PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880")
-
-
-def _svg(width: int, height: int, body: list[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11">\n'
-            f'<title>{_xml(title)}</title>\n<rect width="{width}" height="{height}" fill="white"/>\n'
-            + "\n".join(body) + "\n</svg>\n")
-
-
-def _y_axis(x0: float, y_of, lo: float, hi: float, ticks: int, label: str, top: float, bottom: float) -> list[str]:
-    body = [f'<line x1="{x0}" y1="{top}" x2="{x0}" y2="{bottom}" stroke="#444"/>']
-    for i in range(ticks + 1):
-        v = lo + (hi - lo) * i / ticks
-        y = y_of(v)
-        body.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#444"/>'
-                    f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.2f}</text>')
-    mid = (top + bottom) / 2
-    body.append(f'<text x="14" y="{mid:.1f}" transform="rotate(-90 14 {mid:.1f})" text-anchor="middle">'
-                f'{_xml(label)}</text>')
-    return body
+def verdict_lines(rows: Sequence[dict]) -> list[str]:
+    """Each comparison in one line of plain text, the procedure first, then the test set."""
+    out = []
+    for r in rows:
+        if r.get("is_reference") or r.get("reference") is None:
+            continue
+        head = f"{r['arm']} vs {r['reference']} ({r['dataset']} / {r['student']}): "
+        if r.get("diff") is None:
+            out.append(head + (r.get("comparison_error") or "not compared"))
+            continue
+        if r.get("p_value") is None:
+            verdict = f"{fmt(r['diff'], signed=True)}, {NEEDS_SEEDS} (1 seed pair)"
+        else:
+            verdict = (f"{interval_text(r['diff'], r['diff_low'], r['diff_high'], signed=True)}, p={fmt_p(r['p_value'])}"
+                       f" over {r['seed_pairs']} seed pairs, Holm p={fmt_p(r['p_holm'])}: {r['verdict']}")
+        out.append(head + verdict + f"; test set (these models, these items): {test_set_text(r)}"
+                   + (f" {CONSTANT_PAIR} both answer a constant label" if r.get("basis_warning") else ""))
+    return out
 
 
-def svg_bars(rows: Sequence[dict], title: str = "Test accuracy (mean over seeds, 95% interval)") -> str:
-    """Bars of mean accuracy per arm with their interval as error bars, grouped by panel."""
-    panels, arms = _panels(rows), _arms(rows)
-    colours = {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(arms)}
-    bar_w, gap, left, top, plot_h = 26, 30, 60, 30, 260
-    width = int(left + 20 + sum(len([r for r in rows if (r["dataset"], r["student"]) == p]) * bar_w + gap for p in panels)) + 200
-    height = top + plot_h + 60
-    y_of = lambda v: top + plot_h * (1 - v)                          # accuracy in [0, 1]
-    body = [f'<text x="{left}" y="18" font-size="13">{_xml(title)}</text>']
-    body += _y_axis(left, y_of, 0.0, 1.0, 5, "test accuracy", top, top + plot_h)
-    x = left + 12
-    for panel in panels:
+# ------------------------------------------------------------------------------------------ figures (matplotlib)
+
+COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
+           "#64b5cd")
+
+
+def _figure(width: float, height: float, ncols: int = 1):
+    """A matplotlib Figure (no pyplot, no global backend: the Agg canvas draws it) and its axes."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per name, in order (the palette repeats after ten)."""
+    return {n: COLOURS[i % len(COLOURS)] for i, n in enumerate(dict.fromkeys(names))}
+
+
+def bar_figure(rows: Sequence[dict], title: str = "Test accuracy (mean over seeds, 95% interval over seeds)"):
+    """Bars of mean accuracy per arm, one panel per (dataset, student): the 95% interval over seeds as
+    error bars, one dot per seed, the mean written at the top of each bar; a flagged arm's bar is hatched and its
+    name marked †."""
+    panels = _panels(rows)
+    palette = colours([_row_key(r) for r in rows])
+    n_bars = max(len([r for r in rows if (r["dataset"], r["student"]) == p]) for p in panels) if panels else 1
+    fig, axes = _figure(max(4.0, 1.2 + 0.9 * n_bars) * len(panels), 4.2, max(len(panels), 1))
+    for ax, panel in zip(axes, panels):
         mine = [r for r in rows if (r["dataset"], r["student"]) == panel]
-        start = x
-        for r in mine:
-            h = plot_h * r["mean"]
-            body.append(f'<rect x="{x}" y="{y_of(r["mean"]):.1f}" width="{bar_w - 4}" height="{h:.1f}" '
-                        f'fill="{colours[r["arm"]]}"><title>{_xml(r["arm"])}: {fmt(r["mean"])}</title></rect>')
-            if r.get("low") is not None and r.get("high") is not None:
-                cx = x + (bar_w - 4) / 2
-                body.append(f'<line x1="{cx}" y1="{y_of(r["low"]):.1f}" x2="{cx}" y2="{y_of(r["high"]):.1f}" stroke="#222"/>')
-            x += bar_w
-        body.append(f'<text x="{(start + x) / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
-                    f'{_xml(panel[0])} / {_xml(panel[1])}</text>')
-        x += gap
-    for i, arm in enumerate(arms):                                   # legend
-        y = top + 14 * i
-        body.append(f'<rect x="{x + 10}" y="{y}" width="10" height="10" fill="{colours[arm]}"/>'
-                    f'<text x="{x + 26}" y="{y + 9}">{_xml(arm)}</text>')
-    return _svg(width, height, body, title)
+        x = list(range(len(mine)))
+        lower = [r["mean"] - r["low"] if r.get("low") is not None else 0 for r in mine]
+        upper = [r["high"] - r["mean"] if r.get("high") is not None else 0 for r in mine]
+        bars = ax.bar(x, [r["mean"] for r in mine], color=[palette[_row_key(r)] for r in mine],
+                      hatch=None, yerr=[lower, upper], capsize=3, ecolor="#222222", width=0.7)
+        for bar, r in zip(bars, mine):
+            if r.get("flagged_runs"):
+                bar.set_hatch("//")
+        for i, r in enumerate(mine):           # the mean inside the bar's top (above a bar too short for it)
+            inside = r["mean"] >= 0.1
+            ax.text(i + 0.33, r["mean"] - 0.015 if inside else r["mean"] + 0.015, fmt(r["mean"]), ha="right",
+                    va="top" if inside else "bottom", fontsize=7, color="white" if inside else "black")
+        for i, r in enumerate(mine):
+            ax.scatter([i] * len(r["accuracies"]), r["accuracies"], s=12, color="black", zorder=3)
+        ax.set_xticks(x, [r["arm"] + (FLAGGED if r.get("flagged_runs") else "") for r in mine], rotation=30,
+                      ha="right", fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{panel[0]} / {panel[1]}", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    return fig
 
 
-def svg_lines(series: Sequence[dict], *, title: str, x_label: str, y_label: str) -> str:
-    """Lines of (x, y) points: series = [{name, x: [...], y: [...]}]; axes fitted to the data."""
-    xs = [v for s in series for v in s["x"]] or [0, 1]
-    ys = [v for s in series for v in s["y"]] or [0, 1]
-    x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y_lo, y_hi = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    left, top, plot_w, plot_h = 60, 30, 480, 260
-    x_of = lambda v: left + plot_w * (v - x_lo) / (x_hi - x_lo)
-    y_of = lambda v: top + plot_h * (1 - (v - y_lo) / (y_hi - y_lo))
-    body = [f'<text x="{left}" y="18" font-size="13">{_xml(title)}</text>']
-    body += _y_axis(left, y_of, y_lo, y_hi, 5, y_label, top, top + plot_h)
-    body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#444"/>')
-    for i in range(6):
-        v = x_lo + (x_hi - x_lo) * i / 5
-        body.append(f'<text x="{x_of(v):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{v:g}</text>')
-    body.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h + 32}" text-anchor="middle">{_xml(x_label)}</text>')
-    for i, s in enumerate(series):
-        colour = PALETTE[i % len(PALETTE)]
-        points = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in zip(s["x"], s["y"]))
-        body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5">'
-                    f'<title>{_xml(s["name"])}</title></polyline>')
-        body.append(f'<text x="{left + plot_w + 10}" y="{top + 12 * i + 9}" fill="{colour}">{_xml(s["name"])}</text>')
-    return _svg(left + plot_w + 260, top + plot_h + 50, body, title)
+def line_figure(series: Sequence[dict], *, title: str, x_label: str, y_label: str):
+    """Lines of series [{name, group, x, y}]: one colour and one legend entry per group (an arm),
+    several lines per group (its seeds); axes with matplotlib's round ticks."""
+    fig, (ax,) = _figure(6.4, 3.8)
+    palette = colours([s.get("group", s["name"]) for s in series])
+    shown = set()
+    for s in series:
+        group = s.get("group", s["name"])
+        ax.plot(s["x"], s["y"], color=palette[group], linewidth=1.2, marker="o" if len(s["x"]) < 12 else None,
+                markersize=3, label=None if group in shown else group)
+        shown.add(group)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title, fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    if shown:
+        ax.legend(fontsize=8, frameon=False)
+    return fig
+
+
+def save(fig) -> dict[str, bytes]:
+    """The figure as vector PDF and SVG (text kept as text in the SVG; no dates, so the same figure
+    gives the same files)."""
+    import matplotlib
+    out = {}
+    with matplotlib.rc_context({"svg.hashsalt": "cotdistill", "svg.fonttype": "none", "pdf.fonttype": 42}):
+        for kind, metadata in (("pdf", {"CreationDate": None}), ("svg", {"Date": None})):
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=kind, metadata=metadata)
+            out[kind] = buffer.getvalue()
+    return out

@@ -227,15 +227,19 @@ def show(run_id) -> None:
 
 @cli.command()
 @click.argument("experiment")
-@click.option("--reference", default=None, help="Arm label the others are compared with (e.g. none/none; "
-              "default: none/none when the experiment has it, else the first arm).")
-@click.option("--scoring", default=None, help="Scoring mode every run computed (default: each run's own).")
+@click.option("--reference", default=None, help="The arm the others are compared with: its label as the report "
+              "prints it (e.g. none, or 'after · n_train=400') or its arm key (default: the label-only arm when "
+              "there is exactly one, else the first arm).")
+@click.option("--scoring", default=None, help="Scoring mode every scored run computed (default: each run's own); "
+              "arms evaluated by generation keep their generated accuracy.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="Folder to write into (default: ./report-EXPERIMENT).")
 def report(experiment, reference, scoring, out) -> None:
     """Write EXPERIMENT's report (name or id): report.html (self-contained), table.tex (booktabs),
-    table.md, results.csv and figures/*.svg, with the numbers the Compare page shows."""
+    table.md, results.csv and figures/*.pdf and *.svg, with the numbers the Compare page shows; print
+    each arm's verdict against the reference (the procedure, seeds as the unit, first; then the test set)."""
     from pathlib import Path
+    from cotdistill.report import verdict_lines
     from worker.report import ReportError, build, write
     _existing_database()
     try:
@@ -244,6 +248,8 @@ def report(experiment, reference, scoring, out) -> None:
         raise click.ClickException(str(e)) from None
     folder = Path(out or f"report-{found['experiment']['name']}")
     paths = write(found, folder)
+    for line in verdict_lines(found["rows"]):
+        click.echo(line)
     click.echo(f"report of {found['experiment']['name']!r} (reference {found['reference']}) written to "
                f"{folder}: {', '.join(str(p.relative_to(folder)) for p in paths)}")
 

@@ -1,15 +1,15 @@
 """An experiment as a report a researcher can send to a co-author or paste into a paper.
 
-    report = build("cqa-placements", reference="none/none")   # plain data: the numbers Compare shows
-    write(report, Path("report-cqa"))                          # report.html, table.tex, table.md,
-                                                               # results.csv, figures/*.svg
-    data = zip_bytes(report)                                   # the same files in one zip (Compare's button)
+    report = build("cqa-placements", reference="none")   # plain data: the numbers Compare shows
+    write(report, Path("report-cqa"))                     # report.html, table.tex, table.md, results.csv,
+                                                          # figures/*.pdf and *.svg
+    data = zip_bytes(report)                              # the same files in one zip (Compare's button)
 
-The numbers come from the jobs API's own comparison functions (`compare`: accuracy per arm over its
-seeds; `paired`: arm minus reference over seed pairs, item-cluster bootstrap with the fixed seed
-`BOOTSTRAP_SEED` and sign-flip p), so a report shows exactly what the Compare page shows. The
-family of arm-vs-reference comparisons is corrected by Holm's method (cotdistill/report.py). The
-formatting is in cotdistill/report.py (tables, SVG) and worker/report_html.py (the HTML page).
+The numbers come from the jobs API's own functions (`compare`: accuracy per arm over its seeds;
+`verdicts.versus`: every arm against the reference arm, the procedure-level test with seeds as the unit
+first, Holm-corrected over the comparisons printed, then the test-set statistics with the fixed
+bootstrap seed `BOOTSTRAP_SEED`), so a report shows exactly what the Compare page shows. The
+formatting is in cotdistill/report.py (tables, figures) and worker/report_html.py (the HTML page).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ from pathlib import Path
 
 from cotdistill import RESULTS_VERSION, __version__, report as fmt
 from cotdistill.stats import MIN_SEEDS_TO_RESAMPLE
-from worker.api import runs as api
+from worker.api import runs as api, verdicts
 
-N_BOOT = 10_000
+N_BOOT = verdicts.N_BOOT
 BOOTSTRAP_SEED = 0            # the default seed of stats.seed_paired_diff, which api.paired uses
 EXAMPLES_SHOWN = 5
-FLAGS = (("collapsed", "collapse_reason", "not distinguishable from a constant answer"),
-         ("below_baseline", "below_baseline_reason", "significantly below the majority baseline"),
-         ("high_unparsed", "unparsed_reason", "mostly unparsed generations"))
+ENVIRONMENT_KEYS = ("threads", "torch", "transformers", "python", "device")
+"""What a run's summary["environment"] records (older runs: nothing)."""
 
 
 class ReportError(ValueError):
@@ -40,9 +39,10 @@ class ReportError(ValueError):
 
 def build(experiment: str | int, *, reference: str | None = None, scoring: str | None = None,
           n_boot: int = N_BOOT, examples_shown: int = EXAMPLES_SHOWN) -> dict:
-    """Everything a report shows, as plain data. `reference` is an arm label (`none/none`; default:
-    that arm when the experiment has it, else the first arm); `scoring` a scoring mode every run
-    computed (default: each run's own)."""
+    """Everything a report shows, as plain data. `reference` is an arm's label (`none`) or arm key
+    (default: the label-only arm when there is exactly one, else the first arm); `scoring` a scoring
+    mode every run evaluated by scoring computed (default: each run's own; arms evaluated by
+    generation keep their generated accuracy)."""
     from worker.db import database_url, masked
     info = _experiment_info(experiment)
     runs = api.list_runs(experiment=info["id"])
@@ -51,39 +51,59 @@ def build(experiment: str | int, *, reference: str | None = None, scoring: str |
         counts = ", ".join(f"{sum(r['status'] == s for r in runs)} {s}" for s in sorted({r["status"] for r in runs}))
         raise ReportError(f"experiment {info['name']!r} has no succeeded run yet ({counts or 'no runs'}): "
                           f"nothing to report")
-    arms = api.compare([r["id"] for r in done], scoring=scoring)
-    labels = list(dict.fromkeys(a["arm"] for a in arms))
-    if reference is None:
-        reference = "none/none" if "none/none" in labels else labels[0]
-    elif reference not in labels:
-        raise ReportError(f"--reference {reference!r} is not an arm of experiment {info['name']!r}; "
-                          f"its arms are {', '.join(labels)}")
-    flags = run_flags(done, scoring)
-    rows, paired = _rows(arms, reference, flags, n_boot, scoring)
+    _check_scoring(done, scoring, info["name"])
+    arms = api.compare([r["id"] for r in runs], scoring=scoring)
+    try:
+        key = verdicts.resolve_reference(arms, reference)
+    except ValueError:
+        raise ReportError(f"--reference {reference!r} is not an arm of experiment {info['name']!r}; its arms are "
+                          f"{', '.join(verdicts.reference_choices(arms).values())} (a label or an arm key)") from None
+    flags = verdicts.run_flags(done, scoring)
+    rows, paired = verdicts.versus(arms, key, scoring=scoring, n_boot=n_boot)
+    for row in rows:
+        row["flagged_runs"] = [r for r in row["runs"] if r in flags]
+        row["flags"] = fmt.flag_names([m for r in row["flagged_runs"] for m in flags[r]])
     data_reports, examples = _datasets(done)
     return {
-        "experiment": info, "reference": reference, "scoring": scoring,
-        "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "experiment": info, "reference": verdicts.reference_choices(arms)[key], "reference_key": key,
+        "scoring": scoring, "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "database": masked(database_url()),
         "versions": _versions(done),
-        "method": method_text(n_boot),
+        "method": method_text(n_boot, sum(r.get("p_value") is not None for r in rows),
+                              sum(r.get("test_p") is not None for r in rows)),
         "rows": rows, "runs": [_run_line(r, flags) for r in runs],
         "flags": {str(k): v for k, v in flags.items()},
         "data_reports": data_reports,
-        "curves": api.curves([r["id"] for r in done], "loss"),
+        "curves": api.curves([r["id"] for r in done], "label_loss"),
         "arms": arms,
-        "flips": [_flips(row, paired[i], examples, examples_shown) for i, row in enumerate(rows) if i in paired],
+        "flips": [_flips(row, paired[i], examples, examples_shown, scoring) for i, row in enumerate(rows)
+                  if i in paired],
     }
 
 
-def method_text(n_boot: int) -> str:
+def _check_scoring(done: list[dict], scoring: str | None, name: str) -> None:
+    """Every run evaluated by scoring computed `scoring` (generated answers have no scoring modes)."""
+    if scoring is None:
+        return
+    missing = [r["id"] for r in done if r["eval_mode"] != "generate" and api.run_accuracy(r, scoring) is None]
+    if missing:
+        raise ReportError(f"--scoring {scoring!r}: run(s) {', '.join(map(str, missing))} of experiment {name!r} "
+                          f"did not compute that scoring mode; leave --scoring out to use each run's own")
+
+
+def method_text(n_boot: int, family: int = 0, test_family: int = 0) -> str:
     return (f"Accuracy: mean over seeds with a 95% Student-t interval over the seeds' accuracies (none with "
-            f"one seed). Difference to the reference arm: mean over seed pairs (runs paired by seed, on "
-            f"the test items every pair evaluated), 95% percentile interval of a cluster bootstrap over "
-            f"test items ({n_boot} resamples, bootstrap seed {BOOTSTRAP_SEED}; seeds also resampled "
-            f"from {MIN_SEEDS_TO_RESAMPLE} seed pairs), p from the exact sign-flip test on the per-item "
-            f"mean difference (McNemar's exact test with one seed pair). * marks p < {fmt.ALPHA} after "
-            f"Holm's correction over all arm-vs-reference comparisons of the report.")
+            f"one seed); each arm evaluated as its column 'evaluated' says (`before` by generation, the label "
+            f"right after the prompt by scoring). Against the reference arm, first the training procedure, "
+            f"seeds as the unit: the mean over seed pairs (runs paired by seed, on the test items every pair "
+            f"evaluated) of the accuracy difference, a 95% Student-t interval and the paired t-test over the "
+            f"per-pair differences ('{fmt.NEEDS_SEEDS}' with one seed pair); * marks p < {fmt.ALPHA} after "
+            f"Holm's correction over the {family} comparison(s) printed with a p-value. Second, the test set "
+            f"(these trained models, on these items, which says nothing about new seeds): 95% percentile "
+            f"interval of a cluster bootstrap over test items ({n_boot} resamples, bootstrap seed "
+            f"{BOOTSTRAP_SEED}; seeds also resampled from {MIN_SEEDS_TO_RESAMPLE} seed pairs) and the exact "
+            f"sign-flip test on the per-item mean difference (McNemar's with one seed pair); results.csv "
+            f"also holds its Holm-adjusted p over the {test_family} comparison(s).")
 
 
 def _experiment_info(experiment: str | int) -> dict:
@@ -98,61 +118,24 @@ def _experiment_info(experiment: str | int) -> dict:
                 "cells": len(e.cells or [])}
 
 
-def run_flags(done: list[dict], scoring: str | None) -> dict[int, list[str]]:
-    """Run id → why its accuracy says little (constant answer, below baseline, mostly unparsed),
-    under `scoring`: a run's own flags for its own scoring, else checked on that mode's answers."""
-    flags: dict[int, list[str]] = {}
-    others = [r["id"] for r in done if scoring is not None and r["summary"].get("scoring") != scoring]
-    found = {r["id"]: r["summary"] for r in done if r["id"] not in others}
-    if others:
-        found.update(api.mode_diagnostics(others, scoring))
-    for run_id, summary in found.items():
-        reasons = [f"{what}: {summary.get(why) or ''}".rstrip(": ") for flag, why, what in FLAGS if summary.get(flag)]
-        if reasons:
-            flags[run_id] = reasons
-    return flags
-
-
-def _rows(arms: list[dict], reference: str, flags: dict, n_boot: int, scoring: str | None
-          ) -> tuple[list[dict], dict[int, dict]]:
-    rows, paired = [], {}
-    arms = sorted(arms, key=lambda a: a["arm"] != reference)      # the reference first; stable otherwise
-    for arm in arms:
-        ref = next((a for a in arms if a["arm"] == reference and (a["dataset"], a["student"]) ==
-                    (arm["dataset"], arm["student"])), None)
-        row = {"dataset": arm["dataset"], "student": arm["student"], "arm": arm["arm"], "arm_key": arm["arm_key"],
-               "placement": arm["placement"], "perturbation": arm["perturbation"], "n_seeds": arm["n_seeds"],
-               "seeds": arm["seeds"], "runs": arm["runs"], "accuracies": arm["accuracies"], "mean": arm["mean"],
-               "low": arm["low"], "high": arm["high"], "reference": ref["arm"] if ref else None,
-               "is_reference": ref is arm, "flagged_runs": [r for r in arm["runs"] if r in flags]}
-        if ref is not None and ref is not arm:
-            try:
-                p = api.paired(arm["runs"], ref["runs"], n_boot=n_boot, scoring=scoring)
-            except ValueError as e:
-                row["comparison_error"] = str(e)
-            else:
-                paired[len(rows)] = p
-                row.update(diff=p["diff"], diff_low=p["low"], diff_high=p["high"], p_value=p["p_value"],
-                           n_items=p["n_items"], seed_pairs=len(p["pairs"]),
-                           basis_warning=(p.get("basis") or {}).get("warning"))
-        rows.append(row)
-    compared = sorted(paired)
-    for i, q in zip(compared, fmt.holm([rows[i]["p_value"] for i in compared])):
-        rows[i]["p_holm"] = q
-        rows[i]["significant"] = q < fmt.ALPHA
-    return rows, paired
-
-
 def _versions(done: list[dict]) -> dict:
-    """The code and results versions, and per dataset the content hashes the runs recorded."""
+    """The code and results versions, per dataset the content hashes the runs recorded, and the
+    environment each run recorded (thread count, torch and transformers versions, device): per key,
+    the distinct values and the runs that recorded none."""
     def distinct(key: str, dataset: str) -> list:
         return sorted({str(r["summary"].get(key)) for r in done if r["dataset"] == dataset
                        and r["summary"].get(key) is not None})
     datasets = sorted({r["dataset"] for r in done})
+    environment = {}
+    for key in ENVIRONMENT_KEYS:
+        values = [(r["summary"].get("environment") or {}).get(key) for r in done]
+        environment[key] = {"values": sorted({str(v) for v in values if v is not None}),
+                            "not_recorded": sorted(r["id"] for r, v in zip(done, values) if v is None)}
     return {"cotdistill": __version__, "code": _git_version(), "results_version": RESULTS_VERSION,
             "runs_results_versions": sorted({r["summary"].get("results_version") or 1 for r in done}),
             "datasets": {d: {k: distinct(k, d) for k in ("data_hash", "scores_hash", "precision", "device")}
                          for d in datasets},
+            "environment": environment,
             "config_hashes": sorted({r["config_hash"] for r in done})}
 
 
@@ -212,13 +195,16 @@ def _datasets(done: list[dict]) -> tuple[list[dict], dict[str, dict]]:
     return reports, examples
 
 
-def _flips(row: dict, paired: dict, examples: dict, shown: int) -> dict:
-    """Items the arm fixes (right where the reference is wrong) or breaks on every seed pair."""
+def _flips(row: dict, paired: dict, examples: dict, shown: int, scoring: str | None = None) -> dict:
+    """Items the arm fixes (right where the reference is wrong) or breaks on every seed pair: how many,
+    and the first `shown` of each with the answers of the first seed pair (under `scoring` where the
+    run was scored)."""
     n_pairs = len(paired["pairs"])
     fixed = [e for e in paired["examples"] if e["fixes"] == n_pairs]
     broken = [e for e in paired["examples"] if e["breaks"] == n_pairs]
     a_run, b_run = paired["pairs"][0]
-    answers = {(p["run_id"], p["example_id"]): p for p in api.predictions([a_run, b_run])}
+    answers = {(p["run_id"], p["example_id"]): {**p, **((p["extra"].get("by_mode") or {}).get(scoring) or {})}
+               for p in api.predictions([a_run, b_run])}
     config = api.run_detail(a_run)["config"]
 
     def detail(e: dict) -> dict:
@@ -238,24 +224,32 @@ def _flips(row: dict, paired: dict, examples: dict, shown: int) -> dict:
 
 def _run_line(r: dict, flags: dict) -> dict:
     return {"id": r["id"], "arm": r["arm"], "dataset": r["dataset"], "student": r["student"], "seed": r["seed"],
-            "status": r["status"], "accuracy": r["accuracy"], "config_hash": r["config_hash"],
-            "flags": flags.get(r["id"], [])}
+            "status": r["status"], "accuracy": r["accuracy"], "eval_mode": r["eval_mode"],
+            "config_hash": r["config_hash"], "flags": flags.get(r["id"], [])}
 
 
 # ------------------------------------------------------------------------------------------ files
 
 def files(report: dict) -> dict[str, bytes]:
-    """Every file of the report by its relative path."""
+    """Every file of the report by its relative path: the figures as PDF and SVG."""
     from worker.report_html import figures, html_page
-    note = ("Holm-corrected over all arm-vs-reference comparisons; * : adjusted p < "
-            f"{fmt.ALPHA}; reference arm {report['reference']}; bootstrap seed {BOOTSTRAP_SEED}")
     out = {"report.html": html_page(report).encode("utf-8"),
-           "table.tex": fmt.latex_table(report["rows"], caption_note=note).encode("utf-8"),
-           "table.md": (fmt.markdown_table(report["rows"]) + f"\n{note}.\n").encode("utf-8"),
+           "table.tex": fmt.latex_table(report["rows"], caption_note=table_note(report)).encode("utf-8"),
+           "table.md": (fmt.markdown_table(report["rows"]) + f"\n{table_note(report)}.\n").encode("utf-8"),
            "results.csv": fmt.csv_text(report["rows"]).encode("utf-8")}
-    for name, svg in figures(report).items():
-        out[f"figures/{name}.svg"] = svg.encode("utf-8")
+    for name, found in figures(report).items():
+        for kind, data in found.items():
+            out[f"figures/{name}.{kind}"] = data
     return out
+
+
+def table_note(report: dict) -> str:
+    family = sum(r.get("p_value") is not None for r in report["rows"])
+    return (f"Δ vs ref.: procedure-level difference, seeds as the unit (paired t over seed pairs, 95% t-interval); "
+            f"* : p < {fmt.ALPHA} after Holm's correction over the {family} comparison(s) with a p-value; "
+            f"'{fmt.NEEDS_SEEDS}': one seed pair. Test set: these trained models on these items (item-cluster "
+            f"bootstrap, bootstrap seed {BOOTSTRAP_SEED}; exact sign-flip p), not a claim about new seeds. "
+            f"Reference arm {report['reference']}")
 
 
 def write(report: dict, out: Path) -> list[Path]:

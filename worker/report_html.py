@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page (Plotly embedded once, no network) and its figures as
-static SVG (written by cotdistill/report.py, no browser needed). Input: worker.report.build's data.
+static vector files (matplotlib, through cotdistill/report.py; no browser needed). Input:
+worker.report.build's data.
 
     html = html_page(report)       # str, opens offline
-    svgs = figures(report)         # {"accuracy": "<svg ...>", "curves": ..., "accuracy_vs_k": ...}
+    files = figures(report)        # {"accuracy": {"pdf": b"…", "svg": b"…"}, "label_loss": …, "accuracy_vs_k": …}
 """
 
 from __future__ import annotations
@@ -28,37 +29,40 @@ def k_points(rows: list[dict]) -> list[dict]:
     control), and the references (full rationale after, label only) with k None."""
     points = []
     for r in rows:
-        params = _params(r["arm"])
-        if r["placement"] == "after" and r["perturbation"] in K_SERIES and "k" in params:
+        params = r.get("perturbation_params") or {}
+        if r["placement"] == "after" and r["perturbation"] in K_SERIES and params.get("k") is not None:
             points.append({**r, "series": K_SERIES[r["perturbation"]], "k": float(params["k"])})
-        elif (r["placement"], r["perturbation"]) in REFERENCE_LINES:
+        elif (r["placement"], r["perturbation"]) in REFERENCE_LINES and not r.get("untouched"):
             points.append({**r, "series": REFERENCE_LINES[(r["placement"], r["perturbation"])], "k": None})
     return points
 
 
-def _params(arm: str) -> dict:
-    """`after/key_tokens(k=3,order=shuffled)` -> {k: '3', order: 'shuffled'}."""
-    if "(" not in arm:
-        return {}
-    inner = arm[arm.index("(") + 1:arm.rindex(")")]
-    return dict(part.split("=", 1) for part in inner.split(",") if "=" in part)
-
-
-def _curve_series(report: dict) -> list[dict]:
-    names = {r["id"]: f"{r['arm']} s{r['seed']} #{r['id']}" for r in report["runs"]}
+def curve_series(report: dict) -> list[dict]:
+    """The label-loss curve of each run: {name, group (its arm), x (steps), y}."""
+    runs = {r["id"]: r for r in report["runs"]}
     by_run = defaultdict(lambda: {"x": [], "y": []})
     for p in report["curves"]:
         by_run[p["run_id"]]["x"].append(p["step"])
         by_run[p["run_id"]]["y"].append(p["value"])
-    return [{"name": names.get(i, str(i)), **v} for i, v in sorted(by_run.items())]
+    out = []
+    for i, v in sorted(by_run.items()):
+        r = runs.get(i, {"arm": str(i), "seed": "?", "dataset": "", "student": ""})
+        group = r["arm"] if len({(x["dataset"], x["student"]) for x in runs.values()}) <= 1 else \
+            f"{r['dataset']} / {r['student']}: {r['arm']}"
+        out.append({"name": f"{r['arm']} s{r['seed']} #{i}", "group": group, **v})
+    return out
 
 
-def figures(report: dict) -> dict[str, str]:
-    """Static SVG of each figure (the same data as the page's interactive ones)."""
-    out = {"accuracy": fmt.svg_bars(report["rows"])}
+LABEL_LOSS = "label loss (per label token; the same tokens for every placement)"
+
+
+def figures(report: dict) -> dict[str, dict[str, bytes]]:
+    """Each static figure as vector PDF and SVG (the same data as the page's interactive ones)."""
+    out = {"accuracy": fmt.save(fmt.bar_figure(report["rows"]))}
     if report["curves"]:
-        out["curves"] = fmt.svg_lines(_curve_series(report), title="Training loss", x_label="step",
-                                      y_label="training loss")
+        out["label_loss"] = fmt.save(fmt.line_figure(curve_series(report), title="Label loss during training "
+                                                     "(one colour per arm, one line per seed)",
+                                                     x_label="step", y_label="label loss"))
     with_k = [p for p in k_points(report["rows"]) if p["k"] is not None]
     if with_k:
         series = defaultdict(lambda: {"x": [], "y": []})
@@ -66,10 +70,10 @@ def figures(report: dict) -> dict[str, str]:
             name = f"{p['dataset']} / {p['student']}: {p['series']}"
             series[name]["x"].append(p["k"])
             series[name]["y"].append(p["mean"])
-        out["accuracy_vs_k"] = fmt.svg_lines([{"name": n, **v} for n, v in series.items()],
-                                             title="Test accuracy against k (key-token study)",
-                                             x_label="k (rationale units kept after the label)",
-                                             y_label="test accuracy")
+        out["accuracy_vs_k"] = fmt.save(fmt.line_figure([{"name": n, **v} for n, v in series.items()],
+                                                        title="Test accuracy against k (key-token study)",
+                                                        x_label="k (rationale units kept after the label)",
+                                                        y_label="test accuracy"))
     return out
 
 
@@ -86,7 +90,7 @@ def accuracy_figure(rows: list[dict]) -> go.Figure:
         error = dict(type="data", symmetric=False, array=[(r["high"] - r["mean"]) if r["high"] is not None else 0 for r in mine],
                      arrayminus=[(r["mean"] - r["low"]) if r["low"] is not None else 0 for r in mine])
         fig.add_trace(go.Bar(x=[r["arm"] for r in mine], y=[r["mean"] for r in mine], error_y=error,
-                             name="mean over seeds", showlegend=i == 1, marker_color=fmt.PALETTE[0]), row=i, col=1)
+                             name="mean over seeds", showlegend=i == 1, marker_color=fmt.COLOURS[0]), row=i, col=1)
         fig.add_trace(go.Scatter(x=[r["arm"] for r in mine for _ in r["accuracies"]],
                                  y=[a for r in mine for a in r["accuracies"]], mode="markers", name="seed",
                                  showlegend=i == 1, marker=dict(color="black", size=7)), row=i, col=1)
@@ -96,27 +100,38 @@ def accuracy_figure(rows: list[dict]) -> go.Figure:
 
 
 def difference_figure(rows: list[dict]) -> go.Figure:
-    """Each arm minus its reference, with the 95% cluster-bootstrap interval; filled markers where
-    significant after Holm's correction."""
+    """Each arm minus its reference, the training procedure (seeds as the unit): the 95% interval over
+    seed pairs; filled markers where significant after Holm's correction; an arm with one seed pair
+    has no interval (needs ≥ 2 seeds)."""
     compared = [r for r in rows if r.get("diff") is not None]
     labels = [f"{r['dataset']} / {r['student']}: {r['arm']}" for r in compared]
     fig = go.Figure(go.Scatter(
         x=[r["diff"] for r in compared], y=labels, mode="markers",
-        error_x=dict(type="data", symmetric=False, array=[r["diff_high"] - r["diff"] for r in compared],
-                     arrayminus=[r["diff"] - r["diff_low"] for r in compared]),
-        marker=dict(size=10, color=fmt.PALETTE[1], symbol=["circle" if r.get("significant") else "circle-open"
-                                                              for r in compared]),
-        text=[f"p={fmt.fmt_p(r['p_value'])}, Holm {fmt.fmt_p(r['p_holm'])}" for r in compared],
+        error_x=dict(type="data", symmetric=False,
+                     array=[r["diff_high"] - r["diff"] if r["diff_high"] is not None else 0 for r in compared],
+                     arrayminus=[r["diff"] - r["diff_low"] if r["diff_low"] is not None else 0 for r in compared]),
+        marker=dict(size=10, color=fmt.COLOURS[3], symbol=["circle" if r.get("significant") else "circle-open"
+                                                           for r in compared]),
+        text=[f"p={fmt.fmt_p(r['p_value'])}, Holm {fmt.fmt_p(r['p_holm'])}" if r["p_value"] is not None
+              else fmt.NEEDS_SEEDS for r in compared],
         hovertemplate="%{y}<br>Δ %{x:+.3f}<br>%{text}<extra></extra>", name="Δ vs reference"))
     fig.add_vline(x=0, line=dict(color="#444", dash="dot"))
-    fig.update_layout(xaxis_title="accuracy difference to the reference arm", height=120 + 40 * len(compared),
-                      margin=dict(t=30, b=40, l=260))
+    fig.update_layout(xaxis_title="accuracy difference to the reference arm (mean over seed pairs, 95% interval "
+                                  "over seed pairs)", height=120 + 40 * len(compared), margin=dict(t=30, b=40, l=260))
     return fig
 
 
 def curves_figure(report: dict) -> go.Figure:
-    fig = go.Figure([go.Scatter(x=s["x"], y=s["y"], mode="lines", name=s["name"]) for s in _curve_series(report)])
-    fig.update_layout(xaxis_title="step", yaxis_title="training loss", height=380, margin=dict(t=30, b=40))
+    """Label loss, one line per run, one colour (and legend entry) per arm."""
+    series = curve_series(report)
+    palette = fmt.colours([s["group"] for s in series])
+    fig, shown = go.Figure(), set()
+    for s in series:
+        fig.add_trace(go.Scatter(x=s["x"], y=s["y"], mode="lines", name=s["group"], legendgroup=s["group"],
+                                 showlegend=s["group"] not in shown, line=dict(color=palette[s["group"]]),
+                                 hovertemplate=f"{escape(s['name'])}<br>step %{{x}}: %{{y:.4f}}<extra></extra>"))
+        shown.add(s["group"])
+    fig.update_layout(xaxis_title="step", yaxis_title=LABEL_LOSS, height=380, margin=dict(t=30, b=40))
     return fig
 
 
@@ -158,30 +173,44 @@ def _table(head: list[str], body: list[list[str]]) -> str:
 
 
 def _accuracy_table(report: dict) -> str:
-    rows = report["rows"]
-    panels = list(dict.fromkeys((r["dataset"], r["student"]) for r in rows))
-    head = ["arm"] + [f"{d} / {s}: {w}" for d, s in panels for w in ("accuracy [95% CI]", "seeds", "Δ vs ref. [95% CI]",
-                                                                       "p", "Holm p")]
+    """One line per arm and panel: accuracy over seeds, how it was evaluated, then against the reference
+    the procedure-level verdict with its seed budget, then the test-set statistics."""
+    head = ["dataset / student", "arm", "evaluated", "accuracy [95% CI]", "seeds", "Δ vs ref. [95% CI], seeds",
+            "p", "Holm p", "verdict", "seed budget", "test set [95% CI]", "test-set p"]
     body = []
-    for arm in dict.fromkeys(r["arm"] for r in rows):
-        line = [escape(arm)]
-        for panel in panels:
-            r = next((x for x in rows if x["arm"] == arm and (x["dataset"], x["student"]) == panel), None)
-            if r is None:
-                line += ["–"] * 5
-                continue
-            flag = f' <span class="warn" title="flagged runs {r["flagged_runs"]}">⚠</span>' if r["flagged_runs"] else ""
-            line += [escape(fmt.interval_text(r["mean"], r["low"], r["high"])) + flag, str(r["n_seeds"])]
-            if r.get("diff") is None:
-                line += ["reference" if r["is_reference"] else escape(r.get("comparison_error", "–")), "", ""]
-            else:
-                sig = ' class="sig"' if r["significant"] else ""
-                line += [f"<span{sig}>{escape(fmt.interval_text(r['diff'], r['diff_low'], r['diff_high'], signed=True))}"
-                         f"{'*' if r['significant'] else ''}</span>"
-                         + (f' <span class="warn" title="{escape(r["basis_warning"])}">⚠</span>' if r.get("basis_warning") else ""),
-                         escape(fmt.fmt_p(r["p_value"])), escape(fmt.fmt_p(r["p_holm"]))]
+    for r in report["rows"]:
+        flag = (f' <span class="warn" title="{escape("; ".join(r.get("flags") or []))}">{fmt.FLAGGED}</span>'
+                if r.get("flagged_runs") else "")
+        line = [escape(f"{r['dataset']} / {r['student']}"), escape(r["arm"]),
+                escape(r.get("protocol") or "–") + (f'<br><span class="small">{escape(r["note"])}</span>'
+                                                    if r.get("note") else ""),
+                escape(fmt.interval_text(r["mean"], r["low"], r["high"])) + flag, str(r["n_seeds"])]
+        if r.get("diff") is None:
+            line += ["reference" if r["is_reference"] else escape(r.get("comparison_error", "–"))] + [""] * 6
+        else:
+            sig = ' class="sig"' if r.get("significant") else ""
+            constant = (f' <span class="warn" title="{escape(r["basis_warning"])}">{fmt.CONSTANT_PAIR}</span>'
+                        if r.get("basis_warning") else "")
+            diff = (fmt.interval_text(r["diff"], r["diff_low"], r["diff_high"], signed=True) if r["p_value"] is not None
+                    else f"{fmt.fmt(r['diff'], signed=True)}, {fmt.NEEDS_SEEDS}")
+            line += [f"<span{sig}>{escape(diff)}{'*' if r.get('significant') else ''}</span>{constant}",
+                     escape(fmt.fmt_p(r["p_value"])), escape(fmt.fmt_p(r["p_holm"])), escape(r["verdict"]),
+                     escape(budget_text(r)),
+                     escape(f"[{fmt.fmt(r['test_low'], signed=True)}, {fmt.fmt(r['test_high'], signed=True)}]"),
+                     escape(fmt.fmt_p(r["test_p"]))]
         body.append(line)
-    return _table(head, body)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in fmt.notes(report["rows"]))
+    return _table(head, body) + (f"<ul class='small'>{notes}</ul>" if notes else "")
+
+
+def budget_text(row: dict) -> str:
+    """The seed budget of a comparison in words."""
+    floor = f"a sign-flip test over {row['seed_pairs']} seed pair(s) cannot go below p = {row['sign_flip_floor']:.3g}"
+    if row.get("detectable") is None:
+        return f"no seed-to-seed spread to plan with ({row['seed_pairs']} seed pair(s)); {floor}"
+    need = (f"{row['seeds_for_target']} seed pairs for the observed {abs(row['diff']):.3f}"
+            if row.get("seeds_for_target") else f"more than 200 seed pairs for the observed {abs(row['diff']):.3f}")
+    return f"detects ±{row['detectable']:.3f} at 80% power with {row['seed_pairs']} seed pairs; {need}; {floor}"
 
 
 def _provenance(report: dict) -> str:
@@ -192,6 +221,13 @@ def _provenance(report: dict) -> str:
     for dataset, hashes in v["datasets"].items():
         for key, values in hashes.items():
             lines.append([escape(f"{dataset}: {key}"), escape(", ".join(values) or "not recorded")])
+    for key, found in (v.get("environment") or {}).items():
+        missing = found["not_recorded"]
+        text = ", ".join(found["values"])
+        if missing:
+            text += ("; " if text else "") + (f"not recorded (runs {', '.join(map(str, missing))})"
+                                              if text else "not recorded")
+        lines.append([escape(f"environment: {key}"), escape(text)])
     lines.append(["config hashes", escape(", ".join(v["config_hashes"]))])
     return _table(["what", "value"], lines)
 
@@ -226,8 +262,11 @@ def _flip_section(report: dict) -> str:
                      f"<p>{f['n_fixed']} item(s) fixed and {f['n_broken']} broken on every one of the "
                      f"{f['seed_pairs']} seed pair(s) ({f['n_changed']} items differ on at least one). Answers "
                      f"shown are those of seed {f['answers_of_seed']}.</p>")
-        for what, items in (("fixed", f["fixed"]), ("broken", f["broken"])):
+        for what, items, total in (("fixed", f["fixed"], f["n_fixed"]), ("broken", f["broken"], f["n_broken"])):
             if items:
+                parts.append(f"<p class='small'>{what.capitalize()} on every seed pair: "
+                             + (f"showing {len(items)} of {total}" if len(items) < total else f"all {total}")
+                             + ".</p>")
                 parts.append(_table([f"{what}: item", "question", "gold", "arm", "reference", "rationale (dataset)",
                                      "as the arm trains on it"],
                                     [[escape(e["example_id"]), escape(e.get("question") or "(not loadable)"),
@@ -249,7 +288,7 @@ def html_page(report: dict) -> str:
     if any(r.get("diff") is not None for r in report["rows"]):
         plots.append(("Difference to the reference arm", difference_figure(report["rows"]), "fig-difference"))
     if report["curves"]:
-        plots.append(("Training curves", curves_figure(report), "fig-curves"))
+        plots.append(("Label loss during training", curves_figure(report), "fig-curves"))
     k = k_figure(report["rows"])
     if k is not None:
         plots.append(("Key tokens: accuracy against k", k, "fig-accuracy-vs-k"))
@@ -266,16 +305,19 @@ Reference arm: <b>{escape(report['reference'])}</b>. Scoring: {escape(report['sc
 <h2>Design</h2><pre>{escape(design)}</pre>
 <h2>Versions and data</h2>{_provenance(report)}
 <h2>Data report</h2>{_data_section(report)}
-<h2>Accuracy</h2>{_accuracy_table(report)}
-<p class="small">{escape(report['method'])}</p>
+<h2>Accuracy and verdicts</h2>{_accuracy_table(report)}
+<p class="small">{escape(report['method'])} Seed budget: from the spread of the per-pair differences, the
+smallest true difference the paired t-test finds with 80% probability at α = 0.05 with these seed pairs, and how
+many seed pairs the observed difference would need.</p>
 <h2>Figures</h2>{figure_html}
 <h2>Flags</h2>{_flags_section(report)}
 <h2>Flip analysis</h2>
 <p class="small">Test items are never trained on: the rationale shown is the item's rationale in the dataset, and
 beside it the same rationale as the arm's training target holds a training item's (its placement and perturbation,
 with the seed of the answers shown), where that needs no tokenizer.</p>{_flip_section(report)}
-<h2>Runs</h2>{_table(["run", "dataset / student", "arm", "seed", "status", "accuracy", "config hash"],
+<h2>Runs</h2>{_table(["run", "dataset / student", "arm", "seed", "status", "evaluated by", "accuracy", "config hash"],
                      [[str(r["id"]), escape(f"{r['dataset']} / {r['student']}"), escape(r["arm"]), str(r["seed"]),
-                       escape(r["status"]), fmt.fmt(r["accuracy"]), escape(r["config_hash"])] for r in report["runs"]])}
+                       escape(r["status"]), escape(r.get("eval_mode") or "–"), fmt.fmt(r["accuracy"]),
+                       escape(r["config_hash"])] for r in report["runs"]])}
 </body></html>
 """

@@ -1,9 +1,12 @@
-"""Compare: accuracy by placement × perturbation (by dataset and student when several), under a
-chosen scoring mode, with its interval over seeds and one dot per seed (a cross and a ⚠ for a run
-that answers a constant label); the numbers as a table and CSV; the training curves (label loss and
-validation accuracy per arm, mean over seeds with a band, against steps, epochs or training tokens);
-two arms side by side, item by item; and the experiment's report as a zip. Runs whose data overlaps
-(test in train) or whose rationales leak the answer are warned of above the bars."""
+"""Compare: accuracy per arm (an arm is a config without its seed, labelled by what differs; by
+dataset and student when several), under a chosen scoring mode (arms evaluated by generation keep
+their generated accuracy), with its interval over seeds and one dot per seed (a cross and a ⚠ for a
+run that answers a constant label); the numbers as a table and CSV; every arm against a reference
+arm, the training procedures first (seeds as the unit, Holm-corrected), then the test set; the
+experiment's report as a zip; the training curves (label loss and validation accuracy per arm, mean
+over seeds with a band, against steps, epochs or training tokens); two arms side by side with the
+seed budget, then item by item. Runs whose data overlaps (test in train) or whose rationales leak the
+answer are warned of above the bars."""
 
 import streamlit as st
 
@@ -23,7 +26,10 @@ st.subheader("Accuracy")
 data_warnings_view.runs_warning(rows)
 compare_view.accuracy_bars(arms, notes)
 compare_view.numbers(arms, notes, name + (f"-{scoring}" if scoring else ""))
-compare_view.report_download(rows, arms, scoring)
+
+st.subheader("Against a reference arm")
+reference = compare_view.verdicts(rows, arms, scoring)
+compare_view.report_download(rows, reference, scoring)
 
 st.subheader("Training curves")
 compare_view.curves(rows)

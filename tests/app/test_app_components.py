@@ -165,28 +165,95 @@ def paired_view(result):
     _paired_result(result, {"arm": "after/none"}, {"arm": "none/none"})
 
 
-def test_paired_view_lists_fixes_and_breaks_and_shows_the_constant_answer_warning():
-    from streamlit.testing.v1 import AppTest
-    result = {"diff": 0.25, "low": 0.05, "high": 0.45, "p_value": 0.031, "n_items": 24, "pairs": [(1, 3), (2, 4)],
-              "a_only": 7, "b_only": 1, "basis": {"warning": "both arms answer one constant label"},
-              "interval_method": "cluster bootstrap over test items", "test_method": "exact sign-flip test",
+def paired_result(**changes) -> dict:
+    result = {"diff": 0.25, "low": -0.385, "high": 0.885, "p_value": 0.205, "verdict": "not significant",
+              "n_items": 24, "pairs": [(1, 3), (2, 4)], "a_only": 7, "b_only": 1,
+              "basis": {"warning": "both arms answer one constant label"},
+              "test_set": {"low": 0.05, "high": 0.45, "p_value": 0.031, "interval_method": "cluster bootstrap over test items",
+                           "test_method": "exact sign-flip test"},
               "unmatched_seeds": {"a": [7], "b": []},
-              "per_pair": [{"seed": 0, "diff": 0.25, "a_only": 4, "b_only": 1, "p_value": 0.375},
-                           {"seed": 1, "diff": 0.25, "a_only": 3, "b_only": 0, "p_value": 0.25}],
+              "per_pair": [{"seed": 0, "diff": 0.2, "a_only": 4, "b_only": 1, "p_value": 0.375},
+                           {"seed": 1, "diff": 0.3, "a_only": 3, "b_only": 0, "p_value": 0.25}],
               "examples": [{"example_id": "q1", "fixes": 2, "breaks": 0, "pairs": 2, "consistent": True},
                            {"example_id": "q2", "fixes": 1, "breaks": 0, "pairs": 2, "consistent": False},
                            {"example_id": "q3", "fixes": 0, "breaks": 1, "pairs": 2, "consistent": False}]}
-    at = AppTest.from_function(paired_view, args=(result,)).run()
+    return {**result, **changes}
+
+
+def test_paired_view_leads_with_the_procedure_then_the_test_set_and_warns():
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_function(paired_view, args=(paired_result(),), default_timeout=60).run()
     assert not at.exception
     assert "both arms answer one constant label" in at.error[0].value
-    # The warning stands next to the interval: marked on the metric, said in full below it.
-    assert {m.label: m.value for m in at.metric} == {"A − B accuracy": "+0.250", "95% interval": "⚠ [+0.050, +0.450]",
-                                                     "paired p": "0.031", "items (seed pairs)": "24 (2)"}
+    # The procedure first (seeds as the unit), the warning next to its interval; then the test set.
+    assert {m.label: m.value for m in at.metric} == {
+        "A − B accuracy": "+0.250", "95% interval over seeds": "⚠ [-0.385, +0.885]", "p over seeds": "0.205",
+        "seed pairs": "2", "test-set interval": "[+0.050, +0.450]", "test-set p": "0.031", "items (seed pairs)": "24 (2)"}
+    said = " ".join(m.value for m in at.markdown)
+    assert "**Not significant** at α = 0.05 (paired t over 2 seed pairs, p = 0.205)" in said
+    assert "**Test set: these trained models, on these items**" in said
     shown = " ".join(c.value for c in at.caption)
     assert "cluster bootstrap over test items" in shown and "exact sign-flip test" in shown
     assert "seeds [7] of A" in shown
+    # The seed budget from the per-pair differences (sd 0.0707): what 2 seed pairs detect, seeds needed for
+    # the observed 0.25, the sign-flip floor 2/2^2.
+    from cotdistill.stats import seed_budget
+    budget = seed_budget([0.2, 0.3], target=0.25)
+    assert at.number_input(key="budget_target").value == 0.25
+    assert (f"these 2 seed pairs detect a true difference of ±{budget.detectable:.3f}; a difference of 0.250 needs "
+            f"**{budget.seeds_for_target}** seed pairs") in shown
+    assert "cannot go below p = 0.5" in shown
+    at.number_input(key="budget_target").set_value(0.1).run()
+    shown = " ".join(c.value for c in at.caption)
+    assert f"a difference of 0.100 needs **{seed_budget([0.2, 0.3], target=0.1).seeds_for_target}** seed pairs" in shown
     per_pair = at.dataframe[0].value
     assert list(per_pair["seed"]) == [0, 1] and list(per_pair["McNemar p"]) == [0.375, 0.25]
     fixes, breaks = at.dataframe[1].value, at.dataframe[2].value
     assert list(fixes["example"]) == ["q1", "q2"] and list(fixes["consistent across seeds"]) == ["yes", "no"]
     assert list(breaks["example"]) == ["q3"]
+
+
+def test_paired_view_with_one_seed_pair_needs_two_seeds():
+    from streamlit.testing.v1 import AppTest
+    one = paired_result(low=None, high=None, p_value=None, verdict="needs ≥ 2 seeds", pairs=[(1, 3)],
+                        basis={"warning": None}, per_pair=[{"seed": 0, "diff": 0.25, "a_only": 7, "b_only": 1,
+                                                            "p_value": 0.07}])
+    at = AppTest.from_function(paired_view, args=(one,), default_timeout=60).run()
+    assert not at.exception and not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["95% interval over seeds"] == "needs ≥ 2 seeds" and metrics["p over seeds"] == "–"
+    assert metrics["test-set p"] == "0.031"
+    assert "**Needs ≥ 2 seeds**" in " ".join(m.value for m in at.markdown)
+    assert "no seed-to-seed spread to plan with (1 seed pair(s))" in " ".join(c.value for c in at.caption)
+
+
+def test_verdict_table_leads_with_the_procedure():
+    from app.compare_view import verdict_frame
+    row = {"dataset": "d", "student": "tiny", "arm": "after · n_train=400", "protocol": "scoring (letter)",
+           "is_reference": False, "seed_pairs": 3, "diff": 0.12, "diff_low": -0.07, "diff_high": 0.32, "p_value": 0.11,
+           "p_holm": 0.22, "verdict": "not significant", "detectable": 0.2512, "test_low": 0.09, "test_high": 0.15,
+           "test_p": 1e-14, "flagged_runs": [], "basis_warning": None, "note": None}
+    one = {**row, "arm": "before", "protocol": "generation", "seed_pairs": 1, "diff_low": None, "diff_high": None,
+           "p_value": None, "p_holm": None, "verdict": "needs ≥ 2 seeds", "detectable": None,
+           "note": "evaluated by generation; scoring modes do not apply"}
+    frame = verdict_frame({"rows": [{"is_reference": True, "diff": None}, row, one]})
+    assert frame.to_dict("records") == [
+        {"dataset": "d", "student": "tiny", "arm": "after · n_train=400", "evaluated": "scoring (letter)", "seeds": 3,
+         "Δ vs ref.": 0.12, "95% interval (seeds)": "[-0.070, +0.320]", "p (seeds)": "0.11", "Holm p": "0.22",
+         "verdict": "not significant", "detectable at 80% power": "±0.251", "test-set interval": "[+0.090, +0.150]",
+         "test-set p": "<0.001", "warning": ""},
+        {"dataset": "d", "student": "tiny", "arm": "before", "evaluated": "generation", "seeds": 1, "Δ vs ref.": 0.12,
+         "95% interval (seeds)": "", "p (seeds)": "", "Holm p": "", "verdict": "needs ≥ 2 seeds",
+         "detectable at 80% power": "", "test-set interval": "[+0.090, +0.150]", "test-set p": "<0.001",
+         "warning": "evaluated by generation; scoring modes do not apply"}]
+
+
+def test_arms_that_share_placement_and_perturbation_get_their_own_bars():
+    arms = [dict(ARMS[0], arm="after · n_train=400", arm_key="k5"), dict(ARMS[0], arm="after · n_train=40", arm_key="k6"),
+            dict(ARMS[1], arm="untouched", arm_key="k7", untouched=True, placement="after", collapsed=[False])]
+    spec = charts.accuracy_bars(arms).to_plotly_json()
+    positions = [(decode(b["x"][0])[0], decode(b["x"][1])[0]) for b in spec["data"] if b["type"] == "bar"]
+    assert positions == [("untouched", "untouched"), ("after", "none · n_train=40"), ("after", "none · n_train=400")]
+    frame = tables.compare_frame([dict(a, protocol="scoring (letter)") for a in arms])
+    assert list(frame["arm"]) == ["after · n_train=400", "after · n_train=40", "untouched"]
+    assert list(frame["evaluated"]) == ["scoring (letter)"] * 3 and list(frame["arm_key"]) == ["k5", "k6", "k7"]

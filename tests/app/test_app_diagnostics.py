@@ -103,14 +103,15 @@ def test_paired_comparison_follows_the_scoring_and_warns_next_to_its_interval(mo
     result = api.paired(arms["none"]["runs"], arms["before"]["runs"], scoring="letter")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B accuracy"] == f"{result['diff']:+.3f}"
-    assert metrics["95% interval"] == f"⚠ [{result['low']:+.3f}, {result['high']:+.3f}]"
+    assert metrics["95% interval over seeds"] == f"⚠ [{result['low']:+.3f}, {result['high']:+.3f}]"
+    assert metrics["test-set interval"] == f"[{result['test_set']['low']:+.3f}, {result['test_set']['high']:+.3f}]"
     assert result["basis"]["warning"] and any(result["basis"]["warning"] in e.value for e in at.error)
 
     widget(at.radio, "Scoring").set_value("text").run()
     result = api.paired(arms["none"]["runs"], arms["before"]["runs"], scoring="text")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B accuracy"] == f"{result['diff']:+.3f}"
-    assert metrics["95% interval"] == f"[{result['low']:+.3f}, {result['high']:+.3f}]"
+    assert metrics["95% interval over seeds"] == f"[{result['low']:+.3f}, {result['high']:+.3f}]"
     assert result["basis"]["warning"] is None and not at.error
 
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from app.matrix import build_matrix, student_entries
-from tests.app.apptest import (chart, chart_traces, decode, html_bodies, open_page, rerun_fresh, texts,
-                               widget)
+from tests.app.apptest import (chart, chart_traces, decode, frame_with, html_bodies, open_page, rerun_fresh,
+                               texts, widget)
 from tests.worker.stack import JobStack
 
 # What the Launch form is set to in these tests; the fixture's runs are the same matrix, so the
@@ -206,7 +206,15 @@ def test_compare_page_draws_means_intervals_and_seeds(lab):
     for arm in arms:
         assert table.loc[arm["arm"], "mean"] == pytest.approx(arm["mean"])
         assert table.loc[arm["arm"], "n_seeds"] == 2
+        assert table.loc[arm["arm"], "evaluated"] == "scoring (letter)"
     assert [b.label for b in at.get("download_button")] == ["Download as CSV", "Download report"]
+    # Every arm against the label-only arm: the procedure-level verdict over the 2 seed pairs.
+    found = api.versus_reference(lab.ids, None)
+    assert found["reference"] == "none" and widget(at.selectbox, "Reference arm").value == found["reference_key"]
+    [after] = [r for r in found["rows"] if r["arm"] == "after"]
+    verdicts = frame_with(at, "Δ vs ref.", "Holm p").set_index("arm")
+    assert list(verdicts.index) == ["after"] and verdicts.loc["after", "seeds"] == 2
+    assert verdicts.loc["after", "verdict"] == after["verdict"] and verdicts.loc["after", "Δ vs ref."] == round(after["diff"], 4)
 
     curves = chart(at, "loss_curves")["data"]
     assert sorted(decode(v) for t in curves for v in decode(t["y"])) == \
@@ -216,16 +224,17 @@ def test_compare_page_draws_means_intervals_and_seeds(lab):
 def test_compare_page_pairs_two_arms(lab):
     from worker import api
     at = open_page("screens/compare.py", experiment="lab")
-    arms = api.compare(lab.ids)                       # sorted: after/none, then none/none
+    arms = api.compare(lab.ids)                       # sorted: after, then none
     result = api.paired(arms[-1]["runs"], arms[0]["runs"])          # the page's default: A last, B first
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["A − B accuracy"] == f"{result['diff']:+.3f}"
     assert metrics["items (seed pairs)"] == "12 (2)"             # 12 test items, each run on 2 seeds
-    assert list(at.dataframe[1].value["seed"]) == result["seeds"]
+    assert metrics["p over seeds"] == ("–" if result["p_value"] is None else f"{result['p_value']:.3g}")
+    assert list(frame_with(at, "seed", "McNemar p")["seed"]) == result["seeds"]
     warned = any("Both arms answer a constant label" in e.value for e in at.error)
     assert warned == bool(result["basis"]["warning"])
     if result["examples"]:
-        fixes = at.dataframe[2].value                   # after the numbers table and the per-seed tests
+        fixes = at.dataframe[3].value          # after the numbers, the verdicts and the per-seed tests
         assert sorted(fixes["example"]) == sorted(e["example_id"] for e in result["examples"] if e["fixes"])
     else:
         assert "The two arms agree on every item." in texts(at)

@@ -58,7 +58,7 @@ def test_finished_runs_are_judged_as_the_construction_implies(lab):
     status = api.selftest_status()
     assert status["state"] == "done" and status["passed"] is True, status["results"]
     by_name = {r["control"]: r for r in status["results"]}
-    assert by_name["positive"]["found"] == "better" and by_name["positive"]["p_value"] < 1e-6
+    assert by_name["positive"]["found"] == "better" and by_name["positive"]["p_value"] < 0.05   # t over 3 seeds
     assert by_name["negative: filler"]["found"] == "not better"
     assert by_name["leak"]["passed"]
     # The same numbers as the paired comparison Compare shows.
@@ -66,7 +66,8 @@ def test_finished_runs_are_judged_as_the_construction_implies(lab):
     positive = [r["id"] for r in runs if r["placement"] == "after" and r["perturbation"] == "none"
                 and not api.run_detail(r["id"])["config"]["data"]["options"].get("fact_noise")]
     base = [r["id"] for r in runs if r["placement"] == "none"]
-    assert by_name["positive"]["diff"] == api.paired(positive, base)["diff"]
+    compare = api.paired(positive, base)
+    assert (by_name["positive"]["diff"], by_name["positive"]["p_value"]) == (compare["diff"], compare["p_value"])
     assert status["verdict"].startswith("the pipeline detects what it should")
 
 

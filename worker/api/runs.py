@@ -8,12 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cotdistill import stats
+from cotdistill.arms import PANEL_KEYS, arm_key, arm_labels, eval_protocol, is_untouched
 from cotdistill.diagnostics import paired_basis
 from worker import state
 from worker.api.core import NotFound, iso as _iso, session
 from worker.models import Experiment, Metric, Prediction, Run, RunEvent
-
-ARM_KEYS = ("data", "student", "placement", "perturbation", "rationale_weight", "train", "eval")
 
 
 # ------------------------------------------------------------------------------------------ actions
@@ -117,23 +116,10 @@ def dataset_examples(name: str, split: str, *, options: dict | None = None, sear
 
 # ------------------------------------------------------------------------------------------ queries
 
-def arm_label(config: dict) -> str:
-    p = config["perturbation"]
-    params = ",".join(f"{k}={v}" for k, v in sorted((p.get("params") or {}).items())
-                      if v is not None and not (k == "signed" and v is False))   # key_tokens' default
-    pert = p["kind"] + (f"({params})" if params else "")
-    return f"{config['placement']}/{pert}"
-
-
-def arm_key(config: dict) -> str:
-    """Runs of one arm differ only in their seed."""
-    import hashlib
-    import json
-    core = {k: config.get(k) for k in ARM_KEYS}
-    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def run_row(run: Run, factors: dict | None = None, experiment: str | None = None) -> dict:
+def run_row(run: Run, factors: dict | None = None, experiment: str | None = None, label: str | None = None) -> dict:
+    """A run as plain data. `arm` is its arm's label among the runs listed with it (`label`; default:
+    the label of this config alone), `arm_key` its arm (the config without the seed), `row_key` its
+    arm without dataset and student (cotdistill/arms.py), `eval_mode` generate or score."""
     c = run.config
     return {"id": run.id, "experiment_id": run.experiment_id, "experiment": experiment,
             "status": run.status, "attempt": run.attempt, "step": run.step, "total_steps": run.total_steps,
@@ -144,7 +130,9 @@ def run_row(run: Run, factors: dict | None = None, experiment: str | None = None
             "cancel_requested": run.cancel_requested, "has_error": run.error is not None,
             "config_hash": run.config_hash, "dataset": c["data"]["name"], "student": c["student"]["name"],
             "placement": c["placement"], "perturbation": c["perturbation"]["kind"],
-            "arm": arm_label(c), "arm_key": arm_key(c), "seed": c["seed"], "factors": factors or {},
+            "arm": label or next(iter(arm_labels([c]).values())), "arm_key": arm_key(c),
+            "row_key": arm_key(c, PANEL_KEYS), "eval_mode": eval_protocol(c, run.summary),
+            "untouched": is_untouched(c), "seed": c["seed"], "factors": factors or {},
             "summary": run.summary or {}, "perturbation_params": c["perturbation"].get("params") or {}}
 
 
@@ -209,7 +197,8 @@ def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = N
             if run_ids is not None:
                 query = query.where(Run.id.in_(run_ids))
             pairs = [(run, None, name) for run, name in s.execute(query).all()]
-        rows = [run_row(run, factors, name) for run, factors, name in pairs]
+        labels = arm_labels([run.config for run, _, _ in pairs])
+        rows = [run_row(run, factors, name, labels[arm_key(run.config)]) for run, factors, name in pairs]
         if any(r["status"] == "queued" for r in rows):
             from worker.presence import queue_reasons
             reasons = queue_reasons(s)
@@ -316,14 +305,15 @@ def predictions(run_ids: list[int]) -> list[dict]:
             for r, ex, p, c, g, sc in rows]
 
 
-def _answers(run_ids: list[int], scoring: str | None = None) -> list[dict]:
+def _answers(run_ids: list[int], scoring: str | None = None, generated: frozenset[int] = frozenset()) -> list[dict]:
     """Only what paired comparisons need (no per-choice scores to decode, unless another scoring
-    mode than the runs' own is asked for)."""
+    mode than the runs' own is asked for). Runs in `generated` were evaluated by generation: their
+    own answers stand whatever `scoring` says."""
     if scoring is not None:
         out = []
         for p in predictions(run_ids):
-            mode = (p["extra"].get("by_mode") or {}).get(scoring)
-            if mode is None and p["extra"].get("scoring") not in (None, scoring):
+            mode = None if p["run_id"] in generated else (p["extra"].get("by_mode") or {}).get(scoring)
+            if mode is None and p["run_id"] not in generated and p["extra"].get("scoring") not in (None, scoring):
                 raise ValueError(f"run {p['run_id']} did not compute scoring mode {scoring!r}")
             mode = mode or p
             out.append({"run_id": p["run_id"], "example_id": p["example_id"],
@@ -342,26 +332,43 @@ def prediction_counts(run_ids: list[int]) -> dict[int, int]:
     return dict(rows)
 
 
+GENERATED_NOTE = "evaluated by generation; scoring modes do not apply"
+"""What a generate-mode arm says under a scoring switch: its generated accuracy is shown."""
+
+
 def run_accuracy(run: dict, scoring: str | None = None) -> float | None:
-    """A run's accuracy under one scoring mode (letter, text, calibrated); None if not computed."""
-    if scoring is None or scoring == run["summary"].get("scoring"):
+    """A run's accuracy under one scoring mode (letter, text, calibrated); None if not computed. A run
+    evaluated by generation has one accuracy, whatever `scoring` asks."""
+    if scoring is None or scoring == run["summary"].get("scoring") or run.get("eval_mode") == "generate":
         return run["accuracy"]
     return (run["summary"].get("accuracy_by_mode") or {}).get(scoring)
 
 
+def protocol(eval_mode: str, scoring: str | None) -> str:
+    """How an arm's numbers were produced, in words: 'generation' or 'scoring (letter)'."""
+    return "generation" if eval_mode == "generate" else f"scoring ({scoring or 'letter'})"
+
+
 def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
     """Accuracy per arm over its seeds (succeeded runs only): mean with a t-interval, and each seed.
-    `scoring` picks a scoring mode the runs computed (default: each run's own)."""
+    An arm is a config without its seed (cotdistill/arms.py); `arm` its label among these runs,
+    `row_key` the arm without dataset and student. `scoring` picks a scoring mode the runs computed
+    (default: each run's own); arms evaluated by generation keep their generated accuracy, with
+    `note` saying so. `protocol` says how the numbers were produced."""
     arms: dict[str, dict] = {}
     for r in list_runs(run_ids=run_ids):
         r["accuracy"] = run_accuracy(r, scoring)
         if r["status"] != "succeeded" or r["accuracy"] is None:
             continue
-        arm = arms.setdefault(r["arm_key"], {"arm_key": r["arm_key"], "arm": r["arm"], "dataset": r["dataset"],
-                                             "student": r["student"], "placement": r["placement"],
-                                             "perturbation": r["perturbation"],
-                                             "perturbation_params": r["perturbation_params"], "runs": [], "seeds": [],
-                                             "accuracies": [], "collapsed": [],
+        own = r["summary"].get("scoring") or "letter"
+        arm = arms.setdefault(r["arm_key"], {"arm_key": r["arm_key"], "row_key": r["row_key"], "arm": r["arm"],
+                                             "dataset": r["dataset"], "student": r["student"],
+                                             "placement": r["placement"], "perturbation": r["perturbation"],
+                                             "perturbation_params": r["perturbation_params"],
+                                             "untouched": r["untouched"], "eval_mode": r["eval_mode"],
+                                             "protocol": protocol(r["eval_mode"], scoring or own),
+                                             "note": GENERATED_NOTE if scoring and r["eval_mode"] == "generate" else None,
+                                             "runs": [], "seeds": [], "accuracies": [], "collapsed": [],
                                              "unparsed_rates": []})
         arm["runs"].append(r["id"])
         arm["seeds"].append(r["seed"])
@@ -376,15 +383,22 @@ def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
     return sorted(out, key=lambda a: (a["dataset"], a["student"], a["placement"], a["arm"]))
 
 
-def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scoring: str | None = None) -> dict:
-    """Arm A minus arm B on the same test items, seeds as repeated measurements of those items.
+def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scoring: str | None = None,
+           target: float | None = None) -> dict:
+    """Arm A minus arm B, runs paired by seed, on the test items every seed pair evaluated.
 
-    Runs are paired by seed value; a seed that only one arm ran is left out (listed in `unmatched_seeds`),
-    and only the test items every seed pair evaluated count. The difference is the mean over seed pairs,
-    with an item-cluster bootstrap interval (two-stage from stats.MIN_SEEDS_TO_RESAMPLE seed pairs) and a
-    combined exact sign-flip p-value (McNemar's with one pair); `per_pair` holds each pair's McNemar
-    test. `a_only`/`b_only` count discordant (seed, item) pairs over all pairs; `examples` say per
-    example how many pairs A fixes (A right, B wrong) and breaks."""
+    Two questions (DESIGN.md "Rules that keep results right"), the first one primary:
+    - the procedure (`procedure`, and `low`/`high`/`p_value`/`verdict` at the top): does A's training
+      procedure beat B's? The unit is the seed pair: a paired t-test over the per-pair accuracy
+      differences (stats.procedure_diff); with one pair the verdict is stats.NEEDS_SEEDS and low, high
+      and p are None. `budget`: what these seeds can detect (stats.seed_budget; `target`, default the
+      observed difference, is the difference whose seed count is asked).
+    - the test set (`test_set`): do these trained models differ on these items? Items are the unit,
+      an item-cluster bootstrap interval (two-stage from stats.MIN_SEEDS_TO_RESAMPLE seed pairs) and
+      the combined exact sign-flip p (McNemar's with one pair); `per_pair` holds each pair's McNemar.
+    A seed only one arm ran is left out (`unmatched_seeds`). `diff` is the mean over seed pairs (the
+    same for both). `a_only`/`b_only` count discordant (seed, item) pairs; `examples` say per example
+    how many pairs A fixes (A right, B wrong) and breaks."""
     info = {r["id"]: r for r in list_runs(run_ids=list(runs_a) + list(runs_b))}
     by_seed_a = {info[a]["seed"]: a for a in runs_a if a in info}
     by_seed_b = {info[b]["seed"]: b for b in runs_b if b in info}
@@ -394,7 +408,8 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scorin
                          f"{sorted(by_seed_b)}): runs are paired by seed, so there is nothing to compare")
     pairs = [(by_seed_a[s], by_seed_b[s]) for s in seeds]
     unmatched = {"a": sorted(by_seed_a.keys() - by_seed_b.keys()), "b": sorted(by_seed_b.keys() - by_seed_a.keys())}
-    preds = _answers([x for pair in pairs for x in pair], scoring)
+    generated = frozenset(i for i, r in info.items() if r["eval_mode"] == "generate")
+    preds = _answers([x for pair in pairs for x in pair], scoring, generated)
     table: dict[int, dict[str, bool]] = {}
     for p in preds:
         table.setdefault(p["run_id"], {})[p["example_id"]] = p["correct"]
@@ -405,6 +420,8 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scorin
     a_rows = [[table[a][ex] for ex in items] for a, _ in pairs]
     b_rows = [[table[b][ex] for ex in items] for _, b in pairs]
     result = stats.seed_paired_diff(a_rows, b_rows, n_boot=n_boot)
+    procedure = stats.procedure_diff(result.per_pair_diff)
+    budget = stats.seed_budget(result.per_pair_diff, target=target)
     per_example = {}
     for a_row, b_row in zip(a_rows, b_rows):
         for ex, ca, cb in zip(items, a_row, b_row):
@@ -420,10 +437,14 @@ def paired(runs_a: list[int], runs_b: list[int], *, n_boot: int = 10_000, scorin
                 for s, (a, b), d, t in zip(seeds, pairs, result.per_pair_diff, result.per_pair)]
     interval = result.interval
     return {"pairs": pairs, "seeds": seeds, "unmatched_seeds": unmatched, "n_items": result.n_items,
-            "diff": interval.estimate, "low": interval.low, "high": interval.high,
+            "diff": procedure.estimate, "low": procedure.low, "high": procedure.high,
+            "p_value": procedure.p_value, "verdict": procedure.verdict,
+            "procedure": {**procedure.to_dict(), "per_pair_diff": list(procedure.per_pair_diff)},
+            "budget": budget.to_dict(),
+            "test_set": {"low": interval.low, "high": interval.high, "p_value": result.p_value,
+                         "interval_method": result.interval_method, "test_method": result.test_method},
             "a_only": sum(t.a_only for t in result.per_pair), "b_only": sum(t.b_only for t in result.per_pair),
-            "p_value": result.p_value, "per_pair": per_pair,
-            "interval_method": result.interval_method, "test_method": result.test_method,
+            "per_pair": per_pair,
             "examples": sorted(changed, key=lambda e: (-(e["fixes"] + e["breaks"]), e["example_id"])),
             "basis": _basis(preds, pairs)}
 
@@ -502,7 +523,8 @@ def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) ->
     from cotdistill.stats import bootstrap_ci
     runs = {r["id"]: r for r in list_runs(run_ids=run_ids) if r["status"] == "succeeded"}
     out: dict[int, dict] = {}
-    others = [i for i, r in runs.items() if r["summary"].get("scoring") != scoring]
+    others = [i for i, r in runs.items()            # generated answers have no scoring modes: their own
+              if r["summary"].get("scoring") != scoring and r["eval_mode"] != "generate"]
     for i, r in runs.items():
         if i not in others and "collapsed" in r["summary"]:
             out[i] = {key: r["summary"].get(key) for key in (
