@@ -38,7 +38,7 @@ from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
 from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
-from cotdistill.examples import Example
+from cotdistill.examples import Example, question_id
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
 from cotdistill.students import check_runtime, load_student
 
@@ -113,7 +113,8 @@ def seed_everything(seed: int) -> None:
 
 
 def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
-    """The training and test examples as configured (filtered, then sampled to n_train / n_test)."""
+    """The training and test examples as configured (filtered, then sampled to n_train / n_test
+    questions: a question's rows, several rationales, are drawn together)."""
     d = cfg.data
     train = data.load_examples(d.name, d.train_split, **d.options)
     test = data.load_examples(d.name, d.test_split, **d.options)
@@ -126,8 +127,8 @@ def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     elif cfg.placement != "none":
         raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
                        f"of {d.name!r} has none: use placement none or a split with rationales")
-    train = sample_rows(train, d.n_train, d.sample, d.sample_seed)
-    test = sample_rows(test, d.n_test, d.sample, d.sample_seed)
+    train = sample_rows(train, d.n_train, d.sample, d.sample_seed, key=question_id)
+    test = sample_rows(test, d.n_test, d.sample, d.sample_seed, key=question_id)
     if not train or not test:
         raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
     return train, test
@@ -372,9 +373,13 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
-    summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
-               "scoring": cfg.eval.scoring if mode == "score" else None,
-               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), "train_steps": result.steps,
+    # a test question kept with several rows is one item: the interval resamples questions
+    questions = {ex.id: question_id(ex) for ex in test_ex}
+    summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                            clusters=[questions[r["example_id"]] for r in records]),
+               "eval_mode": mode, "scoring": cfg.eval.scoring if mode == "score" else None,
+               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex),
+               "n_train_questions": len({question_id(ex) for ex in train_ex}), "train_steps": result.steps,
                "final_loss": result.final_loss, "train_seconds": round(result.seconds, 3),
                "tokens_per_s": round(result.tokens_per_s, 1), "resumed_from_step": result.resumed_from,
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
