@@ -16,7 +16,6 @@ sense?") with different choices is a different question.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -94,10 +93,10 @@ def question_id(example: Example) -> str:
 
 
 def question_identity(question: str, choices: tuple[str, ...] | None) -> str:
-    """A short hash of the normalized stem and choices: the same question with another rationale,
-    or written with other case and punctuation, gets the same identity."""
-    key = normalize_text(question) + "\x1f" + _normalized_choices(tuple(choices or ()))
-    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+    """The normalized stem and choices, joined: the same question with another rationale, or
+    written with other case and punctuation, gets the same identity (an in-process key, not
+    stored anywhere)."""
+    return normalize_text(question) + "\x1f" + _normalized_choices(tuple(choices or ()))
 
 
 @functools.lru_cache(maxsize=4096)
