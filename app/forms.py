@@ -97,9 +97,11 @@ def data_section(infos: list[dict], sets: list[dict], prefill: dict | None = Non
                       index=1 if wanted and sets else 0)
     names, data = _rationale_set(sets, wanted) if source == "set" else _datasets(infos, prefill.get("datasets"), None if prefill else default_options)
     left, right = st.columns(2)
+    per_question = "Counted in questions: a question with several rationales brings all its rows."
     n_train = left.number_input("Training examples (0 = all)", min_value=0, value=int(prefill.get("n_train") or 0),
-                                step=100)
-    n_test = right.number_input("Test examples (0 = all)", min_value=0, value=int(prefill.get("n_test") or 0), step=100)
+                                step=100, help=per_question)
+    n_test = right.number_input("Test examples (0 = all)", min_value=0, value=int(prefill.get("n_test") or 0), step=100,
+                                help=per_question)
     kept = st.selectbox("Train on", list(RATIONALE_FILTERS), format_func=RATIONALE_FILTERS.get, key="rationale_filter",
                         help="`teacher_correct` drops the training examples whose teacher answer is wrong (or "
                              "unknown); the test set is never filtered.")

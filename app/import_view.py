@@ -167,9 +167,21 @@ def _mapping(choices: dict, slots: dict) -> dict:
     with cols[1]:
         slots["holdout"] = st.empty()
     seed = cols[2].number_input("Holdout seed", 0, 2**31 - 1, 0, key="imp_seed")
+    modes = choices["placeholders"]
+    placeholders = cols[2].selectbox(
+        "Placeholder rationales", list(modes), key="imp_placeholders",
+        format_func=lambda m: f"{m}: {modes[m]}",
+        help="A rationale that is empty, nan, none, null, n/a, dummy, - or one word.")
+    with cols[2]:
+        slots["placeholders"] = st.empty()
+    duplicates = cols[1].checkbox("Keep every row of a test question", key="imp_keep_duplicates",
+                                  help="Off: the test split keeps one row per question (the others are "
+                                       "dropped and counted). On: a run's interval resamples questions.")
     return {"columns": columns or None, "strip_leaks": strip,
             "rationale_cut": [c for c in cuts.split("\n") if c.strip()] or None,
-            "holdout": holdout or None, "seed": int(seed) if holdout else None}
+            "holdout": holdout or None, "seed": int(seed) if holdout else None,
+            "placeholders": None if placeholders == "drop" else placeholders,
+            "keep_duplicate_test_rows": duplicates or None}
 
 
 def _slot_for(error: dict, files: dict, options: dict, slots: dict, apart: list[str] | None = None):

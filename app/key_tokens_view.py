@@ -66,26 +66,36 @@ def source_section() -> tuple[dict | None, dict | None]:
     return {"model": model}, None
 
 
-def data_section(infos: list[dict], config: dict | None, scope: str) -> dict | None:
-    """Dataset, options, splits and n → the job's `data`; defaults from the source run's config."""
+def data_section(infos: list[dict], config: dict | None, scope: str,
+                 sets: list[dict] | None = None) -> dict | None:
+    """Dataset (or a registered rationale set), options, splits and n → the job's `data`; defaults
+    from the source run's config."""
     run_data = (config or {}).get("data") or {}
-    names = [i["name"] for i in infos if not i["error"]]
-    if run_data.get("name") and run_data["name"] not in names:
+    names = [i["name"] for i in infos if not i["error"] and i["name"] != "rationale-set"]
+    by_label = {f"rationale set: {s['name']} (#{s['id']})": s for s in sets or []}
+    names += list(by_label)
+    run_set = next((label for label, s in by_label.items() if run_data.get("name") == "rationale-set"
+                    and (run_data.get("options") or {}).get("path") in (s["path"], s["name"])), None)
+    if run_data.get("name") and run_data["name"] not in names and run_set is None:
         names.append(run_data["name"])
-    default = run_data.get("name") or (DEFAULT_DATASET if DEFAULT_DATASET in names else names[0])
+    default = run_set or run_data.get("name") or (DEFAULT_DATASET if DEFAULT_DATASET in names else names[0])
     cols = st.columns([2, 2, 1])
-    name = cols[0].selectbox("Dataset", names, index=names.index(default), key=f"attr_dataset_{scope}")
-    info = next((i for i in infos if i["name"] == name), None)
+    choice = cols[0].selectbox("Dataset", names, index=names.index(default), key=f"attr_dataset_{scope}")
+    chosen_set = by_label.get(choice)
+    name = "rationale-set" if chosen_set else choice
+    same = (choice == run_set) or (chosen_set is None and name == run_data.get("name"))
+    info = next((i for i in infos if i["name"] == name), None) if chosen_set is None else \
+        {"counts": (chosen_set.get("provenance") or {}).get("splits") or {}}
     known = list(info["counts"]) if info and info["counts"] else \
         list(dict.fromkeys([run_data.get("train_split", "train"), run_data.get("test_split", "test")]))
-    first = run_data.get("train_split", "train") if name == run_data.get("name") else known[0]
+    first = run_data.get("train_split", "train") if same else known[0]
     splits = cols[1].multiselect("Splits", known, default=[first] if first in known else known[:1],
-                                 key=f"attr_splits_{scope}_{name}")
-    n = cols[2].number_input("Examples per split (0 = all)", min_value=0, step=50, key=f"attr_n_{scope}_{name}",
-                             value=(run_data.get("n_train") or 200) if name == run_data.get("name") else 200)
-    same = name == run_data.get("name") and run_data.get("options")
-    options = loader_options(f"attr_options_{scope}_{name}", expanded=bool(same),
-                             value=yaml.safe_dump(run_data["options"], sort_keys=False) if same else "")
+                                 key=f"attr_splits_{scope}_{choice}")
+    n = cols[2].number_input("Examples per split (0 = all)", min_value=0, step=50, key=f"attr_n_{scope}_{choice}",
+                             value=(run_data.get("n_train") or 200) if same else 200)
+    prefill = run_data.get("options") if same and run_data.get("options") and chosen_set is None else None
+    options = loader_options(f"attr_options_{scope}_{choice}", expanded=bool(prefill),
+                             value=yaml.safe_dump(prefill, sort_keys=False) if prefill else "")
     st.caption("A key-token study trains on these examples' top-k words: cover its training split and at least "
                "as many examples as its runs train on.")
     if options is None:
@@ -93,6 +103,8 @@ def data_section(infos: list[dict], config: dict | None, scope: str) -> dict | N
     if not splits:
         st.error("Choose at least one split.")
         return None
+    if chosen_set is not None:
+        options = {**options, "path": chosen_set["path"]}
     return {"name": name, "options": options, "splits": splits, **({"n": int(n)} if n else {})}
 
 

@@ -44,7 +44,7 @@ def format_summary(s: dict) -> str:
     print as they did."""
     mode = s["eval_mode"] + (f", {s['scoring']} scoring" if s.get("scoring") else "")
     lines = [f"accuracy {s['accuracy']:.3f} [{s['accuracy_low']:.3f}, {s['accuracy_high']:.3f}] "
-             f"on {s['n']} test examples ({mode}; {s['unparsed']} unparsed{_forced(s)}) · "
+             f"on {_test_items(s)} ({mode}; {s['unparsed']} unparsed{_forced(s)}) · "
              + (f"final loss {s['final_loss']:.4f} · {s['tokens_per_s']:.0f} tok/s" if s.get("fine_tuned", True)
                 else "not fine-tuned (train.steps 0: the untouched student)") + f" · {s['student']}"]
     if "majority_baseline" in s:
@@ -60,6 +60,13 @@ def format_summary(s: dict) -> str:
             lines.append(f"WARNING: {s[reason]}")
     lines += [f"WARNING: {w}" for w in s.get("data_warnings") or ()]
     return "\n".join(lines)
+
+
+def _test_items(s: dict) -> str:
+    """'450 test rows of 150 questions (interval over questions)', or '150 test examples'."""
+    if s.get("n_questions") is not None and s["n_questions"] < s["n"]:
+        return f"{s['n']} test rows of {s['n_questions']} questions (interval over questions)"
+    return f"{s['n']} test examples"
 
 
 def _forced(s: dict) -> str:
@@ -294,6 +301,33 @@ def datasets(data_dir) -> None:
         click.echo(f"  {info.name:<22} {info.kind or 'any':<16} {counts}")
     click.echo("  any Hugging Face dataset id (e.g. tau/commonsense_qa) loads with internet access;\n"
                "  any JSONL/CSV/TSV file loads with `data: {name: file, options: {path: …, columns: …}}`.")
+    _print_catalogue()
+
+
+def _print_catalogue() -> None:
+    """The rationale sets of the catalogue (the app lists the same ones)."""
+    from cotdistill.data.catalogue import catalogue
+    from cotdistill.data.rationale_set import sets_root
+    from cotdistill.examples import DataError
+
+    try:
+        entries = catalogue()
+    except DataError as e:
+        _fail(str(e))
+    click.echo(f"rationale sets ({sets_root()} and registered folders; train on one with "
+               f"`data: {{name: rationale-set, options: {{path: NAME_OR_FOLDER}}}}`):")
+    if not entries:
+        click.echo("  none yet: `cotdistill data import`, `cotdistill teacher generate`, or "
+                   "`cotdistill data register FOLDER`")
+    for e in entries:
+        if e.error:
+            click.echo(f"  set {e.name:<18} {'?':<16} unavailable: {e.error} ({e.path})")
+            continue
+        counts = ", ".join(f"{split} {n:,} ({e.with_rationale[split]:,} with rationale)"
+                           if split in e.with_rationale else f"{split} {n:,}"
+                           for split, n in e.splits.items())
+        where = f" · {e.path}" if e.registered else ""
+        click.echo(f"  set {e.name:<18} {e.kind or '?':<16} {counts}{where}")
 
 
 def _seed_list(seeds: str) -> list[int]:
@@ -365,7 +399,9 @@ def _set_line(path: Path) -> str:
     from cotdistill.rationale_sets import open_rationale_set
 
     p = open_rationale_set(path).provenance
-    accuracy = "n/a" if p["teacher_accuracy"] is None else f"{p['teacher_accuracy']:.3f}"
+    by_split = p.get("teacher_accuracy_by_split") or {}
+    accuracy = "n/a" if p["teacher_accuracy"] is None else f"{p['teacher_accuracy']:.3f}" + (
+        " (" + ", ".join(f"{s} {a:.3f}" for s, a in by_split.items()) + ")" if by_split else "")
     splits = ", ".join(f"{s} {n:,}" for s, n in p["splits"].items())
     return (f"rationale set: {path}\n  {p['n_examples']:,} examples ({splits}) · teacher accuracy "
             f"{accuracy} · {p['n_unparsed']} unparsed · {p['n_errors']} errors · content hash "
@@ -485,18 +521,31 @@ question.choices[].text, answers[0]):
   teacher_correct   a true/false "was the teacher right" column (never teacher_label)
 \b
 Kinds (--kind): multiple_choice (default), yes_no (yes/no/true/false), numeric.
-Label formats (--label-format, multiple choice): letter (A, a, (a), a), [A]; default),
-  text (the choice's text), index (0-based), index1 (1-based), sentence ('Sentence A').
+Label formats (--label-format, multiple choice): letter (A, a, (a), a), [A], '(B) text';
+  default), text (the choice's text: exact, else the one choice equal up to case and spaces;
+  an ambiguous or missing match is refused with the candidates), index (0-based), index1
+  (1-based), sentence ('Sentence A').
 Choices: a JSON list, a cell split by --choices-sep '|', or --embedded-choices inside the
-  question: '(a) x (b) y', '(A) … (H) …', 'Answer Choices: (A) …', 'Options:\\n- x\\n- y'.
+  question: '(a) x (b) y', '(A) … (H) …', 'A. x B. y', 'a) x b) y', 'Answer Choices: (A) …',
+  'Options:\\n- x\\n- y'. The options block is the last run of markers (after the header
+  when there is one): 'P(A)' or a '(a)' earlier in the question stays in it; the markers are
+  stripped from the choices; markers that skip a letter are refused with the row.
 Rationales: --rationales FILE (repeatable, numbered files in order) aligned by position (JSON
   array of strings, or lines) or by id (objects {"id", "rationale"}); a list gives one row each.
-  --rationale-cut "Thus, the answer is" (repeatable) keeps only the reasoning of a completion;
-  --strip-leaks drops sentences that state the gold answer.
+  --rationale-cut "Thus, the answer is" (repeatable) keeps only the reasoning of a completion
+  (rows without the marker are kept whole and counted in the report);
+  --strip-leaks drops sentences that state the gold answer and an opening "Yes," / "No.".
+Placeholders (--placeholders): rationales that are empty, nan, none, null, n/a, dummy, - or a
+  single word are counted at any rate and dropped (drop, default: the row stays without a
+  rationale), kept (keep) or refused with the row (error).
 Length: a rationale longer than --max-rationale-chars (default 20,000, or
   $COTDISTILL_MAX_RATIONALE_CHARS) is refused with its file and row, before anything is written.
-Splits: SPLIT=PATH per file; --holdout 0.1 --seed 0 holds out a seeded test split of a
-  train-only set. One file given as train and test is refused.
+Questions: a question is its stem with its choices (a generic stem with other choices is
+  another question). Splits: SPLIT=PATH per file; --holdout 0.1 --seed 0 holds out a seeded
+  share of a train-only set's questions (all rows of one question together). A split other
+  than train keeps one row per question (the others are dropped and counted);
+  --keep-duplicate-test-rows keeps them, and a run's interval then resamples questions.
+  One file given as train and test is refused.
 \b
 A mapping file (--mapping m.yaml) holds the same options, with per-split overrides:
   format: tsv
@@ -510,12 +559,14 @@ A mapping file (--mapping m.yaml) holds the same options, with per-split overrid
 Example:
   cotdistill data import train=cqa_train.json test=cqa_test.json --column label=answerKey \\
       --embedded-choices --rationale-cut "So the answer is" --name cqa-mine
-The data report (leaks, placeholders, overlap) is printed after the import; see `data check`.
+The data report (leaks, placeholders, overlap, cut misses) is printed after the import; see
+`data check`. The set is listed by `cotdistill datasets` and in the app (Datasets, Launch, Key
+tokens); `cotdistill data register FOLDER` adds a set folder written elsewhere.
 """
 
 IMPORT_KEYS = ("columns", "kind", "format", "header", "quoting", "unescape", "choices_sep",
                "embedded_choices", "label_format", "rationale_cut", "rationales", "strip_leaks",
-               "holdout", "seed", "teacher", "splits")
+               "holdout", "seed", "teacher", "splits", "placeholders", "keep_duplicate_test_rows")
 
 
 def _mapping(path: str | None) -> dict:
@@ -567,6 +618,10 @@ def _mapping(path: str | None) -> dict:
               help="Cut the rationale at this marker, e.g. 'Thus, the answer is' (repeatable).")
 @click.option("--strip-leaks", is_flag=True, default=None,
               help="Drop rationale sentences that state the gold answer.")
+@click.option("--placeholders", type=click.Choice(["drop", "keep", "error"]), default=None,
+              help="Placeholder rationales (nan, -, one word …): drop (default), keep or error.")
+@click.option("--keep-duplicate-test-rows", "keep_duplicates", is_flag=True, default=None,
+              help="Keep every row of a test question (default: one row per question).")
 @click.option("--holdout", type=float, default=None, help="Hold out this share as a test split.")
 @click.option("--seed", type=int, default=None, help="Seed of --holdout (default 0).")
 @click.option("--option", "options", multiple=True, help="Release option KEY=VALUE.")
@@ -577,8 +632,9 @@ def _mapping(path: str | None) -> dict:
               help="Files: read and check them, print the first parsed rows and the data report, write nothing.")
 def import_(sources, out, name, release, splits, mapping_file, save_mapping, columns, kind, fmt,
             header, quoting, unescape, choices_sep, embedded_choices, label_format,
-            rationale_files, cuts, strip_leaks, holdout, seed, options, teacher_name,
-            max_rationale, dry_run) -> None:
+            rationale_files, cuts, strip_leaks, placeholders, keep_duplicates, holdout, seed,
+            options, teacher_name, max_rationale, dry_run) -> None:
+    from cotdistill.data.catalogue import remember
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
     from cotdistill.rationale_sets import import_file, import_release, read_import
@@ -601,6 +657,7 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                      "choices_sep": choices_sep, "embedded_choices": embedded_choices,
                      "label_format": label_format, "rationale_cut": list(cuts) or None,
                      "rationales": list(rationale_files) or None, "strip_leaks": strip_leaks,
+                     "placeholders": placeholders, "keep_duplicate_test_rows": keep_duplicates,
                      "holdout": holdout, "seed": seed, "teacher": teacher_name}
             opts = {**_mapping(mapping_file), **{k: v for k, v in given.items() if v is not None}}
             if save_mapping:
@@ -613,6 +670,8 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                 examples = read_import(files, split_options=opts.pop("splits", None),
                                        holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
                                        strip_leaks=opts.pop("strip_leaks", False),
+                                       keep_duplicate_test_rows=opts.pop(
+                                           "keep_duplicate_test_rows", False),
                                        max_rationale=max_rationale, **opts)
                 click.echo(_report_of(examples))
                 click.echo("dry run: nothing written")
@@ -622,27 +681,49 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                                split_options=opts.pop("splits", None),
                                holdout=opts.pop("holdout", None), seed=opts.pop("seed", 0),
                                strip_leaks=opts.pop("strip_leaks", False),
+                               keep_duplicate_test_rows=opts.pop("keep_duplicate_test_rows", False),
                                max_rationale=max_rationale, **opts)
+        remember(path)
     except DataError as e:
         _fail(str(e))
     click.echo(_set_line(path))
     click.echo(_report_text({"rationale-set": str(path)}))
 
 
+@data_group.command(name="register")
+@click.argument("folder", type=click.Path(file_okay=False))
+def register(folder) -> None:
+    """Add an existing rationale set FOLDER (written with --out, copied from elsewhere) to the
+    catalogue: `cotdistill datasets` and the app then list it. The set is verified first."""
+    from cotdistill.data.catalogue import register_folder
+    from cotdistill.examples import DataError
+
+    try:
+        entry = register_folder(folder)
+    except DataError as e:
+        _fail(str(e))
+    click.echo(_set_line(Path(entry.path)))
+    click.echo(f"registered: `cotdistill datasets` lists it as {entry.name!r}; the app lists it on "
+               f"its next refresh")
+
+
 def _report_text(source: dict) -> str:
     from cotdistill.rationale_sets import open_rationale_set
 
     rs = open_rationale_set(source["rationale-set"])
-    return _report_of({split: rs.examples(split) for split in rs.splits})
+    return _report_of({split: rs.examples(split) for split in rs.splits},
+                      notes=(rs.provenance.get("extra") or {}).get("import") or {})
 
 
-def _report_of(splits: dict) -> str:
-    """The first parsed rows and the data report of {split: examples}."""
+def _report_of(splits: dict, notes: dict | None = None) -> str:
+    """The first parsed rows and the data report of {split: examples} (`notes`: what the import
+    counted; default: from the examples)."""
     from cotdistill.data.report import data_report, format_report
 
     shown = [f"  {e.id}: {e.question!r} choices {list(e.choices or [])} label {e.label!r} "
              f"rationale {(e.rationale or '')[:60]!r}" for e in next(iter(splits.values()))[:2]]
-    return "\n".join(["parsed, first rows:", *shown, format_report(data_report(splits))])
+    return "\n".join(["parsed, first rows:", *shown,
+                      format_report(data_report(splits, notes=notes))])
 
 
 @data_group.command(name="check")
@@ -662,6 +743,7 @@ def check(source, splits, options, as_json, tokenizer) -> None:
     from cotdistill.examples import DataError
     from cotdistill.rationale_sets import open_rationale_set
 
+    notes = None
     try:
         if source in DATASETS and DATASETS[source].splits:
             opts = _pairs(options, "--option")
@@ -670,10 +752,12 @@ def check(source, splits, options, as_json, tokenizer) -> None:
         else:
             rs = open_rationale_set(resolve(source))
             data = {p: rs.examples(p) for p in (splits or rs.splits)}
+            notes = {p: n for p, n in ((rs.provenance.get("extra") or {}).get("import") or {}).items()
+                     if p in data}
     except DataError as e:
         _fail(str(e))
     count, unit = _token_counter(tokenizer) if tokenizer else (None, "words")
-    report = data_report(data, count=count, unit=unit)
+    report = data_report(data, count=count, unit=unit, notes=notes)
     click.echo(json.dumps(report, indent=1) if as_json else format_report(report))
     sys.exit(1 if report["warnings"] else 0)
 

@@ -74,12 +74,13 @@ class DataConfig:
     test_split: str = "test"
     """Split the student is evaluated on."""
     n_train: int | None = None
-    """Use only n training examples (after filtering, drawn as `sample` says); None = all."""
+    """Use only n training questions (after filtering, drawn as `sample` says; a question's rows,
+    several rationales, come together); None = all."""
     n_test: int | None = None
-    """Evaluate on n test examples (drawn as `sample` says); None = all."""
+    """Evaluate on n test questions (drawn as `sample` says); None = all."""
     sample: str = "random"
-    """How n_train / n_test are drawn: `random` (a seeded sample of rows, the same for every arm and
-    run seed) or `first` (the first n rows, in file order)."""
+    """How n_train / n_test are drawn: `random` (a seeded sample of questions, the same for every arm
+    and run seed) or `first` (the first n questions, in file order)."""
     sample_seed: int = 1234
     """Seed of the `random` sample; deliberately not the run seed, so every arm and seed of a
     comparison trains and tests on the same rows."""

@@ -46,7 +46,7 @@ from cotdistill.diagnostics import COLLAPSE_THRESHOLD, diagnose
 from cotdistill.examples import LETTERS, Example, labels_equal
 from cotdistill.logits import logits_at
 from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, label_text, parse_label
-from cotdistill.stats import bootstrap_ci
+from cotdistill.stats import bootstrap_ci, cluster_bootstrap_ci
 
 CONTENT_FREE = "N/A"
 """The question of the content-free prompt that calibrated scoring subtracts."""
@@ -348,24 +348,33 @@ def _cache_of(out):
     return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
-def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0) -> dict:
+def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,
+              clusters: Sequence[object] | None = None) -> dict:
     """Accuracy with its 95% bootstrap interval, and how many generations gave no parseable label:
     `unparsed` (count) and `unparsed_rate` count forced answers and answers left None (open-ended
-    labels cannot be forced); `forced` counts the answers forced by scoring and `forced_ids` names them."""
+    labels cannot be forced); `forced` counts the answers forced by scoring and `forced_ids` names them.
+    `clusters` (one per record: its question's id) makes the interval resample questions, not rows,
+    when a question has several rows; `n_questions` says how many there are."""
     if not records:
         raise ValueError("no evaluation records")
-    interval = bootstrap_ci([r["correct"] for r in records], n_boot=n_boot, seed=seed)
+    correct = [r["correct"] for r in records]
+    n_questions = len(set(clusters)) if clusters is not None else len(records)
+    interval = cluster_bootstrap_ci(correct, clusters, n_boot=n_boot, seed=seed) \
+        if n_questions < len(records) else bootstrap_ci(correct, n_boot=n_boot, seed=seed)
     forced_ids = [r["example_id"] for r in records if r.get("forced")]
     unparsed = sum(bool(r.get("forced")) or r["predicted"] is None for r in records)
-    return {"n": len(records), "accuracy": interval.estimate, "accuracy_low": interval.low,
+    return {"n": len(records), "n_questions": n_questions, "interval_unit":
+            "question" if n_questions < len(records) else "row",
+            "accuracy": interval.estimate, "accuracy_low": interval.low,
             "accuracy_high": interval.high, "unparsed": unparsed, "unparsed_rate": unparsed / len(records),
             "forced": len(forced_ids), "forced_ids": forced_ids}
 
 
 def summarize_with_diagnostics(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,
-                               threshold: float = COLLAPSE_THRESHOLD) -> dict:
+                               threshold: float = COLLAPSE_THRESHOLD,
+                               clusters: Sequence[object] | None = None) -> dict:
     """summarize() plus the label-bias diagnostics of cotdistill.diagnostics (distributions, majority
     baseline, per-label accuracy, accuracy by scoring, the collapse flag): the run summary's numbers."""
-    stats = summarize(records, n_boot=n_boot, seed=seed)
+    stats = summarize(records, n_boot=n_boot, seed=seed, clusters=clusters)
     return {**stats, **diagnose(records, accuracy_low=stats["accuracy_low"],
                                 accuracy_high=stats["accuracy_high"], threshold=threshold)}

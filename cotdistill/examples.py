@@ -7,11 +7,17 @@ An example's `label` is written in the label space of its `kind`:
 - ``numeric``: a number written as text (``"42"``, ``"3.5"``); `choices` is None.
 
 `teacher_label` uses the same space; it is None when the teacher's answer is unknown.
+
+A question's identity is its stem together with its choices (`question_id`): rows that carry the
+same question with several rationales share it, and a generic stem ("Which sentence does not make
+sense?") with different choices is a different question.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -69,6 +75,34 @@ class Example:
         if self.teacher_label is None:  # a file's own "was the teacher right" flag, if any
             return self.meta.get("teacher_correct")
         return labels_equal(self.kind, self.teacher_label, self.label)
+
+
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def normalize_text(text: str) -> str:
+    """Text compared loosely: lowercase, punctuation dropped, whitespace collapsed."""
+    return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
+
+
+def question_id(example: Example) -> str:
+    """The identity of the example's question: `meta["question_id"]` when its loader set one, else
+    question_identity() of its stem and choices."""
+    given = example.meta.get("question_id")
+    return str(given) if given is not None else question_identity(example.question, example.choices)
+
+
+def question_identity(question: str, choices: tuple[str, ...] | None) -> str:
+    """The normalized stem and choices, joined: the same question with another rationale, or
+    written with other case and punctuation, gets the same identity (an in-process key, not
+    stored anywhere)."""
+    return normalize_text(question) + "\x1f" + _normalized_choices(tuple(choices or ()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_choices(choices: tuple[str, ...]) -> str:
+    """The choices normalized and joined (cached: many rows share the same choices)."""
+    return "\x1f".join(normalize_text(c) for c in choices)
 
 
 def label_problem(kind: str, label: str, choices) -> str | None:

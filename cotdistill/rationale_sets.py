@@ -41,9 +41,9 @@ from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FIL
                                            canonical_line, content_hash, example_of, read_set,
                                            record_of, sets_root)
 from cotdistill.data.readers import Where
-from cotdistill.data.report import data_report, normalize
+from cotdistill.data.report import data_report, import_notes
 from cotdistill.data.report import strip_leaks as strip_leaks_of
-from cotdistill.examples import DataError, Example, labels_equal
+from cotdistill.examples import DataError, Example, labels_equal, question_id
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
            "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
@@ -51,8 +51,9 @@ __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_
 
 PROVENANCE_KEYS = ("format", "name", "created_at", "cotdistill_version", "source", "dataset",
                    "teacher", "prompt", "decoding", "gold_conditioned", "content_hash",
-                   "n_examples", "splits", "n_with_rationale", "teacher_accuracy", "n_unparsed",
-                   "n_errors", "extra")
+                   "n_examples", "splits", "n_with_rationale", "splits_with_rationale",
+                   "teacher_accuracy", "teacher_accuracy_by_split", "n_unparsed", "n_errors",
+                   "extra")
 MAX_RATIONALE_CHARS = 20_000
 MAX_RATIONALE_ENV = "COTDISTILL_MAX_RATIONALE_CHARS"
 
@@ -101,6 +102,8 @@ class Origin:
     has_teacher: bool = True
     """Whether teacher labels exist: then accuracy and unparsed outputs are counted."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    answered: Callable[[Mapping[str, Any]], bool] | None = None
+    """Which records hold a teacher answer (None: every one): only those can be unparsed."""
 
 
 @dataclass
@@ -168,10 +171,17 @@ def _checked(records: Sequence[Mapping[str, Any]], out_dir: Path) -> Sequence[Ma
 
 def build_provenance(records: Sequence[Mapping[str, Any]], origin: Origin,
                      name: str) -> dict[str, Any]:
-    """provenance.json's content: the origin, counts, teacher accuracy and the content hash."""
+    """provenance.json's content: the origin, counts, teacher accuracy (overall and per split)
+    and the content hash. Unparsed teacher answers are counted only among the records that hold
+    a teacher answer (origin.answered)."""
     n = len(records)
     correct = sum(1 for r in records if r["teacher_correct"])
-    unparsed = sum(1 for r in records if r["teacher_label"] is None and r["error"] is None)
+    answered = origin.answered or (lambda r: True)
+    unparsed = sum(1 for r in records
+                   if r["teacher_label"] is None and r["error"] is None and answered(r))
+    splits = Counter(r["split"] for r in records)
+    by_split = {s: sum(1 for r in records if r["split"] == s and r["teacher_correct"]) / k
+                for s, k in splits.items()}
     return {
         "format": FORMAT, "name": name,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -181,9 +191,12 @@ def build_provenance(records: Sequence[Mapping[str, Any]], origin: Origin,
         "prompt": dict(origin.prompt) if origin.prompt is not None else None,
         "decoding": dict(origin.decoding) if origin.decoding is not None else None,
         "gold_conditioned": origin.gold_conditioned, "content_hash": content_hash(records),
-        "n_examples": n, "splits": dict(Counter(r["split"] for r in records)),
+        "n_examples": n, "splits": dict(splits),
         "n_with_rationale": sum(1 for r in records if r["rationale"]),
+        "splits_with_rationale": {s: sum(1 for r in records if r["split"] == s and r["rationale"])
+                                  for s in splits},
         "teacher_accuracy": correct / n if origin.has_teacher else None,
+        "teacher_accuracy_by_split": by_split if origin.has_teacher else None,
         "n_unparsed": unparsed if origin.has_teacher else 0,
         "n_errors": sum(1 for r in records if r["error"] is not None),
         "extra": dict(origin.extra)}
@@ -224,39 +237,48 @@ def import_file(paths: str | Path | Mapping[str, str | Path], out_dir: str | Pat
                 gold_conditioned: bool | None = None, holdout: float | None = None,
                 seed: int = 0, strip_leaks: bool = False,
                 split_options: Mapping[str, Mapping[str, Any]] | None = None,
-                max_rationale: int | None = None, **options: Any) -> Path:
+                max_rationale: int | None = None, keep_duplicate_test_rows: bool = False,
+                **options: Any) -> Path:
     """A set from your file(s) through the `file` importer's column mapping.
 
     `paths` is one file (for `split`) or {split: file}; `options` are the importer's (columns,
     format, kind, …), `split_options` {split: options} override them where the splits' files
     differ. `holdout` moves a seeded share of the only split's questions to a `test` split (all
     rows of one question together). One file given as two splits is refused: the test would be
-    the training data. Every file is read and checked before anything is written, rationales
-    longer than `max_rationale` characters (default: max_rationale_chars()) included.
+    the training data. A split other than train keeps one row per question unless
+    `keep_duplicate_test_rows` (a run then computes its interval over questions). Every file is
+    read and checked before anything is written, rationales longer than `max_rationale`
+    characters (default: max_rationale_chars()) included. The import's counts (cut misses,
+    placeholders, duplicate test rows dropped) go into the provenance's `extra.import`.
     """
     files = {split: paths} if isinstance(paths, (str, Path)) else dict(paths)
     examples = read_import(files, holdout=holdout, seed=seed, strip_leaks=strip_leaks,
-                           split_options=split_options, max_rationale=max_rationale, **options)
+                           split_options=split_options, max_rationale=max_rationale,
+                           keep_duplicate_test_rows=keep_duplicate_test_rows, **options)
     records = [record_of(e, part) for part, exs in examples.items() for e in exs]
     dataset = {"name": "file", "files": {k: str(v) for k, v in files.items()},
                "options": options, "split_options": dict(split_options or {}),
                "holdout": holdout, "holdout_seed": seed if holdout is not None else None,
-               "strip_leaks": strip_leaks}
-    warnings = data_report(examples)["warnings"]
+               "strip_leaks": strip_leaks, "keep_duplicate_test_rows": keep_duplicate_test_rows}
+    notes = import_notes(examples)
+    warnings = data_report(examples, notes=notes)["warnings"]
     origin = Origin("file", dataset, {"name": teacher} if teacher else None,
                     gold_conditioned=gold_conditioned,
                     has_teacher=any(r["teacher_correct"] is not None for r in records),
-                    extra={"warnings": warnings})
+                    answered=lambda r: False,  # an unreadable teacher label is refused at import
+                    extra={"warnings": warnings, "import": notes})
     return write_rationale_set(out_dir, records, origin, name=name)
 
 
 def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None, seed: int = 0,
                 strip_leaks: bool = False,
                 split_options: Mapping[str, Mapping[str, Any]] | None = None,
-                max_rationale: int | None = None, **options: Any) -> dict[str, list[Example]]:
+                max_rationale: int | None = None, keep_duplicate_test_rows: bool = False,
+                **options: Any) -> dict[str, list[Example]]:
     """{split: examples} exactly as import_file writes them (leaking sentences stripped when
-    `strip_leaks`), with every check made; writes nothing. The browser's live preview of an
-    import reads files through this too, so it shows what the import will write."""
+    `strip_leaks`, one row per question outside train unless `keep_duplicate_test_rows`), with
+    every check made; writes nothing. The browser's live preview of an import reads files
+    through this too, so it shows what the import will write."""
     _check_distinct_files(files)
     per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
     examples = {part: load_examples("file", part, path=str(file), **per_split[part])
@@ -265,6 +287,9 @@ def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None
         check_rationale_lengths({part: exs}, max_rationale or max_rationale_chars(), files[part])
     if holdout is not None:
         examples = hold_out(examples, holdout, seed)
+    if not keep_duplicate_test_rows:
+        examples = {part: exs if part == "train" else one_row_per_question(exs)
+                    for part, exs in examples.items()}
     if strip_leaks:
         examples = {part: [_stripped(e) for e in exs] for part, exs in examples.items()}
     return examples
@@ -284,7 +309,8 @@ def _check_distinct_files(files: Mapping[str, str | Path]) -> None:
 def hold_out(examples: Mapping[str, list[Example]], share: float,
              seed: int) -> dict[str, list[Example]]:
     """{train, test}: a seeded `share` of the only split's questions moved to `test`; the rows
-    of one question (several rationales) stay together, file order is kept."""
+    of one question (several rationales) stay together, file order is kept. A question is its
+    stem with its choices (cotdistill.examples.question_id)."""
     if list(examples) != ["train"]:
         raise DataError(f"--holdout needs exactly one split named train, found "
                         f"{', '.join(examples)}", field="holdout")
@@ -292,14 +318,32 @@ def hold_out(examples: Mapping[str, list[Example]], share: float,
         raise DataError(f"--holdout must be a share between 0 and 1, found {share}",
                         field="holdout")
     rows = examples["train"]
-    questions = list(dict.fromkeys(normalize(e.question) for e in rows))
+    questions = list(dict.fromkeys(question_id(e) for e in rows))
     n_test = max(1, round(share * len(questions)))
     if n_test >= len(questions):
         raise DataError(f"--holdout {share} of {len(questions)} questions leaves no training "
                         f"question", field="holdout")
     test = set(random.Random(seed).sample(questions, n_test))
-    return {"train": [e for e in rows if normalize(e.question) not in test],
-            "test": [e for e in rows if normalize(e.question) in test]}
+    return {"train": [e for e in rows if question_id(e) not in test],
+            "test": [e for e in rows if question_id(e) in test]}
+
+
+def one_row_per_question(examples: Sequence[Example]) -> list[Example]:
+    """The first row of every question, in file order; the kept row counts the rows dropped
+    after it in `meta["duplicates_dropped"]`. A test item scored once per rationale would count
+    one question several times."""
+    kept: dict[str, int] = {}
+    out: list[Example] = []
+    dropped: Counter = Counter()
+    for e in examples:
+        qid = question_id(e)
+        if qid in kept:
+            dropped[kept[qid]] += 1
+            continue
+        kept[qid] = len(out)
+        out.append(e)
+    return [dataclasses.replace(e, meta={**e.meta, "duplicates_dropped": dropped[i]})
+            if dropped[i] else e for i, e in enumerate(out)]
 
 
 def _stripped(example: Example) -> Example:

@@ -41,7 +41,7 @@ from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
 from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
-from cotdistill.examples import Example
+from cotdistill.examples import Example, question_id
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
 from cotdistill.students import check_runtime, load_student
 
@@ -116,7 +116,8 @@ def seed_everything(seed: int) -> None:
 
 
 def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
-    """The training and test examples as configured (filtered, then sampled to n_train / n_test)."""
+    """The training and test examples as configured (filtered, then sampled to n_train / n_test
+    questions: a question's rows, several rationales, are drawn together)."""
     d = cfg.data
     train = data.load_examples(d.name, d.train_split, **d.options)
     test = data.load_examples(d.name, d.test_split, **d.options)
@@ -129,8 +130,8 @@ def load_examples(cfg: RunConfig) -> tuple[list[Example], list[Example]]:
     elif cfg.placement != "none":
         raise RunError(f"placement {cfg.placement!r} needs rationales, but split {d.train_split!r} "
                        f"of {d.name!r} has none: use placement none or a split with rationales")
-    train = sample_rows(train, d.n_train, d.sample, d.sample_seed)
-    test = sample_rows(test, d.n_test, d.sample, d.sample_seed)
+    train = sample_rows(train, d.n_train, d.sample, d.sample_seed, key=question_id)
+    test = sample_rows(test, d.n_test, d.sample, d.sample_seed, key=question_id)
     if not train or not test:
         raise RunError(f"{d.name}: {len(train)} training and {len(test)} test examples left after filtering")
     return train, test
@@ -403,9 +404,13 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
-    summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed), "eval_mode": mode,
-               "scoring": cfg.eval.scoring if mode == "score" else None,
-               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex), **trained(result),
+    # a test question kept with several rows is one item: the interval resamples questions
+    questions = {ex.id: question_id(ex) for ex in test_ex}
+    summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                                            clusters=[questions[r["example_id"]] for r in records]),
+               "eval_mode": mode, "scoring": cfg.eval.scoring if mode == "score" else None,
+               "eval_seconds": round(eval_s, 3), "n_train": len(train_ex),
+               "n_train_questions": len({question_id(ex) for ex in train_ex}), **trained(result),
                "truncated_sequences": sum(s.truncated for s in sequences), "student": student.name,
                "parameters": counts["parameters"], "trainable_parameters": counts["trainable"] if fine_tune else 0,
                "lora_merged": fine_tune and cfg.student.lora is not None,

@@ -174,6 +174,31 @@ def paired_bootstrap_diff(a: Sequence[float | bool], b: Sequence[float | bool], 
     return _percentile_interval(a_arr - b_arr, n_boot, confidence, seed)
 
 
+def cluster_bootstrap_ci(values: Sequence[float | bool], clusters: Sequence[object], *,
+                         n_boot: int = 10_000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """The mean of `values` with a percentile-bootstrap interval that resamples clusters, not values:
+    the rows of one test question (kept with several rationales) are one item, so the interval is as
+    wide as the number of questions makes it. clusters[i] names the cluster of values[i]."""
+    _check_confidence(confidence)
+    _check_n_boot(n_boot)
+    arr = _as_floats("values", values)
+    if len(clusters) != arr.size:
+        raise ValueError(f"clusters has {len(clusters)} entries for {arr.size} values")
+    index: dict[object, int] = {}
+    inverse = np.array([index.setdefault(c, len(index)) for c in clusters], dtype=np.int64)
+    sums, sizes = np.bincount(inverse, weights=arr), np.bincount(inverse).astype(float)
+    rng, k = np.random.default_rng(seed), sums.size
+    means = np.empty(n_boot)
+    chunk = max(1, _MAX_CHUNK_ELEMENTS // k)
+    for start in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - start)
+        picks = rng.integers(0, k, size=(m, k))                     # (resamples, clusters drawn)
+        means[start:start + m] = sums[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Interval(float(arr.mean()), float(low), float(high), confidence)
+
+
 # ---------------------------------------------------------------- tests and across-seed intervals
 
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> McNemarResult:

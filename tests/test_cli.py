@@ -243,10 +243,20 @@ def test_check_warns_and_fails_on_placeholders(tmp_path):
     runner = CliRunner()
     made = runner.invoke(science, ["data", "import", str(FIXTURES / "placeholder.jsonl"),
                                    "--out", str(tmp_path / "s")])
-    assert made.exit_code == 0 and "warning: train: the rationale 'dummy'" in made.output
+    assert made.exit_code == 0 and "warning: train: 3 placeholder rationales" in made.output
     check = runner.invoke(science, ["data", "check", str(tmp_path / "s"), "--json"])
     assert check.exit_code == 1
+    assert json.loads(check.output)["import"]["train"]["n_placeholders"] == 3
+    kept = runner.invoke(science, ["data", "import", str(FIXTURES / "placeholder.jsonl"),
+                                   "--out", str(tmp_path / "k"), "--placeholders", "keep"])
+    assert kept.exit_code == 0 and "3 of 4 rationales are placeholders" in kept.output
+    check = runner.invoke(science, ["data", "check", str(tmp_path / "k"), "--json"])
+    assert check.exit_code == 1
     assert json.loads(check.output)["splits"]["train"]["placeholder"] is True
+    refused = runner.invoke(science, ["data", "import", str(FIXTURES / "placeholder.jsonl"),
+                                      "--out", str(tmp_path / "e"), "--placeholders", "error"])
+    assert refused.exit_code == 2 and "row 1, field 'rationale'" in refused.output
+    assert not (tmp_path / "e").exists()
 
 
 def test_import_dry_run_prints_the_parse_and_report_and_writes_nothing(tmp_path, monkeypatch):
@@ -261,7 +271,8 @@ def test_import_dry_run_prints_the_parse_and_report_and_writes_nothing(tmp_path,
         "  2: 'Grass colour?' choices ['green', 'blue'] label 'a' rationale 'Chlorophyll reflects "
         "that colour. So the answer is (a).'",
         "train: 2 rows, 2 with a rationale, words median 10.5 (min 9, max 12); labels {'a': 1, 'b': 1}; "
-        "leak 2 (100.0%: 2 state the answer, 1 quote the gold choice)",
+        "leak 2 (100.0%: 2 state the answer, 0 open with it, 1 quote the gold choice); 2 questions; "
+        "0 placeholder rationales",
         p.output.splitlines()[4],
         "dry run: nothing written"]
     assert p.output.splitlines()[4].startswith("warning: train: 2 of 2 rationales (100%) name the gold answer")
@@ -322,3 +333,33 @@ def test_run_progress_prints_what_happened_to_a_checkpoint(capsys):
                                        "/r/checkpoint/checkpoint-4/state.pt is missing; moved it aside to "
                                        "/r/checkpoint/checkpoint-4.corrupt-1; no good checkpoint is left, so "
                                        "training starts from scratch\n")
+
+
+def test_one_catalogue_imported_and_registered_sets_are_listed(tmp_path, monkeypatch):
+    """Why (issue 23): sets imported with `data import` never appeared in the app, and no command
+    registered a folder; `cotdistill datasets` lists the catalogue the app's lists mirror."""
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    made = runner.invoke(science, ["data", "import", str(FIXTURES / "array.json"), "--column",
+                                   "label=answer", "--name", "colours"])
+    assert made.exit_code == 0, made.output
+    elsewhere = runner.invoke(science, ["data", "import", str(FIXTURES / "keyed.json"), "--column",
+                                        "label=answer", "--column", "rationale=why",
+                                        "--out", str(tmp_path / "other" / "keyed-set")])
+    assert elsewhere.exit_code == 0, elsewhere.output
+    listed = runner.invoke(science, ["datasets", "--data-dir", str(tmp_path / "none")])
+    sets = [line for line in listed.output.splitlines() if line.startswith("  set ")]
+    assert [line.split()[1:3] for line in sets] == [["colours", "multiple_choice"],
+                                                    ["keyed-set", "multiple_choice"]]
+    assert "train 2 (2 with rationale)" in sets[0] and str(tmp_path / "other" / "keyed-set") in sets[1]
+    # a folder copied in from elsewhere: one command registers it
+    import shutil
+    shutil.copytree(tmp_path / "other" / "keyed-set", tmp_path / "copied")
+    registered = runner.invoke(science, ["data", "register", str(tmp_path / "copied")])
+    assert registered.exit_code == 0 and "registered: `cotdistill datasets` lists it" in registered.output
+    again = runner.invoke(science, ["data", "register", str(tmp_path / "copied")])
+    assert again.exit_code == 0
+    listed = runner.invoke(science, ["datasets", "--data-dir", str(tmp_path / "none")])
+    assert sum(line.startswith("  set ") for line in listed.output.splitlines()) == 3
+    refused = runner.invoke(science, ["data", "register", str(tmp_path / "other")])
+    assert refused.exit_code == 2 and "not a rationale set folder (no provenance.json)" in refused.output

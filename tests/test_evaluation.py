@@ -81,6 +81,21 @@ def test_summary_has_accuracy_with_interval():
     s = summarize(records, n_boot=2000)
     assert s["n"] == 201 and s["accuracy"] == pytest.approx(150 / 201)
     assert s["accuracy_low"] < s["accuracy"] < s["accuracy_high"] and s["unparsed"] == 1
+    assert (s["n_questions"], s["interval_unit"]) == (201, "row")
+
+
+def test_summary_interval_over_questions_when_a_question_has_several_rows():
+    records = [{"correct": q % 2 == 0, "predicted": "a"} for q in range(40) for _ in range(3)]
+    clusters = [q for q in range(40) for _ in range(3)]
+    rows = summarize(records, n_boot=2000)
+    questions = summarize(records, n_boot=2000, clusters=clusters)
+    assert (questions["n"], questions["n_questions"], questions["interval_unit"]) == (120, 40, "question")
+    assert questions["accuracy"] == rows["accuracy"] == 0.5
+    assert questions["accuracy_high"] - questions["accuracy_low"] > \
+        1.5 * (rows["accuracy_high"] - rows["accuracy_low"])
+    one_each = summarize(records, n_boot=2000, clusters=list(range(120)))      # rows are questions
+    assert (one_each["accuracy_low"], one_each["accuracy_high"], one_each["interval_unit"]) == \
+        (rows["accuracy_low"], rows["accuracy_high"], "row")
 
 
 

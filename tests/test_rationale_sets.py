@@ -129,7 +129,7 @@ def test_compare_two_sets_of_one_dataset(tmp_path):
 GOOD = [{"key": "q1", "prompt": "Sky colour?", "options": list(COLOURS), "answer": "B",
          "why": "Blue light scatters.", "teacher": "(b)"},
         {"key": "q2", "prompt": "Grass colour?", "options": list(COLOURS), "answer": "c",
-         "why": "Chlorophyll.", "teacher": "a"}]
+         "why": "Chlorophyll is green.", "teacher": "a"}]
 COLUMNS = {"id": "key", "question": "prompt", "choices": "options", "label": "answer",
            "rationale": "why", "teacher_label": "teacher"}
 
@@ -151,7 +151,9 @@ def test_import_jsonl_and_csv_files(tmp_path):
                        teacher="my annotators")
     rs = open_rationale_set(path)
     assert rs.splits == ["train", "test"] and rs.provenance["source"] == "file"
-    assert rs.provenance["teacher_accuracy"] == 1 / 3 and rs.provenance["n_unparsed"] == 1
+    # no teacher answer was read (a file's teacher label is refused if unreadable): none unparsed
+    assert rs.provenance["teacher_accuracy"] == 1 / 3 and rs.provenance["n_unparsed"] == 0
+    assert rs.provenance["teacher_accuracy_by_split"] == {"train": 0.5, "test": 0.0}
     assert rs.provenance["dataset"]["files"]["test"] == str(test)
     assert rs.examples("test")[0].choices == ("red", "blue", "white")
 
@@ -232,7 +234,7 @@ def test_release_import_errors_leave_no_set(tmp_path):
 # --- the rationale length cap ----------------------------------------------------------------
 
 def test_a_rationale_over_the_cap_is_refused_with_file_and_row_before_anything_is_written(tmp_path):
-    rows = [dict(GOOD[0]), dict(GOOD[1], why="x" * 21)]
+    rows = [dict(GOOD[0]), dict(GOOD[1], why="x" + " x" * 10)]   # 21 characters
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     with pytest.raises(DataError) as e:
         import_file(train, tmp_path / "out" / "set", columns=COLUMNS, max_rationale=20)
@@ -248,7 +250,7 @@ def test_the_cap_defaults_to_20000_characters_and_the_environment_changes_it(tmp
     from cotdistill.rationale_sets import max_rationale_chars
     monkeypatch.delenv("COTDISTILL_MAX_RATIONALE_CHARS", raising=False)
     assert max_rationale_chars() == 20_000
-    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="y" * 20_001)])
+    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="y" + " y" * 10_000)])
     with pytest.raises(DataError, match="row 1, field 'rationale'.* 20,001 characters, more than the cap of 20,000"):
         import_file(train, tmp_path / "a", columns=COLUMNS)
     monkeypatch.setenv("COTDISTILL_MAX_RATIONALE_CHARS", "30000")
@@ -270,7 +272,7 @@ def test_a_release_with_a_rationale_over_the_cap_is_refused(tmp_path):
 def test_the_import_command_takes_the_cap(tmp_path):
     import subprocess
     import sys
-    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="z" * 50)])
+    train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="zz" + " z" * 24)])
     args = [sys.executable, "-m", "cotdistill.cli", "data", "import", str(train), "--out", str(tmp_path / "s")]
     args += [f"--column={k}={v}" for k, v in COLUMNS.items()]
     refused = subprocess.run(args + ["--max-rationale-chars", "49"], capture_output=True, text=True, timeout=120)
@@ -279,3 +281,51 @@ def test_the_import_command_takes_the_cap(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "cotdistill.cli", "data", "import", "--help"],
                                capture_output=True, text=True, timeout=120).stdout
     assert "--max-rationale-chars" in help_text and "20,000" in help_text
+
+
+# --- issue 23: question identity at import, provenance counts ----------------------------------
+
+FIX = __import__("pathlib").Path(__file__).parent / "data" / "fixtures"
+CHAINS = {"label": "answer", "rationale": "chain", "teacher_correct": "teacher_right"}
+
+
+def test_three_chains_per_question_import_with_per_split_accuracy_and_no_false_unparsed(tmp_path):
+    path = import_file(FIX / "chains.jsonl", tmp_path / "s", holdout=0.25, seed=0, kind="yes_no",
+                       columns=CHAINS)
+    p = open_rationale_set(path).provenance
+    assert p["splits"] == {"train": 27, "test": 3}
+    # every third chain's teacher was wrong; the test split keeps each question's first row
+    assert p["teacher_accuracy_by_split"] == {"train": 18 / 27, "test": 1.0}
+    assert p["n_unparsed"] == 0                       # the file holds flags, not teacher answers
+    assert p["extra"]["import"]["test"]["n_duplicates_dropped"] == 6
+    assert p["dataset"]["keep_duplicate_test_rows"] is False
+    kept = import_file(FIX / "chains.jsonl", tmp_path / "k", holdout=0.25, seed=0, kind="yes_no",
+                       columns=CHAINS, keep_duplicate_test_rows=True)
+    assert open_rationale_set(kept).provenance["splits"] == {"train": 27, "test": 9}
+
+
+def test_unparsed_teacher_answers_are_counted_only_where_there_is_an_answer():
+    from cotdistill.rationale_sets import build_provenance
+    rows = [dict(r, teacher_label=None) if i < 2 else r for i, r in enumerate(records())]
+    assert build_provenance(rows, ORIGIN, "x")["n_unparsed"] == 2          # a teacher's replies
+    none_answered = dataclasses.replace(ORIGIN, answered=lambda r: False)
+    assert build_provenance(rows, none_answered, "x")["n_unparsed"] == 0
+    some = dataclasses.replace(ORIGIN, answered=lambda r: r["id"] == "train0")
+    assert build_provenance(rows, some, "x")["n_unparsed"] == 1
+
+
+def test_a_split_other_than_train_keeps_one_row_per_question(tmp_path):
+    train = tmp_path / "train.jsonl"
+    test = tmp_path / "test.jsonl"
+    train.write_text(json.dumps({"question": "A?", "choices": ["x", "y"], "label": "a",
+                                 "rationale": "First reason here."}) + "\n")
+    rows = [{"question": q, "choices": c, "label": "a", "rationale": f"Reason number {i}."}
+            for i, (q, c) in enumerate([("B?", ["x", "y"]), ("B?", ["x", "y"]), ("b", ["X", "y"]),
+                                        ("B?", ["y", "x"])])]
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from cotdistill.rationale_sets import read_import
+    split = read_import({"train": train, "test": test})
+    assert [e.id for e in split["test"]] == ["1", "4"]     # 'b' with X/y is 'B?' with x/y again
+    assert split["test"][0].meta["duplicates_dropped"] == 2
+    assert len(read_import({"train": train, "test": test},
+                           keep_duplicate_test_rows=True)["test"]) == 4

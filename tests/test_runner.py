@@ -166,6 +166,24 @@ def test_n_train_is_a_seeded_sample_identical_across_arms(tmp_path):
     assert [ex.id for ex in other] != list(train_ids)
 
 
+def test_n_train_and_n_test_count_questions_with_all_their_rows(tmp_path):
+    """Why (issue 23): with several rationales per question, n_train drew rows, and a question's
+    rows were split between drawn and not drawn."""
+    from cotdistill.data import sample_rows
+    rows = [{"question": f"what colour {q}?", "choices": ["red", "blue"], "label": "a",
+             "rationale": f"reason {q} chain {k}"} for q in range(6) for k in range(3)]
+    path = tmp_path / "chains.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = load_config(None, ["data.name=file", f"data.options.path={path}", "data.train_split=all",
+                             "data.test_split=all", "data.n_train=2", "data.n_test=3"])
+    train, test = load_examples(cfg)
+    assert (len(train), len({ex.question for ex in train})) == (6, 2)
+    assert (len(test), len({ex.question for ex in test})) == (9, 3)
+    assert sample_rows(list("aabbbc"), 2, "first", 0, key=str) == list("aabbb")
+    assert sample_rows(list("aabbbc"), 1, "random", 3, key=str) == \
+        [r for r in "aabbbc" if r == "abc"[__import__("random").Random(3).sample(range(3), 1)[0]]]
+
+
 def test_scores_file_with_another_level_is_refused_naming_the_file(tmp_path):
     from cotdistill.runner import load_scores
     path = tmp_path / "scores.jsonl"

@@ -7,7 +7,7 @@ import pytest
 
 import cotdistill.stats as stats
 from cotdistill.stats import (
-    Interval, McNemarResult, accuracy, bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap_diff,
+    Interval, McNemarResult, accuracy, bootstrap_ci, cluster_bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap_diff,
 )
 
 
@@ -94,6 +94,24 @@ def test_bootstrap_matches_normal_approximation():
     assert interval.estimate == pytest.approx(0.6, abs=1e-12)
     assert abs(interval.low - (0.6 - half)) < 0.005
     assert abs(interval.high - (0.6 + half)) < 0.005
+
+
+def test_cluster_bootstrap_resamples_questions_not_rows():
+    """Why (issue 23): 150 questions kept 3 rows each were reported with an interval as if there were
+    450 independent items. Two questions of three identical rows each: a resample draws the right
+    question twice (1.0), once (0.5) or never (0.0), so the 95% interval is [0, 1]."""
+    values, clusters = [1, 1, 1, 0, 0, 0], ["q1"] * 3 + ["q2"] * 3
+    interval = cluster_bootstrap_ci(values, clusters, n_boot=4000, seed=0)
+    assert (interval.estimate, interval.low, interval.high) == (0.5, 0.0, 1.0)
+    assert bootstrap_ci(values, n_boot=4000, seed=0).high < 1.0        # rows: too narrow
+    # 300 questions x 3 identical rows: as wide as 300 items, not 900
+    rows = np.repeat(np.array([1] * 180 + [0] * 120), 3)
+    by_question = cluster_bootstrap_ci(rows, np.repeat(np.arange(300), 3), seed=1)
+    alone = bootstrap_ci(np.array([1] * 180 + [0] * 120), seed=1)
+    assert by_question.estimate == pytest.approx(0.6)
+    assert abs((by_question.high - by_question.low) - (alone.high - alone.low)) < 0.01
+    with pytest.raises(ValueError, match="clusters has 2 entries for 6 values"):
+        cluster_bootstrap_ci(values, ["a", "b"])
 
 
 def test_bootstrap_same_seed_same_interval_other_seed_differs():

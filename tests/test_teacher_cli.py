@@ -44,12 +44,12 @@ def test_generate_reports_a_bad_teacher_without_a_traceback(tmp_path):
 def test_import_files_and_a_release(tmp_path):
     train = tmp_path / "mine.jsonl"
     train.write_text(json.dumps({"q": "Sky?", "options": ["red", "blue"], "answer": "b",
-                                 "why": "Scattering."}) + "\n")
+                                 "why": "Light scattering."}) + "\n")
     r = cli("data", "import", f"train={train}", "--column", "question=q", "--column",
             "choices=options", "--column", "label=answer", "--column", "rationale=why",
             "--out", tmp_path / "mine")
     assert r.exit_code == 0, r.output
-    assert open_rationale_set(tmp_path / "mine").examples("train")[0].rationale == "Scattering."
+    assert open_rationale_set(tmp_path / "mine").examples("train")[0].rationale == "Light scattering."
     r = cli("data", "import", data_dir() / "svamp-dsbs", "--split", "test")
     assert r.exit_code == 0, r.output
     assert "200 examples (test 200)" in r.output and "home/rationale_sets/svamp-dsbs" in r.output

@@ -118,16 +118,25 @@ def load_examples(name: str, split: str, *, data_dir: Path | None = None,
     return examples
 
 
-def sample_rows(rows: list, n: int | None, how: str, seed: int) -> list:
+def sample_rows(rows: list, n: int | None, how: str, seed: int,
+                key: Callable[[Any], Any] | None = None) -> list:
     """n rows of `rows`: the first n (`first`), or a seeded random sample of rows kept in file order
-    (`random`). A question with several rationales is several rows, each drawn on its own. The seed is
-    data.sample_seed, never the run seed, so every arm and seed of a comparison gets the same rows."""
-    if n is None or n >= len(rows):
+    (`random`). With `key` (a row's question, e.g. cotdistill.examples.question_id) n counts
+    questions, and a drawn question brings all its rows; with one row per question that draws the
+    same rows as without. The seed is data.sample_seed, never the run seed, so every arm and seed of
+    a comparison gets the same rows."""
+    groups = list(range(len(rows))) if key is None else \
+        list(dict.fromkeys(key(row) for row in rows))
+    if n is None or n >= len(groups):
         return list(rows)
     if how == "first":
-        return list(rows[:n])
-    picked = random.Random(seed).sample(range(len(rows)), n)
-    return [rows[i] for i in sorted(picked)]
+        chosen = groups[:n]
+    else:
+        chosen = [groups[i] for i in random.Random(seed).sample(range(len(groups)), n)]
+    if key is None:
+        return [rows[i] for i in sorted(chosen)]
+    wanted = set(chosen)
+    return [row for row in rows if key(row) in wanted]
 
 
 def _spec(name: str) -> DatasetSpec:

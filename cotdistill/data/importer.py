@@ -19,30 +19,46 @@ Options (every one has a CLI flag in `cotdistill data import --help`):
   keyed object) is the id;
 - `kind`: 'multiple_choice' (default) | 'yes_no' | 'numeric';
 - `choices_sep` (a choices cell that is text), `embedded_choices` (choices written inside the
-  question: `(a) … (b) …`, `Answer Choices: (A) …`, `Options:\\n- …`);
-- `label_format` (multiple choice): see cotdistill.data.labels.LABEL_FORMATS (default letter);
+  question: `(a) … (b) …`, `A. … B. …`, `Answer Choices: (A) …`, `Options:\\n- …`; see
+  cotdistill.data.choices: the last options block, markers stripped, a gap in the letters refused);
+- `label_format` (multiple choice): see cotdistill.data.labels.LABEL_FORMATS (default letter; a
+  text label is matched exactly, else up to case and spaces, and refused when ambiguous);
 - `teacher_correct`: a column of true/false flags "was the teacher right", distinct from
   `teacher_label` (a boolean column mapped to teacher_label is refused);
 - `rationale_cut`: marker(s) such as "Thus, the answer is": the rationale keeps what comes
-  before the first one (raw teacher completions);
+  before the first one (raw teacher completions); a row without any marker keeps its text whole
+  and is counted (`meta["cut"] = "missed"`, reported at import and in the data report);
+- `placeholders`: what to do with placeholder rationales (`nan`, `-`, one word, empty: see
+  cotdistill.data.placeholders): drop (default), keep or error; each is noted in
+  `meta["placeholder"]`;
 - `rationales`: another file (or a list of numbered files, concatenated) holding the rationales,
   aligned by position (a JSON array of strings, or lines of text) or by id (objects with
   `id` and `rationale`); a rationale that is a list gives one example per rationale, ids
-  `<id>#<k>`.
-Every problem raises DataError with the file, the row and the file's column name.
+  `<id>#<k>`. A side-file rationale that embeds its question ("Q: …" / "Question: …" lines, or
+  a `question` key) must embed its own row's question: side files given in the wrong order
+  are refused.
+A question is its stem with its choices (cotdistill.examples.question_id): the rows of one
+question share it, whether they come from one row's list of rationales or from several rows.
+Every problem raises DataError with the file, the row and the file's column name; the commonest
+first mistakes (a keyed object in a .jsonl, text labels, yes/no data as multiple choice, a table
+without a header) name the option that fixes them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from cotdistill.data.choices import split_choices
-from cotdistill.data.labels import LABEL_FORMATS, looks_boolean, to_bool, to_letter, to_yes_no
+from cotdistill.data.choices import ChoiceError, split_choices
+from cotdistill.data.labels import (LABEL_FORMATS, looks_boolean, text_matches, to_bool, to_letter,
+                                    to_yes_no)
 from cotdistill.data.layouts import KEY, MISSING, pick, read_records
+from cotdistill.data.placeholders import PLACEHOLDER_MODES, placeholder_reason
 from cotdistill.data.readers import Where, read_json
-from cotdistill.examples import KINDS, LETTERS, YES_NO, DataError, Example, format_number, parse_number
+from cotdistill.examples import (KINDS, LETTERS, YES_NO, DataError, Example, format_number,
+                                 normalize_text, parse_number)
 
 FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label", "teacher_correct")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -50,7 +66,8 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"
 DEFAULTS: dict[str, Any] = {"path": None, "paths": None, "format": None, "columns": None,
                             "kind": "multiple_choice", "choices_sep": None, "label_format": None,
                             "header": True, "quoting": True, "unescape": False,
-                            "embedded_choices": False, "rationale_cut": None, "rationales": None}
+                            "embedded_choices": False, "rationale_cut": None, "rationales": None,
+                            "placeholders": "drop"}
 
 
 def load_file(split: str, *, path: str | Path | None = None,
@@ -59,7 +76,8 @@ def load_file(split: str, *, path: str | Path | None = None,
               choices_sep: str | None = None, label_format: str | None = None,
               header: bool = True, quoting: bool = True, unescape: bool = False,
               embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
-              rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
+              rationales: str | Path | Sequence[str | Path] | None = None,
+              placeholders: str = "drop") -> list[Example]:
     """The examples of `split` read from the file the options name."""
     file = _pick_path(split, path, paths)
     fmt = _format(file, format)
@@ -67,18 +85,23 @@ def load_file(split: str, *, path: str | Path | None = None,
         lambda required: read_records(file, fmt, header=header, quoting=quoting,
                                       unescape=unescape, required=required),
         columns=columns, kind=kind, choices_sep=choices_sep, label_format=label_format,
-        embedded_choices=embedded_choices, rationale_cut=rationale_cut, rationales=rationales)
+        embedded_choices=embedded_choices, rationale_cut=rationale_cut, rationales=rationales,
+        placeholders=placeholders)
 
 
 def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                 columns: Mapping[str, str] | None = None, kind: str = "multiple_choice",
                 choices_sep: str | None = None, label_format: str | None = None,
                 embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
-                rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
+                rationales: str | Path | Sequence[str | Path] | None = None,
+                placeholders: str = "drop") -> list[Example]:
     """Examples from records under the column mapping; `records(required columns)` yields them
     (files here, Hugging Face rows in cotdistill.data.hub). Options are load_file's."""
     mapping, named = _columns(columns)
     label_format = _label_format(kind, label_format)
+    if placeholders not in PLACEHOLDER_MODES:
+        raise DataError(f"unknown placeholders mode {placeholders!r}; expected one of "
+                        f"{', '.join(PLACEHOLDER_MODES)}", field="placeholders")
     if embedded_choices and choices_sep:
         raise DataError("give either embedded_choices (choices inside the question) or "
                         "choices_sep (a choices cell), not both", field="embedded_choices")
@@ -87,9 +110,9 @@ def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                         f"splitting it would make the question a choice; use embedded_choices "
                         f"(--embedded-choices) instead", field="choices")
     reader = _Reader(mapping, kind, label_format, choices_sep, embedded_choices,
-                     _cuts(rationale_cut))
+                     _cuts(rationale_cut), placeholders)
     required = _required(mapping, named, kind, embedded_choices, rationales is not None)
-    checked = _checked(records(required), required)
+    checked = _checked(records(required), required, mapping, kind)
     if rationales is not None:
         checked = _with_rationales(list(checked), rationales, mapping)
     examples: list[Example] = []
@@ -192,13 +215,36 @@ def _required(mapping: dict[str, str], named: tuple[str, ...], kind: str,
     return [mapping[f] for f in ours]
 
 
-def _checked(records: Iterable[tuple[Where, dict]],
-             required: list[str]) -> Iterator[tuple[Where, dict]]:
+def _checked(records: Iterable[tuple[Where, dict]], required: list[str],
+             mapping: dict[str, str], kind: str) -> Iterator[tuple[Where, dict]]:
     for where, record in records:
         for column in required:
             if pick(record, column) is MISSING and not (column == "id" and KEY in record):
-                raise where.error("missing field", column)
+                hint = _choices_hint(record, mapping) if column == mapping["choices"] \
+                    and kind == "multiple_choice" else ""
+                raise where.error(f"missing field{hint}", column)
         yield where, record
+
+
+def _choices_hint(record: dict, mapping: dict[str, str]) -> str:
+    """What a multiple-choice row without a choices column probably needs: --kind yes_no or
+    numeric (from its label), --embedded-choices (from its question), or the column's name."""
+    label = pick(record, mapping["label"])
+    question = pick(record, mapping["question"])
+    if isinstance(label, bool) or str(label).strip().lower() in ("yes", "no", "true", "false"):
+        return (f"; the label {label!r} reads as yes/no: for yes/no data use --kind yes_no "
+                f"(no choices column needed)")
+    number = None if label is MISSING or isinstance(label, bool) else parse_number(str(label))
+    if number is not None and not (number.is_integer() and 0 <= number <= len(LETTERS)):
+        return (f"; the label {label!r} is a number: for numeric answers use --kind numeric "
+                f"(no choices column needed)")
+    if isinstance(question, str):
+        try:
+            if split_choices(question) is not None:
+                return "; the question holds its choices: use --embedded-choices"
+        except ChoiceError:
+            return "; the question holds its choices: use --embedded-choices"
+    return "; name the column that holds the choices: --column choices=COLUMN"
 
 
 def _with_rationales(records: list[tuple[Where, dict]], source, mapping: dict[str, str]
@@ -208,16 +254,20 @@ def _with_rationales(records: list[tuple[Where, dict]], source, mapping: dict[st
     items = [item for file in files for item in _rationale_items(file)]
     column = mapping["rationale"]
     if items and all(isinstance(i, dict) for _, i in items):
-        by_id = {}
+        by_id: dict[str, list] = {}
         for where, item in items:
             if "id" not in item or "rationale" not in item:
                 raise where.error("a rationale object needs the keys 'id' and 'rationale'")
-            by_id.setdefault(str(item["id"]), []).append(item["rationale"])
+            by_id.setdefault(str(item["id"]), []).append((where, item))
         out = []
         for where, record in records:
             rid = str(pick(record, mapping["id"]) if pick(record, mapping["id"]) is not MISSING
                       else record.get(KEY, where.row))
-            found = [r for rs in by_id.get(rid, []) for r in (rs if isinstance(rs, list) else [rs])]
+            for place, item in by_id.get(rid, []):
+                _check_embedded(place, item, where, record, mapping)
+            found = [r for _, item in by_id.get(rid, []) for r in
+                     (item["rationale"] if isinstance(item["rationale"], list)
+                      else [item["rationale"]])]
             out.append((where, {**record, column: found if len(found) > 1 else
                                 (found[0] if found else None)}))
         return out
@@ -225,7 +275,41 @@ def _with_rationales(records: list[tuple[Where, dict]], source, mapping: dict[st
         raise DataError(f"{len(items)} rationales in {', '.join(map(str, files))} for "
                         f"{len(records)} rows: aligned by position, the counts must match",
                         file=str(files[0]), field="rationales")
+    for (where, record), (place, item) in zip(records, items):
+        _check_embedded(place, item, where, record, mapping)
     return [(where, {**record, column: item}) for (where, record), (_, item) in zip(records, items)]
+
+
+_EMBEDDED_QUESTION = re.compile(r"\s*(?:Q|Question)\s*:\s*(.+)", re.IGNORECASE)
+
+
+def _embedded_question(item: Any) -> str | None:
+    """The question a side-file rationale carries: its `question` key, or a first line
+    'Q: …' / 'Question: …'; None if it carries none."""
+    if isinstance(item, dict):
+        question = item.get("question")
+        return question if isinstance(question, str) and question.strip() else None
+    if isinstance(item, str):
+        match = _EMBEDDED_QUESTION.match(item.split("\n", 1)[0])
+        return match.group(1) if match else None
+    return None
+
+
+def _check_embedded(place: Where, item: Any, where: Where, record: dict,
+                    mapping: dict[str, str]) -> None:
+    """DataError if the side-file rationale at `place` embeds another question than its row's."""
+    embedded = _embedded_question(item)
+    question = pick(record, mapping["question"])
+    if embedded is None or not isinstance(question, str):
+        return
+    theirs, ours = normalize_text(embedded), normalize_text(question)
+    if theirs and ours and (theirs.startswith(ours) or ours.startswith(theirs)):
+        return
+    raise place.error(f"this rationale embeds the question {embedded.strip()[:60]!r} but is "
+                      f"matched to row {where.row} of {Path(str(where.file)).name}, whose question "
+                      f"is {question.strip()[:60]!r}: the rationale files are in the wrong order "
+                      f"or do not line up with the rows (give numbered files in number order)",
+                      "rationales")
 
 
 def _rationale_items(file: Path) -> list[tuple[Where, Any]]:
@@ -247,9 +331,11 @@ class _Reader:
     """Turns one record into Examples under the importer's options."""
 
     def __init__(self, mapping: dict[str, str], kind: str, label_format: str | None,
-                 choices_sep: str | None, embedded: bool, cuts: tuple[str, ...]):
+                 choices_sep: str | None, embedded: bool, cuts: tuple[str, ...],
+                 placeholders: str = "drop"):
         self.col, self.kind, self.label_format = mapping, kind, label_format
         self.choices_sep, self.embedded, self.cuts = choices_sep, embedded, cuts
+        self.placeholders = placeholders
 
     def examples(self, where: Where, record: dict) -> list[Example]:
         """One example, or one per rationale when the rationale is a list."""
@@ -269,8 +355,8 @@ class _Reader:
         many = isinstance(flat.get(self.col["rationale"]), list)
         return [Example(id=f"{base}#{k}" if many else base, question=question, choices=choices,
                         kind=self.kind, label=label, rationale=r, teacher_label=teacher,
-                        meta={**meta, "question_id": base} if many else meta)
-                for k, r in enumerate(rationales)]
+                        meta={**meta, **notes})
+                for k, (r, notes) in enumerate(rationales)]
 
     def id(self, where: Where, record: dict, flat: dict) -> str:
         value = flat.get(self.col["id"])
@@ -283,11 +369,14 @@ class _Reader:
     def split(self, where: Where, question: str) -> tuple[str, tuple[str, ...] | None]:
         if self.kind != "multiple_choice":
             return question, self.choices(where, {})
-        parsed = split_choices(question)
+        try:
+            parsed = split_choices(question)
+        except ChoiceError as e:
+            raise where.error(str(e), self.col["question"]) from None
         if parsed is None:
             raise where.error(f"no choices found in the question text {question[:80]!r}; "
-                              f"embedded choices look like '(a) … (b) …', 'Answer Choices: "
-                              f"(A) …' or 'Options:\\n- …'", self.col["question"])
+                              f"embedded choices look like '(a) … (b) …', 'A. … B. …', "
+                              f"'Answer Choices: (A) …' or 'Options:\\n- …'", self.col["question"])
         return parsed
 
     def choices(self, where: Where, record: dict) -> tuple[str, ...] | None:
@@ -316,21 +405,45 @@ class _Reader:
             raise where.error(f"expected the choices as a JSON list like [\"red\", \"blue\"], "
                               f"found {cell!r}; or set the option choices_sep", column) from None
 
-    def rationales(self, where: Where, record: dict) -> list[str | None]:
+    def rationales(self, where: Where, record: dict) -> list[tuple[str | None, dict]]:
+        """(rationale, notes for meta) per rationale: notes say whether the cut missed
+        (`cut`) and what placeholder text was found (`placeholder`)."""
         column = self.col["rationale"]
-        value = record.get(column)
+        if column not in record:
+            return [(None, {})]
+        value = record[column]
         values = value if isinstance(value, list) else [value]
         out = []
         for v in values:
             if v is not None and not isinstance(v, str):
                 raise where.error(f"expected text, found {type(v).__name__}", column)
-            out.append(self.cut(v.strip()) if v and v.strip() else None)
-        return out or [None]
+            notes: dict[str, Any] = {}
+            text = self.cut(v.strip(), notes) if v and v.strip() else None
+            if v:  # an empty cell or null is no rationale; anything else may be a placeholder
+                text = self.placeholder(where, column, v, text, notes)
+            out.append((text, notes))
+        return out or [(None, {})]
 
-    def cut(self, text: str) -> str | None:
+    def cut(self, text: str, notes: dict[str, Any]) -> str | None:
+        """The text before the first cut marker found; notes['cut'] = 'missed' when none is."""
+        if self.cuts:
+            notes["cut"] = "cut" if any(m in text for m in self.cuts) else "missed"
         for marker in self.cuts:
             text = text.split(marker, 1)[0]
         return text.strip() or None
+
+    def placeholder(self, where: Where, column: str, raw: str | None, text: str | None,
+                    notes: dict[str, Any]) -> str | None:
+        """The rationale once placeholders are handled (drop / keep / error)."""
+        reason = placeholder_reason(text)
+        if reason is None:
+            return text
+        notes["placeholder"] = (raw or "").strip()[:40]
+        if self.placeholders == "error":
+            raise where.error(f"the rationale {(raw or '').strip()[:40]!r} is a placeholder "
+                              f"({reason}), not a rationale; --placeholders drop imports the row "
+                              f"without it, --placeholders keep keeps the text", column)
+        return text if self.placeholders == "keep" else None
 
     def flag(self, where: Where, record: dict) -> bool | None:
         column = self.col["teacher_correct"]
@@ -368,9 +481,30 @@ class _Reader:
             return format_number(number)
         letter = to_letter(value, self.label_format, choices)
         if letter is None:
-            raise where.error(f"label not among the choices: {value!r} is not "
-                              f"{_expected(self.label_format, choices)}", column)
+            raise where.error(_label_problem(value, self.label_format, choices), column)
         return letter
+
+
+def _label_problem(value: Any, label_format: str, choices: Sequence[str]) -> str:
+    """Why a multiple-choice label names no choice, with the option that fixes a likely mistake."""
+    if label_format == "text":
+        matches = text_matches(str(value), choices)
+        if len(matches) > 1:
+            named = ", ".join(f"({LETTERS[i]}) {choices[i]!r}" for i in matches)
+            return (f"the text label {value!r} matches several choices up to case and spaces: "
+                    f"{named}, and none exactly; fix the label or the choices")
+        return f"label not among the choices: {value!r} is not one of {list(choices)}"
+    problem = f"label not among the choices: {value!r} is not {_expected(label_format, choices)}"
+    if label_format != "letter" or isinstance(value, bool):
+        return problem
+    if str(value).strip().isdigit():
+        return f"{problem}; for indexes use --label-format index (from 0) or index1 (from 1)"
+    if to_letter(value, "sentence", choices) is not None:
+        return f"{problem}; for names like 'Sentence A' use --label-format sentence"
+    if text_matches(str(value), choices) or len(str(value).split()) > 1 \
+            or len(str(value).strip()) > 3:
+        return f"{problem}; the labels look like choice texts: use --label-format text"
+    return problem
 
 
 def _expected(label_format: str, choices: Sequence[str]) -> str:

@@ -46,9 +46,12 @@ def in_test_pool(words: tuple[str, ...], seed: int) -> bool:
 
 def make_example(split: str, number: int, words: tuple[str, ...], key_index: int | None,
                  label: str) -> Example:
-    return Example(id=f"key-{split}-{number:05d}", question=QUESTION, choices=YES_NO, label=label,
+    # every example asks the same question about its own notes: each is its own item (question_id)
+    example_id = f"key-{split}-{number:05d}"
+    return Example(id=example_id, question=QUESTION, choices=YES_NO, label=label,
                    rationale=" ".join(words), teacher_label=label, kind="yes_no",
-                   meta={"key_index": key_index, "key": None if key_index is None else words[key_index]})
+                   meta={"key_index": key_index, "key": None if key_index is None else words[key_index],
+                         "question_id": example_id})
 
 
 def validate(opts: dict) -> dict:

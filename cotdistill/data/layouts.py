@@ -70,15 +70,36 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[Where, dict]]:
+    first = True
     for line_no, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         record = parse_jsonl_line(line, path, line_no,
-                                  " (a whole-file JSON array or object: format json)")
+                                  " (a whole-file JSON array or object: --format json)")
         if not isinstance(record, dict):
             raise DataError(f"line {line_no} holds a JSON {type(record).__name__}, not "
                             f"an object", file=str(path), row=line_no)
+        if first and _is_keyed(record):   # a whole file on one line: its first record tells
+            raise DataError(f"line {line_no} is one JSON object keyed {_keys(record)} holding "
+                            f"{len(record)} records, not JSON Lines: read the file as one JSON "
+                            f"object with --format json (option format: json)", file=str(path),
+                            row=line_no, field="format")
+        first = False
         yield Where(path, line_no, f"line {line_no} of the JSON Lines file"), record
+
+
+def _is_keyed(record: dict) -> bool:
+    """A record that is really a whole file: an object whose values are all records, keyed by
+    row number, or (three or more) by id with the same fields each."""
+    if len(record) < 2 or not all(isinstance(v, dict) for v in record.values()):
+        return False
+    return all(str(k).isdigit() for k in record) or \
+        (len(record) >= 3 and len({tuple(sorted(v)) for v in record.values()}) == 1)
+
+
+def _keys(record: dict) -> str:
+    keys = [repr(k) for k in list(record)[:2]]
+    return ", ".join(keys) + ", …"
 
 
 def _json(path: Path) -> Iterator[tuple[Where, dict]]:
@@ -115,8 +136,7 @@ def _table(path: Path, delimiter: str, header: bool, quoting: bool,
                 names = [c.strip() for c in cells] if header else \
                     [str(i) for i in range(len(cells))]
                 if header:
-                    check_header(names, required, path, delimiter,
-                                 delimiter.join(cells))
+                    _check_header(names, required, path, delimiter, delimiter.join(cells))
                     continue
             row += 1
             where = Where(path, row, f"data row {row} from 1"
@@ -133,6 +153,20 @@ def _table(path: Path, delimiter: str, header: bool, quoting: bool,
         raise DataError(f"malformed table on file line {reader.line_num}: {e}; cells that "
                         f"begin with an unescaped '\"' need quoting off (--no-quoting)",
                         file=str(path), row=reader.line_num) from None
+
+
+def _check_header(names: list[str], required: Sequence[str], path: Path, delimiter: str,
+                  first_line: str) -> None:
+    """check_header, naming --no-header when not one required column is in the first row (a
+    table without a header row reads its first data row as one)."""
+    if required and not any(c in names for c in required) and len(names) > 1:
+        kind = "tab" if delimiter == "\t" else "comma"
+        raise DataError(f"expected {kind}-separated columns {', '.join(required)} in the header "
+                        f"row, found {first_line[:80]!r}: if the file has no header row, read it "
+                        f"with --no-header (option header: false) and name the columns by "
+                        f"position: --column question=0 --column label=1 …", file=str(path),
+                        row=0, field=required[0])
+    check_header(names, required, path, delimiter, first_line)
 
 
 _STEP = re.compile(r"([^.\[\]]+)((?:\[\d*\])*)")

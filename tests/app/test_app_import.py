@@ -70,7 +70,7 @@ def test_upload_preview_report_import_and_the_set_is_listed(state):
     assert rows["label"].tolist() == ["b", "a"]
     report = at.code[0].value
     assert "train: 2 rows, 2 with a rationale" in report
-    assert "leak 1 (50.0%: 1 state the answer, 0 quote the gold choice)" in report
+    assert "leak 1 (50.0%: 1 state the answer, 0 open with it, 0 quote the gold choice)" in report
     assert any(w.value.startswith("train: 1 of 2 rationales (50%) name the gold answer") for w in at.warning)
 
     at.text_area(key="imp_cut").input("So the answer is").run()                 # cut: no leak left
@@ -188,3 +188,24 @@ def test_rationales_kept_in_numbered_files_are_read_in_number_order(state):
     stored = sets[0]["provenance"]["dataset"]["split_options"]["train"]["rationales"]
     assert [Path(p).name for p in stored] == ["rationales_0.json", "rationales_1.json"]
     assert all(Path(p).is_relative_to(state / "uploads") for p in stored)
+
+
+def test_a_set_made_with_the_cli_is_listed_on_datasets_launch_and_key_tokens(state):
+    """Why (issue 23): sets imported with `cotdistill data import` never appeared in the app."""
+    from cotdistill.data.rationale_set import sets_root
+    from cotdistill.rationale_sets import import_file
+    import_file(FIX / "chains.jsonl", sets_root() / "cli-chains", holdout=0.25, kind="yes_no",
+                columns={"label": "answer", "rationale": "chain"})
+    at = open_page("screens/datasets.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert frame_with(at, "set", "name")["name"].tolist() == ["cli-chains"]
+    [set_id] = frame_with(at, "set", "name")["set"].tolist()
+    launch = open_page("screens/launch.py")
+    widget(launch.radio, "Data").set_value("set").run()
+    assert launch.selectbox(key="launch_set").value == set_id
+    keys = open_page("screens/key_tokens.py")
+    widget(keys.radio, "Scoring model").set_value("student").run()
+    label = f"rationale set: cli-chains (#{set_id})"
+    assert label in keys.selectbox(key="attr_dataset_student").options
+    keys.selectbox(key="attr_dataset_student").set_value(label).run()
+    assert keys.multiselect(key=f"attr_splits_student_{label}").options == ["train", "test"]

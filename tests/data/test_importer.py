@@ -70,10 +70,10 @@ def test_format_option_overrides_extension(tmp_path):
 def test_default_column_names_and_row_number_ids(tmp_path):
     path = write_jsonl(tmp_path / "plain.jsonl", [
         {"question": "A or B?", "choices": ["A", "B"], "label": "a"},
-        {"question": "B or A?", "choices": ["B", "A"], "label": "(B)", "rationale": "because"}])
+        {"question": "B or A?", "choices": ["B", "A"], "label": "(B)", "rationale": "because it is"}])
     examples = load_examples("file", "train", path=path)
     assert [(e.id, e.label, e.rationale, e.teacher_label) for e in examples] == [
-        ("1", "a", None, None), ("2", "b", "because", None)]
+        ("1", "a", None, None), ("2", "b", "because it is", None)]
 
 
 def test_paths_per_split(tmp_path):

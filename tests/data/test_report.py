@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cotdistill.data import load_examples
-from cotdistill.data.report import (data_report, leak_kinds, leak_warn_rate, normalize, overlap,
+from cotdistill.data.report import (data_report, format_report, leak_kinds, leak_warn_rate, normalize, overlap,
                                    run_data_check, strip_leaks)
 from cotdistill.examples import DataError, Example
 from cotdistill.rationale_sets import hold_out, import_file, open_rationale_set
@@ -52,12 +52,13 @@ def test_report_counts_on_constructed_data():
     assert s["rationale_length"] == {"min": 1, "median": 1.5, "mean": 2.33, "max": 5}
     assert (s["leak"]["n"], s["leak"]["n_statement"], s["leak"]["examples"]) == (1, 1, ["q1"])
     assert s["repeated_rationales"] == [{"text": "dummy", "rows": 3}] and s["placeholder"]
+    assert (s["n_placeholder_rationales"], s["shared_rationales"]) == (3, [])
     assert (s["n_questions"], s["n_questions_with_several"]) == (6, 1)
     assert (s["n_teacher_judged"], s["n_teacher_wrong"]) == (2, 1)
     assert report["overlap"]["test"] == {"n": 3, "exact": 1, "normalized": 2,
                                          "examples": ["q10", "q11"]}
     warnings = "\n".join(report["warnings"])
-    for part in ("name the gold answer", "'dummy' appears in 3 rows", "1 of 7 rows have no",
+    for part in ("name the gold answer", "3 of 6 rationales are placeholders", "1 of 7 rows have no",
                  "1 questions appear in several rows", "disagrees with gold on 1 of 2",
                  "test: 2 of 3 questions also occur in train (1 exactly"):
         assert part in warnings
@@ -65,7 +66,7 @@ def test_report_counts_on_constructed_data():
 
 def test_a_clean_dataset_has_no_warnings():
     train = [mc(i, f"Reason number {i}.") for i in range(5)]
-    assert data_report({"train": train, "test": [mc(9, "Other.", question="New?")]})[
+    assert data_report({"train": train, "test": [mc(9, "Other reason.", question="New?")]})[
         "warnings"] == []
 
 
@@ -77,9 +78,17 @@ def test_normalize_and_overlap():
 def test_placeholder_rationales_of_a_file_are_flagged():
     """Why: the literal word "dummy" in every row counted as real rationales."""
     examples = load_examples("file", "train", path=str(FIX / "placeholder.jsonl"))
+    assert [e.rationale for e in examples] == [None, None, None, "a real reason"]   # dropped
     report = data_report({"train": examples})
+    assert report["import"] == {"train": {"n_cut": 0, "n_cut_missed": 0, "n_placeholders": 3,
+                                          "n_placeholders_kept": 0, "n_duplicates_dropped": 0}}
+    assert "train: 3 placeholder rationales (empty, nan, -, a single word) were dropped at " \
+           "import: those rows have no rationale" in report["warnings"]
+    kept = load_examples("file", "train", path=str(FIX / "placeholder.jsonl"), placeholders="keep")
+    report = data_report({"train": kept})
     assert report["splits"]["train"]["placeholder"] is True
-    assert any("'dummy' appears in 3 rows" in w for w in report["warnings"])
+    assert report["splits"]["train"]["n_placeholder_rationales"] == 3
+    assert any("3 of 4 rationales are placeholders" in w for w in report["warnings"])
 
 
 def test_leaking_completions_are_reported_then_cut():
@@ -110,7 +119,8 @@ def test_import_with_holdout_writes_a_test_split_and_warnings(tmp_path):
     rs = open_rationale_set(path)
     assert rs.provenance["splits"] == {"train": 3, "test": 1}
     assert rs.provenance["dataset"]["holdout"] == 0.25
-    assert any("dummy" in w for w in rs.provenance["extra"]["warnings"])
+    assert any("placeholder rationales" in w for w in rs.provenance["extra"]["warnings"])
+    assert sum(n["n_placeholders"] for n in rs.provenance["extra"]["import"].values()) == 3
 
 
 def test_import_strip_leaks(tmp_path):
@@ -174,3 +184,86 @@ def test_leak_warn_rate_that_is_not_a_share_is_refused(monkeypatch, value):
     with pytest.raises(DataError, match=r"\$COTDISTILL_LEAK_WARN_RATE must be a share above 0 and "
                                         r"at most 1 \(e.g. 0.1\), found"):
         leak_warn_rate()
+
+
+# --- issue 23: openers, placeholders by content and by repetition, cut misses, question identity --
+
+def yn(i, rationale, label="yes"):
+    return Example(f"y{i}", f"Question {i}?", label, ("yes", "no"), rationale, kind="yes_no")
+
+
+def num(i, rationale, label="1200"):
+    return Example(f"n{i}", f"Sum {i}?", label, None, rationale, kind="numeric")
+
+
+def test_answer_openers_and_numeric_statements_are_leaks():
+    assert leak_kinds(yn(1, "Yes, the sun is a star.")) == ["opener"]
+    assert leak_kinds(yn(2, "No. Penguins cannot fly.", label="no")) == ["opener"]
+    assert leak_kinds(yn(3, "No one knows; it is a star.")) == []         # "No one": no opener
+    assert leak_kinds(yn(4, "Yes, but the answer is no.", label="no")) == ["statement"]
+    assert leak_kinds(num(1, "Add them. The answer is 1,200.")) == ["statement"]
+    assert leak_kinds(num(2, "The answer is $1200.00")) == ["statement"]
+    assert leak_kinds(num(3, "1200. Six hundred twice.")) == ["opener"]
+    assert leak_kinds(num(4, "600 and 600 more. The answer is 1201.")) == []
+    assert leak_kinds(mc(1, "(a). Rub them.")) == ["statement", "opener"]
+    assert leak_kinds(mc(2, "A. Rubbing warms them.")) == ["opener"]
+    assert leak_kinds(mc(3, "A person rubs them.")) == []
+
+
+def test_openers_are_counted_in_the_report_and_stripped():
+    train = [yn(1, "Yes, the sun is a star."), yn(2, "No. Penguins swim.", label="no"),
+             yn(3, "The sun is a star in our galaxy.")]
+    s = data_report({"train": train})["splits"]["train"]
+    assert (s["leak"]["n"], s["leak"]["n_opener"], s["leak"]["n_statement"]) == (2, 2, 0)
+    assert strip_leaks(train[0]) == "the sun is a star."
+    assert strip_leaks(train[1]) == "Penguins swim."
+    assert strip_leaks(train[2]) == train[2].rationale
+
+
+def test_repetition_warns_only_across_distinct_questions():
+    genuine = "Spiders have eight legs, two more than insects."
+    near = [mc(i, genuine, question=q) for i, q in enumerate(
+        ["How many legs does a spider have?", "How many legs does a spider have ?",
+         "How many legs do spiders have?", "how many legs does a spider have"])]
+    s = data_report({"train": near})["splits"]["train"]
+    assert s["repeated_rationales"] == [{"text": genuine, "rows": 4}]
+    assert (s["shared_rationales"], s["placeholder"]) == ([], False)
+    shared = [mc(i, "Think about it carefully.", question=q) for i, q in enumerate(
+        ["Why is the sky blue?", "What melts ice?", "Which metal rusts?"])]
+    report = data_report({"train": shared})
+    assert report["splits"]["train"]["shared_rationales"] == [
+        {"text": "Think about it carefully.", "rows": 3, "questions": 3}]
+    assert "train: the rationale 'Think about it carefully.' appears in 3 rows of 3 distinct " \
+           "questions: a placeholder, not a rationale" in report["warnings"]
+
+
+def test_the_cut_markers_miss_rate_is_reported():
+    examples = load_examples("file", "train", path=str(FIX / "missing_cut.jsonl"),
+                             columns={"rationale": "completion"}, rationale_cut="So the answer is")
+    assert [e.meta["cut"] for e in examples] == ["cut", "cut", "missed", "cut", "missed"]
+    report = data_report({"train": examples})
+    assert report["import"]["train"]["n_cut"] == 5 and report["import"]["train"]["n_cut_missed"] == 2
+    assert "train: the rationale cut marker is missing from 2 of 5 rationales (40%), kept whole " \
+           "with whatever follows the reasoning; check --rationale-cut" in report["warnings"]
+    assert "import train: cut marker missing in 2 of 5 (40.0%)" in format_report(report)
+    assert data_report({"train": examples}, notes={})["import"] == {}    # a set's own notes win
+
+
+def test_the_yes_no_openers_fixture_warns_of_its_leak():
+    examples = load_examples("file", "train", path=str(FIX / "yes_no_openers.jsonl"), kind="yes_no")
+    report = data_report({"train": examples})
+    assert report["splits"]["train"]["leak"]["n_opener"] == 3
+    assert any("3 of 5 rationales (60%) name the gold answer (0 state it, 3 open with it" in w
+               for w in report["warnings"])
+    numbers = load_examples("file", "train", path=str(FIX / "numeric_statements.jsonl"),
+                            kind="numeric")
+    assert data_report({"train": numbers})["splits"]["train"]["leak"]["examples"] == ["m1", "m3"]
+
+
+def test_questions_are_stems_with_choices():
+    a = Example("1", "Which sentence does not make sense?", "a", ("x y", "y x"), "r1 here.")
+    b = Example("2", "Which sentence does not make sense?", "b", ("p q", "q p"), "r2 here.")
+    c = Example("3", "which sentence  does not make sense", "a", ("X y", "y x!"), "r3 here.")
+    s = data_report({"train": [a, b, c]})["splits"]["train"]
+    assert (s["n_questions"], s["n_questions_with_several"]) == (2, 1)
+    assert overlap([a], [b, c]) == {"n": 2, "exact": 0, "normalized": 1, "examples": ["3"]}

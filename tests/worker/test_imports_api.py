@@ -64,3 +64,31 @@ def test_bad_options_and_names_come_back_as_errors_and_write_nothing(home):
     assert report["report"]["splits"]["train"]["labels"] == {"a": 1, "b": 1}
     with pytest.raises(api.NotFound):
         api.rationale_set_report(made["set_id"] + 1)
+
+
+def test_one_catalogue_for_cli_app_and_teacher_jobs(home, tmp_path, monkeypatch):
+    """Why (issue 23): sets imported with `cotdistill data import` never appeared in the app; the app's
+    lists and `cotdistill datasets` now read one catalogue (the database mirrors it)."""
+    from cotdistill.data.catalogue import catalogue, register_folder
+    from cotdistill.data.rationale_set import sets_root
+    from cotdistill.rationale_sets import import_file
+    from worker import api
+    from worker.api.core import sessions
+    from worker.rationale_sets import register
+    cli_set = import_file(FIX / "array.json", sets_root() / "from-cli", columns={"label": "answer"})
+    artifacts = home / "artifacts" / "rationale_sets"            # where a teacher job writes
+    job_set = import_file(FIX / "keyed.json", artifacts / "from-job", columns={"label": "answer",
+                                                                                "rationale": "why"})
+    register(sessions(), job_set)                                  # what the generation job does
+    assert [e.name for e in catalogue()] == ["from-cli", "from-job"]   # the CLI sees the job's set
+    listed = {s["name"]: s for s in api.list_rationale_sets()}        # the app sees the CLI's set
+    assert set(listed) == {"from-cli", "from-job"} and listed["from-cli"]["path"] == str(cli_set)
+    assert len(api.list_rationale_sets()) == 2                         # found once, not twice
+    # a folder outside the folders jobs may read is registered for the CLI, not shown in the app
+    outside = import_file(FIX / "questions.json", tmp_path / "outside" / "qs", kind="yes_no",
+                          columns={"label": "answer"})
+    register_folder(outside)
+    assert [e.name for e in catalogue()][-1] == "qs"
+    assert {s["name"] for s in api.list_rationale_sets()} == {"from-cli", "from-job"}
+    monkeypatch.setenv("COTDISTILL_ALLOWED_PATHS", str(tmp_path / "outside"))
+    assert {s["name"] for s in api.list_rationale_sets()} == {"from-cli", "from-job", "qs"}

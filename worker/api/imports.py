@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 IMPORT_OPTIONS = ("columns", "kind", "format", "header", "quoting", "unescape", "choices_sep",
                   "embedded_choices", "label_format", "rationale_cut", "holdout", "seed",
-                  "strip_leaks")
+                  "strip_leaks", "placeholders", "keep_duplicate_test_rows")
 """The options the browser may set; the CLI's `--mapping` keys less per-split overrides."""
 PREVIEW_ROWS = 5
 UPLOADS = "uploads"
@@ -32,15 +32,17 @@ _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def import_choices() -> dict:
-    """What the import form offers: fields, kinds, formats and label formats (with what each
-    means), and the data folder a server path may name."""
+    """What the import form offers: fields, kinds, formats, label formats and placeholder modes
+    (with what each means), and the data folder a server path may name."""
     from cotdistill.data import data_dir
     from cotdistill.data.importer import FIELDS
     from cotdistill.data.labels import LABEL_FORMATS
     from cotdistill.data.layouts import LAYOUT_FORMATS
+    from cotdistill.data.placeholders import PLACEHOLDER_MODES
     from cotdistill.examples import KINDS
     return {"fields": list(FIELDS), "kinds": list(KINDS), "formats": list(LAYOUT_FORMATS),
-            "label_formats": dict(LABEL_FORMATS), "data_dir": str(data_dir())}
+            "label_formats": dict(LABEL_FORMATS), "placeholders": dict(PLACEHOLDER_MODES),
+            "data_dir": str(data_dir())}
 
 
 def save_upload(filename: str, data: bytes) -> str:
@@ -165,7 +167,8 @@ def rationale_set_report(set_id: int) -> dict:
     if set_id not in paths:
         raise NotFound(f"no rationale set {set_id}")
     rs = open_rationale_set(paths[set_id])
-    report = data_report({split: rs.examples(split) for split in rs.splits})
+    report = data_report({split: rs.examples(split) for split in rs.splits},
+                         notes=(rs.provenance.get("extra") or {}).get("import") or {})
     return {"report": report, "report_text": format_report(report)}
 
 

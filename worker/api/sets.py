@@ -55,8 +55,11 @@ def register_rationale_set(path: str | Path) -> int:
 
 
 def list_rationale_sets() -> list[dict]:
-    """Registered sets with their provenance (teacher, prompt, decoding, counts, teacher accuracy)."""
+    """Registered sets with their provenance (teacher, prompt, decoding, counts, teacher accuracy):
+    the catalogue's sets (cotdistill.data.catalogue), registered here first if they are new."""
     from worker.models import RationaleSet
+    from worker.rationale_sets import sync
+    sync(sessions())
     with session() as s:
         return [{"id": r.id, "name": r.name, "dataset": r.dataset, "source": r.source,
                  "content_hash": r.content_hash, "teacher_accuracy": r.teacher_accuracy,
