@@ -60,7 +60,7 @@ def test_hash_covers_resolved_precision_device_and_results_version(monkeypatch):
     assert cfg.identity("cuda:1")["precision"] == "bf16" and cfg.identity("cpu")["device"] == "cpu"
     assert cfg.hash("cpu") != cfg.hash("cuda")
     assert cfg.hash("cuda") == load_config(None, ["train.precision=bf16"]).hash("cuda")
-    assert cfg.identity("cpu")["results_version"] == cotdistill.RESULTS_VERSION == 4
+    assert cfg.identity("cpu")["results_version"] == cotdistill.RESULTS_VERSION == 5
     h = cfg.hash("cpu")
     monkeypatch.setattr(cotdistill, "RESULTS_VERSION", 5)
     assert cfg.hash("cpu") != h
