@@ -12,6 +12,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.worker.conftest import PG_ADMIN
 from tests.worker.stack import FAST, JobStack
@@ -29,6 +30,39 @@ def snapshot(folder) -> dict[str, str]:
     """{relative path: sha256} of every file under `folder`."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def holds_a_lock(engine) -> bool:
+    """Whether some other connection is inside a transaction: SQLite's write lock is taken, or a
+    PostgreSQL backend is active or idle in a transaction."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError:
+                return True
+            conn.exec_driver_sql("ROLLBACK")
+            return False
+    with engine.connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid() AND state <> 'idle'")) > 0
+
+
+def pause(proc, database_url: str) -> None:
+    """SIGSTOP `proc` at a moment it is outside any database transaction. A process frozen inside one
+    would hold SQLite's write lock (or PostgreSQL's row locks) and block every other worker, which is
+    another fault than the one tested here."""
+    engine = create_engine(database_url, connect_args={"timeout": 0.2} if database_url.startswith("sqlite") else {})
+    try:
+        for _ in range(100):
+            os.killpg(proc.pid, signal.SIGSTOP)
+            if not holds_a_lock(engine):
+                return
+            os.killpg(proc.pid, signal.SIGCONT)
+            time.sleep(0.05)
+        raise AssertionError("the worker was inside a transaction at every try")
+    finally:
+        engine.dispose()
 
 
 def test_a_cancel_during_an_evaluation_longer_than_the_stale_limit_is_final(embedded):
@@ -80,7 +114,7 @@ def test_a_worker_resumed_after_its_run_was_taken_over_and_finished_writes_nothi
         w1 = stack.start_worker("w1")
         [run_id] = stack.submit(steps=24)
         stack.wait([run_id], (), until=lambda r: r["status"] == "running" and r["step"] >= 8, timeout=240)
-        os.killpg(w1.pid, signal.SIGSTOP)
+        pause(w1, stack.database_url)
         w2 = stack.start_worker("w2")
         run = stack.wait([run_id], "succeeded", timeout=240)[run_id]
         assert run["attempt"] == 1 and run["worker"].endswith(f":{w2.pid}")
