@@ -86,9 +86,8 @@ def test_a_full_disk_while_writing_the_curve_names_the_folder_and_a_retry_resume
     assert [r["step"] for r in rows] == [2, 4, 6]
 
 
-@pytest.mark.parametrize("name, what, where", [("predictions.jsonl.tmp", "predictions", "."),
-                                               ("summary.json.tmp", "summary", ".")])
-def test_a_full_disk_while_writing_the_results_keeps_the_last_checkpoint(tmp_path, monkeypatch, name, what, where):
+@pytest.mark.parametrize("name, what", [("predictions.jsonl.tmp", "predictions"), ("summary.json.tmp", "summary")])
+def test_a_full_disk_while_writing_the_results_keeps_the_last_checkpoint(tmp_path, monkeypatch, name, what):
     out = tmp_path / "run"
     fill_disk_at(monkeypatch, name, room=0)
     with pytest.raises(WriteFailed) as failed:

@@ -53,8 +53,10 @@ class Outage:
             if self.since is not None:
                 return
             self.since = time.monotonic()
-        log.warning("database unreachable (%s): this worker stops its run, retries with backoff, and "
-                    "the reconciler re-queues the run when the database is back", describe(error))
+        from worker.state import STALE_AFTER
+        log.warning("database unreachable (%s): this worker backs off and retries; a run it holds stops "
+                    "within %g s and is re-queued once the database is back", describe(error),
+                    STALE_AFTER.total_seconds() / 2)
 
     def ok(self) -> None:
         with self.lock:
