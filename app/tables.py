@@ -60,8 +60,9 @@ def progress_of(run: dict) -> tuple[float, str]:
         return 1.0, "done"
     if status == "queued":
         return 0.0, "queued" + (f" (retry {run['attempt']})" if run["attempt"] else "")
-    if p.get("phase") == "eval" and p.get("eval_total"):
-        return p.get("eval_done", 0) / p["eval_total"], f"eval {p.get('eval_done', 0)}/{p['eval_total']}"
+    if status == "running" and p.get("phase") not in (None, "train") and p.get("phase_total"):
+        done = p.get("phase_done") or 0          # load, validate, evaluate, save: their own progress
+        return done / p["phase_total"], f"{p['phase']} {done}/{p['phase_total']}"
     total = p.get("total") or run.get("total_steps")
     step = p.get("step", run["step"]) or 0
     text = f"train {step}/{total}" if total else status
@@ -116,7 +117,8 @@ def runs_frame(rows: list[dict], curve_points: list[dict], now: datetime | None 
             "phase": phase, "loss": loss.get(r["id"], []),
             "last loss": p.get("loss") if running else (loss[r["id"]][-1] if loss.get(r["id"]) else None),
             "tokens/s": p.get("tokens_per_s") or r["summary"].get("tokens_per_s"),
-            "ETA": format_duration(p.get("eta_s")) if running else "",
+            "ETA": format_duration(p.get("eta_s") if p.get("phase") in (None, "train") else p.get("phase_eta_s"))
+            if running else "",
             "accuracy": r["accuracy"], "warning": flag_label(r["summary"]), "unparsed": r["summary"].get("unparsed_rate"),
             "dataset": r["dataset"], "student": r["student"], "experiment": r["experiment"],
             "worker": r["worker"] or "", "attempt": r["attempt"]})

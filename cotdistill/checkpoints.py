@@ -7,7 +7,8 @@
 A checkpoint is written file by file, each fsynced, and its `manifest.json` (every file's size and
 sha256) last, atomically (tmp, fsync, rename, fsync the folder): a checkpoint without a valid manifest
 is incomplete by definition. Saving keeps the newest KEEP good checkpoints; older ones are deleted only
-after the new one's manifest is on disk, so there is always a good one to fall back to.
+after the new one's manifest is on disk, so there is always a good one to fall back to. A save that
+fails (a full disk) removes what it wrote of the new checkpoint and raises the error as it came.
 
 On resume `latest` checks the newest checkpoint's sizes and hashes; a corrupt or incomplete one is
 renamed to `checkpoint-<step>.corrupt-<n>` (kept for inspection, never loaded again) and the next older
@@ -79,14 +80,20 @@ def save(root: Path, step: int, state: dict) -> Checkpoint:
     if folder.exists():                            # an incomplete one left by a crash at this very step
         shutil.rmtree(folder)
     folder.mkdir()
-    _write_synced(folder / STATE, lambda f: torch.save(state, f))
-    manifest = {"step": step, "files": {STATE: {"size": (folder / STATE).stat().st_size,
-                                                "sha256": sha256(folder / STATE)}}}
-    tmp = folder / (MANIFEST + ".tmp")
-    _write_synced(tmp, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-    os.replace(tmp, folder / MANIFEST)
-    fsync_dir(folder)
-    fsync_dir(root)
+    try:
+        _write_synced(folder / STATE, lambda f: torch.save(state, f))
+        manifest = {"step": step, "files": {STATE: {"size": (folder / STATE).stat().st_size,
+                                                    "sha256": sha256(folder / STATE)}}}
+        tmp = folder / (MANIFEST + ".tmp")
+        _write_synced(tmp, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+        os.replace(tmp, folder / MANIFEST)
+        fsync_dir(folder)
+        fsync_dir(root)
+    except BaseException:
+        # A failed write (a full disk) leaves no half checkpoint for a resume to trip over; the older
+        # good ones are untouched (pruning comes only after a success).
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     prune(root)
     return Checkpoint(folder, step)
 
@@ -170,6 +177,14 @@ def latest(root: Path, report: Callable[[dict], None] | None = None) -> Checkpoi
                     "message": f"checkpoint at step {c.step} is corrupt or incomplete: {why}; moved it aside "
                                f"to {aside}; {then}"})
     return found
+
+
+def kept(root: Path) -> str:
+    """What a failed write leaves to resume from, as the end of its sentence: the step of the newest
+    checkpoint under `root` with a manifest (hashes are not read)."""
+    step = next((c.step for c in candidates(root) if (c.path / MANIFEST).is_file()), 0)
+    return (f"the last good checkpoint (step {step}) is intact" if step
+            else "no checkpoint was written yet, so a retry starts from step 0")
 
 
 def load(checkpoint: Checkpoint) -> dict:

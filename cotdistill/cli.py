@@ -97,6 +97,8 @@ def progress_printer():
             bars["train"] = tqdm(total=e["total"], desc="train", unit="step", dynamic_ncols=True,
                                  initial=e["resumed_step"])
             return
+        if phase in ("load", "validate", "save"):      # short, or inside training: no bar of their own
+            return
         if phase not in bars:
             if "train" in bars:
                 bars["train"].close()
@@ -161,10 +163,12 @@ def run(config, overrides, out, device, force, reuse_old, defaults, track) -> No
             out.rename(aside)
             click.echo(f"moved the old run aside to {aside}")
     click.echo(f"run folder: {out}")
+    printer = progress_printer()
     try:
-        summary = run_one(cfg, out, callback=progress_printer(), device=device,
+        summary = run_one(cfg, out, callback=printer, device=device,
                           trackers=None if track is None else track.split(","))
     except (ConfigError, DataError, RunError, StudentError, ValueError) as e:
+        printer({"phase": "done"})               # the bars end their line before the error's
         _fail(str(e))
     click.echo(format_summary(summary))
 
@@ -246,7 +250,7 @@ def rescore(run_dir, scoring, device) -> None:
     on_event = progress_printer()
     try:
         summary = rescore_run(Path(run_dir), scoring, device=device,
-                              progress=lambda done, total: on_event({"phase": "eval", "done": done, "total": total}))
+                              progress=lambda done, total: on_event({"phase": "evaluate", "done": done, "total": total}))
         on_event({"phase": "done"})
     except (ConfigError, DataError, RunError, StudentError, ValueError) as e:
         _fail(str(e))

@@ -59,7 +59,11 @@ def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mo
     """One record per example. `stop_at_label=False` lets generation run on to the end of sequence
     (to read the rationale an `after` student writes); the label is parsed the same way.
     Score mode ranks by `scoring`, and also computes the scorings in `modes` into `by_mode`;
-    generate mode ignores the scoring arguments."""
+    generate mode ignores the scoring arguments.
+
+    `progress(done, total)` (examples finished) is called before the first batch, after every batch
+    and, in generate mode, at every decoding step, so that a caller hears from a long evaluation every
+    few seconds; an exception it raises stops the evaluation (how a job system cancels it)."""
     if mode not in ("score", "generate"):
         raise ValueError(f"evaluation mode must be 'score' or 'generate', not {mode!r}")
     if mode == "score":
@@ -72,15 +76,18 @@ def evaluate(model, builder: SequenceBuilder, examples: Sequence[Example], *, mo
     model.to(device).eval()
     pad = builder.tok.pad_token_id if builder.tok.pad_token_id is not None else builder.tok.eos_token_id
     records = []
+    total = len(examples)
+    report = progress or (lambda done, total: None)
+    report(0, total)
     with torch.inference_mode():
-        for start in range(0, len(examples), batch_size):
+        for start in range(0, total, batch_size):
             batch = examples[start:start + batch_size]
             if mode == "score":
                 records += score_batch(model, builder, batch, pad, device, **options)
             else:
-                records += generate_batch(model, builder, batch, pad, max_new_tokens, device, stop_at_label)
-            if progress is not None:
-                progress(min(start + batch_size, len(examples)), len(examples))
+                records += generate_batch(model, builder, batch, pad, max_new_tokens, device, stop_at_label,
+                                          tick=lambda finished, start=start: report(start + finished, total))
+            report(min(start + batch_size, total), total)
     return records
 
 
@@ -260,7 +267,9 @@ def _continuation_pass(model, cache, rep_mask: torch.Tensor, rep_first: torch.Te
 
 
 def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pad: int,
-                   max_new_tokens: int, device, stop_at_label: bool = True) -> list[dict]:
+                   max_new_tokens: int, device, stop_at_label: bool = True, tick=None) -> list[dict]:
+    """Greedy generation records for one batch; `tick(finished)` is called after every decoding step
+    with the number of this batch's examples that are finished (see evaluate's `progress`)."""
     tok, eos = builder.tok, builder.tok.eos_token_id
     prompts = [builder.cut_prompt(builder.prompt_ids(ex), builder.max_length) for ex in batch]   # cut like training does
     ids, mask = _pad(prompts, pad, device, left=True)
@@ -285,6 +294,8 @@ def generate_batch(model, builder: SequenceBuilder, batch: Sequence[Example], pa
             if stop_at_label:
                 labels[r] = parse_label(tok.decode(out_tokens[r]), batch[r].kind, builder.placement, False)
                 done[r] = labels[r] is not None
+        if tick is not None:
+            tick(sum(done))
         if all(done):
             break
         step_ids = nxt[:, None]

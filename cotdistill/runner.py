@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -42,6 +43,7 @@ from cotdistill.config import RunConfig
 from cotdistill.curves import curve_values
 from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example, question_id
+from cotdistill.files import os_error_of, write_failure
 from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
 from cotdistill.students import check_runtime, load_student
 
@@ -52,6 +54,35 @@ class RunError(RuntimeError):
 
 class ArtifactsMissing(RunError):
     """A file or folder the run wrote (or needs) vanished while it ran; the message names it."""
+
+
+class WriteFailed(RunError):
+    """The operating system refused a write into the run folder (disk full, quota, read-only): the
+    message names what and where, and the checkpoint a retry resumes from."""
+
+
+PHASES = ("load", "train", "validate", "evaluate", "save")
+"""The phases a run reports as {"phase", "done", "total"} events (see run)."""
+
+
+@contextmanager
+def writing(what: str, path: Path, checkpoint_dir: Path, fence: Callable[[Path], None] | None = None):
+    """Around a write of the run folder: first `fence(path)` (a job system's check that this process
+    still owns the run; it raises to stop), then an OS error (a full disk, also when torch or
+    safetensors wrap it) becomes WriteFailed, one sentence naming the folder and the checkpoint kept."""
+    from cotdistill import checkpoints
+    if fence is not None:
+        fence(path)
+    try:
+        yield
+    except RunError:
+        raise
+    except Exception as e:
+        error = os_error_of(e)
+        if error is None or isinstance(error, FileNotFoundError):   # a vanished folder: ArtifactsMissing's
+            raise
+        folder = path if path.is_dir() or not path.suffix else path.parent
+        raise WriteFailed(write_failure(error, what, folder, checkpoints.kept(checkpoint_dir))) from None
 
 
 def missing_artifact(out: Path, summary: dict | None = None, *, finished: bool = False) -> str | None:
@@ -193,17 +224,21 @@ def make_builder(cfg: RunConfig, tokenizer, train: list[Example], scores=None) -
 
 
 def write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_jsonl(path, [obj], indent=2)
 
 
-def write_jsonl(path: Path, rows) -> None:
+def write_jsonl(path: Path, rows, *, indent: int | None = None) -> None:
+    """Write through a temporary file renamed into place: `path` is whole or untouched, and a failed
+    write (a full disk) leaves no temporary file behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, indent=indent) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 SAVED_META = ("config_hash", "results_version", "identity")
@@ -262,14 +297,15 @@ def validation_examples(cfg: RunConfig, test: list[Example]) -> list[Example]:
 
 
 def make_validator(cfg: RunConfig, model, builder: SequenceBuilder, examples: list[Example], mode: str,
-                   device: str) -> Callable[[], dict]:
+                   device: str, progress=None) -> Callable[[], dict]:
     """validate() -> {val_accuracy, val_n}: the run's evaluation protocol (mode and primary scoring,
-    without the extra scorings) on the validation subset."""
+    without the extra scorings) on the validation subset; `progress(done, total)` as evaluate's."""
     options = {**scoring_options(cfg.eval), "modes": ()}
 
     def validate() -> dict:
         records = evaluate(model, builder, examples, mode=mode, batch_size=cfg.eval.batch_size,
-                           max_new_tokens=cfg.eval.max_new_tokens, device=device, **options)
+                           max_new_tokens=cfg.eval.max_new_tokens, device=device, progress=progress,
+                           **options)
         return {"val_accuracy": sum(bool(r["correct"]) for r in records) / len(records), "val_n": len(records)}
     return validate
 
@@ -299,24 +335,43 @@ def trained(result) -> dict:
 
 
 def open_metrics(path: Path, resumed_step: int):
-    """The metrics file, keeping only the rows up to the step a resumed run continues from."""
+    """The metrics file, keeping only the rows up to the step a resumed run continues from (a line
+    torn by a full disk is dropped)."""
     kept = []
     if resumed_step and path.exists():
-        kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= resumed_step]
+        kept = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                if (row := _json_or_none(line)) is not None and row.get("step", resumed_step + 1) <= resumed_step]
     f = open(path, "w", encoding="utf-8")
     f.writelines(line + "\n" for line in kept)
+    f.flush()                                    # readable at once (a job system restores its curve)
     return f
+
+
+def _json_or_none(line: str) -> dict | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
         device: str | None = None, checkpoint_every: int | None = None,
-        trackers: list[str] | None = None, dist=None) -> dict:
+        trackers: list[str] | None = None, dist=None,
+        before_write: Callable[[Path], None] | None = None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
     (a job system checkpoints often so that a recovered run loses little; the results are the same).
     An exception raised by `callback` stops the run; its checkpoint stays for a later resume.
+    Besides `start`, `checkpoint` and `done`, the callback gets each phase's progress as
+    {"phase": "load"|"train"|"validate"|"evaluate"|"save", "done", "total"} (PHASES; a `train` event
+    also carries step, loss, lr, tokens/s, ETA), at least every few seconds while a phase lasts, so a
+    job system can stop a run (cancel) in any phase by raising from it.
+    `before_write(path)` is called before every write into `out` (config, metrics, checkpoint,
+    predictions, model, summary); it raises to stop the run untouched (a job system's check that it
+    still owns the run). An OS error while writing (a full disk) is WriteFailed: one sentence naming
+    the folder; the last good checkpoint stays.
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
     and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
     A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed);
@@ -333,18 +388,27 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
         return distributed.launch(cfg, out, callback=callback, checkpoint_every=checkpoint_every)
     ctx = dist or distributed.SINGLE
     emit = callback or (lambda event: None)
+    fence = before_write if ctx.is_main else None
+
+    def write(what: str, path: Path):
+        return writing(what, path, out / "checkpoint", fence)
+
+    emit({"phase": "load", "done": 0, "total": 2})
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
     tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
     with ctx.main_first():
         if ctx.is_main:
-            prepare_dir(cfg, out, device)
+            with write("run configuration", out / "config.yaml"):
+                prepare_dir(cfg, out, device)
     seed_everything(cfg.seed)
     train_ex, test_ex = load_examples(cfg)
     # overlap and answer leaks of the items actually trained and tested on, told before training
     data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
+    emit({"phase": "load", "done": 1, "total": 2})
     with ctx.main_first():                       # rank 0 trains (and caches) the tiny tokenizer
         student = load_student(cfg.student, train_texts=tokenizer_texts(train_ex))
+    emit({"phase": "load", "done": 2, "total": 2})
     if ctx.rank > 0:
         torch.manual_seed(cfg.seed + 7919 * ctx.rank)    # its own dropout stream; weights come from rank 0
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
@@ -358,28 +422,35 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     found = None
     if fine_tune:
         with ctx.main_first():                   # rank 0 moves bad checkpoints aside and reports them
+            if fence is not None:
+                fence(out / "checkpoint")
             found = checkpoints.latest(out / "checkpoint", report=emit if ctx.is_main else (lambda e: None))
     resumed = found.step if found else 0
     if found:
         emit({"phase": "checkpoint", "kind": "resumed", "path": str(found.path), "resume_step": resumed,
               "message": f"resuming from step {resumed}: checkpoint {found.path} verified"})
-    metrics = open_metrics(out / "metrics.jsonl", resumed) if ctx.is_main else open(os.devnull, "w")
-    mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names) \
-        if ctx.is_main else None
+    if ctx.is_main:
+        with write("training curve", out / "metrics.jsonl"):
+            metrics = open_metrics(out / "metrics.jsonl", resumed)
+            mirror = open_mirror({**cfg.to_dict(), "config_hash": cfg.hash(device)}, out, out.name, tracker_names)
+    else:
+        metrics, mirror = open(os.devnull, "w"), None
     emit({"phase": "start", "total": cfg.train.steps, "resumed_step": resumed,
           "data_warnings": data_check["warnings"]})
 
     def on_step(p: dict) -> None:
         values = curve_values(p, cfg.train.log_every)
         if values:
-            metrics.write(json.dumps({"step": p["step"], **values}) + "\n")
-            metrics.flush()
-            if mirror is not None:
-                mirror.log(p["step"], {k: p[k] for k in ("loss", "lr", "tokens_per_s")})
-        emit({"phase": "train", **p})
+            with write("training curve", out / "metrics.jsonl"):
+                metrics.write(json.dumps({"step": p["step"], **values}) + "\n")
+                metrics.flush()
+                if mirror is not None:
+                    mirror.log(p["step"], {k: p[k] for k in ("loss", "lr", "tokens_per_s")})
+        emit({"phase": "train", "done": p["step"], **p})
 
     mode = cfg.eval_mode if test_ex[0].kind != "numeric" or cfg.eval.mode != "auto" else "generate"
-    validate = make_validator(cfg, student.model, builder, validation_examples(cfg, test_ex), mode, device) \
+    validate = make_validator(cfg, student.model, builder, validation_examples(cfg, test_ex), mode, device,
+                              progress=lambda done, total: emit({"phase": "validate", "done": done, "total": total})) \
         if cfg.eval.every else None
     with metrics:                                # steps 0: no optimizer, no checkpoint, an empty curve
         train_cfg = cfg.train if checkpoint_every is None else \
@@ -387,7 +458,8 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
         result = train(model, sequences, train_cfg, seed=cfg.seed, device=device,
                        pad_id=student.tokenizer.pad_token_id, callback=on_step,
                        checkpoint_dir=out / "checkpoint", resume=found or False,
-                       validate=validate, validate_every=cfg.eval.every, dist=dist) if fine_tune else None
+                       validate=validate, validate_every=cfg.eval.every, dist=dist,
+                       before_write=fence) if fine_tune else None
     if fine_tune:                                # FSDP: the sharded weights gathered into an ordinary copy
         model = ctx.plain_model(model, lambda: prepare_for_training(
             load_student(cfg.student, train_texts=tokenizer_texts(train_ex)).model, cfg.student))
@@ -398,10 +470,12 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     t0 = time.perf_counter()
     records = evaluate(student.model, builder, test_ex, mode=mode, batch_size=cfg.eval.batch_size,
                        max_new_tokens=cfg.eval.max_new_tokens, device=device, **scoring_options(cfg.eval),
-                       progress=lambda done, total: emit({"phase": "eval", "done": done, "total": total}))
+                       progress=lambda done, total: emit({"phase": "evaluate", "done": done, "total": total}))
     eval_s = time.perf_counter() - t0
     check_artifacts(out)
-    write_jsonl(out / "predictions.jsonl", records)
+    emit({"phase": "save", "done": 0, "total": 3})
+    with write("predictions", out / "predictions.jsonl"):
+        write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
     # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
     # a test question kept with several rows is one item: the interval resamples questions
@@ -420,10 +494,17 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "data_check": data_check, "data_warnings": data_check["warnings"],
                "environment": environment(device),
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
-    student.model.save_pretrained(out / "model")
-    student.tokenizer.save_pretrained(out / "model")
+    emit({"phase": "save", "done": 1, "total": 3})
+    with write("model", out / "model"):
+        student.model.save_pretrained(out / "model")
+        student.tokenizer.save_pretrained(out / "model")
+    emit({"phase": "save", "done": 2, "total": 3})
     check_artifacts(out, summary)                # before summary.json marks the folder finished
-    write_json(out / "summary.json", summary)
+    with write("summary", out / "summary.json"):
+        write_json(out / "summary.json", summary)
+    emit({"phase": "save", "done": 3, "total": 3})
+    if fence is not None:
+        fence(out / "checkpoint")
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
     if mirror is not None:
         mirror.finish(summary)

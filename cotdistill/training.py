@@ -43,7 +43,8 @@ from cotdistill.config import TrainConfig
 from cotdistill.logits import logits_at
 from cotdistill.packing import collate_packed, resolve_packing
 from cotdistill.placements import TrainingSequence
-from cotdistill.runner import ArtifactsMissing, RunError   # runner imports this module only inside run()
+from cotdistill.files import os_error_of, write_failure
+from cotdistill.runner import ArtifactsMissing, RunError, WriteFailed   # runner imports this module only inside run()
 
 log = logging.getLogger(__name__)
 LABEL, RATIONALE = 1, 2
@@ -204,6 +205,10 @@ def save_checkpoint(path: Path, states: tuple[dict, dict], sched, step: int, cur
         if not Path(path).parent.is_dir():       # deleted while the checkpoint was being written
             raise vanished from None
         raise
+    except Exception as e:                       # a full disk: torch wraps the OSError in a RuntimeError
+        if (error := os_error_of(e)) is None:
+            raise
+        raise WriteFailed(write_failure(error, "checkpoint", Path(path), checkpoints.kept(Path(path)))) from None
 
 
 def checkpoint_step(path: Path) -> int:
@@ -240,7 +245,8 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
           device: torch.device | str = "cpu", callback: Callable[[dict], None] | None = None,
           checkpoint_dir: Path | None = None, resume: bool | checkpoints.Checkpoint = True,
           on_checkpoint: Callable[[dict], None] | None = None,
-          validate: Callable[[], dict] | None = None, validate_every: int = 0, dist=None) -> TrainResult:
+          validate: Callable[[], dict] | None = None, validate_every: int = 0, dist=None,
+          before_write: Callable[[Path], None] | None = None) -> TrainResult:
     """Train `model` in place for cfg.steps optimizer steps; see the module docstring.
 
     With `resume` True the newest good checkpoint in `checkpoint_dir` is found and verified (bad ones
@@ -253,7 +259,8 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
 
     `dist` (a rank of a multi-process run, cotdistill.distributed) gives each rank its slice of every
     micro-batch; losses, parts and tokens are summed over ranks; rank 0 alone checkpoints, validates
-    and calls back."""
+    and calls back. `before_write(path)` is called before each checkpoint is written; an exception it
+    raises stops training without writing (a job system's fence: cotdistill.runner.run)."""
     from cotdistill.distributed import SINGLE
     ctx = dist or SINGLE
     if not ctx.is_main and not ctx.lockstep_eval:
@@ -334,6 +341,8 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
             ctx.save_rng(Path(checkpoint_dir), step)
             states = ctx.full_state(model, opt)         # FSDP: gathered from every rank
             if ctx.is_main:
+                if before_write is not None:
+                    before_write(Path(checkpoint_dir))
                 save_checkpoint(Path(checkpoint_dir), states, sched, step, cursor, seen)
             ctx.barrier()
         if callback is not None and ctx.is_main:

@@ -252,7 +252,13 @@ def test_summary_warns_of_train_test_overlap_and_answer_leaks(tmp_path, monkeypa
                                                 "examples": ["r100", "r101", "r102"]}
     assert summary["data_check"]["leak"]["n"] == 4 and summary["data_check"]["leak"]["rate"] == 0.4
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["data_warnings"] == expected
-    assert events[0]["phase"] == "start" and events[0]["data_warnings"] == expected   # before training
+    start = next(e for e in events if e["phase"] == "start")
+    assert start["data_warnings"] == expected                                          # before training
+    # every phase reports done of total, in order (a job system shows them and can stop in any)
+    assert [(e["phase"], e.get("done"), e.get("total")) for e in events] == [
+        ("load", 0, 2), ("load", 1, 2), ("load", 2, 2), ("start", None, 1), ("train", 1, 1),
+        ("evaluate", 0, 5), ("evaluate", 5, 5), ("save", 0, 3), ("save", 1, 3), ("save", 2, 3),
+        ("save", 3, 3), ("done", None, None)]
 
     from cotdistill.cli import format_summary
     assert format_summary(summary).splitlines()[-len(expected):] == [f"WARNING: {w}" for w in expected]

@@ -190,10 +190,12 @@ def test_a_crash_while_saving_never_costs_the_previous_good_checkpoints(word_tok
     with pytest.raises(Crash):
         train(tiny_model(word_tokenizer), seqs, cfg, seed=0, pad_id=1, checkpoint_dir=tmp_path)
     monkeypatch.setattr(checkpoints, "sha256", real_sha)
-    assert [c.step for c in candidates(tmp_path)] == [6, 4, 2]   # nothing pruned before 6 was complete
+    # nothing pruned before 6 was complete; the half-written 6 is removed by the failed save (a process
+    # killed outright leaves it without a manifest: moved aside on resume, see the test below)
+    assert [c.step for c in candidates(tmp_path)] == [4, 2]
     events = []
     assert checkpoints.latest(tmp_path, report=events.append).step == 4
-    assert [e["moved_to"] for e in events] == [str(tmp_path / "checkpoint-6.corrupt-1")]
+    assert events == []
 
 
 @pytest.mark.parametrize("corrupt", [truncate, flip_byte, drop_manifest])

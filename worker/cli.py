@@ -168,8 +168,8 @@ def format_estimate(e: dict) -> str:
 
 def _progress(r: dict) -> str:
     p = r["progress"]
-    if r["status"] == "running" and p.get("phase") == "eval":
-        return f"eval {p.get('eval_done', 0)}/{p.get('eval_total', '?')}"
+    if r["status"] == "running" and p.get("phase") not in (None, "train") and p.get("phase_total"):
+        return f"{p['phase']} {p.get('phase_done', 0)}/{p['phase_total']}"     # load, validate, evaluate, save
     return f"{r['step']}/{r['total_steps']}" if r["total_steps"] else "-"
 
 

@@ -104,7 +104,10 @@ def make_engine(url: str | URL | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A server that stops answering (a network partition) fails a connect in seconds instead of
+    # hanging a heartbeat for the kernel's TCP timeout (worker/outage.py handles the failure).
+    timeout = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+    return create_engine(url, pool_pre_ping=True, connect_args=timeout)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -85,8 +85,10 @@ def seconds_left(run: dict, measured: list[dict]) -> float | None:
     eval_s = _median([m["eval_s"] for m in similar])
     overhead = _median([m["overhead_s"] for m in similar])
     p = run["progress"]
-    if run["status"] == "running" and p.get("phase") == "eval":
-        total, done = p.get("eval_total") or 0, p.get("eval_done") or 0
+    if run["status"] == "running" and p.get("phase") == "save":
+        return 0.0
+    if run["status"] == "running" and p.get("phase") == "evaluate":
+        total, done = p.get("phase_total") or 0, p.get("phase_done") or 0
         return eval_s * (1 - done / total) if total else eval_s
     if run["status"] == "running" and p.get("eta_s") is not None and math.isfinite(p["eta_s"]):
         return p["eta_s"] + eval_s

@@ -32,6 +32,10 @@ re-submitting an experiment queues only its missing, failed or cancelled cells. 
 another matrix is an error (`new_version` makes `name@2`); a matrix above CONFIRM_ABOVE cells needs
 `confirm`; duplicate cells are reported as such; results of an older results version are reused only
 with `reuse_old`.
+
+Concurrent submits of one experiment (four terminals, two app tabs) are serialized on the experiment's
+row: the first creates it and queues the cells, the others wait for it and then find those cells
+queued (`kept`), so no cell is queued twice and nobody sees a unique-name error.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cotdistill.config import ConfigError, RunConfig, from_dict
@@ -199,7 +204,31 @@ def submit(session: Session, matrix: Matrix, *, force: bool = False, confirm: bo
         raise NeedsConfirmation(f"matrix {matrix.name!r} expands to {len(cells)} cells, more than "
                                 f"{CONFIRM_ABOVE}: check the factors, then confirm (submit --yes)")
     digests = [cfg.hash() for _, cfg in cells]
+    for tries in range(SUBMIT_TRIES):
+        try:
+            return _submit(session, matrix, cells, digests, force=force, new_version=new_version,
+                           reuse_old=reuse_old)
+        except IntegrityError:                   # another submit created the experiment meanwhile
+            session.rollback()
+            if tries + 1 == SUBMIT_TRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+SUBMIT_TRIES = 3
+
+
+def _lock(session: Session, experiment: Experiment) -> None:
+    """Hold the experiment's row until this transaction commits (a row lock on PostgreSQL, the write
+    lock on SQLite): a concurrent submit of the same experiment waits here, then sees these runs."""
+    session.execute(update(Experiment).where(Experiment.id == experiment.id).values(name=Experiment.name)
+                    .execution_options(synchronize_session=False))
+
+
+def _submit(session: Session, matrix: Matrix, cells: list, digests: list[str], *, force: bool,
+            new_version: bool, reuse_old: bool) -> SubmitResult:
     experiment = _experiment(session, matrix, new_version)
+    _lock(session, experiment)
     experiment.factors, experiment.base = matrix.factors, matrix.base
     experiment.cells = [{"config_hash": d, "factors": factors} for (factors, _), d in zip(cells, digests)]
     result = SubmitResult(experiment.id, experiment.name)

@@ -12,6 +12,7 @@ and writes files under ctx.out ($COTDISTILL_ARTIFACTS/job-<id>/).
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def handler(kind: str):
 
 
 def execute(sessions: sessionmaker, job_id: int, worker: str) -> str:
+    claimed_at = time.monotonic()
     with sessions() as session:
         if not state.claim(session, job_id, worker, model=Job):
             return "not claimed (taken, finished or cancelled)"
@@ -63,7 +65,7 @@ def execute(sessions: sessionmaker, job_id: int, worker: str) -> str:
         job.artifact_uri = str(out)
         session.commit()
     out.mkdir(parents=True, exist_ok=True)
-    beat = Heartbeat(sessions, job_id, worker, Job)
+    beat = Heartbeat(sessions, job_id, worker, Job, attempt=attempt, claimed_at=claimed_at)
     ctx = JobContext(sessions, job_id, params, beat, out, attempt)
 
     def work():
@@ -74,5 +76,5 @@ def execute(sessions: sessionmaker, job_id: int, worker: str) -> str:
     if outcome is not None:
         return outcome
     with sessions() as session:
-        ok = state.finish(session, job_id, worker, "succeeded", summary=summary, model=Job)
+        ok = state.finish(session, job_id, worker, "succeeded", summary=summary, model=Job, attempt=attempt)
     return "succeeded" if ok else "finished, but the job was no longer ours"

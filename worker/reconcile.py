@@ -7,7 +7,9 @@ The database is the truth. The reconciler
 - re-sends queued runs that have no live message (not in the broker's queue, not held unacknowledged),
   once their last message is older than a grace period;
 - re-queues running runs whose heartbeat went stale (their worker died) with attempt + 1, so that
-  they resume from their last checkpoint, and fails them once MAX_ATTEMPTS is reached.
+  they resume from their last checkpoint, and fails them once MAX_ATTEMPTS is reached;
+- ends `cancelled` a stale running run whose cancel was requested (a cancel is final: it is never
+  queued again).
 """
 
 from __future__ import annotations
@@ -79,12 +81,21 @@ def live_task_ids(url: str | None = None) -> set[str] | None:
 
 
 def recover_stale(session: Session, model=Run) -> dict:
-    """Running rows whose heartbeat went stale: re-queue (attempt + 1) or, past the limit, fail."""
+    """Running rows whose heartbeat went stale: re-queue (attempt + 1) or, past the limit, fail; one
+    whose cancel was requested is cancelled."""
     cutoff = utcnow() - state.STALE_AFTER
     stale = or_(model.heartbeat_at.is_(None), model.heartbeat_at < cutoff)
-    requeued, failed = [], []
+    requeued, failed, cancelled = [], [], []
     for run in session.scalars(select(model).where(model.status == "running", stale)).all():
-        if run.attempt + 1 >= MAX_ATTEMPTS:
+        if run.cancel_requested:
+            done = session.execute(
+                update(model).where(model.id == run.id, model.status == "running", stale)
+                .values(status="cancelled", finished_at=utcnow(),
+                        error=f"{state.CANCELLED} (its worker {run.worker} stopped answering before it stopped)")
+                .execution_options(synchronize_session=False)).rowcount
+            if done:
+                cancelled.append(run.id)
+        elif run.attempt + 1 >= MAX_ATTEMPTS:
             done = session.execute(
                 update(model).where(model.id == run.id, model.status == "running", stale)
                 .values(status="failed", finished_at=utcnow(),
@@ -96,14 +107,14 @@ def recover_stale(session: Session, model=Run) -> dict:
                 failed.append(run.id)
         else:
             done = session.execute(
-                update(model).where(model.id == run.id, model.status == "running", stale)
-                .values(status="queued", attempt=model.attempt + 1, worker=None, task_id=None,
-                        cancel_requested=False)
+                update(model).where(model.id == run.id, model.status == "running", stale,
+                                    model.cancel_requested.is_(False))   # a cancel that came meanwhile
+                .values(status="queued", attempt=model.attempt + 1, worker=None, task_id=None)
                 .execution_options(synchronize_session=False)).rowcount
             if done:
                 requeued.append(run.id)
     session.commit()
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "failed": failed, **({"cancelled": cancelled} if cancelled else {})}
 
 
 def orphaned(session: Session, live: set[str] | None, model=Run) -> list[int]:

@@ -8,6 +8,13 @@ a task that finds its run already claimed simply returns.
     queued → running → succeeded | failed | cancelled
 
 Every transition takes `model=Run` or `model=Job` (worker/models.py): both tables share these columns.
+
+The attempt that holds a running row is (worker, attempt): a takeover of a stale row is attempt + 1,
+so passing `attempt=` to heartbeat, finish and complete makes them a fencing token: a worker paused
+past the stale limit and resumed after another took its run over matches no row, and learns that it
+must stop (worker/execution.py checks this before every write into the run's folder).
+A cancel is final: a cancelled run keeps its heartbeat while it stops, and a row whose cancel was
+requested is never queued again by recovery (it ends `cancelled`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from datetime import timedelta
 
 import os
 
-from sqlalchemy import and_, case, delete, insert, or_, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.models import Metric, Prediction, Run, RunEvent, utcnow
@@ -24,6 +31,8 @@ from worker.models import Metric, Prediction, Run, RunEvent, utcnow
 # A running run whose heartbeat is older than this is presumed lost (its worker died).
 STALE_AFTER = timedelta(seconds=float(os.environ.get("COTDISTILL_STALE_AFTER", 60)))
 FINAL = ("succeeded", "failed", "cancelled")
+CANCELLED = "cancelled by request"
+"""The error of a run that ended because its cancel was requested."""
 # Attempts a run gets before a lost worker fails it (worker/reconcile.py); a takeover past it is refused.
 MAX_ATTEMPTS = int(os.environ.get("COTDISTILL_MAX_ATTEMPTS", 3))
 
@@ -48,34 +57,49 @@ def claim(session: Session, run_id: int, worker: str, *, stale_after: timedelta 
     return result.rowcount == 1
 
 
+def _held(model, run_id: int, worker: str, attempt: int | None):
+    """The row is running and held by this worker (and this attempt, when given)."""
+    held = [model.id == run_id, model.status == "running", model.worker == worker]
+    if attempt is not None:
+        held.append(model.attempt == attempt)
+    return and_(*held)
+
+
 def heartbeat(session: Session, run_id: int, worker: str, *, step: int | None = None,
-              progress: dict | None = None, model=Run) -> bool:
-    """Record progress; False when the run is no longer this worker's (taken over or cancelled),
-    which tells the caller to stop."""
+              progress: dict | None = None, model=Run, attempt: int | None = None) -> bool:
+    """Record progress; False when the run is no longer this worker's (taken over) or its cancel was
+    requested, which tells the caller to stop. A cancelled run that is still this worker's keeps its
+    heartbeat while it stops, so that the reconciler never takes it for a lost one."""
     values = {"heartbeat_at": utcnow()}
     if step is not None:
         values["step"] = step
     if progress is not None:
         values["progress"] = progress
-    result = session.execute(
-        update(model).where(model.id == run_id, model.status == "running", model.worker == worker,
-                          model.cancel_requested.is_(False))
-        .values(**values).execution_options(synchronize_session=False))
+    held = _held(model, run_id, worker, attempt)
+    result = session.execute(update(model).where(held, model.cancel_requested.is_(False))
+                             .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        session.execute(update(model).where(held).values(heartbeat_at=values["heartbeat_at"])
+                        .execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
 
+def holds(session: Session, run_id: int, worker: str, *, model=Run, attempt: int | None = None) -> bool:
+    """Whether this worker (and attempt) still holds the running row, cancelled or not."""
+    return session.scalar(select(func.count()).select_from(model).where(_held(model, run_id, worker, attempt))) == 1
+
+
 def finish(session: Session, run_id: int, worker: str, status: str, *, summary: dict | None = None,
-           error: str | None = None, model=Run) -> bool:
-    """End a run this worker holds; False if it was not (any longer) this worker's."""
+           error: str | None = None, model=Run, attempt: int | None = None) -> bool:
+    """End a run this worker (and attempt) holds; False if it was not (any longer) this worker's."""
     if status not in FINAL:
         raise ValueError(f"finish: status must be one of {FINAL}, not {status!r}")
     values = {"status": status, "finished_at": utcnow(), "error": error, "summary": summary}
     if summary is not None and hasattr(model, "accuracy"):
         values["accuracy"] = summary.get("accuracy")
-    result = session.execute(
-        update(model).where(model.id == run_id, model.status == "running", model.worker == worker)
-        .values(**values).execution_options(synchronize_session=False))
+    result = session.execute(update(model).where(_held(model, run_id, worker, attempt))
+                             .values(**values).execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
@@ -95,7 +119,8 @@ def request_cancel(session: Session, run_id: int, *, model=Run) -> str | None:
     return run.status if run is not None else None
 
 
-def complete(session: Session, run_id: int, worker: str, summary: dict, predictions: list[dict]) -> bool:
+def complete(session: Session, run_id: int, worker: str, summary: dict, predictions: list[dict], *,
+             attempt: int | None = None) -> bool:
     """Succeed the run and store its predictions in one transaction: exactly one summary and one
     prediction per test example, even when an earlier attempt died half-way."""
     values = {"status": "succeeded", "finished_at": utcnow(), "error": None, "summary": summary,
@@ -104,9 +129,8 @@ def complete(session: Session, run_id: int, worker: str, summary: dict, predicti
                            "tokens_per_s": summary.get("tokens_per_s")}}
     if summary.get("train_steps") is not None:
         values["step"] = summary["train_steps"]
-    result = session.execute(
-        update(Run).where(Run.id == run_id, Run.status == "running", Run.worker == worker).values(**values)
-        .execution_options(synchronize_session=False))
+    result = session.execute(update(Run).where(_held(Run, run_id, worker, attempt)).values(**values)
+                             .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         session.rollback()
         return False
@@ -160,10 +184,15 @@ def mark_sent(session: Session, run_id: int, task_id: str, *, model=Run) -> None
 
 
 def requeue_own(session: Session, run_id: int, worker: str, *, model=Run) -> bool:
-    """A worker shutting down hands its run back (same attempt); the reconciler sends it again."""
-    result = session.execute(update(model).where(model.id == run_id, model.status == "running", model.worker == worker)
-                             .values(status="queued", worker=None, task_id=None)
+    """A worker shutting down hands its run back (same attempt); the reconciler sends it again. One
+    whose cancel was requested ends `cancelled` instead."""
+    mine = and_(model.id == run_id, model.status == "running", model.worker == worker)
+    result = session.execute(update(model).where(mine, model.cancel_requested.is_(True))
+                             .values(status="cancelled", finished_at=utcnow(), error=CANCELLED)
                              .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        result = session.execute(update(model).where(mine).values(status="queued", worker=None, task_id=None)
+                                 .execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
@@ -175,7 +204,9 @@ def recover_own(session: Session, run_id: int, worker: str, reason: str, *, mode
     mine = and_(model.id == run_id, model.status == "running", model.worker == worker)
     row = session.get(model, run_id)
     session.refresh(row)
-    if row.attempt + 1 >= MAX_ATTEMPTS:
+    if row.cancel_requested:
+        values = {"status": "cancelled", "finished_at": utcnow(), "error": CANCELLED}
+    elif row.attempt + 1 >= MAX_ATTEMPTS:
         values = {"status": "failed", "finished_at": utcnow(),
                   "error": f"{reason}\ngave up after {row.attempt + 1} attempts (COTDISTILL_MAX_ATTEMPTS={MAX_ATTEMPTS})"}
     else:

@@ -1,5 +1,8 @@
 """Thin Celery tasks: they take ids and hand off to plain code at once (worker/execution.py,
 worker/reconcile.py). A task that finds its run already claimed, finished or cancelled returns.
+A database that cannot be reached is one line in the log per outage (worker/outage.py), not a
+traceback per task or per round: the tasks wait for it to come back before claiming anything, and the
+reconciler and presence loops back off.
 """
 
 from __future__ import annotations
@@ -24,18 +27,34 @@ def worker_name() -> str:
     return f"{os.environ.get('COTDISTILL_WORKER_NAME') or socket.gethostname()}:{os.getpid()}"
 
 
+def _unless_database_lost(execute, row_id: int) -> str:
+    """execute(sessions, row_id, worker) once the database answers; an unreachable database is one
+    line (the row stays as it is: the reconciler sends it again once the database is back)."""
+    from worker.execution import SHUTDOWN
+    from worker.outage import OUTAGE, describe, is_outage, wait_until_back
+    if OUTAGE.down and not wait_until_back(sessions(), SHUTDOWN):
+        return "not claimed: the worker is shutting down"
+    try:
+        return execute(sessions(), row_id, worker_name())
+    except Exception as e:
+        if not is_outage(e):
+            raise
+        OUTAGE.failed(e)
+        return f"stopped: database unreachable ({describe(e)}); the reconciler takes it up again once it is back"
+
+
 @app.task(name="cotdistill.run", acks_late=True, reject_on_worker_lost=True)
 def run(run_id: int) -> str:
     """Train and evaluate run `run_id` (queue `gpu`)."""
     from worker.execution import execute
-    return execute(sessions(), int(run_id), worker_name())
+    return _unless_database_lost(execute, int(run_id))
 
 
 @app.task(name="cotdistill.job", acks_late=True, reject_on_worker_lost=True)
 def job(job_id: int) -> str:
     """A generation or attribution job (queue `gpu`): see worker/jobs.py."""
     from worker.jobs import execute as execute_job
-    return execute_job(sessions(), int(job_id), worker_name())
+    return _unless_database_lost(execute_job, int(job_id))
 
 
 @app.task(name="cotdistill.noop", acks_late=True)
@@ -89,14 +108,22 @@ def reconcile() -> dict:
 def _reconcile_forever() -> None:
     import logging
     import time
+    from worker.outage import OUTAGE, backoff, is_outage
     from worker.reconcile import RECONCILE_S, reconcile as do_reconcile
     log = logging.getLogger("worker.reconcile")
+    tries = 0
     while True:
         try:
             do_reconcile(sessions())
-        except Exception:                       # database or broker down: next round
-            log.exception("reconciler round failed")
-        time.sleep(RECONCILE_S)
+            OUTAGE.ok()
+            tries = 0
+        except Exception as e:                  # database down: one line per outage, and back off
+            if is_outage(e):
+                OUTAGE.failed(e)
+                tries += 1
+            else:
+                log.exception("reconciler round failed")
+        time.sleep(backoff(RECONCILE_S, tries))
 
 
 @worker_ready.connect
@@ -113,14 +140,22 @@ def _announce_forever(queues: list[str], concurrency: int) -> None:
     """Keep this worker's presence row fresh (worker/presence.py) until it shuts down."""
     import logging
     from worker import presence
+    from worker.outage import OUTAGE, backoff, is_outage
     log = logging.getLogger("worker.presence")
+    tries = 0
     while not _LEAVING.is_set():
         try:
             with sessions()() as session:
                 presence.announce(session, worker_name(), queues, concurrency=concurrency)
-        except Exception:                       # database down: say so, try again next round
-            log.exception("could not record this worker's presence")
-        _LEAVING.wait(presence.PRESENCE_S)
+            OUTAGE.ok()
+            tries = 0
+        except Exception as e:                  # database down: one line per outage, and back off
+            if is_outage(e):
+                OUTAGE.failed(e)
+                tries += 1
+            else:
+                log.exception("could not record this worker's presence")
+        _LEAVING.wait(backoff(presence.PRESENCE_S, tries))
 
 
 @worker_ready.connect

@@ -118,7 +118,12 @@ def run(**kw):
 
 def test_progress_follows_training_then_evaluation():
     assert tables.progress_of(run(step=4, progress={"phase": "train", "step": 4, "total": 10})) == (0.4, "train 4/10")
-    assert tables.progress_of(run(progress={"phase": "eval", "eval_done": 3, "eval_total": 12})) == (0.25, "eval 3/12")
+    evaluating = {"phase": "evaluate", "phase_done": 3, "phase_total": 12, "step": 10, "total": 10}
+    assert tables.progress_of(run(progress=evaluating)) == (0.25, "evaluate 3/12")
+    validating = {"phase": "validate", "phase_done": 2, "phase_total": 8, "step": 4, "total": 10}
+    assert tables.progress_of(run(step=4, progress=validating)) == (0.25, "validate 2/8")
+    assert tables.progress_of(run(progress={"phase": "load", "phase_done": 1, "phase_total": 2})) == (0.5, "load 1/2")
+    assert tables.progress_of(run(status="failed", step=10, progress=evaluating)) == (1.0, "failed at train 10/10")
     assert tables.progress_of(run(status="queued", attempt=2)) == (0.0, "queued (retry 2)")
     assert tables.progress_of(run(status="succeeded")) == (1.0, "done")
     assert tables.progress_of(run(status="failed", step=3)) == (0.3, "failed at train 3/10")

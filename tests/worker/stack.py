@@ -106,18 +106,33 @@ class JobStack:
 
     # ------------------------------------------------------------------ processes
 
-    def start_worker(self, name: str, queues: str = "gpu,cpu") -> subprocess.Popen:
+    def start_worker(self, name: str, queues: str = "gpu,cpu", *, prelude: str | None = None,
+                     env: dict | None = None) -> subprocess.Popen:
+        """A worker subprocess; `prelude` names a module it imports first (a test's patch, e.g. a
+        slow evaluation), `env` adds to its environment."""
         log = open(self.home / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--queues", queues,
-                                 "--name", name, "--loglevel", "INFO"], cwd=ROOT, env=self.env,
+        start = ["-m", "worker.cli"] if prelude is None else \
+            ["-c", f"import {prelude}, runpy; runpy.run_module('worker.cli', run_name='__main__')"]
+        proc = subprocess.Popen([sys.executable, *start, "worker", "--queues", queues,
+                                 "--name", name, "--loglevel", "INFO"], cwd=ROOT, env={**self.env, **(env or {})},
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.workers[name] = proc
         return proc
 
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.workers.pop(name)
+        os.killpg(proc.pid, signal.SIGCONT)      # a paused worker (a test's SIGSTOP) dies too
         os.killpg(proc.pid, sig)
         proc.wait(30)
+
+    def wait_log(self, name: str, text: str, timeout: float = 60) -> str:
+        """Poll worker `name`'s log until it contains `text`; fail with the log."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log(name)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the log of {name} after {timeout} s:\n{log[-6000:]}")
+            time.sleep(0.2)
+        return log
 
     def log(self, name: str) -> str:
         return (self.home / f"{name}.log").read_text(errors="replace")

@@ -34,8 +34,10 @@ def test_seconds_left_by_arm_then_by_similar_runs_scaled_by_the_batch():
     assert seconds_left(running, measured) == 24.0
     no_eta = pending(4, "arm1", config(steps=200), "running", 150, {"phase": "train"})
     assert seconds_left(no_eta, measured) == 50 * 1000 / 2000 + 4.0                      # no start-up: it started
-    evaluating = pending(5, "arm1", config(), "running", 100, {"phase": "eval", "eval_done": 30, "eval_total": 40})
+    evaluating = pending(5, "arm1", config(), "running", 100, {"phase": "evaluate", "phase_done": 30, "phase_total": 40})
     assert seconds_left(evaluating, measured) == 1.0
+    saving = pending(5, "arm1", config(), "running", 100, {"phase": "save", "phase_done": 1, "phase_total": 3})
+    assert seconds_left(saving, measured) == 0.0
     assert seconds_left(pending(6, "x", config(placement="before"), "queued", 0, None), measured) is None
     assert seconds_left(pending(7, "x", config(size="small"), "queued", 0, None), measured) is None
 

@@ -190,3 +190,48 @@ def test_a_scored_before_cell_is_refused_before_anything_is_queued(session):
     with pytest.raises(ConfigError):
         submit(session, m)
     assert session.scalars(select(Run)).all() == []
+
+
+def test_four_concurrent_submits_of_one_experiment_queue_it_once(sessions, monkeypatch):
+    """Four submits of one new experiment at the same moment (each has looked the name up and found
+    nothing before any inserts it: a barrier holds them there): no error, the cells queued once, and
+    the three later submits find them queued (`kept`). On a SQLite file and on PostgreSQL."""
+    import threading
+    from sqlalchemy import func
+    from sqlalchemy.orm import Session
+    from worker.models import Experiment
+    matrix = Matrix("together", {"data": {"name": "synthetic-count"}, "train": {"steps": 3}},
+                    {"seed": [0, 1, 2]})
+    barrier, real_add, waits = threading.Barrier(4, timeout=60), Session.add, []
+
+    def add_after_all_looked(self, instance, *args, **kwargs):
+        if isinstance(instance, Experiment) and len(waits) < 4:
+            waits.append(instance.name)
+            barrier.wait()
+        return real_add(self, instance, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "add", add_after_all_looked)
+    results, errors = [], []
+
+    def one_submit():
+        try:
+            with sessions() as s:
+                results.append(submit(s, matrix))
+        except Exception as e:                   # noqa: BLE001 -- the test reports it
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=one_submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(waits) == 4 and len(results) == 4
+    first = [r for r in results if r.queued]
+    assert len(first) == 1 and len(first[0].queued) == 3
+    assert all(sorted(r.kept) == sorted(first[0].queued) for r in results if r is not first[0])
+    assert {r.experiment_id for r in results} == {first[0].experiment_id}
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Experiment)) == 1
+        runs = s.scalars(select(Run)).all()
+        assert sorted(r.id for r in runs) == sorted(first[0].queued)
+        assert all(r.status == "queued" and r.attempt == 0 for r in runs)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from worker.models import Run, utcnow
-from worker.state import claim, finish, heartbeat, request_cancel
+from worker.state import claim, complete, finish, heartbeat, holds, recover_own, request_cancel, requeue_own
 
 
 def new_run(Session) -> int:
@@ -92,3 +92,65 @@ def test_cancel_queued_and_running(sessions):
     with pytest.raises(ValueError, match="status must be one of"):
         with sessions() as s:
             finish(s, running, "w", "paused")
+
+
+def _age(s, run_id, minutes=5):
+    s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow() - timedelta(minutes=minutes)))
+    s.commit()
+
+
+def _row(s, run_id):
+    return s.get(Run, run_id, populate_existing=True)
+
+
+def test_a_cancelled_run_keeps_its_heartbeat_and_is_never_queued_again(sessions, monkeypatch):
+    """While a cancelled run stops (a long evaluation batch), its heartbeat goes on; if its worker dies
+    before it stops, the reconciler ends it `cancelled` instead of re-queueing it as a new attempt."""
+    from worker.presence import aware
+    from worker.reconcile import recover_stale
+    run_id = new_run(sessions)
+    with sessions() as s:
+        assert claim(s, run_id, "w")
+        assert request_cancel(s, run_id) == "running"
+        _age(s, run_id)
+        assert not heartbeat(s, run_id, "w", step=1)             # stop...
+        assert utcnow() - aware(_row(s, run_id).heartbeat_at) < timedelta(seconds=30)   # ...but alive
+        assert holds(s, run_id, "w", attempt=0)
+        assert recover_stale(s) == {"requeued": [], "failed": []}
+        _age(s, run_id)                                          # its worker died before it stopped
+        assert recover_stale(s) == {"requeued": [], "failed": [], "cancelled": [run_id]}
+        run = _row(s, run_id)
+        assert (run.status, run.attempt) == ("cancelled", 0)
+        assert run.error == "cancelled by request (its worker w stopped answering before it stopped)"
+        assert not claim(s, run_id, "w2", stale_after=timedelta(seconds=0))
+
+
+def test_a_cancelled_run_handed_back_or_recovered_ends_cancelled(sessions):
+    handed, recovered = new_run(sessions), new_run(sessions)
+    with sessions() as s:
+        for run_id in (handed, recovered):
+            assert claim(s, run_id, "w")
+            request_cancel(s, run_id)
+        assert requeue_own(s, handed, "w")                       # a worker shutting down
+        assert recover_own(s, recovered, "w", "rank 1 was killed")
+        for run_id in (handed, recovered):
+            run = _row(s, run_id)
+            assert (run.status, run.attempt, run.error) == ("cancelled", 0, "cancelled by request")
+
+
+def test_the_attempt_is_a_fencing_token(sessions):
+    """The same worker name (one process, or a pid reused) holding attempt 0, then again attempt 1
+    after a takeover: attempt 0 can no longer heartbeat, finish or complete the run."""
+    run_id = new_run(sessions)
+    with sessions() as s:
+        assert claim(s, run_id, "w")
+        _age(s, run_id)
+        assert claim(s, run_id, "w", stale_after=timedelta(seconds=60))
+        assert _row(s, run_id).attempt == 1
+        assert not heartbeat(s, run_id, "w", step=5, attempt=0) and not holds(s, run_id, "w", attempt=0)
+        assert not finish(s, run_id, "w", "failed", error="late", attempt=0)
+        assert not complete(s, run_id, "w", {"accuracy": 0.1}, [], attempt=0)
+        assert heartbeat(s, run_id, "w", step=5, attempt=1) and holds(s, run_id, "w", attempt=1)
+        assert complete(s, run_id, "w", {"accuracy": 0.5}, [], attempt=1)
+        run = _row(s, run_id)
+        assert (run.status, run.accuracy, run.error) == ("succeeded", 0.5, None)
