@@ -62,5 +62,5 @@ def test_hash_covers_resolved_precision_device_and_results_version(monkeypatch):
     assert cfg.hash("cuda") == load_config(None, ["train.precision=bf16"]).hash("cuda")
     assert cfg.identity("cpu")["results_version"] == cotdistill.RESULTS_VERSION == 5
     h = cfg.hash("cpu")
-    monkeypatch.setattr(cotdistill, "RESULTS_VERSION", 5)
+    monkeypatch.setattr(cotdistill, "RESULTS_VERSION", 6)
     assert cfg.hash("cpu") != h
