@@ -209,11 +209,16 @@ SAVED_META = ("config_hash", "results_version", "identity")
 def saved_config(run_dir: Path) -> tuple[RunConfig | None, dict]:
     """(the settings, the meta keys) of a run folder's config.yaml; settings None when unreadable.
     A folder without `results_version` was made by version 1."""
-    from cotdistill.config import ConfigError, from_dict
+    from cotdistill.config import ConfigError, from_dict, read_config_file
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None, {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = read_config_file(path) or {}
+    except ConfigError:
+        data = None
+    if not isinstance(data, dict):                  # not a config this program wrote
+        return None, {k: None for k in SAVED_META} | {"results_version": 1}
     meta = {k: data.pop(k, None) for k in SAVED_META}
     meta["results_version"] = meta["results_version"] or 1
     try:
@@ -240,10 +245,10 @@ def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
     saved = out / "config.yaml"
     digest = cfg.hash(device)
     if saved.exists():
-        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if previous.get("config_hash") != digest:
+        _, meta = saved_config(out)
+        if meta.get("config_hash") != digest:
             raise RunError(f"{out} holds a run of another configuration, results version or data "
-                           f"(hash {previous.get('config_hash')} != {digest}): choose another folder")
+                           f"(hash {meta.get('config_hash')} != {digest}): choose another folder")
     else:
         identity = cfg.identity(device)
         saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": digest,
