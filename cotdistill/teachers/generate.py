@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from cotdistill.data.rationale_set import canonical_line, record_of
-from cotdistill.examples import DataError, Example
+from cotdistill.examples import UNSTORABLE, DataError, Example
 from cotdistill.rationale_sets import Origin, open_rationale_set, write_rationale_set
 from cotdistill.teachers.base import Completion, Decoding, Teacher
 from cotdistill.teachers.cache import CompletionCache
@@ -157,6 +157,8 @@ class _Run:
         fresh = self.teacher.complete([texts[i] for i in missing], self.decoding) if missing else []
         out = [Completion(text=t) if t is not None else None for t in cached]
         for i, completion in zip(missing, fresh):
+            if completion.ok:                # NUL and lone surrogates: never cached nor stored
+                completion = dataclasses.replace(completion, text=UNSTORABLE.sub("", completion.text))
             out[i] = completion
             if self.cache is not None and completion.ok:
                 self.cache.put(keys[i], completion.text)
@@ -168,9 +170,10 @@ class _Run:
         if not completion.ok:
             bare = dataclasses.replace(ex, rationale=None, teacher_label=None)
             return record_of(bare, split, error=completion.error)
-        rationale, label = self.prompt.parse(completion.text, ex)
+        text = UNSTORABLE.sub("", completion.text)          # also from a cache written before
+        rationale, label = self.prompt.parse(text, ex)
         made = dataclasses.replace(ex, rationale=rationale, teacher_label=label)
-        return record_of(made, split, raw_output=completion.text)
+        return record_of(made, split, raw_output=text)
 
     def ordered(self) -> list[dict[str, Any]]:
         return [self.finished[(split, ex.id)] for split, ex in self.todo]
