@@ -43,7 +43,7 @@ from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FIL
 from cotdistill.data.readers import Where
 from cotdistill.data.report import data_report, normalize
 from cotdistill.data.report import strip_leaks as strip_leaks_of
-from cotdistill.examples import DataError, Example, labels_equal
+from cotdistill.examples import DataError, Example, labels_equal, unstorable
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
            "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
@@ -159,6 +159,11 @@ def _checked(records: Sequence[Mapping[str, Any]], out_dir: Path) -> Sequence[Ma
         if missing:
             raise where.error("missing field", missing[0])
         example_of(where, record)
+        for key in RECORD_KEYS:
+            texts = record[key] if isinstance(record[key], list) else [record[key]]
+            problem = next((p for t in texts if isinstance(t, str) and (p := unstorable(t))), None)
+            if problem:
+                raise where.error(f"the text holds {problem}", key)
         first = seen.setdefault((record["split"], record["id"]), i)
         if first != i:
             raise where.error(f"duplicate id {record['id']!r} in split {record['split']!r}, "

@@ -29,20 +29,24 @@ Options (every one has a CLI flag in `cotdistill data import --help`):
   aligned by position (a JSON array of strings, or lines of text) or by id (objects with
   `id` and `rationale`); a rationale that is a list gives one example per rationale, ids
   `<id>#<k>`.
-Every problem raises DataError with the file, the row and the file's column name.
+Every problem raises DataError with the file, the row and the file's column name. Text holding a
+NUL character or a lone surrogate (neither can be stored in PostgreSQL or written as UTF-8) is
+refused; more than 26 choices (the letters a-z) is refused under the choices column; the same
+choice twice in one row is allowed and counted by the data report (a warning).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from cotdistill.data.choices import split_choices
 from cotdistill.data.labels import LABEL_FORMATS, looks_boolean, to_bool, to_letter, to_yes_no
 from cotdistill.data.layouts import KEY, MISSING, pick, read_records
-from cotdistill.data.readers import Where, read_json
-from cotdistill.examples import KINDS, LETTERS, YES_NO, DataError, Example, format_number, parse_number
+from cotdistill.data.readers import MAX_JSON_DEPTH, Where, read_json, read_text
+from cotdistill.examples import (KINDS, LETTERS, YES_NO, DataError, Example, format_number, parse_number,
+                                 unstorable)
+from cotdistill.safe_load import ParseError, load_json
 
 FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label", "teacher_correct")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -135,10 +139,10 @@ def _is_jsonl(file: Path) -> bool:
     if not file.is_file():
         return False
     with file.open(encoding="utf-8-sig", errors="replace") as f:
-        first = f.readline().strip()
+        first = f.readline(1 << 20).strip()
     try:
-        value = json.loads(first)
-    except json.JSONDecodeError:
+        value = load_json(first, max_depth=MAX_JSON_DEPTH)
+    except ParseError:
         return False
     return isinstance(value, dict) and not (value and all(isinstance(v, dict)
                                                           for v in value.values()))
@@ -239,7 +243,7 @@ def _rationale_items(file: Path) -> list[tuple[Where, Any]]:
         return list(read_records(file, "jsonl"))
     if not file.is_file():
         raise DataError("file not found", file=str(file), field="rationales")
-    lines = file.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    lines = read_text(file).rstrip("\n").split("\n")
     return [(Where(file, i, f"line {i}"), line) for i, line in enumerate(lines, start=1)]
 
 
@@ -254,6 +258,7 @@ class _Reader:
     def examples(self, where: Where, record: dict) -> list[Example]:
         """One example, or one per rationale when the rationale is a list."""
         flat = {c: v for c in set(self.col.values()) if (v := pick(record, c)) is not MISSING}
+        _check_text(where, flat)
         question = where.text(flat, self.col["question"])
         choices = self.choices(where, flat)
         if self.embedded:
@@ -304,17 +309,20 @@ class _Reader:
         elif isinstance(value, str):
             value = self._json_list(where, value, column)
         if not isinstance(value, list) or len(value) < 2:
-            raise where.error(f"expected a list of at least 2 choices, found {value!r}", column)
+            raise where.error(f"expected a list of at least 2 choices, found {_short(value)}", column)
+        if len(value) > len(LETTERS):
+            raise where.error(f"{len(value)} choices, more than the {len(LETTERS)} letters a-z "
+                              f"that label them", column)
         if any(not isinstance(c, str) or not c.strip() for c in value):
-            raise where.error(f"empty value: a choice is empty or not text in {value!r}", column)
+            raise where.error(f"empty value: a choice is empty or not text in {_short(value)}", column)
         return tuple(c.strip() for c in value)
 
     def _json_list(self, where: Where, cell: str, column: str) -> Any:
         try:
-            return json.loads(cell)
-        except json.JSONDecodeError:
+            return load_json(cell, max_depth=MAX_JSON_DEPTH)
+        except ParseError:
             raise where.error(f"expected the choices as a JSON list like [\"red\", \"blue\"], "
-                              f"found {cell!r}; or set the option choices_sep", column) from None
+                              f"found {_short(cell)}; or set the option choices_sep", column) from None
 
     def rationales(self, where: Where, record: dict) -> list[str | None]:
         column = self.col["rationale"]
@@ -371,6 +379,29 @@ class _Reader:
             raise where.error(f"label not among the choices: {value!r} is not "
                               f"{_expected(self.label_format, choices)}", column)
         return letter
+
+
+def _check_text(where: Where, flat: Mapping[str, Any]) -> None:
+    """DataError naming the row and column of the first text holding a NUL character or a lone
+    surrogate: PostgreSQL refuses NUL in text, and a surrogate cannot be written as UTF-8, so
+    the set would be half-written (its folder made, its rows refused)."""
+    for column, value in flat.items():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                problem = unstorable(item)
+                if problem:
+                    raise where.error(f"the text holds {problem}; remove it from the file", column)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def _expected(label_format: str, choices: Sequence[str]) -> str:
