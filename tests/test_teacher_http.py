@@ -360,13 +360,14 @@ def test_a_server_that_drips_is_cut_off_at_the_timeout_in_total(server):
 def test_an_answer_above_the_byte_cap_is_refused_not_stored(server, tmp_path):
     server.script = {"question 1?": [("huge", 50)], "question 2?": [("ok", "So the answer is (b).")]}
     [big] = teacher(server).complete([PROMPT.render(examples(1)[0])], GREEDY)
-    assert not big.ok and not big.retryable
+    assert not big.ok and big.retryable
     assert big.error.endswith("is larger than the 1,048,576-byte cap: refused, nothing stored")
-    assert server.requests["question 1?"] == 1                                 # final: not retried
+    assert server.requests["question 1?"] == 1                   # not asked again within the run
     result = generate_rationales({"train": examples(2)}, teacher(server), PROMPT, GREEDY, tmp_path / "set")
-    [record] = [r for r in open_rationale_set(result.set_path).records if r["id"] == "q1"]
-    assert record["raw_output"] is None and "refused, nothing stored" in record["error"]
-    assert (tmp_path / "set" / "examples.jsonl").stat().st_size < 10_000
+    assert result.set_path is None and list(result.failed) == ["train/q1"]
+    assert "refused, nothing stored" in result.failed["train/q1"] and not (tmp_path / "set").exists()
+    partial = tmp_path / ".set.partial" / "records.jsonl"
+    assert [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["q2"]
 
 
 def test_a_declared_length_above_the_cap_is_refused_before_reading(server):
@@ -387,14 +388,16 @@ def test_a_declared_length_above_the_cap_is_refused_before_reading(server):
     ("chat", {"choices": [{"message": {"content": [{"type": "text"}]}}]},
      "field choices[0].message.content is a list, not text"),
 ])
-def test_a_field_of_the_wrong_type_is_one_final_sentence_naming_it(server, tmp_path, api, body, message):
+def test_a_field_of_the_wrong_type_is_one_sentence_naming_it_and_nothing_is_written(server, tmp_path, api,
+                                                                                     body, message):
     server.script = {"question 1?": [("raw", json.dumps(body).encode())]}
     [c] = teacher(server, api=api).complete([PROMPT.render(examples(1)[0])], GREEDY)
-    assert not c.ok and not c.retryable and c.error.endswith(message) and "\n" not in c.error
-    assert c.error.startswith(f"answer from {server.url}")
+    assert not c.ok and c.error.endswith(message) and "\n" not in c.error
+    assert c.error.startswith(f"answer from {server.url}") and server.requests["question 1?"] == 1
     result = generate_rationales({"train": examples(1)}, teacher(server, api=api), PROMPT, GREEDY,
                                  tmp_path / "set")
-    assert open_rationale_set(result.set_path).records[0]["error"] == c.error
+    assert result.set_path is None and result.failed == {"train/q1": c.error}
+    assert not (tmp_path / "set").exists()
 
 
 @pytest.mark.parametrize("payload,message", [

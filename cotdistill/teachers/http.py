@@ -16,10 +16,11 @@ waiting and reading the answer together (a server that drips one byte a second i
 `timeout`, not kept alive by each byte; the attempt counts as a timeout and is retried).
 
 Answers are bounded and typed: a body larger than `max_answer_bytes` (default 1 MiB, far above any
-completion) is refused, not stored, and not retried (a final error for that example); a body whose
-JSON nests deeper than 64 levels or repeats a key is unreadable; `choices[0].text` (or
-`.message.content`) that is not text is a final error naming the field. Only the standard
-library is used.
+completion) is refused, and `choices[0].text` (or `.message.content`) that is not text is an error
+naming the field; either fails the example for this run without retrying it (nothing recorded,
+cached or written; the next run asks again). A body whose JSON nests deeper than 64 levels or
+repeats a key is unreadable (retried, like a proxy's error page). Only the standard library is
+used.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ class _Retry(Exception):
 
 class _Final(Exception):
     """A failure that asking again will not fix (400, 401, 404, …)."""
+
+
+class _Unusable(Exception):
+    """An answer that arrived but cannot be used: larger than the cap, or a field of the wrong type.
+    A server that answers so is broken or hostile, not this prompt: the example fails this run
+    (nothing is recorded or cached, no set is written) without retrying, and is asked for again on
+    the next run."""
 
 
 class HttpTeacher:
@@ -112,6 +120,8 @@ class HttpTeacher:
                 return Completion(text=cut_at_stop(self._post(body), decoding.stop))
             except _Final as e:
                 return Completion(error=str(e), retryable=False)
+            except _Unusable as e:
+                return Completion(error=str(e), retryable=True)
             except _Retry as e:
                 last = e
                 if attempt < self.max_retries:
@@ -173,17 +183,17 @@ class HttpTeacher:
         return self._text(payload)
 
     def _read(self, response, deadline: "_Deadline") -> bytes:
-        """The body, at most max_answer_bytes (a larger one is a final error, never kept)."""
+        """The body, at most max_answer_bytes (a larger one is unusable, never kept)."""
         cap = self.max_answer_bytes
         declared = response.headers.get("Content-Length")
         if declared and declared.strip().isdigit() and int(declared) > cap:
-            raise _Final(f"the answer from {self.url} is {int(declared):,} bytes, more than the "
+            raise _Unusable(f"the answer from {self.url} is {int(declared):,} bytes, more than the "
                          f"{cap:,}-byte cap: refused, nothing stored")
         parts, size = [], 0
         while chunk := response.read(CHUNK):
             size += len(chunk)
             if size > cap:
-                raise _Final(f"the answer from {self.url} is larger than the {cap:,}-byte cap: "
+                raise _Unusable(f"the answer from {self.url} is larger than the {cap:,}-byte cap: "
                              f"refused, nothing stored")
             parts.append(chunk)
             if deadline.expired:
@@ -192,7 +202,7 @@ class HttpTeacher:
 
     def _text(self, payload: bytes) -> str:
         """The completion's text. A body that is not JSON, or lacks the field, is unreadable (retried:
-        a proxy's error page passes); a field of the wrong type is a final error naming it."""
+        a proxy's error page passes); a field of the wrong type is unusable, named."""
         try:
             value = load_json(payload)
         except ParseError as e:
@@ -202,7 +212,7 @@ class HttpTeacher:
         for i, step in enumerate(path):
             container = list if isinstance(step, int) else dict
             if not isinstance(value, container):
-                raise _Final(f"answer from {self.url}: {where} is {_kind(value)}, not "
+                raise _Unusable(f"answer from {self.url}: {where} is {_kind(value)}, not "
                              f"{_kind(container())}")
             where = "field " + "".join(f"[{p}]" if isinstance(p, int) else ("." if j else "") + p
                                        for j, p in enumerate(path[:i + 1]))
@@ -212,7 +222,7 @@ class HttpTeacher:
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise _Final(f"answer from {self.url}: {where} is {_kind(value)}, not text")
+            raise _Unusable(f"answer from {self.url}: {where} is {_kind(value)}, not text")
         return value
 
 
