@@ -65,6 +65,7 @@ def load_file(split: str, *, path: str | Path | None = None,
               embedded_choices: bool = False, rationale_cut: str | Sequence[str] | None = None,
               rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
     """The examples of `split` read from the file the options name."""
+    check_option_types({"format": format, "header": header, "quoting": quoting, "unescape": unescape})
     file = _pick_path(split, path, paths)
     fmt = _format(file, format)
     return read_mapped(
@@ -81,6 +82,9 @@ def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                 rationales: str | Path | Sequence[str | Path] | None = None) -> list[Example]:
     """Examples from records under the column mapping; `records(required columns)` yields them
     (files here, Hugging Face rows in cotdistill.data.hub). Options are load_file's."""
+    check_option_types({"kind": kind, "choices_sep": choices_sep, "label_format": label_format,
+                        "embedded_choices": embedded_choices, "rationale_cut": rationale_cut,
+                        "rationales": rationales})
     mapping, named = _columns(columns)
     label_format = _label_format(kind, label_format)
     if embedded_choices and choices_sep:
@@ -106,6 +110,27 @@ def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                                   f"ids must be unique within a split", mapping["id"])
             examples.append(example)
     return examples
+
+
+_BOOLEAN = ("header", "quoting", "unescape", "embedded_choices")
+_TEXT = ("format", "kind", "choices_sep", "label_format")
+
+
+def check_option_types(options: Mapping[str, Any]) -> None:
+    """DataError naming the first option whose value has the wrong type (a mapping file or a form
+    can hold anything): flags true or false, names text, rationale_cut text or a list of text,
+    rationales a file or a list of files."""
+    for name, value in options.items():
+        if name in _BOOLEAN and not isinstance(value, bool):
+            raise DataError(f"option {name!r} must be true or false, found {_short(value)}", field=name)
+        if name in _TEXT and value is not None and not isinstance(value, str):
+            raise DataError(f"option {name!r} must be text, found {_short(value)}", field=name)
+        if name in ("rationale_cut", "rationales") and value is not None:
+            items = [value] if isinstance(value, (str, Path)) else value
+            if not isinstance(items, (list, tuple)) or not items or \
+                    not all(isinstance(v, (str, Path)) and str(v) for v in items):
+                what = "text or a list of text" if name == "rationale_cut" else "a file or a list of files"
+                raise DataError(f"option {name!r} must be {what}, found {_short(value)}", field=name)
 
 
 def _pick_path(split: str, path, paths) -> Path:
@@ -150,6 +175,9 @@ def _is_jsonl(file: Path) -> bool:
 
 def _columns(columns: Mapping[str, str] | None) -> tuple[dict[str, str], tuple[str, ...]]:
     """(our field -> the file's column, the fields named explicitly)."""
+    if columns is not None and not isinstance(columns, Mapping):
+        raise DataError(f"'columns' must map our fields to column names, found {_short(columns)}",
+                        field="columns")
     columns = {k: str(v) if isinstance(v, int) else v for k, v in dict(columns or {}).items()}
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
