@@ -311,11 +311,11 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
     tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
+    seed_everything(cfg.seed)
+    train_ex, test_ex = load_examples(cfg)       # bad data fails before the run folder is made
     with ctx.main_first():
         if ctx.is_main:
             prepare_dir(cfg, out, device)
-    seed_everything(cfg.seed)
-    train_ex, test_ex = load_examples(cfg)
     # overlap and answer leaks of the items actually trained and tested on, told before training
     data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
     with ctx.main_first():                       # rank 0 trains (and caches) the tiny tokenizer

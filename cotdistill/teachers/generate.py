@@ -8,7 +8,7 @@
 While it runs, finished examples are appended, one JSON record each, to
 `.<out_dir name>.partial/records.jsonl` next to `out_dir`, synced to disk after every batch. Run
 it again after a crash, a stop or failures and only the unfinished examples are asked for; a torn
-last line is dropped. Every completion is cached by content hash (`CompletionCache`): the same
+last line is dropped. A run that ends with no example recorded leaves no partial folder. Every completion is cached by content hash (`CompletionCache`): the same
 teacher, decoding and prompt text is never requested twice, for this set or any other.
 
 Per example, a completion that cannot be parsed is kept as unparsed (teacher_label None); a
@@ -93,13 +93,13 @@ def generate_rationales(examples: Mapping[str, Sequence[Example]], teacher: Teac
     run = _Run(todo, teacher, prompt, decoding, CompletionCache(cache_dir) if use_cache else None)
     with _WorkDir(out_dir, job) as work:
         result = run.resume(work, batch_size, progress, should_stop)
-        if result.stopped or result.failed:
-            return result
-        origin = Origin("teacher", _dataset(dataset), teacher.describe(), prompt.to_dict(),
-                        decoding.to_dict(), prompt.rationalize, True,
-                        {"generation_key": job["key"]})
-        result.set_path = write_rationale_set(out_dir, run.ordered(), origin, name=name)
-    shutil.rmtree(_partial(out_dir), ignore_errors=True)
+        if not (result.stopped or result.failed):
+            origin = Origin("teacher", _dataset(dataset), teacher.describe(), prompt.to_dict(),
+                            decoding.to_dict(), prompt.rationalize, True,
+                            {"generation_key": job["key"]})
+            result.set_path = write_rationale_set(out_dir, run.ordered(), origin, name=name)
+    if result.set_path is not None or result.done == 0:      # finished, or nothing to resume
+        shutil.rmtree(_partial(out_dir), ignore_errors=True)
     return result
 
 

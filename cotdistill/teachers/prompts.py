@@ -157,8 +157,13 @@ def make_prompt(kind: str, *, template: str | None = None, template_file: str | 
         name = "custom"
     if kind not in TEMPLATES:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return Prompt(kind, template if template is not None else TEMPLATES[kind], rationalize,
-                  answer_marker, name)
+    try:
+        return Prompt(kind, template if template is not None else TEMPLATES[kind], rationalize,
+                      answer_marker, name)
+    except ValueError as e:
+        if template_file is None:
+            raise
+        raise ValueError(f"prompt template file {template_file}: {e}") from None
 
 
 def _pieces(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
