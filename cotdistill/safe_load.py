@@ -61,6 +61,13 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # Refused while scanning: PyYAML's scanner keeps one possible key per open bracket and
+        # walks them all at every token, so 200,000 `[` would cost seconds before composing.
+        if self.flow_level >= self.max_depth:
+            raise ParseError(f"nested deeper than {self.max_depth} levels", self.line + 1)
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent, index):
         nests = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
         self._depth += nests
