@@ -1,5 +1,7 @@
-"""Bounded YAML and JSON readers: every config, override, loader option, mapping file, data file
-and teacher answer is parsed here, never by a bare `yaml.safe_load` or `json.loads`.
+"""Bounded YAML and JSON readers: whatever a user or a server supplies (configs, overrides,
+loader options, mapping and matrix files, data files, teacher answers, YAML typed into the app) is
+parsed here, never by a bare `yaml.safe_load` or `json.loads`. Files this program wrote itself
+(summaries, caches, checkpoint manifests) are read directly.
 
     data = load_yaml(text)                     # ParseError (a ValueError) if it breaks a limit
     value = load_yaml_value("[1, 2]")          # one KEY=VALUE value: the same rules
