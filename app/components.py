@@ -135,14 +135,14 @@ def experiment_picker(*, allow_all: bool = False, key: str = "experiment_picker"
 def loader_options(key: str, *, value: str = "", placeholder: str = "", expanded: bool = False) -> dict | None:
     """The dataset loader's options as a YAML mapping in an expander; None (with the error shown)
     when the text is not a mapping."""
-    import yaml
+    from worker import api
     with st.expander("Loader options (YAML)", expanded=expanded):
         text = st.text_area("Options passed to the dataset loader", value=value, placeholder=placeholder, key=key)
     try:
-        options = yaml.safe_load(text) or {}
+        options = api.parse_yaml(text) or {}
         if not isinstance(options, dict):
             raise ValueError("the options must be a mapping (key: value lines)")
-    except (yaml.YAMLError, ValueError) as e:
+    except ValueError as e:
         st.error(f"Loader options: {e}")
         return None
     return options

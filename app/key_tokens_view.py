@@ -254,12 +254,12 @@ def study_section(attribution: dict) -> None:
     try:
         ks = mx.parse_list(ks_text, int, "k values")
         seeds = mx.parse_list(seeds_text, int, "seeds")
-        base = yaml.safe_load(base_text) or {}
+        base = api.parse_yaml(base_text) or {}
         if not isinstance(base, dict):
             raise ValueError("the base config must be a mapping")
         if not name:
             raise ValueError("give the experiment a name")
-    except (ValueError, yaml.YAMLError) as e:
+    except ValueError as e:
         st.error(f"Study: {e}")
         return
     _coverage(attribution, base)

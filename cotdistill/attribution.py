@@ -437,11 +437,11 @@ def load_scoring_model(source: str | Path | StudentConfig, *, train_texts: Seque
 
 
 def _check_run_placement(run_dir: Path) -> None:
-    import yaml
+    from cotdistill.config import read_config_file
 
     saved = run_dir / "config.yaml"
-    placement = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("placement") \
-        if saved.exists() else None
+    data = read_config_file(saved, "the run's config") if saved.exists() else None
+    placement = data.get("placement") if isinstance(data, dict) else None
     if placement not in (None, "before"):
         raise ValueError(f"{run_dir} was trained with placement {placement!r}, but attribution scores "
                          f"the label after the rationale (placement 'before'): use a `before` run, or "

@@ -137,9 +137,12 @@ def run(config, overrides, out, device, force, reuse_old, defaults, track) -> No
 
     cfg = _config(config, overrides, defaults)
     out = Path(out) if out else default_run_dir(cfg, device)
-    if force and out.exists():
-        shutil.rmtree(out)
-    state = folder_state(cfg, out, device)
+    try:
+        if force and out.exists():
+            shutil.rmtree(out)
+        state = folder_state(cfg, out, device)
+    except OSError as e:                        # a name too long for the file system, no permission
+        _fail(f"run folder {out}: {e.strerror or e}")
     old = [out] if state == "outdated" else ([] if state != "empty" else older_runs(cfg, device))
     if state == "finished":
         click.echo(f"reusing the finished run in {out} (same config hash {cfg.hash(device)}, results "
@@ -175,16 +178,16 @@ def run(config, overrides, out, device, force, reuse_old, defaults, track) -> No
 
 def load_run_config(run_dir: Path):
     """The resolved RunConfig saved in a finished run folder (its config.yaml, written by `run`)."""
-    import yaml
-
-    from cotdistill.config import RunConfig, from_dict
+    from cotdistill.config import RunConfig, from_dict, read_config_file
     from cotdistill.runner import RunError
 
     saved = run_dir / "config.yaml"
     if not all(p.is_file() for p in (saved, run_dir / "summary.json", run_dir / "model" / "config.json")):
         raise RunError(f"{run_dir} holds no finished run (needs config.yaml, summary.json and model/): "
                        f"rescore a folder written by `cotdistill run`")
-    data = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+    data = read_config_file(saved) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{saved}: the top level must be a mapping")
     from cotdistill.runner import SAVED_META
     for key in SAVED_META:                              # written beside the settings, not one of them
         data.pop(key, None)
@@ -387,15 +390,20 @@ def selftest(seeds, steps, out, device) -> None:
 
 
 def _pairs(items, what: str) -> dict:
-    """KEY=VALUE options (values parsed as YAML) as a dict; exits naming a malformed one."""
-    import yaml
+    """KEY=VALUE options (values parsed as YAML, bounded) as a dict; exits naming a malformed one."""
+    from cotdistill.safe_load import ParseError, load_yaml_value
 
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             _fail(f"{what} {item!r} is not KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        if key.strip() in out:
+            _fail(f"{what} {item!r}: {key.strip()} is given twice")
+        try:
+            out[key.strip()] = load_yaml_value(value)
+        except ParseError as e:
+            _fail(f"{what} {item!r}: {e}")
     return out
 
 
@@ -422,24 +430,26 @@ def teacher() -> None:
 @click.option("--split", "splits", multiple=True, default=("train",), show_default=True,
               help="Split to generate for (repeatable).")
 @click.option("--option", "options", multiple=True, help="Dataset option KEY=VALUE (repeatable).")
-@click.option("--n", "n", type=int, default=None, help="Only the first N examples of each split.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Only the first N examples of each split.")
 @click.option("--model", default="smollm2-135m", show_default=True,
               help="Local: tiny, smollm2-135m, a hub id or a folder. HTTP: the served model name.")
 @click.option("--base-url", default=None, help="An OpenAI-compatible server: the teacher is HTTP.")
 @click.option("--api", type=click.Choice(["completions", "chat"]), default="completions",
               show_default=True)
 @click.option("--api-key-env", default=None, help="NAME of the environment variable with the key.")
-@click.option("--concurrency", default=4, show_default=True, help="HTTP requests in flight.")
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds per HTTP request.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="HTTP requests in flight.")
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=60.0, show_default=True,
+              help="Seconds per HTTP request, in total (connecting, waiting and reading the answer).")
 @click.option("--device", default=None, help="Local teacher: cpu, cuda … (default: cuda if any).")
 @click.option("--template-file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Your few-shot template ({question}, {choices}, {gold_hint}, {gold}).")
 @click.option("--rationalize", is_flag=True, help="Tell the teacher the gold answer.")
-@click.option("--max-new-tokens", default=256, show_default=True)
-@click.option("--temperature", default=0.0, show_default=True, help="0 = greedy.")
-@click.option("--top-p", default=1.0, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--batch-size", default=8, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(1, 32_768), default=256, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 100), default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 65_536), default=8, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Set folder (default: $COTDISTILL_HOME/rationale_sets/<dataset>-<model>).")
 @click.option("--no-cache", is_flag=True, help="Do not reuse or store cached completions.")
@@ -575,22 +585,38 @@ IMPORT_KEYS = ("columns", "kind", "format", "header", "quoting", "unescape", "ch
 
 def _mapping(path: str | None) -> dict:
     """The options of a mapping YAML; one sentence naming the file and key if it is not one."""
-    import yaml
+    from cotdistill.config import read_config_file
 
     if path is None:
         return {}
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        _fail(f"--mapping {path}: cannot read it as YAML ({e})")
+        data = read_config_file(path, "--mapping") or {}
+    except ConfigError as e:
+        _fail(str(e))
     if not isinstance(data, dict):
         _fail(f"--mapping {path}: expected a mapping of options, found {type(data).__name__}")
-    unknown = sorted(set(data) - set(IMPORT_KEYS))
+    unknown = sorted(set(map(str, data)) - set(IMPORT_KEYS))
     if unknown:
         _fail(f"--mapping {path}: unknown key {unknown[0]!r}; keys: {', '.join(IMPORT_KEYS)}")
-    if "holdout" in data:
-        data["holdout"] = float(data["holdout"])  # PyYAML reads 1e-1 as text
+    if data.get("holdout") is not None:
+        data["holdout"] = _number(data["holdout"], f"--mapping {path}: holdout",
+                                  "a share between 0 and 1, such as 0.1")  # PyYAML reads 1e-1 as text
+    if data.get("seed") is not None and (isinstance(data["seed"], bool) or not isinstance(data["seed"], int)):
+        _fail(f"--mapping {path}: seed: expected an integer, found {data['seed']!r}")
     return data
+
+
+def _number(value, where: str, expected: str) -> float:
+    """A finite number from a YAML value (numbers written 1e-1 arrive as text); exits otherwise."""
+    import math
+
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number):
+        _fail(f"{where}: expected {expected}, found {value!r}")
+    return number
 
 
 @data_group.command(name="import", help=IMPORT_HELP)
@@ -627,7 +653,7 @@ def _mapping(path: str | None) -> dict:
 @click.option("--keep-duplicate-test-rows", "keep_duplicates", is_flag=True, default=None,
               help="Keep every row of a test question (default: one row per question).")
 @click.option("--holdout", type=float, default=None, help="Hold out this share as a test split.")
-@click.option("--seed", type=int, default=None, help="Seed of --holdout (default 0).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Seed of --holdout (default 0).")
 @click.option("--option", "options", multiple=True, help="Release option KEY=VALUE.")
 @click.option("--teacher", "teacher_name", default=None, help="Who wrote the rationales (a file).")
 @click.option("--max-rationale-chars", "max_rationale", type=click.IntRange(min=1), default=None,
@@ -782,13 +808,17 @@ def _token_counter(name: str):
 
 def _attribution_data(run_dir, dataset, options, split) -> tuple[str, dict, str]:
     """Dataset name, options and split: as given, else the run's own (its config.yaml)."""
-    import yaml
+    from cotdistill.config import read_config_file
 
     opts = _pairs(options, "--option")
     if run_dir and (dataset is None or split is None):
         saved = Path(run_dir) / "config.yaml"
-        data = (yaml.safe_load(saved.read_text(encoding="utf-8")) or {}).get("data", {}) \
-            if saved.exists() else {}
+        try:
+            data = read_config_file(saved) if saved.exists() else {}
+        except ConfigError as e:
+            _fail(str(e))
+        data = data.get("data") if isinstance(data, dict) else None
+        data = data if isinstance(data, dict) else {}
         if dataset is None and data.get("name"):
             dataset, opts = data["name"], opts or dict(data.get("options") or {})
         split = split or data.get("train_split")

@@ -10,14 +10,16 @@ that name the key and the section, so a typo never silently falls back to a defa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cotdistill.safe_load import ParseError, load_yaml, load_yaml_value, read_text
 
 PLACEMENTS = ("none", "before", "after")
 EVAL_MODES = ("auto", "score", "generate")
@@ -391,7 +393,7 @@ def from_dict(cls, data: dict | None, where: str = ""):
     """Build dataclass `cls` from a nested dict; unknown keys raise ConfigError naming them."""
     data = dict(data or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(where + k for k in unknown)}; "
                           f"accepted in {where.rstrip('.') or 'the top level'}: {', '.join(fields)}")
@@ -404,6 +406,7 @@ def from_dict(cls, data: dict | None, where: str = ""):
             value = from_dict(sub, value, f"{where}{name}.")
         else:
             value = _coerce(value, str(fields[name].type), f"{where}{name}")
+            _check_plain(value, f"{where}{name}")
         kwargs[name] = value
     _check_ranges(kwargs, where)
     try:
@@ -412,19 +415,38 @@ def from_dict(cls, data: dict | None, where: str = ""):
         raise ConfigError(f"{where or 'config'}: {e}") from None
 
 
-# Lower bounds checked at load time, so a bad value fails before any data is read or folder made.
-# max_length 8: the label and end-of-text token need room beside the prompt.
-_MINIMUMS = {"train.steps": 0, "train.batch_size": 1, "train.grad_accum": 1, "eval.batch_size": 1,
-             "eval.n_boot": 1, "eval.max_new_tokens": 1, "student.max_length": 8,
-             "rationale_weight": 0, "train.warmup_steps": 0, "train.clip": 0,
-             "train.checkpoint_every": 0, "train.log_every": 1, "train.weight_decay": 0,
-             "eval.every": 0, "eval.val_size": 1}
-_POSITIVE = ("train.lr",)
+# Ranges checked at load time, so a bad value fails before any data is read or folder made:
+# key -> (lowest or None, highest or None, why the upper bound). Every float must also be finite.
+SEED_MAX = 2**32 - 1
+_RANGES: dict[str, tuple[float | None, float | None, str]] = {
+    "seed": (0, SEED_MAX, "numpy's seed range"), "data.sample_seed": (0, SEED_MAX, "numpy's seed range"),
+    "data.n_train": (None, 10**9, ""), "data.n_test": (None, 10**9, ""),  # >= 1: DataConfig
+    "rationale_weight": (0, None, ""),
+    "train.steps": (0, 10**9, ""), "train.warmup_steps": (0, 10**9, ""),
+    "train.batch_size": (1, 65_536, ""), "train.grad_accum": (1, 65_536, ""),
+    "train.lr": (0, None, ""), "train.weight_decay": (0, None, ""),
+    "train.min_lr_ratio": (0, 1, "the share of the peak learning rate the schedule ends at"),
+    "train.clip": (0, None, ""),
+    "train.checkpoint_every": (0, 10**9, ""), "train.log_every": (1, 10**9, ""),
+    "train.devices": (1, 4096, ""),
+    # max_length 8: the label and end-of-text token need room beside the prompt.
+    "student.max_length": (8, 1_048_576, "a million tokens is beyond any student's positions"),
+    "student.vocab_size": (0, 1_000_000, "the tiny tokenizer's training time and the embedding "
+                                         "grow with it"),
+    "eval.batch_size": (1, 65_536, ""),
+    "eval.max_new_tokens": (1, 32_768, ""),
+    "eval.n_boot": (1, 1_000_000, "each resample keeps a mean in memory and the interval stops "
+                                  "changing long before"),
+    "eval.every": (0, 10**9, ""), "eval.val_size": (1, 10**6, ""),
+}
+_OPEN_BELOW = ("train.lr",)
+"""Keys whose lower bound is excluded (> 0)."""
 
 
 def _coerce(value, annotation: str, key: str):
     """Turn a YAML value into the field's annotated type (int, float, bool, str, dict, optional):
-    YAML 1.1 reads `3e-4` as a string, so numbers in any notation are parsed here; True is not an int."""
+    YAML 1.1 reads `3e-4` as a string, so numbers in any notation are parsed here; True is not an
+    int; a float must be finite."""
     types = [t.strip() for t in annotation.split("|")]
     if value is None:
         if "None" in types:
@@ -439,38 +461,82 @@ def _coerce(value, annotation: str, key: str):
         try:
             return int(str(value).strip())
         except ValueError:
-            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+            raise ConfigError(f"{key}: expected an integer, got {_short(value)}") from None
     if kind == "float":
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, bool) or isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a number, got {_short(value)}")
         if isinstance(value, int):
+            if not _fits_float(value):
+                raise ConfigError(f"{key}: expected a finite number, got an integer of "
+                                  f"{len(str(abs(value)))} digits")
             return value    # kept an int: the config hash of existing configs must not change
         try:
-            return float(value) if not isinstance(value, float) else value
+            number = float(value) if not isinstance(value, float) else value
         except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+            raise ConfigError(f"{key}: expected a number, got {_short(value)}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {number!r}")
+        return number
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+            raise ConfigError(f"{key}: expected true or false, got {_short(value)}")
         return value
     if kind == "dict":
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {_short(value)}")
         return value
     if kind == "str":
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
+            raise ConfigError(f"{key}: expected a string, got {_short(value)}")
         return str(value)
     return value
+
+
+def _fits_float(value: int) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _check_plain(value, key: str) -> None:
+    """Refuse what no setting can hold, anywhere inside a value (loader options, perturbation
+    parameters, LoRA settings included): a NaN or infinite float, an integer beyond 64 bits,
+    text with a NUL character, a key that is not text."""
+    stack = [(key, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ConfigError(f"{where}: expected a finite number, got {item!r}")
+        if isinstance(item, int) and not isinstance(item, bool) and not -2**63 <= item < 2**63:
+            raise ConfigError(f"{where}: expected a number that fits 64 bits, got an integer of "
+                              f"{len(str(abs(item)))} digits")
+        if isinstance(item, str) and "\x00" in item:
+            raise ConfigError(f"{where}: the text holds a NUL character (\\x00)")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise ConfigError(f"{where}: the key {k!r} is not text; write it in quotes")
+                stack.append((f"{where}.{k}", v))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
 
 
 def _check_ranges(kwargs: dict, where: str) -> None:
     for name, value in kwargs.items():
         key = where + name
-        if key in _POSITIVE and not value > 0:
-            raise ConfigError(f"{key}: expected a number > 0, got {value!r}")
-        if key in _MINIMUMS and value < _MINIMUMS[key]:
-            raise ConfigError(f"{key}: expected a number >= {_MINIMUMS[key]}, got {value!r}")
+        if key not in _RANGES or value is None or isinstance(value, bool) \
+                or not isinstance(value, (int, float)):
+            continue
+        low, high, why = _RANGES[key]
+        why = f" ({why})" if why else ""
+        if key in _OPEN_BELOW and not value > low:
+            raise ConfigError(f"{key}: expected a number > {low}, got {value!r}")
+        if low is not None and value < low:
+            raise ConfigError(f"{key}: expected a number >= {low}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{key}: expected a number <= {high:,}{why}, got {value:,}")
     if where == "student." and kwargs.get("vocab_size") is not None:
         from cotdistill.students import SPECIALS
         low = 256 + len(SPECIALS)      # byte alphabet plus special tokens: the tokenizer's floor
@@ -479,57 +545,113 @@ def _check_ranges(kwargs: dict, where: str) -> None:
                               f"tokenizer's byte alphabet and special tokens), got {kwargs['vocab_size']!r}")
 
 
-def apply_override(data: dict, override: str) -> None:
-    """Apply one `dotted.key=value` override (value parsed as YAML) to a nested dict in place."""
-    if "=" not in override:
-        raise ConfigError(f"override {override!r} is not key=value (e.g. perturbation.kind=shuffle)")
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """(the dotted key's parts, the value parsed as YAML) of one `dotted.key=value` override;
+    ConfigError naming the override if either is malformed or the value breaks a parsing limit."""
+    if not isinstance(override, str) or "=" not in override:
+        raise ConfigError(f"override {_short(override)} is not key=value (e.g. perturbation.kind=shuffle)")
     key, raw = override.split("=", 1)
     parts = key.strip().split(".")
+    if not all(p.strip() for p in parts):
+        raise ConfigError(f"override {_short(override)}: {key.strip()!r} is not a dotted key like "
+                          f"train.lr")
+    try:
+        value = load_yaml_value(raw)
+    except ParseError as e:
+        raise ConfigError(f"override {_short(override)}: {key.strip()}: {e}") from None
+    return [p.strip() for p in parts], value
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Apply one `dotted.key=value` override (value parsed as YAML) to a nested dict in place."""
+    parts, value = parse_override(override)
     node = data
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: {part} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+            raise ConfigError(f"override {_short(override)}: {'.'.join(parts[:i + 1])} is not a section")
+    node[parts[-1]] = value
+
+
+def read_config_file(path: str | Path, what: str = "") -> Any:
+    """The YAML value of a config-like file (config, matrix, mapping); ConfigError naming the file
+    (and `what` it is) if it is missing, not UTF-8, not valid YAML or breaks a parsing limit."""
+    label = f"{what} {path}".strip()
+    try:
+        return load_yaml(read_text(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a folder, not a file") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read it ({e.strerror or e})") from None
+    except ParseError as e:
+        raise ConfigError(f"{label}: {e}") from None
 
 
 def load_config(path: str | Path | None, overrides: list[str] = (), defaults: bool = False) -> RunConfig:
     """Read a YAML config (or defaults when path is None) and apply key=value overrides. An empty
-    file is refused unless `defaults`: it would otherwise silently run the full default run."""
+    file is refused unless `defaults`: it would otherwise silently run the full default run. An
+    error is blamed on the file, or on the override that brought it in."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {path} not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        data = read_config_file(path)
         if data is None:
             if not defaults:
                 raise ConfigError(f"{path.name} is empty; pass --defaults to run the default config")
             data = {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
+    overrides = list(overrides)
+    states = [data]
     for override in overrides:
-        apply_override(data, override)
+        states.append(copy.deepcopy(states[-1]))
+        apply_override(states[-1], override)
     try:
-        cfg = from_dict(RunConfig, data)
-        cfg.check_protocol()
-        # Checked here, not in from_dict: configs saved with finished runs are rebuilt by from_dict
-        # and must still load after their scores file has moved.
-        scores = cfg.perturbation.scores_file
-        if scores and not Path(scores).is_file():
-            raise ConfigError(f"perturbation.scores_file: file {scores} not found")
-        if cfg.data.name == "file":
-            options = cfg.data.options
-            named = [("data.options.path", options.get("path"))] + \
-                [(f"data.options.paths.{k}", v) for k, v in (options.get("paths") or {}).items()]
-            for key, file in named:
-                if file and not Path(str(file)).is_file():
-                    raise ConfigError(f"{key}: file {file} not found")
-        return cfg
+        return _checked_config(states[-1])
     except ConfigError as e:
-        named = [o for o in overrides if str(e).startswith(o.split("=", 1)[0].strip() + ":")]
-        source = f"override {named[-1]!r}" if named else (path or "config")
-        raise ConfigError(f"{source}: {e}") from None
+        final = str(e)
+    # Blame the step that brought the error in: walk back while the error stays the same.
+    k = len(overrides)
+    while k > 0 and _error_of(states[k - 1]) == final:
+        k -= 1
+    source = f"override {_short(overrides[k - 1])}" if k else (path or "config")
+    raise ConfigError(f"{source}: {final}") from None
+
+
+def _error_of(data: dict) -> str | None:
+    try:
+        _checked_config(data)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def _checked_config(data: dict) -> RunConfig:
+    cfg = from_dict(RunConfig, data)
+    cfg.check_protocol()
+    # Checked here, not in from_dict: configs saved with finished runs are rebuilt by from_dict
+    # and must still load after their scores file has moved.
+    scores = cfg.perturbation.scores_file
+    if scores and not Path(scores).is_file():
+        raise ConfigError(f"perturbation.scores_file: file {scores} not found")
+    if cfg.data.name == "file":
+        options = cfg.data.options
+        paths = options.get("paths") or {}
+        if not isinstance(paths, dict):
+            raise ConfigError(f"data.options.paths: expected a mapping of split names to files, "
+                              f"got {_short(paths)}")
+        named = [("data.options.path", options.get("path"))] + \
+            [(f"data.options.paths.{k}", v) for k, v in paths.items()]
+        for key, file in named:
+            if file and not Path(str(file)).is_file():
+                raise ConfigError(f"{key}: file {file} not found")
+    return cfg

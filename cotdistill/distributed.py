@@ -321,10 +321,9 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
     (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
     ctx = None
     try:
-        import yaml
-        from cotdistill.config import RunConfig, from_dict
+        from cotdistill.config import RunConfig, from_dict, read_config_file
         from cotdistill.runner import run
-        cfg = from_dict(RunConfig, yaml.safe_load(Path(config_path).read_text(encoding="utf-8")))
+        cfg = from_dict(RunConfig, read_config_file(config_path))
         ctx = FSDP() if cfg.train.distributed == "fsdp" else DDP()
         emit = None
         if ctx.is_main:

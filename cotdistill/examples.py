@@ -24,6 +24,19 @@ from typing import Any, Mapping
 KINDS = ("multiple_choice", "yes_no", "numeric")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 YES_NO = ("yes", "no")
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""Characters no text of a set may hold: NUL (PostgreSQL refuses it in text) and lone surrogates
+(they cannot be written as UTF-8). Only JSON escapes (\\u0000, \\ud800) or a teacher produce them."""
+
+
+def unstorable(text: str) -> str | None:
+    """What in `text` cannot be stored ('a NUL character (\\x00) at character 5'), or None."""
+    found = UNSTORABLE.search(text)
+    if found is None:
+        return None
+    what = "a NUL character (\\x00)" if found.group() == "\x00" else \
+        f"a lone surrogate (\\u{ord(found.group()):04x})"
+    return f"{what} at character {found.start() + 1}"
 
 
 class DataError(ValueError):

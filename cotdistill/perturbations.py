@@ -67,6 +67,9 @@ Perturbation = Callable[[list, np.random.Generator, dict, PerturbContext], list]
 
 _KEEP_DEFAULTS = {"k": None, "fraction": 0.5}
 
+MAX_FILLER = 1_048_576
+"""Longest filler: student.max_length's cap; the sequence is cut there anyway."""
+
 DEFAULT_PARAMS: dict[str, dict] = {
     "none": {},
     "shuffle": {},
@@ -188,9 +191,9 @@ def validate_params(kind: str, params: Mapping | None) -> dict:
         _check_choice(kind, resolved, "mode", ("drop", "replace"))
     elif kind == "filler":
         length = resolved["length"]
-        if length != "same" and not (_is_int(length) and length >= 0):
-            raise ValueError(f"perturbation 'filler': parameter 'length' must be 'same' or an int >= 0, "
-                             f"got {length!r}")
+        if length != "same" and not (_is_int(length) and 0 <= length <= MAX_FILLER):
+            raise ValueError(f"perturbation 'filler': parameter 'length' must be 'same' or an int from 0 "
+                             f"to {MAX_FILLER:,} (the longest sequence a student takes), got {length!r}")
     elif kind in ("truncate", "random_subset", "key_tokens"):
         _check_keep(kind, resolved, given)
         if kind == "key_tokens":

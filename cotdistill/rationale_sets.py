@@ -43,7 +43,7 @@ from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FIL
 from cotdistill.data.readers import Where
 from cotdistill.data.report import data_report, import_notes
 from cotdistill.data.report import strip_leaks as strip_leaks_of
-from cotdistill.examples import DataError, Example, labels_equal, question_id
+from cotdistill.examples import DataError, Example, labels_equal, question_id, unstorable
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
            "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
@@ -162,6 +162,11 @@ def _checked(records: Sequence[Mapping[str, Any]], out_dir: Path) -> Sequence[Ma
         if missing:
             raise where.error("missing field", missing[0])
         example_of(where, record)
+        for key in RECORD_KEYS:
+            texts = record[key] if isinstance(record[key], list) else [record[key]]
+            problem = next((p for t in texts if isinstance(t, str) and (p := unstorable(t))), None)
+            if problem:
+                raise where.error(f"the text holds {problem}", key)
         first = seen.setdefault((record["split"], record["id"]), i)
         if first != i:
             raise where.error(f"duplicate id {record['id']!r} in split {record['split']!r}, "
@@ -280,6 +285,7 @@ def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None
     every check made; writes nothing. The browser's live preview of an import reads files
     through this too, so it shows what the import will write."""
     _check_distinct_files(files)
+    _check_import_options(split_options, strip_leaks, seed)
     per_split = {part: {**options, **dict((split_options or {}).get(part, {}))} for part in files}
     examples = {part: load_examples("file", part, path=str(file), **per_split[part])
                 for part, file in files.items()}
@@ -293,6 +299,20 @@ def read_import(files: Mapping[str, str | Path], *, holdout: float | None = None
     if strip_leaks:
         examples = {part: [_stripped(e) for e in exs] for part, exs in examples.items()}
     return examples
+
+
+def _check_import_options(split_options, strip_leaks, seed) -> None:
+    """DataError naming an import-level option of the wrong type (from a mapping file or a form)."""
+    if split_options is not None and not (isinstance(split_options, Mapping) and all(
+            isinstance(k, str) and isinstance(v, Mapping) for k, v in split_options.items())):
+        raise DataError(f"option 'splits' must map split names to options, such as "
+                        f"{{test: {{columns: {{label: answer}}}}}}, found {split_options!r}"[:300],
+                        field="splits")
+    if not isinstance(strip_leaks, bool):
+        raise DataError(f"option 'strip_leaks' must be true or false, found {strip_leaks!r}"[:300],
+                        field="strip_leaks")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise DataError(f"option 'seed' must be an integer, found {seed!r}"[:300], field="seed")
 
 
 def _check_distinct_files(files: Mapping[str, str | Path]) -> None:
@@ -314,8 +334,8 @@ def hold_out(examples: Mapping[str, list[Example]], share: float,
     if list(examples) != ["train"]:
         raise DataError(f"--holdout needs exactly one split named train, found "
                         f"{', '.join(examples)}", field="holdout")
-    if not 0 < share < 1:
-        raise DataError(f"--holdout must be a share between 0 and 1, found {share}",
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise DataError(f"--holdout must be a share between 0 and 1, found {share!r}",
                         field="holdout")
     rows = examples["train"]
     questions = list(dict.fromkeys(question_id(e) for e in rows))

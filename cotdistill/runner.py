@@ -248,11 +248,16 @@ SAVED_META = ("config_hash", "results_version", "identity")
 def saved_config(run_dir: Path) -> tuple[RunConfig | None, dict]:
     """(the settings, the meta keys) of a run folder's config.yaml; settings None when unreadable.
     A folder without `results_version` was made by version 1."""
-    from cotdistill.config import ConfigError, from_dict
+    from cotdistill.config import ConfigError, from_dict, read_config_file
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None, {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = read_config_file(path) or {}
+    except ConfigError:
+        data = None
+    if not isinstance(data, dict):                  # not a config this program wrote
+        return None, {k: None for k in SAVED_META} | {"results_version": 1}
     meta = {k: data.pop(k, None) for k in SAVED_META}
     meta["results_version"] = meta["results_version"] or 1
     try:
@@ -279,10 +284,10 @@ def prepare_dir(cfg: RunConfig, out: Path, device: str | None = None) -> None:
     saved = out / "config.yaml"
     digest = cfg.hash(device)
     if saved.exists():
-        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
-        if previous.get("config_hash") != digest:
+        _, meta = saved_config(out)
+        if meta.get("config_hash") != digest:
             raise RunError(f"{out} holds a run of another configuration, results version or data "
-                           f"(hash {previous.get('config_hash')} != {digest}): choose another folder")
+                           f"(hash {meta.get('config_hash')} != {digest}): choose another folder")
     else:
         identity = cfg.identity(device)
         saved.write_text(yaml.safe_dump({**cfg.to_dict(), "config_hash": digest,
@@ -397,12 +402,12 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     scores = config_scores(cfg)                  # a mismatched scores file fails before any work
     check_runtime(cfg.student, device)           # so does an attention kernel this machine lacks
     tracker_names = requested(",".join([*(requested() if trackers is None else trackers), *cfg.tracking]))
+    seed_everything(cfg.seed)
+    train_ex, test_ex = load_examples(cfg)       # bad data fails before the run folder is made
     with ctx.main_first():
         if ctx.is_main:
             with write("run configuration", out / "config.yaml"):
                 prepare_dir(cfg, out, device)
-    seed_everything(cfg.seed)
-    train_ex, test_ex = load_examples(cfg)
     # overlap and answer leaks of the items actually trained and tested on, told before training
     data_check = run_data_check(train_ex, test_ex, rationales_trained=cfg.placement != "none")
     emit({"phase": "load", "done": 1, "total": 2})

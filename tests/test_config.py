@@ -76,7 +76,7 @@ def test_numbers_in_any_yaml_notation_are_coerced(tmp_path, text, key, expected)
     ("student.max_length=4", "student.max_length: expected a number >= 8, got 4"),
     ("data.options=[1,2]", "data.options: expected a mapping, got [1, 2]"),
     ("train.steps=ten", "train.steps: expected an integer, got 'ten'"),
-    ("train.steps=-1", "train.steps: expected a number >= 0, got -1"),
+    ("train.steps=-1", "train.steps: expected a number >= 0, got -1"),   # 0: the untouched student
     ("train.batch_size=0", "train.batch_size: expected a number >= 1, got 0"),
     ("rationale_weight=high", "rationale_weight: expected a number, got 'high'"),
     ("rationale_weight=-1", "rationale_weight: expected a number >= 0, got -1"),
@@ -303,3 +303,118 @@ def test_the_sentence_level_loads_and_refuses_key_tokens(tmp_path):
         load_config(None, ["perturbation.level=paragraph"])
     assert str(e.value) == ("override 'perturbation.level=paragraph': perturbation.level: must be one of token, "
                             "word, sentence, not 'paragraph'")
+# --- typed, ranged values; the blame of an error; bounded parsing (issue 22) ------------------
+
+@pytest.mark.parametrize("override,message", [
+    ("train.clip=.nan", "train.clip: expected a finite number, got nan"),
+    ("train.clip=-.inf", "train.clip: expected a finite number, got -inf"),
+    ("train.lr=.inf", "train.lr: expected a finite number, got inf"),
+    ("train.lr=1e999", "train.lr: expected a finite number, got inf"),
+    ("train.weight_decay=nan", "train.weight_decay: expected a finite number, got nan"),
+    ("rationale_weight=.nan", "rationale_weight: expected a finite number, got nan"),
+    ("train.min_lr_ratio=-5", "train.min_lr_ratio: expected a number >= 0, got -5"),
+    ("train.min_lr_ratio=1.5", "train.min_lr_ratio: expected a number <= 1 (the share of the peak "
+                               "learning rate the schedule ends at), got 1.5"),
+    ("train.min_lr_ratio=.nan", "train.min_lr_ratio: expected a finite number, got nan"),
+    ("train.lr=" + "9" * 400, "train.lr: expected a finite number, got an integer of 400 digits"),
+    ("seed=-1", "seed: expected a number >= 0, got -1"),
+    ("seed=4294967296", "seed: expected a number <= 4,294,967,295 (numpy's seed range), got 4,294,967,296"),
+    ("data.sample_seed=-3", "data.sample_seed: expected a number >= 0, got -3"),
+    ("eval.n_boot=1000000000000", "eval.n_boot: expected a number <= 1,000,000 (each resample keeps a "
+                                  "mean in memory and the interval stops changing long before), got "
+                                  "1,000,000,000,000"),
+    ("student.max_length=1000000000", "student.max_length: expected a number <= 1,048,576"),
+    ("student.vocab_size=1000000000", "student.vocab_size: expected a number <= 1,000,000"),
+    ("eval.max_new_tokens=100000", "eval.max_new_tokens: expected a number <= 32,768, got 100,000"),
+    ("train.batch_size=1000000", "train.batch_size: expected a number <= 65,536, got 1,000,000"),
+    ("eval.batch_size=1000000", "eval.batch_size: expected a number <= 65,536, got 1,000,000"),
+    ("data.options={x: .nan}", "data.options.x: expected a finite number, got nan"),
+    ("data.options={x: [1, .inf]}", "data.options.x[1]: expected a finite number, got inf"),
+    ("data.options={1: a}", "data.options: the key 1 is not text; write it in quotes"),
+    ("data.options={x: 100000000000000000000}", "data.options.x: expected a number that fits 64 bits"),
+    ('data.options={x: "a\\0b"}', "data.options.x: the text holds a NUL character (\\x00)"),
+    ('name="a\\0b"', "name: the text holds a NUL character (\\x00)"),
+    ("perturbation.params={p: .nan}", "perturbation.params.p: expected a finite number, got nan"),
+    ("student.lora={alpha: .inf}", "student.lora.alpha: expected a finite number, got inf"),
+])
+def test_every_number_is_finite_and_in_its_documented_range(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    text = str(e.value)          # a long override is shortened in the message
+    assert text.startswith("override " + repr(override)[:60]) and f": {message}" in text and "\n" not in text
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lr=[1", "train.lr: not valid YAML: expected ',' or ']', but got '<stream end>' (line 1, column 3)"),
+    ("train.lr=!!python/name:os.system", "train.lr: the YAML tag tag:yaml.org,2002:python/name:os.system is "
+                                         "not allowed here"),
+    ("seed=&a [*a]", "seed: an alias refers to its own anchor (a structure that contains itself)"),
+    ("data.options={a: 1, a: 2}", "data.options: the key 'a' is written twice in one mapping"),
+    ("train..lr=1", "'train..lr' is not a dotted key like train.lr"),
+])
+def test_a_bad_override_value_is_blamed_on_the_override(tmp_path, override, message):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, [override])
+    assert str(e.value).startswith(f"override {override!r}: {message}")
+
+
+def test_the_blame_goes_to_the_step_that_brought_the_error_in(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {clip: .nan}\n")
+    # the file's own error, whatever valid overrides follow
+    with pytest.raises(ConfigError, match=r"c.yaml: train.clip: expected a finite number, got nan$"):
+        load_config(path, ["seed=2"])
+    # an override that fixes the file's error and one that brings another
+    with pytest.raises(ConfigError) as e:
+        load_config(path, ["train.clip=1", "seed=3", "eval.n_boot=-1", "placement=after"])
+    assert str(e.value) == "override 'eval.n_boot=-1': eval.n_boot: expected a number >= 1, got -1"
+    # an error that only an override's combination with the file makes
+    path.write_text("perturbation: {kind: none}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, ["seed=1", "perturbation.kind=key_tokens"])
+    assert str(e.value).startswith("override 'perturbation.kind=key_tokens': perturbation.kind key_tokens "
+                                   "needs perturbation.scores_file")
+
+
+@pytest.mark.parametrize("content,message", [
+    ("seed: 1\n".encode("utf-16"), "c.yaml: the file is UTF-16, not UTF-8; re-save it as UTF-8"),
+    (b"seed: 1\nname: caf\xe9\n", "c.yaml: not UTF-8: byte 0xe9 on line 2; re-save the file as UTF-8"),
+    (b"seed: 1\ntrain: {lr: 1}\nseed: 2\n", "c.yaml: the key 'seed' is written twice in one mapping "
+                                            "(lines 1 and 3); keep one"),
+    (b"train: {lr: 1, lr: 2}\n", "c.yaml: the key 'lr' is written twice in one mapping"),
+    (b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n" + b"#" * 10, None),   # a few aliases: fine
+    (b"x: &x {y: *x}\n", "c.yaml: an alias refers to its own anchor"),
+    (b"seed: " + b"[" * 100 + b"]" * 100 + b"\n", "c.yaml: nested deeper than 64 levels"),
+    (b"seed: !!set {1}\n", "c.yaml: the YAML tag tag:yaml.org,2002:set is not allowed here"),
+    (b"- seed\n", "c.yaml: the top level must be a mapping"),
+    (b"#" * (1 << 20) + b"#", "c.yaml: larger than 1 MiB"),
+    (b"1: x\n", "unknown key(s) 1; accepted in the top level"),
+])
+def test_bad_config_files_give_one_sentence_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    if message is None:
+        with pytest.raises(ConfigError, match="unknown key"):     # parsed; its keys are not settings
+            load_config(path)
+        return
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_config_file_that_is_a_folder_or_unreadable_is_one_sentence(tmp_path):
+    from cotdistill.config import read_config_file
+    with pytest.raises(ConfigError, match="^matrix .*: is a folder, not a file$"):
+        read_config_file(tmp_path, "matrix")
+    with pytest.raises(ConfigError, match="^mapping .*nope.yaml: file not found$"):
+        read_config_file(tmp_path / "nope.yaml", "mapping")
+
+
+def test_shipped_configs_keep_their_settings_hashes():
+    """Pinned before issue 22's stricter loading: valid configs resolve exactly as they did."""
+    from tests.conftest import ROOT
+    pinned = {"configs/cqa-after.yaml": "82f3f828e026", "configs/synthetic-demo.yaml": "4531b81222d5",
+              "configs/paper/base.yaml": "3fb01b3ae2d6", "configs/svamp-before-smollm2.yaml": "8f8e2e724ba8"}
+    assert {k: load_config(ROOT / k).settings_hash() for k in pinned} == pinned

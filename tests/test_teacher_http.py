@@ -25,7 +25,8 @@ GREEDY = Decoding(max_new_tokens=64)
 class FakeOpenAI:
     """Canned answers per question; each request consumes the next action of its script (the
     last action repeats). Actions: ('ok', text), ('status', code, retry_after), ('slow', seconds,
-    text), ('drop',), ('garbage',)."""
+    text), ('drop',), ('garbage',), ('raw', body bytes), ('drip', seconds per byte, body bytes),
+    ('huge', megabytes) (a body of that size, streamed without a Content-Length)."""
 
     def __init__(self):
         self.script: dict[str, list[tuple]] = {}
@@ -70,6 +71,12 @@ class FakeOpenAI:
                     self._send(action[1], b'{"error": "busy"}', action[2])
                 elif action[0] == "garbage":
                     self._send(200, b"<html>proxy error</html>")
+                elif action[0] == "raw":
+                    self._send(200, action[1])
+                elif action[0] == "drip":
+                    self._drip(action[1], action[2])
+                elif action[0] == "huge":
+                    self._huge(action[1])
                 else:
                     if action[0] == "slow":
                         time.sleep(action[1])
@@ -89,6 +96,29 @@ class FakeOpenAI:
                     self.wfile.write(payload)
                 except OSError:                  # the client timed out and hung up
                     pass
+
+            def _drip(self, seconds, payload):
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    for byte in payload:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(seconds)
+                except OSError:
+                    pass
+
+            def _huge(self, megabytes):
+                try:
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b'{"choices": [{"text": "')
+                    for _ in range(megabytes):
+                        self.wfile.write(b"a" * (1 << 20))
+                except OSError:                  # the client stopped reading at its cap
+                    pass
+                self.close_connection = True
 
         return Handler
 
@@ -313,3 +343,76 @@ def test_endpoint_urls_and_credentials_in_urls():
         endpoint("h:8000", "chat")
     assert retry_after_seconds("3") == 3.0 and retry_after_seconds("soon") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0      # in the past
+
+
+# --- bounded answers (issue 22) ----------------------------------------------------------------
+
+def test_a_server_that_drips_is_cut_off_at_the_timeout_in_total(server):
+    body = json.dumps({"choices": [{"text": "So the answer is (a)."}]}).encode()
+    server.script = {"question 1?": [("drip", 0.25, body)]}          # 40 bytes: 10 s in all
+    start = time.monotonic()
+    [c] = teacher(server, timeout=1.0, max_retries=0).complete([PROMPT.render(examples(1)[0])], GREEDY)
+    elapsed = time.monotonic() - start
+    assert not c.ok and c.retryable and "within 1 s (the timeout counts the whole request" in c.error
+    assert elapsed < 4.0            # each byte came well within a per-read timeout of 1 s
+
+
+def test_an_answer_above_the_byte_cap_is_refused_not_stored(server, tmp_path):
+    server.script = {"question 1?": [("huge", 50)], "question 2?": [("ok", "So the answer is (b).")]}
+    [big] = teacher(server).complete([PROMPT.render(examples(1)[0])], GREEDY)
+    assert not big.ok and big.retryable
+    assert big.error.endswith("is larger than the 1,048,576-byte cap: refused, nothing stored")
+    assert server.requests["question 1?"] == 1                   # not asked again within the run
+    result = generate_rationales({"train": examples(2)}, teacher(server), PROMPT, GREEDY, tmp_path / "set")
+    assert result.set_path is None and list(result.failed) == ["train/q1"]
+    assert "refused, nothing stored" in result.failed["train/q1"] and not (tmp_path / "set").exists()
+    partial = tmp_path / ".set.partial" / "records.jsonl"
+    assert [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["q2"]
+
+
+def test_a_declared_length_above_the_cap_is_refused_before_reading(server):
+    server.script = {"question 1?": [("raw", b'{"choices": [{"text": "' + b"b" * 300 + b'"}]}')]}
+    [c] = teacher(server, max_answer_bytes=100).complete([PROMPT.render(examples(1)[0])], GREEDY)
+    assert not c.ok and c.error.endswith("is 327 bytes, more than the 100-byte cap: refused, nothing stored")
+
+
+@pytest.mark.parametrize("api,body,message", [
+    ("completions", {"choices": [{"text": 42}]}, "field choices[0].text is a number, not text"),
+    ("completions", {"choices": [{"text": ["a"]}]}, "field choices[0].text is a list, not text"),
+    ("completions", {"choices": [{"text": {"a": 1}}]}, "field choices[0].text is an object, not text"),
+    ("completions", {"choices": [{"text": True}]}, "field choices[0].text is a boolean, not text"),
+    ("completions", {"choices": {"0": {"text": "x"}}}, "field choices is an object, not a list"),
+    ("completions", {"choices": ["x"]}, "field choices[0] is text, not an object"),
+    ("completions", ["x"], "the answer is a list, not an object"),
+    ("chat", {"choices": [{"message": "x"}]}, "field choices[0].message is text, not an object"),
+    ("chat", {"choices": [{"message": {"content": [{"type": "text"}]}}]},
+     "field choices[0].message.content is a list, not text"),
+])
+def test_a_field_of_the_wrong_type_is_one_sentence_naming_it_and_nothing_is_written(server, tmp_path, api,
+                                                                                     body, message):
+    server.script = {"question 1?": [("raw", json.dumps(body).encode())]}
+    [c] = teacher(server, api=api).complete([PROMPT.render(examples(1)[0])], GREEDY)
+    assert not c.ok and c.error.endswith(message) and "\n" not in c.error
+    assert c.error.startswith(f"answer from {server.url}") and server.requests["question 1?"] == 1
+    result = generate_rationales({"train": examples(1)}, teacher(server, api=api), PROMPT, GREEDY,
+                                 tmp_path / "set")
+    assert result.set_path is None and result.failed == {"train/q1": c.error}
+    assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("payload,message", [
+    (b'{"choices": [{"text": "a", "text": "b"}]}', "the key 'text' is written twice in one object"),
+    (b'{"choices": ' + b"[" * 100 + b"]" * 100 + b"}", "nested 101 levels deep, more than 64"),
+])
+def test_duplicate_keys_and_deep_answers_are_unreadable(server, payload, message):
+    server.script = {"question 1?": [("raw", payload)]}
+    [c] = teacher(server, max_retries=0).complete([PROMPT.render(examples(1)[0])], GREEDY)
+    assert not c.ok and c.retryable and message in c.error
+
+
+def test_nul_characters_and_lone_surrogates_never_reach_a_set(server, tmp_path):
+    text = r"Blue\u0000 light\ud800. So the answer is (b)."   # JSON escapes
+    server.script = {"question 1?": [("raw", ('{"choices": [{"text": "%s"}]}' % text).encode())]}
+    result = generate_rationales({"train": examples(1)}, teacher(server), PROMPT, GREEDY, tmp_path / "set")
+    [record] = open_rationale_set(result.set_path).records
+    assert record["raw_output"] == "Blue light. So the answer is (b)." and record["rationale"] == "Blue light."

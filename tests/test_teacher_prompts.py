@@ -94,3 +94,50 @@ def test_decoding_validation_and_stop_cutting():
     with pytest.raises(ValueError, match="temperature >= 0"):
         Decoding(temperature=-1)
     assert cut_at_stop("a\nQ: b\nQ: c", ("\nQ:",)) == "a" and cut_at_stop("abc", ()) == "abc"
+
+
+@pytest.mark.parametrize("template, message", [
+    ("Q: {question:>200000000}\n{choices}", "field {question:>200000000} has a format spec"),
+    ("Q: {question!r}\n{choices}", "field {question!r} has a conversion"),
+    ("Q: {question!s:^9}\n{choices}", "field {question!s:^9} has a conversion"),
+    ("Q: {question}\n{choices:{gold}}", "field {choices:{gold}} has a format spec"),
+    ("Q: {question.__class__}\n{choices}", "unknown field {question.__class__}"),
+    ("Q: {question[0]}\n{choices}", "unknown field {question[0]}"),
+    ("Q: {question}\n{choices}" + "x" * (1 << 20), "more than 1,048,576: a few-shot template is a few thousand"),
+])
+def test_a_template_cannot_expand_a_field(template, message):
+    """A format spec could pad a field to any width (a 200 MB prompt from 30 bytes of template); a
+    conversion or attribute reaches beyond the value. Only plain {field} is allowed."""
+    with pytest.raises(ValueError) as e:
+        make_prompt("multiple_choice", template=template)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_fill_substitutes_plain_fields_only():
+    from cotdistill.teachers.prompts import fill
+    assert fill("{{x}} {question}: {choices}{question}", {"question": "Q", "choices": "C"}) == "{x} Q: CQ"
+    with pytest.raises(ValueError, match=r"field \{question:>9\} is not a plain field"):
+        fill("{question:>9}", {"question": "Q"})
+    assert make_prompt("multiple_choice", template="Q: {question}\n{choices}\nA:").render(
+        Example(id="x", question="{gold:>9}", choices=("a {x}", "b"), label="a")) == \
+        "Q: {gold:>9}\n(a) a {x}\n(b) b\nA:"                  # braces in the data stay text
+
+
+def test_a_template_file_that_is_not_utf8_is_named(tmp_path):
+    file = tmp_path / "p.txt"
+    file.write_bytes("Q: {question}\n{choices}".encode("utf-16"))
+    with pytest.raises(ValueError, match=r"^prompt template file .*p.txt: the file is UTF-16, not UTF-8; "
+                                         r"re-save it as UTF-8$"):
+        make_prompt("multiple_choice", template_file=file)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"temperature": float("nan")}, "finite temperature >= 0"),
+    ({"temperature": float("inf")}, "finite temperature >= 0"),
+    ({"top_p": float("nan")}, "0 < top_p <= 1"),
+    ({"seed": -1}, "decoding.seed must be an integer from 0 to 4,294,967,295"),
+    ({"seed": 2**32}, "decoding.seed must be an integer from 0 to 4,294,967,295"),
+])
+def test_decoding_numbers_are_finite_and_in_range(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Decoding(**kwargs)

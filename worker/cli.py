@@ -321,7 +321,7 @@ def reconcile() -> None:
 @cli.command()
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Training workers (queue gpu); default one per GPU, or 2 on a CPU-only machine.")
-@click.option("--port", default=8501, show_default=True, help="Port of the web app.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port of the web app.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address of the web app; anything but 127.0.0.1 requires $COTDISTILL_PASSWORD.")
 @click.option("--no-app", is_flag=True, help="Start only the workers.")

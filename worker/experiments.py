@@ -45,12 +45,11 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cotdistill.config import ConfigError, RunConfig, from_dict
+from cotdistill.config import ConfigError, RunConfig, from_dict, read_config_file
 from worker.models import Experiment, Run, utcnow
 
 
@@ -83,35 +82,57 @@ class SubmitResult:
 
 
 def load_matrix(path: str | Path) -> Matrix:
+    """The matrix of a YAML file (its `base` file, if one is named, read relative to it);
+    ConfigError naming the file and what is wrong."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: {e}") from None
-    unknown = set(raw) - {"name", "base", "factors"}
+    return matrix_of(read_config_file(path) or {}, str(path), path.parent)
+
+
+def matrix_of(raw, where: str = "matrix", folder: Path | None = None) -> Matrix:
+    """A Matrix from its plain data {name, base, factors}; `base` is an inline run config, or
+    (with `folder`, for a file) the name of a run config file relative to `folder`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a matrix is a mapping with `name` and `factors`, not a "
+                          f"{type(raw).__name__}")
+    unknown = set(map(str, raw)) - {"name", "base", "factors"}
     if unknown or not raw.get("name") or not isinstance(raw.get("factors"), dict):
-        raise ConfigError(f"{path}: a matrix needs `name` and `factors` (a mapping of dotted keys to lists)"
+        raise ConfigError(f"{where}: a matrix needs `name` and `factors` (a mapping of dotted keys to lists)"
                           + (f"; unknown key(s) {', '.join(sorted(unknown))}" if unknown else ""))
-    base = {}
-    if isinstance(raw.get("base"), dict):                 # an inline run config
-        base = raw["base"]
-    elif raw.get("base"):
-        base_path = (path.parent / raw["base"]).resolve()
+    if not isinstance(raw["name"], str):
+        raise ConfigError(f"{where}: name must be text, not {raw['name']!r}")
+    base = raw.get("base")
+    if isinstance(base, str) and base and folder is not None:
+        base_path = (folder / base).resolve()
         if not base_path.is_file():
-            raise ConfigError(f"{path}: base config {raw['base']} not found (looked at {base_path})")
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8")) or {}
+            raise ConfigError(f"{where}: base config {base} not found (looked at {base_path})")
+        base = read_config_file(base_path, "base config")
+        if base is not None and not isinstance(base, dict):
+            raise ConfigError(f"base config {base_path}: the top level must be a mapping")
+    elif base is not None and not isinstance(base, dict):
+        expected = "a run config file name or" if folder is not None else "an inline run config:"
+        raise ConfigError(f"{where}: base must be {expected} a mapping of run settings, not "
+                          f"{_short(base)}")
     for key, values in raw["factors"].items():
+        if not isinstance(key, str) or not all(part.strip() for part in key.split(".")):
+            raise ConfigError(f"{where}: factor {key!r} is not a dotted key like train.lr")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"{path}: factor {key!r} must be a non-empty list")
+            raise ConfigError(f"{where}: factor {key!r} must be a non-empty list")
         if key == "variant" and not all(isinstance(v, dict) for v in values):
-            raise ConfigError(f"{path}: factor 'variant' must be a list of mappings of dotted keys")
-    return Matrix(raw["name"], base, raw["factors"])
+            raise ConfigError(f"{where}: factor 'variant' must be a list of mappings of dotted keys")
+    return Matrix(raw["name"], base or {}, raw["factors"])
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def set_dotted(data: dict, key: str, value) -> None:
-    *parents, last = key.split(".")
-    for part in parents:
+    *parents, last = str(key).split(".")
+    for i, part in enumerate(parents):
         data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"{'.'.join(parents[:i + 1])} is not a section, so {key} cannot be set")
     data[last] = copy.deepcopy(value)
 
 

@@ -42,11 +42,13 @@ question share it, whether they come from one row's list of rationales or from s
 Every problem raises DataError with the file, the row and the file's column name; the commonest
 first mistakes (a keyed object in a .jsonl, text labels, yes/no data as multiple choice, a table
 without a header) name the option that fixes them.
+Text holding a NUL character or a lone surrogate (neither can be stored in PostgreSQL or written
+as UTF-8) is refused; more than 26 choices (the letters a-z) is refused under the choices column;
+the same choice twice in one row is allowed and counted by the data report (a warning).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,9 +58,10 @@ from cotdistill.data.labels import (LABEL_FORMATS, looks_boolean, text_matches, 
                                     to_yes_no)
 from cotdistill.data.layouts import KEY, MISSING, pick, read_records
 from cotdistill.data.placeholders import PLACEHOLDER_MODES, placeholder_reason
-from cotdistill.data.readers import Where, read_json
+from cotdistill.data.readers import MAX_JSON_DEPTH, Where, read_json, read_text
 from cotdistill.examples import (KINDS, LETTERS, YES_NO, DataError, Example, format_number,
-                                 normalize_text, parse_number)
+                                 normalize_text, parse_number, unstorable)
+from cotdistill.safe_load import ParseError, load_json
 
 FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label", "teacher_correct")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
@@ -79,6 +82,7 @@ def load_file(split: str, *, path: str | Path | None = None,
               rationales: str | Path | Sequence[str | Path] | None = None,
               placeholders: str = "drop") -> list[Example]:
     """The examples of `split` read from the file the options name."""
+    check_option_types({"format": format, "header": header, "quoting": quoting, "unescape": unescape})
     file = _pick_path(split, path, paths)
     fmt = _format(file, format)
     return read_mapped(
@@ -97,6 +101,9 @@ def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                 placeholders: str = "drop") -> list[Example]:
     """Examples from records under the column mapping; `records(required columns)` yields them
     (files here, Hugging Face rows in cotdistill.data.hub). Options are load_file's."""
+    check_option_types({"kind": kind, "choices_sep": choices_sep, "label_format": label_format,
+                        "embedded_choices": embedded_choices, "rationale_cut": rationale_cut,
+                        "rationales": rationales})
     mapping, named = _columns(columns)
     label_format = _label_format(kind, label_format)
     if placeholders not in PLACEHOLDER_MODES:
@@ -125,6 +132,27 @@ def read_mapped(records: Callable[[list[str]], Iterable[tuple[Where, dict]]], *,
                                   f"ids must be unique within a split", mapping["id"])
             examples.append(example)
     return examples
+
+
+_BOOLEAN = ("header", "quoting", "unescape", "embedded_choices")
+_TEXT = ("format", "kind", "choices_sep", "label_format")
+
+
+def check_option_types(options: Mapping[str, Any]) -> None:
+    """DataError naming the first option whose value has the wrong type (a mapping file or a form
+    can hold anything): flags true or false, names text, rationale_cut text or a list of text,
+    rationales a file or a list of files."""
+    for name, value in options.items():
+        if name in _BOOLEAN and not isinstance(value, bool):
+            raise DataError(f"option {name!r} must be true or false, found {_short(value)}", field=name)
+        if name in _TEXT and value is not None and not isinstance(value, str):
+            raise DataError(f"option {name!r} must be text, found {_short(value)}", field=name)
+        if name in ("rationale_cut", "rationales") and value is not None:
+            items = [value] if isinstance(value, (str, Path)) else value
+            if not isinstance(items, (list, tuple)) or not items or \
+                    not all(isinstance(v, (str, Path)) and str(v) for v in items):
+                what = "text or a list of text" if name == "rationale_cut" else "a file or a list of files"
+                raise DataError(f"option {name!r} must be {what}, found {_short(value)}", field=name)
 
 
 def _pick_path(split: str, path, paths) -> Path:
@@ -158,10 +186,10 @@ def _is_jsonl(file: Path) -> bool:
     if not file.is_file():
         return False
     with file.open(encoding="utf-8-sig", errors="replace") as f:
-        first = f.readline().strip()
+        first = f.readline(1 << 20).strip()
     try:
-        value = json.loads(first)
-    except json.JSONDecodeError:
+        value = load_json(first, max_depth=MAX_JSON_DEPTH)
+    except ParseError:
         return False
     return isinstance(value, dict) and not (value and all(isinstance(v, dict)
                                                           for v in value.values()))
@@ -169,6 +197,9 @@ def _is_jsonl(file: Path) -> bool:
 
 def _columns(columns: Mapping[str, str] | None) -> tuple[dict[str, str], tuple[str, ...]]:
     """(our field -> the file's column, the fields named explicitly)."""
+    if columns is not None and not isinstance(columns, Mapping):
+        raise DataError(f"'columns' must map our fields to column names, found {_short(columns)}",
+                        field="columns")
     columns = {k: str(v) if isinstance(v, int) else v for k, v in dict(columns or {}).items()}
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
@@ -323,7 +354,7 @@ def _rationale_items(file: Path) -> list[tuple[Where, Any]]:
         return list(read_records(file, "jsonl"))
     if not file.is_file():
         raise DataError("file not found", file=str(file), field="rationales")
-    lines = file.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
+    lines = read_text(file).rstrip("\n").split("\n")
     return [(Where(file, i, f"line {i}"), line) for i, line in enumerate(lines, start=1)]
 
 
@@ -340,6 +371,7 @@ class _Reader:
     def examples(self, where: Where, record: dict) -> list[Example]:
         """One example, or one per rationale when the rationale is a list."""
         flat = {c: v for c in set(self.col.values()) if (v := pick(record, c)) is not MISSING}
+        _check_text(where, flat)
         question = where.text(flat, self.col["question"])
         choices = self.choices(where, flat)
         if self.embedded:
@@ -393,17 +425,20 @@ class _Reader:
         elif isinstance(value, str):
             value = self._json_list(where, value, column)
         if not isinstance(value, list) or len(value) < 2:
-            raise where.error(f"expected a list of at least 2 choices, found {value!r}", column)
+            raise where.error(f"expected a list of at least 2 choices, found {_short(value)}", column)
+        if len(value) > len(LETTERS):
+            raise where.error(f"{len(value)} choices, more than the {len(LETTERS)} letters a-z "
+                              f"that label them", column)
         if any(not isinstance(c, str) or not c.strip() for c in value):
-            raise where.error(f"empty value: a choice is empty or not text in {value!r}", column)
+            raise where.error(f"empty value: a choice is empty or not text in {_short(value)}", column)
         return tuple(c.strip() for c in value)
 
     def _json_list(self, where: Where, cell: str, column: str) -> Any:
         try:
-            return json.loads(cell)
-        except json.JSONDecodeError:
+            return load_json(cell, max_depth=MAX_JSON_DEPTH)
+        except ParseError:
             raise where.error(f"expected the choices as a JSON list like [\"red\", \"blue\"], "
-                              f"found {cell!r}; or set the option choices_sep", column) from None
+                              f"found {_short(cell)}; or set the option choices_sep", column) from None
 
     def rationales(self, where: Where, record: dict) -> list[tuple[str | None, dict]]:
         """(rationale, notes for meta) per rationale: notes say whether the cut missed
@@ -505,6 +540,27 @@ def _label_problem(value: Any, label_format: str, choices: Sequence[str]) -> str
             or len(str(value).strip()) > 3:
         return f"{problem}; the labels look like choice texts: use --label-format text"
     return problem
+def _check_text(where: Where, flat: Mapping[str, Any]) -> None:
+    """DataError naming the row and column of the first text holding a NUL character or a lone
+    surrogate: PostgreSQL refuses NUL in text, and a surrogate cannot be written as UTF-8, so
+    the set would be half-written (its folder made, its rows refused)."""
+    for column, value in flat.items():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                problem = unstorable(item)
+                if problem:
+                    raise where.error(f"the text holds {problem}; remove it from the file", column)
+            elif isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def _expected(label_format: str, choices: Sequence[str]) -> str:

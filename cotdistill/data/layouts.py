@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from cotdistill.data.readers import Where, check_header, parse_jsonl_line, read_json
+from cotdistill.data.readers import MAX_LINE_BYTES, Where, check_header, parse_jsonl_line, read_json
 from cotdistill.examples import DataError
 
 LAYOUT_FORMATS = ("jsonl", "json", "csv", "tsv")
@@ -56,7 +56,12 @@ def _lines(path: Path) -> Iterator[str]:
     of a byte that is not UTF-8, or if the file holds nothing."""
     empty = True
     with path.open("rb") as f:
-        for line_no, data in enumerate(f, start=1):
+        for line_no, data in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            if line_no == 1 and data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise DataError("the file is UTF-16, not UTF-8; re-save it as UTF-8", file=str(path))
+            if len(data) > MAX_LINE_BYTES:
+                raise DataError(f"line {line_no} is longer than {MAX_LINE_BYTES >> 20} MiB (row = "
+                                f"line number)", file=str(path), row=line_no)
             try:
                 line = data.decode("utf-8-sig" if line_no == 1 else "utf-8")
             except UnicodeDecodeError as e:

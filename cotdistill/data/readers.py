@@ -10,6 +10,11 @@
 
 Row numbers: JSON Lines rows are file line numbers; table rows are 1-based data rows (header
 excluded); JSON arrays and keyed objects use the element index from 0. Every message says which.
+
+JSON goes through cotdistill.safe_load: a key written twice in one object is an error naming the
+key and the row (the last one would silently win), nesting deeper than MAX_JSON_DEPTH is refused
+before parsing, and a whole-file JSON document larger than MAX_JSON_BYTES is refused (JSON Lines
+is read line by line instead, each line at most MAX_LINE_BYTES).
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from cotdistill.examples import LETTERS, DataError
+from cotdistill.safe_load import ParseError, load_json
+
+MAX_JSON_BYTES = 512 << 20
+"""A whole-file JSON document is parsed at once (about 10x its size in memory): above this, JSON
+Lines, which is read one line at a time, is the way."""
+MAX_LINE_BYTES = 64 << 20
+"""One line of a JSON Lines or table file."""
+MAX_JSON_DEPTH = 64
+"""Nesting of arrays and objects in one record: published datasets use fewer than 8 levels."""
 
 DELIMITER_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
 
@@ -55,12 +69,18 @@ class Where:
         return value.strip()
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text; DataError if missing, empty or not UTF-8."""
+def read_text(path: Path, max_bytes: int | None = None) -> str:
+    """The whole file as text; DataError if missing, empty, larger than `max_bytes` or not UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found", file=str(path))
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise DataError(f"the file is {path.stat().st_size / (1 << 20):,.0f} MiB, more than the "
+                        f"{max_bytes >> 20:,} MiB a whole-file JSON document may have; write it as "
+                        f"JSON Lines (one record per line, read line by line)", file=str(path))
     data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError("the file is UTF-16, not UTF-8; re-save it as UTF-8", file=str(path))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -89,11 +109,18 @@ def read_jsonl(path: Path) -> list[tuple[Where, dict]]:
 def parse_jsonl_line(line: str, path: Path, line_no: int, hint: str = "") -> Any:
     """One line of a JSON Lines file, or DataError naming the file and the line (`hint`: what else
     the file could be read as)."""
+    if len(line) > MAX_LINE_BYTES:
+        raise DataError(f"line {line_no} is longer than {MAX_LINE_BYTES >> 20} MiB",
+                        file=str(path), row=line_no)
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as e:
-        raise DataError(f"line {line_no} is not valid JSON ({e.msg}); JSON Lines needs one "
-                        f"JSON object per line{hint}", file=str(path), row=line_no) from None
+        return load_json(line, max_depth=MAX_JSON_DEPTH)
+    except ParseError as e:
+        problem = str(e)
+        if problem.startswith("not valid JSON ("):
+            problem = problem.split(" at line ", 1)[0].replace("not valid JSON (", "")
+            raise DataError(f"line {line_no} is not valid JSON ({problem}); JSON Lines needs one "
+                            f"JSON object per line{hint}", file=str(path), row=line_no) from None
+        raise DataError(f"line {line_no}: {problem}", file=str(path), row=line_no) from None
 
 
 def _check_jsonl_record(record: Any, path: Path, line_no: int) -> None:
@@ -107,12 +134,51 @@ def _check_jsonl_record(record: Any, path: Path, line_no: int) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """A file holding one JSON value."""
+    """A file holding one JSON value (a key written twice is named with its array element or
+    record, and its line)."""
+    text = read_text(path, MAX_JSON_BYTES)
     try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})",
-                        file=str(path), row=e.lineno) from None
+        return load_json(text, max_depth=MAX_JSON_DEPTH)
+    except ParseError as e:
+        where = _element_of(text) if "written twice" in str(e) else None
+        if where is None:
+            raise DataError(str(e), file=str(path), row=e.line) from None
+        index, line = where
+        raise DataError(f"element {index} from 0, on line {line}: {e}", file=str(path),
+                        row=index) from None
+
+
+_SKIP = re.compile(r"[ \t\r\n,]*")
+
+
+def _element_of(text: str) -> tuple[int, int] | None:
+    """(index from 0, first line) of the first top-level element of an array (or value of an
+    object) that holds a key written twice; None if the duplicate is at the top level itself.
+    Only called after a failed parse, to say where."""
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+    at = _SKIP.match(text).end()
+    if text[at:at + 1] not in ("[", "{"):
+        return None
+    keyed, at, index = text[at] == "{", at + 1, 0
+    while True:
+        at = _SKIP.match(text, at).end()
+        if text[at:at + 1] in ("]", "}", ""):
+            return None
+        if keyed:                                  # "key": value
+            _, at = decoder.raw_decode(text, at)
+            at = _SKIP.match(text, text.index(":", at) + 1).end()
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except ParseError:
+            return index, text.count("\n", 0, at) + 1
+        at, index = end, index + 1
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ParseError("duplicate key")
+    return dict(pairs)
 
 
 def read_keyed_object(path: Path) -> list[tuple[Where, dict]]:

@@ -6,7 +6,7 @@
     check = run_data_check(train, test)                      # a run's summary: overlap, leak, warnings
 
 Sections: label distribution and rationale lengths (words, or tokens of a tokenizer) per split;
-answer leakage (rationales that state the gold answer: "the answer is (c)" / "the answer is 42",
+choices listed twice in one row; answer leakage (rationales that state the gold answer: "the answer is (c)" / "the answer is 42",
 its letter in brackets, an opening "Yes," / "No." / "(b)." naming the gold answer, or the gold
 choice's text verbatim while no other choice is quoted); placeholders (by content at any rate:
 cotdistill.data.placeholders; by repetition only when one text is shared by distinct questions
@@ -196,6 +196,8 @@ def _split_report(examples: Sequence[Example], count: Callable[[str], int]) -> d
                      {t: n for t, n in repeated if not placeholder_reason(t)})
     questions = Counter(question_id(e) for e in examples)
     judged = [e for e in examples if e.teacher_correct is not None]
+    twice = [e.id for e in examples if e.choices and len({" ".join(c.casefold().split()) for c in e.choices})
+             < len(e.choices)]
     return {
         "n": len(examples), "labels": dict(sorted(Counter(e.label for e in examples).items())),
         "n_with_rationale": len(with_rationale),
@@ -218,6 +220,7 @@ def _split_report(examples: Sequence[Example], count: Callable[[str], int]) -> d
         "n_questions_with_several": sum(1 for n in questions.values() if n > 1),
         "n_teacher_judged": len(judged),
         "n_teacher_wrong": sum(1 for e in judged if not e.teacher_correct),
+        "n_duplicate_choices": len(twice), "duplicate_choices_examples": twice[:N_SHOWN],
     }
 
 
@@ -327,6 +330,10 @@ def _warnings(report: dict[str, Any], train_split: str) -> list[str]:
             out.append(f"{split}: {s['n_questions_with_several']} questions appear in several "
                        f"rows ({s['n']} rows, {s['n_questions']} questions): n_train counts "
                        f"questions, and a drawn question trains on all its rows")
+        if s.get("n_duplicate_choices"):
+            out.append(f"{split}: {s['n_duplicate_choices']} rows list the same choice twice (e.g. "
+                       f"{', '.join(s['duplicate_choices_examples'])}): two letters name one answer, "
+                       f"so scoring splits between them; remove the repeated choice")
         if s["n_teacher_wrong"]:
             out.append(f"{split}: the teacher disagrees with gold on {s['n_teacher_wrong']} of "
                        f"{s['n_teacher_judged']} rows")

@@ -39,9 +39,14 @@ class Decoding:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ValueError(f"decoding.max_new_tokens must be a positive integer, "
                              f"not {self.max_new_tokens!r}")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise ValueError(f"decoding needs temperature >= 0 and 0 < top_p <= 1, found "
+        numbers = (self.temperature, self.top_p)
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in numbers) \
+                or not 0 <= self.temperature < float("inf") or not 0 < self.top_p <= 1:
+            raise ValueError(f"decoding needs a finite temperature >= 0 and 0 < top_p <= 1, found "
                              f"temperature {self.temperature!r}, top_p {self.top_p!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ValueError(f"decoding.seed must be an integer from 0 to {2**32 - 1:,}, "
+                             f"not {self.seed!r}")
         object.__setattr__(self, "stop", tuple(self.stop))
 
     @property

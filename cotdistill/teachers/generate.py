@@ -8,7 +8,7 @@
 While it runs, finished examples are appended, one JSON record each, to
 `.<out_dir name>.partial/records.jsonl` next to `out_dir`, synced to disk after every batch. Run
 it again after a crash, a stop or failures and only the unfinished examples are asked for; a torn
-last line is dropped. Every completion is cached by content hash (`CompletionCache`): the same
+last line is dropped. A run that ends with no example recorded leaves no partial folder. Every completion is cached by content hash (`CompletionCache`): the same
 teacher, decoding and prompt text is never requested twice, for this set or any other.
 
 Per example, a completion that cannot be parsed is kept as unparsed (teacher_label None); a
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from cotdistill.data.rationale_set import canonical_line, record_of
-from cotdistill.examples import DataError, Example
+from cotdistill.examples import UNSTORABLE, DataError, Example
 from cotdistill.rationale_sets import Origin, open_rationale_set, write_rationale_set
 from cotdistill.teachers.base import Completion, Decoding, Teacher
 from cotdistill.teachers.cache import CompletionCache
@@ -93,13 +93,13 @@ def generate_rationales(examples: Mapping[str, Sequence[Example]], teacher: Teac
     run = _Run(todo, teacher, prompt, decoding, CompletionCache(cache_dir) if use_cache else None)
     with _WorkDir(out_dir, job) as work:
         result = run.resume(work, batch_size, progress, should_stop)
-        if result.stopped or result.failed:
-            return result
-        origin = Origin("teacher", _dataset(dataset), teacher.describe(), prompt.to_dict(),
-                        decoding.to_dict(), prompt.rationalize, True,
-                        {"generation_key": job["key"]})
-        result.set_path = write_rationale_set(out_dir, run.ordered(), origin, name=name)
-    shutil.rmtree(_partial(out_dir), ignore_errors=True)
+        if not (result.stopped or result.failed):
+            origin = Origin("teacher", _dataset(dataset), teacher.describe(), prompt.to_dict(),
+                            decoding.to_dict(), prompt.rationalize, True,
+                            {"generation_key": job["key"]})
+            result.set_path = write_rationale_set(out_dir, run.ordered(), origin, name=name)
+    if result.set_path is not None or result.done == 0:      # finished, or nothing to resume
+        shutil.rmtree(_partial(out_dir), ignore_errors=True)
     return result
 
 
@@ -157,6 +157,8 @@ class _Run:
         fresh = self.teacher.complete([texts[i] for i in missing], self.decoding) if missing else []
         out = [Completion(text=t) if t is not None else None for t in cached]
         for i, completion in zip(missing, fresh):
+            if completion.ok:                # NUL and lone surrogates: never cached nor stored
+                completion = dataclasses.replace(completion, text=UNSTORABLE.sub("", completion.text))
             out[i] = completion
             if self.cache is not None and completion.ok:
                 self.cache.put(keys[i], completion.text)
@@ -168,9 +170,10 @@ class _Run:
         if not completion.ok:
             bare = dataclasses.replace(ex, rationale=None, teacher_label=None)
             return record_of(bare, split, error=completion.error)
-        rationale, label = self.prompt.parse(completion.text, ex)
+        text = UNSTORABLE.sub("", completion.text)          # also from a cache written before
+        rationale, label = self.prompt.parse(text, ex)
         made = dataclasses.replace(ex, rationale=rationale, teacher_label=label)
-        return record_of(made, split, raw_output=completion.text)
+        return record_of(made, split, raw_output=text)
 
     def ordered(self) -> list[dict[str, Any]]:
         return [self.finished[(split, ex.id)] for split, ex in self.todo]

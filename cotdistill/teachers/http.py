@@ -11,16 +11,25 @@ message to /v1/chat/completions. The API key is read from the environment variab
 provenance. Up to `concurrency` requests are in flight at once (a thread pool). HTTP 429, 5xx,
 connection errors, timeouts and unreadable bodies are retried with exponential backoff
 (`backoff` x 2^attempt seconds, or the server's Retry-After, at most `max_backoff`); other 4xx
-answers are final. `timeout` bounds each blocking socket operation of one request (connecting,
-waiting for the answer), in seconds. Only the standard library is used.
+answers are final. `timeout` bounds each attempt as a whole, in seconds: connecting, sending,
+waiting and reading the answer together (a server that drips one byte a second is cut off at
+`timeout`, not kept alive by each byte; the attempt counts as a timeout and is retried).
+
+Answers are bounded and typed: a body larger than `max_answer_bytes` (default 1 MiB, far above any
+completion) is refused, and `choices[0].text` (or `.message.content`) that is not text is an error
+naming the field; either fails the example for this run without retrying it (nothing recorded,
+cached or written; the next run asks again). A body whose JSON nests deeper than 64 levels or
+repeats a key is unreadable (retried, like a proxy's error page). Only the standard library is
+used.
 """
 
 from __future__ import annotations
 
 import email.utils
 import http.client
-import json
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,11 +38,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
+import json
+
+from cotdistill.safe_load import ParseError, load_json
 from cotdistill.teachers.base import Completion, Decoding, TeacherError
 from cotdistill.teachers.local import cut_at_stop
 
 APIS = {"completions": "/completions", "chat": "/chat/completions"}
 MAX_STOP = 4  # the OpenAI API accepts at most four stop strings
+MAX_ANSWER_BYTES = 1 << 20
+"""An answer body larger than this is refused: 256 new tokens are about 1 KB of text."""
+CHUNK = 64 << 10
 
 
 class _Retry(Exception):
@@ -48,17 +63,29 @@ class _Final(Exception):
     """A failure that asking again will not fix (400, 401, 404, …)."""
 
 
+class _Unusable(Exception):
+    """An answer that arrived but cannot be used: larger than the cap, or a field of the wrong type.
+    A server that answers so is broken or hostile, not this prompt: the example fails this run
+    (nothing is recorded or cached, no set is written) without retrying, and is asked for again on
+    the next run."""
+
+
 class HttpTeacher:
     """Completions from an OpenAI-compatible server over HTTP."""
 
     def __init__(self, base_url: str, model: str, *, api: str = "completions",
                  api_key_env: str | None = None, timeout: float = 60.0, max_retries: int = 5,
                  backoff: float = 1.0, max_backoff: float = 60.0, concurrency: int = 4,
-                 system: str | None = None, extra_body: Mapping[str, Any] | None = None):
+                 system: str | None = None, extra_body: Mapping[str, Any] | None = None,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES):
         if api not in APIS:
             raise TeacherError(f"unknown api {api!r}; expected one of {', '.join(APIS)}")
-        if concurrency < 1 or max_retries < 0 or timeout <= 0:
-            raise TeacherError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
+        if not (concurrency >= 1 and max_retries >= 0 and 0 < timeout < float("inf")
+                and max_answer_bytes >= 1):
+            raise TeacherError(f"concurrency must be >= 1, max_retries >= 0, timeout a number of "
+                               f"seconds > 0 and max_answer_bytes >= 1; got concurrency "
+                               f"{concurrency!r}, max_retries {max_retries!r}, timeout {timeout!r}, "
+                               f"max_answer_bytes {max_answer_bytes!r}")
         if api_key_env is not None and not os.environ.get(api_key_env):
             raise TeacherError(f"the environment variable {api_key_env} (named by api_key_env) "
                                f"is not set: export the API key there")
@@ -66,6 +93,7 @@ class HttpTeacher:
         self.api_key_env, self.timeout, self.max_retries = api_key_env, timeout, max_retries
         self.backoff, self.max_backoff, self.concurrency = backoff, max_backoff, concurrency
         self.system, self.extra_body = system, dict(extra_body or {})
+        self.max_answer_bytes = max_answer_bytes
 
     def identity(self) -> dict[str, Any]:
         ident: dict[str, Any] = {"kind": "http", "url": self.url, "model": self.model,
@@ -92,6 +120,8 @@ class HttpTeacher:
                 return Completion(text=cut_at_stop(self._post(body), decoding.stop))
             except _Final as e:
                 return Completion(error=str(e), retryable=False)
+            except _Unusable as e:
+                return Completion(error=str(e), retryable=True)
             except _Retry as e:
                 last = e
                 if attempt < self.max_retries:
@@ -128,30 +158,155 @@ class HttpTeacher:
     def _post(self, body: bytes) -> str:
         request = urllib.request.Request(self.url, data=body, headers=self._headers(),
                                          method="POST")
+        deadline = _Deadline(self.timeout)
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                payload = response.read()
+            with _opener(deadline).open(request, timeout=self.timeout) as response:
+                payload = self._read(response, deadline)
         except urllib.error.HTTPError as e:
             if 300 <= e.code < 400:
                 raise _Final(f"HTTP {e.code} from {self.url}: a redirect (to {e.headers.get('Location')!r}) "
                              f"is not followed, the API key would go with it; set base_url to the "
                              f"final address") from None
-            detail = f"HTTP {e.code} from {self.url}: {_excerpt(e.read())}"
+            detail = f"HTTP {e.code} from {self.url}: {_excerpt(_read_some(e))}"
             if e.code == 429 or e.code >= 500:
                 raise _Retry(detail, retry_after_seconds(e.headers.get("Retry-After"))) from None
             raise _Final(detail) from None
         except (OSError, http.client.HTTPException) as e:   # URLError, timeouts, resets
+            if deadline.expired:
+                raise _Retry(deadline.message(self.url)) from None
             reason = getattr(e, "reason", None) or e
             raise _Retry(f"{type(e).__name__} from {self.url}: {reason}") from None
+        finally:
+            deadline.cancel()
+        if deadline.expired:
+            raise _Retry(deadline.message(self.url))
         return self._text(payload)
 
+    def _read(self, response, deadline: "_Deadline") -> bytes:
+        """The body, at most max_answer_bytes (a larger one is unusable, never kept)."""
+        cap = self.max_answer_bytes
+        declared = response.headers.get("Content-Length")
+        if declared and declared.strip().isdigit() and int(declared) > cap:
+            raise _Unusable(f"the answer from {self.url} is {int(declared):,} bytes, more than the "
+                         f"{cap:,}-byte cap: refused, nothing stored")
+        parts, size = [], 0
+        while chunk := response.read(CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise _Unusable(f"the answer from {self.url} is larger than the {cap:,}-byte cap: "
+                             f"refused, nothing stored")
+            parts.append(chunk)
+            if deadline.expired:
+                break
+        return b"".join(parts)
+
     def _text(self, payload: bytes) -> str:
+        """The completion's text. A body that is not JSON, or lacks the field, is unreadable (retried:
+        a proxy's error page passes); a field of the wrong type is unusable, named."""
         try:
-            choice = json.loads(payload)["choices"][0]
-            text = choice["text"] if self.api == "completions" else choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retry(f"unreadable answer from {self.url}: {_excerpt(payload)}") from None
-        return text or ""
+            value = load_json(payload)
+        except ParseError as e:
+            raise _Retry(f"unreadable answer from {self.url} ({e}): {_excerpt(payload)}") from None
+        path = ["choices", 0, "text"] if self.api == "completions" else ["choices", 0, "message", "content"]
+        where = "the answer"
+        for i, step in enumerate(path):
+            container = list if isinstance(step, int) else dict
+            if not isinstance(value, container):
+                raise _Unusable(f"answer from {self.url}: {where} is {_kind(value)}, not "
+                             f"{_kind(container())}")
+            where = "field " + "".join(f"[{p}]" if isinstance(p, int) else ("." if j else "") + p
+                                       for j, p in enumerate(path[:i + 1]))
+            if (step >= len(value)) if isinstance(step, int) else (step not in value):
+                raise _Retry(f"unreadable answer from {self.url}: no {where}: {_excerpt(payload)}")
+            value = value[step]
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise _Unusable(f"answer from {self.url}: {where} is {_kind(value)}, not text")
+        return value
+
+
+def _kind(value) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}  # the JSON names of what json.loads returns
+    return names.get(type(value), type(value).__name__)
+
+
+def _read_some(error: urllib.error.HTTPError, limit: int = 4096) -> bytes:
+    """The start of an error answer's body (never the whole of a large one)."""
+    try:
+        return error.read(limit)
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+class _Deadline:
+    """The end of one attempt: when it passes, the attempt's socket is shut down, which ends any
+    read that is blocked on it (a server that drips bytes never reaches a per-read timeout)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.expired = seconds, False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def message(self, url: str) -> str:
+        return (f"timed out: no complete answer from {url} within {self.seconds:g} s (the timeout "
+                f"counts the whole request, not each read)")
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched(base: type, deadline: _Deadline) -> type:
+    """`base` (an http.client connection class) whose socket the deadline watches once connected."""
+
+    class Watched(base):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Watched
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req,
+                            context=self._context, check_hostname=self._check_hostname)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -162,7 +317,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    """urllib's opener (proxies from the environment included) with redirects refused and the
+    connections watched by `deadline`."""
+    return urllib.request.build_opener(_NoRedirect, _HTTP(deadline), _HTTPS(deadline))
 
 
 def endpoint(base_url: str, api: str) -> str:

@@ -6,7 +6,9 @@
     text = prompt.render(example)
     rationale, teacher_label = prompt.parse(completion_text, example)
 
-A template is a plain `str.format` string with named fields (write literal braces as `{{ }}`):
+A template is text with plain named fields in braces (write literal braces as `{{ }}`); format
+specs and conversions (`{question:>200}`, `{question!r}`) are refused, so a template can never make
+a field longer than its value:
 `{question}`; `{choices}` (multiple choice: one '(a) …' line per choice); `{gold_hint}` (empty,
 or 'Hint: the correct answer is (c).' plus a newline when rationalizing); `{gold}` (the gold
 answer as written in the reply, '(c)', 'yes', '42'; rationalizing only). The reply is expected to
@@ -26,8 +28,11 @@ from typing import NamedTuple
 from cotdistill.data.arithmetic import try_evaluate
 from cotdistill.data.readers import answer_letter
 from cotdistill.examples import KINDS, LETTERS, Example, format_number
+from cotdistill.safe_load import ParseError, read_text
 
 FIELDS = ("question", "choices", "gold_hint", "gold")
+MAX_TEMPLATE_BYTES = 1 << 20
+"""A few-shot template is a few KB; every prompt repeats it."""
 NEXT_QUESTION = "\nQ:"
 
 MULTIPLE_CHOICE = """\
@@ -120,8 +125,8 @@ class Prompt:
                              f"{self.kind}")
         gold = gold_text(example) if self.rationalize else ""
         hint = f"Hint: the correct answer is {gold}.\n" if self.rationalize else ""
-        return self.template.format(question=example.question.strip(), gold=gold, gold_hint=hint,
-                                    choices=choices_text(example))
+        return fill(self.template, {"question": example.question.strip(), "gold": gold,
+                                    "gold_hint": hint, "choices": choices_text(example)})
 
     def parse(self, text: str | None, example: Example) -> Parsed:
         """(rationale, teacher_label) of a reply; (None, None) where it cannot be read."""
@@ -144,22 +149,65 @@ def make_prompt(kind: str, *, template: str | None = None, template_file: str | 
         path = Path(template_file)
         if not path.is_file():
             raise ValueError(f"prompt template file {path} not found")
-        template, name = path.read_text(encoding="utf-8"), path.name
+        try:
+            template, name = read_text(path, max_bytes=MAX_TEMPLATE_BYTES), path.name
+        except (OSError, ParseError) as e:
+            raise ValueError(f"prompt template file {path}: {getattr(e, 'strerror', None) or e}") from None
     elif template is not None:
         name = "custom"
     if kind not in TEMPLATES:
         raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return Prompt(kind, template if template is not None else TEMPLATES[kind], rationalize,
-                  answer_marker, name)
+    try:
+        return Prompt(kind, template if template is not None else TEMPLATES[kind], rationalize,
+                      answer_marker, name)
+    except ValueError as e:
+        if template_file is None:
+            raise
+        raise ValueError(f"prompt template file {template_file}: {e}") from None
+
+
+def _pieces(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    """str.format's parse of the template (literal text, field, spec, conversion); ValueError in
+    words if the braces do not pair up."""
+    if not isinstance(template, str):
+        raise ValueError(f"prompt template must be text, not {type(template).__name__}")
+    if len(template) > MAX_TEMPLATE_BYTES:
+        raise ValueError(f"prompt template has {len(template):,} characters, more than "
+                         f"{MAX_TEMPLATE_BYTES:,}: a few-shot template is a few thousand")
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"prompt template is not a valid format string ({e}); write literal "
+                         f"braces as {{{{ and }}}}") from None
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """The template with each plain `{field}` replaced by its value (no format spec or conversion
+    is ever applied: check_template refuses them, and this ignores nothing silently)."""
+    out = []
+    for literal, field, spec, conversion in _pieces(template):
+        out.append(literal)
+        if field is not None:
+            if spec or conversion or field not in values:
+                raise ValueError(f"prompt template field {_written(field, spec, conversion)} is not a "
+                                 f"plain field like {{question}}")
+            out.append(values[field])
+    return "".join(out)
+
+
+def _written(field: str, spec: str | None, conversion: str | None) -> str:
+    return "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
 
 
 def check_template(template: str, kind: str, rationalize: bool) -> None:
     """ValueError naming the problem if the template cannot render examples of `kind`."""
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as e:
-        raise ValueError(f"prompt template is not a valid format string ({e}); write literal "
-                         f"braces as {{{{ and }}}}") from None
+    pieces = _pieces(template)
+    for _, field, spec, conversion in pieces:
+        if field is not None and (spec or conversion):
+            raise ValueError(f"prompt template field {_written(field, spec, conversion)} has a "
+                             f"{'conversion' if conversion else 'format spec'}; only plain fields "
+                             f"such as {{question}} are allowed (literal braces: {{{{ and }}}})")
+    fields = {f for _, f, _, _ in pieces if f is not None}
     unknown = sorted(f or "{}" for f in fields if f not in FIELDS)
     if unknown:
         raise ValueError(f"prompt template uses unknown field {{{unknown[0]}}}; fields: "

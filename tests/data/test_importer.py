@@ -209,3 +209,80 @@ def test_bad_options(tmp_path):
     ]:
         with pytest.raises(DataError, match=message):
             load_examples("file", "train", path=path, **options)
+
+
+# --- text a set cannot store, choices, duplicate keys, sizes (issue 22) -------------------------
+
+@pytest.mark.parametrize("name, text, row, field, found", [
+    ("f.jsonl", '{"question": "Q?", "choices": ["x", "y"], "label": "a"}\n'
+                '{"question": "Q\\u0000?", "choices": ["x", "y"], "label": "a"}\n', 2, "question",
+     "a NUL character (\\x00) at character 2"),
+    ("f.jsonl", '{"question": "Q?", "choices": ["x", "y\\u0000"], "label": "a"}\n', 1, "choices",
+     "a NUL character (\\x00) at character 2"),
+    ("f.jsonl", '{"question": "Q?", "choices": ["x", "y"], "label": "a", "rationale": "\\ud800"}\n',
+     1, "rationale", "a lone surrogate (\\ud800) at character 1"),
+    ("f.csv", 'question,choices,label,why\nQ?,"[""x"", ""y""]",a,bec\x00ause\n', 1, "why",
+     "a NUL character (\\x00) at character 4"),
+    ("f.csv", 'question,choices,label\nQ?,x|y\x00,a\n', 1, "choices", "a NUL character (\\x00) at character 4"),
+])
+def test_text_holding_nul_or_a_lone_surrogate_is_refused_with_row_and_field(tmp_path, name, text, row,
+                                                                             field, found):
+    options = {"columns": {"rationale": "why"}} if "why" in text else {}
+    if "x|y" in text:
+        options["choices_sep"] = "|"
+    e = error(tmp_path, name, text, **options)
+    assert (e.row, e.field) == (row, field)
+    assert f"the text holds {found}; remove it from the file (" in str(e)
+
+
+def test_more_than_26_choices_is_reported_under_choices(tmp_path):
+    record = {"question": "Q?", "choices": [f"c{i}" for i in range(27)], "label": "a"}
+    e = error(tmp_path, "f.jsonl", json.dumps(record) + "\n")
+    assert (e.row, e.field) == (1, "choices")
+    assert "27 choices, more than the 26 letters a-z that label them" in str(e)
+
+
+def test_duplicate_choices_are_counted_and_warned_not_refused(tmp_path):
+    from cotdistill.data.report import data_report
+    rows = [{"id": "a", "question": "Q1?", "choices": ["red", "Red ", "blue"], "label": "c"},
+            {"id": "b", "question": "Q2?", "choices": ["red", "blue"], "label": "a"}]
+    path = write_jsonl(tmp_path / "f.jsonl", rows)
+    examples = load_examples("file", "train", path=str(path))
+    report = data_report({"train": examples})
+    assert (report["splits"]["train"]["n_duplicate_choices"],
+            report["splits"]["train"]["duplicate_choices_examples"]) == (1, ["a"])
+    assert ("train: 1 rows list the same choice twice (e.g. a): two letters name one answer, so "
+            "scoring splits between them; remove the repeated choice") in report["warnings"]
+
+
+@pytest.mark.parametrize("name, text, row, message", [
+    ("f.jsonl", '{"question": "Q?", "choices": ["x", "y"], "label": "a", "label": "b"}\n', 1,
+     "line 1: the key 'label' is written twice in one object; keep one"),
+    ("f.json", '[{"question": "Q?", "choices": ["x", "y"], "label": "a"},\n'
+               ' {"question": "R?", "question": "S?", "choices": ["x", "y"], "label": "a"}]', 1,
+     "element 1 from 0, on line 2: the key 'question' is written twice in one object"),
+    ("f.jsonl", '{"question": "Q?", "choices": ' + "[" * 70 + "]" * 70 + ', "label": "a"}\n', 1,
+     "line 1: nested 71 levels deep, more than 64"),
+    ("f.json", "[" * 200_000, None, "nested 200,000 levels deep, more than 64"),
+])
+def test_duplicate_keys_and_deep_json_name_the_row(tmp_path, name, text, row, message):
+    e = error(tmp_path, name, text)
+    assert e.row == row and message in str(e) and "\n" not in str(e)
+
+
+def test_utf16_data_and_a_json_document_above_the_cap(tmp_path, monkeypatch):
+    e = error(tmp_path, "f.jsonl", '{"question": "Q?"}\n'.encode("utf-16"))
+    assert str(e).endswith("the file is UTF-16, not UTF-8; re-save it as UTF-8")
+    from cotdistill.data import readers
+    monkeypatch.setattr(readers, "MAX_JSON_BYTES", 1 << 20)
+    e = error(tmp_path, "g.json", json.dumps([{"question": "q" * 1000, "choices": ["x", "y"],
+                                                "label": "a"}] * 1100))
+    assert "more than the 1 MiB a whole-file JSON document may have; write it as JSON Lines" in str(e)
+
+
+def test_a_line_above_the_line_cap_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
+    from cotdistill.data import layouts
+    monkeypatch.setattr(layouts, "MAX_LINE_BYTES", 100)
+    e = error(tmp_path, "f.jsonl", '{"question": "Q?", "choices": ["x", "y"], "label": "a"}\n'
+                                   '{"question": "' + "q" * 200 + '"}\n')
+    assert e.row == 2 and "line 2 is longer than" in str(e)

@@ -235,3 +235,34 @@ def test_four_concurrent_submits_of_one_experiment_queue_it_once(sessions, monke
         runs = s.scalars(select(Run)).all()
         assert sorted(r.id for r in runs) == sorted(first[0].queued)
         assert all(r.status == "queued" and r.attempt == 0 for r in runs)
+@pytest.mark.parametrize("text,message", [
+    ("name: x\nbase: [1, 2]\nfactors: {seed: [0]}\n", "m.yaml: base must be a run config file name or a "
+                                                       "mapping of run settings, not [1, 2]"),
+    ("name: x\nbase: 5\nfactors: {seed: [0]}\n", "base must be a run config file name or a mapping"),
+    ("- name\n- x\n", "m.yaml: a matrix is a mapping with `name` and `factors`, not a list"),
+    ("name: [x]\nfactors: {seed: [0]}\n", "m.yaml: name must be text, not ['x']"),
+    ("name: x\nfactors: {'train..lr': [1]}\n", "m.yaml: factor 'train..lr' is not a dotted key"),
+    ("name: x\nfactors: {seed: [0]}\nname: y\n", "m.yaml: the key 'name' is written twice"),
+    ("name: x\nbase: base.yaml\nfactors: {seed: [0]}\n", "base config "),
+    ("name: x\nbase: {placement: after}\nfactors: {placement.kind: [a]}\n",
+     "placement is not a section, so placement.kind cannot be set"),
+    ("name: x\nfactors: {seed: [.nan]}\n", "seed: expected an integer, got nan"),
+    ("name: x\nfactors: {train.clip: [.nan]}\n", "train.clip: expected a finite number, got nan"),
+])
+def test_bad_matrix_structure_is_one_sentence(tmp_path, text, message):
+    (tmp_path / "base.yaml").write_bytes("seed: 1\n".encode("utf-16"))
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        expand(load_matrix(path))
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_matrix_given_as_data_is_checked_like_a_file():
+    from worker.experiments import matrix_of
+    with pytest.raises(ConfigError, match=r"^matrix: base must be an inline run config: a mapping of run "
+                                          r"settings, not 'base.yaml'$"):
+        matrix_of({"name": "x", "base": "base.yaml", "factors": {"seed": [0]}})
+    with pytest.raises(ConfigError, match="^matrix: a matrix needs `name` and `factors`"):
+        matrix_of({"factors": {"seed": [0]}})
+    assert matrix_of({"name": "x", "factors": {"seed": [0]}}) == Matrix("x", {}, {"seed": [0]})

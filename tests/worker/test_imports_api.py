@@ -92,3 +92,52 @@ def test_one_catalogue_for_cli_app_and_teacher_jobs(home, tmp_path, monkeypatch)
     assert {s["name"] for s in api.list_rationale_sets()} == {"from-cli", "from-job"}
     monkeypatch.setenv("COTDISTILL_ALLOWED_PATHS", str(tmp_path / "outside"))
     assert {s["name"] for s in api.list_rationale_sets()} == {"from-cli", "from-job", "qs"}
+NUL_ROW = b'{"question": "Q\\u0000?", "choices": ["x", "y"], "label": "a"}\n'
+OK_ROW = b'{"question": "Q?", "choices": ["x", "y"], "label": "a"}\n'
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_text_with_nul_is_refused_with_its_row_and_leaves_the_name_free(home, request, monkeypatch, backend):
+    """On PostgreSQL a NUL used to pass the reader, fail the database insert and leave the set's folder
+    behind: its name taken, the set not listed."""
+    from worker import api
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("COTDISTILL_DATABASE_URL", url)
+        from worker.db import upgrade
+        upgrade(url)
+    path = api.save_upload("nul.jsonl", OK_ROW + NUL_ROW)
+    result = api.import_rationale_set({"train": path}, {}, "with-nul")
+    assert result["set_id"] is None and (result["error"]["row"], result["error"]["field"]) == (2, "question")
+    assert "the text holds a NUL character (\\x00) at character 2" in result["error"]["message"]
+    sets = home / "rationale_sets"
+    assert not sets.exists() or list(sets.iterdir()) == []
+    assert api.list_rationale_sets() == []
+    fine = api.save_upload("ok.jsonl", OK_ROW)
+    assert api.import_rationale_set({"train": fine}, {}, "with-nul")["set_id"] is not None
+
+
+def test_a_set_the_database_refuses_is_removed_from_disk(home, monkeypatch):
+    import worker.rationale_sets
+    from worker import api
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("database gone")
+    monkeypatch.setattr(worker.rationale_sets, "register", refuse)
+    path = api.save_upload("ok.jsonl", OK_ROW)
+    with pytest.raises(RuntimeError, match="database gone"):
+        api.import_rationale_set({"train": path}, {}, "orphan")
+    assert list((home / "rationale_sets").iterdir()) == []
+
+
+def test_more_than_26_choices_and_duplicate_choices_in_the_preview(home):
+    import json
+    from worker import api
+    many = api.save_upload("many.jsonl", json.dumps({"question": "Q?", "choices": [str(i) for i in range(30)],
+                                                     "label": "a"}).encode() + b"\n")
+    refused = api.preview_import({"train": many}, {})
+    assert refused["error"]["field"] == "choices" and "30 choices, more than the 26 letters" in refused["error"]["message"]
+    twice = api.save_upload("twice.jsonl", b'{"question": "Q?", "choices": ["x", "x"], "label": "a"}\n')
+    preview = api.preview_import({"train": twice}, {})
+    assert preview["error"] is None and preview["report"]["splits"]["train"]["n_duplicate_choices"] == 1
+    assert any("list the same choice twice" in w for w in preview["report"]["warnings"])

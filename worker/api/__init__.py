@@ -18,7 +18,7 @@ key-token study), reports.py (experiment reports), sets.py (teachers and rationa
 database of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
 """
 
-from worker.api.core import NotFound, database_problem, session  # noqa: F401
+from worker.api.core import NotFound, database_problem, parse_yaml, session  # noqa: F401
 from worker.api.runs import (  # noqa: F401
     submit_matrix, cancel, retry, requeue_failed, preview, list_datasets, dataset_examples,
     arm_key, run_row, list_experiments, list_runs, run_detail, curves, predictions, prediction_counts,

@@ -70,3 +70,11 @@ def ask_cpu_worker(task: str, args: list, *, timeout: float, what: str):
                            f"consuming the `cpu` queue running (`cotdistill up`)?") from None
     finally:
         result.forget()
+
+
+def parse_yaml(text: str):
+    """The value of YAML typed into a page (loader options, a base config), parsed under the limits
+    of config files (cotdistill.safe_load: size, aliases, depth, duplicate keys, plain types only);
+    ValueError with one sentence if it breaks one."""
+    from cotdistill.safe_load import load_yaml
+    return load_yaml(text)

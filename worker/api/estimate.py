@@ -80,9 +80,8 @@ def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_
     process (the CLI), or by a worker when `worker_timeout` is given (the app, which loads no model
     library; TimeoutError when none answers). Raises ConfigError for a bad matrix."""
     from cotdistill.estimate import GIB, ModelShape, estimate_cell, gpu_hours
-    from worker.experiments import Matrix, expand, load_matrix
-    m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]) if isinstance(matrix, dict) \
-        else load_matrix(matrix)
+    from worker.experiments import expand, load_matrix, matrix_of
+    m = matrix_of(matrix) if isinstance(matrix, dict) else load_matrix(matrix)
     expanded = expand(m)
     students = {json.dumps(cfg.to_dict()["student"], sort_keys=True): cfg.to_dict()["student"] for _, cfg in expanded}
     found = shapes_of(list(students.values())) if worker_timeout is None else \

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -105,7 +106,12 @@ def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], n
             error = {**error, "field": "name", "message": f"a rationale set named {name!r} "
                      f"already exists and sets are immutable: choose another name"}
         return {"set_id": None, "path": None, "error": error}
-    return {"set_id": register(sessions(), path), "path": str(path), "error": None}
+    try:
+        set_id = register(sessions(), path)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)    # a set on disk the database does not list is
+        raise                                      # an orphan whose name is taken: none is left
+    return {"set_id": set_id, "path": str(path), "error": None}
 
 
 def _confined(files: Mapping[str, str]) -> dict[str, Path]:

@@ -22,12 +22,9 @@ def submit_matrix(matrix: str | Path | dict, *, force: bool = False, confirm: bo
     """Expand and submit an experiment matrix (a file, or a dict with name/base/factors); sends the
     queued runs to the broker. Raises ConfigError for a bad matrix, NeedsConfirmation (a ConfigError)
     for one above experiments.CONFIRM_ABOVE cells without `confirm`; see experiments.submit."""
-    from worker.experiments import Matrix, load_matrix, submit
+    from worker.experiments import load_matrix, matrix_of, submit
     from worker.reconcile import send
-    if isinstance(matrix, dict):
-        m = Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"])
-    else:
-        m = load_matrix(matrix)
+    m = matrix_of(matrix) if isinstance(matrix, dict) else load_matrix(matrix)
     _check_matrix_paths(m)
     with session() as s:
         result = submit(s, m, force=force, confirm=confirm, new_version=new_version, reuse_old=reuse_old)
@@ -488,14 +485,15 @@ def plan_matrix(matrix: dict) -> dict:
     (for a preview), and `estimate`, how long the new runs would take on the live workers
     (worker/estimate.py; runs already queued are not counted). Raises ConfigError for a bad matrix."""
     from worker import estimate
-    from worker.experiments import Matrix, expand
-    cells = expand(Matrix(matrix["name"], matrix.get("base") or {}, matrix["factors"]))
+    from worker.experiments import expand, matrix_of
+    m = matrix_of(matrix)
+    cells = expand(m)
     hashes = [cfg.hash() for _, cfg in cells]
     with session() as s:
         done = set(s.scalars(select(Run.config_hash).where(Run.config_hash.in_(hashes),
                                                            Run.status == "succeeded")).all())
         mine = set(s.scalars(select(Run.config_hash).join(Experiment)
-                             .where(Experiment.name == matrix["name"], Run.config_hash.in_(hashes),
+                             .where(Experiment.name == m.name, Run.config_hash.in_(hashes),
                                     Run.status.in_(("queued", "running", "succeeded")))).all())
         new, seen = [], set()
         for i, ((_, cfg), h) in enumerate(zip(cells, hashes)):
