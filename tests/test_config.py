@@ -273,9 +273,12 @@ def test_loss_normalization_defaults_to_token_and_keeps_every_hash():
                             "of token, segment, not 'example'")
 
 
-def test_the_default_config_hashes_are_what_they_were():
-    """Golden values computed before issue 21's keys existed: no existing run folder or job moves."""
+def test_the_default_config_hashes_are_what_they_were(monkeypatch):
+    """Golden values computed before issue 21's keys existed (at results version 4): the new keys move
+    no run folder or job; only a results-version bump does."""
+    import cotdistill
     assert RunConfig().settings_hash() == "235946549c7c"
+    monkeypatch.setattr(cotdistill, "RESULTS_VERSION", 4)
     assert RunConfig().hash("cpu") == "b1c106ba13c9"
 
 
