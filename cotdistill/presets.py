@@ -30,16 +30,16 @@ CQA_CPU_BASE: dict[str, Any] = {
 }
 """The CPU-sized settings: 100 steps of 8 sequences (the 800 sampled training questions seen once),
 evaluation on 300 test questions (generation for `before`, at most 96 new tokens), letter scoring
-only, validation off. Measured (bench/cpu_preset.py, 2026-12-07, CPU time of one thread): `before`
-about 890 s (6.8 s a step, 0.70 s a generated answer), `after` about 640 s (5.9 s a step, 0.17 s a
-scored question), label-only about 580 s (5.1 s a step)."""
+only, validation off. Measured (bench/cpu_preset.py, 2026-12-07, CPU time of one thread, two passes):
+`before` 800-890 s (6.1-6.8 s a step, 0.62-0.70 s a generated answer), `after` about 650 s (6.0 s a
+step, 0.17 s a scored question), label-only 430-580 s (3.8-5.1 s a step)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cqa-smollm2-cpu": {
         "title": "CommonsenseQA × SmolLM2-135M on a CPU",
         "shows": "label-only, rationale before and rationale after the label, on real data with a real "
                  "pretrained student (one seed: accuracies, not yet a verdict)",
-        "expected": "at most 15 min a run on one core, about 20 min on 2 cores",
+        "expected": "≤ 15 min a run, 20 min on 2 cores",
         "matrix": {
             "base": CQA_CPU_BASE,
             "factors": {"data.name": ["commonsenseqa-dsbs"],
