@@ -16,7 +16,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import forms, queries, tables
-from app.components import format_bytes
+from app.components import format_bytes, md
 from worker import api
 
 INTRO = ("**cotdistill** fine-tunes small students on a teacher's chain-of-thought rationales, placed before or "
@@ -95,7 +95,7 @@ def _summary(matrix: dict | None, plan: dict | None, error: str | None) -> None:
         cols[1].metric("New runs", plan["new"])
         cols[2].metric("Reused", plan["reused"], help="identical runs that succeeded elsewhere: not run again")
         cols[3].metric("In this experiment", plan["in_experiment"],
-                       help=f"runs experiment {matrix['name']!r} already holds (queued, running or finished)")
+                       help=f"runs experiment {md(repr(matrix['name']))} already holds (queued, running or finished)")
     with cols[4]:
         _launch_button(matrix, plan)
     if plan is not None:
@@ -110,11 +110,11 @@ def plan_sentence(name: str, plan: dict, launched: dict | None = None) -> str:
     if plan["in_experiment"] == plan["runs"]:
         done = plan["in_experiment"] - plan["queued"]
         if launched:
-            text = f"Queued {len(launched['queued'])} run(s) of experiment {name!r}"
+            text = f"Queued {len(launched['queued'])} run(s) of experiment {md(repr(name))}"
             if len(launched["queued"]) != plan["runs"]:
                 text += f" ({plan['runs']} in all: {plan['queued']} queued or running, {done} finished)"
         else:
-            text = (f"Experiment {name!r} holds all {plan['runs']} run(s): {plan['queued']} queued or running, "
+            text = (f"Experiment {md(repr(name))} holds all {plan['runs']} run(s): {plan['queued']} queued or running, "
                     f"{done} finished. Nothing new to launch")
         expected = tables.estimate_text(queries.estimate(launched["experiment_id"])) if launched else None
         return text + "." + (f" {expected}" if expected else "")
@@ -122,7 +122,7 @@ def plan_sentence(name: str, plan: dict, launched: dict | None = None) -> str:
     if plan["reused"]:
         parts.append(f"{plan['reused']} reused from identical finished runs")
     if plan["in_experiment"]:
-        parts.append(f"{plan['in_experiment']} already in experiment {name!r}")
+        parts.append(f"{plan['in_experiment']} already in experiment {md(repr(name))}")
     text = "Launching queues " + ", ".join(parts) + "."
     if plan["new"] and (expected := tables.estimate_text(plan["estimate"], planned=True)):
         text += f" {expected}"
@@ -160,7 +160,7 @@ def _launch_button(matrix: dict | None, plan: dict | None) -> None:
 def _launched(launched: dict) -> None:
     """What the last launch did, at the top, with links to its runs and its comparison."""
     st.session_state["experiment"] = launched["name"]
-    st.success(f"Launched experiment {launched['name']!r}: {len(launched['queued'])} run(s) queued, "
+    st.success(f"Launched experiment {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
                f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept, "
                f"{len(launched.get('shared', []))} shared with identical queued/running runs, "
                f"{len(launched.get('duplicates', []))} duplicate cell(s), {len(launched.get('outdated', []))} "

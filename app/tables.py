@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.components import collapse_note, flag_label, format_duration
+from app.components import collapse_note, flag_label, format_duration, md
 
 EMPTY = "—"
 
@@ -187,11 +187,12 @@ def estimate_text(est: dict, *, planned: bool = False) -> str | None:
     if n == 0:
         return None
     runs = f"{n} new run{'s' if n != 1 else ''}" if planned else f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
-    if est["unknown"]:
-        what = "; ".join(est["unknown"])
+    if est["unknown"]:                     # labels name datasets and students, which users name: escaped
+        what = "; ".join(md(label) for label in est["unknown"])
         if est.get("measuring"):
             return (f"Expected duration: a worker is timing a few training steps and test questions of "
-                    f"{'; '.join(est['measuring'])} on this machine; the estimate follows ({runs}).")
+                    f"{'; '.join(md(label) for label in est['measuring'])} on this machine; the estimate "
+                    f"follows ({runs}).")
         return (f"Expected duration: unknown until one run has finished or a worker of queue `cpu` has timed "
                 f"this machine ({runs}; nothing measured yet for {what}).")
     ahead = est.get("ahead") or 0
