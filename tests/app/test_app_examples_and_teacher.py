@@ -44,12 +44,18 @@ def test_teacher_starts_on_real_questions_and_says_one_state_with_the_parse_rate
         line = next(p.proto.text for p in at.get("progress")).split(":")[0].split()[-1]
         return {table, label, line}
 
-    assert statuses(open_page("screens/teacher.py")) == {"queued"}
+    def fresh():
+        """The page as a user sees it a second later (the app caches job rows for one second)."""
+        import streamlit as st
+        st.cache_data.clear()
+        return open_page("screens/teacher.py")
+
+    assert statuses(fresh()) == {"queued"}
     with api.session() as s:
         assert state.claim(s, job, "w:test", model=Job)
         assert state.heartbeat(s, job, "w:test", step=5, model=Job, progress={
             "phase": "generate", "step": 5, "total": 5, "teacher_accuracy": 0.0, "unparsed": 4, "errors": 0})
-    at = open_page("screens/teacher.py")
+    at = fresh()
     assert statuses(at) == {"running"}
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Teacher accuracy so far"], metrics["Parsed answers"], metrics["Unparsed replies"]) == \
@@ -60,7 +66,7 @@ def test_teacher_starts_on_real_questions_and_says_one_state_with_the_parse_rate
     with api.session() as s:
         assert state.finish(s, job, "w:test", "succeeded", model=Job, summary={
             "n": 5, "teacher_accuracy": 0.2, "unparsed": 2, "errors": 1, "rationale_set_id": None})
-    at = open_page("screens/teacher.py")
+    at = fresh()
     assert statuses(at) == {"succeeded"}
     assert {m.label: m.value for m in at.metric}["Parsed answers"] == "2 / 5"
     assert "Accuracy 0.200 over 5 example(s), 2 of them with a parsed answer (40%)" in texts(at)
