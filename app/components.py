@@ -91,6 +91,26 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {secs:02d}s" if minutes else f"{secs}s")
 
 
+MARKDOWN_SPECIAL = set("\\`*_[]()<>!#|~$")
+
+
+def md(text) -> str:
+    """`text` (a name or label that came from a user or a data file) safe inside st.markdown: every
+    character markdown, links, images, HTML or LaTeX could read is backslash-escaped."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
+
+
+def format_bytes(n: float | None) -> str:
+    """1.6e9 → '1.6 GB', 5.4e8 → '540 MB' (decimal units, as disks are sold)."""
+    if n is None or not math.isfinite(n):
+        return ""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(n)} B"
+
+
 def collapse_note(summary: dict) -> str | None:
     """The warning for a flagged run, or None: it answers (nearly) one constant label, scores
     significantly below the majority baseline, or generated no parseable label too often (the reasons

@@ -13,7 +13,8 @@ import streamlit as st
 from app import queries, tables
 from app.components import empty_state, experiment_picker, run_label, text_block, training_sequence
 
-MAX_RUNS_DEFAULT = 4
+MAX_RUNS_DEFAULT = 8
+"""At most this many runs are chosen at first: one per arm."""
 MAX_PREVIEW_POSITION = 200      # the preview builds the first n examples: keep n reasonable
 MAX_LISTED = 500
 
@@ -30,9 +31,21 @@ def pick_runs() -> list[dict]:
         empty_state(f"No run of {experiment['name']!r} has finished yet.", page="screens/runs.py",
                     label="Watch the runs")
         return []
-    chosen = st.multiselect("Runs", list(done), default=list(done)[:MAX_RUNS_DEFAULT],
-                            format_func=lambda i: run_label(done[i]), key="examples_runs")
+    chosen = st.multiselect("Runs", list(done), default=one_per_arm(list(done.values()))[:MAX_RUNS_DEFAULT],
+                            format_func=lambda i: run_label(done[i]), key="examples_runs",
+                            help="At first one run per arm (its first seed), so that the arms' answers sit side by side.")
     return [{**done[i], "config": queries.run_detail(i)["config"]} for i in chosen]
+
+
+def one_per_arm(runs: list[dict]) -> list[int]:
+    """The id of each arm's run with the lowest seed (the lowest id among equal seeds), arms in the order
+    their first run is listed."""
+    first: dict[str, dict] = {}
+    for r in runs:
+        best = first.get(r["arm_key"])
+        if best is None or (r["seed"], r["id"]) < (best["seed"], best["id"]):
+            first[r["arm_key"]] = r
+    return [r["id"] for r in first.values()]
 
 
 def test_data(runs: list[dict]) -> dict | None:

@@ -23,28 +23,34 @@ NORMALIZATIONS = {"token": "token (every supervised token)", "segment": "segment
 
 NEW = "(a new experiment)"
 APPLIED = "launch_from_applied"
+PRESET = "preset: "
+"""How a preset is named among the "Start from" choices."""
 
 
 def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -> dict:
-    """'Start from' an existing experiment (or `?from=NAME`): its factors and base config fill the form
-    (edit, then launch under a new name). Returns the form values (app/matrix.py: form_values) plus
-    the experiment's `base` and `kept_factors` (those the form cannot edit), or {} for a new experiment."""
-    names = [NEW] + [e["name"] for e in experiments]
+    """'Start from' a preset or an existing experiment (or `?from=NAME`): its factors and base config
+    fill the form (edit, then launch under a new name). Returns the form values (app/matrix.py:
+    form_values) plus the experiment's `base` and `kept_factors` (those the form cannot edit), or {}
+    for a new experiment."""
+    presets = {PRESET + p["title"]: p for p in options.get("presets") or []}
+    names = [NEW] + list(presets) + [e["name"] for e in experiments]
     wanted = st.query_params.get("from")
     if wanted and wanted not in names:
         st.warning(f"No experiment named {wanted!r} to start from: the form shows a new experiment.")
+    if st.session_state.get("launch_from") not in (None, *names):
+        del st.session_state["launch_from"]
     choice = st.selectbox("Start from", names, index=names.index(wanted) if wanted in names else 0,
-                          key="launch_from", help="Fill the form with an earlier experiment's choices, to "
-                                                  "edit and launch again.")
+                          key="launch_from", help="Fill the form with a preset or an earlier experiment's "
+                                                  "choices, to edit and launch.")
     if choice == NEW:
         st.query_params.pop("from", None)
         st.session_state.pop(APPLIED, None)
         return {}
     st.query_params["from"] = choice
-    experiment = next(e for e in experiments if e["name"] == choice)
+    experiment = presets[choice]["matrix"] if choice in presets else next(e for e in experiments if e["name"] == choice)
     values = mx.form_values(experiment, pretrained=options["pretrained"])
     if st.session_state.get(APPLIED) != choice:       # once per choice: later edits are the user's
-        _fill_keyed_widgets(values, sets, {e["name"] for e in experiments})
+        _fill_keyed_widgets(values, sets, {e["name"] for e in experiments}, preset=choice in presets)
         st.session_state[APPLIED] = choice
     kept = {k: experiment["factors"][k] for k in values["ignored"]}
     if kept:
@@ -53,11 +59,18 @@ def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -
     return {**values, "base": experiment.get("base") or {}, "kept_factors": kept}
 
 
-def _fill_keyed_widgets(values: dict, sets: list[dict], taken: set[str]) -> None:
+def choose_preset(title: str) -> None:
+    """A preset button's callback: the form starts from that preset (relaunch_section fills it)."""
+    st.session_state["launch_from"] = PRESET + title
+    st.query_params["from"] = PRESET + title
+
+
+def _fill_keyed_widgets(values: dict, sets: list[dict], taken: set[str], *, preset: bool = False) -> None:
     """Widgets with a key keep their state across reruns whatever their default: set them here."""
     import yaml
     state = st.session_state
-    state["launch_name"] = mx.next_name(values["name"], taken)
+    state["launch_name"] = values["name"] if preset and values["name"] not in taken else \
+        mx.next_name(values["name"], taken)
     state["data_source"] = values["source"]
     state["loader_options"] = yaml.safe_dump(values["options"], sort_keys=False) if values["options"] else ""
     state["rationale_filter"] = values["rationale_filter"]
@@ -305,30 +318,27 @@ def baseline_input() -> bool:
              "evaluation is deterministic): the seeds are kept so that each seed of a trained arm has its pair.")
 
 
-def plan_section(matrix: dict | None) -> dict | None:
-    """How many runs the matrix expands to and how many already exist; None when it is not valid."""
+def plan_of(matrix: dict | None) -> tuple[dict | None, str | None]:
+    """(what launching the matrix would do, None) or (None, why it cannot be launched)."""
     if matrix is None:
-        return None
+        return None, None
     try:
-        plan = queries.plan(matrix)
+        return queries.plan(matrix), None
     except ValueError as e:                   # ConfigError: a bad value, named with its cell
-        st.error(f"This matrix is not valid: {e}")
-        return None
-    cols = st.columns(3)
-    cols[0].metric("Runs in the matrix", plan["runs"])
+        return None, f"This matrix is not valid: {e}"
+
+
+def plan_details(matrix: dict | None, plan: dict | None) -> None:
+    """Below the form: identical cells, and an existing experiment of the same name."""
+    if plan is None:
+        return
     if plan["duplicates"]:
         st.caption(f"{plan['cells']} cells, {plan['duplicates']} of them identical to another (label-only "
                    f"ignores the perturbation; the untouched student ignores the perturbation and is scored "
                    f"alike for none and after): each identical group is one run.")
-    cols[1].metric("Already done (reused)", plan["existing"])
-    cols[2].metric("New runs", plan["new"])
-    expected = tables.estimate_text(plan["estimate"], planned=True) if plan.get("estimate") else None
-    if expected:
-        st.caption(expected + " " + tables.ESTIMATE_HOW)
-    if any(e["name"] == matrix["name"] for e in queries.experiments()):
+    if plan["in_experiment"] < plan["runs"] and any(e["name"] == matrix["name"] for e in queries.experiments()):
         st.warning(f"An experiment named {matrix['name']!r} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")
-    return plan
 
 
 def estimate_section(matrix: dict | None, plan: dict | None) -> None:
@@ -351,6 +361,7 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
     rows = [{"cell": ", ".join(f"{k}={v}" for k, v in c["factors"].items()), "student": c["student"],
              "parameters (M)": c.get("parameters", 0) / 1e6, "trained (M)": c.get("trainable", 0) / 1e6,
              "memory (GiB)": c.get("total_gib"), "fits": c["fits"], "GPU-hours": c["gpu_hours"],
+             "checkpoint (GB)": (c.get("disk") or {}).get("checkpoint", 0) / 1e9 if c.get("disk") else None,
              "note": c.get("error") or c.get("tokens_per_s_source") or "no tokens/s measured yet"}
             for c in e["cells"]]
     tables.show(rows, key="estimate_table")
@@ -360,7 +371,8 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
                 f"{too_big}; training GPU-hours: {hours}.")
     st.caption("Memory = weights + gradients + AdamW state + activations of one micro-batch at max length, "
                "planned for CUDA (bf16 autocast under precision auto); GPU-hours are an upper bound (every "
-               "sequence at max length), training only. Formulas: cotdistill/estimate.py.")
+               "sequence at max length), training only. Checkpoint = weights + AdamW state on disk while the "
+               "run trains (two kept; deleted when it succeeds or is cancelled). Formulas: cotdistill/estimate.py.")
 
 
 def preview_section(plan: dict | None, conditions: list[dict]) -> None:
@@ -381,39 +393,3 @@ def preview_section(plan: dict | None, conditions: list[dict]) -> None:
         return
     for row in rows:
         training_sequence(row, title=row.get("label"))
-
-
-def launch_section(matrix: dict | None, plan: dict | None) -> None:
-    """The launch button, then what was launched with links to its runs and its comparison."""
-    large = plan is not None and plan["cells"] > plan.get("confirm_above", 500)
-    confirmed = large and st.checkbox(f"Yes, submit all {plan['cells']} cells (more than "
-                                      f"{plan.get('confirm_above', 500)})", key="launch_confirm")
-    if st.button(f"Launch {plan['new'] if plan else 0} new run(s)", type="primary", key="launch",
-                 disabled=plan is None or (large and not confirmed)):
-        try:
-            st.session_state["launched"] = api.submit_matrix(matrix, confirm=confirmed)
-        except ValueError as e:
-            st.error(f"Not launched: {e}")
-        else:
-            queries.forget_runs()
-            st.rerun()                      # the plan above now counts the launched runs
-    launched = st.session_state.get("launched")
-    if not launched or launched["name"] != (matrix or {}).get("name"):
-        return
-    st.session_state["experiment"] = launched["name"]
-    st.success(f"Launched experiment {launched['name']!r}: {len(launched['queued'])} run(s) queued, "
-               f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept, "
-               f"{len(launched.get('shared', []))} shared with identical queued/running runs, "
-               f"{len(launched.get('duplicates', []))} duplicate cell(s), {len(launched.get('outdated', []))} "
-               f"older-results-version run(s) not reused.")
-    expected = tables.estimate_text(queries.estimate(launched["experiment_id"]))
-    if expected:
-        st.markdown(expected)
-        st.caption(tables.ESTIMATE_HOW)
-    left, right = st.columns(2)
-    with left:
-        st.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
-                     query_params={"experiment": launched["name"]})
-    with right:
-        st.page_link("screens/compare.py", label="Compare its arms", icon=":material/bar_chart:",
-                     query_params={"experiment": launched["name"]})

@@ -67,8 +67,8 @@ def workers() -> list[dict]:
 
 
 @st.cache_data(ttl=LIVE_S, show_spinner=False)
-def estimate(experiment_id: int) -> dict:
-    """How long the experiment's unfinished runs still need (worker/estimate.py)."""
+def estimate(experiment_id: int | None) -> dict:
+    """How long the experiment's unfinished runs still need, None: every unfinished run (worker/estimate.py)."""
     return api.experiment_estimate(experiment_id)
 
 

@@ -43,19 +43,20 @@ def status_line(rows: list[dict]) -> None:
         st.success(message)
 
 
-def expected_duration(experiment: dict | None) -> None:
-    """How long the experiment still needs, from the measured speed of finished runs."""
-    if experiment is None:
-        return
-    text = tables.estimate_text(queries.estimate(experiment["id"]))
+def expected_duration(experiment: dict | None) -> dict | None:
+    """How long the experiment (None: every unfinished run) still needs, behind the queue; returns the
+    estimate (its ends_s give the table's ETA)."""
+    est = queries.estimate(experiment["id"] if experiment else None)
+    text = tables.estimate_text(est)
     if text:
-        st.markdown(f"**{text}**")
-        st.caption(tables.ESTIMATE_HOW)
+        st.markdown(f"**{text}**", help=tables.ESTIMATE_HOW)
+    return est
 
 
-def table(rows: list[dict]) -> None:
+def table(rows: list[dict], est: dict | None = None) -> None:
     points = queries.curves(tuple(r["id"] for r in rows))
-    tables.show(tables.runs_frame(rows, points), column_config=tables.runs_columns(), key="runs_table")
+    tables.show(tables.runs_frame(rows, points, ends=(est or {}).get("ends_s")),
+                column_config=tables.runs_columns(), key="runs_table")
 
 
 def failed_errors(rows: list[dict]) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.components import collapse_note, flag_label, format_duration
+from app.components import collapse_note, flag_label, format_duration, md
 
 EMPTY = "—"
 
@@ -97,10 +97,21 @@ def elapsed(run: dict, now: datetime) -> tuple[float | None, float | None]:
     return queued, max(0.0, ((finished if status != "running" and finished else now) - started).total_seconds())
 
 
-def runs_frame(rows: list[dict], curve_points: list[dict], now: datetime | None = None) -> pd.DataFrame:
-    """One line per run: status, why it waits, time queued and running, progress, loss sparkline,
-    throughput, ETA, accuracy and its warning."""
+RUN_COLUMNS = ("run", "arm", "seed", "status", "progress", "phase", "ETA", "accuracy", "warning", "loss",
+               "last loss", "tokens/s", "waiting for", "queued for", "ran for", "unparsed", "dataset", "student",
+               "experiment", "worker", "attempt")
+"""The runs table's columns, left to right: what a user watches (progress, ETA, accuracy) within the
+first screen width, the rest after."""
+
+
+def runs_frame(rows: list[dict], curve_points: list[dict], now: datetime | None = None,
+               ends: dict[int, float] | None = None) -> pd.DataFrame:
+    """One line per run (RUN_COLUMNS): status, progress, phase, ETA, accuracy and its warning, loss
+    sparkline, throughput, why it waits, time queued and running. `ends` (the estimate's ends_s: run id
+    → seconds until it ends, evaluation included, behind the queue for a queued run) gives the ETA;
+    without one a running run shows its phase's own ETA."""
     now = now or datetime.now(timezone.utc)
+    ends = ends or {}
     loss = defaultdict(list)
     for point in curve_points:
         loss[point["run_id"]].append(point["value"])
@@ -110,28 +121,36 @@ def runs_frame(rows: list[dict], curve_points: list[dict], now: datetime | None 
         p = r["progress"] or {}
         running = r["status"] == "running"
         queued_s, running_s = elapsed(r, now)
+        own = p.get("eta_s") if p.get("phase") in (None, "train") else p.get("phase_eta_s")
+        eta = ends.get(r["id"], own if running else None) if r["status"] in ("running", "queued") else None
         lines.append({
-            "run": r["id"], "arm": r["arm"], "seed": r["seed"], "status": r["status"],
-            "waiting for": r.get("waiting") or "", "queued for": format_duration(queued_s),
-            "ran for": format_duration(running_s), "progress": fraction,
-            "phase": phase, "loss": loss.get(r["id"], []),
+            "run": r["id"], "arm": r["arm"], "seed": r["seed"], "status": r["status"], "progress": fraction,
+            "phase": phase, "ETA": format_duration(eta), "accuracy": r["accuracy"],
+            "warning": flag_label(r["summary"]), "loss": loss.get(r["id"], []),
             "last loss": p.get("loss") if running else (loss[r["id"]][-1] if loss.get(r["id"]) else None),
             "tokens/s": p.get("tokens_per_s") or r["summary"].get("tokens_per_s"),
-            "ETA": format_duration(p.get("eta_s") if p.get("phase") in (None, "train") else p.get("phase_eta_s"))
-            if running else "",
-            "accuracy": r["accuracy"], "warning": flag_label(r["summary"]), "unparsed": r["summary"].get("unparsed_rate"),
+            "waiting for": r.get("waiting") or "", "queued for": format_duration(queued_s),
+            "ran for": format_duration(running_s), "unparsed": r["summary"].get("unparsed_rate"),
             "dataset": r["dataset"], "student": r["student"], "experiment": r["experiment"],
             "worker": r["worker"] or "", "attempt": r["attempt"]})
-    return pd.DataFrame(lines)
+    return pd.DataFrame(lines, columns=list(RUN_COLUMNS))
 
 
 def runs_columns() -> dict:
     return {
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+        "run": st.column_config.NumberColumn("run", width="small"),
+        "seed": st.column_config.NumberColumn("seed", width="small"),
+        "status": st.column_config.TextColumn("status", width="small"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                    width="small"),
+        "ETA": st.column_config.TextColumn("ETA", width="small",
+                                           help="until the run ends, its evaluation included; a queued run: "
+                                                "behind the runs ahead of it"),
+        "accuracy": st.column_config.NumberColumn(format="%.3f", width="small"),
+        "warning": st.column_config.TextColumn("warning", width="small"),
         "loss": st.column_config.LineChartColumn("loss curve"),
         "last loss": st.column_config.NumberColumn(format="%.3f"),
         "tokens/s": st.column_config.NumberColumn(format="%.0f"),
-        "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "unparsed": st.column_config.NumberColumn("unparsed", format="percent",
                                                   help="share of items whose generation gave no label"),
     }
@@ -152,31 +171,42 @@ def workers_line(workers: list[dict]) -> str:
     return text + (f" {gone} more went silent (no heartbeat)." if gone else "")
 
 
-ESTIMATE_HOW = ("Estimated from the runs that finished on this system: the median training tokens/s of "
-                "the same student, the tokens per step of the same arm (or of the same dataset, student and "
-                "placement, scaled by the batch), plus their measured evaluation and start-up time; a running "
-                "run counts its own ETA; the runs are shared in order by the live workers of queue `gpu`. "
-                "Runs of other experiments are not counted.")
+ESTIMATE_HOW = ("From the runs that finished on this system: the median training tokens/s of the same student, "
+                "the tokens per step of the same arm (or of the same dataset, student and placement, scaled by "
+                "the batch), plus their measured evaluation and start-up time. Before any such run has finished, "
+                "from a calibration: a worker times a few training steps and test questions of the same settings "
+                "on this machine. A running run counts its own ETA plus its evaluation. Every run queued or "
+                "running ahead, of any experiment, counts: the runs are shared in order by the live workers of "
+                "queue `gpu` (generation and attribution jobs are not counted).")
 
 
 def estimate_text(est: dict, *, planned: bool = False) -> str | None:
     """The experiment's expected duration in one sentence (None when every run has finished). `planned`:
-    the runs a matrix would add, before it is launched."""
+    the runs a matrix would add, before it is launched (behind every run already queued or running)."""
     n = est["runs_left"]
     if n == 0:
         return None
     runs = f"{n} new run{'s' if n != 1 else ''}" if planned else f"{n} run{'s' if n != 1 else ''} left, {est['running']} running"
-    if planned and not est["unknown"] and est["remaining_s"] is not None:
-        workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
-        return f"Expected duration: about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
-    if est["unknown"]:
-        return (f"Expected duration: unknown until one run has finished ({runs}; nothing measured yet for "
-                + "; ".join(est["unknown"]) + ").")
+    if est["unknown"]:                     # labels name datasets and students, which users name: escaped
+        what = "; ".join(md(label) for label in est["unknown"])
+        if est.get("measuring"):
+            return (f"Expected duration: a worker is timing a few training steps and test questions of "
+                    f"{'; '.join(md(label) for label in est['measuring'])} on this machine; the estimate "
+                    f"follows ({runs}).")
+        return (f"Expected duration: unknown until one run has finished or a worker of queue `cpu` has timed "
+                f"this machine ({runs}; nothing measured yet for {what}).")
+    ahead = est.get("ahead") or 0
+    behind = "" if not ahead else (f", behind {ahead} run{'s' if ahead != 1 else ''} already queued or running"
+                                   if planned else f", after {ahead} run{'s' if ahead != 1 else ''} of other "
+                                                   f"experiments ahead of it")
+    how = " (from a calibration of this machine)" if est.get("calibrated") else ""
     if est["remaining_s"] is None:
         return (f"Expected duration: about {format_duration(est['work_s'])} of work for one worker ({runs}), "
                 f"but no worker is taking runs now.")
     workers = f"{est['workers']} worker{'s' if est['workers'] != 1 else ''}"
-    return f"Expected to finish in about {format_duration(est['remaining_s'])} ({runs}, on {workers})."
+    if planned:
+        return f"Expected duration: about {format_duration(est['remaining_s'])}{how} ({runs}, on {workers}{behind})."
+    return f"Expected to finish in about {format_duration(est['remaining_s'])}{how} ({runs}, on {workers}{behind})."
 
 
 def status_counts(rows: list[dict]) -> str:

@@ -18,7 +18,8 @@ from app import jobs_view, queries, tables
 from app.components import empty_state, loader_options, text_block
 from worker import api
 
-DEFAULT_DATASET = "synthetic-count"
+DEFAULT_DATASET = "commonsenseqa-dsbs"
+"""Real questions a pretrained teacher can answer (the built-in tasks are made-up worlds it cannot know)."""
 OTHER_DATASET = "another Hugging Face dataset…"
 KINDS = ("multiple_choice", "yes_no", "numeric")
 OTHER = "(another model)"
@@ -226,8 +227,30 @@ def job_columns(job: dict) -> dict:
             "teacher": f"{teacher.get('kind', '')}: {teacher.get('model', '')}",
             "done": s.get("n") if done else p.get("step", 0), "total": s.get("n") if done else p.get("total"),
             "teacher accuracy": s.get("teacher_accuracy") if done else p.get("teacher_accuracy"),
+            "parsed": parsed_count(job),
             "unparsed": s.get("unparsed") if done else p.get("unparsed"),
             "errors": s.get("errors") if done else p.get("errors")}
+
+
+def parsed_count(job: dict) -> int | None:
+    """Finished examples whose reply gave an answer: done − unparsed − failed requests."""
+    p, s = job["progress"] or {}, job["summary"] or {}
+    source = s if job["status"] == "succeeded" else p
+    done = source.get("n") if job["status"] == "succeeded" else source.get("step")
+    if done is None:
+        return None
+    return max(0, done - (source.get("unparsed") or 0) - (source.get("errors") or 0))
+
+
+def accuracy_line(job: dict) -> str | None:
+    """'Accuracy 0.000 over 5 examples, 1 of them with a parsed answer (20%): an unparsed reply counts
+    as wrong.' — None before the first example is done."""
+    c = job_columns(job)
+    done, parsed = c["done"] or 0, c["parsed"]
+    if not done or c["teacher accuracy"] is None:
+        return None
+    return (f"Accuracy {c['teacher accuracy']:.3f} over {done} example(s), {parsed} of them with a parsed answer "
+            f"({parsed / done:.0%}): an unparsed reply or a failed request counts as wrong.")
 
 
 def no_jobs() -> None:
@@ -240,15 +263,21 @@ def job_status(job: dict) -> None:
     c = job_columns(job)
     fraction, phase = jobs_view.progress_of(job)
     st.progress(fraction, text=f"Job #{job['id']} {job['status']}: {phase}")
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].metric("Examples done", f"{c['done'] or 0} / {c['total'] if c['total'] is not None else '?'}")
     cols[1].metric("Teacher accuracy so far", "—" if c["teacher accuracy"] is None else f"{c['teacher accuracy']:.3f}",
-                   help="Share of the finished examples whose parsed answer matches the gold label.")
-    cols[2].metric("Unparsed replies", c["unparsed"] if c["unparsed"] is not None else "—",
-                   help="Replies without 'So the answer is …' or without a readable answer.")
-    cols[3].metric("Failed requests", c["errors"] if c["errors"] is not None else "—",
+                   help="Share of the finished examples whose parsed answer matches the gold label (an "
+                        "unparsed reply counts as wrong).")
+    cols[2].metric("Parsed answers", "—" if c["parsed"] is None else f"{c['parsed']} / {c['done'] or 0}",
+                   help="Finished examples whose reply gave an answer the accuracy can be read from.")
+    cols[3].metric("Unparsed replies", c["unparsed"] if c["unparsed"] is not None else "—",
+                   help="Replies without a readable answer after 'So the answer is …' (or 'The answer is …', "
+                        "or an opening '(x)').")
+    cols[4].metric("Failed requests", c["errors"] if c["errors"] is not None else "—",
                    help="Requests the server refused for good (HTTP 4xx); transient failures are asked again "
                         "on retry.")
+    if line := accuracy_line(job):
+        st.caption(line)
     set_id = (job["summary"] or {}).get("rationale_set_id")
     if set_id is not None:
         st.page_link("screens/datasets.py", label=f"Rationale set #{set_id} on the Datasets screen",

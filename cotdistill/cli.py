@@ -124,7 +124,10 @@ def progress_printer():
 @click.option("--defaults", is_flag=True, help="Accept an empty config file as the default config.")
 @click.option("--track", default=None, help="Mirror the run to trackers, comma-separated: tensorboard, mlflow, "
               "wandb (default: $COTDISTILL_TRACKERS, none when unset).")
-def run(config, overrides, out, device, force, reuse_old, defaults, track) -> None:
+@click.option("--keep-checkpoint", is_flag=True, default=None,
+              help="Keep checkpoint/ once the run succeeds, and the untouched student's (train.steps 0) "
+                   "model copy (default: $COTDISTILL_KEEP_CHECKPOINTS, else both deleted / not written).")
+def run(config, overrides, out, device, force, reuse_old, defaults, track, keep_checkpoint) -> None:
     """Train and evaluate one run; KEY=VALUE overrides change the config (e.g. seed=2).
 
     A folder that already holds this finished run (same config hash: settings, data content, results
@@ -169,7 +172,7 @@ def run(config, overrides, out, device, force, reuse_old, defaults, track) -> No
     printer = progress_printer()
     try:
         summary = run_one(cfg, out, callback=printer, device=device,
-                          trackers=None if track is None else track.split(","))
+                          trackers=None if track is None else track.split(","), keep_checkpoint=keep_checkpoint)
     except (ConfigError, DataError, RunError, StudentError, ValueError) as e:
         printer({"phase": "done"})               # the bars end their line before the error's
         _fail(str(e))
@@ -182,7 +185,12 @@ def load_run_config(run_dir: Path):
     from cotdistill.runner import RunError
 
     saved = run_dir / "config.yaml"
-    if not all(p.is_file() for p in (saved, run_dir / "summary.json", run_dir / "model" / "config.json")):
+    summary = run_dir / "summary.json"
+    if saved.is_file() and summary.is_file() and \
+            json.loads(summary.read_text(encoding="utf-8")).get("model_saved") is False:
+        raise RunError(f"{run_dir} is an untouched-student run (train.steps 0), which saves no model copy: "
+                       f"run it again with --keep-checkpoint (or $COTDISTILL_KEEP_CHECKPOINTS=1) to rescore it")
+    if not all(p.is_file() for p in (saved, summary, run_dir / "model" / "config.json")):
         raise RunError(f"{run_dir} holds no finished run (needs config.yaml, summary.json and model/): "
                        f"rescore a folder written by `cotdistill run`")
     data = read_config_file(saved) or {}

@@ -29,6 +29,11 @@ applying peft to it). Memory, in bytes, for P parameters of which T are trained:
 - A cell fits a GPU of G GiB when the total is at most HEADROOM x G GiB (the rest: CUDA context,
   allocator fragmentation, temporary buffers).
 
+Disk (`run_disk`): while a run trains, its resumable checkpoint holds the weights (P x bytes; LoRA
+adds its adapters, T x 4) and the AdamW state (T x 2 x 4), and the last two checkpoints are kept at
+once; the finished run keeps a copy of its model (P x bytes, adapters merged). Checkpoints are deleted
+when the run succeeds or is cancelled (cotdistill/runner.py: keep_checkpoint).
+
 Time: a cell trains steps x batch_size x grad_accum sequences of at most max_length tokens
 (`cell_tokens`, an upper bound: sequences are often shorter); GPU-hours = tokens / (tokens/s) / 3600,
 training only (evaluation not counted).
@@ -85,6 +90,14 @@ def cell_memory(shape: ModelShape, *, batch_size: int, max_length: int, dtype: s
         out["gathered"] = 2 * block * weight_bytes
     out["total_bytes"] = sum(out.values())
     return out
+
+
+def run_disk(parameters: int, trainable: int, *, dtype: str = "auto", lora: bool = False) -> dict[str, int]:
+    """Bytes on disk of one run: `checkpoint` (one resumable checkpoint: weights, LoRA adapters, AdamW
+    state), `peak` (the two checkpoints kept while it trains) and `model` (the copy it keeps)."""
+    weights = parameters * DTYPE_BYTES[dtype]
+    checkpoint = weights + (trainable * 4 if lora else 0) + trainable * 2 * 4
+    return {"checkpoint": checkpoint, "peak": 2 * checkpoint, "model": weights}
 
 
 def fits(memory: dict[str, int], gpu_gib: float) -> bool:
@@ -169,4 +182,5 @@ def estimate_cell(cfg, shape: ModelShape, *, device: str = "cuda", gpu_gib: floa
                          autocast_bf16=resolve_precision(t.precision, device) == "bf16",
                          devices=t.devices, sharded=t.distributed == "fsdp")
     return {"memory": memory, "fits": None if gpu_gib is None else fits(memory, gpu_gib),
+            "disk": run_disk(shape.parameters, shape.trainable, dtype=s.dtype, lora=s.lora is not None),
             "tokens": cell_tokens(t.steps, t.batch_size, t.grad_accum, s.max_length), **shape.as_dict()}

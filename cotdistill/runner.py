@@ -6,8 +6,8 @@ Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training 
 `predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
 overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
 (the trained student, loadable with `from_pretrained`; LoRA adapters are merged into its weights
-first, cotdistill.lora) and, while training, `checkpoint/` (deleted
-once the run succeeds). The data warnings also go out with the `start` event, before training.
+first, cotdistill.lora; the untouched student writes none, its summary says `model_saved: false`)
+and, while training, `checkpoint/` (deleted once the run succeeds, unless `keep_checkpoint`). The data warnings also go out with the `start` event, before training.
 A folder holding an unfinished run of the same configuration is resumed exactly from its newest
 checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
 {"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
@@ -94,14 +94,16 @@ def missing_artifact(out: Path, summary: dict | None = None, *, finished: bool =
     if not out.is_dir():
         return f"the run folder {out} vanished while the run was in progress"
     needed = ["config.yaml", "metrics.jsonl"]
+    model = summary is not None and summary.get("model_saved", True)     # older summaries: always saved
     if summary is not None:
-        needed += ["predictions.jsonl", "model/config.json"] + (["summary.json"] if finished else [])
+        needed += ["predictions.jsonl"] + (["model/config.json"] if model else []) + \
+            (["summary.json"] if finished else [])
     for name in needed:
         if not (out / name).is_file():
             return f"{out / name} vanished while the run was in progress"
     if summary is None:
         return None
-    if not any((out / "model").glob("*.safetensors")) and not any((out / "model").glob("*.bin")):
+    if model and not any((out / "model").glob("*.safetensors")) and not any((out / "model").glob("*.bin")):
         return f"{out / 'model'} holds no model weights: they vanished while the run was in progress"
     with open(out / "predictions.jsonl", encoding="utf-8") as f:
         n = sum(1 for line in f if line.strip())
@@ -114,6 +116,16 @@ def check_artifacts(out: Path, summary: dict | None = None, *, finished: bool = 
     """Raise ArtifactsMissing with missing_artifact's sentence, if any."""
     if (problem := missing_artifact(out, summary, finished=finished)) is not None:
         raise ArtifactsMissing(problem + ": run it again")
+
+
+KEEP_CHECKPOINTS = "COTDISTILL_KEEP_CHECKPOINTS"
+
+
+def keep_checkpoints() -> bool:
+    """Whether $COTDISTILL_KEEP_CHECKPOINTS asks to keep what a run deletes by default: its checkpoint
+    once it succeeded (and, in a job system, once it was cancelled), and the untouched student's model
+    copy. Set it to 1 (or true, yes) on the workers; it changes no result and no hash."""
+    return os.environ.get(KEEP_CHECKPOINTS, "").strip().lower() in ("1", "true", "yes")
 
 
 def runs_root() -> Path:
@@ -363,7 +375,7 @@ def _json_or_none(line: str) -> dict | None:
 def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = None,
         device: str | None = None, checkpoint_every: int | None = None,
         trackers: list[str] | None = None, dist=None,
-        before_write: Callable[[Path], None] | None = None) -> dict:
+        before_write: Callable[[Path], None] | None = None, keep_checkpoint: bool | None = None) -> dict:
     """Train and evaluate; returns the summary (also written to out/summary.json).
 
     `checkpoint_every` overrides cfg.train.checkpoint_every without changing the run's identity
@@ -380,10 +392,15 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
     and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
     A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed);
-    `dist` is that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned)."""
+    `dist` is that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned).
+    `keep_checkpoint` keeps `checkpoint/` once the run has succeeded (default: deleted) and has the
+    untouched student (train.steps 0) save its model copy too (default: none, its weights are the
+    student's own); None reads $COTDISTILL_KEEP_CHECKPOINTS (keep_checkpoints). Like
+    `checkpoint_every` it changes nothing else, and no hash."""
     from cotdistill import distributed
     from cotdistill.trackers import open_mirror, requested
     out = Path(out)
+    keep_checkpoint = keep_checkpoints() if keep_checkpoint is None else keep_checkpoint
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     distributed.check_supported(cfg.train, device)
     cfg.check_protocol()                         # a `before` run scored: refused before any work
@@ -499,18 +516,21 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
                "data_check": data_check, "data_warnings": data_check["warnings"],
                "environment": environment(device),
                **{k: v for k, v in cfg.identity(device).items() if k != "device"}}
+    summary["model_saved"] = fine_tune or keep_checkpoint
     emit({"phase": "save", "done": 1, "total": 3})
-    with write("model", out / "model"):
-        student.model.save_pretrained(out / "model")
-        student.tokenizer.save_pretrained(out / "model")
+    if summary["model_saved"]:
+        with write("model", out / "model"):
+            student.model.save_pretrained(out / "model")
+            student.tokenizer.save_pretrained(out / "model")
     emit({"phase": "save", "done": 2, "total": 3})
     check_artifacts(out, summary)                # before summary.json marks the folder finished
     with write("summary", out / "summary.json"):
         write_json(out / "summary.json", summary)
     emit({"phase": "save", "done": 3, "total": 3})
-    if fence is not None:
-        fence(out / "checkpoint")
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    if not keep_checkpoint:
+        if fence is not None:
+            fence(out / "checkpoint")
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
     if mirror is not None:
         mirror.finish(summary)
     emit({"phase": "done", "summary": summary})

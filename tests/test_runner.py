@@ -14,14 +14,14 @@ def test_smollm2_run_on_commonsenseqa(tmp_path):
     """The offline pretrained student: converted from the wheel's GGUF, trained, scored."""
     cfg = load_config(ROOT / "configs" / "cqa-after-smollm2-cpu.yaml",
                       ["data.n_train=16", "data.n_test=12", "train.steps=2", "train.batch_size=4",
-                       "eval.batch_size=4"])
+                       "eval.batch_size=4", "eval.all_modes=true"])
     summary = run(cfg, tmp_path / "run")
     assert summary["student"] == "smollm2-135m" and summary["n"] == 12 and summary["train_steps"] == 2
     assert 0 <= summary["accuracy_low"] <= summary["accuracy"] <= summary["accuracy_high"] <= 1
     rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert all(set(r["scores"]) == {"a", "b", "c", "d", "e"} for r in rows)
     assert all(r["scores"][r["predicted"]] == max(r["scores"].values()) for r in rows)
-    assert all(list(r["by_mode"]) == ["letter", "text", "calibrated"] for r in rows)   # eval.all_modes default
+    assert all(list(r["by_mode"]) == ["letter", "text", "calibrated"] for r in rows)   # eval.all_modes
     assert summary["scoring"] == "letter" and summary["accuracy"] == summary["accuracy_by_mode"]["letter"]
     assert summary["collapsed"] == (summary["collapse_reason"] is not None)
 
@@ -307,7 +307,7 @@ def test_an_untouched_student_is_evaluated_as_loaded(tmp_path, family, placement
         student = [f"student.name={tmp_path / 'student'}", "student.max_length=128"]
     cfg = load_config(None, UNTOUCHED + student + [f"placement={placement}", "seed=3"])
     events = []
-    summary = run(cfg, tmp_path / "run", callback=events.append)
+    summary = run(cfg, tmp_path / "run", callback=events.append, keep_checkpoint=True)   # keeps its model copy
     if family == "tiny":                                  # the seeded initialisation, as the runner builds it
         from cotdistill.runner import load_examples, seed_everything, tokenizer_texts
         from cotdistill.students import load_student
@@ -323,6 +323,33 @@ def test_an_untouched_student_is_evaluated_as_loaded(tmp_path, family, placement
     assert [e for e in events if e["phase"] == "train"] == []
     assert next(e for e in events if e["phase"] == "start")["total"] == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["fine_tuned"] is False
+    assert summary["model_saved"] is True
+
+
+def test_checkpoints_go_when_a_run_succeeds_unless_kept_and_the_untouched_student_saves_no_copy(
+        tmp_path, monkeypatch):
+    """By default a run that succeeded keeps its model but no checkpoint, and the untouched student
+    (train.steps 0) writes no model copy (its weights are the student's own); keep_checkpoint, or
+    $COTDISTILL_KEEP_CHECKPOINTS, keeps both. Either way the folder is complete and the hash the same."""
+    from cotdistill.runner import KEEP_CHECKPOINTS, missing_artifact
+    trained = load_config(None, UNTOUCHED + ["student.vocab_size=300", "student.max_length=128", "placement=none",
+                                             "train.steps=2", "train.batch_size=4", "train.warmup_steps=1"])
+    untouched = load_config(None, UNTOUCHED + ["student.vocab_size=300", "student.max_length=128",
+                                               "placement=none"])
+    monkeypatch.delenv(KEEP_CHECKPOINTS, raising=False)
+    plain = run(trained, tmp_path / "plain", device="cpu")
+    assert not (tmp_path / "plain" / "checkpoint").exists() and (tmp_path / "plain" / "model" / "config.json").is_file()
+    assert plain["model_saved"] is True
+    kept = run(trained, tmp_path / "kept", device="cpu", keep_checkpoint=True)
+    assert checkpoint_step(tmp_path / "kept" / "checkpoint") == 2 and kept["config_hash"] == plain["config_hash"]
+    bare = run(untouched, tmp_path / "bare", device="cpu")
+    assert bare["model_saved"] is False and not (tmp_path / "bare" / "model").exists()
+    assert missing_artifact(tmp_path / "bare", bare, finished=True) is None       # complete without a model
+    monkeypatch.setenv(KEEP_CHECKPOINTS, "1")
+    copied = run(untouched, tmp_path / "copied", device="cpu")
+    assert copied["model_saved"] is True and (tmp_path / "copied" / "model" / "config.json").is_file()
+    run(trained, tmp_path / "env", device="cpu")
+    assert checkpoint_step(tmp_path / "env" / "checkpoint") == 2
 
 
 def test_every_summary_records_its_environment(tmp_path):

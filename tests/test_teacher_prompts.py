@@ -67,6 +67,40 @@ def test_parse_multiple_choice(reply, rationale, label):
     assert tuple(make_prompt("multiple_choice").parse(reply, SKY)) == (rationale, label)
 
 
+FALL = Example(id="f", question="What makes an apple fall?", label="d",
+               choices=("wind", "magnetism", "friction", "gravity", "light"))
+
+
+@pytest.mark.parametrize("reply, rationale, label", [
+    ("(d) gravity. The answer is (d) gravity.", "(d) gravity.", "d"),       # SmolLM2's shape, issue 24
+    (" Things fall toward the Earth. The answer is (d).", "Things fall toward the Earth.", "d"),
+    ("Mass pulls mass. The correct answer is (d) gravity.", "Mass pulls mass.", "d"),
+    ("Gravity pulls it down!\nThe final answer is: gravity", "Gravity pulls it down!", "d"),
+    ("I think the answer is (a)? No. The answer is (d).", "I think the answer is (a)? No.", "d"),
+    ("Answer: (D)", None, "d"),
+    ("**Answer:** (d) gravity", None, "d"),
+    ("(d) gravity\nApples fall because of gravity.", None, "d"),              # an opening choice
+    (" (d)", None, "d"),
+    ("Gravity. So the answer is (d). The answer is (a).", "Gravity.", None),  # the prompt's marker; two letters
+    ("The answer is (f).", None, None),                                        # no choice f
+    ("Apples are red.", None, None),
+    ("(a) or (d), hard to say.", None, None),                                  # two letters in its first line
+])
+def test_parse_replies_without_the_prompts_marker(reply, rationale, label):
+    assert tuple(make_prompt("multiple_choice").parse(reply, FALL)) == (rationale, label)
+
+
+@pytest.mark.parametrize("example, reply, label", [
+    (WHALE, "Whales breathe air. The answer is no.", "no"),
+    (WHALE, "Answer: yes", "yes"),
+    (WHALE, "(a) yes", None),                                  # no opening choice for yes/no
+    (SUM, "40 and 2 make 42. The answer is 42.", "42"),
+    (SUM, "Answer: $42", "42"),
+])
+def test_parse_yes_no_and_numeric_without_the_marker(example, reply, label):
+    assert make_prompt(example.kind).parse(reply, example).teacher_label == label
+
+
 @pytest.mark.parametrize("example, reply, label", [
     (WHALE, "Whales are mammals. So the answer is no.", "no"),
     (WHALE, "So the answer is: Yes, it is.", "yes"),

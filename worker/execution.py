@@ -17,8 +17,9 @@ paused past the stale limit (SIGSTOP, a frozen VM) and resumed after another wor
 therefore stops without touching the finished folder. A database that stops answering for LEASE_S
 stops the run the same way (DatabaseLost, one log line: worker/outage.py); once the database is back,
 the reconciler re-queues the run, which resumes from its checkpoint. Checkpoints go to
-$COTDISTILL_ARTIFACTS/run-<id>/ (default: $COTDISTILL_HOME/artifacts), so a retried or recovered
-run resumes from its last good checkpoint; a corrupt one the core moved aside, and the step it resumed
+$COTDISTILL_ARTIFACTS/run-<id>/ (default: $COTDISTILL_HOME/artifacts), so a retried (failed) or
+recovered run resumes from its last good checkpoint; a run that succeeds or is cancelled leaves none
+(unless $COTDISTILL_KEEP_CHECKPOINTS); a corrupt one the core moved aside, and the step it resumed
 from, go to the run's history (table run_events, `cotdistill show RUN`). A run succeeds only when its
 folder is complete (cotdistill.runner.missing_artifact); otherwise it fails naming the missing path.
 """
@@ -40,8 +41,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from cotdistill.config import RunConfig, from_dict
 from cotdistill.runner import PHASES, ArtifactsMissing, WriteFailed, check_artifacts, missing_artifact
 from cotdistill.curves import curve_values
-from cotdistill.students import home
 from worker import state
+from worker.artifacts import artifacts_root, drop_checkpoint, run_dir  # noqa: F401 (also imported from here)
 from cotdistill.distributed import RanksLost
 from worker.guard import check_config_paths
 from worker.launch import GpuLocks, run_multi
@@ -73,14 +74,6 @@ class DatabaseLost(Exception):
 # Set by the worker's shutdown signal (worker/tasks.py): the running run is handed back at its next
 # step, with its checkpoint, instead of being finished or failed.
 SHUTDOWN = threading.Event()
-
-
-def artifacts_root() -> Path:
-    return Path(os.environ.get("COTDISTILL_ARTIFACTS") or home() / "artifacts")
-
-
-def run_dir(run_id: int) -> Path:
-    return artifacts_root() / f"run-{run_id}"
 
 
 class Heartbeat:
@@ -306,7 +299,7 @@ def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat,
         return work(), None
     except Stopped:
         beat.close()
-        if beat.ours:                            # cancelled: the checkpoint stays for a retry
+        if beat.ours:                            # cancelled (a run's checkpoint goes: drop_checkpoint)
             with sessions() as session:
                 state.finish(session, row_id, worker, "cancelled", error=state.CANCELLED, model=model,
                              attempt=attempt)
@@ -398,6 +391,8 @@ def _execute(sessions: sessionmaker, run_id: int, worker: str, locks: GpuLocks) 
         return summary, predictions
 
     result, outcome = supervise(sessions, run_id, worker, reporter, work)
+    if outcome == "cancelled":
+        drop_checkpoint(out)
     if outcome is not None:
         return outcome
     summary, predictions = result

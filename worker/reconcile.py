@@ -9,7 +9,7 @@ The database is the truth. The reconciler
 - re-queues running runs whose heartbeat went stale (their worker died) with attempt + 1, so that
   they resume from their last checkpoint, and fails them once MAX_ATTEMPTS is reached;
 - ends `cancelled` a stale running run whose cancel was requested (a cancel is final: it is never
-  queued again).
+  queued again, and its checkpoint is deleted unless $COTDISTILL_KEEP_CHECKPOINTS).
 """
 
 from __future__ import annotations
@@ -114,6 +114,10 @@ def recover_stale(session: Session, model=Run) -> dict:
             if done:
                 requeued.append(run.id)
     session.commit()
+    if model is Run and cancelled:              # a cancel is final: its checkpoint goes (as the worker's)
+        from worker.artifacts import drop_checkpoint, run_dir
+        for run_id in cancelled:
+            drop_checkpoint(run_dir(run_id))
     return {"requeued": requeued, "failed": failed, **({"cancelled": cancelled} if cancelled else {})}
 
 

@@ -1,7 +1,7 @@
 """`cotdistill up`: the embedded stack in one command.
 
 Migrates the database, starts the training worker(s) (queue `gpu`, one run at a time each), a light
-worker (queue `cpu`: previews, reconciling) and, when the app exists, the Streamlit app bound to
+worker (queue `cpu`: previews, reconciling, calibrations timed with a training worker's CPU threads) and, when the app exists, the Streamlit app bound to
 127.0.0.1. Each child runs in its own process group, so Ctrl-C reaches only this process, which then
 stops them: workers hand their running run back to the queue at its next training step (it resumes
 from its last checkpoint on the next `up`), the app stops, and anything that has not exited after a
@@ -81,6 +81,8 @@ class Stack:
         upgrade(database_url())
         for name, cmd in self.commands():
             env = worker_env(self.workers) if name.startswith("worker-gpu") else None
+            if name == "worker-cpu":             # its calibrations time runs as a training worker runs them
+                env = {**os.environ, "COTDISTILL_RUN_THREADS": worker_env(self.workers)["OMP_NUM_THREADS"]}
             self.children.append((name, subprocess.Popen(cmd, start_new_session=True, env=env)))
         click.echo(f"cotdistill up: database {database_url()}, broker {broker_url()}, "
                    f"{self.workers} training worker(s)")

@@ -98,6 +98,14 @@ def model_shapes(students: list[dict]) -> list[dict]:
     return shapes_of(students)
 
 
+@app.task(name="cotdistill.calibrate", ignore_result=False, acks_late=False)
+def calibrate(config: dict) -> dict:
+    """This machine's speed for a run of `config` before any has finished (queue `cpu`): a few training
+    steps and test questions timed (cotdistill/throughput.py), cached under $COTDISTILL_HOME."""
+    from worker.api.estimate import calibrate_here
+    return calibrate_here(config)
+
+
 @app.task(name="cotdistill.reconcile")
 def reconcile() -> dict:
     """Re-send queued runs that have no live message; recover runs whose worker died (queue `cpu`)."""

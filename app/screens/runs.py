@@ -1,6 +1,6 @@
-"""Runs: every run of an experiment (or every run) with its status, why it waits, how long it queued
-and ran, progress, loss curve, throughput, ETA, worker and attempt, and the experiment's expected
-duration, updated live; cancel, retry and re-queue; a failed run's error in place; and
+"""Runs: every run of an experiment (or every run) with its status, progress, phase, ETA (evaluation
+included) and accuracy first, then loss curve, throughput, why it waits, how long it queued and ran,
+worker and attempt, and the experiment's expected duration behind the whole queue, updated live; cancel, retry and re-queue; a failed run's error in place; and
 one finished run's answers label by label."""
 
 import streamlit as st
@@ -19,8 +19,8 @@ def live_runs() -> None:
         runs_view.no_runs(experiment)
         return
     runs_view.status_line(rows)
-    runs_view.expected_duration(experiment)
-    runs_view.table(rows)
+    est = runs_view.expected_duration(experiment)
+    runs_view.table(rows, est)
     runs_view.failed_errors(rows)
     runs_view.actions(rows, experiment)
 

@@ -32,22 +32,14 @@ st.subheader("Generation jobs")
 
 @st.fragment(run_every=jobs_view.REFRESH_S)
 def live_jobs() -> None:
+    """The jobs table, the picker and the picked job, read once per refresh: the job's state is the same
+    in all three (a picker drawn outside the refresh kept saying `running` after the job succeeded)."""
     rows = queries.jobs("generation")
     if not rows:
         teacher_view.no_jobs()
         return
     jobs_view.table(rows, teacher_view.job_columns, key="generation_jobs", formats=teacher_view.FORMATS)
-
-
-live_jobs()
-job = jobs_view.pick(queries.jobs("generation"), key=teacher_view.JOB_PICKER)
-if job is None:
-    st.stop()
-
-
-@st.fragment(run_every=jobs_view.REFRESH_S)
-def live_job(job_id: int) -> None:
-    job = next(j for j in queries.jobs("generation") if j["id"] == job_id)
+    job = jobs_view.pick(rows, key=teacher_view.JOB_PICKER)
     teacher_view.job_status(job)
     jobs_view.actions(job, key="teacher")
     jobs_view.error(job)
@@ -55,4 +47,4 @@ def live_job(job_id: int) -> None:
     teacher_view.outputs(job)
 
 
-live_job(job["id"])
+live_jobs()

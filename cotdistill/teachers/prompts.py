@@ -13,8 +13,9 @@ a field longer than its value:
 or 'Hint: the correct answer is (c).' plus a newline when rationalizing); `{gold}` (the gold
 answer as written in the reply, '(c)', 'yes', '42'; rationalizing only). The reply is expected to
 end with "<answer_marker> <answer>" ('So the answer is (c).'); text after the first '\\nQ:' (the
-model's own next few-shot question) is ignored. A reply without the marker or without a readable
-answer is unparsed: (rationale None, label None), never an error.
+model's own next few-shot question) is ignored. A reply without the marker is read by its last
+statement of an answer ('The answer is (d) gravity.', 'Answer: (d)') or an opening choice ('(d)
+gravity.'); one without a readable answer is unparsed: (rationale None, label None), never an error.
 """
 
 from __future__ import annotations
@@ -129,14 +130,49 @@ class Prompt:
                                     "gold_hint": hint, "choices": choices_text(example)})
 
     def parse(self, text: str | None, example: Example) -> Parsed:
-        """(rationale, teacher_label) of a reply; (None, None) where it cannot be read."""
+        """(rationale, teacher_label) of a reply; (None, None) where it cannot be read.
+
+        The answer follows the first `answer_marker` ('So the answer is (d).': the rationale is the text
+        before it). A reply without it is read by the last statement of an answer ('… The answer is
+        (d) gravity.', 'The correct answer is (d)', 'Answer: (d)': the rationale is the text before that
+        sentence), else by an opening choice ('(d) gravity. …': no rationale)."""
         head = (text or "").split(NEXT_QUESTION, 1)[0]
         at = head.lower().find(self.answer_marker.lower())
-        if at < 0:
-            return Parsed(None, None)
-        rationale = head[:at].strip() or None
-        answer = head[at + len(self.answer_marker):].strip().split("\n", 1)[0]
-        return Parsed(rationale, parse_answer(answer, example))
+        if at >= 0:
+            rationale = head[:at].strip() or None
+            answer = head[at + len(self.answer_marker):]
+        elif (found := _last_statement(head)) is not None:
+            at, end = found
+            rationale = head[:_sentence_start(head, at)].strip() or None
+            answer = head[end:]
+        else:
+            opening = OPENING_CHOICE.match(head)
+            if opening is None or example.kind != "multiple_choice":
+                return Parsed(None, None)
+            return Parsed(None, parse_answer(head.strip().split("\n", 1)[0], example))
+        return Parsed(rationale, parse_answer(answer.strip().split("\n", 1)[0], example))
+
+
+FALLBACK_MARKERS = re.compile(r"\banswer\s+is\b|\banswer\s*:", re.IGNORECASE)
+"""How a reply that lacks the prompt's marker states its answer: '… the answer is …', 'The correct
+answer is …', 'Answer: …'."""
+OPENING_CHOICE = re.compile(r"\s*\(\s*[A-Za-z]\s*\)")
+"""A reply that opens with its choice, '(d) gravity.'."""
+
+
+def _last_statement(head: str) -> tuple[int, int] | None:
+    """(start, end) of the last FALLBACK_MARKERS match in `head`, None if there is none."""
+    found = None
+    for match in FALLBACK_MARKERS.finditer(head):
+        found = (match.start(), match.end())
+    return found
+
+
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding position `at` starts: after the last '.', '!', '?' or line break."""
+    ends = [text.rfind(mark, 0, at) for mark in (". ", "! ", "? ", "\n")]
+    last = max(ends)
+    return 0 if last < 0 else last + 1
 
 
 def make_prompt(kind: str, *, template: str | None = None, template_file: str | Path | None = None,

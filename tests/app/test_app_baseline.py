@@ -16,13 +16,13 @@ def test_the_baseline_checkbox_adds_one_untouched_run_per_protocol_and_seed(tmp_
     use_fresh_database(tmp_path, monkeypatch)
     at = open_page()
     # The first experiment: placements none and after, perturbations none and filler, seeds 0, 1, 2: 9 runs.
-    assert plan(at) == {"Runs in the matrix": "9", "Already done (reused)": "0", "New runs": "9"}
+    assert plan(at) == {"Runs in the matrix": "9", "New runs": "9", "Reused": "0", "In this experiment": "0"}
     widget(at.checkbox, BASELINE).check().run()
     # + the untouched student per seed: none/after × none/filler are one run (scored alike): 3 more.
-    assert plan(at) == {"Runs in the matrix": "12", "Already done (reused)": "0", "New runs": "12"}
+    assert plan(at) == {"Runs in the matrix": "12", "New runs": "12", "Reused": "0", "In this experiment": "0"}
     widget(at.multiselect, "Placements").set_value(["none", "before", "after"]).run()
     # trained: none 3 + before 6 + after 6; untouched: none 3 + before 3 (generated: its own protocol)
-    assert plan(at) == {"Runs in the matrix": "21", "Already done (reused)": "0", "New runs": "21"}
+    assert plan(at) == {"Runs in the matrix": "21", "New runs": "21", "Reused": "0", "In this experiment": "0"}
     at.text_input(key="launch_name").input("with-baseline").run()
     widget(at.button, "Launch 21 new run(s)").click().run()
     assert not at.exception, [e.value for e in at.exception]

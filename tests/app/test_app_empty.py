@@ -39,14 +39,15 @@ def test_launch_page_plans_its_default_matrix(empty):
     # Defaults: the testbed (synthetic-count, 3 items, 2 colours), the tiny student, placements none
     # and after, perturbations none and filler, 3 seeds: 12 cells, label-only's filler cells are its
     # plain ones, so 9 runs.
-    assert metrics == {"Runs in the matrix": "9", "Already done (reused)": "0", "New runs": "9"}
+    assert metrics == {"Runs in the matrix": "9", "New runs": "9", "Reused": "0", "In this experiment": "0"}
     assert widget(at.button, "Launch 9 new run(s)").disabled is False
     assert any("12 cells, 3 of them identical" in c.value for c in at.caption)
     options = at.text_area(key="loader_options").value
     assert "n_items: 3" in options and "n_colours: 2" in options
     assert at.number_input[0] is not None and widget(at.number_input, "Training steps").value == FIRST_RUN_STEPS
-    assert ("Expected duration: unknown until one run has finished (9 new runs; nothing measured yet for "
-            in texts(at))
+    # nothing has run: a worker is asked to time this machine (none is up here, so it stays asked)
+    assert ("Expected duration: a worker is timing a few training steps and test questions of "
+            "synthetic-count · tiny · after; synthetic-count · tiny · none on this machine" in texts(at))
 
 
 def test_preview_without_a_worker_times_out_with_a_clear_message(empty, monkeypatch):
@@ -61,7 +62,7 @@ def test_launch_page_refuses_a_bad_matrix(empty):
     at = open_page()
     widget(at.multiselect, "Placements").set_value([]).run()
     assert any("choose at least one value for: placement" in e.value for e in at.error)
-    assert widget(at.button, "Launch 0 new run(s)").disabled
+    assert widget(at.button, "Launch").disabled
 
 
 def test_datasets_page_lists_provenance_and_unreadable_releases(empty, monkeypatch):

@@ -71,15 +71,17 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
     from worker import api
     at = open_page()
     fill_launch_form(at, "lab")
-    assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 4, "New runs": 0}
-    assert "An experiment named 'lab' exists" in texts(at)
+    assert plan(at) == {"Runs in the matrix": 4, "New runs": 0, "Reused": 0, "In this experiment": 4}
+    assert "Experiment 'lab' holds all 4 run(s): 0 queued or running, 4 finished. Nothing new to launch." in texts(at)
+    assert widget(at.button, "Nothing new to launch").disabled
 
     fill_launch_form(at, "lab-again", seeds="0, 1, 2")
-    assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    assert plan(at) == {"Runs in the matrix": 6, "New runs": 2, "Reused": 4, "In this experiment": 0}
     # both new cells' arms ran on the fixture's worker: their speed is known
     assert "Expected duration: about " in texts(at) and "(2 new runs, on 1 worker)." in texts(at)
+    assert "Launching queues 2 new run(s), 4 reused from identical finished runs." in texts(at)
     fill_launch_form(at, "lab-again")
-    assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 0 + 4, "New runs": 0}
+    assert plan(at) == {"Runs in the matrix": 4, "New runs": 0, "Reused": 4, "In this experiment": 0}
 
     at.toggle(key="show_preview").set_value(True).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -91,8 +93,9 @@ def test_launch_page_counts_existing_runs_previews_and_launches(lab):
     shares = [float(c.value.split("**")[1]) for c in at.caption if c.value.startswith("Label share of the loss")]
     assert len(shares) == 2 and shares[0] == 1.0 and 0 < shares[1] < 1      # token normalisation: none, after
 
-    widget(at.button, "Launch 0 new run(s)").click().run()
+    widget(at.button, "Launch: reuse 4 finished run(s)").click().run()
     assert "Launched experiment 'lab-again': 0 run(s) queued, 4 reused" in texts(at)
+    assert plan(at) == {"Runs in the matrix": 4, "New runs": 0, "Reused": 0, "In this experiment": 4}
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert links["Watch its runs"].query_string == "experiment=lab-again"
     assert links["Compare its arms"].query_string == "experiment=lab-again"
@@ -135,10 +138,10 @@ def test_launch_starts_from_an_existing_experiment(lab):
     assert widget(at.selectbox, "Evaluation").value == "score"
     assert yaml.safe_load(at.text_area(key="loader_options").value) == OPTIONS
     # the same choices make the same cells: all of them exist already
-    assert plan(at) == {"Runs in the matrix": 4, "Already done (reused)": 4, "New runs": 0}
+    assert plan(at) == {"Runs in the matrix": 4, "New runs": 0, "Reused": 4, "In this experiment": 0}
 
     widget(at.text_input, "Seeds").input("0, 1, 2").run()            # edit, then relaunch
-    assert plan(at) == {"Runs in the matrix": 6, "Already done (reused)": 4, "New runs": 2}
+    assert plan(at) == {"Runs in the matrix": 6, "New runs": 2, "Reused": 4, "In this experiment": 0}
     assert widget(at.text_input, "Seeds").value == "0, 1, 2"         # the edit survives the rerun
     at.selectbox(key="launch_from").set_value("(a new experiment)").run()      # back to the defaults
     from worker import api
@@ -245,6 +248,9 @@ def test_compare_page_pairs_two_arms(lab):
 def test_examples_page_shows_predictions_filters_and_the_trained_sequence(lab):
     from worker import api
     at = open_page("screens/examples.py", experiment="lab")
+    first_seeds = sorted(r["id"] for r in api.list_runs(experiment="lab") if r["seed"] == 0)
+    assert sorted(at.multiselect(key="examples_runs").value) == first_seeds        # one run per arm at first
+    at.multiselect(key="examples_runs").set_value(sorted(lab.ids)).run()
     preds = {(p["run_id"], p["example_id"]): p for p in api.predictions(lab.ids)}
     table = at.dataframe[0].value.set_index("example")
     assert len(table) == 12

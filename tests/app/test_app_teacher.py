@@ -69,6 +69,7 @@ def test_teacher_form_never_asks_for_a_key_and_starts_a_job_whose_outputs_appear
     assert widget(at.button, "Generate rationales").disabled
     at.text_input(key="teacher_key_env").input("").run()
 
+    at.selectbox(key="teacher_dataset").set_value("synthetic-count").run()    # the default: commonsenseqa-dsbs
     at.multiselect(key="teacher_splits_synthetic-count").set_value(["test"])
     at.number_input(key="teacher_n").set_value(5)
     at.text_area(key="teacher_options").input("n_test: 6")

@@ -169,12 +169,21 @@ def test_estimate_text():
         "Expected duration: about 2m 29s of work for one worker (3 runs left, 1 running), but no worker is taking "
         "runs now.")
     assert tables.estimate_text(est(unknown=["synthetic-count · tiny · before"], remaining_s=None)) == (
-        "Expected duration: unknown until one run has finished (3 runs left, 1 running; nothing measured yet "
-        "for synthetic-count · tiny · before).")
+        "Expected duration: unknown until one run has finished or a worker of queue `cpu` has timed this machine "
+        "(3 runs left, 1 running; nothing measured yet for synthetic-count · tiny · before).")
+    assert tables.estimate_text(est(unknown=["a · b · c"], measuring=["a · b · c"], remaining_s=None)) == (
+        "Expected duration: a worker is timing a few training steps and test questions of a · b · c on this "
+        "machine; the estimate follows (3 runs left, 1 running).")
+    assert tables.estimate_text(est(ahead=4, calibrated=3)) == (
+        "Expected to finish in about 1m 29s (from a calibration of this machine) (3 runs left, 1 running, on 2 "
+        "workers, after 4 runs of other experiments ahead of it).")
+    assert tables.estimate_text(est(running=0, ahead=1), planned=True) == (
+        "Expected duration: about 1m 29s (3 new runs, on 2 workers, behind 1 run already queued or running).")
     assert tables.estimate_text(est(runs_left=0, running=0)) is None
     assert tables.estimate_text(est(running=0), planned=True) == "Expected duration: about 1m 29s (3 new runs, on 2 workers)."
     assert tables.estimate_text(est(running=0, unknown=["a · b · c"], remaining_s=None), planned=True) == (
-        "Expected duration: unknown until one run has finished (3 new runs; nothing measured yet for a · b · c).")
+        "Expected duration: unknown until one run has finished or a worker of queue `cpu` has timed this machine "
+        "(3 new runs; nothing measured yet for a · b · c).")
 
 
 # ------------------------------------------------------------------------------------------ the Runs page
@@ -192,8 +201,8 @@ def test_runs_page_says_why_runs_wait_and_how_long_they_will_take(tmp_path, monk
     assert list(frame.loc[ids, "waiting for"]) == ["no worker for queue gpu"] * 2
     assert all(pd.isna(frame.loc[ids, "ran for"]))                    # drawn as —
     assert "No worker is taking training runs (queue `gpu`)" in texts(at)
-    assert ("Expected duration: unknown until one run has finished (2 runs left, 0 running; nothing measured yet "
-            "for synthetic-count · tiny · after)") in texts(at)
+    assert ("Expected duration: a worker is timing a few training steps and test questions of "
+            "synthetic-count · tiny · after on this machine; the estimate follows (2 runs left, 0 running).") in texts(at)
 
     # one run finishes (as a worker would write it): 100 steps at 1,000 tokens/step and 2,000 tokens/s
     finish_run(ids[0], {"accuracy": 0.5, "tokens_per_s": 2000.0, "train_seconds": 50.0, "train_steps": 100,

@@ -1,8 +1,9 @@
-"""The expected duration of an experiment from measured speed: exact values of each step."""
+"""The expected duration of an experiment from measured speed, or from a calibration of this machine before
+any run has finished, over the whole queue: exact values of each step."""
 
 import pytest
 
-from worker.estimate import estimate, makespan, measurement, pending, seconds_left
+from worker.estimate import estimate, makespan, measurement, pending, planned_seconds, schedule, seconds_left
 
 
 def config(placement="after", batch=8, steps=100, size="tiny", dataset="synthetic-count", accum=1):
@@ -57,8 +58,9 @@ def test_estimate_over_workers_and_when_unknown():
             pending(2, "arm1", config(), "queued", 0, None), pending(3, "arm1", config(), "queued", 0, None)]
     found = estimate(left, measured, workers=2)
     # running: 25 + 4 = 29 s; each queued: 6 + 50 + 4 = 60 s → worker A 60, worker B 29 + 60 = 89
-    assert found == {"runs_left": 3, "running": 1, "workers": 2, "measured_runs": 1, "unknown": [],
-                     "per_run_s": {1: 29.0, 2: 60.0, 3: 60.0}, "work_s": 149.0, "remaining_s": 89.0}
+    assert found == {"runs_left": 3, "running": 1, "workers": 2, "measured_runs": 1, "unknown": [], "calibrated": 0,
+                     "ahead": 0, "per_run_s": {1: 29.0, 2: 60.0, 3: 60.0}, "ends_s": {1: 29.0, 2: 60.0, 3: 89.0},
+                     "work_s": 149.0, "remaining_s": 89.0}
     assert estimate(left, measured, workers=0)["remaining_s"] is None
     assert estimate(left, measured, workers=0)["work_s"] == 149.0
     unknown = estimate(left + [pending(4, "b", config(placement="before"), "queued", 0, None)], measured, workers=1)
@@ -82,3 +84,68 @@ def test_an_untouched_student_run_needs_only_its_start_up_and_evaluation():
     assert seconds_left(pending(3, "arm1", config(placement="none", steps=10), "queued", 0, None), [m] + trained) == \
         6.0 + 10 * 1000 / 2000 + 4.0                            # the trained measurement alone gives the speed
     assert estimate([queued], [m], workers=1)["remaining_s"] == 10.0
+
+
+CALIBRATION = {"start_s": 5.0, "step_s": 0.5, "tokens_per_step": 1000.0, "tokens_per_s": 2000.0,
+               "eval_s_per_item": 0.02, "n_test": 300, "parameters": 521088, "trainable": 521088}
+"""What cotdistill.throughput.calibrate measured for an arm's settings here, injected."""
+
+
+def validating(steps=300, every=100, val_size=64, placement="after"):
+    return {**config(placement=placement, steps=steps), "eval": {"every": every, "val_size": val_size}}
+
+
+def test_before_any_run_has_finished_the_calibration_of_this_machine_gives_the_duration():
+    """No finished run: start-up + steps x seconds per step + the validations (every 100 steps and at the
+    last: 3 x 64 questions) + the 300 test questions, at the calibrated seconds per question."""
+    queued = pending(1, "arm1", validating(), "queued", 0, None, CALIBRATION)
+    assert seconds_left(queued, []) == 5.0 + 300 * 0.5 + 3 * 64 * 0.02 + 300 * 0.02          # 164.84 s
+    assert planned_seconds(CALIBRATION, validating()) == pytest.approx(164.84)
+    assert seconds_left(pending(1, "arm1", validating(every=0), "queued", 0, None, CALIBRATION), []) == \
+        5.0 + 150.0 + 6.0
+    halfway = pending(2, "arm1", validating(), "running", 150, {"phase": "train"}, CALIBRATION)
+    assert seconds_left(halfway, []) == 150 * 0.5 + 0.5 * 3 * 64 * 0.02 + 6.0             # no start-up: it started
+    training = pending(3, "arm1", validating(), "running", 290, {"phase": "train", "eta_s": 4.0}, CALIBRATION)
+    assert seconds_left(training, []) == 4.0 + 6.0         # its own ETA, then the evaluation: not "ETA 0s"
+    evaluating = pending(4, "arm1", validating(), "running", 300,
+                         {"phase": "evaluate", "phase_done": 100, "phase_total": 300}, CALIBRATION)
+    assert seconds_left(evaluating, []) == pytest.approx(4.0)             # 200 questions left at 0.02 s
+    paced = {"phase": "evaluate", "phase_done": 100, "phase_total": 300, "phase_eta_s": 9.5}
+    assert seconds_left(pending(5, "arm1", validating(), "running", 300, paced, CALIBRATION), []) == 9.5
+    found = estimate([queued, pending(6, "arm1", validating(), "queued", 0, None, CALIBRATION)], [], workers=1)
+    assert found["unknown"] == [] and found["calibrated"] == 2 and found["remaining_s"] == pytest.approx(2 * 164.84)
+    assert estimate([pending(1, "arm1", validating(), "queued", 0, None)], [], workers=1)["unknown"] == \
+        ["synthetic-count · tiny · after"]                                     # neither measured nor calibrated
+
+
+def test_a_finished_run_of_the_arm_is_preferred_to_the_calibration():
+    measured = [measurement("arm1", config(), SUMMARY, wall_s=60.0)]
+    queued = pending(1, "arm1", config(steps=200), "queued", 0, None, CALIBRATION)
+    assert seconds_left(queued, measured) == 6.0 + 200 * 1000 / 2000 + 4.0
+    assert estimate([queued], measured, workers=1)["calibrated"] == 0
+
+
+def test_runs_of_other_experiments_ahead_in_the_queue_count():
+    """The queue: experiment B's 2 runs (60 s each) were queued before A's run; one worker takes them
+    in order, so A's run ends after both; a run queued after A's does not delay it; a running run of
+    any experiment holds its worker first."""
+    measured = [measurement("arm1", config(), SUMMARY, wall_s=60.0)]      # a queued run of config(): 60 s
+    b1, b2 = (pending(i, "arm1", config(), "queued", 0, None, experiment_id=2) for i in (1, 2))
+    a = pending(3, "arm1", config(), "queued", 0, None, experiment_id=1)
+    late = pending(4, "arm1", config(), "queued", 0, None, experiment_id=2)
+    alone = estimate([a], measured, workers=1)
+    assert (alone["remaining_s"], alone["ahead"]) == (60.0, 0)
+    behind = estimate([b1, b2, a, late], measured, workers=1, mine={3})
+    assert (behind["remaining_s"], behind["ahead"], behind["work_s"], behind["runs_left"]) == (180.0, 2, 60.0, 1)
+    assert estimate([b1, b2, a, late], measured, workers=2, mine={3})["remaining_s"] == 120.0
+    running = pending(5, "arm1", config(), "running", 50, {"phase": "train", "eta_s": 100.0}, experiment_id=2)
+    assert estimate([running, a], measured, workers=1, mine={3})["remaining_s"] == 104.0 + 60.0
+    unknown = pending(6, "b", config(placement="before"), "queued", 0, None, experiment_id=2)
+    blocked = estimate([unknown, a], measured, workers=1, mine={3})
+    assert blocked["remaining_s"] is None and blocked["unknown"] == ["synthetic-count · tiny · before"]
+    assert estimate([a, unknown], measured, workers=1, mine={3})["remaining_s"] == 60.0   # behind it: not counted
+
+
+def test_schedule_gives_each_run_its_end():
+    assert schedule([5.0], [10.0, 10.0, 1.0], 2) == [5.0, 10.0, 15.0, 11.0]
+    assert schedule([], [3.0], 0) == [3.0]

@@ -65,14 +65,19 @@ def pause(proc, database_url: str) -> None:
         engine.dispose()
 
 
-def test_a_cancel_during_an_evaluation_longer_than_the_stale_limit_is_final(embedded):
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_cancel_during_an_evaluation_longer_than_the_stale_limit_is_final(embedded, keep):
     """Every evaluation batch takes 6 s (a patched worker), the stale limit is 3 s: the cancel, asked
     for while the first batch runs, ends the run `cancelled` after that batch; the run is never
     queued again and keeps attempt 0 (today its heartbeat stopped, the reconciler re-queued it as
-    attempt 1 and the cancel was forgotten)."""
+    attempt 1 and the cancel was forgotten). Its checkpoint (training had ended) goes with the cancel,
+    unless the worker has COTDISTILL_KEEP_CHECKPOINTS=1."""
+    from pathlib import Path
+
     from worker import api
     embedded.start_worker("w1", prelude="tests.worker.slow_eval",
-                          env={"COTDISTILL_TEST_EVAL_DELAY": "6", "COTDISTILL_STALE_AFTER": "3"})
+                          env={"COTDISTILL_TEST_EVAL_DELAY": "6", "COTDISTILL_STALE_AFTER": "3",
+                               "COTDISTILL_KEEP_CHECKPOINTS": "1" if keep else ""})
     [run_id] = api.submit_matrix({"name": "slow-eval", "base": {**embedded_base(), "eval": {
         "mode": "score", "batch_size": 4, "n_boot": 200}}, "factors": {"seed": [0]}})["queued"]
     run = embedded.wait([run_id], (), until=lambda r: r["status"] == "running"
@@ -90,6 +95,9 @@ def test_a_cancel_during_an_evaluation_longer_than_the_stale_limit_is_final(embe
     assert (detail["status"], detail["attempt"], detail["error"]) == ("cancelled", 0, "cancelled by request")
     assert detail["progress"]["phase"] == "evaluate" and detail["progress"]["phase_done"] < 12
     assert re.search(r"'requeued': \[\d", embedded.logs()) is None          # the reconciler never took it
+    checkpoint = Path(detail["artifact_uri"]) / "checkpoint"
+    assert (Path(detail["artifact_uri"]) / "metrics.jsonl").is_file()
+    assert checkpoint.exists() == keep, sorted(p.name for p in Path(detail["artifact_uri"]).iterdir())
 
 
 def embedded_base() -> dict:

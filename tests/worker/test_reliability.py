@@ -81,7 +81,7 @@ def test_cancel_while_running_frees_the_worker(embedded):
     embedded.wait([next_run], "succeeded", timeout=120)
     detail = api.run_detail(long_run)
     assert detail["error"] == "cancelled by request" and detail["step"] < 2000
-    # A cancelled run can be retried: it continues from its checkpoint (cancelled again here).
+    # A cancelled run can be retried: it starts afresh, its checkpoint went with the cancel (cancelled again here).
     assert api.retry(long_run)["queued"]
     embedded.wait([long_run], (), until=lambda r: r["status"] == "running", timeout=60)
     assert api.cancel(long_run) == "running"

@@ -111,3 +111,145 @@ def estimate_matrix(matrix: str | Path | dict, *, gpu_gib: float = 80.0, tokens_
             "unknown": sum(c["fits"] is None for c in cells),
             "gpu_hours": sum(known) if known and len(known) == len(cells) else None,
             "gpu_hours_known_cells": len(known)}
+
+
+# ------------------------------------------------------------------------------------------ calibrations
+
+CALIBRATIONS = "calibrations"
+"""Folder under $COTDISTILL_HOME of the calibrations this process has received, one JSON file each."""
+RESEND_AFTER_S = 900.0
+"""A calibration asked for and not answered within this long is asked for again."""
+_ASKED: dict[tuple[str, str], tuple[str, float]] = {}
+"""(home, settings key) → (the task id of the request, when it was sent): requests in flight from
+this process (the home names the broker and result store they went through)."""
+
+
+def settings_key(config: dict) -> str:
+    """What a calibration of `config` is filed under here: its settings that cost time (the worker
+    adds its device and threads: cotdistill.throughput.calibration_key)."""
+    from cotdistill.throughput import calibration_key
+    return calibration_key(config, "worker", 0)
+
+
+def _calibration_file(key: str) -> Path:
+    from cotdistill.students import home
+    return home() / CALIBRATIONS / f"{key}.json"
+
+
+def cached_calibration(config: dict) -> dict | None:
+    """The calibration of `config`'s settings this process has, or None."""
+    path = _calibration_file(settings_key(config))
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    from cotdistill.throughput import CALIBRATION_VERSION
+    return found if found.get("version") == CALIBRATION_VERSION else None
+
+
+def store_calibration(config: dict, found: dict) -> None:
+    """File a calibration of `config`'s settings (written whole or not at all)."""
+    import os
+    path = _calibration_file(settings_key(config))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(found), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def calibrations(configs: list[dict], *, ask: bool = True) -> tuple[dict[str, dict], list[str]]:
+    """({settings key: calibration} of the configs whose calibration is here, [settings keys being
+    measured]). With `ask`, each missing one is asked of a worker on the `cpu` queue (once; again after
+    RESEND_AFTER_S), and an answer that has come in since is filed. Never waits for a worker."""
+    import time
+    found, measuring = {}, []
+    for config in configs:
+        key = settings_key(config)
+        if key in found or key in measuring:
+            continue
+        cached = cached_calibration(config)
+        if cached is None and ask:
+            cached = _collect(config, key)
+        if cached is not None:
+            found[key] = cached
+            continue
+        if not ask:
+            continue
+        sent = _ASKED.get(_asked(key))
+        if sent is None or time.monotonic() - sent[1] > RESEND_AFTER_S:
+            try:
+                sent = _ASKED[_asked(key)] = (_send_calibration(config), time.monotonic())
+            except Exception:                    # no broker here: nothing to measure with
+                continue
+        if sent[0]:                              # "": it failed lately (the run will say why)
+            measuring.append(key)
+    return found, measuring
+
+
+def _asked(key: str) -> tuple[str, str]:
+    from cotdistill.students import home
+    return str(home()), key
+
+
+def _send_calibration(config: dict) -> str:
+    from worker.celery_app import CPU_QUEUE, get_app
+    from worker.guard import check_config_paths
+    check_config_paths(config)
+    return get_app().send_task("cotdistill.calibrate", args=[config], queue=CPU_QUEUE).id
+
+
+def _collect(config: dict, key: str) -> dict | None:
+    """The answer to this process's request for `key`, filed, if it has come; a failed request is
+    forgotten (asked again later)."""
+    sent = _ASKED.get(_asked(key))
+    if sent is None or not sent[0]:
+        return None
+    from worker.celery_app import get_app
+    result = get_app().AsyncResult(sent[0])
+    try:
+        if not result.ready():
+            return None
+        found = result.get(timeout=1, propagate=False)
+        result.forget()
+    except Exception:                            # the result store cannot be read now: ask later
+        return None
+    if not isinstance(found, dict) or "step_s" not in found:   # it failed: not asked again for a while
+        import time
+        _ASKED[_asked(key)] = ("", time.monotonic())
+        return None
+    _ASKED.pop(_asked(key), None)
+    store_calibration(config, found)
+    return found
+
+
+def calibrate_here(config: dict) -> dict:
+    """cotdistill.throughput.calibrate of `config` in this process (a worker), with the CPU threads a
+    training worker of this machine uses ($COTDISTILL_RUN_THREADS, set by `cotdistill up`), cached
+    under $COTDISTILL_HOME by its full key (settings, device, threads)."""
+    import os
+
+    import torch
+
+    from cotdistill.config import RunConfig, from_dict
+    from cotdistill.throughput import calibrate, calibration_key
+    from worker.guard import check_config_paths
+    check_config_paths(config)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    threads = int(os.environ.get("COTDISTILL_RUN_THREADS") or 0) or torch.get_num_threads()
+    path = _calibration_file("device-" + calibration_key(config, device, threads))
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        store_calibration(config, found)
+        return found
+    except (OSError, ValueError):
+        pass
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        found = calibrate(from_dict(RunConfig, config), device=device)
+    finally:
+        torch.set_num_threads(before)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(found), encoding="utf-8")
+    store_calibration(config, found)
+    return found

@@ -207,17 +207,61 @@ def list_runs(experiment: str | int | None = None, run_ids: list[int] | None = N
 MEASURED_RUNS = 500                 # the latest finished runs whose speed the estimate reads
 
 
-def experiment_estimate(experiment: str | int) -> dict:
-    """How long the experiment's unfinished runs still need (worker/estimate.py says how): measured
-    from the latest finished runs of this system, over the live workers of the gpu queue. Keys:
-    remaining_s (None when unknown or no worker), work_s, runs_left, running, workers, measured_runs,
-    unknown (arms with no measured run), per_run_s."""
+def experiment_estimate(experiment: str | int | None = None) -> dict:
+    """How long the experiment's unfinished runs still need (worker/estimate.py says how; None: every
+    unfinished run), over the whole queue: running runs and the runs of other experiments queued ahead
+    of its last one count. Measured from the latest finished runs of this system, else from a
+    calibration of this machine (asked of a `cpu` worker when missing; `measuring` lists the runs
+    waiting for one). Keys: remaining_s (None when unknown or no worker), work_s, runs_left, running,
+    workers, measured_runs, unknown, measuring, calibrated, ahead, per_run_s, ends_s (run id → seconds
+    until it ends: a running run's ETA with its evaluation, a queued run's end behind the queue)."""
     from worker import estimate
     with session() as s:
-        e = _experiment(s, experiment)
-        left = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress)
-                for run, _ in _cells(s, e) if run.status in ("queued", "running")]
-        return estimate.estimate(left, _measured(s), workers=_run_capacity(s))
+        queue = _queue(s)
+        if experiment is None:
+            mine = {run.id for run in queue}
+        else:
+            e = _experiment(s, experiment)
+            mine = {run.id for run, _ in _cells(s, e) if run.status in ("queued", "running")}
+        measured = _measured(s)
+        pending = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress,
+                                    experiment_id=run.experiment_id) for run in queue]
+        measuring = _calibrate(pending, [run.config for run in queue], measured)
+        workers = _run_capacity(s)
+    found = estimate.estimate(pending, measured, workers=workers, mine=mine)
+    return {**found, "measuring": sorted({p["label"] for p in pending if p["id"] in measuring
+                                          and p["label"] in found["unknown"]})}
+
+
+def _queue(s: Session) -> list[Run]:
+    """Every run not finished, in the order the workers take them: running runs (by start), then
+    queued ones in the order they were sent (worker/presence.py orders the queue the same way)."""
+    from worker.presence import aware
+    rows = s.scalars(select(Run).where(Run.status.in_(("queued", "running")))).all()
+    running = sorted((r for r in rows if r.status == "running"), key=lambda r: (aware(r.started_at) is None,
+                                                                                aware(r.started_at) or 0, r.id))
+    queued = sorted((r for r in rows if r.status == "queued"),
+                    key=lambda r: (aware(r.enqueued_at or r.created_at), r.id))
+    return running + queued
+
+
+def _calibrate(pending: list[dict], configs: list[dict], measured: list[dict]) -> set[int]:
+    """Give each pending run that no finished run measures its calibration, when this process has it
+    (worker/api/estimate.py: calibrations, which asks a worker for the missing ones); returns the ids
+    of the runs whose calibration is being measured."""
+    from worker import estimate
+    from worker.api.estimate import calibrations, settings_key
+    need = [(p, c) for p, c in zip(pending, configs) if estimate.basis(p, measured) is None]
+    if not need:
+        return set()
+    found, measuring = calibrations([c for _, c in need])
+    waiting = set()
+    for p, c in need:
+        key = settings_key(c)
+        p["calibration"] = found.get(key)
+        if key in measuring:
+            waiting.add(p["id"])
+    return waiting
 
 
 def _measured(s: Session) -> list[dict]:
@@ -462,28 +506,91 @@ def _basis(preds: list[dict], pairs: list[tuple[int, int]]) -> dict:
 
 def launch_options() -> dict:
     """What a launch form may offer, as plain data: placements, perturbation kinds with their default
-    parameters, perturbation levels, loss normalisations, the built-in student sizes and the default
-    run config (so the app imports no science)."""
+    parameters, perturbation levels, loss normalisations, the built-in student sizes, the default
+    run config (so the app imports no science), the first experiment (`first_run`, with `claims`:
+    what it should show) and the presets (cotdistill.testbed's PRESETS, if it has any, then
+    cotdistill.presets'): [{key, title, shows, expected, matrix}]."""
+    from cotdistill import testbed
     from cotdistill.config import LEVELS, LOSS_NORMALIZATIONS, PLACEMENTS, RunConfig, from_dict
     from cotdistill.perturbations import DEFAULT_PARAMS
+    from cotdistill.presets import PRESETS
     from cotdistill.students import SMOLLM2, TINY_SIZES
-    from cotdistill.testbed import FIRST_RUN
+    FIRST_RUN = testbed.FIRST_RUN
     first = {"data_options": dict(FIRST_RUN["base"]["data"]["options"]), "placements": list(FIRST_RUN["placements"]),
-             "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"])}
+             "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"]),
+             "dataset": FIRST_RUN["base"]["data"]["name"], "student": dict(FIRST_RUN["base"]["student"])}
+    shows = getattr(testbed, "FIRST_RUN_SHOWS", None)
+    first["claims"] = [shows] if isinstance(shows, str) else list(shows or claims(first["placements"],
+                                                                                  first["perturbations"]))
+    presets = [p for key, spec in (getattr(testbed, "PRESETS", None) or {}).items()
+               if (p := _preset(key, spec)) is not None]
+    presets += [p for key, spec in PRESETS.items() if (p := _preset(key, spec)) is not None]
     return {"placements": list(PLACEMENTS), "perturbations": {k: dict(v) for k, v in DEFAULT_PARAMS.items()},
             "levels": list(LEVELS), "loss_normalizations": list(LOSS_NORMALIZATIONS),
             "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2],
             # The form starts on the first experiment: the testbed's student and training settings.
             "defaults": from_dict(RunConfig, {k: v for k, v in FIRST_RUN["base"].items() if k != "data"}).to_dict(),
-            "first_run": first}
+            "first_run": first, "presets": presets}
+
+
+CLAIMS = {("after", "none"): "`after` (the rationale after the label) beats label-only across seeds, the study's "
+                             "first claim",
+          ("before", "none"): "`before` (the rationale, then the label) is shown beside it",
+          ("after", "shuffle"): "`after · shuffle`, the rationale's words shuffled, keeps most of the gain "
+                                "(the second claim)",
+          ("after", "key_tokens"): "`after · key_tokens`, a few key tokens of the rationale, gives the same "
+                                   "gain (the third claim)",
+          ("after", "filler"): "`after · filler`, filler instead of the rationale, does not beat label-only "
+                               "(a negative control)",
+          ("after", "mismatch"): "`after · mismatch`, another question's rationale, shows how much of the gain "
+                                 "is the question's own facts"}
+"""What each arm of a matrix with a label-only arm is there to show (the Launch page's third line)."""
+
+
+def claims(placements: list[str], perturbations: list[str]) -> list[str]:
+    """What a matrix of these placements and perturbation kinds should show, one phrase per arm it has
+    a claim for, in CLAIMS' order (label-only is the reference of them all)."""
+    if "none" not in placements:
+        return []
+    arms = {(p, k) for p in placements for k in perturbations}
+    return [text for arm, text in CLAIMS.items() if arm in arms]
+
+
+def _preset(key: str, spec: dict) -> dict | None:
+    """A preset as the Launch page offers it: {key, title, shows, expected, matrix: {name, base,
+    factors}}, from a spec holding a `matrix` ({base, factors}) or the first experiment's shape (base
+    with data and student, placements, perturbations, seeds); None for a spec of neither shape."""
+    import copy
+    if isinstance(spec.get("matrix"), dict) and "factors" in spec["matrix"]:
+        matrix = copy.deepcopy(spec["matrix"])
+    elif {"base", "placements", "perturbations", "seeds"} <= set(spec):
+        base = copy.deepcopy(spec["base"])
+        data, student = base.pop("data", {}), base.pop("student", None)
+        matrix = {"base": {**base, "data": {k: v for k, v in data.items() if k != "name"}},
+                  "factors": {"data.name": [data.get("name", "synthetic-count")],
+                              **({"student": [student]} if student else {}),
+                              "placement": list(spec["placements"]),
+                              "perturbation": [p if isinstance(p, dict) else {"kind": p} for p in spec["perturbations"]],
+                              "seed": list(spec["seeds"])}}
+    else:
+        return None
+    expected = spec.get("expected")
+    if not expected and isinstance(spec.get("expected_s"), (int, float)):
+        expected = f"about {max(1, round(spec['expected_s'] / 60))} min"
+    return {"key": key, "title": spec.get("title") or key, "shows": spec.get("shows") or spec.get("description") or "",
+            "expected": expected or "", "matrix": {"name": key, **matrix}}
 
 
 def plan_matrix(matrix: dict) -> dict:
-    """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells, how
-    many already exist (a run of the same experiment queued, running or done, or an identical config
-    that succeeded anywhere and is reused), how many would run, the first cell's resolved config
-    (for a preview), and `estimate`, how long the new runs would take on the live workers
-    (worker/estimate.py; runs already queued are not counted). Raises ConfigError for a bad matrix."""
+    """What submitting a matrix ({name, base, factors}) would do, without submitting: its cells and
+    distinct runs; of those, how many the experiment of that name already holds (`in_experiment`, with
+    `queued`: how many of those are queued or running), how many an identical succeeded run elsewhere
+    would serve (`reused`), how many would run (`new`); `existing` = in_experiment + reused; the first
+    cell's resolved config (for a preview); `estimate`, when the new runs would be done on the live
+    workers, behind every run already queued or running (worker/estimate.py; `measuring`: runs
+    waiting for a calibration of this machine); `disk`, what one new run writes (checkpoint while it
+    trains, model copy it keeps), when a calibration or finished run tells the student's size.
+    Raises ConfigError for a bad matrix."""
     from worker import estimate
     from worker.experiments import expand, matrix_of
     m = matrix_of(matrix)
@@ -492,23 +599,73 @@ def plan_matrix(matrix: dict) -> dict:
     with session() as s:
         done = set(s.scalars(select(Run.config_hash).where(Run.config_hash.in_(hashes),
                                                            Run.status == "succeeded")).all())
-        mine = set(s.scalars(select(Run.config_hash).join(Experiment)
-                             .where(Experiment.name == m.name, Run.config_hash.in_(hashes),
-                                    Run.status.in_(("queued", "running", "succeeded")))).all())
-        new, seen = [], set()
+        active = set(s.scalars(select(Run.config_hash).where(Run.config_hash.in_(hashes),
+                                                             Run.status.in_(("queued", "running")))).all())
+        mine = dict(s.execute(select(Run.config_hash, Run.status).join(Experiment)
+                              .where(Experiment.name == m.name, Run.config_hash.in_(hashes),
+                                     Run.status.in_(("queued", "running", "succeeded")))).all())
+        experiment = s.scalar(select(Experiment).where(Experiment.name == m.name))
+        for cell in (experiment.cells or []) if experiment else []:     # its cells served by reused or
+            h = cell["config_hash"]                                      # shared runs of other experiments
+            if h in hashes and h not in mine and (h in done or h in active):
+                mine[h] = "succeeded" if h in done else "queued"
+        queue = _queue(s)
+        ahead = [estimate.pending(run.id, arm_key(run.config), run.config, run.status, run.step, run.progress)
+                 for run in queue]
+        new, configs, seen = [], [], set()
         for i, ((_, cfg), h) in enumerate(zip(cells, hashes)):
             if h not in done and h not in mine and h not in seen:
                 seen.add(h)
                 config = cfg.to_dict()
                 new.append(estimate.pending(-1 - i, arm_key(config), config, "queued", 0, None))
-        expected = estimate.estimate(new, _measured(s), workers=_run_capacity(s))
+                configs.append(config)
+        measured = _measured(s)
+        measuring = _calibrate(ahead + new, [run.config for run in queue] + configs, measured)
+        expected = estimate.estimate(ahead + new, measured, workers=_run_capacity(s), mine={p["id"] for p in new})
+        disk = _disk(s, new, configs)
     from worker.experiments import CONFIRM_ABOVE
     distinct = list(dict.fromkeys(hashes))   # identical cells (e.g. label-only × perturbations) run once
-    existing = sum(h in done or h in mine for h in distinct)
+    in_experiment = sum(h in mine for h in distinct)
+    reused = sum(h in done and h not in mine for h in distinct)
+    expected["measuring"] = sorted({p["label"] for p in ahead + new if p["id"] in measuring
+                                    and p["label"] in expected["unknown"]})
     return {"cells": len(cells), "runs": len(distinct), "duplicates": len(cells) - len(distinct),
-            "existing": existing, "new": len(distinct) - existing,
-            "confirm_above": CONFIRM_ABOVE, "estimate": {k: v for k, v in expected.items() if k != "per_run_s"},
+            "in_experiment": in_experiment, "queued": sum(mine.get(h) in ("queued", "running") for h in distinct),
+            "reused": reused, "existing": in_experiment + reused, "new": len(distinct) - in_experiment - reused,
+            "confirm_above": CONFIRM_ABOVE, "estimate": {k: v for k, v in expected.items() if k not in ("per_run_s", "ends_s")},
+            "disk": disk,
             "first_config": cells[0][1].to_dict() if cells else None}
+
+
+def _disk(s: Session, new: list[dict], configs: list[dict]) -> dict | None:
+    """The largest of the new runs' disk needs (cotdistill.estimate.run_disk), from the student's size
+    as its calibration or a succeeded run of the same student recorded it, with the student's name;
+    None when no size is known."""
+    import json as _json
+
+    from cotdistill.estimate import run_disk
+    sizes, recorded = [], None
+    for p, config in zip(new, configs):
+        student = config.get("student") or {}
+        size = p.get("calibration")
+        if not (size and size.get("parameters")):
+            if recorded is None:
+                recorded = {}
+                for cfg, summary in s.execute(select(Run.config, Run.summary).where(Run.status == "succeeded")
+                                              .order_by(Run.id.desc()).limit(MEASURED_RUNS)).all():
+                    if (summary or {}).get("fine_tuned") and summary.get("parameters"):
+                        recorded.setdefault(_json.dumps(cfg.get("student"), sort_keys=True),
+                                            {"parameters": summary["parameters"],
+                                             "trainable": summary.get("trainable_parameters") or summary["parameters"]})
+            size = recorded.get(_json.dumps(student, sort_keys=True))
+        if not size:
+            continue
+        disk = run_disk(size["parameters"], size["trainable"], dtype=student.get("dtype") or "auto",
+                        lora=student.get("lora") is not None)
+        if (config.get("train") or {}).get("steps") == 0:        # the untouched student writes neither
+            disk = {key: 0 for key in disk}
+        sizes.append({**disk, "student": student.get("name")})
+    return max(sizes, key=lambda d: d["peak"] + d["model"]) if sizes else None
 
 
 def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) -> dict[int, dict]:
