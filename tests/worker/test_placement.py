@@ -49,6 +49,9 @@ def test_gpu_lists_are_parsed_or_refused_with_the_flag_named():
 def test_gpus_0_1_pins_two_workers_and_a_two_device_run_takes_both_and_survives_a_killed_rank(
         tmp_path, monkeypatch, engine):
     stack = JobStack(tmp_path, monkeypatch)
+    # The killed rank is noticed by the launcher (RanksLost), not by a stale heartbeat: a long stale
+    # limit keeps a CPU-starved heartbeat (2 gloo ranks and 2 workers on 2 cores) from adding an attempt.
+    stack.env["COTDISTILL_STALE_AFTER"] = "60"
     log = open(stack.home / "supervisor.log", "ab")
     sup = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "--gpus", "0,1", "--name", "box"],
                            cwd=ROOT, env=stack.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
