@@ -34,6 +34,12 @@ A rank that raises writes `error-<rank>.txt` beside EVENTS and exits 1 (the call
 that message); a rank that dies without one (kill -9, the OOM killer), whose peers then fail in a
 collective (`peer-<rank>.txt`, not an error of theirs), ends in RanksLost, which a job system treats
 as a lost worker: it requeues the run, which resumes from its checkpoint.
+
+One writer per run folder: every launch writes a fresh token to `dist/owner` and gives it to its
+ranks (COTDISTILL_RUN_OWNER); before each write into the run folder (rank 0's results and checkpoints,
+every rank's RNG state) a rank compares the two, and a rank whose launch has been superseded (a
+paused or cut-off worker whose run another attempt has taken over and relaunched) exits at once
+without writing anything, not even its error file. The launcher then raises Superseded.
 """
 
 from __future__ import annotations
@@ -53,10 +59,32 @@ from typing import Callable
 import torch
 
 EVENTS = "events.jsonl"
+OWNER = "owner"
+OWNER_ENV = "COTDISTILL_RUN_OWNER"
+SUPERSEDED_EXIT = 3
 
 
 class RanksLost(RuntimeError):
     """A rank died without an error of its own (killed): the run can resume from its checkpoint."""
+
+
+class Superseded(RuntimeError):
+    """Another launch (a later attempt) owns this run folder: this one stopped without writing."""
+
+
+def owner_fence(folder: Path, token: str | None) -> Callable[[Path | None], None]:
+    """before_write for a rank: raise Superseded unless `folder/owner` still holds this launch's token."""
+    def fence(path: Path | None = None) -> None:
+        if token is None:
+            return
+        try:
+            current = (folder / OWNER).read_text(encoding="utf-8").strip()
+        except OSError:
+            current = None
+        if current != token:
+            raise Superseded(f"another attempt owns the run folder (token {current!r}, ours {token!r}); "
+                             f"not writing {path}")
+    return fence
 
 
 def check_supported(train_cfg, device: str) -> None:
@@ -155,6 +183,7 @@ class DDP(Single):
         self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
         self.is_main = self.rank == 0
+        self.fence: Callable[[Path | None], None] | None = None    # set by rank_main (owner token)
         if torch.cuda.is_available():
             torch.cuda.set_device(self.local_rank)
             self.device = f"cuda:{self.local_rank}"
@@ -201,6 +230,8 @@ class DDP(Single):
             self.barrier()
 
     def save_rng(self, path: Path, step: int) -> None:
+        if self.fence is not None:
+            self.fence(path)
         path.mkdir(parents=True, exist_ok=True)
         state = {"step": step, "torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state() if self.device.startswith("cuda") else None}
@@ -318,6 +349,11 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
     die_with_parent()
     folder = Path(events).parent
     rank = int(os.environ.get("RANK", 0))
+    fence = owner_fence(folder, os.environ.get(OWNER_ENV))
+    try:
+        fence(folder)
+    except Superseded:
+        return SUPERSEDED_EXIT
     (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
     ctx = None
     try:
@@ -325,6 +361,7 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
         from cotdistill.runner import run
         cfg = from_dict(RunConfig, read_config_file(config_path))
         ctx = FSDP() if cfg.train.distributed == "fsdp" else DDP()
+        ctx.fence = fence
         emit = None
         if ctx.is_main:
             stream = open(events, "a", encoding="utf-8")
@@ -332,10 +369,17 @@ def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | N
             def emit(event: dict) -> None:
                 stream.write(json.dumps(event, default=str) + "\n")
                 stream.flush()
-        run(cfg, Path(out), callback=emit, device=ctx.device, checkpoint_every=checkpoint_every, dist=ctx)
+        run(cfg, Path(out), callback=emit, device=ctx.device, checkpoint_every=checkpoint_every, dist=ctx,
+            before_write=fence)
         ctx.close()
         return 0
+    except Superseded:
+        return SUPERSEDED_EXIT                      # another launch owns the folder: write nothing
     except BaseException as e:                      # noqa: BLE001 - reported to the launcher, then exit 1
+        try:
+            fence(folder)
+        except Superseded:
+            return SUPERSEDED_EXIT                  # a peer left because it was superseded
         from cotdistill.runner import RunError
         text = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
         # A collective that failed because another rank vanished is that rank's death, not our error.
@@ -397,6 +441,11 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     for old in [*folder.glob("error-*.txt"), *folder.glob("peer-*.txt"), *folder.glob("rank*.pid"),
                 folder / EVENTS]:
         old.unlink(missing_ok=True)
+    import uuid
+    token = uuid.uuid4().hex
+    owner = folder / OWNER                      # this launch owns the folder from now on (see the top)
+    owner.with_suffix(".tmp").write_text(token, encoding="utf-8")
+    os.replace(owner.with_suffix(".tmp"), owner)
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False), encoding="utf-8")
     events = folder / EVENTS
@@ -405,7 +454,7 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     package_root = str(Path(__file__).resolve().parents[1])       # the ranks import this very package
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(torchrun_command(cfg.train.devices, config_path, out, events, checkpoint_every),
-                            env={**os.environ, "PYTHONPATH": path, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": path, **(env or {}), OWNER_ENV: token}, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=die_with_parent)
     summary = None
     try:
@@ -431,6 +480,10 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     finally:
         log.close()
     errors = sorted(folder.glob("error-*.txt"))
+    try:
+        owner_fence(folder, token)(out)
+    except Superseded as e:
+        raise Superseded(f"the {cfg.train.devices}-process run stopped: {e}") from None
     if proc.returncode != 0 or summary is None:
         tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
         if errors:

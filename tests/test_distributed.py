@@ -154,3 +154,31 @@ def test_a_stopped_launch_ends_every_rank_and_resumes_exactly(tmp_path, monkeypa
     assert all(type(p).__name__ == "Parameter" for p in saved.parameters())
     whole_saved = AutoModelForCausalLM.from_pretrained(tmp_path / "whole" / "model")
     assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), whole_saved.state_dict().values()))
+
+
+def test_a_superseded_launch_stops_its_ranks_before_their_next_write(tmp_path, monkeypatch):
+    """One writer per run folder: a later attempt's launch takes `dist/owner`; the earlier launch's
+    ranks (a paused worker's, still running) notice before their next write and stop without writing
+    anything, not even an error file; the later launch finishes the run from the checkpoint."""
+    from cotdistill.config import from_dict
+    from cotdistill.distributed import OWNER, Superseded, launch
+    from tests.worker.stack import BASE, share_tokenizers
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    share_tokenizers(tmp_path)
+    cfg = from_dict(RunConfig, {**BASE, "train": {**BASE["train"], "steps": 40, "log_every": 1,
+                                                  "distributed": "ddp", "devices": 2}})
+    out, seen, taken = tmp_path / "run", [], {}
+
+    def poll():                                        # a new attempt takes the folder at step 7
+        if not taken and seen and seen[-1].get("step", 0) >= 7:
+            (out / "dist" / OWNER).write_text("a-later-attempt")
+            taken["lines"] = len((out / "metrics.jsonl").read_text().splitlines())
+    with pytest.raises(Superseded, match=r"^the 2-process run stopped: another attempt owns the run folder"):
+        launch(cfg, out, callback=seen.append, checkpoint_every=5, poll=poll)
+    assert taken and len((out / "metrics.jsonl").read_text().splitlines()) <= taken["lines"] + 1   # one in flight
+    assert not (out / "summary.json").exists() and not (out / "predictions.jsonl").exists()
+    assert not list((out / "dist").glob("error-*.txt")) and not list((out / "dist").glob("peer-*.txt"))
+    finished = launch(cfg, out, checkpoint_every=5)    # the owner's launch resumes and finishes
+    assert finished["resumed_from_step"] >= 5 and finished["train_steps"] == 40
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 40

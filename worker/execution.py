@@ -43,7 +43,7 @@ from cotdistill.runner import PHASES, ArtifactsMissing, WriteFailed, check_artif
 from cotdistill.curves import curve_values
 from worker import state
 from worker.artifacts import artifacts_root, drop_checkpoint, run_dir  # noqa: F401 (also imported from here)
-from cotdistill.distributed import RanksLost
+from cotdistill.distributed import RanksLost, Superseded
 from worker.guard import check_config_paths
 from worker.launch import GpuLocks, run_multi
 from worker.models import Run, utcnow
@@ -308,6 +308,9 @@ def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat,
     except DatabaseLost as e:                    # nothing can be recorded: the reconciler recovers it
         beat.close()
         return None, f"stopped: {e}"
+    except Superseded:                           # a later attempt's launch owns the run folder
+        beat.close()
+        return None, "stopped: another worker holds it"
     except RanksLost as e:                       # a rank was killed: recovered like a lost worker
         beat.close()
         with sessions() as session:
