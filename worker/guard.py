@@ -11,8 +11,10 @@ confined: the operator's shell can already read what it likes.
 
 Roots: the data folder ($COTDISTILL_DATA_DIR), the state folder ($COTDISTILL_HOME, which holds the
 rationale sets and artifacts), $COTDISTILL_ARTIFACTS, and `COTDISTILL_ALLOWED_PATHS` (os.pathsep-
-separated). A path is resolved (`~`, `..`, symlinks) before it is compared, so neither `..` nor a
-symlink inside a root leads out of it. A refusal names only the path, never a byte of the file.
+separated). The policy is cotdistill.paths: a full path, `~` never expanded, resolved (`..`,
+symlinks) before it is compared, so neither `..` nor a symlink inside a root leads out of it; the
+options that are paths are those each dataset loader declares (cotdistill.data.option_paths). A
+refusal names only the path, never a byte of the file.
 
 Teacher keys: the environment variables a job may read are `COTDISTILL_TEACHER_KEY_VARS` (comma-
 separated names or shell globs; default `*_API_KEY`); the app's password, the database and broker URLs
@@ -30,6 +32,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from cotdistill.paths import Refused, confine as _confine
+
 KEY_VARS_ENV = "COTDISTILL_TEACHER_KEY_VARS"
 URLS_ENV = "COTDISTILL_TEACHER_URLS"
 ALLOWED_PATHS_ENV = "COTDISTILL_ALLOWED_PATHS"
@@ -37,11 +41,6 @@ DEFAULT_KEY_VARS = ("*_API_KEY",)
 # Never readable by a job, whatever the allow-list says: the app's and the services' own secrets.
 NEVER_KEY_VARS = ("COTDISTILL_*", "DATABASE_URL", "*_DATABASE_URL", "*_BROKER_URL", "REDIS_URL",
                   "PGPASSWORD", "PGPASS*", "POSTGRES_PASSWORD")
-_PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|folder|folders|dir|dirs|root)$")
-
-
-class Refused(ValueError):
-    """A job asked for a file outside the allowed roots, or a secret or URL it may not use."""
 
 
 # ------------------------------------------------------------------------------------------------ paths
@@ -60,46 +59,23 @@ def allowed_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
 
 
 def confine(path: str | Path, where: str, roots: list[Path] | None = None) -> Path:
-    """`path` resolved, if it lies inside one of `roots`; else Refused naming `where` and the path."""
-    roots = allowed_roots() if roots is None else roots
-    resolved = Path(path).expanduser().resolve()
-    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        raise Refused(f"{where}: the path {str(path)!r} is outside the folders jobs may read "
-                      f"({', '.join(str(r) for r in roots)}); put the file there or ask the operator to "
-                      f"add its folder to {ALLOWED_PATHS_ENV}")
-    return resolved
+    """`path` resolved, if it is a full path (no `~`) inside one of `roots` (cotdistill.paths)."""
+    return _confine(path, where, allowed_roots() if roots is None else roots)
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~", "\\")) or os.sep in value and Path(value).exists()
-
-
-def _option_paths(options: Any, where: str) -> Iterator[tuple[str, str]]:
-    """(dotted key, value) of every string under a path-like key of loader options, at any depth."""
-    if isinstance(options, Mapping):
-        for key, value in options.items():
-            sub = f"{where}.{key}"
-            if isinstance(value, str) and _PATH_KEY.search(str(key).lower()):
-                yield sub, value
-            elif isinstance(value, (list, tuple)) and _PATH_KEY.search(str(key).lower()):
-                yield from ((f"{sub}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str))
-            elif isinstance(value, Mapping):
-                inner = _PATH_KEY.search(str(key).lower())
-                for k, v in value.items():                  # paths: {train: a.csv, test: b.csv}
-                    if inner and isinstance(v, str):
-                        yield f"{sub}.{k}", v
-                yield from _option_paths(value, sub)
+    """A model or dataset given as a file-system path rather than a hub id or built-in name: decided
+    from the text alone (looking at the disk would tell a caller what exists there)."""
+    from cotdistill.data import hub_id_like
+    return value.startswith(("/", ".", "~", "\\")) or "\\" in value or \
+        ("/" in value and not hub_id_like(value))
 
 
 def dataset_paths(name: str | None, options: Mapping | None, where: str = "data") -> Iterator[tuple[str, str]]:
-    """Paths a dataset reference reads: its loader options' files, and a local folder given as its name.
-    A rationale set's bare name (no separator) lives under the state folder and is not a path."""
-    if isinstance(name, str) and _looks_like_path(name):
-        yield f"{where}.name", name
-    for key, value in _option_paths(options or {}, f"{where}.options"):
-        if name == "rationale-set" and key.endswith(".path") and len(Path(value).parts) == 1:
-            continue
-        yield key, value
+    """Paths a dataset reference reads: the options its loader declares as paths (a rationale set's
+    bare name as its folder under the state folder), and a local folder given as its name."""
+    from cotdistill.data import option_paths
+    yield from option_paths(name, options, where)
 
 
 def config_paths(cfg: Mapping[str, Any]) -> Iterator[tuple[str, str]]:

@@ -59,17 +59,20 @@ def test_the_allowed_paths_variable_adds_roots(tmp_path, monkeypatch):
 
 def test_config_paths_lists_every_path_a_run_config_reads():
     cfg = {"data": {"name": "file", "options": {"path": "a.csv", "paths": {"train": "/t.csv", "test": "/u.csv"},
-                                                "columns": {"question": "q"}, "rationale_files": ["/r1", "/r2"]}},
+                                                "columns": {"question": "q"}, "rationales": ["/r1", "/r2"]}},
            "perturbation": {"kind": "key_tokens", "scores_file": "/s.jsonl"},
            "student": {"name": "/models/gemma"}}
     assert sorted(config_paths(cfg)) == sorted([
         ("data.options.path", "a.csv"), ("data.options.paths.train", "/t.csv"),
-        ("data.options.paths.test", "/u.csv"), ("data.options.rationale_files[0]", "/r1"),
-        ("data.options.rationale_files[1]", "/r2"), ("perturbation.scores_file", "/s.jsonl"),
+        ("data.options.paths.test", "/u.csv"), ("data.options.rationales[0]", "/r1"),
+        ("data.options.rationales[1]", "/r2"), ("perturbation.scores_file", "/s.jsonl"),
         ("student.name", "/models/gemma")])
-    # Hub ids, built-in students and a rationale set's bare name are not paths.
+    # Hub ids and built-in students are not paths; a rationale set's bare name is its folder under
+    # the state folder (never the working folder).
+    from cotdistill.data.rationale_set import sets_root
     assert list(config_paths({"data": {"name": "rationale-set", "options": {"path": "cqa-smollm2"}},
-                              "student": {"name": "smollm2-135m"}})) == []
+                              "student": {"name": "smollm2-135m"}})) == [
+        ("data.options.path", str(sets_root() / "cqa-smollm2"))]
     assert list(config_paths({"data": {"name": "allenai/openbookqa"}, "student": {"name": "gpt2"}})) == []
 
 
@@ -97,6 +100,95 @@ def test_the_jobs_api_refuses_paths_before_reading_anything(tmp_path, monkeypatc
     with pytest.raises(Refused, match="perturbation.scores_file"):
         api.preview({"data": {"name": "synthetic-count"}}, [{"perturbation": {
             "kind": "key_tokens", "scores_file": "/etc/shadow", "params": {"k": 2}}}])
+
+
+def _secret_outside(tmp_path) -> Path:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("top secret line one\ntop secret line two\n")
+    return secret
+
+
+def test_hole1_a_loader_option_naming_a_file_outside_the_roots_is_refused_everywhere(tmp_path, monkeypatch):
+    """`rationales` (a file option of the `file` loader) was not recognised as a path: browse, data
+    report, a submitted run and an attribution job read the file line by line."""
+    from worker import api
+    from worker.api.imports import dataset_report
+    from worker.api.runs import _check_matrix_paths
+    from worker.experiments import Matrix
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mine.csv").write_text("question,choices,label\nq1,a|b,a\nq2,a|b,b\n")
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(data))
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("COTDISTILL_ALLOWED_PATHS", raising=False)
+    secret = _secret_outside(tmp_path)
+    options = {"path": str(data / "mine.csv"), "choices_sep": "|", "rationales": str(secret)}
+    for call in (lambda: api.dataset_examples("file", "train", options=options),
+                 lambda: dataset_report("file", ["train"], options=options),
+                 lambda: _check_matrix_paths(Matrix("leak", {"data": {"name": "file", "options": options}},
+                                                    {"seed": [0]})),
+                 lambda: check_job("attribution", {"data": {"name": "file", "options": options, "split": "train"},
+                                                   "source": {"model": "tiny"}}),
+                 lambda: api.dataset_examples("file", "train", options={**options, "rationales": [str(secret)]})):
+        with pytest.raises(Refused, match=r"data\.options\.rationales(\[0\])?: the path .* is outside") as e:
+            call()
+        assert "top secret" not in str(e.value)
+
+
+def test_every_registered_dataset_declares_its_path_options():
+    """A loader parameter typed as a Path, or an option named like a file, must be declared in its
+    spec's path_options; so option_paths (and every confinement) sees it by construction."""
+    import inspect
+    import re
+    from cotdistill.data import DATASETS, option_paths
+    pathlike = re.compile(r"path|file|folder|dir|root|rationales|scores", re.I)
+    for name, spec in DATASETS.items():
+        params = inspect.signature(spec.loader).parameters
+        for option in spec.options:
+            annotation = str(params[option].annotation) if option in params else ""
+            if "Path" in annotation or pathlike.search(option):
+                assert option in spec.path_options, f"{name}: option {option!r} reads a file but is not declared"
+        for option in spec.path_options:
+            assert option in spec.options, f"{name}: declared path option {option!r} is not an option"
+            assert [k for k, _ in option_paths(name, {option: "/etc/passwd"})] == [f"data.options.{option}"]
+    assert [name for name, spec in DATASETS.items() if spec.path_options] == ["file", "rationale-set"]
+
+
+def test_hole2_a_bare_set_name_is_never_looked_up_in_the_working_folder(tmp_path, monkeypatch):
+    """A bare rationale-set name used to be tried in the process's working folder first (outside every
+    root), and `~` was expanded before the root check, so a refusal told what exists at home."""
+    from cotdistill.data import load_examples
+    from cotdistill.data.rationale_set import resolve
+    from cotdistill.examples import DataError, Example
+    from cotdistill.rationale_sets import Origin, record_of, write_rationale_set
+    from worker import api
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "data"))
+    work = tmp_path / "work"
+    work.mkdir()
+    ex = Example(id="1", question="a question from the working folder", choices=["x", "y"], label="a",
+                 rationale="r")
+    write_rationale_set(work / "cwdset", [record_of(ex, "train")], Origin("file", {"name": "t"}, has_teacher=False))
+    monkeypatch.chdir(work)
+    with pytest.raises(DataError, match="not a rationale set folder") as e:
+        load_examples("rationale-set", "train", path="cwdset")
+    assert str(tmp_path / "home") in str(e.value.file)
+    with pytest.raises(DataError, match="not a rationale set folder"):
+        api.register_rationale_set("cwdset")
+    assert resolve("./cwdset") == Path("cwdset")          # a path typed as one still works on the CLI
+    fake_home = tmp_path / "userhome"
+    (fake_home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(fake_home))
+    answers = set()
+    for probe in ("~/.ssh", "~/nothing-here", "~"):
+        for call in (lambda: api.register_rationale_set(probe), lambda: resolve(probe),
+                     lambda: check_config_paths({"data": {"name": "rationale-set", "options": {"path": probe}}})):
+            with pytest.raises((Refused, DataError)) as e:
+                call()
+            assert str(fake_home) not in str(e.value) and str(fake_home) not in str(getattr(e.value, "file", ""))
+            answers.add(str(e.value).replace(f"the path {probe!r}", "the path <probe>"))
+    assert len(answers) == 3                               # one answer per call, whatever exists
 
 
 # ------------------------------------------------------------------------------------------ teachers
