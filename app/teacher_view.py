@@ -118,7 +118,9 @@ def _http_teacher() -> dict | None:
                           help="Leave empty for a server that needs no key.").strip()
     concurrency = right.number_input("Requests at once", min_value=1, max_value=64, value=4, key="teacher_concurrency")
     st.caption("This form never takes the key itself, and nothing stores it: each worker reads it from its "
-               "own environment, from the variable named here (`export OPENAI_API_KEY=…` before `cotdistill up`).")
+               "own environment, from the variable named here (`export OPENAI_API_KEY=…` before `cotdistill up`), "
+               "and only if the operator listed that name in `COTDISTILL_TEACHER_KEYS` (no variable is sent "
+               "by default; the app's password and COTDISTILL_* variables never are).")
     problems = []
     if env and (not ENV_NAME.fullmatch(env) or _looks_like_a_key(env)):
         problems.append(f"{env[:4]}… is not the name of an environment variable. Give the variable's NAME "

@@ -16,31 +16,23 @@ symlinks) before it is compared, so neither `..` nor a symlink inside a root lea
 options that are paths are those each dataset loader declares (cotdistill.data.option_paths). A
 refusal names only the path, never a byte of the file.
 
-Teacher keys: the environment variables a job may read are `COTDISTILL_TEACHER_KEY_VARS` (comma-
-separated names or shell globs; default `*_API_KEY`); the app's password, the database and broker URLs
-and every other COTDISTILL_* variable are never readable, whatever the list says. Base URLs may be
-restricted with `COTDISTILL_TEACHER_URLS` (comma-separated prefixes, e.g. `http://vllm.lab:8000/`);
-unset, any http(s) URL is allowed.
+Teacher keys and URLs follow cotdistill.teachers.access: a job sends only the variables the operator
+names in `COTDISTILL_TEACHER_KEYS` (exact names, no default), never the app's password, a COTDISTILL_*
+variable or a database or broker secret; base URLs are normalised, then compared with
+`COTDISTILL_TEACHER_URLS` (comma-separated prefixes; unset, any http(s) URL).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from cotdistill.paths import Refused, confine as _confine
+from cotdistill.teachers.access import key_problem, url_problem
 
-KEY_VARS_ENV = "COTDISTILL_TEACHER_KEY_VARS"
-URLS_ENV = "COTDISTILL_TEACHER_URLS"
 ALLOWED_PATHS_ENV = "COTDISTILL_ALLOWED_PATHS"
-DEFAULT_KEY_VARS = ("*_API_KEY",)
-# Never readable by a job, whatever the allow-list says: the app's and the services' own secrets.
-NEVER_KEY_VARS = ("COTDISTILL_*", "DATABASE_URL", "*_DATABASE_URL", "*_BROKER_URL", "REDIS_URL",
-                  "PGPASSWORD", "PGPASS*", "POSTGRES_PASSWORD")
 
 
 # ------------------------------------------------------------------------------------------------ paths
@@ -103,40 +95,14 @@ def check_config_paths(cfg: Mapping[str, Any], roots: list[Path] | None = None) 
 
 # --------------------------------------------------------------------------------------------- teachers
 
-def _patterns(environ: Mapping[str, str]) -> tuple[str, ...]:
-    raw = environ.get(KEY_VARS_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_KEY_VARS
-    return tuple(p.strip() for p in raw.split(",") if p.strip())
-
-
 def key_var_allowed(name: str, environ: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    if any(fnmatch.fnmatchcase(name, p) for p in NEVER_KEY_VARS):
-        return False
-    return any(fnmatch.fnmatchcase(name, p) for p in _patterns(env))
+    """Whether a job may send the variable `name` to a teacher (cotdistill.teachers.access)."""
+    return key_problem(name, environ) is None
 
 
 def url_allowed(url: str, environ: Mapping[str, str] | None = None) -> bool:
-    """True if `url` starts with one of COTDISTILL_TEACHER_URLS' prefixes at a path boundary (unset: any
-    http(s) URL). Scheme and host compare case-insensitively; 'http://a.lab' does not admit
-    'http://a.lab.evil.org'."""
-    env = os.environ if environ is None else environ
-    u = urllib.parse.urlsplit(url.strip())
-    if u.scheme not in ("http", "https") or not u.netloc:
-        return False
-    raw = env.get(URLS_ENV, "")
-    prefixes = [p.strip() for p in raw.split(",") if p.strip()]
-    if not prefixes:
-        return True
-    for prefix in prefixes:
-        p = urllib.parse.urlsplit(prefix)
-        if (p.scheme.lower(), p.netloc.lower()) != (u.scheme.lower(), u.netloc.lower()):
-            continue
-        base = p.path.rstrip("/")
-        if u.path == base or u.path.startswith(base + "/") or not base:
-            return True
-    return False
+    """Whether a job may call a teacher at `url` (normalised, then compared with the allow-list)."""
+    return url_problem(url, environ) is None
 
 
 def check_teacher(teacher: Mapping[str, Any], environ: Mapping[str, str] | None = None,
@@ -146,15 +112,10 @@ def check_teacher(teacher: Mapping[str, Any], environ: Mapping[str, str] | None 
     env = os.environ if environ is None else environ
     if teacher.get("kind") == "http":
         var = teacher.get("api_key_env")
-        if var and not key_var_allowed(str(var), env):
-            raise Refused(f"teacher.api_key_env: the variable {var} may not be read by jobs; keys must be "
-                          f"named in {KEY_VARS_ENV} (now: {', '.join(_patterns(env))}), and the app's, "
-                          f"database's and broker's own variables never are")
-        url = str(teacher.get("base_url") or "")
-        if not url_allowed(url, env):
-            allowed = env.get(URLS_ENV) or "any http(s) URL"
-            raise Refused(f"teacher.base_url: {url!r} is not an allowed teacher URL (allowed: {allowed}; "
-                          f"the operator sets {URLS_ENV})")
+        if var and (problem := key_problem(var, env)):
+            raise Refused(f"teacher.api_key_env: {problem}")
+        if problem := url_problem(str(teacher.get("base_url") or ""), env):
+            raise Refused(f"teacher.base_url: {problem}")
     model = teacher.get("model")
     if teacher.get("kind") == "local" and isinstance(model, str) and _looks_like_path(model):
         confine(model, "teacher.model", roots)

@@ -194,18 +194,19 @@ def test_hole2_a_bare_set_name_is_never_looked_up_in_the_working_folder(tmp_path
 # ------------------------------------------------------------------------------------------ teachers
 
 @pytest.mark.parametrize("name,env,allowed", [
-    ("OPENAI_API_KEY", {}, True),
-    ("VLLM_API_KEY", {}, True),
+    ("OPENAI_API_KEY", {}, False),                         # nothing by default: no pattern defaults
+    ("WANDB_API_KEY", {}, False),
+    ("VLLM_API_KEY", {"COTDISTILL_TEACHER_KEYS": "VLLM_API_KEY"}, True),
     ("COTDISTILL_PASSWORD", {}, False),
     ("COTDISTILL_DATABASE_URL", {}, False),
-    ("COTDISTILL_TEACHER_API_KEY", {}, False),             # COTDISTILL_* never, even ending in _API_KEY
+    ("COTDISTILL_TEACHER_API_KEY", {"COTDISTILL_TEACHER_KEYS": "COTDISTILL_TEACHER_API_KEY"}, False),
     ("HOME", {}, False),
-    ("AWS_SECRET_ACCESS_KEY", {}, False),
-    ("LAB_TOKEN", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
-    ("VLLM_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
-    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN"}, False),
-    ("COTDISTILL_PASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
-    ("PGPASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
+    ("LAB_TOKEN", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN, VLLM_*"}, True),
+    ("VLLM_KEY", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN, VLLM_*"}, False),   # exact names, no globs
+    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN"}, False),
+    ("COTDISTILL_PASSWORD", {"COTDISTILL_TEACHER_KEYS": "COTDISTILL_PASSWORD"}, False),
+    ("PGPASSWORD", {"COTDISTILL_TEACHER_KEYS": "PGPASSWORD"}, False),
+    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),          # the old variable is gone
 ])
 def test_key_variable_allow_list(name, env, allowed):
     assert key_var_allowed(name, env) is allowed
@@ -220,18 +221,33 @@ def test_key_variable_allow_list(name, env, allowed):
     ("http://vllm.lab.evil.org:8000/v1", "http://vllm.lab", False),
     ("https://api.openai.com/v1", "http://vllm.lab:8000/, https://api.openai.com/v1", True),
     ("https://api.openai.com/v10", "https://api.openai.com/v1", False),
+    ("http://vllm.lab:8000/ok/../../other", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/%2e%2e/%2E%2E/other", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/..%2fother", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/./v1", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000\\@evil.org/ok", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000@evil.org/ok", "http://vllm.lab:8000/ok", False),
+    ("http://user:pw@vllm.lab:8000/ok", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok?x=/ok", "http://vllm.lab:8000/ok", False),
+    ("HTTP://VLLM.LAB:8000//ok/v1", "http://vllm.lab:8000/ok", True),
+    ("http://vllm.lab:80/ok/v1", "http://vllm.lab/ok", True),
+    ("http://vllm.lab./ok/v1", "http://vllm.lab/ok", True),
 ])
 def test_teacher_url_prefixes(url, prefixes, allowed):
     assert url_allowed(url, {"COTDISTILL_TEACHER_URLS": prefixes}) is allowed
 
 
 def test_check_teacher_says_why(monkeypatch):
-    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable COTDISTILL_PASSWORD may not be read"):
+    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable COTDISTILL_PASSWORD may not be sent"):
         check_teacher({"kind": "http", "base_url": "http://x/v1", "api_key_env": "COTDISTILL_PASSWORD"}, {})
+    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable VLLM_API_KEY may not be sent to a "
+                                      r"teacher: the operator lists .* in COTDISTILL_TEACHER_KEYS \(now: none\)"):
+        check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"}, {})
     with pytest.raises(Refused, match=r"^teacher.base_url: 'http://evil:1/v1' is not an allowed teacher URL"):
         check_teacher({"kind": "http", "base_url": "http://evil:1/v1"},
                       {"COTDISTILL_TEACHER_URLS": "http://vllm.lab:8000/"})
-    check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"}, {})
+    check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"},
+                  {"COTDISTILL_TEACHER_KEYS": "VLLM_API_KEY"})
 
 
 class Listener:
@@ -273,7 +289,7 @@ def test_the_app_password_cannot_be_sent_to_a_listener(tmp_path, monkeypatch):
         teacher = {"kind": "http", "base_url": listener.url, "model": "x", "api_key_env": "COTDISTILL_PASSWORD",
                    "max_retries": 0}
         dataset = {"name": "synthetic-count", "options": {"n_test": 3}, "splits": ["test"], "n": 3}
-        with pytest.raises(Refused, match="COTDISTILL_PASSWORD may not be read"):
+        with pytest.raises(Refused, match="COTDISTILL_PASSWORD may not be sent"):
             api.submit_generation(dataset, teacher)
         assert api.list_jobs() == []
         with api.session() as s:                                    # bypass the API
@@ -286,7 +302,7 @@ def test_the_app_password_cannot_be_sent_to_a_listener(tmp_path, monkeypatch):
         with api.session() as s:
             send(s, [job_id], model=Job)
         job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] in ("succeeded", "failed"), timeout=120)
-        assert job["status"] == "failed" and "COTDISTILL_PASSWORD may not be read" in job["error"]
+        assert job["status"] == "failed" and "COTDISTILL_PASSWORD may not be sent" in job["error"]
         assert "correct horse" not in job["error"]
         assert listener.requests == []
     finally:
