@@ -124,7 +124,7 @@ def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
     tables.show(frame, key="compare_table",
                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
     st.download_button("Download as CSV", frame.to_csv(index=False).encode("utf-8"),
-                       file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
+                       file_name="comparison-accuracy.csv", mime="text/csv", key="download_csv")
 
 
 def reference_picker(arms: list[dict]) -> str:
@@ -198,7 +198,8 @@ def report_download(rows: list[dict], reference: str | None, scoring: str | None
         return
     name = rows[0]["experiment"]                 # every cell is listed under the experiment's name
     st.download_button("Download report", lambda: queries.report_zip(name, reference, scoring),
-                       file_name=f"report-{name}.zip", mime="application/zip", key="download_report",
+                       file_name=f"report-experiment-{int(rows[0]['experiment_id'])}.zip", mime="application/zip",
+                       key="download_report",
                        on_click="ignore", icon=":material/download:")
     st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.pdf, *.svg: "
                "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")

@@ -675,10 +675,13 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
     from cotdistill.data.catalogue import remember
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
+    from cotdistill.names import BadName, check_name
     from cotdistill.rationale_sets import import_file, import_release, read_import
 
     folder = Path(sources[0])
     try:
+        if name is not None:
+            check_name(name, "--name")
         if len(sources) == 1 and folder.is_dir():
             if dry_run:
                 _fail("--dry-run reads files; a release folder is checked with `cotdistill data "
@@ -722,7 +725,7 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                                keep_duplicate_test_rows=opts.pop("keep_duplicate_test_rows", False),
                                max_rationale=max_rationale, **opts)
         remember(path)
-    except DataError as e:
+    except (DataError, BadName) as e:
         _fail(str(e))
     click.echo(_set_line(path))
     click.echo(_report_text({"rationale-set": str(path)}))

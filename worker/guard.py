@@ -25,10 +25,10 @@ variable or a database or broker secret; base URLs are normalised, then compared
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from cotdistill.names import name_problem
 from cotdistill.paths import Refused, confine as _confine
 from cotdistill.teachers.access import key_problem, url_problem
 
@@ -135,17 +135,11 @@ def job_paths(kind: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]
         yield "source.student.name", student
 
 
-_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}")
-
-
 def check_folder_name(name: Any, where: str) -> None:
-    """A name that becomes one folder under the artifacts root: letters, digits and . _ @ + -, not
-    starting with a dot, no separators (so neither `../x` nor `a/b` can leave or nest in that root)."""
-    if name is None:
-        return
-    if not isinstance(name, str) or not _FOLDER_NAME.fullmatch(name) or ".." in name:
-        raise Refused(f"{where}: {name!r} is not a usable name: use up to 120 letters, digits and . _ @ + -, "
-                      f"starting with a letter or digit, without '..' or '/'")
+    """A name that becomes one folder under the artifacts root (cotdistill.names: no separator, no
+    '..', so neither `../x` nor `a/b` can leave or nest in that root)."""
+    if name is not None and (problem := name_problem(name, where)):
+        raise Refused(problem)
 
 
 def check_job(kind: str, params: Mapping[str, Any], roots: list[Path] | None = None) -> None:

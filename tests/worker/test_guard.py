@@ -328,9 +328,9 @@ def test_a_generation_set_name_cannot_leave_the_rationale_sets_folder(roots, nam
 
     params = {"dataset": {"name": "synthetic-count"}, "teacher": {"kind": "local", "model": "tiny"},
               "name": name}
-    with pytest.raises(Refused, match=r"^name: .* is not a usable name"):
+    with pytest.raises(Refused, match=r"^name (is empty|must be text|has 121 characters|'.*' may hold only)"):
         check_job("generation", params, roots)
-    with pytest.raises(Refused, match=r"^name: "):                 # the worker refuses it too
+    with pytest.raises(Refused, match=r"^name "):                  # the worker refuses it too
         set_dir(params, 7)
 
 
