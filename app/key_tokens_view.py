@@ -259,6 +259,8 @@ def study_section(attribution: dict) -> None:
             raise ValueError("the base config must be a mapping")
         if not name:
             raise ValueError("give the experiment a name")
+        if problem := api.name_problem(name, "the experiment name"):
+            raise ValueError(problem)
     except ValueError as e:
         st.error(f"Study: {e}")
         return

@@ -29,7 +29,6 @@ LOCAL_MODELS = {"smollm2-135m": "SmolLM2-135M-Instruct (offline, from the llm-sm
 APIS = {"completions": "completions (/completions): the few-shot prompt as plain text",
         "chat": "chat (/chat/completions): the prompt as one user message"}
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 OUTPUT_FILTERS = ("all", "teacher wrong", "teacher right", "unparsed", "failed requests")
 JOB_PICKER = "teacher_job"
 MESSAGE = "teacher_message"
@@ -190,8 +189,8 @@ def set_name_section(dataset: dict | None, teacher: dict | None) -> str | None:
                                                   f"-{datetime.now():%Y%m%d-%H%M%S}")
     name = st.text_input("Rationale set name", key="teacher_set_name", placeholder=suggested,
                          help="Empty: a name made of the dataset, the model and the time.").strip() or suggested
-    if not SET_NAME.fullmatch(name):
-        st.error(f"Set name {name!r}: use letters, digits, '.', '_' and '-' (it names a folder).")
+    if problem := api.name_problem(name, "the set name"):
+        st.error(f"{problem[0].upper()}{problem[1:]} (it names a folder).")
         return None
     taken = {s["name"] for s in queries.rationale_sets()} | \
         {j["name"] for j in queries.jobs("generation") if j["name"]}
