@@ -113,14 +113,14 @@ def require_password() -> None:
     expected = os.environ.get(PASSWORD_ENV)
     where = f"address {address}" if address else "every network interface"
     if not expected:
-        st.error(f"This app is reachable on {where}, and ${PASSWORD_ENV} is not set. Set it and restart, "
+        st.error(f"This app is reachable on {where}, and ${PASSWORD_ENV} is not set. Set it and restart, "  # text: the operator's address
                  f"or bind the app to 127.0.0.1 (`cotdistill up` does by default).")
         st.stop()
     if problem := password_problem(expected):
-        st.error(problem)
+        st.error(problem)                                   # text: password_problem's own sentence
         st.stop()
     st.title("cotdistill")
-    st.caption(f"This app is reachable on {where}: sign in with the password of ${PASSWORD_ENV}.")
+    st.caption(f"This app is reachable on {where}: sign in with the password of ${PASSWORD_ENV}.")  # text: operator's
     with st.form("sign_in"):
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in")

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.components import collapse_note, flag_label, format_duration, md
+from app.components import collapse_note, flag_label, format_duration
+from app.safe import md
 
 EMPTY = "—"
 
