@@ -34,7 +34,7 @@ def no_runs(experiment: dict | None) -> None:
 def status_line(rows: list[dict]) -> None:
     st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")  # text: counts of statuses
     present = queries.workers()
-    st.caption(md(tables.workers_line(present)))
+    st.caption(tables.workers_line(present))               # text: names escaped in workers_line
     if any(r["status"] == "queued" for r in rows) and not tables.live_capacity(present):
         st.warning("No worker is taking training runs (queue `gpu`): queued runs wait until one starts. "
                    "Start the embedded stack with `cotdistill up`, or a worker on a GPU machine with "
