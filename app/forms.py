@@ -37,7 +37,7 @@ def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -
     names = [NEW] + list(presets) + [e["name"] for e in experiments]
     wanted = st.query_params.get("from")
     if wanted and wanted not in names:
-        st.warning(f"No experiment named {code(wanted)} to start from: the form shows a new experiment.")
+        st.warning(f"No experiment named {md(repr(wanted))} to start from: the form shows a new experiment.")
     if st.session_state.get("launch_from") not in (None, *names):
         del st.session_state["launch_from"]
     choice = st.selectbox("Start from", names, index=names.index(wanted) if wanted in names else 0,
@@ -162,7 +162,7 @@ def _rationale_set(sets: list[dict], wanted: str | None) -> tuple[list[str], dic
     test = right.selectbox("Test split", splits, index=splits.index("test") if "test" in splits else len(splits) - 1,
                            key=f"launch_set_test_{chosen['id']}")
     if train == test:
-        st.warning(f"Training and testing on the same split ({code(train)}) measures memorization: generate "
+        st.warning(f"Training and testing on the same split ({md(repr(train))}) measures memorization: generate "
                    f"rationales for a test split too.")
     return ["rationale-set"], {"options": {"path": chosen["path"]}, "train_split": train, "test_split": test}
 
@@ -338,7 +338,7 @@ def plan_details(matrix: dict | None, plan: dict | None) -> None:
                    f"ignores the perturbation; the untouched student ignores the perturbation and is scored "
                    f"alike for none and after): each identical group is one run.")
     if plan["in_experiment"] < plan["runs"] and any(e["name"] == matrix["name"] for e in queries.experiments()):
-        st.warning(f"An experiment named {code(matrix['name'])} exists: launching adds this matrix's missing, "
+        st.warning(f"An experiment named {md(repr(matrix['name']))} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")
 
 

@@ -246,6 +246,6 @@ def _do_import(files: dict, options: dict, rationales: dict | None, name: str, t
             error["message"], icon=":material/error:")
         return
     queries.forget_jobs()
-    st.session_state["import_done"] = (f"Imported rationale set #{int(result['set_id'])} {code(name)} "
-                                       f"({code(result['path'])}).")
+    st.session_state["import_done"] = (f"Imported rationale set #{int(result['set_id'])} {md(repr(name))} "
+                                       f"({result['path']}).")   # the state folder / a checked name
     st.rerun()

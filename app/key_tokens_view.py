@@ -281,7 +281,7 @@ def study_section(attribution: dict) -> None:
         st.rerun()
     launched = st.session_state.get("study_launched")
     if launched and launched["name"] == name:
-        st.success(f"Study {code(launched['name'])}: {len(launched['queued'])} run(s) queued, "
+        st.success(f"Study {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
                    f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
         left, right = st.columns(2)
         left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
@@ -345,7 +345,7 @@ def accuracy_vs_k() -> None:
     arms = queries.compare(tuple(r["id"] for r in rows)) if rows else []
     if not any(p["k"] is not None for p in charts.study_points(arms)):
         waiting = sum(r["status"] in ("queued", "running") for r in rows)
-        st.info(f"No key-token arm of {code(study['name'])} has finished yet ({int(waiting)} of {len(rows)} run(s) queued or "
+        st.info(f"No key-token arm of {md(repr(study['name']))} has finished yet ({int(waiting)} of {len(rows)} run(s) queued or "
                 f"running): the chart appears as soon as one does.", icon=":material/info:")
         st.page_link("screens/runs.py", label="Watch the runs", query_params={"experiment": study["name"]})
         return

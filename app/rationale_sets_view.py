@@ -10,7 +10,7 @@ import yaml
 
 from app import import_view, queries, tables
 from app.components import empty_state, text_block
-from app.safe import code, md
+from app.safe import code
 
 BROWSE_LIMIT = 200
 TEACHER_FILTER = {"any": None, "teacher correct": True, "teacher incorrect": False}

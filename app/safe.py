@@ -4,9 +4,9 @@ makes a value safe to put inside st.markdown, st.caption, st.info/warning/error/
     st.markdown(f"**Gold label:** {code(ex['label'])}")       # an inline code span it cannot close
     st.error(f"Could not read {md(name)}: {md(e)}")            # escaped text
 
-`md(value)` backslash-escapes every ASCII punctuation character (CommonMark lets any of them be
-escaped), so no link, image, emphasis, heading, list, table, HTML tag, LaTeX `$…$` or Streamlit
-directive (`:red[…]`, `:material/…:`) can start inside it, and a newline cannot open a new block.
+`md(value)` backslash-escapes every character that can open a link, an image, emphasis, code, a
+heading, a table cell, strikethrough, an HTML tag, LaTeX `$…$` or a Streamlit directive (`:red[…]`
+needs its brackets), and folds line breaks into spaces, so the value cannot open a new block.
 `code(value)` is an inline code span fenced with more backticks than the value holds, so a backtick
 in a question cannot end the span and `![x](http://…)` after it stays text. Everything a page
 renders as Markdown either is a literal of the code or passes through one of these
@@ -16,17 +16,17 @@ app.components.text_block (escaped HTML) or a table.
 
 from __future__ import annotations
 
-import string
-
 __all__ = ["code", "md"]
 
-_PUNCTUATION = frozenset(string.punctuation)
+# '(' , ')' and '!' open nothing without a '[' (escaped), so they stay as they are.
+MARKDOWN_SPECIAL = frozenset("\\`*_[]<>#|~$")
 
 
 def md(value: object) -> str:
-    """`value` as text that Markdown shows literally: punctuation escaped, line breaks as spaces."""
+    """`value` as text that Markdown shows literally: its special characters escaped, line breaks as
+    spaces."""
     text = " ".join(str(value).splitlines()) if value is not None else ""
-    return "".join("\\" + c if c in _PUNCTUATION else c for c in text)
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in text)
 
 
 def code(value: object) -> str:

@@ -196,7 +196,7 @@ def set_name_section(dataset: dict | None, teacher: dict | None) -> str | None:
     taken = {s["name"] for s in queries.rationale_sets()} | \
         {j["name"] for j in queries.jobs("generation") if j["name"]}
     if name in taken:
-        st.error(f"A rationale set or generation job named {code(name)} exists: sets are immutable, choose another name.")
+        st.error(f"A rationale set or generation job named {md(repr(name))} exists: sets are immutable, choose another name.")
         return None
     return name
 
@@ -209,7 +209,7 @@ def start_section(dataset: dict | None, teacher: dict | None, prompt: dict | Non
         if not jobs_view.submit(lambda: api.submit_generation(dataset, teacher, prompt=prompt, decoding=decoding,
                                                               batch_size=batch_size, name=name),
                                 picker=JOB_PICKER, message_key=MESSAGE,
-                                describe=lambda job_id: f"Generation job #{job_id} queued: rationale set {code(name)}."):
+                                describe=lambda job_id: f"Generation job #{job_id} queued: rationale set {md(repr(name))}."):
             return
     if ready:
         st.caption(f"Asks the teacher for {md(what)} of {md(dataset['name'])} ({md(', '.join(dataset['splits']))}); "

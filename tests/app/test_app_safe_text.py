@@ -20,10 +20,11 @@ REVIEWED = "# text:"      # a line carrying this comment was reviewed: its value
 
 @pytest.mark.parametrize("value,expected", [
     ("plain words", "plain words"),
-    ("`x` ![x](http://h/b)", "\\`x\\` \\!\\[x\\]\\(http\\:\\/\\/h\\/b\\)"),
-    ("a\n# b\n- c", "a \\# b \\- c"),
-    ("<img src=x>", "\\<img src\\=x\\>"),
-    (":red[x] $y$", "\\:red\\[x\\] \\$y\\$"),
+    ("`x` ![x](http://h/b)", "\\`x\\` !\\[x\\](http://h/b)"),
+    ("a\n# b\n- c", "a \\# b - c"),
+    ("<img src=x>", "\\<img src=x\\>"),
+    (":red[x] $y$ it's", ":red\\[x\\] \\$y\\$ it's"),
+    ("a_b*c|d~e\\f", "a\\_b\\*c\\|d\\~e\\\\f"),
     (3, "3"),
     (None, ""),
 ])
