@@ -471,7 +471,15 @@ def generate(dataset, splits, options, n, model, base_url, api, api_key_env, con
     from cotdistill.teachers import (Decoding, TeacherError, generate_rationales, load_teacher,
                                      make_prompt)
 
+    from cotdistill.teachers.access import key_problem, normalise_url
     opts = _pairs(options, "--option")
+    if api_key_env and (problem := key_problem(api_key_env, named_by_user=True)):
+        _fail(f"--api-key-env: {problem}")                   # before anything is read or written
+    if base_url:
+        try:
+            normalise_url(base_url)
+        except TeacherError as e:
+            _fail(f"--base-url: {e}")
     spec = ({"kind": "http", "base_url": base_url, "model": model, "api": api,
              "api_key_env": api_key_env, "concurrency": concurrency, "timeout": timeout}
             if base_url else {"kind": "local", "model": model, "device": device})
