@@ -8,8 +8,8 @@ on every interface, so an unset address needs the password too (`cotdistill up` 
 
 Guessing is throttled: after FREE_ATTEMPTS (5) wrong passwords each further attempt waits 1 s, 2 s,
 4 s, 8 s, 16 s, 32 s, then 60 s (MAX_WAIT_S) after the last failure, and an attempt within the wait
-is refused without looking at the password; at most 11 guesses in the first minute, then one a
-minute, until someone signs in. The failures live in one process-wide Throttle, keyed by
+is refused without looking at the password: 10 guesses in the first minute, then one a minute,
+until someone signs in. The failures live in one process-wide Throttle, keyed by
 `throttle_key`: a failure budget per client address where Streamlit knows one, and ONE budget shared
 by every connection without an address. Streamlit reports no address for 127.0.0.1 and ::1, which is
 where a local reverse proxy or an SSH tunnel connects from, so everyone behind one shares the global
