@@ -91,16 +91,17 @@ def test_hole4_the_sign_in_throttle_survives_reconnects_without_a_client_address
                     context.close()
                     return text
 
-                # Each page load takes seconds, so the first waits (1 s, 2 s) pass before the next guess;
-                # the growing ones (4 s, 8 s, 16 s) do not. On main no guess was ever throttled.
+                # Each page load takes seconds, so the first waits (1 s, 2 s) may pass before the next
+                # guess; the growing ones (4 s, 8 s, 16 s, 32 s) do not. Before the fix every reconnect
+                # started afresh and no guess was ever throttled. (That the right password is refused
+                # within the wait is tested in test_app_auth.py, without page loads' timing.)
                 answers = [attempt("wrong-guess-123") for _ in range(5)]
                 assert answers == ["Wrong password."] * 5
-                for _ in range(5):
+                for _ in range(6):
                     answers.append(attempt("wrong-guess-123"))
                     if answers[-1].startswith("Too many"):
                         break
                 assert answers[-1].startswith("Too many wrong passwords: wait"), answers
-                assert attempt(PASSWORD).startswith("Too many wrong passwords"), "the right one, within the wait"
             finally:
                 browser.close()
     finally:
