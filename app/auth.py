@@ -6,11 +6,16 @@ $COTDISTILL_PASSWORD before anything renders.
 "Another address" is read from Streamlit's `server.address` option. When it is unset Streamlit listens
 on every interface, so an unset address needs the password too (`cotdistill up` always sets it).
 
-Guessing is throttled per client: after FREE_ATTEMPTS wrong passwords each further attempt waits
-1 s, 2 s, 4 s … (at most MAX_WAIT_S) after the last failure, and an attempt within the wait is refused
-without looking at the password. The failures live in one process-wide Throttle, so a new browser
-session from the same address does not start afresh. A password of fewer than MIN_PASSWORD
-non-space characters is refused outright (here and by `cotdistill up`).
+Guessing is throttled: after FREE_ATTEMPTS (5) wrong passwords each further attempt waits 1 s, 2 s,
+4 s, 8 s, 16 s, 32 s, then 60 s (MAX_WAIT_S) after the last failure, and an attempt within the wait
+is refused without looking at the password: 10 guesses in the first minute, then one a minute,
+until someone signs in. The failures live in one process-wide Throttle, keyed by
+`throttle_key`: a failure budget per client address where Streamlit knows one, and ONE budget shared
+by every connection without an address. Streamlit reports no address for 127.0.0.1 and ::1, which is
+where a local reverse proxy or an SSH tunnel connects from, so everyone behind one shares the global
+backoff (a guesser there slows the others down too: the price of not trusting forwarded headers,
+which the client writes). Neither a reconnect nor a new browser session starts afresh. A password of
+fewer than MIN_PASSWORD non-space characters is refused outright (here and by `cotdistill up`).
 """
 
 from __future__ import annotations
@@ -70,15 +75,23 @@ class Throttle:
 THROTTLE = Throttle()
 
 
+NO_ADDRESS = "no-address"
+"""The one Throttle key of every connection whose address is unknown or the loopback's."""
+
+
+def throttle_key(ip: object) -> str:
+    """The Throttle key of a connection: `ip:<address>` for a known, non-loopback address (the socket's,
+    never a header: those are the client's to choose), else NO_ADDRESS, shared by all such clients,
+    so reconnecting (a new session) never resets the count."""
+    if isinstance(ip, str) and ip.strip() and ip.strip() not in LOCAL_ADDRESSES:
+        return f"ip:{ip.strip()}"
+    return NO_ADDRESS
+
+
 def client_key() -> str:
-    """The connection's IP address where Streamlit knows it (not a header: those are the client's to
-    choose), else this browser session."""
-    ip = st.context.ip_address
-    if isinstance(ip, str) and ip:              # (a test harness may hand a stand-in object)
-        return f"ip:{ip}"
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-    ctx = get_script_run_ctx()
-    return f"session:{ctx.session_id if ctx else '?'}"
+    """This connection's Throttle key (st.context.ip_address is None on 127.0.0.1 and ::1; a test
+    harness may hand a stand-in object, which counts as no address)."""
+    return throttle_key(st.context.ip_address)
 
 
 def is_local(address: str | None) -> bool:
@@ -100,14 +113,14 @@ def require_password() -> None:
     expected = os.environ.get(PASSWORD_ENV)
     where = f"address {address}" if address else "every network interface"
     if not expected:
-        st.error(f"This app is reachable on {where}, and ${PASSWORD_ENV} is not set. Set it and restart, "
+        st.error(f"This app is reachable on {where}, and ${PASSWORD_ENV} is not set. Set it and restart, "  # text: the operator's address
                  f"or bind the app to 127.0.0.1 (`cotdistill up` does by default).")
         st.stop()
     if problem := password_problem(expected):
-        st.error(problem)
+        st.error(problem)                                   # text: password_problem's own sentence
         st.stop()
     st.title("cotdistill")
-    st.caption(f"This app is reachable on {where}: sign in with the password of ${PASSWORD_ENV}.")
+    st.caption(f"This app is reachable on {where}: sign in with the password of ${PASSWORD_ENV}.")  # text: operator's
     with st.form("sign_in"):
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in")

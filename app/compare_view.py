@@ -11,6 +11,7 @@ from collections import Counter
 
 from app import charts, queries, tables
 from app.components import collapse_note, empty_state, experiment_picker, run_label
+from app.safe import md
 
 SCORINGS = {"letter": "letter: likelihood of the label as trained ('(c)')",
             "text": "text: mean per-token likelihood of the choice's text",
@@ -54,11 +55,11 @@ def scoring_picker(rows: list[dict]) -> str | None:
                     key="compare_scoring", help="\n\n".join(SCORINGS.get(m, m) for m in modes))
     own = sorted({r["summary"].get("scoring") or "?" for r in done})
     if own != [mode]:
-        st.caption(f"Accuracies and answers under `{mode}` scoring; the runs' own scoring is "
+        st.caption(f"Accuracies and answers under `{mode}` scoring; the runs' own scoring is "  # text: scoring modes
                    f"{', '.join(f'`{o}`' for o in own)}. Constant-answer checks for `{mode}` are made from the "
                    f"stored answers of that mode (a run's own flag is for its own scoring).")
     if generated:
-        st.caption(f"Arms evaluated by generation ({', '.join(generated)}) keep their generated accuracy under every "
+        st.caption(f"Arms evaluated by generation ({md(', '.join(generated))}) keep their generated accuracy under every "
                    f"scoring, and stay in every comparison: scoring modes do not apply to them.")
     return mode
 
@@ -110,12 +111,12 @@ def accuracy_bars(arms: list[dict], notes: dict[int, str]) -> None:
     collapsed = [(a, r) for a in arms for r, c in zip(a["runs"], a.get("collapsed") or []) if c]
     if collapsed:
         hit = ", ".join(sorted({a["arm"] for a, _ in collapsed}))
-        st.warning(f"⚠ {len(collapsed)} run(s) flagged (arms {hit}): not distinguishable from a constant "
+        st.warning(f"⚠ {len(collapsed)} run(s) flagged (arms {md(hit)}): not distinguishable from a constant "
                    f"answer, below the majority baseline, or mostly unparsed; their accuracy says little "
                    f"about what they learned.")
         with st.expander("Why, run by run"):
-            st.markdown("\n".join(f"- run #{r} ({a['arm']}, {a['dataset']}, {a['student']}): "
-                                   f"{notes.get(r, 'not distinguishable from a constant answer')}"
+            st.markdown("\n".join(f"- run #{int(r)} ({md(a['arm'])}, {md(a['dataset'])}, {md(a['student'])}): "
+                                   f"{md(notes.get(r, 'not distinguishable from a constant answer'))}"
                                    for a, r in collapsed))
 
 
@@ -124,7 +125,7 @@ def numbers(arms: list[dict], notes: dict[int, str], name: str) -> None:
     tables.show(frame, key="compare_table",
                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("mean", "low", "high")})
     st.download_button("Download as CSV", frame.to_csv(index=False).encode("utf-8"),
-                       file_name=f"{name or 'comparison'}-accuracy.csv", mime="text/csv", key="download_csv")
+                       file_name="comparison-accuracy.csv", mime="text/csv", key="download_csv")
 
 
 def reference_picker(arms: list[dict]) -> str:
@@ -178,10 +179,10 @@ def verdicts(rows: list[dict], arms: list[dict], scoring: str | None) -> str | N
     try:
         found = queries.versus_reference(tuple(r["id"] for r in rows), reference, scoring)
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
         return None
     tables.show(verdict_frame(found), key="verdicts")
-    st.caption(f"Δ vs ref.: the training procedures, seeds as the unit: mean over seed pairs of the accuracy "
+    st.caption(f"Δ vs ref.: the training procedures, seeds as the unit: mean over seed pairs of the accuracy "  # text: numbers
                f"difference, 95% t-interval and paired t-test over the per-pair differences, Holm-corrected over "
                f"the {found['family']} comparison(s) with a p-value; one seed pair gives no interval and no p "
                f"(“needs ≥ 2 seeds”). Detectable: the smallest true difference these seeds find with 80% "
@@ -198,7 +199,8 @@ def report_download(rows: list[dict], reference: str | None, scoring: str | None
         return
     name = rows[0]["experiment"]                 # every cell is listed under the experiment's name
     st.download_button("Download report", lambda: queries.report_zip(name, reference, scoring),
-                       file_name=f"report-{name}.zip", mime="application/zip", key="download_report",
+                       file_name=f"report-experiment-{int(rows[0]['experiment_id'])}.zip", mime="application/zip",
+                       key="download_report",
                        on_click="ignore", icon=":material/download:")
     st.caption("report.html (opens offline), table.tex (booktabs), table.md, results.csv and figures/*.pdf, *.svg: "
                "the numbers of this page, with the design, versions, data warnings, flags and flip analysis.")
@@ -218,7 +220,7 @@ def curves(rows: list[dict]) -> None:
     x = X_AXES[choice]
     untouched = sum((r.get("summary") or {}).get("fine_tuned") is False for r in finished)
     if untouched:
-        st.caption(f"{untouched} run(s) of the untouched student (train.steps 0) trained nothing: no curve.")
+        st.caption(f"{untouched} run(s) of the untouched student (train.steps 0) trained nothing: no curve.")  # text: a count
     groups = {r["id"]: f"{r['dataset']} · {r['student']} · {r['arm']}" for r in finished}
     label_loss = queries.curves(ids, "label_loss", x)
     if label_loss:
@@ -275,7 +277,7 @@ def paired(arms: list[dict], scoring: str | None = None) -> None:
     try:
         result = queries.paired(tuple(arm_a["runs"]), tuple(arm_b["runs"]), scoring)
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
         return
     _paired_result(result, arm_a, arm_b)
 
@@ -309,17 +311,17 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     cols[2].metric("p over seeds", f"{result['p_value']:.3g}" if has_interval else "–",
                    help="paired t-test over the seed pairs' accuracy differences")
     cols[3].metric("seed pairs", str(len(result["pairs"])))
-    st.markdown(significance_sentence(result))
+    st.markdown(significance_sentence(result))          # text: numbers and the API's own words
     if warning:
         st.error(f"⚠ Both arms answer a constant label, so the intervals measure the label bias, not the "
-                 f"arms: {warning}", icon=":material/warning:")
+                 f"arms: {md(warning)}", icon=":material/warning:")
     notes = [a["note"] for a in (arm_a, arm_b) if a.get("note")]
     if notes:
-        st.caption(" · ".join(f"{a['arm']}: {a['note']}" for a in (arm_a, arm_b) if a.get("note")))
+        st.caption(" · ".join(f"{md(a['arm'])}: {md(a['note'])}" for a in (arm_a, arm_b) if a.get("note")))
     seed_budget(result)
     unmatched = result.get("unmatched_seeds") or {}
     if unmatched.get("a") or unmatched.get("b"):
-        st.caption(f"Left out, no run with the same seed in the other arm: seeds {unmatched.get('a') or []} "
+        st.caption(f"Left out, no run with the same seed in the other arm: seeds {unmatched.get('a') or []} "  # text: seeds
                    f"of A, {unmatched.get('b') or []} of B.")
     test = result["test_set"]
     st.markdown("**Test set: these trained models, on these items** (says nothing about a rerun with new seeds)")
@@ -327,7 +329,7 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     cols[0].metric("test-set interval", f"[{test['low']:+.3f}, {test['high']:+.3f}]")
     cols[1].metric("test-set p", f"{test['p_value']:.3g}")
     cols[2].metric("items (seed pairs)", f"{result['n_items']} ({len(result['pairs'])})")
-    st.caption(f"Interval: {test['interval_method']}. p: {test['test_method']}. Over all seed pairs: A right and "
+    st.caption(f"Interval: {test['interval_method']}. p: {test['test_method']}. Over all seed pairs: A right and "  # text: API
                f"B wrong {result['a_only']} time(s); B right and A wrong {result['b_only']}.")
     if result.get("per_pair"):
         tables.show(pd.DataFrame([{"seed": p["seed"], "A − B": round(p["diff"], 4), "A only": p["a_only"],
@@ -342,10 +344,10 @@ def _paired_result(result: dict, arm_a: dict, arm_b: dict) -> None:
     breaks = [e for e in examples if e["breaks"]]
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**A fixes** ({arm_a['arm']} right, {arm_b['arm']} wrong): {len(fixes)} example(s)")
+        st.markdown(f"**A fixes** ({md(arm_a['arm'])} right, {md(arm_b['arm'])} wrong): {len(fixes)} example(s)")
         tables.show(_example_frame(fixes), key="fixes")
     with right:
-        st.markdown(f"**A breaks** ({arm_a['arm']} wrong, {arm_b['arm']} right): {len(breaks)} example(s)")
+        st.markdown(f"**A breaks** ({md(arm_a['arm'])} wrong, {md(arm_b['arm'])} right): {len(breaks)} example(s)")
         tables.show(_example_frame(breaks), key="breaks")
 
 
@@ -361,12 +363,12 @@ def seed_budget(result: dict) -> None:
     floor = (f"With {k} seed pair(s) a distribution-free test over seed pairs (sign flip) cannot go below "
              f"p = {budget['sign_flip_floor']:.3g}.")
     if budget["detectable"] is None:
-        st.caption(f"Seed budget: no seed-to-seed spread to plan with ({k} seed pair(s)"
+        st.caption(f"Seed budget: no seed-to-seed spread to plan with ({k} seed pair(s)"  # text: numbers
                    f"{'' if k < 2 else ', all with the same difference'}). {floor}")
         return
     need = (f"a difference of {target:.3f} needs **{budget['seeds_for_target']}** seed pairs" if budget["seeds_for_target"]
             else f"a difference of {target:.3f} needs more than 200 seed pairs" if target > 0 else "")
-    st.caption(f"Seed budget (paired t, 80% power, α = 0.05, seed-pair sd {budget['sd']:.3f}): these {k} seed pairs "
+    st.caption(f"Seed budget (paired t, 80% power, α = 0.05, seed-pair sd {budget['sd']:.3f}): these {k} seed pairs "  # text: numbers
                f"detect a true difference of ±{budget['detectable']:.3f}; {need}. {floor}")
 
 

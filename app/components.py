@@ -13,6 +13,7 @@ from typing import Sequence
 import streamlit as st
 
 from app import queries
+from app.safe import code, md
 
 POSITIVE = (34, 139, 34)       # green: supervised / important
 NEGATIVE = (200, 40, 40)       # red: negative scores (attributions can be negative)
@@ -49,17 +50,17 @@ def token_heatmap(tokens: Sequence[str], scores: Sequence[float], *, vmax: float
 def training_sequence(row: dict, title: str | None = None) -> None:
     """One preview row: a heading, then its tokens with the supervised ones (weight > 0) shaded."""
     supervised = sum(w > 0 for w in row["weights"])
-    head = title or f"{row['placement']} · {row['perturbation']}"
-    st.markdown(f"**{head}** — {len(row['tokens'])} tokens, {supervised} supervised"
+    head = md(title or f"{row['placement']} · {row['perturbation']}")
+    st.markdown(f"**{head}** — {len(row['tokens'])} tokens, {supervised} supervised"  # text: head escaped, counts
                 + (" · *cut to the student's max length*" if row.get("truncated") else "")
-                + "".join(f" · {name} unit `{text!r}`" for name, text in (row.get("placeholders") or {}).items())
-                + (f" · starts with `{row['bos']}`" if row.get("bos") else ""))
+                + "".join(f" · {md(name)} unit {code(repr(text))}" for name, text in (row.get("placeholders") or {}).items())
+                + (f" · starts with {code(row['bos'])}" if row.get("bos") else ""))
     if row.get("label_share") is not None:
         how = ("segment normalisation: 1 / (1 + rationale weight), the same for every placement"
                if row.get("loss_normalization") == "segment" else
                f"token normalisation, over {row.get('label_share_n')} training examples: it shrinks as the "
                f"rationale grows")
-        st.caption(f"Label share of the loss: **{row['label_share']:.3f}** ({how}).")
+        st.caption(f"Label share of the loss: **{row['label_share']:.3f}** ({how}).")  # text: numbers
     token_heatmap(row["tokens"], row["weights"], vmax=max(row["weights"], default=1.0) or 1.0)
 
 
@@ -73,7 +74,7 @@ def text_block(text: str | None, *, muted: bool = False) -> None:
 
 def empty_state(message: str, *, page: str | None = None, label: str | None = None) -> None:
     """Say what to do next instead of drawing an empty chart."""
-    st.info(message, icon=":material/info:")
+    st.info(message, icon=":material/info:")             # text: callers pass their own sentences
     if page:
         st.page_link(page, label=label or "Go there")
 
@@ -91,13 +92,6 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else (f"{minutes}m {secs:02d}s" if minutes else f"{secs}s")
 
 
-MARKDOWN_SPECIAL = set("\\`*_[]()<>!#|~$")
-
-
-def md(text) -> str:
-    """`text` (a name or label that came from a user or a data file) safe inside st.markdown: every
-    character markdown, links, images, HTML or LaTeX could read is backslash-escaped."""
-    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in str(text))
 
 
 def format_bytes(n: float | None) -> str:
@@ -163,6 +157,6 @@ def loader_options(key: str, *, value: str = "", placeholder: str = "", expanded
         if not isinstance(options, dict):
             raise ValueError("the options must be a mapping (key: value lines)")
     except ValueError as e:
-        st.error(f"Loader options: {e}")
+        st.error(f"Loader options: {md(e)}")
         return None
     return options

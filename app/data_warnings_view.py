@@ -8,6 +8,7 @@ on Runs for one run; a run finished before these checks existed has none and sho
 from __future__ import annotations
 
 import streamlit as st
+from app.safe import md
 
 
 def runs_warning(rows: list[dict]) -> None:
@@ -21,10 +22,10 @@ def runs_warning(rows: list[dict]) -> None:
     if not by_warning:
         return
     flagged = {i for ids in by_warning.values() for i in ids}
-    st.warning(f"⚠ Data: {len(flagged)} of the {len(done)} finished run(s) compared were trained or tested on "
+    st.warning(f"⚠ Data: {len(flagged)} of the {len(done)} finished run(s) compared were trained or tested on "  # text: counts
                f"data with train/test overlap or answer leaks; their accuracy may not measure what the "
                f"comparison is about.\n\n" +
-               "\n".join(f"- {warning} (run(s) {', '.join(f'#{i}' for i in ids)})"
+               "\n".join(f"- {md(warning)} (run(s) {', '.join(f'#{int(i)}' for i in ids)})"
                          for warning, ids in by_warning.items()),
                icon=":material/warning:")
 
@@ -33,5 +34,5 @@ def run_warning(run: dict) -> None:
     """One run's data warnings, if its summary has any."""
     warnings = (run.get("summary") or {}).get("data_warnings") or []
     if warnings:
-        st.warning(f"⚠ Run #{run['id']}'s data:\n\n" + "\n".join(f"- {w}" for w in warnings),
+        st.warning(f"⚠ Run #{int(run['id'])}'s data:\n\n" + "\n".join(f"- {md(w)}" for w in warnings),
                    icon=":material/warning:")

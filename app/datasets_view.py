@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import import_view, queries, tables
 from app.components import empty_state, text_block
+from app.safe import code, md
 
 BROWSE_LIMIT = 200
 
@@ -22,7 +23,7 @@ def overview(infos: list[dict]) -> None:
     tables.show(tables.datasets_frame(infos), key="datasets_table")
     broken = [i for i in infos if i["error"]]
     if broken:
-        st.warning(f"{len(broken)} dataset(s) cannot be read: see the `problem` column. Local releases are "
+        st.warning(f"{len(broken)} dataset(s) cannot be read: see the `problem` column. Local releases are "  # text: env
                    f"looked for under $COTDISTILL_DATA_DIR "
                    f"({os.environ.get('COTDISTILL_DATA_DIR') or 'unset'}).")
     if not any(i["counts"] for i in infos):
@@ -48,16 +49,16 @@ def browse(infos: list[dict]) -> None:
         try:
             import_view.show_report(queries.dataset_report(name, tuple(info["counts"])))
         except Exception as e:              # a dataset that cannot be read: say why
-            st.error(f"Could not read {name}: {e}")
+            st.error(f"Could not read {md(name)}: {md(e)}")
     try:
         examples = queries.dataset_examples(name, split, None, search, limit=BROWSE_LIMIT)
     except Exception as e:                  # a dataset that cannot be read: say why
-        st.error(f"Could not read {name} ({split}): {e}")
+        st.error(f"Could not read {md(name)} ({md(split)}): {md(e)}")
         return
     if not examples:
         st.info("No example matches." if search else "This split is empty.")
         return
-    st.caption(f"{len(examples)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(examples) == BROWSE_LIMIT else ""))
+    st.caption(f"{len(examples)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(examples) == BROWSE_LIMIT else ""))  # text: counts
     tables.show([{"id": e["id"], "question": e["question"], "label": e["label"],
                   "teacher": {True: "✓", False: "✗"}.get(e["teacher_correct"], ""),
                   "rationale": e["rationale"] or ""} for e in examples], key="browse_table")
@@ -69,7 +70,7 @@ def browse(infos: list[dict]) -> None:
 def example(ex: dict) -> None:
     text_block(ex["question"])
     if ex.get("choices"):
-        st.markdown("**Choices:** " + " · ".join(f"`{c}`" for c in ex["choices"]))
-    st.markdown(f"**Gold label:** `{ex['label']}` · **teacher:** `{ex.get('teacher_label') or '—'}`")
+        st.markdown("**Choices:** " + " · ".join(code(c) for c in ex["choices"]))
+    st.markdown(f"**Gold label:** {code(ex['label'])} · **teacher:** {code(ex.get('teacher_label') or '—')}")
     st.markdown("**Rationale**")
     text_block(ex.get("rationale"), muted=True)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from app import queries, tables
 from app.components import empty_state, experiment_picker, run_label, text_block, training_sequence
+from app.safe import code, md
 
 MAX_RUNS_DEFAULT = 8
 """At most this many runs are chosen at first: one per arm."""
@@ -98,20 +99,20 @@ def matching(data: dict, runs: list[dict], chosen: dict) -> tuple[list[dict], di
 
 
 def overview(kept: list[dict], total: int, preds: dict, runs: list[dict]) -> None:
-    st.markdown(f"**{len(kept)} of {total} evaluated example(s)** match.")
+    st.markdown(f"**{len(kept)} of {int(total)} evaluated example(s)** match.")
     names = {r["id"]: f"#{r['id']} {r['arm']} s{r['seed']}" for r in runs}
     tables.show(tables.examples_frame(kept[:MAX_LISTED], preds, names), key="examples_table")
 
 
 def example_detail(example: dict, position: int, runs: list[dict], preds: dict) -> None:
     """One example in full, with each run's prediction side by side."""
-    st.markdown(f"#### {example['id']}")
+    st.markdown(f"#### {md(example['id'])}")
     text_block(example["question"])
     if example.get("choices"):
         st.html(_choices_html(example))
-    st.markdown(f"**Gold label:** `{example['label']}`")
+    st.markdown(f"**Gold label:** {code(example['label'])}")
     teacher = {True: "right", False: "wrong"}.get(example.get("teacher_correct"), "unknown")
-    st.markdown(f"**Teacher's rationale** (teacher answered `{example.get('teacher_label') or '—'}`: {teacher})")
+    st.markdown(f"**Teacher's rationale** (teacher answered {code(example.get('teacher_label') or '—')}: {teacher})")  # text: right/wrong
     text_block(example.get("rationale"), muted=True)
     st.markdown("**Predictions**")
     for start in range(0, len(runs), 4):
@@ -133,12 +134,12 @@ def _choices_html(example: dict) -> str:
 
 
 def _prediction(run: dict, pred: dict | None) -> None:
-    st.markdown(f"**#{run['id']}** {run['arm']} · seed {run['seed']}")
+    st.markdown(f"**#{int(run['id'])}** {md(run['arm'])} · seed {int(run['seed'])}")
     if pred is None:
         st.caption("not evaluated on this example")
         return
     mark = ":green[**right**]" if pred["correct"] else ":red[**wrong**]"
-    st.markdown(f"{mark}: answered `{pred['predicted']}`")
+    st.markdown(f"{mark}: answered {code(pred['predicted'])}")  # text: mark is ✓ or ✗
     if pred.get("generated"):
         text_block(pred["generated"], muted=True)
     if pred.get("scores"):
@@ -150,7 +151,7 @@ def as_trained(example: dict, position: int, runs: list[dict]) -> None:
     """The training sequence this example would make under each run's config (placement,
     perturbation, seed), built by a worker; supervised tokens shaded."""
     if position >= MAX_PREVIEW_POSITION:
-        st.caption(f"The preview covers the first {MAX_PREVIEW_POSITION} test examples; this one is number "
+        st.caption(f"The preview covers the first {MAX_PREVIEW_POSITION} test examples; this one is number "  # text: numbers
                    f"{position + 1}.")
         return
     if not st.toggle("Show (computed by a worker)", key="examples_preview"):
@@ -162,10 +163,10 @@ def as_trained(example: dict, position: int, runs: list[dict]) -> None:
         try:
             found = queries.preview(config, conditions, n=position + 1, split=config["data"]["test_split"])
         except TimeoutError as e:
-            st.error(f"The preview timed out: {e}")
+            st.error(f"The preview timed out: {md(e)}")
             return
         except Exception as e:              # the worker's error, shown as it is
-            st.error(f"The worker could not build the preview: {e}")
+            st.error(f"The worker could not build the preview: {md(e)}")
             return
         rows.update({row["label"]: row for row in found if row["example_id"] == example["id"]})
     for r in runs:

@@ -9,6 +9,7 @@ import streamlit as st
 from app import matrix as mx
 from app import queries, tables
 from app.components import empty_state, loader_options, training_sequence
+from app.safe import code, md
 from worker import api
 
 DEFAULT_DATASET = "synthetic-count"        # the offline testbed: runs anywhere in minutes
@@ -36,7 +37,7 @@ def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -
     names = [NEW] + list(presets) + [e["name"] for e in experiments]
     wanted = st.query_params.get("from")
     if wanted and wanted not in names:
-        st.warning(f"No experiment named {wanted!r} to start from: the form shows a new experiment.")
+        st.warning(f"No experiment named {md(repr(wanted))} to start from: the form shows a new experiment.")
     if st.session_state.get("launch_from") not in (None, *names):
         del st.session_state["launch_from"]
     choice = st.selectbox("Start from", names, index=names.index(wanted) if wanted in names else 0,
@@ -55,7 +56,7 @@ def relaunch_section(experiments: list[dict], sets: list[dict], options: dict) -
     kept = {k: experiment["factors"][k] for k in values["ignored"]}
     if kept:
         st.caption("Also varied by this experiment, kept as they are (the form cannot edit them): "
-                   + ", ".join(f"`{k}` = {v}" for k, v in kept.items()))
+                   + ", ".join(f"{code(k)} = {code(v)}" for k, v in kept.items()))
     return {**values, "base": experiment.get("base") or {}, "kept_factors": kept}
 
 
@@ -161,7 +162,7 @@ def _rationale_set(sets: list[dict], wanted: str | None) -> tuple[list[str], dic
     test = right.selectbox("Test split", splits, index=splits.index("test") if "test" in splits else len(splits) - 1,
                            key=f"launch_set_test_{chosen['id']}")
     if train == test:
-        st.warning(f"Training and testing on the same split ({train!r}) measures memorization: generate "
+        st.warning(f"Training and testing on the same split ({md(repr(train))}) measures memorization: generate "
                    f"rationales for a test split too.")
     return ["rationale-set"], {"options": {"path": chosen["path"]}, "train_split": train, "test_split": test}
 
@@ -210,7 +211,7 @@ def perturbation_section(defaults: dict[str, dict], prefill: dict | None = None,
             try:
                 variants += _perturbation_params(kind, defaults[kind], levels or list(LEVEL_HELP))
             except ValueError as e:
-                st.error(str(e))
+                st.error(md(e))
     return variants
 
 
@@ -255,7 +256,7 @@ def seeds_input(prefill: dict | None = None) -> list[int]:
     try:
         return mx.parse_list(text, int, "seeds")
     except ValueError as e:
-        st.error(str(e))
+        st.error(md(e))
         return []
 
 
@@ -333,11 +334,11 @@ def plan_details(matrix: dict | None, plan: dict | None) -> None:
     if plan is None:
         return
     if plan["duplicates"]:
-        st.caption(f"{plan['cells']} cells, {plan['duplicates']} of them identical to another (label-only "
+        st.caption(f"{plan['cells']} cells, {plan['duplicates']} of them identical to another (label-only "  # text: counts
                    f"ignores the perturbation; the untouched student ignores the perturbation and is scored "
                    f"alike for none and after): each identical group is one run.")
     if plan["in_experiment"] < plan["runs"] and any(e["name"] == matrix["name"] for e in queries.experiments()):
-        st.warning(f"An experiment named {matrix['name']!r} exists: launching adds this matrix's missing, "
+        st.warning(f"An experiment named {md(repr(matrix['name']))} exists: launching adds this matrix's missing, "
                    f"failed or cancelled cells to it.")
 
 
@@ -356,7 +357,7 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
     try:
         e = queries.memory_estimate(matrix, float(gpu_gib), float(rate) or None)
     except TimeoutError as err:
-        st.error(f"The memory estimate timed out: {err}")
+        st.error(f"The memory estimate timed out: {md(err)}")
         return
     rows = [{"cell": ", ".join(f"{k}={v}" for k, v in c["factors"].items()), "student": c["student"],
              "parameters (M)": c.get("parameters", 0) / 1e6, "trained (M)": c.get("trainable", 0) / 1e6,
@@ -367,7 +368,7 @@ def estimate_section(matrix: dict | None, plan: dict | None) -> None:
     tables.show(rows, key="estimate_table")
     hours = "unknown (give a tokens/s figure)" if e["gpu_hours"] is None else f"{e['gpu_hours']:.2f}"
     too_big = f", {e['too_big']} do not" if e["too_big"] else ""
-    st.markdown(f"**Memory and time:** {e['fit']} of {len(e['cells'])} cell(s) fit a {gpu_gib:g} GiB GPU"
+    st.markdown(f"**Memory and time:** {e['fit']} of {len(e['cells'])} cell(s) fit a {gpu_gib:g} GiB GPU"  # text: numbers
                 f"{too_big}; training GPU-hours: {hours}.")
     st.caption("Memory = weights + gradients + AdamW state + activations of one micro-batch at max length, "
                "planned for CUDA (bf16 autocast under precision auto); GPU-hours are an upper bound (every "
@@ -386,10 +387,10 @@ def preview_section(plan: dict | None, conditions: list[dict]) -> None:
     try:
         rows = queries.preview(plan["first_config"], conditions, n=1)
     except TimeoutError as e:
-        st.error(f"The preview timed out: {e}")
+        st.error(f"The preview timed out: {md(e)}")
         return
     except Exception as e:                   # the worker's error, e.g. a dataset it cannot read
-        st.error(f"The worker could not build the preview: {e}")
+        st.error(f"The worker could not build the preview: {md(e)}")
         return
     for row in rows:
         training_sequence(row, title=row.get("label"))

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from app import queries, tables
+from app.safe import code, md
 from worker import api
 
 SOURCES = ("upload a file", "a path in the data folder")
@@ -36,7 +37,7 @@ def import_section() -> None:
     """The whole section: source, layout, mapping, live preview, name and Import."""
     flash = st.session_state.pop("import_done", None)
     if flash:
-        st.success(flash)
+        st.success(flash)                                   # text: set below, from an id and a checked name
     choices = api.import_choices()
     slots: dict[str, st.delta_generator.DeltaGenerator] = {}
     files = {"train": _source("train", "File", slots, choices["data_dir"])}
@@ -206,10 +207,10 @@ def _same(a: str, b: str) -> bool:
 
 
 def _show_preview(preview: dict) -> None:
-    counts = ", ".join(f"{split}: {n} rows" for split, n in preview["counts"].items())
-    st.markdown(f"**Preview** ({counts}): the first rows as they will be imported")
+    counts = ", ".join(f"{md(split)}: {int(n)} rows" for split, n in preview["counts"].items())
+    st.markdown(f"**Preview** ({counts}): the first rows as they will be imported")  # text: escaped above
     for split, rows in preview["rows"].items():
-        st.caption(split)
+        st.caption(md(split))
         tables.show(pd.DataFrame([{
             "id": r["id"], "question": r["question"], "choices": " | ".join(r["choices"] or []),
             "label": r["label"], "rationale": r["rationale"] or "", "teacher": r["teacher_label"] or "",
@@ -223,7 +224,7 @@ def show_report(result: dict) -> None:
     st.markdown("**Data report**")
     st.code(result["report_text"], language=None)
     for warning in result["report"]["warnings"]:
-        st.warning(warning, icon=":material/warning:")
+        st.warning(md(warning), icon=":material/warning:")
 
 
 def _naming(files: dict, slots: dict) -> tuple[str, str]:
@@ -245,6 +246,6 @@ def _do_import(files: dict, options: dict, rationales: dict | None, name: str, t
             error["message"], icon=":material/error:")
         return
     queries.forget_jobs()
-    st.session_state["import_done"] = (f"Imported rationale set #{result['set_id']} {name!r} "
-                                       f"({result['path']}).")
+    st.session_state["import_done"] = (f"Imported rationale set #{int(result['set_id'])} {md(repr(name))} "
+                                       f"({result['path']}).")   # the state folder / a checked name
     st.rerun()

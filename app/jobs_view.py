@@ -15,6 +15,7 @@ import streamlit as st
 
 from app import queries, tables
 from app.components import format_duration
+from app.safe import md
 from worker import api
 
 REFRESH_S = 2
@@ -77,7 +78,7 @@ def actions(job: dict, *, key: str) -> None:
     """Cancel a queued or running job; retry a failed or cancelled one (it skips what it stored)."""
     message = st.session_state.pop(MESSAGE, None)
     if message:
-        st.success(message)
+        st.success(message)                                 # text: this module's own sentences
     cols = st.columns([1, 1, 4])
     if cols[0].button("Cancel job", key=f"{key}_cancel", disabled=job["status"] not in ("queued", "running")):
         status = api.cancel_job(job["id"])
@@ -105,7 +106,7 @@ def submit(start: Callable[[], int], *, picker: str, message_key: str,
     try:
         job_id = start()
     except ValueError as e:
-        st.error(f"Not started: {e}")
+        st.error(f"Not started: {md(e)}")
         return False
     st.session_state[picker] = job_id
     st.session_state[message_key] = describe(job_id)
@@ -116,7 +117,7 @@ def submit(start: Callable[[], int], *, picker: str, message_key: str,
 def show_message(message_key: str) -> None:
     message = st.session_state.pop(message_key, None)
     if message:
-        st.success(message)
+        st.success(message)                                 # text: this module's own sentences
 
 
 def _done(message: str) -> None:

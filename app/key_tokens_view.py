@@ -17,6 +17,7 @@ import yaml
 from app import charts, jobs_view, queries, tables
 from app import matrix as mx
 from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
+from app.safe import code, md
 from worker import api
 
 METHODS = {"ig": "integrated gradients", "grad_x_input": "gradient × input", "occlusion": "occlusion"}
@@ -124,7 +125,7 @@ def submit_section(source: dict | None, data: dict | None, method: dict) -> None
     if st.button("Compute attributions", type="primary", key="attr_start", disabled=source is None or data is None):
         if not jobs_view.submit(lambda: api.submit_attribution(source, data, **method), picker=JOB_PICKER,
                                 message_key=MESSAGE,
-                                describe=lambda job_id: f"Attribution job #{job_id} queued ({method['method']} "
+                                describe=lambda job_id: f"Attribution job #{job_id} queued ({md(method['method'])} "
                                                         f"on {data['name']})."):
             return
     jobs_view.show_message(MESSAGE)
@@ -158,13 +159,13 @@ def pick_attribution() -> dict | None:
         f"#{i} · {by_id[i]['method']} · {by_id[i]['source']} · {by_id[i]['dataset']} · {by_id[i]['n']} example(s)"))]
     job = next((j for j in queries.jobs("attribution") if j["id"] == a["job_id"]), None)
     summary = (job or {}).get("summary") or {}
-    line = f"Scored by {a['source']} with `{a['method']}` on {a['dataset']}: {a['n']} example(s)"
+    line = f"Scored by {md(a['source'])} with {code(a['method'])} on {md(a['dataset'])}: {int(a['n'])} example(s)"
     if job and job["status"] != "succeeded":
         line += f" so far (job #{job['id']} {job['status']})"
     if summary.get("mean_completeness_error") is not None:
         line += (f"; completeness error mean {summary['mean_completeness_error']:.2g}, "
                  f"max {summary['max_completeness_error']:.2g} nats")
-    st.caption(line)
+    st.caption(line)                                        # text: escaped where it is built
     return a if a["n"] else None
 
 
@@ -175,7 +176,7 @@ def example_scores(attribution: dict) -> None:
     try:
         examples = {e["example_id"]: e for e in queries.attributed_examples(attribution["id"])}
     except Exception as e:                    # the dataset cannot be read here: show the scores anyway
-        st.caption(f"The examples cannot be read ({e}); showing the scores alone.")
+        st.caption(f"The examples cannot be read ({md(e)}); showing the scores alone.")
         examples = {}
     left, right = st.columns([3, 1])
     picked = left.selectbox("Example", list(rows), key="attr_example",
@@ -184,12 +185,12 @@ def example_scores(attribution: dict) -> None:
     r, ex = rows[picked], examples.get(picked)
     if ex:
         text_block(ex["question"])
-        st.markdown(f"**Gold label:** `{ex['label']}`" + _choice_text(ex))
+        st.markdown(f"**Gold label:** {code(ex['label'])}" + _choice_text(ex))  # text: _choice_text escapes
     if units == "words":
         words = r["words"] or []
         token_heatmap([w + " " for w in words[:-1]] + words[-1:], r["word_scores"] or [])
         ranked = sorted(range(len(words)), key=lambda i: (-r["word_scores"][i], i))
-        st.caption("Highest-scoring words: " + ", ".join(f"`{words[i]}` {r['word_scores'][i]:+.3g}" for i in ranked[:5]))
+        st.caption("Highest-scoring words: " + ", ".join(f"{code(words[i])} {r['word_scores'][i]:+.3g}" for i in ranked[:5]))
     else:
         token_heatmap(r["tokens"], r["scores"])
     st.caption("Green: the word raises log p(gold label); red: lowers it. Hover a word for its score.")
@@ -198,14 +199,14 @@ def example_scores(attribution: dict) -> None:
                   help="|Σ scores − (f(x) − f(baseline))|: near 0 when the scores account for the whole change of "
                        "log p(label); raise the IG steps when it is not.")
     else:
-        st.caption(f"No completeness check for `{attribution['method']}` (integrated gradients only).")
+        st.caption(f"No completeness check for {code(attribution['method'])} (integrated gradients only).")
 
 
 def _choice_text(ex: dict) -> str:
     if ex["kind"] != "multiple_choice" or not ex.get("choices"):
         return ""
     index = "abcdefghijklmnopqrstuvwxyz".find(ex["label"])
-    return f" ({ex['choices'][index]})" if 0 <= index < len(ex["choices"]) else ""
+    return f" ({md(ex['choices'][index])})" if 0 <= index < len(ex["choices"]) else ""
 
 
 def frequent_tokens(attribution: dict) -> None:
@@ -215,14 +216,14 @@ def frequent_tokens(attribution: dict) -> None:
     try:
         rows = queries.key_token_stats(attribution["id"], int(k))
     except Exception as e:                    # the examples (gold answers) cannot be read here
-        st.error(f"Could not count the key tokens: {e}")
+        st.error(f"Could not count the key tokens: {md(e)}")
         return
     if not rows:
         st.caption("No scored words yet.")
         return
     slots = sum(r["count"] for r in rows)
     shares = {c: sum(r["count"] for r in rows if r["category"] == c) / slots for c in charts.CATEGORY_COLOURS}
-    st.markdown(f"Of the top-{int(k)} words of {attribution['n']} example(s): "
+    st.markdown(f"Of the top-{int(k)} words of {int(attribution['n'])} example(s): "  # text: shares and fixed names
                 + " · ".join(f"**{shares[c]:.0%}** {name}" for c, name in (
                     ("content", "content words"), ("function", "function words"), ("answer", "name the answer"))))
     left, right = st.columns([3, 2])
@@ -259,17 +260,19 @@ def study_section(attribution: dict) -> None:
             raise ValueError("the base config must be a mapping")
         if not name:
             raise ValueError("give the experiment a name")
+        if problem := api.name_problem(name, "the experiment name"):
+            raise ValueError(problem)
     except ValueError as e:
-        st.error(f"Study: {e}")
+        st.error(f"Study: {md(e)}")
         return
     _coverage(attribution, base)
     arms = 2 + 2 * len(ks)
-    st.markdown(f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**")
+    st.markdown(f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**")  # text: counts
     if st.button("Queue the key-token study", type="primary", key="study_start"):
         try:
             launched = api.key_token_study(attribution["id"], ks=ks, seeds=seeds, base=base, name=name)
         except (ValueError, LookupError) as e:
-            st.error(f"Not queued: {e}")
+            st.error(f"Not queued: {md(e)}")
             return
         st.session_state["study_launched"] = launched
         st.session_state[STUDY_PICKER] = launched["name"]       # the accuracy-against-k section shows it
@@ -278,7 +281,7 @@ def study_section(attribution: dict) -> None:
         st.rerun()
     launched = st.session_state.get("study_launched")
     if launched and launched["name"] == name:
-        st.success(f"Study {launched['name']!r}: {len(launched['queued'])} run(s) queued, "
+        st.success(f"Study {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
                    f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
         left, right = st.columns(2)
         left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
@@ -322,7 +325,7 @@ def _coverage(attribution: dict, base: dict) -> None:
         problems.append(f"it scored the first {scored['n']} examples, the base trains on "
                         f"{data.get('n_train') or 'all'}")
     if problems:
-        st.warning("The key-token runs need a score for every training example: " + "; ".join(problems) + ".")
+        st.warning("The key-token runs need a score for every training example: " + "; ".join(md(p) for p in problems) + ".")
 
 
 # ------------------------------------------------------------------------------------------ accuracy against k
@@ -342,7 +345,7 @@ def accuracy_vs_k() -> None:
     arms = queries.compare(tuple(r["id"] for r in rows)) if rows else []
     if not any(p["k"] is not None for p in charts.study_points(arms)):
         waiting = sum(r["status"] in ("queued", "running") for r in rows)
-        st.info(f"No key-token arm of {study['name']!r} has finished yet ({waiting} of {len(rows)} run(s) queued or "
+        st.info(f"No key-token arm of {md(repr(study['name']))} has finished yet ({int(waiting)} of {len(rows)} run(s) queued or "
                 f"running): the chart appears as soon as one does.", icon=":material/info:")
         st.page_link("screens/runs.py", label="Watch the runs", query_params={"experiment": study["name"]})
         return

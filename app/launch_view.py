@@ -16,7 +16,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import forms, queries, tables
-from app.components import format_bytes, md
+from app.components import format_bytes
+from app.safe import code, md
 from worker import api
 
 INTRO = ("**cotdistill** fine-tunes small students on a teacher's chain-of-thought rationales, placed before or "
@@ -41,13 +42,13 @@ def intro(options: dict) -> None:
     """Three lines: what the tool does, what the default experiment is, what it should show."""
     first = options["first_run"]
     student = first.get("student") or {}
-    who = "a tiny student trained from scratch" if student.get("name") == "tiny" else f"`{student.get('name')}`"
-    arms = ", ".join(f"`{a}`" for a in arm_names(first["placements"], first["perturbations"]))
+    who = "a tiny student trained from scratch" if student.get("name") == "tiny" else code(student.get("name"))
+    arms = ", ".join(code(a) for a in arm_names(first["placements"], first["perturbations"]))
     lines = [INTRO, f"**The default experiment**, set in the form below: {arms}, {len(first['seeds'])} seeds "
-                    f"each, {who} on `{first.get('dataset')}`."]
+                    f"each, {who} on {code(first.get('dataset'))}."]
     if first.get("claims"):
         lines.append("**It should show:** " + "; ".join(first["claims"]) + ".")
-    st.markdown("  \n".join(lines))
+    st.markdown("  \n".join(lines))                       # text: the API's claims and escaped names
 
 
 def presets(options: dict) -> None:
@@ -88,7 +89,7 @@ def _summary(matrix: dict | None, plan: dict | None, error: str | None) -> None:
     if launched:
         _launched(launched)
     if error:
-        st.error(error)
+        st.error(md(error))
     cols = st.columns([1, 1, 1, 1, 2], vertical_alignment="center")
     if plan is not None:
         cols[0].metric("Runs in the matrix", plan["runs"])
@@ -99,7 +100,7 @@ def _summary(matrix: dict | None, plan: dict | None, error: str | None) -> None:
     with cols[4]:
         _launch_button(matrix, plan)
     if plan is not None:
-        st.markdown(plan_sentence(matrix["name"], plan, launched), help=tables.ESTIMATE_HOW)
+        st.markdown(plan_sentence(matrix["name"], plan, launched), help=tables.ESTIMATE_HOW)  # text: md() inside
     elif not error:
         st.info("Fill in the form below: the plan and the Launch button show here.", icon=":material/info:")
 
@@ -151,7 +152,7 @@ def _launch_button(matrix: dict | None, plan: dict | None) -> None:
         try:
             st.session_state[LAUNCHED] = api.submit_matrix(matrix, confirm=confirmed)
         except ValueError as e:
-            st.error(f"Not launched: {e}")
+            st.error(f"Not launched: {md(e)}")
         else:
             queries.forget_runs()
             st.rerun()                      # the plan now counts the launched runs

@@ -41,4 +41,4 @@ try:
 except Exception as error:                   # a database it cannot use: one line, not a traceback
     if (problem := api.database_problem(error)) is None:
         raise
-    st.error(problem)
+    st.error(problem)                                   # text: database_problem's own sentence

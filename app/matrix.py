@@ -100,6 +100,9 @@ def build_matrix(name: str, *, datasets: list[str], students: list[dict], placem
     empty = [k for k, v in factors.items() if not v]
     if not name.strip():
         raise ValueError("give the experiment a name")
+    from worker import api
+    if problem := api.name_problem(name.strip(), "the experiment name"):
+        raise ValueError(problem)
     if empty:
         raise ValueError(f"choose at least one value for: {', '.join(empty)}")
     earlier = {k: v for k, v in (base or {}).items() if k not in ("name",) + FORM_FACTORS}

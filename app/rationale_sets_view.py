@@ -10,6 +10,7 @@ import yaml
 
 from app import import_view, queries, tables
 from app.components import empty_state, text_block
+from app.safe import code
 
 BROWSE_LIMIT = 200
 TEACHER_FILTER = {"any": None, "teacher correct": True, "teacher incorrect": False}
@@ -61,7 +62,7 @@ def browse(sets: list[dict]) -> None:
     if not rows:
         st.info("No example matches." if search or TEACHER_FILTER[teacher] is not None else "This set is empty.")
     else:
-        st.caption(f"{len(rows)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(rows) == BROWSE_LIMIT else ""))
+        st.caption(f"{len(rows)} example(s)" + (f" (the first {BROWSE_LIMIT})" if len(rows) == BROWSE_LIMIT else ""))  # text: counts
         tables.show(pd.DataFrame([{
             "example": r["example_id"], "split": r["split"], "question": r["question"][:120], "gold": r["label"],
             "teacher": r["teacher_label"] or "", "right": {True: "✓", False: "✗"}.get(r["teacher_correct"], ""),
@@ -74,9 +75,9 @@ def browse(sets: list[dict]) -> None:
 def _example(row: dict) -> None:
     text_block(row["question"])
     if row.get("choices"):
-        st.markdown("**Choices:** " + " · ".join(f"`{c}`" for c in row["choices"]))
+        st.markdown("**Choices:** " + " · ".join(code(c) for c in row["choices"]))
     verdict = {True: "right", False: "wrong"}.get(row["teacher_correct"], "unknown")
-    st.markdown(f"**Gold label:** `{row['label']}` · **teacher:** `{row['teacher_label'] or '—'}` ({verdict})")
+    st.markdown(f"**Gold label:** {code(row['label'])} · **teacher:** {code(row['teacher_label'] or '—')} ({verdict})")  # text: verdict
     text_block(row["rationale"], muted=True)
 
 
@@ -118,5 +119,5 @@ def compare(sets: list[dict]) -> None:
     tables.show(tables.set_comparison_frame(result), key="sets_compared", where=left)
     tables.show(tables.set_overlap_frame(result), key="sets_overlap", where=right)
     if result["gold_mismatches"]:
-        st.warning(f"{result['gold_mismatches']} shared example(s) have different gold labels in the two sets: "
+        st.warning(f"{int(result['gold_mismatches'])} shared example(s) have different gold labels in the two sets: "
                    f"are they really the same dataset and options?")

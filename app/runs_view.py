@@ -13,6 +13,7 @@ import streamlit as st
 
 from app import charts, data_warnings_view, queries, tables
 from app.components import collapse_note, empty_state, run_label
+from app.safe import code, md
 from worker import api
 
 REFRESH_S = 5
@@ -31,16 +32,16 @@ def no_runs(experiment: dict | None) -> None:
 
 
 def status_line(rows: list[dict]) -> None:
-    st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")
+    st.markdown(f"**{len(rows)} run(s):** {tables.status_counts(rows)}")  # text: counts of statuses
     present = queries.workers()
-    st.caption(tables.workers_line(present))
+    st.caption(tables.workers_line(present))               # text: names escaped in workers_line
     if any(r["status"] == "queued" for r in rows) and not tables.live_capacity(present):
         st.warning("No worker is taking training runs (queue `gpu`): queued runs wait until one starts. "
                    "Start the embedded stack with `cotdistill up`, or a worker on a GPU machine with "
                    "`cotdistill worker --queues gpu`.", icon=":material/warning:")
     message = st.session_state.pop(MESSAGE, None)
     if message:
-        st.success(message)
+        st.success(message)                                 # text: this module's own sentences
 
 
 def expected_duration(experiment: dict | None) -> dict | None:
@@ -49,7 +50,7 @@ def expected_duration(experiment: dict | None) -> dict | None:
     est = queries.estimate(experiment["id"] if experiment else None)
     text = tables.estimate_text(est)
     if text:
-        st.markdown(f"**{text}**", help=tables.ESTIMATE_HOW)
+        st.markdown(f"**{text}**", help=tables.ESTIMATE_HOW)  # text: estimate_text's numbers
     return est
 
 
@@ -68,7 +69,7 @@ def failed_errors(rows: list[dict]) -> None:
         with st.expander(f"Run #{r['id']} {r['status']}: {first[:160]}", icon=":material/error:"):
             st.code(error, language=None)
     if len(failed) > MAX_ERRORS_SHOWN:
-        st.caption(f"…and {len(failed) - MAX_ERRORS_SHOWN} more (`cotdistill show RUN` prints any of them).")
+        st.caption(f"…and {len(failed) - MAX_ERRORS_SHOWN} more (`cotdistill show RUN` prints any of them).")  # text: a count
 
 
 def actions(rows: list[dict], experiment: dict | None) -> None:
@@ -100,9 +101,9 @@ def history(run_id: int) -> None:
     the step it resumed from), one line per event; nothing when there is none."""
     events = queries.run_detail(run_id).get("history") or []
     if events:
-        st.markdown(f"**History of run #{run_id}**")
+        st.markdown(f"**History of run #{int(run_id)}**")
         for e in events:
-            st.caption(f"attempt {e['attempt']}: {e['message']}")
+            st.caption(f"attempt {int(e['attempt'])}: {md(e['message'])}")
 
 
 def _done(message: str) -> None:
@@ -133,11 +134,11 @@ def answers(experiment: dict | None) -> None:
     cols[3].metric("…on this share of items", f"{summary.get('top_prediction_share', 0):.0%}")
     if summary.get("unparsed_rate") is not None:
         forced = summary.get("forced") or 0
-        st.caption(f"Unparsed: no label parsed from the generation on {summary['unparsed_rate']:.0%} of the "
+        st.caption(f"Unparsed: no label parsed from the generation on {summary['unparsed_rate']:.0%} of the "  # text: numbers
                    f"items ({forced} answer(s) forced by scoring the candidates after the answer marker).")
     note = collapse_note(summary)
     if note:
-        st.warning(f"⚠ Run #{run['id']}: {note}")
+        st.warning(f"⚠ Run #{int(run['id'])}: {md(note)}")
     left, right = st.columns(2)
     with left:
         st.markdown("**Accuracy by gold label**")
@@ -146,10 +147,10 @@ def answers(experiment: dict | None) -> None:
         st.markdown("**Answers against gold labels**")
         st.plotly_chart(charts.answer_distribution(summary), key="answer_distribution")
     if summary.get("scoring"):
-        st.caption(f"Under the run's own scoring, `{summary['scoring']}`.")
+        st.caption(f"Under the run's own scoring, {code(summary['scoring'])}.")
     if summary.get("fine_tuned") is False:
         st.caption("The untouched student (train.steps 0): evaluated without fine-tuning, so it has no training curve.")
     env = summary.get("environment")
     if env:
-        st.caption(f"Ran on {env.get('device')} with {env.get('threads')} CPU thread(s), torch {env.get('torch')}, "
-                   f"transformers {env.get('transformers')}, Python {env.get('python')}.")
+        st.caption(f"Ran on {md(env.get('device'))} with {md(env.get('threads'))} CPU thread(s), torch {md(env.get('torch'))}, "
+                   f"transformers {md(env.get('transformers'))}, Python {md(env.get('python'))}.")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import tables
+from app.safe import md
 from worker import api
 
 EXPLAIN = ("The self-test trains the tiny student on the built-in counting task, where what each arm "
@@ -16,17 +17,17 @@ EXPLAIN = ("The self-test trains the tiny student on the built-in counting task,
 
 
 def panel() -> None:
-    st.caption(EXPLAIN)
+    st.caption(EXPLAIN)                                     # text: a constant
     status = api.selftest_status()
     if st.button("Run the self-test", key="selftest_start",
                  help="Queues 12 runs of the tiny student (3 seeds × 4 arms); finished runs are reused."):
         try:
             result = api.start_selftest()
         except Exception as e:                    # a database or broker problem: one sentence
-            st.error(f"Could not start the self-test: {e}")
+            st.error(f"Could not start the self-test: {md(e)}")
         else:
             n = len(result["queued"])
-            st.success(f"Self-test queued: {n} new run(s), {len(result['reused']) + len(result['kept'])} "
+            st.success(f"Self-test queued: {n} new run(s), {len(result['reused']) + len(result['kept'])} "  # text: counts
                        f"already done. Its runs are on the Runs screen (experiment `selftest`).")
             status = api.selftest_status()
     show(status)
@@ -37,10 +38,10 @@ def show(status: dict) -> None:
         st.info("The self-test has not run yet: press **Run the self-test** (a few minutes with two workers).")
         return
     if status["state"] == "running":
-        st.info(f"Self-test running: {status['done']} of {status['total']} runs finished. Reload to update.")
+        st.info(f"Self-test running: {int(status['done'])} of {int(status['total'])} runs finished. Reload to update.")
         return
     if status["state"] == "failed":
-        st.error(status["verdict"])
+        st.error(md(status["verdict"]))
         return
     rows = [{"control": r["control"], "arm": r["arm"], "expected": r["expected"], "found": r["found"],
              "difference vs label-only": r["diff"], "low": r["low"], "high": r["high"], "p": r["p_value"],

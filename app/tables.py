@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from app.components import collapse_note, flag_label, format_duration, md
+from app.components import collapse_note, flag_label, format_duration
+from app.safe import md
 
 EMPTY = "—"
 
@@ -165,7 +166,7 @@ def workers_line(workers: list[dict]) -> str:
     """'Workers: gpu0-host:12 (gpu), cpu-host:13 (cpu)' — the live ones, then how many went silent."""
     live = [w for w in workers if w["alive"]]
     gone = len(workers) - len(live)
-    text = ("Workers: " + ", ".join(f"{w['name']} ({', '.join(w['queues']) or 'no queue'}"
+    text = ("Workers: " + ", ".join(f"{md(w['name'])} ({md(', '.join(w['queues'])) or 'no queue'}"
                                     + (f", {w['concurrency']} at once" if w["concurrency"] > 1 else "") + ")"
                                     for w in live)) + "." if live else "No live worker."
     return text + (f" {gone} more went silent (no heartbeat)." if gone else "")

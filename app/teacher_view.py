@@ -16,6 +16,7 @@ import streamlit as st
 
 from app import jobs_view, queries, tables
 from app.components import empty_state, loader_options, text_block
+from app.safe import code, md
 from worker import api
 
 DEFAULT_DATASET = "commonsenseqa-dsbs"
@@ -29,7 +30,6 @@ LOCAL_MODELS = {"smollm2-135m": "SmolLM2-135M-Instruct (offline, from the llm-sm
 APIS = {"completions": "completions (/completions): the few-shot prompt as plain text",
         "chat": "chat (/chat/completions): the prompt as one user message"}
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 OUTPUT_FILTERS = ("all", "teacher wrong", "teacher right", "unparsed", "failed requests")
 JOB_PICKER = "teacher_job"
 MESSAGE = "teacher_message"
@@ -118,7 +118,9 @@ def _http_teacher() -> dict | None:
                           help="Leave empty for a server that needs no key.").strip()
     concurrency = right.number_input("Requests at once", min_value=1, max_value=64, value=4, key="teacher_concurrency")
     st.caption("This form never takes the key itself, and nothing stores it: each worker reads it from its "
-               "own environment, from the variable named here (`export OPENAI_API_KEY=…` before `cotdistill up`).")
+               "own environment, from the variable named here (`export OPENAI_API_KEY=…` before `cotdistill up`), "
+               "and only if the operator listed that name in `COTDISTILL_TEACHER_KEYS` (no variable is sent "
+               "by default; the app's password and COTDISTILL_* variables never are).")
     problems = []
     if env and (not ENV_NAME.fullmatch(env) or _looks_like_a_key(env)):
         problems.append(f"{env[:4]}… is not the name of an environment variable. Give the variable's NAME "
@@ -126,7 +128,7 @@ def _http_teacher() -> dict | None:
     if base_url and not re.match(r"https?://[^/\s]+", base_url):
         problems.append("Base URL: give the server's http(s) address, e.g. http://localhost:8000/v1.")
     for problem in problems:
-        st.error(problem)
+        st.error(problem)                                   # text: the form's own sentences
     if not base_url or not model:
         st.info("Give the server's base URL and the name of the model it serves.", icon=":material/info:")
         return None
@@ -158,7 +160,7 @@ def prompt_section(kind: str) -> dict | None:
                   on_click=lambda: st.session_state.update({key: builtin}))
     problem = queries.prompt_problem(kind, template, rationalize)
     if problem:
-        st.error(f"Prompt template: {problem}")
+        st.error(f"Prompt template: {md(problem)}")
         return None
     return {"template": None if template == builtin else template, "rationalize": rationalize}
 
@@ -188,13 +190,13 @@ def set_name_section(dataset: dict | None, teacher: dict | None) -> str | None:
                                                   f"-{datetime.now():%Y%m%d-%H%M%S}")
     name = st.text_input("Rationale set name", key="teacher_set_name", placeholder=suggested,
                          help="Empty: a name made of the dataset, the model and the time.").strip() or suggested
-    if not SET_NAME.fullmatch(name):
-        st.error(f"Set name {name!r}: use letters, digits, '.', '_' and '-' (it names a folder).")
+    if problem := api.name_problem(name, "the set name"):
+        st.error(md(f"{problem[0].upper()}{problem[1:]} (it names a folder)."))
         return None
     taken = {s["name"] for s in queries.rationale_sets()} | \
         {j["name"] for j in queries.jobs("generation") if j["name"]}
     if name in taken:
-        st.error(f"A rationale set or generation job named {name!r} exists: sets are immutable, choose another name.")
+        st.error(f"A rationale set or generation job named {md(repr(name))} exists: sets are immutable, choose another name.")
         return None
     return name
 
@@ -207,10 +209,10 @@ def start_section(dataset: dict | None, teacher: dict | None, prompt: dict | Non
         if not jobs_view.submit(lambda: api.submit_generation(dataset, teacher, prompt=prompt, decoding=decoding,
                                                               batch_size=batch_size, name=name),
                                 picker=JOB_PICKER, message_key=MESSAGE,
-                                describe=lambda job_id: f"Generation job #{job_id} queued: rationale set {name!r}."):
+                                describe=lambda job_id: f"Generation job #{job_id} queued: rationale set {md(repr(name))}."):
             return
     if ready:
-        st.caption(f"Asks the teacher for {what} of {dataset['name']} ({', '.join(dataset['splits'])}); "
+        st.caption(f"Asks the teacher for {md(what)} of {md(dataset['name'])} ({md(', '.join(dataset['splits']))}); "
                    f"a worker picks the job up (`cotdistill up`).")
     jobs_view.show_message(MESSAGE)
 
@@ -277,7 +279,7 @@ def job_status(job: dict) -> None:
                    help="Requests the server refused for good (HTTP 4xx); transient failures are asked again "
                         "on retry.")
     if line := accuracy_line(job):
-        st.caption(line)
+        st.caption(line)                                    # text: accuracy_line's numbers
     set_id = (job["summary"] or {}).get("rationale_set_id")
     if set_id is not None:
         st.page_link("screens/datasets.py", label=f"Rationale set #{set_id} on the Datasets screen",
@@ -321,9 +323,9 @@ def _keep(record: dict, chosen: str) -> bool:
 def _output(record: dict) -> None:
     text_block(record["question"])
     if record.get("choices") and record.get("kind") == "multiple_choice":
-        st.markdown("**Choices:** " + " · ".join(f"({chr(97 + i)}) `{c}`" for i, c in enumerate(record["choices"])))
+        st.markdown("**Choices:** " + " · ".join(f"({chr(97 + i)}) {code(c)}" for i, c in enumerate(record["choices"])))  # text: letters
     verdict = {True: ":green[**right**]", False: ":red[**wrong**]"}.get(record["teacher_correct"], "unparsed")
-    st.markdown(f"**Gold label:** `{record['label']}` · **teacher:** `{record['teacher_label'] or '—'}` ({verdict})")
+    st.markdown(f"**Gold label:** {code(record['label'])} · **teacher:** {code(record['teacher_label'] or '—')} ({verdict})")  # text: verdict
     left, right = st.columns(2)
     with left:
         st.markdown("**The teacher's reply, as written**")

@@ -471,7 +471,15 @@ def generate(dataset, splits, options, n, model, base_url, api, api_key_env, con
     from cotdistill.teachers import (Decoding, TeacherError, generate_rationales, load_teacher,
                                      make_prompt)
 
+    from cotdistill.teachers.access import key_problem, normalise_url
     opts = _pairs(options, "--option")
+    if api_key_env and (problem := key_problem(api_key_env, named_by_user=True)):
+        _fail(f"--api-key-env: {problem}")                   # before anything is read or written
+    if base_url:
+        try:
+            normalise_url(base_url)
+        except TeacherError as e:
+            _fail(f"--base-url: {e}")
     spec = ({"kind": "http", "base_url": base_url, "model": model, "api": api,
              "api_key_env": api_key_env, "concurrency": concurrency, "timeout": timeout}
             if base_url else {"kind": "local", "model": model, "device": device})
@@ -675,10 +683,13 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
     from cotdistill.data.catalogue import remember
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import DataError
+    from cotdistill.names import BadName, check_name
     from cotdistill.rationale_sets import import_file, import_release, read_import
 
     folder = Path(sources[0])
     try:
+        if name is not None:
+            check_name(name, "--name")
         if len(sources) == 1 and folder.is_dir():
             if dry_run:
                 _fail("--dry-run reads files; a release folder is checked with `cotdistill data "
@@ -722,7 +733,7 @@ def import_(sources, out, name, release, splits, mapping_file, save_mapping, col
                                keep_duplicate_test_rows=opts.pop("keep_duplicate_test_rows", False),
                                max_rationale=max_rationale, **opts)
         remember(path)
-    except DataError as e:
+    except (DataError, BadName) as e:
         _fail(str(e))
     click.echo(_set_line(path))
     click.echo(_report_text({"rationale-set": str(path)}))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotdistill.names import name_problem
 from cotdistill.safe_load import ParseError, load_yaml, load_yaml_value, read_text
 
 PLACEMENTS = ("none", "before", "after")
@@ -332,6 +333,8 @@ class RunConfig:
     (cotdistill/trackers.py). Like `name`, not part of the config hash: it changes no result."""
 
     def __post_init__(self):
+        if self.name is not None and (problem := name_problem(self.name, "name")):
+            raise ConfigError(problem)
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
         if self.rationale_weight < 0:

@@ -623,6 +623,14 @@ MATRIX_CALLS = [
     ("base-nul", {"name": "x", "base": {"data": {"name": "syn\x00"}}, "factors": {"seed": [0]}},
      "data.name: the text holds a NUL character"),
     ("variant", {"name": "x", "factors": {"variant": ["after"]}}, "'variant' must be a list of mappings"),
+    ("name-dotdot", {"name": "../up", "base": GOOD_BASE, "factors": {"seed": [0]}},
+     "experiment name '../up' may hold only letters"),
+    ("name-slash", {"name": "a/b", "base": GOOD_BASE, "factors": {"seed": [0]}}, "experiment name 'a/b' may hold"),
+    ("name-dots", {"name": "..", "base": GOOD_BASE, "factors": {"seed": [0]}}, "may not contain '..'"),
+    ("name-hidden", {"name": ".x", "base": GOOD_BASE, "factors": {"seed": [0]}}, "must begin with a letter or digit"),
+    ("name-long", {"name": "n" * 101, "base": GOOD_BASE, "factors": {"seed": [0]}},
+     "experiment name has 101 characters; at most 100"),
+    ("name-space", {"name": "my exp", "base": GOOD_BASE, "factors": {"seed": [0]}}, "experiment name 'my exp'"),
 ]
 
 
@@ -701,3 +709,100 @@ def test_processes_an_alias_bomb_config_a_nul_import_and_a_bad_port(place):
     p = _process(place, "up", "--port", "99999")
     assert p.returncode == 2 and click_usage_error(p.stderr, "'--port'")
     assert tree(place) == before
+
+
+# --- 11. the path policy, names and teacher secrets (h-sec) ------------------------------------------
+
+def _outside(root: Path) -> Path:
+    secret = root / "outside" / "secret.txt"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text("top secret\n")
+    return secret
+
+
+PATH_CALLS = [
+    ("rationales-option", "file", {"path": "{data}/q.csv", "rationales": "{secret}"},
+     "data.options.rationales: the path '{secret}' is outside the folders jobs may read"),
+    ("rationales-list", "file", {"path": "{data}/q.csv", "rationales": ["{data}/q.csv", "{secret}"]},
+     "data.options.rationales[1]: the path '{secret}' is outside"),
+    ("paths-split", "file", {"paths": {"train": "{secret}"}}, "data.options.paths.train: the path '{secret}' is outside"),
+    ("dotdot", "file", {"path": "{data}/../outside/secret.txt"}, "is outside the folders jobs may read"),
+    ("tilde", "file", {"path": "~/secret.txt"}, "data.options.path: the path '~/secret.txt' starts with '~'"),
+    ("relative", "file", {"path": "q.csv"}, "data.options.path: the path 'q.csv' is relative"),
+    ("backslash", "file", {"path": "{data}\\..\\x.csv"}, "holds a backslash"),
+    ("set-tilde", "rationale-set", {"path": "~"}, "data.options.path: the path '~' starts with '~'"),
+    ("set-outside", "rationale-set", {"path": "{root}/outside"}, "data.options.path: the path '{root}/outside' is outside"),
+    ("symlink-out", "file", {"path": "{data}/link.csv"}, "data.options.path: the path '{data}/link.csv' is outside"),
+]
+
+
+@pytest.mark.parametrize("name,options,message", [c[1:] for c in PATH_CALLS], ids=[c[0] for c in PATH_CALLS])
+def test_jobs_api_paths(jobs, name, options, message):
+    """Browse and data report refuse before reading a byte; the refusal echoes nothing of the file."""
+    from worker.guard import Refused
+    api, counts, root = jobs
+    secret = _outside(root)
+    (root / "data" / "q.csv").write_text("question,choices,label\nq,a|b,a\n")
+    if not (root / "data" / "link.csv").exists():
+        (root / "data" / "link.csv").symlink_to(secret)
+    fill = {"data": str(root / "data"), "secret": str(secret), "root": str(root)}
+    options = json.loads(json.dumps(options).replace("{data}", fill["data"]).replace("{secret}", fill["secret"])
+                         .replace("{root}", fill["root"]))
+    before, files = counts(), tree(root)
+    for call in (lambda: api.dataset_examples(name, "train", options=options),
+                 lambda: api.dataset_report(name, ["train"], options=options)):
+        with pytest.raises(Refused) as e:
+            call()
+        one_sentence(str(e.value), message.format(**fill))
+        assert "top secret" not in str(e.value)
+    assert counts() == before and tree(root) == files
+
+
+TEACHER_CALLS = [
+    ("default-no-keys", {"api_key_env": "WANDB_API_KEY"}, {}, "WANDB_API_KEY may not be sent to a teacher"),
+    ("password", {"api_key_env": "COTDISTILL_PASSWORD"}, {"COTDISTILL_TEACHER_KEYS": "COTDISTILL_PASSWORD"},
+     "the app's password, every COTDISTILL_* variable"),
+    ("glob-not-a-name", {"api_key_env": "OPENAI_API_KEY"}, {"COTDISTILL_TEACHER_KEYS": "*_API_KEY"},
+     "COTDISTILL_TEACHER_KEYS (now: *_API_KEY)"),
+    ("dotdot-url", {"base_url": "http://vllm.lab/ok/../../other"}, {"COTDISTILL_TEACHER_URLS": "http://vllm.lab/ok"},
+     "'..' segment"),
+    ("userinfo-url", {"base_url": "http://vllm.lab@evil.org/ok"}, {"COTDISTILL_TEACHER_URLS": "http://vllm.lab/ok"},
+     "holds credentials"),
+    ("backslash-url", {"base_url": "http://vllm.lab\\@evil.org/ok"}, {}, "holds a backslash"),
+    ("other-host", {"base_url": "http://evil.org/v1"}, {"COTDISTILL_TEACHER_URLS": "http://vllm.lab/ok"},
+     "is not an allowed teacher URL"),
+]
+
+
+@pytest.mark.parametrize("teacher,env,message", [c[1:] for c in TEACHER_CALLS], ids=[c[0] for c in TEACHER_CALLS])
+def test_jobs_api_teacher_secrets(jobs, monkeypatch, teacher, env, message):
+    from worker.guard import Refused
+    api, counts, root = jobs
+    for var in ("COTDISTILL_TEACHER_KEYS", "COTDISTILL_TEACHER_URLS"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    before, files = counts(), tree(root)
+    with pytest.raises(Refused) as e:
+        api.submit_generation({"name": "synthetic-count", "splits": ["test"], "n": 2},
+                              {"kind": "http", "base_url": "http://vllm.lab/ok/v1", "model": "m", **teacher})
+    one_sentence(str(e.value), message)
+    assert counts() == before and tree(root) == files
+
+
+@pytest.mark.parametrize("args,names", [
+    (["run", "{config}", "name=../../up"], ["name '../../up' may hold only letters"]),
+    (["run", "{config}", "name=a/b"], ["name 'a/b' may hold only letters"]),
+    (["data", "import", "{data}", "--name", "../up"], ["--name '../up' may hold only letters"]),
+    (["teacher", "generate", "synthetic", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+      "--api-key-env", "COTDISTILL_PASSWORD", "--out", "{out}"], ["--api-key-env", "COTDISTILL_PASSWORD may not be sent"]),
+    (["teacher", "generate", "synthetic", "--base-url", "http://127.0.0.1:9/ok/../v1", "--model", "m", "--out", "{out}"],
+     ["--base-url", "'..' segment"]),
+], ids=["run-name-dotdot", "run-name-slash", "import-name-dotdot", "cli-app-password", "cli-dotdot-url"])
+def test_cli_names_and_secrets(place, monkeypatch, args, names):
+    monkeypatch.setenv("COTDISTILL_PASSWORD", "correct horse battery")
+    config = write(place, "c.yaml", "data: {name: synthetic}\n")
+    data = write(place, "d.jsonl", '{"question": "Q", "choices": ["x", "y"], "label": "a"}\n')
+    args = [a.format(config=config, data=data, out=place / "work" / "set") for a in args]
+    code, output = invoke(place, *args)
+    assert code != 0 and one_sentence(output, *names)

@@ -233,20 +233,20 @@ def show(run_id) -> None:
 @click.option("--scoring", default=None, help="Scoring mode every scored run computed (default: each run's own); "
               "arms evaluated by generation keep their generated accuracy.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Folder to write into (default: ./report-EXPERIMENT).")
+              help="Folder to write into (default: ./report-experiment-ID, from the experiment's id).")
 def report(experiment, reference, scoring, out) -> None:
     """Write EXPERIMENT's report (name or id): report.html (self-contained), table.tex (booktabs),
     table.md, results.csv and figures/*.pdf and *.svg, with the numbers the Compare page shows; print
     each arm's verdict against the reference (the procedure, seeds as the unit, first; then the test set)."""
     from pathlib import Path
     from cotdistill.report import verdict_lines
-    from worker.report import ReportError, build, write
+    from worker.report import ReportError, build, report_folder, write
     _existing_database()
     try:
         found = build(experiment, reference=reference, scoring=scoring)
     except ReportError as e:
         raise click.ClickException(str(e)) from None
-    folder = Path(out or f"report-{found['experiment']['name']}")
+    folder = Path(out or report_folder(found))
     paths = write(found, folder)
     for line in verdict_lines(found["rows"]):
         click.echo(line)

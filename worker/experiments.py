@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cotdistill.config import ConfigError, RunConfig, from_dict, read_config_file
+from cotdistill.names import name_problem
 from worker.models import Experiment, Run, utcnow
 
 
@@ -58,6 +59,10 @@ class Matrix:
     name: str
     base: dict
     factors: dict[str, list]
+
+    def __post_init__(self):
+        if problem := name_problem(self.name, "experiment name"):
+            raise ConfigError(problem)
 
 
 CONFIRM_ABOVE = 500

@@ -11,37 +11,28 @@ confined: the operator's shell can already read what it likes.
 
 Roots: the data folder ($COTDISTILL_DATA_DIR), the state folder ($COTDISTILL_HOME, which holds the
 rationale sets and artifacts), $COTDISTILL_ARTIFACTS, and `COTDISTILL_ALLOWED_PATHS` (os.pathsep-
-separated). A path is resolved (`~`, `..`, symlinks) before it is compared, so neither `..` nor a
-symlink inside a root leads out of it. A refusal names only the path, never a byte of the file.
+separated). The policy is cotdistill.paths: a full path, `~` never expanded, resolved (`..`,
+symlinks) before it is compared, so neither `..` nor a symlink inside a root leads out of it; the
+options that are paths are those each dataset loader declares (cotdistill.data.option_paths). A
+refusal names only the path, never a byte of the file.
 
-Teacher keys: the environment variables a job may read are `COTDISTILL_TEACHER_KEY_VARS` (comma-
-separated names or shell globs; default `*_API_KEY`); the app's password, the database and broker URLs
-and every other COTDISTILL_* variable are never readable, whatever the list says. Base URLs may be
-restricted with `COTDISTILL_TEACHER_URLS` (comma-separated prefixes, e.g. `http://vllm.lab:8000/`);
-unset, any http(s) URL is allowed.
+Teacher keys and URLs follow cotdistill.teachers.access: a job sends only the variables the operator
+names in `COTDISTILL_TEACHER_KEYS` (exact names, no default), never the app's password, a COTDISTILL_*
+variable or a database or broker secret; base URLs are normalised, then compared with
+`COTDISTILL_TEACHER_URLS` (comma-separated prefixes; unset, any http(s) URL).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
-import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-KEY_VARS_ENV = "COTDISTILL_TEACHER_KEY_VARS"
-URLS_ENV = "COTDISTILL_TEACHER_URLS"
+from cotdistill.names import name_problem
+from cotdistill.paths import Refused, confine as _confine
+from cotdistill.teachers.access import key_problem, url_problem
+
 ALLOWED_PATHS_ENV = "COTDISTILL_ALLOWED_PATHS"
-DEFAULT_KEY_VARS = ("*_API_KEY",)
-# Never readable by a job, whatever the allow-list says: the app's and the services' own secrets.
-NEVER_KEY_VARS = ("COTDISTILL_*", "DATABASE_URL", "*_DATABASE_URL", "*_BROKER_URL", "REDIS_URL",
-                  "PGPASSWORD", "PGPASS*", "POSTGRES_PASSWORD")
-_PATH_KEY = re.compile(r"(^|_)(path|paths|file|files|folder|folders|dir|dirs|root)$")
-
-
-class Refused(ValueError):
-    """A job asked for a file outside the allowed roots, or a secret or URL it may not use."""
 
 
 # ------------------------------------------------------------------------------------------------ paths
@@ -60,46 +51,23 @@ def allowed_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
 
 
 def confine(path: str | Path, where: str, roots: list[Path] | None = None) -> Path:
-    """`path` resolved, if it lies inside one of `roots`; else Refused naming `where` and the path."""
-    roots = allowed_roots() if roots is None else roots
-    resolved = Path(path).expanduser().resolve()
-    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-        raise Refused(f"{where}: the path {str(path)!r} is outside the folders jobs may read "
-                      f"({', '.join(str(r) for r in roots)}); put the file there or ask the operator to "
-                      f"add its folder to {ALLOWED_PATHS_ENV}")
-    return resolved
+    """`path` resolved, if it is a full path (no `~`) inside one of `roots` (cotdistill.paths)."""
+    return _confine(path, where, allowed_roots() if roots is None else roots)
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~", "\\")) or os.sep in value and Path(value).exists()
-
-
-def _option_paths(options: Any, where: str) -> Iterator[tuple[str, str]]:
-    """(dotted key, value) of every string under a path-like key of loader options, at any depth."""
-    if isinstance(options, Mapping):
-        for key, value in options.items():
-            sub = f"{where}.{key}"
-            if isinstance(value, str) and _PATH_KEY.search(str(key).lower()):
-                yield sub, value
-            elif isinstance(value, (list, tuple)) and _PATH_KEY.search(str(key).lower()):
-                yield from ((f"{sub}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str))
-            elif isinstance(value, Mapping):
-                inner = _PATH_KEY.search(str(key).lower())
-                for k, v in value.items():                  # paths: {train: a.csv, test: b.csv}
-                    if inner and isinstance(v, str):
-                        yield f"{sub}.{k}", v
-                yield from _option_paths(value, sub)
+    """A model or dataset given as a file-system path rather than a hub id or built-in name: decided
+    from the text alone (looking at the disk would tell a caller what exists there)."""
+    from cotdistill.data import hub_id_like
+    return value.startswith(("/", ".", "~", "\\")) or "\\" in value or \
+        ("/" in value and not hub_id_like(value))
 
 
 def dataset_paths(name: str | None, options: Mapping | None, where: str = "data") -> Iterator[tuple[str, str]]:
-    """Paths a dataset reference reads: its loader options' files, and a local folder given as its name.
-    A rationale set's bare name (no separator) lives under the state folder and is not a path."""
-    if isinstance(name, str) and _looks_like_path(name):
-        yield f"{where}.name", name
-    for key, value in _option_paths(options or {}, f"{where}.options"):
-        if name == "rationale-set" and key.endswith(".path") and len(Path(value).parts) == 1:
-            continue
-        yield key, value
+    """Paths a dataset reference reads: the options its loader declares as paths (a rationale set's
+    bare name as its folder under the state folder), and a local folder given as its name."""
+    from cotdistill.data import option_paths
+    yield from option_paths(name, options, where)
 
 
 def config_paths(cfg: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -127,40 +95,14 @@ def check_config_paths(cfg: Mapping[str, Any], roots: list[Path] | None = None) 
 
 # --------------------------------------------------------------------------------------------- teachers
 
-def _patterns(environ: Mapping[str, str]) -> tuple[str, ...]:
-    raw = environ.get(KEY_VARS_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_KEY_VARS
-    return tuple(p.strip() for p in raw.split(",") if p.strip())
-
-
 def key_var_allowed(name: str, environ: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    if any(fnmatch.fnmatchcase(name, p) for p in NEVER_KEY_VARS):
-        return False
-    return any(fnmatch.fnmatchcase(name, p) for p in _patterns(env))
+    """Whether a job may send the variable `name` to a teacher (cotdistill.teachers.access)."""
+    return key_problem(name, environ) is None
 
 
 def url_allowed(url: str, environ: Mapping[str, str] | None = None) -> bool:
-    """True if `url` starts with one of COTDISTILL_TEACHER_URLS' prefixes at a path boundary (unset: any
-    http(s) URL). Scheme and host compare case-insensitively; 'http://a.lab' does not admit
-    'http://a.lab.evil.org'."""
-    env = os.environ if environ is None else environ
-    u = urllib.parse.urlsplit(url.strip())
-    if u.scheme not in ("http", "https") or not u.netloc:
-        return False
-    raw = env.get(URLS_ENV, "")
-    prefixes = [p.strip() for p in raw.split(",") if p.strip()]
-    if not prefixes:
-        return True
-    for prefix in prefixes:
-        p = urllib.parse.urlsplit(prefix)
-        if (p.scheme.lower(), p.netloc.lower()) != (u.scheme.lower(), u.netloc.lower()):
-            continue
-        base = p.path.rstrip("/")
-        if u.path == base or u.path.startswith(base + "/") or not base:
-            return True
-    return False
+    """Whether a job may call a teacher at `url` (normalised, then compared with the allow-list)."""
+    return url_problem(url, environ) is None
 
 
 def check_teacher(teacher: Mapping[str, Any], environ: Mapping[str, str] | None = None,
@@ -170,15 +112,10 @@ def check_teacher(teacher: Mapping[str, Any], environ: Mapping[str, str] | None 
     env = os.environ if environ is None else environ
     if teacher.get("kind") == "http":
         var = teacher.get("api_key_env")
-        if var and not key_var_allowed(str(var), env):
-            raise Refused(f"teacher.api_key_env: the variable {var} may not be read by jobs; keys must be "
-                          f"named in {KEY_VARS_ENV} (now: {', '.join(_patterns(env))}), and the app's, "
-                          f"database's and broker's own variables never are")
-        url = str(teacher.get("base_url") or "")
-        if not url_allowed(url, env):
-            allowed = env.get(URLS_ENV) or "any http(s) URL"
-            raise Refused(f"teacher.base_url: {url!r} is not an allowed teacher URL (allowed: {allowed}; "
-                          f"the operator sets {URLS_ENV})")
+        if var and (problem := key_problem(var, env)):
+            raise Refused(f"teacher.api_key_env: {problem}")
+        if problem := url_problem(str(teacher.get("base_url") or ""), env):
+            raise Refused(f"teacher.base_url: {problem}")
     model = teacher.get("model")
     if teacher.get("kind") == "local" and isinstance(model, str) and _looks_like_path(model):
         confine(model, "teacher.model", roots)
@@ -198,17 +135,11 @@ def job_paths(kind: str, params: Mapping[str, Any]) -> Iterator[tuple[str, str]]
         yield "source.student.name", student
 
 
-_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,119}")
-
-
 def check_folder_name(name: Any, where: str) -> None:
-    """A name that becomes one folder under the artifacts root: letters, digits and . _ @ + -, not
-    starting with a dot, no separators (so neither `../x` nor `a/b` can leave or nest in that root)."""
-    if name is None:
-        return
-    if not isinstance(name, str) or not _FOLDER_NAME.fullmatch(name) or ".." in name:
-        raise Refused(f"{where}: {name!r} is not a usable name: use up to 120 letters, digits and . _ @ + -, "
-                      f"starting with a letter or digit, without '..' or '/'")
+    """A name that becomes one folder under the artifacts root (cotdistill.names: no separator, no
+    '..', so neither `../x` nor `a/b` can leave or nest in that root)."""
+    if name is not None and (problem := name_problem(name, where)):
+        raise Refused(problem)
 
 
 def check_job(kind: str, params: Mapping[str, Any], roots: list[Path] | None = None) -> None:

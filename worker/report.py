@@ -263,10 +263,16 @@ def write(report: dict, out: Path) -> list[Path]:
     return written
 
 
+def report_folder(report: dict) -> str:
+    """The report's folder name: `report-experiment-<id>`, from the database id alone."""
+    return f"report-experiment-{int(report['experiment']['id'])}"
+
+
 def zip_bytes(report: dict) -> bytes:
-    """The report's files in one zip, under a folder named after the experiment."""
+    """The report's files in one zip, under a folder named from the experiment's id (never from a name
+    a user chose: no entry can hold '../')."""
     buffer = io.BytesIO()
-    folder = f"report-{report['experiment']['name']}"
+    folder = report_folder(report)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in files(report).items():
             z.writestr(f"{folder}/{name}", data)

@@ -9,7 +9,8 @@ published rationale releases use.
                   columns={"question": "0", "label": "1"}, embedded_choices=True)
 
 Options (every one has a CLI flag in `cotdistill data import --help`):
-- `path` (one file) or `paths` ({split: file}); relative to the working directory;
+- `path` (one file) or `paths` ({split: file}); relative to the working directory on the command
+  line, full paths inside the allowed roots for jobs (cotdistill.paths); `~` is not expanded;
 - `format`: 'jsonl' | 'json' (an array of objects, or an object keyed by row number or id) |
   'csv' | 'tsv' (default: from the extension; .json is tried as JSON, then as JSON Lines);
 - `header` (tables; False: columns are positions "0", "1", …), `quoting` (False: cells that begin
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {"path": None, "paths": None, "format": None, "column
                             "header": True, "quoting": True, "unescape": False,
                             "embedded_choices": False, "rationale_cut": None, "rationales": None,
                             "placeholders": "drop"}
+PATH_OPTIONS = ("path", "paths", "rationales")   # the options naming files (cotdistill.paths)
 
 
 def load_file(split: str, *, path: str | Path | None = None,
@@ -160,14 +162,14 @@ def _pick_path(split: str, path, paths) -> Path:
         raise DataError("give exactly one of the options 'path' (one file) or 'paths' "
                         "({split: file})", field="path")
     if path is not None:
-        return Path(path).expanduser()
+        return Path(path)
     if not isinstance(paths, Mapping) or not paths:
         raise DataError(f"option 'paths' must map split names to files, found {paths!r}",
                         field="paths")
     if split not in paths:
         raise DataError(f"no file for split {split!r}; valid splits: {', '.join(paths)}",
                         field="split")
-    return Path(paths[split]).expanduser()
+    return Path(paths[split])
 
 
 def _format(file: Path, fmt: str | None) -> str:

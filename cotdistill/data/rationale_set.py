@@ -1,7 +1,10 @@
 """Reading a rationale set folder (registry name `rationale-set`), and its on-disk format.
 
-    load_examples("rationale-set", "train", path="~/.cotdistill/rationale_sets/cqa-smollm2")
+    load_examples("rationale-set", "train", path="/srv/sets/cqa-smollm2")
     load_examples("rationale-set", "train", path="cqa-smollm2")    # a name under sets_root()
+
+A bare name (no separator, see cotdistill.paths.is_bare_name) is only ever looked up under
+sets_root(), never in the working folder; `~` is not expanded.
 
 A set folder holds `examples.jsonl` (one record per example, keys `RECORD_KEYS`) and
 `provenance.json` (who made it, how, and `content_hash`). The hash is SHA-256 over the records
@@ -19,12 +22,14 @@ from typing import Any, Iterable, Mapping
 
 from cotdistill.data.readers import Where, read_json, read_jsonl
 from cotdistill.examples import DataError, Example, KINDS
+from cotdistill.paths import is_bare_name
 
 FORMAT = 1
 EXAMPLES_FILE, PROVENANCE_FILE = "examples.jsonl", "provenance.json"
 RECORD_KEYS = ("id", "split", "kind", "question", "choices", "label", "rationale",
                "teacher_label", "teacher_correct", "raw_output", "error")
 DEFAULTS: dict[str, Any] = {"path": None}
+PATH_OPTIONS = ("path",)     # a folder, or a bare set name under sets_root() (cotdistill.paths)
 
 
 def sets_root() -> Path:
@@ -57,10 +62,12 @@ def content_hash(records: Iterable[Mapping[str, Any]]) -> str:
 
 
 def resolve(path: str | Path) -> Path:
-    """A set folder from a path, or from a bare name under sets_root()."""
-    folder = Path(path).expanduser()
-    if not folder.is_dir() and len(folder.parts) == 1 and (sets_root() / folder).is_dir():
-        folder = sets_root() / folder
+    """A set folder from a path, or from a bare name under sets_root() (never the working folder)."""
+    text = str(path)
+    if text.startswith("~"):
+        raise DataError("a rationale set path starting with '~' is not expanded; give the set's full "
+                        f"folder, or a set name under {sets_root()}", field="path")
+    folder = sets_root() / text if is_bare_name(text) else Path(text)
     if not (folder / PROVENANCE_FILE).is_file():
         raise DataError(f"not a rationale set folder (no {PROVENANCE_FILE}); give the folder of "
                         f"a set, or a set name under {sets_root()}", file=str(folder),

@@ -8,7 +8,8 @@
 `api="completions"` posts the prompt to /v1/completions; `api="chat"` sends it as one user
 message to /v1/chat/completions. The API key is read from the environment variable NAMED by
 `api_key_env` at each request; the key itself is never stored in the object, the cache, or any
-provenance. Up to `concurrency` requests are in flight at once (a thread pool). HTTP 429, 5xx,
+provenance. The app's password and every COTDISTILL_* variable are never sent, and the base URL is
+normalised first (cotdistill.teachers.access; jobs also need the operator's allow-list). Up to `concurrency` requests are in flight at once (a thread pool). HTTP 429, 5xx,
 connection errors, timeouts and unreadable bodies are retried with exponential backoff
 (`backoff` x 2^attempt seconds, or the server's Retry-After, at most `max_backoff`); other 4xx
 answers are final. `timeout` bounds each attempt as a whole, in seconds: connecting, sending,
@@ -41,6 +42,7 @@ from typing import Any, Mapping, Sequence
 import json
 
 from cotdistill.safe_load import ParseError, load_json
+from cotdistill.teachers.access import key_problem, normalise_url
 from cotdistill.teachers.base import Completion, Decoding, TeacherError
 from cotdistill.teachers.local import cut_at_stop
 
@@ -86,6 +88,8 @@ class HttpTeacher:
                                f"seconds > 0 and max_answer_bytes >= 1; got concurrency "
                                f"{concurrency!r}, max_retries {max_retries!r}, timeout {timeout!r}, "
                                f"max_answer_bytes {max_answer_bytes!r}")
+        if api_key_env is not None and (problem := key_problem(api_key_env, named_by_user=True)):
+            raise TeacherError(f"api_key_env: {problem}")
         if api_key_env is not None and not os.environ.get(api_key_env):
             raise TeacherError(f"the environment variable {api_key_env} (named by api_key_env) "
                                f"is not set: export the API key there")
@@ -325,13 +329,7 @@ def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
 
 def endpoint(base_url: str, api: str) -> str:
     """The full URL of the API: 'http://h:8000' and 'http://h:8000/v1' both work."""
-    parsed = urllib.parse.urlsplit(base_url.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise TeacherError(f"base_url {base_url!r} is not an http(s) URL like "
-                           f"http://localhost:8000/v1")
-    if parsed.username or parsed.password:
-        raise TeacherError("base_url holds credentials; put the key in an environment variable "
-                           "and name it with api_key_env, so that it is never written anywhere")
+    parsed = urllib.parse.urlsplit(normalise_url(base_url))   # no '..', userinfo, odd case, '\\'
     path = parsed.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"

@@ -161,3 +161,33 @@ def test_a_missing_sqlite_file_is_named_on_the_screen_and_not_created(tmp_path, 
     assert [e.value for e in at.error] == [f"no database at {missing}; run `cotdistill db upgrade` or "
                                            f"`cotdistill up` first"]
     assert not missing.exists() and not missing.parent.exists()
+
+
+@pytest.mark.parametrize("ip,key", [
+    ("10.0.0.5", "ip:10.0.0.5"), ("2001:db8::1", "ip:2001:db8::1"), (None, "no-address"), ("", "no-address"),
+    ("127.0.0.1", "no-address"), ("::1", "no-address"), (object(), "no-address"),
+])
+def test_throttle_keys(ip, key):
+    from app.auth import throttle_key
+    assert throttle_key(ip) == key
+
+
+def test_hole4_reconnecting_without_an_address_does_not_reset_the_throttle(monkeypatch):
+    """Streamlit reports no address on 127.0.0.1/::1 (everyone behind a local proxy or tunnel): each
+    reconnect was a new session with a fresh budget. Now all such sessions share one backoff."""
+    from types import SimpleNamespace
+
+    import streamlit.runtime.scriptrunner as scriptrunner
+    from app import auth
+    clock = Clock()
+    throttle = auth.Throttle(clock)
+    monkeypatch.setattr(auth.st, "context", SimpleNamespace(ip_address=None))
+    for attempt in range(6):                                   # a new session (reconnect) per guess
+        monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda i=attempt: SimpleNamespace(session_id=f"s{i}"))
+        key = auth.client_key()
+        if attempt < 5:
+            assert throttle.wait(key) == 0.0
+            throttle.failed(key)
+    assert throttle.wait(key) == 1.0 and list(throttle.failures) == ["no-address"]
+    monkeypatch.setattr(auth.st, "context", SimpleNamespace(ip_address="10.0.0.5"))
+    assert throttle.wait(auth.client_key()) == 0.0            # a known address has its own budget

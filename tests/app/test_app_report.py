@@ -53,9 +53,11 @@ def test_compare_shows_the_reports_verdicts_and_offers_the_report_with_a_referen
     assert "after/shuffle" not in list(frame_with(at, "Δ vs ref.", "Holm p").set_index("arm").index)
     # What the button hands over when clicked: the app's query, the report with that reference.
     from app import queries
+    from worker import api
+    folder = f"report-experiment-{next(e['id'] for e in api.list_experiments() if e['name'] == 'report-demo')}"
     with zipfile.ZipFile(io.BytesIO(queries.report_zip("report-demo", rows["after/shuffle"]["row_key"], None))) as z:
-        csv = z.read("report-report-demo/results.csv").decode()
-        assert "report-report-demo/figures/accuracy.pdf" in z.namelist()
+        csv = z.read(f"{folder}/results.csv").decode()
+        assert f"{folder}/figures/accuracy.pdf" in z.namelist()
     lines = list(DictReader(StringIO(csv)))
     assert lines[0]["arm"] == "after/shuffle" and lines[0]["diff"] == ""     # the reference comes first
     assert {r["reference"] for r in lines} == {"after/shuffle"} and all(r["diff"] for r in lines[1:])

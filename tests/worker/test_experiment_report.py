@@ -171,12 +171,13 @@ def test_markdown_figures_cli_verdicts_and_zip(experiment, written):
                       f"items): [{w['test_low']:+.3f}, {w['test_high']:+.3f}] p{'<0.001' if w['test_p'] < 0.001 else '=' + stats_p(w['test_p'])}")
     assert len([line for line in out if " vs none (synthetic / tiny): " in line]) == 4
     from worker import api
+    folder = f"report-experiment-{next(e['id'] for e in api.list_experiments() if e['name'] == 'report-demo')}"
     with zipfile.ZipFile(io.BytesIO(api.report_zip("report-demo"))) as z:
         names = set(z.namelist())
-        assert {"report-report-demo/report.html", "report-report-demo/results.csv", "report-report-demo/table.tex",
-                "report-report-demo/table.md", "report-report-demo/figures/accuracy.svg",
-                "report-report-demo/figures/accuracy.pdf"} <= names
-        assert z.read("report-report-demo/results.csv") == (written / "results.csv").read_bytes()
+        assert {f"{folder}/report.html", f"{folder}/results.csv", f"{folder}/table.tex",
+                f"{folder}/table.md", f"{folder}/figures/accuracy.svg",
+                f"{folder}/figures/accuracy.pdf"} <= names
+        assert z.read(f"{folder}/results.csv") == (written / "results.csv").read_bytes()
 
 
 def stats_p(p: float) -> str:
@@ -336,3 +337,38 @@ def test_a_scoring_switch_keeps_generated_arms_in_the_table_and_the_holm_family(
     md = report.files(letter)["table.md"].decode()
     assert "| before | generation | " in md and "before (synthetic / tiny): evaluated by generation; scoring modes " \
         "do not apply." in md
+
+
+def test_hole6_names_with_dot_dot_cannot_place_files_above_their_folder(tmp_path, monkeypatch):
+    """Experiment, run and set names with '../' were accepted at every entry; a report then wrote
+    above its folder and its zip held '../' entries. Names are refused at the entries, and report
+    folders and zip entries are named from ids (an experiment row written by hand included)."""
+    from cotdistill.cli import science
+    from cotdistill.config import ConfigError
+    from worker import api
+    from worker.cli import cli
+    from worker.experiments import matrix_of
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COTDISTILL_DATABASE_URL", url)
+    seed_experiment(url, name="../../escaped")                   # as if written by hand into the database
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    result = CliRunner().invoke(cli, ["report", "1", "--reference", "none"])
+    assert result.exit_code == 0, result.output
+    assert (work / "report-experiment-1" / "report.html").is_file() and not (tmp_path / "escaped").exists()
+    with zipfile.ZipFile(io.BytesIO(api.report_zip(1))) as z:
+        assert z.namelist() and all(n.startswith("report-experiment-1/") and ".." not in n for n in z.namelist())
+    for bad in ("../x", "a/b", "..", ".hidden", "x" * 101, "with space", "a\\b"):
+        with pytest.raises(ConfigError, match="experiment name"):
+            matrix_of({"name": bad, "factors": {"seed": [0]}})
+        with pytest.raises(ConfigError, match="name"):
+            api.submit_matrix({"name": bad, "base": {"data": {"name": "synthetic"}}, "factors": {"seed": [0]}})
+        assert api.import_rationale_set({"train": "/nothing.csv"}, {}, bad)["error"]["field"] == "name"
+    (tmp_path / "c.yaml").write_text("data: {name: synthetic}\n")
+    run = CliRunner().invoke(science, ["run", str(tmp_path / "c.yaml"), "name=../../escaped", "train.steps=1"])
+    assert run.exit_code != 0 and "name '../../escaped' may hold only letters" in run.output
+    imported = CliRunner().invoke(science, ["data", "import", str(tmp_path / "x.csv"), "--name", "../../escaped"])
+    assert imported.exit_code != 0 and "--name '../../escaped' may hold only letters" in imported.output
+    assert not (tmp_path / "home" / "escaped").exists() and not (tmp_path / "escaped").exists()

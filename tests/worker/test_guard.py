@@ -59,17 +59,20 @@ def test_the_allowed_paths_variable_adds_roots(tmp_path, monkeypatch):
 
 def test_config_paths_lists_every_path_a_run_config_reads():
     cfg = {"data": {"name": "file", "options": {"path": "a.csv", "paths": {"train": "/t.csv", "test": "/u.csv"},
-                                                "columns": {"question": "q"}, "rationale_files": ["/r1", "/r2"]}},
+                                                "columns": {"question": "q"}, "rationales": ["/r1", "/r2"]}},
            "perturbation": {"kind": "key_tokens", "scores_file": "/s.jsonl"},
            "student": {"name": "/models/gemma"}}
     assert sorted(config_paths(cfg)) == sorted([
         ("data.options.path", "a.csv"), ("data.options.paths.train", "/t.csv"),
-        ("data.options.paths.test", "/u.csv"), ("data.options.rationale_files[0]", "/r1"),
-        ("data.options.rationale_files[1]", "/r2"), ("perturbation.scores_file", "/s.jsonl"),
+        ("data.options.paths.test", "/u.csv"), ("data.options.rationales[0]", "/r1"),
+        ("data.options.rationales[1]", "/r2"), ("perturbation.scores_file", "/s.jsonl"),
         ("student.name", "/models/gemma")])
-    # Hub ids, built-in students and a rationale set's bare name are not paths.
+    # Hub ids and built-in students are not paths; a rationale set's bare name is its folder under
+    # the state folder (never the working folder).
+    from cotdistill.data.rationale_set import sets_root
     assert list(config_paths({"data": {"name": "rationale-set", "options": {"path": "cqa-smollm2"}},
-                              "student": {"name": "smollm2-135m"}})) == []
+                              "student": {"name": "smollm2-135m"}})) == [
+        ("data.options.path", str(sets_root() / "cqa-smollm2"))]
     assert list(config_paths({"data": {"name": "allenai/openbookqa"}, "student": {"name": "gpt2"}})) == []
 
 
@@ -99,21 +102,111 @@ def test_the_jobs_api_refuses_paths_before_reading_anything(tmp_path, monkeypatc
             "kind": "key_tokens", "scores_file": "/etc/shadow", "params": {"k": 2}}}])
 
 
+def _secret_outside(tmp_path) -> Path:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("top secret line one\ntop secret line two\n")
+    return secret
+
+
+def test_hole1_a_loader_option_naming_a_file_outside_the_roots_is_refused_everywhere(tmp_path, monkeypatch):
+    """`rationales` (a file option of the `file` loader) was not recognised as a path: browse, data
+    report, a submitted run and an attribution job read the file line by line."""
+    from worker import api
+    from worker.api.imports import dataset_report
+    from worker.api.runs import _check_matrix_paths
+    from worker.experiments import Matrix
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mine.csv").write_text("question,choices,label\nq1,a|b,a\nq2,a|b,b\n")
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(data))
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("COTDISTILL_ALLOWED_PATHS", raising=False)
+    secret = _secret_outside(tmp_path)
+    options = {"path": str(data / "mine.csv"), "choices_sep": "|", "rationales": str(secret)}
+    for call in (lambda: api.dataset_examples("file", "train", options=options),
+                 lambda: dataset_report("file", ["train"], options=options),
+                 lambda: _check_matrix_paths(Matrix("leak", {"data": {"name": "file", "options": options}},
+                                                    {"seed": [0]})),
+                 lambda: check_job("attribution", {"data": {"name": "file", "options": options, "split": "train"},
+                                                   "source": {"model": "tiny"}}),
+                 lambda: api.dataset_examples("file", "train", options={**options, "rationales": [str(secret)]})):
+        with pytest.raises(Refused, match=r"data\.options\.rationales(\[0\])?: the path .* is outside") as e:
+            call()
+        assert "top secret" not in str(e.value)
+
+
+def test_every_registered_dataset_declares_its_path_options():
+    """A loader parameter typed as a Path, or an option named like a file, must be declared in its
+    spec's path_options; so option_paths (and every confinement) sees it by construction."""
+    import inspect
+    import re
+    from cotdistill.data import DATASETS, option_paths
+    pathlike = re.compile(r"path|file|folder|dir|root|rationales|scores", re.I)
+    for name, spec in DATASETS.items():
+        params = inspect.signature(spec.loader).parameters
+        for option in spec.options:
+            annotation = str(params[option].annotation) if option in params else ""
+            if "Path" in annotation or pathlike.search(option):
+                assert option in spec.path_options, f"{name}: option {option!r} reads a file but is not declared"
+        for option in spec.path_options:
+            assert option in spec.options, f"{name}: declared path option {option!r} is not an option"
+            assert [k for k, _ in option_paths(name, {option: "/etc/passwd"})] == [f"data.options.{option}"]
+    assert [name for name, spec in DATASETS.items() if spec.path_options] == ["file", "rationale-set"]
+
+
+def test_hole2_a_bare_set_name_is_never_looked_up_in_the_working_folder(tmp_path, monkeypatch):
+    """A bare rationale-set name used to be tried in the process's working folder first (outside every
+    root), and `~` was expanded before the root check, so a refusal told what exists at home."""
+    from cotdistill.data import load_examples
+    from cotdistill.data.rationale_set import resolve
+    from cotdistill.examples import DataError, Example
+    from cotdistill.rationale_sets import Origin, record_of, write_rationale_set
+    from worker import api
+    monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "data"))
+    work = tmp_path / "work"
+    work.mkdir()
+    ex = Example(id="1", question="a question from the working folder", choices=["x", "y"], label="a",
+                 rationale="r")
+    write_rationale_set(work / "cwdset", [record_of(ex, "train")], Origin("file", {"name": "t"}, has_teacher=False))
+    monkeypatch.chdir(work)
+    with pytest.raises(DataError, match="not a rationale set folder") as e:
+        load_examples("rationale-set", "train", path="cwdset")
+    assert str(tmp_path / "home") in str(e.value.file)
+    with pytest.raises(DataError, match="not a rationale set folder"):
+        api.register_rationale_set("cwdset")
+    assert resolve("./cwdset") == Path("cwdset")          # a path typed as one still works on the CLI
+    fake_home = tmp_path / "userhome"
+    (fake_home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(fake_home))
+    answers = set()
+    for probe in ("~/.ssh", "~/nothing-here", "~"):
+        for call in (lambda: api.register_rationale_set(probe), lambda: resolve(probe),
+                     lambda: check_config_paths({"data": {"name": "rationale-set", "options": {"path": probe}}})):
+            with pytest.raises((Refused, DataError)) as e:
+                call()
+            assert str(fake_home) not in str(e.value) and str(fake_home) not in str(getattr(e.value, "file", ""))
+            answers.add(str(e.value).replace(f"the path {probe!r}", "the path <probe>"))
+    assert len(answers) == 3                               # one answer per call, whatever exists
+
+
 # ------------------------------------------------------------------------------------------ teachers
 
 @pytest.mark.parametrize("name,env,allowed", [
-    ("OPENAI_API_KEY", {}, True),
-    ("VLLM_API_KEY", {}, True),
+    ("OPENAI_API_KEY", {}, False),                         # nothing by default: no pattern defaults
+    ("WANDB_API_KEY", {}, False),
+    ("VLLM_API_KEY", {"COTDISTILL_TEACHER_KEYS": "VLLM_API_KEY"}, True),
     ("COTDISTILL_PASSWORD", {}, False),
     ("COTDISTILL_DATABASE_URL", {}, False),
-    ("COTDISTILL_TEACHER_API_KEY", {}, False),             # COTDISTILL_* never, even ending in _API_KEY
+    ("COTDISTILL_TEACHER_API_KEY", {"COTDISTILL_TEACHER_KEYS": "COTDISTILL_TEACHER_API_KEY"}, False),
     ("HOME", {}, False),
-    ("AWS_SECRET_ACCESS_KEY", {}, False),
-    ("LAB_TOKEN", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
-    ("VLLM_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN, VLLM_*"}, True),
-    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "LAB_TOKEN"}, False),
-    ("COTDISTILL_PASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
-    ("PGPASSWORD", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),
+    ("LAB_TOKEN", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN, VLLM_*"}, True),
+    ("VLLM_KEY", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN, VLLM_*"}, False),   # exact names, no globs
+    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEYS": "LAB_TOKEN"}, False),
+    ("COTDISTILL_PASSWORD", {"COTDISTILL_TEACHER_KEYS": "COTDISTILL_PASSWORD"}, False),
+    ("PGPASSWORD", {"COTDISTILL_TEACHER_KEYS": "PGPASSWORD"}, False),
+    ("OPENAI_API_KEY", {"COTDISTILL_TEACHER_KEY_VARS": "*"}, False),          # the old variable is gone
 ])
 def test_key_variable_allow_list(name, env, allowed):
     assert key_var_allowed(name, env) is allowed
@@ -128,18 +221,33 @@ def test_key_variable_allow_list(name, env, allowed):
     ("http://vllm.lab.evil.org:8000/v1", "http://vllm.lab", False),
     ("https://api.openai.com/v1", "http://vllm.lab:8000/, https://api.openai.com/v1", True),
     ("https://api.openai.com/v10", "https://api.openai.com/v1", False),
+    ("http://vllm.lab:8000/ok/../../other", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/%2e%2e/%2E%2E/other", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/..%2fother", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok/./v1", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000\\@evil.org/ok", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000@evil.org/ok", "http://vllm.lab:8000/ok", False),
+    ("http://user:pw@vllm.lab:8000/ok", "http://vllm.lab:8000/ok", False),
+    ("http://vllm.lab:8000/ok?x=/ok", "http://vllm.lab:8000/ok", False),
+    ("HTTP://VLLM.LAB:8000//ok/v1", "http://vllm.lab:8000/ok", True),
+    ("http://vllm.lab:80/ok/v1", "http://vllm.lab/ok", True),
+    ("http://vllm.lab./ok/v1", "http://vllm.lab/ok", True),
 ])
 def test_teacher_url_prefixes(url, prefixes, allowed):
     assert url_allowed(url, {"COTDISTILL_TEACHER_URLS": prefixes}) is allowed
 
 
 def test_check_teacher_says_why(monkeypatch):
-    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable COTDISTILL_PASSWORD may not be read"):
+    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable COTDISTILL_PASSWORD may not be sent"):
         check_teacher({"kind": "http", "base_url": "http://x/v1", "api_key_env": "COTDISTILL_PASSWORD"}, {})
+    with pytest.raises(Refused, match=r"^teacher.api_key_env: the variable VLLM_API_KEY may not be sent to a "
+                                      r"teacher: the operator lists .* in COTDISTILL_TEACHER_KEYS \(now: none\)"):
+        check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"}, {})
     with pytest.raises(Refused, match=r"^teacher.base_url: 'http://evil:1/v1' is not an allowed teacher URL"):
         check_teacher({"kind": "http", "base_url": "http://evil:1/v1"},
                       {"COTDISTILL_TEACHER_URLS": "http://vllm.lab:8000/"})
-    check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"}, {})
+    check_teacher({"kind": "http", "base_url": "http://vllm.lab:8000/v1", "api_key_env": "VLLM_API_KEY"},
+                  {"COTDISTILL_TEACHER_KEYS": "VLLM_API_KEY"})
 
 
 class Listener:
@@ -181,7 +289,7 @@ def test_the_app_password_cannot_be_sent_to_a_listener(tmp_path, monkeypatch):
         teacher = {"kind": "http", "base_url": listener.url, "model": "x", "api_key_env": "COTDISTILL_PASSWORD",
                    "max_retries": 0}
         dataset = {"name": "synthetic-count", "options": {"n_test": 3}, "splits": ["test"], "n": 3}
-        with pytest.raises(Refused, match="COTDISTILL_PASSWORD may not be read"):
+        with pytest.raises(Refused, match="COTDISTILL_PASSWORD may not be sent"):
             api.submit_generation(dataset, teacher)
         assert api.list_jobs() == []
         with api.session() as s:                                    # bypass the API
@@ -194,7 +302,7 @@ def test_the_app_password_cannot_be_sent_to_a_listener(tmp_path, monkeypatch):
         with api.session() as s:
             send(s, [job_id], model=Job)
         job = wait_job(job_id, logs=stack.logs, until=lambda j: j["status"] in ("succeeded", "failed"), timeout=120)
-        assert job["status"] == "failed" and "COTDISTILL_PASSWORD may not be read" in job["error"]
+        assert job["status"] == "failed" and "COTDISTILL_PASSWORD may not be sent" in job["error"]
         assert "correct horse" not in job["error"]
         assert listener.requests == []
     finally:
@@ -220,9 +328,9 @@ def test_a_generation_set_name_cannot_leave_the_rationale_sets_folder(roots, nam
 
     params = {"dataset": {"name": "synthetic-count"}, "teacher": {"kind": "local", "model": "tiny"},
               "name": name}
-    with pytest.raises(Refused, match=r"^name: .* is not a usable name"):
+    with pytest.raises(Refused, match=r"^name (is empty|must be text|has 121 characters|'.*' may hold only)"):
         check_job("generation", params, roots)
-    with pytest.raises(Refused, match=r"^name: "):                 # the worker refuses it too
+    with pytest.raises(Refused, match=r"^name "):                  # the worker refuses it too
         set_dir(params, 7)
 
 

@@ -18,6 +18,7 @@ key-token study), reports.py (experiment reports), sets.py (teachers and rationa
 database of $COTDISTILL_DATABASE_URL (default SQLite under $COTDISTILL_HOME), migrated on first use.
 """
 
+from cotdistill.names import name_problem  # noqa: F401  (the app checks names as the API will)
 from worker.api.core import NotFound, database_problem, parse_yaml, session  # noqa: F401
 from worker.api.runs import (  # noqa: F401
     submit_matrix, cancel, retry, requeue_failed, preview, list_datasets, dataset_examples,

@@ -29,7 +29,6 @@ IMPORT_OPTIONS = ("columns", "kind", "format", "header", "quoting", "unescape", 
 """The options the browser may set; the CLI's `--mapping` keys less per-split overrides."""
 PREVIEW_ROWS = 5
 UPLOADS = "uploads"
-_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def import_choices() -> dict:
@@ -92,11 +91,10 @@ def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], n
     from worker.api.core import sessions
     from worker.guard import Refused
     from worker.rationale_sets import register
-    if not _SET_NAME.fullmatch(name or ""):
+    from cotdistill.names import name_problem
+    if problem := name_problem(name, "the set name"):
         return {"set_id": None, "path": None, "error": {
-            "message": f"the set name {name!r} must be 1-80 letters, digits, '.', '_' or '-', "
-                       f"beginning with a letter or digit", "field": "name", "file": None,
-            "row": None}}
+            "message": problem, "field": "name", "file": None, "row": None}}
     try:
         path = import_file(_confined(files), sets_root() / name, name=name, teacher=teacher or None,
                            split_options=_apart(rationales), **_options(options))

@@ -49,7 +49,8 @@ def register_rationale_set(path: str | Path) -> int:
     from worker.guard import confine
     from worker.rationale_sets import register
     from cotdistill.data.rationale_set import resolve
-    if len(Path(path).parts) > 1:                # a path, not a set's name under the state folder
+    from cotdistill.paths import is_bare_name
+    if not is_bare_name(str(path)):              # a path, not a set's name under the state folder
         confine(path, "path")
     return register(sessions(), confine(resolve(path), "path"))
 
