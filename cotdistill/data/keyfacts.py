@@ -1,0 +1,105 @@
+"""The built-in key-token study task: facts among filler words, then a count.
+
+    load_examples("synthetic-keyfacts", "train")                  # 1,000 questions, 3 facts + 6 fillers
+    load_examples("synthetic-keyfacts", "test", n_fillers=9)
+
+The counting world of cotdistill/data/counting.py (each made-up object has one colour) asked the same
+way, with a rationale whose words are of two kinds: one *fact word* per listed object ("bako=red",
+in the question's order) and made-up *filler words* ("oba", "itu", ...) placed at random between
+them, which carry nothing:
+
+    question:  "Items: bako, tiru, lemi. How many are red?"
+    rationale: "oba bako=red itu ela tiru=blue lemi=red uki ona afe"      label "c" (2)
+
+Test questions differ from each other and from the training questions, and they carry the signal: the
+answer follows from the listed objects through their colours, which the question does not state. So
+
+- label-only learns each colour only through counts (a weak, aggregated signal);
+- the full rationale after the label supervises every colour directly;
+- the fact words alone (the key tokens, top k = n_items) carry everything the full rationale does;
+- k random words of the rationale hold n_items·k/(n_items+n_fillers) facts on average: less.
+
+Every fact word supports the gold count (without it the count could be one more or one less), so a
+sound attribution on a model that reads the rationale before the label (a `before` run) ranks the
+fact words first; `meta["key_indices"]` holds their word positions (`meta["keys"]` the words).
+Filler words never look like an object name (they start with a vowel) nor contain '='.
+Knobs: n_train, n_test, n_items, n_objects, n_colours, n_fillers, seed. Train and test never share a
+question; everything is a pure function of the options.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from cotdistill.data.counting import COLOURS, in_test_pool, world
+from cotdistill.examples import LETTERS, DataError, Example
+
+SPLITS = ("train", "test")
+FILLERS = ("oba", "itu", "ela", "uki", "ona", "afe", "iso", "ume", "ari", "edo", "olu", "epi")
+DEFAULTS: dict[str, Any] = {"n_train": 1000, "n_test": 300, "n_items": 3, "n_objects": 40, "n_colours": 2,
+                            "n_fillers": 6, "seed": 0}
+
+
+def fact_word(item: str, colour: str) -> str:
+    return f"{item}={colour}"
+
+
+def make_example(split: str, number: int, items: tuple[str, ...], colour: str, facts: dict[str, str],
+                 n_fillers: int, rng: random.Random) -> Example:
+    """One question; the facts keep the question's order, the fillers fall between them at random."""
+    keys = [fact_word(i, facts[i]) for i in items]
+    slots = sorted(rng.sample(range(len(keys) + n_fillers), len(keys)))     # word positions of the facts
+    words, fact_iter = [], iter(keys)
+    for position in range(len(keys) + n_fillers):
+        words.append(next(fact_iter) if position in slots else rng.choice(FILLERS))
+    count = sum(facts[i] == colour for i in items)
+    example_id = f"keyfacts-{split}-{number:05d}"
+    return Example(id=example_id, question=f"Items: {', '.join(items)}. How many are {colour}?",
+                   choices=tuple(str(k) for k in range(len(items) + 1)), label=LETTERS[count],
+                   rationale=" ".join(words), teacher_label=LETTERS[count],
+                   meta={"key_indices": slots, "keys": keys, "colour": colour, "count": count})
+
+
+def validate(opts: dict) -> dict:
+    """The options, checked: DataError naming the first bad one."""
+    unknown = sorted(set(opts) - set(DEFAULTS))
+    if unknown:
+        raise DataError(f"unknown option {unknown[0]!r} for dataset 'synthetic-keyfacts'; accepted: "
+                        f"{', '.join(DEFAULTS)}", field=unknown[0])
+    bounds = {"n_train": (1, None), "n_test": (1, None), "n_items": (1, 25), "n_objects": (2, 2000),
+              "n_colours": (2, len(COLOURS)), "n_fillers": (0, 64), "seed": (-(2 ** 63), None)}
+    for name, (low, high) in bounds.items():
+        value = opts[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            raise DataError(f"option {name!r} must be an integer >= {low}"
+                            + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
+    if opts["n_items"] > opts["n_objects"]:
+        raise DataError("option 'n_items' cannot exceed 'n_objects'", field="n_items")
+    room = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"] // 10
+    if opts["n_train"] + opts["n_test"] > room:
+        raise DataError(f"{opts['n_train'] + opts['n_test']} questions asked, but n_objects="
+                        f"{opts['n_objects']}, n_items={opts['n_items']} allow about {room}: "
+                        f"raise n_objects or n_items", field="n_train")
+    return opts
+
+
+def load_keyfacts(split: str, **options: Any) -> list[Example]:
+    """The examples of one split; options as in DEFAULTS (the registry has checked the split)."""
+    opts = validate({**DEFAULTS, **options})
+    facts = world(opts["n_objects"], opts["n_colours"], opts["seed"])
+    names, colours = list(facts), COLOURS[:opts["n_colours"]]
+    rng = random.Random(f"keyfacts:{opts['seed']}:{split}")
+    seen: set = set()
+    examples: list[Example] = []
+    while len(examples) < opts[f"n_{split}"]:
+        items = tuple(rng.sample(names, opts["n_items"]))
+        colour = rng.choice(colours)
+        key = (frozenset(items), colour)
+        if key in seen or in_test_pool(tuple(sorted(items)), colour, opts["seed"]) != (split == "test"):
+            continue
+        seen.add(key)
+        layout = random.Random(f"keyfacts:{opts['seed']}:{split}:{len(examples)}:layout")
+        examples.append(make_example(split, len(examples) + 1, items, colour, facts, opts["n_fillers"], layout))
+    return examples
