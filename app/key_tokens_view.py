@@ -14,9 +14,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import charts, jobs_view, queries, tables
+from app import charts, compare_view, forms, jobs_view, launch_view, queries, tables
 from app import matrix as mx
-from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
+from app.components import empty_state, loader_options, md, run_label, text_block, token_heatmap
 from worker import api
 
 METHODS = {"ig": "integrated gradients", "grad_x_input": "gradient × input", "occlusion": "occlusion"}
@@ -237,17 +237,23 @@ def frequent_tokens(attribution: dict) -> None:
 
 def study_section(attribution: dict) -> None:
     """The one-click study: label only, full rationale, key tokens top k and random k (after the label)
-    for each k, × seeds, on a base config (the source run's, editable)."""
+    for each k, × seeds, on a base config (the source run's, editable). The plan says what queueing
+    would do; once queued, what was queued, and the button has nothing new to queue."""
     if not attribution["params"].get("scores_file"):
         st.caption("The study needs the finished attribution (its scores file): wait for its job to succeed.")
         return
     st.caption("Trains the student with: the label only (`none`), the full rationale after the label, and for "
                "each k the k highest-scoring words of each rationale (in their order) or k random words of it. "
                "Key tokens above random words of the same k means the scores found the words that matter.")
+    defaults = study_defaults(attribution)
+    if defaults.get("shows"):
+        st.caption(f"On `{defaults['dataset']}` the defaults below should show: {defaults['shows']}")
     cols = st.columns([2, 2, 3])
-    ks_text = cols[0].text_input("k values", "1, 2, 3", key="study_ks")
-    seeds_text = cols[1].text_input("Seeds", "0, 1, 2", key="study_seeds")
-    name = cols[2].text_input("Experiment name", f"key-tokens-a{attribution['id']}", key="study_name").strip()
+    ks_text = cols[0].text_input("k values", ", ".join(map(str, defaults["ks"])), key=f"study_ks_{attribution['id']}")
+    seeds_text = cols[1].text_input("Seeds", ", ".join(map(str, defaults["seeds"])),
+                                    key=f"study_seeds_{attribution['id']}")
+    name = cols[2].text_input("Experiment name", f"key-tokens-a{attribution['id']}",
+                              key=f"study_name_{attribution['id']}").strip()
     base_text = st.text_area("Base run config (YAML): dataset, student, training, evaluation",
                              value=yaml.safe_dump(study_base(attribution), sort_keys=False), height=260,
                              key=f"study_base_{attribution['id']}")
@@ -263,9 +269,26 @@ def study_section(attribution: dict) -> None:
         st.error(f"Study: {e}")
         return
     _coverage(attribution, base)
+    matrix = api.key_token_study_matrix(attribution["id"], ks=ks, seeds=seeds, base=base, name=name)
+    plan, problem = forms.plan_of(matrix)
+    launched = st.session_state.get("study_launched")
+    if launched and launched["name"] == name:
+        _study_launched(launched)
+    if problem:
+        st.error(f"Study: {problem}")
+        return
     arms = 2 + 2 * len(ks)
-    st.markdown(f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**")
-    if st.button("Queue the key-token study", type="primary", key="study_start"):
+    nothing = plan["in_experiment"] == plan["runs"]
+    line = f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**"
+    if nothing:
+        line += (f": experiment {md(repr(name))} holds all {plan['runs']} ({plan['queued']} queued or running, "
+                 f"{plan['in_experiment'] - plan['queued']} finished). Nothing new to queue; change the k values, "
+                 f"seeds or name for another study.")
+    else:
+        line += ": " + launch_view.plan_sentence(name, plan).removeprefix("Launching queues ")
+    st.markdown(line)
+    label = "Nothing new to queue" if nothing else f"Queue the key-token study ({plan['new']} new run(s))"
+    if st.button(label, type="secondary" if nothing else "primary", key="study_start", disabled=nothing):
         try:
             launched = api.key_token_study(attribution["id"], ks=ks, seeds=seeds, base=base, name=name)
         except (ValueError, LookupError) as e:
@@ -276,15 +299,25 @@ def study_section(attribution: dict) -> None:
         st.session_state["experiment"] = launched["name"]       # and the Runs and Compare screens
         queries.forget_runs()
         st.rerun()
-    launched = st.session_state.get("study_launched")
-    if launched and launched["name"] == name:
-        st.success(f"Study {launched['name']!r}: {len(launched['queued'])} run(s) queued, "
-                   f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
-        left, right = st.columns(2)
-        left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
-                       query_params={"experiment": launched["name"]})
-        right.page_link("screens/compare.py", label="Compare its arms", icon=":material/bar_chart:",
-                        query_params={"experiment": launched["name"]})
+
+
+def _study_launched(launched: dict) -> None:
+    st.success(f"Study {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
+               f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
+    left, right = st.columns(2)
+    left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
+                   query_params={"experiment": launched["name"]})
+    right.page_link("screens/compare.py", label="Compare its arms", icon=":material/bar_chart:",
+                    query_params={"experiment": launched["name"]})
+
+
+def study_defaults(attribution: dict) -> dict:
+    """k values and seeds the study form starts from: the built-in study task's (launch_options'
+    `key_study`, sized to finish on a CPU) when the attribution scored that task, else 1, 2, 3 × 0, 1, 2."""
+    known = queries.launch_options().get("key_study") or {}
+    if known and (attribution["params"].get("data") or {}).get("name") == known["dataset"]:
+        return known
+    return {"ks": [1, 2, 3], "seeds": [0, 1, 2]}
 
 
 def study_base(attribution: dict) -> dict:
@@ -350,10 +383,23 @@ def accuracy_vs_k() -> None:
     if len(panels) > 1:
         panel = st.selectbox("Dataset · student", panels, format_func=" · ".join, key="k_panel")
         arms = [a for a in arms if (a["dataset"], a["student"]) == panel]
-    st.plotly_chart(charts.accuracy_vs_k(arms), key="accuracy_vs_k")
-    st.caption("Each point: mean test accuracy over seeds with its 95% t-interval (faint dots: the seeds). Dashed: "
-               "the full rationale after the label; dotted: the label only; bands: their intervals.")
-    frame = pd.DataFrame(charts.study_points(arms))
+    notes = compare_view.collapse_notes(rows, None)            # the runs' own constant-answer flags
+    arms = compare_view.mark_collapsed(arms, notes)
+    st.plotly_chart(charts.accuracy_vs_k(arms, notes), key="accuracy_vs_k")
+    st.caption("Each point: mean test accuracy over seeds with its 95% t-interval (faint dots: the seeds; a cross: "
+               "a run not distinguishable from a constant answer, ⚠ above its point). Dashed: the full rationale "
+               "after the label; dotted: the label only; bands: their intervals.")
+    points = charts.study_points(arms)
+    flagged = [p for p in points if any(p["collapsed"])]
+    if flagged:
+        st.warning("Constant answers: " + "; ".join(
+            p["series"] + (f", k={p['k']}" if p["k"] is not None else "") + ": seed(s) "
+            + ", ".join(str(s) for s, c in zip(p["seeds"], p["collapsed"]) if c) for p in flagged) + f" — {charts.COLLAPSED[2:]}: their accuracy says little about what they learned.",
+            icon=":material/warning:")
+    frame = pd.DataFrame(points)
+    frame["flags"] = [", ".join(f"seed {s}: constant answer" for s, c in zip(p["seeds"], p["collapsed"]) if c)
+                      for p in points]
+    frame = frame.drop(columns=["runs", "collapsed"])
     frame["accuracies"] = frame["accuracies"].map(lambda xs: " ".join(f"{x:.4f}" for x in xs))
     frame["seeds"] = frame["seeds"].map(lambda xs: " ".join(map(str, xs)))
     tables.show(frame, key="k_table",

@@ -251,3 +251,17 @@ def first_run_matrix(name: str) -> dict:
                         "placement": list(FIRST_RUN["placements"]),
                         "perturbation": copy.deepcopy(FIRST_RUN["perturbations"]),
                         "seed": list(FIRST_RUN["seeds"])}}
+
+
+KEY_STUDY: dict[str, Any] = {
+    "dataset": "synthetic-keyfacts",
+    "ks": [3],
+    "seeds": [0, 1, 2],
+    "shows": "the full rationale after the label ≈ its 3 key tokens (the fact words) > 3 random words ≥ the "
+             "label only, over 3 seeds",
+}
+"""The key-token study's defaults on its built-in task (cotdistill/data/keyfacts.py), as the Key tokens
+page starts its form when an attribution scored that task: k = n_items (the number of fact words),
+3 seeds. A `before` run with the Launch page's default training (FIRST_RUN's) on the task learns to
+read the fact words, and its attribution ranks them first; the study then trains 4 arms × 3 seeds with
+the same training settings (measured: README "Key tokens")."""

@@ -77,11 +77,13 @@ def validate(opts: dict) -> dict:
                             + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
     if opts["n_items"] > opts["n_objects"]:
         raise DataError("option 'n_items' cannot exceed 'n_objects'", field="n_items")
-    room = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"] // 10
-    if opts["n_train"] + opts["n_test"] > room:
-        raise DataError(f"{opts['n_train'] + opts['n_test']} questions asked, but n_objects="
-                        f"{opts['n_objects']}, n_items={opts['n_items']} allow about {room}: "
-                        f"raise n_objects or n_items", field="n_train")
+    questions = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"]
+    for split, share in (("train", 0.8), ("test", 0.2)):        # in_test_pool: one question in five
+        room = int(questions * share * 0.6)                     # with a margin for the hash's spread
+        if opts[f"n_{split}"] > room:
+            raise DataError(f"{opts[f'n_{split}']} {split} questions asked, but n_objects={opts['n_objects']}, "
+                            f"n_items={opts['n_items']}, n_colours={opts['n_colours']} allow about {room}: "
+                            f"raise n_objects or n_items", field=f"n_{split}")
     return opts
 
 

@@ -149,11 +149,13 @@ def test_key_token_study_button_queues_the_matrix(scored):
     assert base["student"] == run_config["student"] and "placement" not in base and "perturbation" not in base
     assert not at.warning, [w.value for w in at.warning]
 
-    at.text_input(key="study_ks").input("1, 2")
-    at.text_input(key="study_seeds").input("0, 1")
-    at.text_input(key="study_name").input("study-button").run()
-    assert "**6 arms × 2 seed(s) = 12 run(s)**" in texts(at)
-    widget(at.button, "Queue the key-token study").click().run()
+    a = scored.attribution_id
+    assert at.text_input(key=f"study_ks_{a}").value == "1, 2, 3"      # not the built-in study task: generic defaults
+    at.text_input(key=f"study_ks_{a}").input("1, 2")
+    at.text_input(key=f"study_seeds_{a}").input("0, 1")
+    at.text_input(key=f"study_name_{a}").input("study-button").run()
+    assert "**6 arms × 2 seed(s) = 12 run(s)**: 12 new run(s)." in texts(at)
+    widget(at.button, "Queue the key-token study (12 new run(s))").click().run()
     assert not at.exception, [e.value for e in at.exception]
     runs = api.list_runs(experiment="study-button")
     for r in runs:                                           # spare the shared cores: nothing needs them trained
@@ -167,6 +169,18 @@ def test_key_token_study_button_queues_the_matrix(scored):
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert links["Watch its runs"].query_string == "experiment=study-button"
     assert at.selectbox(key="k_experiment").value == "study-button"
+    # The form keeps what was queued, and the same click cannot queue the study again.
+    assert at.text_input(key=f"study_ks_{a}").value == "1, 2" and at.text_input(key=f"study_seeds_{a}").value == "0, 1"
+    assert at.text_input(key=f"study_name_{a}").value == "study-button"
+    button = widget(at.button, "Nothing new to queue")
+    assert button.disabled
+    assert "experiment 'study-button' holds all 12" in texts(at) and "Nothing new to queue" in texts(at)
+    rerun_fresh(at)
+    assert widget(at.button, "Nothing new to queue").disabled and "Study 'study-button': 12 run(s) queued" in texts(at)
+    assert len(api.list_runs(experiment="study-button")) == 12
+    # Another k is a different study: only its runs are new.
+    at.text_input(key=f"study_ks_{a}").input("1, 2, 4").run()
+    assert not widget(at.button, "Queue the key-token study (4 new run(s))").disabled
 
 
 def yaml_of(text: str) -> dict:
@@ -224,3 +238,41 @@ def test_accuracy_against_k_draws_the_study(tmp_path, monkeypatch):
     assert arms[("after", "key_tokens", 1)]["mean"] == pytest.approx(0.75)
     table = frame_with(at, "series", "k")
     assert len(table) == 6 and set(table["n_seeds"]) == {3}
+
+
+def test_accuracy_against_k_flags_constant_answers(tmp_path, monkeypatch):
+    """A run not distinguishable from a constant answer is a cross among the seeds, a ⚠ above its point
+    (or reference line) with its reason, a warning and a table column, as on Compare."""
+    from worker import api
+    use_fresh_database(tmp_path, monkeypatch)
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("")
+    variants = [{"placement": "none", "perturbation": {"kind": "none"}},
+                {"placement": "after", "perturbation": {"kind": "key_tokens", "level": "word",
+                                                         "params": {"k": 2, "order": "original"},
+                                                         "scores_file": str(scores)}}]
+    api.submit_matrix({"name": "flag-study", "base": BASE, "factors": {"variant": variants, "seed": [0, 1]}})
+    reason = "not distinguishable from a constant answer: 'a' on 100% of items"
+    flagged = {}
+    for r in api.list_runs(experiment="flag-study"):
+        collapsed = (r["perturbation"] == "key_tokens" and r["seed"] == 1) or r["placement"] == "none"
+        summary = {"accuracy": 0.5, **({"collapsed": True, "collapse_reason": reason} if collapsed else {})}
+        finish_run(r["id"], summary, [{"example_id": f"e{i}", "predicted": "a", "correct": i < 10, "gold": "a"}
+                                      for i in range(20)])
+        flagged[(r["perturbation"], r["seed"])] = collapsed
+    at = open_page("screens/key_tokens.py")
+    traces = {t["name"]: t for t in chart(at, "accuracy_vs_k")["data"]}
+    seeds = traces["key tokens (top k by score): seeds"]
+    assert decode(seeds["marker"]["symbol"]) == ["circle", "x"]
+    marks = traces["⚠ not distinguishable from a constant answer"]
+    assert decode(marks["text"]) == ["⚠", "⚠"]
+    assert decode(marks["x"]) == pytest.approx([2, 2.5 - 0.15])            # the k=2 point, the label-only line
+    hover = decode(marks["hovertext"])
+    assert hover[0].startswith("key tokens (top k by score), k=2: 1 of 2 seed(s) not distinguishable") and reason in hover[0]
+    assert hover[1].startswith("label only (none): 2 of 2 seed(s)")
+    warning = " ".join(w.value for w in at.warning)
+    assert ("Constant answers: key tokens (top k by score), k=2: seed(s) 1; label only (none): seed(s) 0, 1"
+            in warning)
+    table = frame_with(at, "series", "k").set_index("series")
+    assert table.loc["key tokens (top k by score)", "flags"] == "seed 1: constant answer"
+    assert table.loc["label only (none)", "flags"] == "seed 0: constant answer, seed 1: constant answer"
