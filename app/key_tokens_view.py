@@ -31,7 +31,10 @@ JOB_PICKER = "attribution_job"
 STUDY_PICKER = "k_experiment"
 MESSAGE = "key_tokens_message"
 DROPPED_FROM_BASE = ("name", "placement", "perturbation", "seed")
-FORMATS = {"examples/s": "%.1f", "completeness error (mean)": "%.2e"}     # of the jobs table's columns
+SCORE_ALL_UP_TO = 3000
+"""The attribution scores every example of a split this small by default (a study needs a score for each
+training example); larger splits start at 200."""
+FORMATS = {"examples/s": "%.1f", "completeness error (mean)": "%.2e", "key word first": "%.2f"}     # of the jobs table's columns
 
 
 # ------------------------------------------------------------------------------------------ compute
@@ -91,8 +94,10 @@ def data_section(infos: list[dict], config: dict | None, scope: str,
     first = run_data.get("train_split", "train") if same else known[0]
     splits = cols[1].multiselect("Splits", known, default=[first] if first in known else known[:1],
                                  key=f"attr_splits_{scope}_{choice}")
+    count = (info or {}).get("counts", {}).get(first) if first in known else None
+    fallback = 0 if count and count <= SCORE_ALL_UP_TO else 200        # a built-in task: all its examples
     n = cols[2].number_input("Examples per split (0 = all)", min_value=0, step=50, key=f"attr_n_{scope}_{choice}",
-                             value=(run_data.get("n_train") or 200) if same else 200)
+                             value=(run_data.get("n_train") or fallback) if same else fallback)
     prefill = run_data.get("options") if same and run_data.get("options") and chosen_set is None else None
     options = loader_options(f"attr_options_{scope}_{choice}", expanded=bool(prefill),
                              value=yaml.safe_dump(prefill, sort_keys=False) if prefill else "")
@@ -135,6 +140,7 @@ def job_columns(job: dict) -> dict:
     return {"source": s.get("source") or json.dumps(params.get("source")), "method": params.get("method", ""),
             "dataset": (params.get("data") or {}).get("name", ""),
             "examples/s": p.get("examples_per_s"), "completeness error (mean)": s.get("mean_completeness_error"),
+            "key word first": (s.get("key_agreement") or {}).get("first"),
             "attribution": s.get("attribution_id") or p.get("attribution_id")}
 
 
@@ -165,7 +171,23 @@ def pick_attribution() -> dict | None:
         line += (f"; completeness error mean {summary['mean_completeness_error']:.2g}, "
                  f"max {summary['max_completeness_error']:.2g} nats")
     st.caption(line)
+    if summary.get("key_agreement"):
+        agreement_line(summary["key_agreement"])
     return a if a["n"] else None
+
+
+def agreement_line(found: dict) -> None:
+    """How well the scores found the examples' known key words (built-in tasks only), as metrics."""
+    st.markdown(f"**Agreement with the known key words** ({found['n']} example(s) whose key words the task knows):")
+    cols = st.columns(3)
+    cols[0].metric("Key word ranked first", f"{found['first']:.0%}",
+                   help="Share of examples whose highest-scoring rationale word is one of its key words.")
+    cols[1].metric("Mean rank of the best key word", f"{found['mean_rank']:.2f}",
+                   help="1 is perfect: the best-ranked key word of each example, ranked by score (ties to the "
+                        "earlier word, as the key_tokens perturbation keeps them).")
+    cols[2].metric("Key words in the top m", f"{found['recall']:.0%}",
+                   help="Share of key words among their example's m highest-scoring words, m its number of key "
+                        "words: what key_tokens with k = m keeps.")
 
 
 def example_scores(attribution: dict) -> None:

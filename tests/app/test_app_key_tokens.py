@@ -81,7 +81,13 @@ def test_one_examples_scores_and_completeness(scored):
     [heatmap] = [b for b in html_bodies(at) if "token-heatmap" in b]
     for word, score in zip(row["words"], row["word_scores"]):
         assert f'title="{score:.4g}"' in heatmap and f">{word}" in heatmap
-    metric = {m.label: m.value for m in at.metric}["IG completeness error (nats)"]
+    found = api.job_detail(scored.job_id)["summary"]["key_agreement"]          # synthetic-key knows its key word
+    assert found["n"] == 20
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Key word ranked first"] == f"{found['first']:.0%}"
+    assert metrics["Mean rank of the best key word"] == f"{found['mean_rank']:.2f}"
+    assert "**Agreement with the known key words** (20 example(s)" in texts(at)
+    metric = metrics["IG completeness error (nats)"]
     assert float(metric) == pytest.approx(row["completeness_error"], rel=1e-2)
     top = max(range(len(row["words"])), key=lambda i: (row["word_scores"][i], -i))
     assert f"Highest-scoring words: `{row['words'][top]}`" in texts(at)
