@@ -1,0 +1,105 @@
+"""End to end in a real browser: the key-token study on its built-in task (synthetic-keyfacts).
+
+`cotdistill up` (workers + app); a `before` run on the task is queued as the Launch page would queue
+it; then headless Chromium, on the Key tokens page, presses *Compute attributions* without changing
+anything (the run as the scorer, all its training examples, integrated gradients), reads the
+attribution's agreement with the known fact words, queues the study with the form's defaults for
+the task (testbed.KEY_STUDY's k and seeds), sees the button say there is nothing new to queue, and,
+once the runs are done, reads the accuracy-against-k chart. The ordering is asserted on the arms'
+means: full rationale ≈ key tokens > random k ≥ label only.
+
+To fit a test budget of a few minutes on 2 cores this runs a smaller variant of the default study
+(VARIANT: fewer training questions and steps, 2 seeds); bench/key_study.py measures the study with
+every default (README "Key tokens").
+"""
+
+import time
+
+import pytest
+
+from tests.app.test_app_browser import CHROMIUM, CHROMIUM_ARGS, fill, stack  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow
+
+VARIANT = {"data": {"name": "synthetic-keyfacts", "options": {"n_train": 1000, "n_test": 200}},
+           "student": {"name": "tiny", "size": "tiny", "vocab_size": 512, "max_length": 128},
+           "train": {"steps": 300, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
+           "eval": {"mode": "auto", "batch_size": 100}}
+SEEDS = "0, 1"
+
+
+def use_stack_database(home, monkeypatch) -> None:
+    monkeypatch.setenv("COTDISTILL_HOME", str(home))
+    for key in ("COTDISTILL_DATABASE_URL", "COTDISTILL_BROKER_URL", "COTDISTILL_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def wait_for(what: str, check, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    use_stack_database(stack.home, monkeypatch)
+    from cotdistill.testbed import KEY_STUDY
+    from worker import api
+    t0 = time.monotonic()
+    [scorer] = api.submit_matrix({"name": "key-scorer", "base": {**VARIANT, "placement": "before"},
+                                  "factors": {"seed": [0]}})["queued"]
+    wait_for("the `before` run", lambda: api.run_detail(scorer)["status"] == "succeeded", 600)
+    t_scorer = time.monotonic() - t0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page.goto(f"{stack.url}/key-tokens")
+            expect(page.get_by_role("heading", name="Key tokens").first).to_be_visible(timeout=90_000)
+            compute = page.get_by_role("button", name="Compute attributions")
+            expect(compute).to_be_enabled(timeout=60_000)
+            compute.click()
+            expect(page.get_by_text("Attribution job #1 queued")).to_be_visible(timeout=60_000)
+            job = wait_for("the attribution job", lambda: next(
+                (j for j in api.list_jobs(kind="attribution") if j["status"] in ("succeeded", "failed")), None), 300)
+            assert job["status"] == "succeeded", job["error"]
+            assert job["params"]["data"] == {"name": "synthetic-keyfacts", "options": VARIANT["data"]["options"],
+                                             "splits": ["train"]}          # every training example
+            found = job["summary"]["key_agreement"]
+            assert found["n"] == 1000 and found["recall"] >= 0.9, found
+            page.reload()
+            expect(page.get_by_text("Agreement with the known key words")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text(f"{found['first']:.0%}", exact=True).first).to_be_visible()
+
+            assert page.get_by_label("k values", exact=True).input_value() == ", ".join(map(str, KEY_STUDY["ks"]))
+            fill(page, "Seeds", SEEDS)
+            n_runs = 4 * len(SEEDS.split(","))
+            queue = page.get_by_role("button", name=f"Queue the key-token study ({n_runs} new run(s))")
+            expect(queue).to_be_enabled(timeout=60_000)
+            queue.click()
+            expect(page.get_by_text(f"Study 'key-tokens-a1': {n_runs} run(s) queued")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("button", name="Nothing new to queue")).to_be_disabled()
+            t1 = time.monotonic()
+            runs = wait_for("the study's runs", lambda: (rows := api.list_runs(experiment="key-tokens-a1")) and all(
+                r["status"] in ("succeeded", "failed") for r in rows) and rows, 900)
+            assert all(r["status"] == "succeeded" for r in runs), [api.run_detail(r["id"])["error"] for r in runs]
+            t_study = time.monotonic() - t1
+            page.reload()
+            expect(page.locator(".js-plotly-plot").last).to_be_visible(timeout=60_000)
+            page.get_by_text("Accuracy against k").scroll_into_view_if_needed()
+            shots = stack.shots
+            page.screenshot(path=str(shots / "key-study.png"), full_page=True)
+        finally:
+            browser.close()
+    means = {a["arm"]: a["mean"] for a in api.compare([r["id"] for r in runs])}
+    k = KEY_STUDY["ks"][0]
+    full, key, rand, none = (means["after"], means[f"after/key_tokens(k={k})"], means[f"after/random_subset(k={k})"],
+                             means["none"])
+    print(f"\nkey-token study (variant, 2 cores): scorer {t_scorer:.0f} s, study {t_study:.0f} s; full {full:.3f}, "
+          f"key {key:.3f}, random {rand:.3f}, label only {none:.3f}")
+    assert abs(full - key) < 0.1 and key > rand + 0.05 and rand >= none - 0.03, means
