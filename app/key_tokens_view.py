@@ -26,7 +26,7 @@ METHODS_HELP = ("Integrated gradients: the scores sum to the change of log p(lab
                 "pass per token).")
 BASELINES = {"zero": "zero embedding", "pad": "the pad token's embedding"}
 SOURCES = {"run": "a finished `before` run", "student": "an untrained student", "model": "a model id or path"}
-DEFAULT_DATASET = "synthetic-key"
+DEFAULT_DATASET = "synthetic-keyfacts"          # the built-in study task: its key words are known
 JOB_PICKER = "attribution_job"
 STUDY_PICKER = "k_experiment"
 MESSAGE = "key_tokens_message"
@@ -49,7 +49,9 @@ def source_section() -> tuple[dict | None, dict | None]:
         if not runs:
             empty_state("No finished run with placement `before` yet: launch one (placement before) to score "
                         "with the model that learned to read the rationale, or use an untrained student or a "
-                        "model.", page="screens/launch.py", label="Launch an experiment")
+                        "model. `synthetic-keyfacts` is the built-in task whose key words are known: a `before` "
+                        "run on it with the Launch defaults learns to read them.",
+                        page="screens/launch.py", label="Launch an experiment")
             return None, None
         run_id = st.selectbox("Run", list(runs), format_func=lambda i: run_label(runs[i]), key="attr_run")
         return {"run_id": run_id}, queries.run_detail(run_id)["config"]
@@ -113,9 +115,14 @@ def data_section(infos: list[dict], config: dict | None, scope: str,
     return {"name": name, "options": options, "splits": splits, **({"n": int(n)} if n else {})}
 
 
-def method_section() -> dict:
+def method_section(data: dict | None = None) -> dict:
+    """Method, IG steps and baseline; on the built-in study task the method it was measured with
+    (launch_options' `key_study`: gradient × input ranks its fact words first most often)."""
+    known = queries.launch_options().get("key_study") or {}
+    default = known.get("method", "ig") if data and data["name"] == known.get("dataset") else "ig"
     cols = st.columns(3)
-    method = cols[0].selectbox("Method", list(METHODS), format_func=METHODS.get, key="attr_method", help=METHODS_HELP)
+    method = cols[0].selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get,
+                               key=f"attr_method_{default}", help=METHODS_HELP)
     steps = cols[1].number_input("IG steps", min_value=1, max_value=1024, value=32, key="attr_steps",
                                  disabled=method != "ig",
                                  help="Quadrature nodes of integrated gradients; raise them when the completeness "

@@ -1,11 +1,12 @@
 """The key-token study on its built-in task with every default, end to end, on this machine.
 
-    .venv/bin/python bench/key_study.py [--workers 2] [--steps N] [--seeds 0,1,2] [--ks 3] [--out DIR]
+    .venv/bin/python bench/key_study.py [--workers 2] [--steps N] [--seeds 0,1,2] [--ks 3] [--method ig]
+                                        [--out DIR]    # finished runs in DIR are read back, not retrained
 
 What a user does with the app's defaults, in one process pool: a `before` run on synthetic-keyfacts with
 the Launch page's default training (cotdistill.testbed.FIRST_RUN's student, steps, batch, lr,
-evaluation), integrated gradients (32 nodes, zero baseline: the Key tokens page's defaults) over every
-training rationale, then the study's arms (label only, full rationale after, key tokens top k, random
+evaluation), the attribution the Key tokens page proposes for the task (testbed.KEY_STUDY's method)
+over every training rationale, then the study's arms (label only, full rationale after, key tokens top k, random
 k; testbed.KEY_STUDY's ks and seeds) with the same training settings, `--workers` runs at a time with
 one torch thread each (as `cotdistill up` runs two on a 2-core machine). Prints the attribution's
 agreement with the known fact words, each arm's accuracy per seed, the procedure-level verdicts
@@ -34,13 +35,18 @@ GOAL_S = 600.0
 
 
 def train_one(cfg_map: dict, folder: str) -> tuple[str, dict, float]:
+    """Train one run in `folder`; a folder that holds a finished run of the same config is read back."""
     import torch
     torch.set_num_threads(1)
     from cotdistill.config import RunConfig, from_dict
     from cotdistill.runner import run
     cfg = from_dict(RunConfig, cfg_map)
+    done, took_file = Path(folder) / "summary.json", Path(folder) / "bench_seconds.txt"
+    if done.exists() and json.loads(done.read_text()).get("config_hash", cfg.hash()) == cfg.hash():
+        return folder, json.loads(done.read_text()), float(took_file.read_text()) if took_file.exists() else 0.0
     t0 = time.time()
     summary = run(cfg, Path(folder))
+    took_file.write_text(f"{time.time() - t0:.1f}")
     return folder, summary, time.time() - t0
 
 
@@ -68,7 +74,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the Launch page's)")
     parser.add_argument("--seeds", default=None, help="default: testbed.KEY_STUDY's")
     parser.add_argument("--ks", default=None, help="default: testbed.KEY_STUDY's")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help="folder of the runs; finished runs in it are read back")
+    parser.add_argument("--method", default=None, help="attribution method (default: testbed.KEY_STUDY's)")
+    parser.add_argument("--only", default=None, help="train only the arms whose name starts with this")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -94,23 +102,26 @@ def main() -> int:
     t1 = time.time()
     train = load_examples(KEY_STUDY["dataset"], "train")
     student = attribution.load_scoring_model(folder)
-    results = attribution.attribute(student.model, student.tokenizer, train, method="ig", steps=32, device="cpu")
-    scores_file = str(out / "scores.jsonl")
+    method = args.method or KEY_STUDY["method"]
+    results = attribution.attribute(student.model, student.tokenizer, train, method=method, steps=32, device="cpu")
+    scores_file = str(out / f"scores-{method}.jsonl")
     attribution.write_scores(scores_file, results)
     s = attribution.summarize(results, time.time() - t1)
-    print(f"attribution: {s['n']} examples, {time.time() - t1:.0f} s, completeness error mean "
-          f"{s['mean_completeness_error']:.2e}", flush=True)
+    print(f"attribution ({method}): {s['n']} examples, {time.time() - t1:.0f} s"
+          + (f", completeness error mean {s['mean_completeness_error']:.2e}" if s["mean_completeness_error"] else ""),
+          flush=True)
     print(attribution.agreement_text(attribution.agreement(results, train)), flush=True)
 
     t2 = time.time()
-    arms = variants(ks, scores_file)
+    arms = {arm: v for arm, v in variants(ks, scores_file).items() if not args.only or arm.startswith(args.only)}
     jobs = {}
     with ProcessPoolExecutor(args.workers) as pool:
         for arm, (placement, pert) in arms.items():
             for seed in seeds:
                 cfg = {**copy.deepcopy(base), "placement": placement, "perturbation": pert, "seed": seed,
                        "name": "key-study"}
-                jobs[(arm, seed)] = pool.submit(train_one, cfg, str(out / f"{arm.replace(' ', '_')}-{seed}"))
+                tag = arm.replace(" ", "_") + (f"-{method}" if arm.startswith("key") else "")
+                jobs[(arm, seed)] = pool.submit(train_one, cfg, str(out / f"{tag}-{seed}"))
         done = {key: job.result() for key, job in jobs.items()}
     wall = time.time() - t2
     own = sum(took for _, _, took in done.values())
@@ -126,7 +137,7 @@ def main() -> int:
     for k in ks:
         pairs += [(f"key tokens k={k}", "label only"), (f"key tokens k={k}", f"random k={k}"),
                   (f"random k={k}", "label only"), (f"key tokens k={k}", "full rationale")]
-    for a, b in pairs:
+    for a, b in [(a, b) for a, b in pairs if a in accuracy and b in accuracy]:
         r = stats.procedure_diff([x - y for x, y in zip(accuracy[a], accuracy[b])])
         ci = "" if r.low is None else f"[{r.low:+.3f}, {r.high:+.3f}]"
         p = "" if r.p_value is None else f"{r.p_value:.3g}"

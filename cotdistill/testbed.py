@@ -257,6 +257,7 @@ KEY_STUDY: dict[str, Any] = {
     "dataset": "synthetic-keyfacts",
     "ks": [3],
     "seeds": [0, 1, 2],
+    "method": "grad_x_input",
     "shows": "the full rationale after the label ≈ its 3 key tokens (the fact words) > 3 random words ≥ the "
              "label only, over 3 seeds",
 }

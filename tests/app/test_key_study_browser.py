@@ -8,9 +8,9 @@ the task (testbed.KEY_STUDY's k and seeds), sees the button say there is nothing
 once the runs are done, reads the accuracy-against-k chart. The ordering is asserted on the arms'
 means: full rationale ≈ key tokens > random k ≥ label only.
 
-To fit a test budget of a few minutes on 2 cores this runs a smaller variant of the default study
-(VARIANT: fewer training questions and steps, 2 seeds); bench/key_study.py measures the study with
-every default (README "Key tokens").
+To come closer to a test budget of a few minutes on 2 cores this runs a smaller variant of the
+default study (VARIANT: 200 steps instead of 300, 200 test questions, 2 seeds instead of 3);
+bench/key_study.py measures the study with every default (README "Key tokens").
 """
 
 import time
@@ -21,10 +21,12 @@ from tests.app.test_app_browser import CHROMIUM, CHROMIUM_ARGS, fill, stack  # n
 
 pytestmark = pytest.mark.slow
 
-VARIANT = {"data": {"name": "synthetic-keyfacts", "options": {"n_train": 1000, "n_test": 200}},
+VARIANT = {"data": {"name": "synthetic-keyfacts", "options": {"n_test": 200}},
            "student": {"name": "tiny", "size": "tiny", "vocab_size": 512, "max_length": 128},
-           "train": {"steps": 300, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
+           "train": {"steps": 200, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
            "eval": {"mode": "auto", "batch_size": 100}}
+"""The Launch page's default training but 200 steps instead of 300, 200 test questions instead of 300,
+and no validation during training."""
 SEEDS = "0, 1"
 
 
@@ -53,7 +55,7 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
     t0 = time.monotonic()
     [scorer] = api.submit_matrix({"name": "key-scorer", "base": {**VARIANT, "placement": "before"},
                                   "factors": {"seed": [0]}})["queued"]
-    wait_for("the `before` run", lambda: api.run_detail(scorer)["status"] == "succeeded", 600)
+    wait_for("the `before` run", lambda: api.run_detail(scorer)["status"] == "succeeded", 1200)
     t_scorer = time.monotonic() - t0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -71,7 +73,8 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
             assert job["params"]["data"] == {"name": "synthetic-keyfacts", "options": VARIANT["data"]["options"],
                                              "splits": ["train"]}          # every training example
             found = job["summary"]["key_agreement"]
-            assert found["n"] == 1000 and found["recall"] >= 0.9, found
+            assert job["params"]["method"] == KEY_STUDY["method"]              # the task's default method
+            assert found["n"] == 2000 and found["first"] >= 0.8, found
             page.reload()
             expect(page.get_by_text("Agreement with the known key words")).to_be_visible(timeout=60_000)
             expect(page.get_by_text(f"{found['first']:.0%}", exact=True).first).to_be_visible()
@@ -86,7 +89,7 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
             expect(page.get_by_role("button", name="Nothing new to queue")).to_be_disabled()
             t1 = time.monotonic()
             runs = wait_for("the study's runs", lambda: (rows := api.list_runs(experiment="key-tokens-a1")) and all(
-                r["status"] in ("succeeded", "failed") for r in rows) and rows, 900)
+                r["status"] in ("succeeded", "failed") for r in rows) and rows, 1800)
             assert all(r["status"] == "succeeded" for r in runs), [api.run_detail(r["id"])["error"] for r in runs]
             t_study = time.monotonic() - t1
             page.reload()
