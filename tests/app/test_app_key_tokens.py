@@ -282,3 +282,32 @@ def test_accuracy_against_k_flags_constant_answers(tmp_path, monkeypatch):
     table = frame_with(at, "series", "k").set_index("series")
     assert table.loc["key tokens (top k by score)", "flags"] == "seed 1: constant answer"
     assert table.loc["label only (none)", "flags"] == "seed 0: constant answer, seed 1: constant answer"
+
+
+def test_the_built_in_study_task_brings_its_defaults(tmp_path, monkeypatch):
+    """On synthetic-keyfacts the form proposes the measured defaults: gradient × input, every training
+    example, then k = 3 × seeds 0, 1, 2 (cotdistill.testbed.KEY_STUDY), and shows the agreement."""
+    from worker import api
+    from worker.models import Attribution, AttributionScore
+    use_fresh_database(tmp_path, monkeypatch)
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("")
+    data = {"name": "synthetic-keyfacts", "options": {}, "splits": ["train"]}
+    with api.session() as s:
+        a = Attribution(source="model x", method="grad_x_input", dataset="synthetic-keyfacts",
+                        params={"data": data, "scores_file": str(scores)})
+        s.add(a)
+        s.commit()
+        s.add(AttributionScore(attribution_id=a.id, example_id="keyfacts-train-00001", tokens=["so"], scores=[1.0],
+                               words=["so"], word_scores=[1.0]))
+        s.commit()
+        attribution_id = a.id
+    at = open_page("screens/key_tokens.py")
+    widget(at.radio, "Scoring model").set_value("student").run()
+    assert at.selectbox(key="attr_dataset_student").value == "synthetic-keyfacts"
+    assert widget(at.selectbox, "Method").value == "grad_x_input"
+    assert at.number_input(key="attr_n_student_synthetic-keyfacts").value == 0          # all 2,000
+    assert at.text_input(key=f"study_ks_{attribution_id}").value == "3"
+    assert at.text_input(key=f"study_seeds_{attribution_id}").value == "0, 1, 2"
+    assert "**4 arms × 3 seed(s) = 12 run(s)**" in texts(at)
+    assert "On `synthetic-keyfacts` the defaults below should show:" in texts(at)
