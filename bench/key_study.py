@@ -77,6 +77,7 @@ def main() -> int:
     parser.add_argument("--out", default=None, help="folder of the runs; finished runs in it are read back")
     parser.add_argument("--method", default=None, help="attribution method (default: testbed.KEY_STUDY's)")
     parser.add_argument("--only", default=None, help="train only the arms whose name starts with this")
+    parser.add_argument("--skip", default=None, help="leave out the arms whose name starts with this")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -103,9 +104,14 @@ def main() -> int:
     train = load_examples(KEY_STUDY["dataset"], "train")
     student = attribution.load_scoring_model(folder)
     method = args.method or KEY_STUDY["method"]
-    results = attribution.attribute(student.model, student.tokenizer, train, method=method, steps=32, device="cpu")
     scores_file = str(out / f"scores-{method}.jsonl")
-    attribution.write_scores(scores_file, results)
+    if Path(scores_file).exists():                      # read back: the scores of an earlier pass
+        results = [{**(row := json.loads(line)), "word_scores": row["scores"], "completeness_error": None}
+                   for line in open(scores_file)]
+    else:
+        results = attribution.attribute(student.model, student.tokenizer, train, method=method, steps=32,
+                                        device="cpu")
+        attribution.write_scores(scores_file, results)
     s = attribution.summarize(results, time.time() - t1)
     print(f"attribution ({method}): {s['n']} examples, {time.time() - t1:.0f} s"
           + (f", completeness error mean {s['mean_completeness_error']:.2e}" if s["mean_completeness_error"] else ""),
@@ -113,7 +119,8 @@ def main() -> int:
     print(attribution.agreement_text(attribution.agreement(results, train)), flush=True)
 
     t2 = time.time()
-    arms = {arm: v for arm, v in variants(ks, scores_file).items() if not args.only or arm.startswith(args.only)}
+    arms = {arm: v for arm, v in variants(ks, scores_file).items() if (not args.only or arm.startswith(args.only))
+            and not (args.skip and arm.startswith(args.skip))}
     jobs = {}
     with ProcessPoolExecutor(args.workers) as pool:
         for arm, (placement, pert) in arms.items():
