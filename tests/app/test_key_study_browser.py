@@ -9,7 +9,7 @@ once the runs are done, reads the accuracy-against-k chart. The ordering is asse
 means: full rationale ≈ key tokens > random k ≥ label only.
 
 To come closer to a test budget of a few minutes on 2 cores this runs a smaller variant of the
-default study (VARIANT: 200 steps instead of 300, 200 test questions, 2 seeds instead of 3);
+default study (VARIANT: 200 test questions, no validation during training, 2 seeds instead of 3);
 bench/key_study.py measures the study with every default (README "Key tokens").
 """
 
@@ -23,10 +23,10 @@ pytestmark = pytest.mark.slow
 
 VARIANT = {"data": {"name": "synthetic-keyfacts", "options": {"n_test": 200}},
            "student": {"name": "tiny", "size": "tiny", "vocab_size": 512, "max_length": 128},
-           "train": {"steps": 200, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
+           "train": {"steps": 300, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
            "eval": {"mode": "auto", "batch_size": 100}}
-"""The Launch page's default training but 200 steps instead of 300, 200 test questions instead of 300,
-and no validation during training."""
+"""The Launch page's default training (300 steps: at 200 the key-token arm had not learnt yet, 0.385
+against label-only's 0.375), 200 test questions instead of 300, and no validation during training."""
 SEEDS = "0, 1"
 
 
@@ -100,10 +100,9 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
             page.screenshot(path=str(shots / "key-study.png"), full_page=True)
         finally:
             browser.close()
-    means = {a["arm"]: a["mean"] for a in api.compare([r["id"] for r in runs])}
-    k = KEY_STUDY["ks"][0]
-    full, key, rand, none = (means["after"], means[f"after/key_tokens(k={k})"], means[f"after/random_subset(k={k})"],
-                             means["none"])
+    means = {(a["placement"], a["perturbation"]): a["mean"] for a in api.compare([r["id"] for r in runs])}
+    full, key, rand, none = (means[("after", "none")], means[("after", "key_tokens")],
+                             means[("after", "random_subset")], means[("none", "none")])
     print(f"\nkey-token study (variant, 2 cores): scorer {t_scorer:.0f} s, study {t_study:.0f} s; full {full:.3f}, "
           f"key {key:.3f}, random {rand:.3f}, label only {none:.3f}")
     assert abs(full - key) < 0.1 and key > rand + 0.05 and rand >= none - 0.03, means
