@@ -80,7 +80,8 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
             metric = page.locator('[data-testid="stMetric"]').filter(has_text="Key word ranked first")
             expect(metric).to_contain_text(f"{found['first']:.0%}", timeout=30_000)
 
-            assert page.get_by_label("k values", exact=True).input_value() == ", ".join(map(str, KEY_STUDY["ks"]))
+            expect(page.get_by_label("k values", exact=True)).to_have_value(", ".join(map(str, KEY_STUDY["ks"])),
+                                                                            timeout=30_000)
             fill(page, "Seeds", SEEDS)
             n_runs = 4 * len(SEEDS.split(","))
             queue = page.get_by_role("button", name=f"Queue the key-token study ({n_runs} new run(s))")
