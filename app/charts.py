@@ -222,7 +222,9 @@ CATEGORY_COLOURS = {"content": "#2563eb", "answer": "#b45309", "function": "#9ca
 def study_points(arms: list[dict]) -> list[dict]:
     """A key-token study's arms as points: one per (series, k) for the arms that keep k words after
     the label (key tokens, random control), and the references (full rationale after, label only).
-    Each: series, k (None for a reference), mean, low, high (None with one seed), accuracies, seeds."""
+    Each: series, k (None for a reference), mean, low, high (None with one seed), accuracies, seeds,
+    runs and collapsed (per seed: the run is not distinguishable from a constant answer; from the
+    arm's `collapsed`, see compare_view.mark_collapsed)."""
     points = []
     for a in arms:
         params = a.get("perturbation_params") or {}
@@ -236,15 +238,20 @@ def study_points(arms: list[dict]) -> list[dict]:
             series, k = REFERENCES[(a["placement"], a["perturbation"])], None
         else:
             continue
+        collapsed = list(a.get("collapsed") or [False] * len(a["accuracies"]))
         points.append({"series": series, "k": k, "arm": a["arm"], "n_seeds": a["n_seeds"], "mean": a["mean"],
-                       "low": a["low"], "high": a["high"], "accuracies": a["accuracies"], "seeds": a["seeds"]})
+                       "low": a["low"], "high": a["high"], "accuracies": a["accuracies"], "seeds": a["seeds"],
+                       "runs": a.get("runs") or [], "collapsed": collapsed})
     return sorted(points, key=lambda p: (p["k"] is None, p["series"], p["k"] or 0))
 
 
-def accuracy_vs_k(arms: list[dict]) -> go.Figure:
+def accuracy_vs_k(arms: list[dict], notes: dict[int, str] | None = None) -> go.Figure:
     """Test accuracy against k: the key-token line and the random-k control, each point the mean over
-    seeds with its 95% interval (dots: the seeds); the full rationale and label only as horizontal
-    lines with their intervals as bands."""
+    seeds with its 95% interval (dots: the seeds, a cross for a run that collapsed to a constant
+    answer); the full rationale and label only as horizontal lines with their intervals as bands. A ⚠
+    marks every point or reference line with such a run (`notes`: run id → its reason, on hover), as
+    on the Compare bars."""
+    notes = notes or {}
     points = study_points(arms)
     ks = sorted({p["k"] for p in points if p["k"] is not None})
     x0, x1 = (ks[0] - 0.5, ks[-1] + 0.5) if ks else (0, 1)
@@ -263,8 +270,10 @@ def accuracy_vs_k(arms: list[dict]) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[p["k"] for p in line for _ in p["accuracies"]], y=[v for p in line for v in p["accuracies"]],
             mode="markers", name=f"{name}: seeds", legendgroup=name, showlegend=False,
-            marker=dict(color=colours[name], size=6, opacity=0.45),
-            text=[f"seed {s}" for p in line for s in p["seeds"]],
+            marker=dict(color=colours[name], size=[9 if c else 6 for p in line for c in p["collapsed"]],
+                        opacity=0.45, symbol=["x" if c else "circle" for p in line for c in p["collapsed"]]),
+            text=[f"seed {s}" + (" (constant answer)" if c else "") for p in line
+                  for s, c in zip(p["seeds"], p["collapsed"])],
             hovertemplate="k=%{x}, %{text}: %{y:.3f}<extra></extra>"))
     for i, ref in enumerate(p for p in points if p["k"] is None):
         colour = "#444" if ref["series"].startswith("full") else "#b91c1c"
@@ -276,9 +285,27 @@ def accuracy_vs_k(arms: list[dict]) -> go.Figure:
         fig.add_trace(go.Scatter(x=[x0, x1], y=[ref["mean"], ref["mean"]], mode="lines", name=ref["series"],
                                  legendgroup=ref["series"], line=dict(color=colour, dash="dash" if i == 0 else "dot"),
                                  hovertemplate=f"{ref['series']}: mean {ref['mean']:.3f}<extra></extra>"))
+    _collapse_marks(fig, points, notes, x1)
     fig.update_layout(xaxis=dict(title="k (rationale words kept after the label)", tickvals=ks, range=[x0, x1]),
                       yaxis=dict(title="test accuracy", range=[0, 1.05]), height=420, margin=dict(t=30, b=40))
     return fig
+
+
+def _collapse_marks(fig: go.Figure, points: list[dict], notes: dict[int, str], x1: float) -> None:
+    """One ⚠ trace above every study point (a reference: at the right end of its line) with a run not
+    distinguishable from a constant answer, its reasons on hover."""
+    flagged = [p for p in points if any(p["collapsed"])]
+    if not flagged:
+        return
+    fig.add_trace(go.Scatter(
+        x=[x1 - 0.15 if p["k"] is None else p["k"] for p in flagged],
+        y=[min(max([p["mean"], p["high"] or 0.0, *p["accuracies"]]) + 0.05, 1.04) for p in flagged],
+        mode="text", text=["⚠"] * len(flagged), textfont=dict(size=18, color="#b45309"), name=COLLAPSED,
+        hovertext=[f"{p['series']}" + (f", k={p['k']}" if p["k"] is not None else "") + f": {sum(p['collapsed'])} of "
+                   f"{len(p['collapsed'])} seed(s) {COLLAPSED[2:]}<br>"
+                   + "<br>".join(notes.get(r, "") for r, c in zip(p["runs"], p["collapsed"]) if c and notes.get(r))
+                   for p in flagged],
+        hoverinfo="text"))
 
 
 def key_token_counts(rows: list[dict], top: int = 20) -> go.Figure:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from app import charts, jobs_view, queries, tables
+from app import charts, compare_view, forms, jobs_view, launch_view, queries, tables
 from app import matrix as mx
 from app.components import empty_state, loader_options, run_label, text_block, token_heatmap
 from app.safe import code, md
@@ -27,12 +27,15 @@ METHODS_HELP = ("Integrated gradients: the scores sum to the change of log p(lab
                 "pass per token).")
 BASELINES = {"zero": "zero embedding", "pad": "the pad token's embedding"}
 SOURCES = {"run": "a finished `before` run", "student": "an untrained student", "model": "a model id or path"}
-DEFAULT_DATASET = "synthetic-key"
+DEFAULT_DATASET = "synthetic-keyfacts"          # the built-in study task: its key words are known
 JOB_PICKER = "attribution_job"
 STUDY_PICKER = "k_experiment"
 MESSAGE = "key_tokens_message"
 DROPPED_FROM_BASE = ("name", "placement", "perturbation", "seed")
-FORMATS = {"examples/s": "%.1f", "completeness error (mean)": "%.2e"}     # of the jobs table's columns
+SCORE_ALL_UP_TO = 3000
+"""The attribution scores every example of a split this small by default (a study needs a score for each
+training example); larger splits start at 200."""
+FORMATS = {"examples/s": "%.1f", "completeness error (mean)": "%.2e", "key word first": "%.2f"}     # of the jobs table's columns
 
 
 # ------------------------------------------------------------------------------------------ compute
@@ -47,7 +50,9 @@ def source_section() -> tuple[dict | None, dict | None]:
         if not runs:
             empty_state("No finished run with placement `before` yet: launch one (placement before) to score "
                         "with the model that learned to read the rationale, or use an untrained student or a "
-                        "model.", page="screens/launch.py", label="Launch an experiment")
+                        "model. `synthetic-keyfacts` is the built-in task whose key words are known: a `before` "
+                        "run on it with the Launch defaults learns to read them.",
+                        page="screens/launch.py", label="Launch an experiment")
             return None, None
         run_id = st.selectbox("Run", list(runs), format_func=lambda i: run_label(runs[i]), key="attr_run")
         return {"run_id": run_id}, queries.run_detail(run_id)["config"]
@@ -92,8 +97,10 @@ def data_section(infos: list[dict], config: dict | None, scope: str,
     first = run_data.get("train_split", "train") if same else known[0]
     splits = cols[1].multiselect("Splits", known, default=[first] if first in known else known[:1],
                                  key=f"attr_splits_{scope}_{choice}")
+    count = (info or {}).get("counts", {}).get(first) if first in known else None
+    fallback = 0 if count and count <= SCORE_ALL_UP_TO else 200        # a built-in task: all its examples
     n = cols[2].number_input("Examples per split (0 = all)", min_value=0, step=50, key=f"attr_n_{scope}_{choice}",
-                             value=(run_data.get("n_train") or 200) if same else 200)
+                             value=(run_data.get("n_train") or fallback) if same else fallback)
     prefill = run_data.get("options") if same and run_data.get("options") and chosen_set is None else None
     options = loader_options(f"attr_options_{scope}_{choice}", expanded=bool(prefill),
                              value=yaml.safe_dump(prefill, sort_keys=False) if prefill else "")
@@ -109,9 +116,14 @@ def data_section(infos: list[dict], config: dict | None, scope: str,
     return {"name": name, "options": options, "splits": splits, **({"n": int(n)} if n else {})}
 
 
-def method_section() -> dict:
+def method_section(data: dict | None = None) -> dict:
+    """Method, IG steps and baseline; on the built-in study task the method it was measured with
+    (launch_options' `key_study`: gradient × input ranks its fact words first most often)."""
+    known = queries.launch_options().get("key_study") or {}
+    default = known.get("method", "ig") if data and data["name"] == known.get("dataset") else "ig"
     cols = st.columns(3)
-    method = cols[0].selectbox("Method", list(METHODS), format_func=METHODS.get, key="attr_method", help=METHODS_HELP)
+    method = cols[0].selectbox("Method", list(METHODS), index=list(METHODS).index(default), format_func=METHODS.get,
+                               key=f"attr_method_{default}", help=METHODS_HELP)
     steps = cols[1].number_input("IG steps", min_value=1, max_value=1024, value=32, key="attr_steps",
                                  disabled=method != "ig",
                                  help="Quadrature nodes of integrated gradients; raise them when the completeness "
@@ -136,6 +148,7 @@ def job_columns(job: dict) -> dict:
     return {"source": s.get("source") or json.dumps(params.get("source")), "method": params.get("method", ""),
             "dataset": (params.get("data") or {}).get("name", ""),
             "examples/s": p.get("examples_per_s"), "completeness error (mean)": s.get("mean_completeness_error"),
+            "key word first": (s.get("key_agreement") or {}).get("first"),
             "attribution": s.get("attribution_id") or p.get("attribution_id")}
 
 
@@ -166,7 +179,23 @@ def pick_attribution() -> dict | None:
         line += (f"; completeness error mean {summary['mean_completeness_error']:.2g}, "
                  f"max {summary['max_completeness_error']:.2g} nats")
     st.caption(line)                                        # text: escaped where it is built
+    if summary.get("key_agreement"):
+        agreement_line(summary["key_agreement"])
     return a if a["n"] else None
+
+
+def agreement_line(found: dict) -> None:
+    """How well the scores found the examples' known key words (built-in tasks only), as metrics."""
+    st.markdown(f"**Agreement with the known key words** ({found['n']} example(s) whose key words the task knows):")  # text: a count
+    cols = st.columns(3)
+    cols[0].metric("Key word ranked first", f"{found['first']:.0%}",
+                   help="Share of examples whose highest-scoring rationale word is one of its key words.")
+    cols[1].metric("Mean rank of the best key word", f"{found['mean_rank']:.2f}",
+                   help="1 is perfect: the best-ranked key word of each example, ranked by score (ties to the "
+                        "earlier word, as the key_tokens perturbation keeps them).")
+    cols[2].metric("Key words in the top m", f"{found['recall']:.0%}",
+                   help="Share of key words among their example's m highest-scoring words, m its number of key "
+                        "words: what key_tokens with k = m keeps.")
 
 
 def example_scores(attribution: dict) -> None:
@@ -238,17 +267,23 @@ def frequent_tokens(attribution: dict) -> None:
 
 def study_section(attribution: dict) -> None:
     """The one-click study: label only, full rationale, key tokens top k and random k (after the label)
-    for each k, × seeds, on a base config (the source run's, editable)."""
+    for each k, × seeds, on a base config (the source run's, editable). The plan says what queueing
+    would do; once queued, what was queued, and the button has nothing new to queue."""
     if not attribution["params"].get("scores_file"):
         st.caption("The study needs the finished attribution (its scores file): wait for its job to succeed.")
         return
     st.caption("Trains the student with: the label only (`none`), the full rationale after the label, and for "
                "each k the k highest-scoring words of each rationale (in their order) or k random words of it. "
                "Key tokens above random words of the same k means the scores found the words that matter.")
+    defaults = study_defaults(attribution)
+    if defaults.get("shows"):
+        st.caption(f"On {code(defaults['dataset'])} the defaults below should show: {md(defaults['shows'])}")
     cols = st.columns([2, 2, 3])
-    ks_text = cols[0].text_input("k values", "1, 2, 3", key="study_ks")
-    seeds_text = cols[1].text_input("Seeds", "0, 1, 2", key="study_seeds")
-    name = cols[2].text_input("Experiment name", f"key-tokens-a{attribution['id']}", key="study_name").strip()
+    ks_text = cols[0].text_input("k values", ", ".join(map(str, defaults["ks"])), key=f"study_ks_{attribution['id']}")
+    seeds_text = cols[1].text_input("Seeds", ", ".join(map(str, defaults["seeds"])),
+                                    key=f"study_seeds_{attribution['id']}")
+    name = cols[2].text_input("Experiment name", f"key-tokens-a{attribution['id']}",
+                              key=f"study_name_{attribution['id']}").strip()
     base_text = st.text_area("Base run config (YAML): dataset, student, training, evaluation",
                              value=yaml.safe_dump(study_base(attribution), sort_keys=False), height=260,
                              key=f"study_base_{attribution['id']}")
@@ -266,9 +301,26 @@ def study_section(attribution: dict) -> None:
         st.error(f"Study: {md(e)}")
         return
     _coverage(attribution, base)
+    matrix = api.key_token_study_matrix(attribution["id"], ks=ks, seeds=seeds, base=base, name=name)
+    plan, problem = forms.plan_of(matrix)
+    launched = st.session_state.get("study_launched")
+    if launched and launched["name"] == name:
+        _study_launched(launched)
+    if problem:
+        st.error(f"Study: {md(problem)}")
+        return
     arms = 2 + 2 * len(ks)
-    st.markdown(f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**")  # text: counts
-    if st.button("Queue the key-token study", type="primary", key="study_start"):
+    nothing = plan["in_experiment"] == plan["runs"]
+    line = f"**{arms} arms × {len(seeds)} seed(s) = {arms * len(seeds)} run(s)**"
+    if nothing:
+        line += (f": experiment {md(repr(name))} holds all {plan['runs']} ({plan['queued']} queued or running, "
+                 f"{plan['in_experiment'] - plan['queued']} finished). Nothing new to queue; change the k values, "
+                 f"seeds or name for another study.")
+    else:
+        line += ": " + launch_view.plan_sentence(name, plan).removeprefix("Launching queues ")
+    st.markdown(line)                                       # text: escaped where it is built
+    label = "Nothing new to queue" if nothing else f"Queue the key-token study ({plan['new']} new run(s))"
+    if st.button(label, type="secondary" if nothing else "primary", key="study_start", disabled=nothing):
         try:
             launched = api.key_token_study(attribution["id"], ks=ks, seeds=seeds, base=base, name=name)
         except (ValueError, LookupError) as e:
@@ -279,15 +331,25 @@ def study_section(attribution: dict) -> None:
         st.session_state["experiment"] = launched["name"]       # and the Runs and Compare screens
         queries.forget_runs()
         st.rerun()
-    launched = st.session_state.get("study_launched")
-    if launched and launched["name"] == name:
-        st.success(f"Study {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
-                   f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
-        left, right = st.columns(2)
-        left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
-                       query_params={"experiment": launched["name"]})
-        right.page_link("screens/compare.py", label="Compare its arms", icon=":material/bar_chart:",
-                        query_params={"experiment": launched["name"]})
+
+
+def _study_launched(launched: dict) -> None:
+    st.success(f"Study {md(repr(launched['name']))}: {len(launched['queued'])} run(s) queued, "
+               f"{len(launched['reused'])} reused from identical finished runs, {len(launched['kept'])} kept.")
+    left, right = st.columns(2)
+    left.page_link("screens/runs.py", label="Watch its runs", icon=":material/monitoring:",
+                   query_params={"experiment": launched["name"]})
+    right.page_link("screens/compare.py", label="Compare its arms", icon=":material/bar_chart:",
+                    query_params={"experiment": launched["name"]})
+
+
+def study_defaults(attribution: dict) -> dict:
+    """k values and seeds the study form starts from: the built-in study task's (launch_options'
+    `key_study`, sized to finish on a CPU) when the attribution scored that task, else 1, 2, 3 × 0, 1, 2."""
+    known = queries.launch_options().get("key_study") or {}
+    if known and (attribution["params"].get("data") or {}).get("name") == known["dataset"]:
+        return known
+    return {"ks": [1, 2, 3], "seeds": [0, 1, 2]}
 
 
 def study_base(attribution: dict) -> dict:
@@ -353,10 +415,23 @@ def accuracy_vs_k() -> None:
     if len(panels) > 1:
         panel = st.selectbox("Dataset · student", panels, format_func=" · ".join, key="k_panel")
         arms = [a for a in arms if (a["dataset"], a["student"]) == panel]
-    st.plotly_chart(charts.accuracy_vs_k(arms), key="accuracy_vs_k")
-    st.caption("Each point: mean test accuracy over seeds with its 95% t-interval (faint dots: the seeds). Dashed: "
-               "the full rationale after the label; dotted: the label only; bands: their intervals.")
-    frame = pd.DataFrame(charts.study_points(arms))
+    notes = compare_view.collapse_notes(rows, None)            # the runs' own constant-answer flags
+    arms = compare_view.mark_collapsed(arms, notes)
+    st.plotly_chart(charts.accuracy_vs_k(arms, notes), key="accuracy_vs_k")
+    st.caption("Each point: mean test accuracy over seeds with its 95% t-interval (faint dots: the seeds; a cross: "
+               "a run not distinguishable from a constant answer, ⚠ above its point). Dashed: the full rationale "
+               "after the label; dotted: the label only; bands: their intervals.")
+    points = charts.study_points(arms)
+    flagged = [p for p in points if any(p["collapsed"])]
+    if flagged:
+        st.warning("Constant answers: " + "; ".join(                # text: series escaped, numbers
+            md(p["series"]) + (f", k={p['k']}" if p["k"] is not None else "") + ": seed(s) "
+            + ", ".join(str(s) for s, c in zip(p["seeds"], p["collapsed"]) if c) for p in flagged) + f" — {charts.COLLAPSED[2:]}: their accuracy says little about what they learned.",
+            icon=":material/warning:")
+    frame = pd.DataFrame(points)
+    frame["flags"] = [", ".join(f"seed {s}: constant answer" for s, c in zip(p["seeds"], p["collapsed"]) if c)
+                      for p in points]
+    frame = frame.drop(columns=["runs", "collapsed"])
     frame["accuracies"] = frame["accuracies"].map(lambda xs: " ".join(f"{x:.4f}" for x in xs))
     frame["seeds"] = frame["seeds"].map(lambda xs: " ".join(map(str, xs)))
     tables.show(frame, key="k_table",

@@ -416,6 +416,71 @@ def summarize(results: Sequence[dict], seconds: float | None = None) -> dict:
     return out
 
 
+def key_positions(example: Example) -> list[int] | None:
+    """The word positions of an example's known key words (`meta["key_indices"]`, or the single
+    `meta["key_index"]` of synthetic-key), or None where the example has no ground truth."""
+    meta = example.meta or {}
+    if meta.get("key_indices") is not None:
+        return [int(i) for i in meta["key_indices"]]
+    if meta.get("key_index") is not None:
+        return [int(meta["key_index"])]
+    return None
+
+
+def word_ranking(scores: Sequence[float], *, absolute: bool = False) -> list[int]:
+    """Word positions from the highest score down, ties to the earlier word: the order in which the
+    key_tokens perturbation keeps them (by |score| with `absolute`)."""
+    values = [abs(v) for v in scores] if absolute else list(scores)
+    return sorted(range(len(values)), key=lambda i: (-values[i], i))
+
+
+def key_agreement(word_scores: dict[str, Sequence[float]], keys: dict[str, Sequence[int]], *,
+                  absolute: bool = False) -> dict | None:
+    """How well word scores find the known key words, over the examples that have both
+    ({example_id: word scores}, {example_id: key word positions}); None when none has both.
+
+    n: examples compared; first: share whose highest-scoring word is a key word; mean_rank: mean
+    1-based rank of each example's best-ranked key word (1 is perfect); recall: share of all key
+    words found among their example's top m words, m its number of key words (1.0 is perfect; what
+    key_tokens with k = m keeps)."""
+    first = ranks = found = wanted = n = 0
+    for example_id, positions in keys.items():
+        scores = word_scores.get(example_id)
+        if scores is None or not positions:
+            continue
+        if max(positions) >= len(scores):
+            raise ValueError(f"example {example_id!r}: key word position {max(positions)} is beyond its "
+                             f"{len(scores)} scored words")
+        order = word_ranking(scores, absolute=absolute)
+        rank = {position: r for r, position in enumerate(order, start=1)}
+        best = min(rank[p] for p in positions)
+        n += 1
+        first += best == 1
+        ranks += best
+        found += sum(rank[p] <= len(positions) for p in positions)
+        wanted += len(positions)
+    if not n:
+        return None
+    return {"n": n, "first": first / n, "mean_rank": ranks / n, "recall": found / wanted}
+
+
+def agreement(results: Sequence[dict], examples: Sequence[Example]) -> dict | None:
+    """key_agreement of attribute()'s results against the examples' known key words, ranked as the
+    key_tokens perturbation ranks a scores file (grad_x_input by magnitude, see runner.load_scores)."""
+    keys = {ex.id: positions for ex in examples if (positions := key_positions(ex)) is not None}
+    scores = {r["example_id"]: r["word_scores"] for r in results}
+    return key_agreement(scores, keys, absolute=bool(results) and results[0]["method"] == "grad_x_input")
+
+
+def agreement_text(agreement: dict | None) -> str:
+    """One line for the CLI and the app: the agreement with the known key words, or why there is none."""
+    if not agreement:
+        return "no known key words in these examples: agreement with the ground truth not measured"
+    return (f"agreement with the known key words ({agreement['n']} example(s)): a key word ranked first in "
+            f"{agreement['first']:.0%}, mean rank of the best key word {agreement['mean_rank']:.2f} (1 is perfect), "
+            f"{agreement['recall']:.0%} of key words within their example's top m (m = its number of key words)")
+
+
 # ---------------------------------------------------------------- scoring model and scores file
 
 def load_scoring_model(source: str | Path | StudentConfig, *, train_texts: Sequence[str] | None = None,

@@ -908,6 +908,8 @@ def attribute_command(run_dir, student, model_path, dataset, options, split, n, 
         line += (f" · completeness error mean {s['mean_completeness_error']:.2e} "
                  f"(max {s['max_completeness_error']:.2e}) nats")
     click.echo(line)
+    if (agreement := attribution.agreement(results, examples)) is not None:
+        click.echo(attribution.agreement_text(agreement))
     click.echo(f"wrote {out} ({level} level, scorer {scorer.source})")
 
 

@@ -251,3 +251,19 @@ def first_run_matrix(name: str) -> dict:
                         "placement": list(FIRST_RUN["placements"]),
                         "perturbation": copy.deepcopy(FIRST_RUN["perturbations"]),
                         "seed": list(FIRST_RUN["seeds"])}}
+
+
+KEY_STUDY: dict[str, Any] = {
+    "dataset": "synthetic-keyfacts",
+    "ks": [3],
+    "seeds": [0, 1, 2],
+    "method": "grad_x_input",
+    "shows": "the full rationale after the label ≈ its 3 key tokens (the fact words) > 3 random words ≥ the "
+             "label only in the means over 3 seeds (at 300 steps not yet significant: README \"Key tokens\")",
+}
+"""The key-token study's defaults on its built-in task (cotdistill/data/keyfacts.py), as the Key tokens
+page starts its forms when the data is that task: attribution by gradient × input (ranked by magnitude,
+it puts the fact words first far more often than integrated gradients or occlusion on this task), k =
+n_items (the number of fact words), 3 seeds. A `before` run with the Launch page's default training
+(FIRST_RUN's) on the task learns to read the fact words; the study then trains 4 arms × 3 seeds with
+the same training settings (measured: README "Key tokens", bench/key_study.py)."""

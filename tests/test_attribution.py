@@ -251,6 +251,7 @@ def test_cli_attribute_writes_the_scores_file(scorer, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "6 examples of synthetic-key/test · ig ·" in p.stdout and "examples/s" in p.stdout
     assert "completeness error mean" in p.stdout
+    assert "agreement with the known key words (6 example(s)): a key word ranked first in " in p.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 6 and all(set(r) >= {"example_id", "scores", "tokens"} for r in rows)
     assert load_scores(str(out)).keys() == {r["example_id"] for r in rows}

@@ -10,7 +10,9 @@ params:
 Scores are stored as they are computed, a chunk of examples per transaction, in one `attributions`
 row (lineage: the job, the scoring source, method and parameters); a recovered job skips the examples
 already stored. At the end the word-level scores file for the `key_tokens` perturbation is written
-to the job's folder and recorded in the attribution's params (`scores_file`).
+to the job's folder and recorded in the attribution's params (`scores_file`); where the examples
+know their key words (built-in tasks: `meta["key_indices"]`), the result's `key_agreement` says how
+well the scores found them (cotdistill.attribution.key_agreement).
 """
 
 from __future__ import annotations
@@ -108,6 +110,18 @@ def write_scores_file(ctx: JobContext, attribution_id: int) -> str:
     return str(path)
 
 
+def agreement(ctx: JobContext, attribution_id: int, examples: list, method: str) -> dict | None:
+    """The stored scores' agreement with the examples' known key words (None without ground truth)."""
+    from cotdistill.attribution import key_agreement, key_positions
+    keys = {ex.id: positions for ex in examples if (positions := key_positions(ex)) is not None}
+    if not keys:
+        return None
+    with ctx.sessions() as s:
+        scores = dict(s.execute(select(AttributionScore.example_id, AttributionScore.word_scores)
+                                .where(AttributionScore.attribution_id == attribution_id)).all())
+    return key_agreement(scores, keys, absolute=method == "grad_x_input")
+
+
 def run(ctx: JobContext) -> dict:
     from cotdistill.attribution import attribute
     p = ctx.params
@@ -131,7 +145,9 @@ def run(ctx: JobContext) -> dict:
         rate = (start + len(chunk)) / (time.perf_counter() - t0)
         ctx.beat.update(step=done_now, examples_per_s=rate, eta_s=(total - done_now) / rate if rate else None)
     scores_file = write_scores_file(ctx, attribution_id)
-    return {"attribution_id": attribution_id, "n": total, "computed_now": len(todo), "source": source_label,
+    found = agreement(ctx, attribution_id, [ex for examples in splits.values() for ex in examples],
+                      p.get("method", "ig"))
+    return {"key_agreement": found, "attribution_id": attribution_id, "n": total, "computed_now": len(todo), "source": source_label,
             "method": p.get("method", "ig"), "scores_file": scores_file,
             "mean_completeness_error": sum(errors) / len(errors) if errors else None,
             "max_completeness_error": max(errors) if errors else None}

@@ -15,7 +15,7 @@ st.subheader("Compute attributions")
 source, config = key_tokens_view.source_section()
 scope = str(source.get("run_id", next(iter(source)))) if source else "none"
 data = key_tokens_view.data_section(queries.datasets(), config, scope, queries.rationale_sets())
-method = key_tokens_view.method_section()
+method = key_tokens_view.method_section(data)
 key_tokens_view.submit_section(source, data, method)
 
 st.subheader("Attribution jobs")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from cotdistill.data import counting, hub, importer, keytoken, local, rationale_set, synthetic
+from cotdistill.data import counting, hub, importer, keyfacts, keytoken, local, rationale_set, synthetic
 from cotdistill.examples import DataError, Example
 from cotdistill.paths import is_bare_name
 
@@ -79,6 +79,11 @@ DATASETS: dict[str, DatasetSpec] = {
         "built-in yes/no key-token task: one word among distractors decides the label "
         "(ground truth for attribution)",
         keytoken.DEFAULTS),
+    "synthetic-keyfacts": DatasetSpec(
+        keyfacts.load_keyfacts, keyfacts.SPLITS, "multiple_choice",
+        "built-in key-token study task: a count over a seeded colour world; the rationale's fact words "
+        "(known per example) sit among filler words",
+        keyfacts.DEFAULTS),
     "file": DatasetSpec(
         importer.load_file, None, None,
         "your own JSONL/CSV/TSV file(s) with a column mapping", importer.DEFAULTS,
@@ -228,7 +233,7 @@ def available(data_dir: Path | None = None) -> list[DatasetInfo]:
         info = DatasetInfo(name, spec.kind, spec.description)
         if spec.folder is not None:
             _count_local(info, spec, data_dir)
-        elif name in ("synthetic", "synthetic-count", "synthetic-key"):
+        elif name in ("synthetic", "synthetic-count", "synthetic-key", "synthetic-keyfacts"):
             sizes = {"train": spec.options["n_train"], "test": spec.options["n_test"]}
             info.counts, info.rationale_counts = dict(sizes), dict(sizes)
         infos.append(info)

@@ -81,7 +81,13 @@ def test_one_examples_scores_and_completeness(scored):
     [heatmap] = [b for b in html_bodies(at) if "token-heatmap" in b]
     for word, score in zip(row["words"], row["word_scores"]):
         assert f'title="{score:.4g}"' in heatmap and f">{word}" in heatmap
-    metric = {m.label: m.value for m in at.metric}["IG completeness error (nats)"]
+    found = api.job_detail(scored.job_id)["summary"]["key_agreement"]          # synthetic-key knows its key word
+    assert 10 < found["n"] < 20                                               # blank training examples have none
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Key word ranked first"] == f"{found['first']:.0%}"
+    assert metrics["Mean rank of the best key word"] == f"{found['mean_rank']:.2f}"
+    assert f"**Agreement with the known key words** ({found['n']} example(s)" in texts(at)
+    metric = metrics["IG completeness error (nats)"]
     assert float(metric) == pytest.approx(row["completeness_error"], rel=1e-2)
     top = max(range(len(row["words"])), key=lambda i: (row["word_scores"][i], -i))
     assert f"Highest-scoring words: `{row['words'][top]}`" in texts(at)
@@ -149,12 +155,21 @@ def test_key_token_study_button_queues_the_matrix(scored):
     assert base["student"] == run_config["student"] and "placement" not in base and "perturbation" not in base
     assert not at.warning, [w.value for w in at.warning]
 
-    at.text_input(key="study_ks").input("1, 2")
-    at.text_input(key="study_seeds").input("0, 1")
-    at.text_input(key="study_name").input("study-button").run()
-    assert "**6 arms × 2 seed(s) = 12 run(s)**" in texts(at)
-    widget(at.button, "Queue the key-token study").click().run()
+    a = scored.attribution_id
+    assert at.text_input(key=f"study_ks_{a}").value == "1, 2, 3"      # not the built-in study task: generic defaults
+    at.text_input(key=f"study_ks_{a}").input("1, 2")
+    at.text_input(key=f"study_seeds_{a}").input("0, 1")
+    at.text_input(key=f"study_name_{a}").input("study-button").run()
+    assert "**6 arms × 2 seed(s) = 12 run(s)**: 12 new run(s)." in texts(at)
+    widget(at.button, "Queue the key-token study (12 new run(s))").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    # The form keeps what was queued, and the same click cannot queue the study again.
+    a_ks, a_seeds, a_name = (at.text_input(key=f"study_{w}_{a}").value for w in ("ks", "seeds", "name"))
+    assert (a_ks, a_seeds, a_name) == ("1, 2", "0, 1", "study-button")
+    assert widget(at.button, "Nothing new to queue").disabled
+    assert "experiment 'study-button' holds all 12" in texts(at) and "Nothing new to queue" in texts(at)
+    rerun_fresh(at)
+    assert widget(at.button, "Nothing new to queue").disabled and "Study 'study-button': 12 run(s) queued" in texts(at)
     runs = api.list_runs(experiment="study-button")
     for r in runs:                                           # spare the shared cores: nothing needs them trained
         if r["status"] in ("queued", "running"):
@@ -167,6 +182,11 @@ def test_key_token_study_button_queues_the_matrix(scored):
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert links["Watch its runs"].query_string == "experiment=study-button"
     assert at.selectbox(key="k_experiment").value == "study-button"
+    # Another k is a different study: only its runs are new (cancelled runs could be queued again too).
+    at.text_input(key=f"study_ks_{a}").input("1, 2, 4").run()
+    [queue] = [b for b in at.button if b.label.startswith("Queue the key-token study (")]
+    new = int(queue.label.split("(")[1].split()[0])
+    assert not queue.disabled and 4 <= new <= 16              # k=4's runs, and any cancelled before they finished
 
 
 def yaml_of(text: str) -> dict:
@@ -224,3 +244,70 @@ def test_accuracy_against_k_draws_the_study(tmp_path, monkeypatch):
     assert arms[("after", "key_tokens", 1)]["mean"] == pytest.approx(0.75)
     table = frame_with(at, "series", "k")
     assert len(table) == 6 and set(table["n_seeds"]) == {3}
+
+
+def test_accuracy_against_k_flags_constant_answers(tmp_path, monkeypatch):
+    """A run not distinguishable from a constant answer is a cross among the seeds, a ⚠ above its point
+    (or reference line) with its reason, a warning and a table column, as on Compare."""
+    from worker import api
+    use_fresh_database(tmp_path, monkeypatch)
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("")
+    variants = [{"placement": "none", "perturbation": {"kind": "none"}},
+                {"placement": "after", "perturbation": {"kind": "key_tokens", "level": "word",
+                                                         "params": {"k": 2, "order": "original"},
+                                                         "scores_file": str(scores)}}]
+    api.submit_matrix({"name": "flag-study", "base": BASE, "factors": {"variant": variants, "seed": [0, 1]}})
+    reason = "not distinguishable from a constant answer: 'a' on 100% of items"
+    flagged = {}
+    for r in api.list_runs(experiment="flag-study"):
+        collapsed = (r["perturbation"] == "key_tokens" and r["seed"] == 1) or r["placement"] == "none"
+        summary = {"accuracy": 0.5, **({"collapsed": True, "collapse_reason": reason} if collapsed else {})}
+        finish_run(r["id"], summary, [{"example_id": f"e{i}", "predicted": "a", "correct": i < 10, "gold": "a"}
+                                      for i in range(20)])
+        flagged[(r["perturbation"], r["seed"])] = collapsed
+    at = open_page("screens/key_tokens.py")
+    traces = {t["name"]: t for t in chart(at, "accuracy_vs_k")["data"]}
+    seeds = traces["key tokens (top k by score): seeds"]
+    assert decode(seeds["marker"]["symbol"]) == ["circle", "x"]
+    marks = traces["⚠ not distinguishable from a constant answer"]
+    assert decode(marks["text"]) == ["⚠", "⚠"]
+    assert decode(marks["x"]) == pytest.approx([2, 2.5 - 0.15])            # the k=2 point, the label-only line
+    hover = decode(marks["hovertext"])
+    assert hover[0].startswith("key tokens (top k by score), k=2: 1 of 2 seed(s) not distinguishable") and reason in hover[0]
+    assert hover[1].startswith("label only (none): 2 of 2 seed(s)")
+    warning = " ".join(w.value for w in at.warning)
+    assert ("Constant answers: key tokens (top k by score), k=2: seed(s) 1; label only (none): seed(s) 0, 1"
+            in warning)
+    table = frame_with(at, "series", "k").set_index("series")
+    assert table.loc["key tokens (top k by score)", "flags"] == "seed 1: constant answer"
+    assert table.loc["label only (none)", "flags"] == "seed 0: constant answer, seed 1: constant answer"
+
+
+def test_the_built_in_study_task_brings_its_defaults(tmp_path, monkeypatch):
+    """On synthetic-keyfacts the form proposes the measured defaults: gradient × input, every training
+    example, then k = 3 × seeds 0, 1, 2 (cotdistill.testbed.KEY_STUDY), and shows the agreement."""
+    from worker import api
+    from worker.models import Attribution, AttributionScore
+    use_fresh_database(tmp_path, monkeypatch)
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("")
+    data = {"name": "synthetic-keyfacts", "options": {}, "splits": ["train"]}
+    with api.session() as s:
+        a = Attribution(source="model x", method="grad_x_input", dataset="synthetic-keyfacts",
+                        params={"data": data, "scores_file": str(scores)})
+        s.add(a)
+        s.commit()
+        s.add(AttributionScore(attribution_id=a.id, example_id="keyfacts-train-00001", tokens=["so"], scores=[1.0],
+                               words=["so"], word_scores=[1.0]))
+        s.commit()
+        attribution_id = a.id
+    at = open_page("screens/key_tokens.py")
+    widget(at.radio, "Scoring model").set_value("student").run()
+    assert at.selectbox(key="attr_dataset_student").value == "synthetic-keyfacts"
+    assert widget(at.selectbox, "Method").value == "grad_x_input"
+    assert at.number_input(key="attr_n_student_synthetic-keyfacts").value == 0          # all 2,000
+    assert at.text_input(key=f"study_ks_{attribution_id}").value == "3"
+    assert at.text_input(key=f"study_seeds_{attribution_id}").value == "0, 1, 2"
+    assert "**4 arms × 3 seed(s) = 12 run(s)**" in texts(at)
+    assert "On `synthetic-keyfacts` the defaults below should show:" in texts(at)

@@ -12,7 +12,7 @@ from cotdistill.examples import DataError, Example
 def test_registry_names():
     assert set(DATASETS) == {"commonsenseqa-dsbs", "quarel-mario", "openbookqa-tinyllm",
                              "strategyqa-mario", "svamp-dsbs", "synthetic", "synthetic-count", "file",
-                             "rationale-set", "synthetic-key"}
+                             "rationale-set", "synthetic-key", "synthetic-keyfacts"}
     assert DATASETS["strategyqa-mario"].kind == "yes_no"
     assert DATASETS["svamp-dsbs"].splits == ("train", "test")
 

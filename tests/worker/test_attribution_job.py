@@ -33,6 +33,12 @@ def test_attribution_from_a_before_run_then_key_token_study(stack):
     [attribution] = api.list_attributions()
     assert attribution["n"] == 20 and attribution["job_id"] == job_id and attribution["method"] == "ig"
     rows = api.attribution_scores(attribution["id"])
+    from cotdistill.attribution import key_agreement, key_positions
+    from cotdistill.data import load_examples
+    truth = {ex.id: found for ex in load_examples("synthetic-key", "train", **KEY["options"])
+             if (found := key_positions(ex))}                        # blank training examples have no key word
+    assert summary["key_agreement"] == key_agreement({r["example_id"]: r["word_scores"] for r in rows}, truth)
+    assert 10 < summary["key_agreement"]["n"] < 20
     assert len({r["example_id"] for r in rows}) == 20
     assert all(len(r["words"]) == len(r["word_scores"]) == 6 for r in rows)   # 6 rationale words
     lines = open(summary["scores_file"]).read().splitlines()

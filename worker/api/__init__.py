@@ -29,7 +29,7 @@ from worker.api.runs import (  # noqa: F401
 from worker.api.estimate import estimate_matrix, measured_tokens_per_s, model_shapes  # noqa: F401
 from worker.api.jobs import (  # noqa: F401
     submit_job, submit_attribution, list_jobs, job_detail, cancel_job, retry_job, list_attributions,
-    attribution_scores, key_token_study, attributed_examples, key_token_stats, FUNCTION_WORDS,
+    attribution_scores, key_token_study, key_token_study_matrix, attributed_examples, key_token_stats, FUNCTION_WORDS,
 )
 from worker.api.reports import report_zip  # noqa: F401
 from worker.api.verdicts import versus_reference, seed_budget, reference_choices, default_reference  # noqa: F401

@@ -122,9 +122,18 @@ def attribution_scores(attribution_id: int, *, example_ids: list[str] | None = N
 
 def key_token_study(attribution_id: int, *, ks: list[int], seeds: list[int], base: dict,
                     name: str | None = None, order: str = "original") -> dict:
-    """Queue the key-token study of a finished attribution: {label only, full rationale after,
-    key tokens top-k after for each k, random k after for each k} x seeds, on top of `base` (a run
-    config: dataset, student, training). Runs record the scores file, hence the attribution, they used."""
+    """Queue the key-token study of a finished attribution (key_token_study_matrix); submit_matrix's
+    answer (queued, reused, kept, ...)."""
+    return submit_matrix(key_token_study_matrix(attribution_id, ks=ks, seeds=seeds, base=base, name=name,
+                                                order=order))
+
+
+def key_token_study_matrix(attribution_id: int, *, ks: list[int], seeds: list[int], base: dict,
+                           name: str | None = None, order: str = "original") -> dict:
+    """The key-token study of a finished attribution as an experiment matrix (plan_matrix shows what
+    queueing it would do): {label only, full rationale after, key tokens top-k after for each k,
+    random k after for each k} x seeds, on top of `base` (a run config: dataset, student, training).
+    Runs record the scores file, hence the attribution, they used."""
     attribution = next((a for a in list_attributions() if a["id"] == attribution_id), None)
     if attribution is None or not attribution["params"].get("scores_file"):
         raise NotFound(f"attribution {attribution_id} does not exist or has not finished")
@@ -136,9 +145,8 @@ def key_token_study(attribution_id: int, *, ks: list[int], seeds: list[int], bas
             "kind": "key_tokens", "level": "word", "params": {"k": k, "order": order}, "scores_file": scores_file}})
         variants.append({"placement": "after", "perturbation": {
             "kind": "random_subset", "level": "word", "params": {"k": k}}})
-    matrix = {"name": name or f"key-tokens-a{attribution_id}", "base": base,
-              "factors": {"variant": variants, "seed": list(seeds)}}
-    return submit_matrix(matrix)
+    return {"name": name or f"key-tokens-a{attribution_id}", "base": base,
+            "factors": {"variant": variants, "seed": list(seeds)}}
 
 
 def _attribution(attribution_id: int) -> dict:

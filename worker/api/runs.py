@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -509,7 +510,8 @@ def launch_options() -> dict:
     parameters, perturbation levels, loss normalisations, the built-in student sizes, the default
     run config (so the app imports no science), the first experiment (`first_run`, with `claims`:
     what it should show) and the presets (cotdistill.testbed's PRESETS, if it has any, then
-    cotdistill.presets'): [{key, title, shows, expected, matrix}]."""
+    cotdistill.presets'): [{key, title, shows, expected, matrix}], and the key-token study's defaults on
+    its built-in task (`key_study`: dataset, ks, seeds, shows)."""
     from cotdistill import testbed
     from cotdistill.config import LEVELS, LOSS_NORMALIZATIONS, PLACEMENTS, RunConfig, from_dict
     from cotdistill.perturbations import DEFAULT_PARAMS
@@ -530,7 +532,7 @@ def launch_options() -> dict:
             "tiny_sizes": list(TINY_SIZES), "pretrained": [SMOLLM2],
             # The form starts on the first experiment: the testbed's student and training settings.
             "defaults": from_dict(RunConfig, {k: v for k, v in FIRST_RUN["base"].items() if k != "data"}).to_dict(),
-            "first_run": first, "presets": presets}
+            "first_run": first, "presets": presets, "key_study": copy.deepcopy(testbed.KEY_STUDY)}
 
 
 CLAIMS = {("after", "none"): "`after` (the rationale after the label) beats label-only across seeds, the study's "
