@@ -136,18 +136,47 @@ def arm_name(control: Control) -> str:
         f" · fact_noise {control.fact_noise:g}" if control.fact_noise else "")
 
 
+MIN_GAIN = 0.10
+"""The positive control's margin: `after` must beat label-only significantly AND by at least this much
+(mean over seed pairs). The effect is there by construction and large; a pipeline that only just
+detects it has lost most of what the rationale carries."""
+
+DEGENERATE = "degenerate: both arms answer a constant label"
+"""A negative control's finding when label-only and its arm are both flagged as constant answerers in
+most seed pairs: "not better" would then say nothing about the arm (neither learned anything)."""
+
+
 def judge_control(control: Control, diff: float | None, p_value: float | None,
-                  low: float | None = None, high: float | None = None, *, alpha: float = ALPHA) -> dict:
-    """One control's verdict from the paired comparison of its arm against label-only."""
-    if diff is None or p_value is None:
-        return {"control": control.name, "arm": arm_name(control),
-                "expected": control.expect, "found": "no result", "passed": False, "why": control.why,
-                "diff": diff, "low": low, "high": high, "p_value": p_value}
+                  low: float | None = None, high: float | None = None, *, n_pairs: int | None = None,
+                  test_set: dict | None = None, constant_pairs: int = 0, alpha: float = ALPHA,
+                  min_gain: float = MIN_GAIN) -> dict:
+    """One control's verdict from the procedure-level comparison of its arm against label-only
+    (stats.procedure_diff over the seed pairs: `diff` the mean per-pair difference, `low`/`high` its
+    t interval, `p_value` the paired t-test's; p None with a difference = one seed pair, NEEDS_SEEDS).
+
+    `test_set` ({low, high, p_value}: the item-level comparison of these trained models) is reported
+    beside it, never judged. `constant_pairs`: seed pairs in which both runs are flagged as constant
+    answerers (cotdistill.diagnostics); when that is most of the `n_pairs`, a negative control is
+    DEGENERATE (and fails), and the positive control cannot have passed anyway. The positive control
+    passes when `after` is significantly better by at least `min_gain`."""
+    from cotdistill.stats import NEEDS_SEEDS
+    out = {"control": control.name, "arm": arm_name(control), "expected": control.expect,
+           "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value,
+           "n_pairs": n_pairs, "constant_pairs": constant_pairs,
+           "test_low": (test_set or {}).get("low"), "test_high": (test_set or {}).get("high"),
+           "test_p": (test_set or {}).get("p_value")}
+    if diff is None:
+        return {**out, "found": "no result", "passed": False}
+    if p_value is None:
+        return {**out, "found": NEEDS_SEEDS, "passed": False}
     better = diff > 0 and p_value < alpha
     found = "better" if better else "not better"
-    return {"control": control.name, "arm": arm_name(control),
-            "expected": control.expect, "found": found, "passed": found == control.expect,
-            "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value}
+    passed = found == control.expect
+    if better and control.expect == "better" and diff < min_gain:
+        found, passed = f"better, by less than {min_gain:+.2f}", False
+    if not better and n_pairs and constant_pairs * 2 > n_pairs:
+        found, passed = f"{DEGENERATE} ({constant_pairs} of {n_pairs} seed pairs)", False
+    return {**out, "found": found, "passed": passed}
 
 
 def judge_leak(clean: dict, leaky: dict, *, split: str = "train") -> dict:
@@ -162,7 +191,8 @@ def judge_leak(clean: dict, leaky: dict, *, split: str = "train") -> dict:
     passed = flagged and not clean_flagged and abs(rate - LEAK_RATE) < 0.1 and clean_rate < LEAK_WARN_RATE
     return {"control": "leak", "arm": f"data report, leak_rate {LEAK_RATE}", "expected": "flagged",
             "found": found, "passed": passed, "why": f"{LEAK_RATE:.0%} of rationales state the answer outright",
-            "diff": None, "low": None, "high": None, "p_value": None}
+            "diff": None, "low": None, "high": None, "p_value": None, "n_pairs": None, "constant_pairs": 0,
+            "test_low": None, "test_high": None, "test_p": None}
 
 
 def leak_result(load) -> dict:
@@ -175,9 +205,13 @@ def leak_result(load) -> dict:
 
 
 def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
-                  arm_rows: dict[int, dict[str, bool]], *, n_boot: int = 10_000) -> dict:
+                  arm_rows: dict[int, dict[str, bool]], *, collapsed: dict[tuple, dict[int, bool]] | None = None,
+                  n_boot: int = 10_000) -> dict:
     """A control's verdict from per-seed correctness ({seed: {example_id: correct}}) of its arm and
-    of label-only: paired by seed over the items both evaluated, as Compare pairs runs."""
+    of label-only, paired by seed over the items both evaluated, as Compare pairs runs: the procedure
+    (stats.procedure_diff over the per-seed-pair accuracy differences) decides; the item-level
+    comparison (stats.seed_paired_diff) is reported as `test_*`. `collapsed` ({arm: {seed: flagged}},
+    arms as Control.arm and BASELINE) says which runs are constant answerers."""
     from cotdistill import stats
     seeds = sorted(baseline_rows.keys() & arm_rows.keys())
     if not seeds:
@@ -185,8 +219,13 @@ def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
     items = sorted(set.intersection(*(set(baseline_rows[s]) & set(arm_rows[s]) for s in seeds)))
     result = stats.seed_paired_diff([[arm_rows[s][i] for i in items] for s in seeds],
                                     [[baseline_rows[s][i] for i in items] for s in seeds], n_boot=n_boot)
+    procedure = stats.procedure_diff(result.per_pair_diff)
+    flags = collapsed or {}
+    constant = sum(bool(flags.get(BASELINE, {}).get(s)) and bool(flags.get(control.arm, {}).get(s)) for s in seeds)
     iv = result.interval
-    return judge_control(control, iv.estimate, result.p_value, iv.low, iv.high)
+    return judge_control(control, procedure.estimate, procedure.p_value, procedure.low, procedure.high,
+                         n_pairs=len(seeds), constant_pairs=constant,
+                         test_set={"low": iv.low, "high": iv.high, "p_value": result.p_value})
 
 
 def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=print,
@@ -201,6 +240,7 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
 
     out, seeds = Path(out), list(seeds)
     correct: dict[tuple[str, str, float], dict[int, dict[str, bool]]] = {}
+    collapsed: dict[tuple[str, str, float], dict[int, bool]] = {}
     for placement, kind, noise in selftest_arms():
         for seed in seeds:
             cfg = from_dict(RunConfig, arm_config(placement, kind, seed, steps=steps, fact_noise=noise))
@@ -211,8 +251,10 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
                 run(cfg, folder, device=device)
             rows = [json.loads(line) for line in open(folder / "predictions.jsonl")]
             correct.setdefault((placement, kind, noise), {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
+            summary = json.loads((folder / "summary.json").read_text())
+            collapsed.setdefault((placement, kind, noise), {})[seed] = bool(summary.get("collapsed"))
     base = correct[BASELINE]
-    results = [paired_result(c, base, correct[c.arm]) for c in CONTROLS]
+    results = [paired_result(c, base, correct[c.arm], collapsed=collapsed) for c in CONTROLS]
     results.append(leak_result(lambda split, options: load_examples(TESTBED_DATA["name"], split, **options)))
     echo(format_results(results))
     echo(verdict(results))
@@ -229,25 +271,45 @@ def verdict(results: list[dict]) -> str:
 
 
 def format_results(results: list[dict]) -> str:
-    lines = [f"{'control':<20} {'arm':<30} {'expected':<11} {'found':<34} {'diff vs none [95% CI]':<26} "
-             f"{'p':>8}  ok"]
+    """The suite as a table: each control's finding, its procedure-level difference against
+    label-only (mean over seed pairs, t interval, paired-t p: what is judged) and, second, the test
+    set's (these trained models on these items: item-level interval and p, reported only)."""
+    lines = [f"{'control':<22} {'arm':<28} {'expected':<10} {'found':<34} {'procedure: diff [95% CI]':<26} "
+             f"{'p':>8}  {'test set [95% CI]':<18} {'p':>8}  ok"]
     for r in results:
         diff = "" if r["diff"] is None else f"{r['diff']:+.3f}"
         if r["low"] is not None and r["high"] is not None:
             diff += f" [{r['low']:+.3f}, {r['high']:+.3f}]"
-        p = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        lines.append(f"{r['control']:<20} {r['arm']:<30} {r['expected']:<11} {r['found']:<34} {diff:<26} "
-                     f"{p:>8}  {'yes' if r['passed'] else 'NO'}")
+        p = "" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        test = "" if r.get("test_low") is None else f"[{r['test_low']:+.3f}, {r['test_high']:+.3f}]"
+        test_p = "" if r.get("test_p") is None else f"{r['test_p']:.2g}"
+        lines.append(f"{r['control']:<22} {r['arm']:<28} {r['expected']:<10} {r['found']:<34} {diff:<26} "
+                     f"{p:>8}  {test:<18} {test_p:>8}  {'yes' if r['passed'] else 'NO'}")
+    pairs = next((r["n_pairs"] for r in results if r.get("n_pairs")), None)
+    if pairs:
+        lines.append(f"(procedure: paired t over {pairs} seed pairs, the unit that is judged; a positive control "
+                     f"must be significant at {ALPHA} and at least {MIN_GAIN:+.2f}; test set: item-level, for reading only)")
     return "\n".join(lines)
 
 
-def first_run_matrix(name: str) -> dict:
-    """The matrix the Launch page submits when nothing is changed (FIRST_RUN), as submit_matrix takes it."""
-    base = copy.deepcopy(FIRST_RUN["base"])
+def _matrix(spec: dict, name: str) -> dict:
+    base = copy.deepcopy(spec["base"])
     student = base.pop("student")
     data = base.pop("data")
     return {"name": name, "base": {"data": {"options": data["options"]}, **base},
             "factors": {"data.name": [data["name"]], "student": [student],
-                        "placement": list(FIRST_RUN["placements"]),
-                        "perturbation": copy.deepcopy(FIRST_RUN["perturbations"]),
-                        "seed": list(FIRST_RUN["seeds"])}}
+                        "placement": list(spec["placements"]),
+                        "perturbation": copy.deepcopy(spec["perturbations"]),
+                        "seed": list(spec["seeds"])}}
+
+
+def first_run_matrix(name: str) -> dict:
+    """The matrix the Launch page submits when nothing is changed (FIRST_RUN), as submit_matrix takes it."""
+    return _matrix(FIRST_RUN, name)
+
+
+def preset_matrix(key: str, name: str | None = None) -> dict:
+    """One of PRESETS as the matrix submit_matrix takes (named `name`, default the key)."""
+    if key not in PRESETS:
+        raise KeyError(f"no testbed preset {key!r}; the presets are {', '.join(PRESETS)}")
+    return _matrix(PRESETS[key], name or key)

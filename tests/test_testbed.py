@@ -48,6 +48,26 @@ def test_a_rationale_knob_outside_zero_to_one_is_refused(option):
         load_examples("synthetic-count", "train", **{option: 1.5})
 
 
+def test_fact_form_pair_states_each_colour_right_after_its_name_and_changes_nothing_else():
+    pair = load_examples("synthetic-count", "train", n_train=30, n_items=3, n_colours=2, fact_form="pair")
+    plain = load_examples("synthetic-count", "train", n_train=30, n_items=3, n_colours=2)
+    assert pair[0].rationale == plain[0].rationale.replace(" is ", " ")
+    assert pair[0].rationale.count(".") == 3 and " is " not in pair[0].rationale
+    assert [(e.question, e.label) for e in pair] == [(e.question, e.label) for e in plain]
+    with pytest.raises(DataError, match="option 'fact_form' must be one of sentence, pair, found 'list'"):
+        load_examples("synthetic-count", "train", fact_form="list")
+
+
+def test_each_split_may_ask_at_most_half_of_its_pool():
+    from cotdistill.data.counting import room_for
+    # 20 objects, 3 items, 2 colours: C(20, 3) x 2 = 2,280 questions, one in five a test question
+    assert room_for({"n_objects": 20, "n_items": 3, "n_colours": 2}) == {"train": 912, "test": 228}
+    assert len(load_examples("synthetic-count", "test", n_objects=20, n_items=3, n_colours=2, n_train=900, n_test=228)) == 228
+    with pytest.raises(DataError, match="229 test questions asked, but n_objects=20, n_items=3, n_colours=2 "
+                                        "allow about 228: raise n_objects or n_items"):
+        load_examples("synthetic-count", "test", n_objects=20, n_items=3, n_colours=2, n_train=900, n_test=229)
+
+
 # --- the plan and the judging ------------------------------------------------------------------
 
 def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
@@ -62,24 +82,46 @@ def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
     assert testbed.TESTBED_BASE["train"]["steps"] != 50          # the plan copies, never edits, the base
 
 
-def test_judge_control_needs_a_significant_positive_difference_for_better():
+def test_judge_control_needs_a_significant_positive_difference_with_margin_for_better():
     positive, negative = testbed.CONTROLS[0], testbed.CONTROLS[1]
-    assert testbed.judge_control(positive, 0.2, 0.001)["passed"] is True
+    assert testbed.judge_control(positive, 0.2, 0.001, n_pairs=3)["passed"] is True
     assert testbed.judge_control(positive, 0.2, 0.06)["found"] == "not better"
     assert testbed.judge_control(positive, -0.2, 0.001)["found"] == "not better"
+    small = testbed.judge_control(positive, 0.05, 0.001, n_pairs=3)       # significant, but under the margin
+    assert (small["found"], small["passed"]) == ("better, by less than +0.10", False)
+    one = testbed.judge_control(positive, 0.3, None, n_pairs=1)            # one seed pair: no procedure test
+    assert (one["found"], one["passed"]) == ("needs ≥ 2 seeds", False)
     assert testbed.judge_control(negative, -0.2, 0.001)["passed"] is True     # worse is "not better"
     assert testbed.judge_control(negative, 0.05, 0.01)["passed"] is False
     missing = testbed.judge_control(positive, None, None)
     assert missing["found"] == "no result" and missing["passed"] is False
 
 
-def test_paired_result_pairs_by_seed_over_shared_items():
+def test_a_negative_control_where_both_arms_answer_a_constant_is_degenerate():
+    negative = testbed.CONTROLS[2]
+    flat = testbed.judge_control(negative, 0.0, 1.0, n_pairs=3, constant_pairs=2)
+    assert flat["found"] == "degenerate: both arms answer a constant label (2 of 3 seed pairs)"
+    assert flat["passed"] is False
+    assert testbed.judge_control(negative, 0.0, 1.0, n_pairs=3, constant_pairs=1)["passed"] is True
+
+
+def test_paired_result_judges_the_procedure_over_seed_pairs_and_reports_the_test_set():
+    import math
     base = {0: {"a": False, "b": False, "c": True}, 1: {"a": False, "b": True, "c": True}, 9: {"a": True}}
     arm = {0: {"a": True, "b": True, "c": True}, 1: {"a": True, "b": True, "c": True}}
     r = testbed.paired_result(testbed.CONTROLS[0], base, arm, n_boot=200)
-    assert r["diff"] == pytest.approx((2 / 3 + 1 / 3) / 2)
-    assert r["p_value"] == pytest.approx(0.5)   # two items differ, both for A: sign flip p = 2 / 4
+    # per-pair differences 2/3 and 1/3: mean 0.5, sd sqrt(2)/6, t = 3 with 1 df
+    assert r["diff"] == pytest.approx(0.5) and r["n_pairs"] == 2
+    assert r["p_value"] == pytest.approx(1 - 2 * math.atan(3) / math.pi)
+    assert r["low"] == pytest.approx(0.5 - 12.7062047 * math.sqrt(2) / 6 / math.sqrt(2))
+    assert r["test_p"] == pytest.approx(0.5)   # items: two differ, both for A: sign flip p = 2 / 4
     assert r["found"] == "not better"
+    flags = {testbed.BASELINE: {0: True, 1: True}, testbed.CONTROLS[2].arm: {0: True, 1: False}}
+    filler = testbed.paired_result(testbed.CONTROLS[2], base, base, collapsed=flags, n_boot=200)
+    assert filler["constant_pairs"] == 1 and filler["passed"] is True       # one pair of two: not most
+    flags[testbed.CONTROLS[2].arm][1] = True
+    filler = testbed.paired_result(testbed.CONTROLS[2], base, base, collapsed=flags, n_boot=200)
+    assert filler["found"].startswith("degenerate") and filler["passed"] is False
 
 
 def test_verdict_names_the_failed_control():
