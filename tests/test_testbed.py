@@ -58,6 +58,32 @@ def test_fact_form_pair_states_each_colour_right_after_its_name_and_changes_noth
         load_examples("synthetic-count", "train", fact_form="list")
 
 
+def test_asked_colours_one_asks_every_question_about_the_first_colour():
+    one = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30, asked_colours=1)
+    assert {e.meta["colour"] for e in one} == {"red"}
+    assert all(e.meta["count"] == e.rationale.count(" red.") + e.rationale.startswith("red.") for e in one)
+    both = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30)
+    assert {e.meta["colour"] for e in both} == {"red", "blue"}
+    explicit = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30, asked_colours=0)
+    assert [e.question for e in explicit] == [e.question for e in both]          # 0, the default: all colours
+    with pytest.raises(DataError, match="option 'asked_colours' must be an integer from 0 \\(all\\) to n_colours=2, found 3"):
+        load_examples("synthetic-count", "train", n_colours=2, asked_colours=3)
+    from cotdistill.data.counting import room_for      # one colour asked: a third of the 3-colour pool
+    assert room_for({"n_objects": 20, "n_items": 3, "n_colours": 3, "asked_colours": 1}) == {"train": 456, "test": 114}
+
+
+def test_shown_share_shows_some_colours_in_the_question_and_keeps_the_items():
+    opts = dict(n_train=400, n_items=3, n_colours=2, n_objects=30, asked_colours=1)
+    half = load_examples("synthetic-count", "train", shown_share=0.5, fact_form="pair", **opts)
+    plain = load_examples("synthetic-count", "train", fact_form="pair", **opts)
+    assert [(e.rationale, e.label) for e in half] == [(e.rationale, e.label) for e in plain]
+    assert half[0].question == "Items: kada red, budu, mome red. How many are red?"      # seed 0's first item
+    assert plain[0].question == "Items: kada, budu, mome. How many are red?"
+    assert 0.45 < sum(e.meta["in_question"] for e in half) / (3 * len(half)) < 0.55
+    every = load_examples("synthetic-count", "train", shown_share=1.0, fact_form="pair", **opts)
+    assert all(e.question == f"Items: {e.rationale[:-1].replace('. ', ', ')}. How many are red?" for e in every)
+
+
 def test_each_split_may_ask_at_most_half_of_its_pool():
     from cotdistill.data.counting import room_for
     # 20 objects, 3 items, 2 colours: C(20, 3) x 2 = 2,280 questions, one in five a test question
