@@ -2,20 +2,22 @@
 
     cotdistill selftest                       # the control suite, trained here, printed as a table
     plan = selftest_plan(seeds=[0, 1, 2])     # the runs it needs, as run configs
-    verdicts = judge(paired_results, leak)    # what was found against what the construction implies
+    run_selftest([0, 1], out)                 # train them here, judge each control, print the table
 
 The testbed is the built-in counting task (cotdistill/data/counting.py): a seeded world gives each
-made-up object a colour; a question lists three objects and asks how many have one colour; the
-rationale recalls each object's colour, which the question does not say. What each arm must show
+made-up object a colour; a question lists three objects and asks how many are red, showing the colour
+of about a quarter of them; the rationale states each object's colour. What each arm must show
 follows from that construction, not from any result:
 
 - **positive control** — `after` with the true rationale supervises every fact the count needs, so
-  it must beat label-only, significantly, by the across-seeds paired test Compare uses;
+  it must beat label-only, significantly by the procedure-level test (paired t over seed pairs,
+  stats.procedure_diff, as Compare judges) and by at least MIN_GAIN;
 - **negative controls** — random facts (`fact_noise: 1`: the rationale keeps its form, every colour it
   states is drawn at random) and `filler` (dots) carry no fact, so neither may beat label-only
-  significantly. `mismatch` is *not* a negative control on this task: the world's facts are shared by
-  every question, so another question's rationale still states true colours (measured: 0.79 against
-  label-only's 0.40 on one seed at 300 steps) — see README "The first experiment";
+  significantly; and neither comparison may rest on two constant answerers (DEGENERATE: label-only
+  learns the colours shown in the question, so it is not one). `mismatch` is *not* a negative control
+  on this task: the world's facts are shared by every question, so another question's rationale still
+  states true colours — see README "The first experiment";
 - **leak control** — with `leak_rate`, rationales end in "So the answer is (x)."; the data report
   must flag it, and must flag nothing on the clean task.
 
@@ -32,26 +34,35 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 ALPHA = 0.05
-"""Significance level of every control (two-sided across-seeds sign-flip test)."""
+"""Significance level of every control (two-sided paired t over the seed pairs: the procedure)."""
 
 TESTBED_DATA: dict[str, Any] = {
     "name": "synthetic-count",
-    "options": {"n_train": 1000, "n_test": 300, "n_items": 3, "n_objects": 40, "n_colours": 2, "seed": 0},
+    "options": {"n_train": 600, "n_test": 200, "n_items": 3, "n_objects": 30, "n_colours": 2, "seed": 0,
+                "asked_colours": 1, "fact_form": "pair", "shown_share": 0.25},
 }
-"""Three items, two colours, 40 objects: label-only stays at the majority answer at this budget,
-while a rationale after the label teaches the facts (measured: README "The first experiment")."""
+"""Three items of a 30-object, two-colour world; every question asks how many are red; a quarter of the
+items show their colour in the question ("Items: kada red, budu, mome."), the rationale states all
+three ("kada red. budu blue. mome red."). Why each knob (measured: README "The first experiment"):
+one asked colour makes the count linear in the facts (asking about either colour made the answer an
+interaction of the asked colour and the facts, which the tiny student learned late and at a
+seed-dependent step); the colour right after the name puts each fact on the name's own token, where
+the count at the label can read it; the colours shown in the question give label-only something to
+learn (it would otherwise answer one constant letter and every comparison with it would be
+degenerate) without giving it the hidden facts at this budget."""
 
 TESTBED_BASE: dict[str, Any] = {
     "data": TESTBED_DATA,
     "student": {"name": "tiny", "size": "tiny", "vocab_size": 512, "max_length": 128},
-    "train": {"steps": 500, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
-    "eval": {"mode": "auto", "batch_size": 100, "every": 100, "val_size": 64},
+    "train": {"steps": 200, "batch_size": 32, "lr": 0.0015, "warmup_steps": 30},
+    "eval": {"mode": "auto", "batch_size": 100, "every": 50, "val_size": 64},
 }
+"""The tiny student at lr 1.5e-3 (3e-3 and 6e-3 learned the facts later or not at all), 250 steps: past
+the step where `after` learns the count on every seed measured (README), for the self-test's margin."""
 
-FIRST_RUN_STEPS = 300
-"""Steps of each default run: the matrix finishes in under 5 minutes on 2 CPU cores (bench/first_run.py,
-285 s measured) with `after` still significantly above label-only over 3 seeds (+0.12 at 300 steps;
-the self-test keeps TESTBED_BASE's 500 for per-control margin)."""
+FIRST_RUN_STEPS = 200
+"""Steps of each default run, as the self-test's (bench/first_run.py: the matrix within 5 minutes of an
+idle 2-core machine)."""
 FIRST_RUN: dict[str, Any] = {
     "base": {**TESTBED_BASE, "train": {**TESTBED_BASE["train"], "steps": FIRST_RUN_STEPS}},
     "placements": ["none", "after"],
@@ -59,8 +70,29 @@ FIRST_RUN: dict[str, Any] = {
     "seeds": [0, 1, 2],
 }
 """The Launch page's default matrix: label-only, rationale after the label, and filler after the label,
-three seeds, with validation accuracy every 100 steps on 64 test items (a curve on Compare). `after` vs `none` is the difference that should be real; `after · filler` vs `none` the
-one that should not (placement `none` ignores the perturbation, so its filler cell is the same run)."""
+three seeds, with validation accuracy every 50 steps on 64 test items (a curve on Compare). `after` vs
+`none` is the difference that should be real (the study's first claim, by the procedure-level test
+over the 3 seed pairs); `after · filler` vs `none` the one that should not (a negative control; placement
+`none` ignores the perturbation, so its filler cell is the same run)."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "testbed-before": {
+        **FIRST_RUN, "perturbations": [{"kind": "none"}], "placements": ["none", "before", "after"],
+        "title": "The rationale before the label, beside after",
+        "shows": "`before` (the rationale, then the label; evaluated by generating the rationale) beside "
+                 "`after` and label-only, 3 seeds; label-only and `after` are the default experiment's runs",
+        "expected_s": 150,
+    },
+    "testbed-shuffle": {
+        **FIRST_RUN, "perturbations": [{"kind": "none"}, {"kind": "shuffle", "level": "sentence"}],
+        "title": "A shuffled rationale after the label",
+        "shows": "`after · shuffle` (the rationale's facts in shuffled order) against `after` and label-only, "
+                 "3 seeds: the second claim, that the order is not what teaches",
+        "expected_s": 120,
+    },
+}
+"""The study's other two comparisons on the testbed, one click each on the Launch page (the first
+experiment's shape; their label-only and `after` runs are the default experiment's, reused)."""
 
 LEAK_RATE = 0.5
 """The leak control's share of rationales that state the answer outright."""

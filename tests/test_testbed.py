@@ -168,16 +168,17 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
-# 300 steps (the first run's), not the self-test's default 500, for CI time: seed 0's `after` has reached
-# its plateau by then (0.51 at 300, 0.53 at 500, label-only 0.39; positive +0.113 p 0.008 measured here);
-# other seeds learn later or earlier, which is why `cotdistill selftest` itself trains 500 steps.
-STEPS = 300
+# The CI size: two seeds (the fewest the procedure-level test can judge: a paired t over 2 seed pairs)
+# at the self-test's own steps (TESTBED_BASE). Measured on seeds 0-4 and torch thread counts 1 and 2:
+# README "The first experiment, and a testbed with known answers".
+SEEDS = [0, 1]
+
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("selftest")
     lines: list[str] = []
-    results = testbed.run_selftest([0], out, steps=STEPS, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(SEEDS, out, echo=lines.append, device="cpu")
     return out, results, lines
 
 
@@ -186,25 +187,29 @@ def test_the_control_suite_passes_on_the_testbed(suite):
     out, results, lines = suite
     by_name = {r["control"]: r for r in results}
     assert set(by_name) == {"positive", "negative: random facts", "negative: filler", "leak"}
-    assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.05
-    assert by_name["negative: random facts"]["found"] == "not better"
-    assert by_name["negative: filler"]["found"] == "not better"
+    positive = by_name["positive"]
+    assert positive["found"] == "better" and positive["n_pairs"] == len(SEEDS)
+    assert positive["diff"] >= testbed.MIN_GAIN and positive["p_value"] < testbed.ALPHA
+    for name in ("negative: random facts", "negative: filler"):
+        assert by_name[name]["found"] == "not better", testbed.format_results(results)
+        assert by_name[name]["constant_pairs"] * 2 <= len(SEEDS)          # not degenerate
     assert all(r["passed"] for r in results), testbed.format_results(results)
     assert lines[-1].startswith("the pipeline detects what it should")
-    assert len(list(out.glob("*/summary.json"))) == 4
+    assert "procedure: diff [95% CI]" in lines[-2] and "test set [95% CI]" in lines[-2]
+    assert len(list(out.glob("*/summary.json"))) == 4 * len(SEEDS)
 
 
 @pytest.mark.slow
 def test_a_pipeline_that_drops_the_rationale_fails_the_positive_control(suite, tmp_path, monkeypatch):
     out, _, _ = suite
-    for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished run
+    for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished runs
         shutil.copytree(folder, tmp_path / folder.name)
     monkeypatch.setattr(SequenceBuilder, "rationale_ids", lambda self, ex: [])
     monkeypatch.setattr(testbed, "CONTROLS", testbed.CONTROLS[:1])
     lines: list[str] = []
-    results = testbed.run_selftest([0], tmp_path, steps=STEPS, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(SEEDS, tmp_path, echo=lines.append, device="cpu")
     positive = results[0]
-    assert positive["control"] == "positive" and positive["found"] == "not better" and not positive["passed"]
-    assert "control 'positive' failed: expected better, found not better" in lines[-1]
+    assert positive["control"] == "positive" and positive["found"] != "better" and not positive["passed"]
+    assert "control 'positive' failed: expected better, found " in lines[-1]
     trained = [json.loads(line) for line in open(next(tmp_path.glob("after-none-*")) / "predictions.jsonl")]
     assert len(trained) == testbed.TESTBED_DATA["options"]["n_test"]
