@@ -168,10 +168,12 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
-# The CI size: two seeds (the fewest the procedure-level test can judge: a paired t over 2 seed pairs)
-# at the self-test's own steps (TESTBED_BASE). Measured on seeds 0-4 and torch thread counts 1 and 2:
-# README "The first experiment, and a testbed with known answers".
-SEEDS = [0, 1]
+# The CI size: three seeds at the self-test's own steps (TESTBED_BASE), 12 runs, and 2 more for the
+# dropped-rationale check (its first two seeds). Two seeds are the fewest the procedure-level test can
+# judge, but a paired t with 1 degree of freedom needs the two differences within about a tenth of each
+# other, and label-only's accuracy at 200 steps depends on when its seed starts reading the colours
+# shown in the question (README "The first experiment, and a testbed with known answers": measurements).
+SEEDS = [0, 1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -204,10 +206,11 @@ def test_a_pipeline_that_drops_the_rationale_fails_the_positive_control(suite, t
     out, _, _ = suite
     for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished runs
         shutil.copytree(folder, tmp_path / folder.name)
+    seeds = SEEDS[:2]                                 # two seed pairs: the fewest the procedure judges
     monkeypatch.setattr(SequenceBuilder, "rationale_ids", lambda self, ex: [])
     monkeypatch.setattr(testbed, "CONTROLS", testbed.CONTROLS[:1])
     lines: list[str] = []
-    results = testbed.run_selftest(SEEDS, tmp_path, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(seeds, tmp_path, echo=lines.append, device="cpu")
     positive = results[0]
     assert positive["control"] == "positive" and positive["found"] != "better" and not positive["passed"]
     assert "control 'positive' failed: expected better, found " in lines[-1]
