@@ -308,7 +308,8 @@ def format_results(results: list[dict]) -> str:
     """The suite as a table: each control's finding, its procedure-level difference against
     label-only (mean over seed pairs, t interval, paired-t p: what is judged) and, second, the test
     set's (these trained models on these items: item-level interval and p, reported only)."""
-    lines = [f"{'control':<22} {'arm':<28} {'expected':<10} {'found':<34} {'procedure: diff [95% CI]':<26} "
+    w = max([34] + [len(r["found"]) for r in results])
+    lines = [f"{'control':<22} {'arm':<28} {'expected':<10} {'found':<{w}} {'procedure: diff [95% CI]':<26} "
              f"{'p':>8}  {'test set [95% CI]':<18} {'p':>8}  ok"]
     for r in results:
         diff = "" if r["diff"] is None else f"{r['diff']:+.3f}"
@@ -317,7 +318,7 @@ def format_results(results: list[dict]) -> str:
         p = "" if r["p_value"] is None else f"{r['p_value']:.2g}"
         test = "" if r.get("test_low") is None else f"[{r['test_low']:+.3f}, {r['test_high']:+.3f}]"
         test_p = "" if r.get("test_p") is None else f"{r['test_p']:.2g}"
-        lines.append(f"{r['control']:<22} {r['arm']:<28} {r['expected']:<10} {r['found']:<34} {diff:<26} "
+        lines.append(f"{r['control']:<22} {r['arm']:<28} {r['expected']:<10} {r['found']:<{w}} {diff:<26} "
                      f"{p:>8}  {test:<18} {test_p:>8}  {'yes' if r['passed'] else 'NO'}")
     pairs = next((r["n_pairs"] for r in results if r.get("n_pairs")), None)
     if pairs:
