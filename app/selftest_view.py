@@ -19,7 +19,8 @@ PROCEDURE = ("Judged by the procedure: the difference is the mean over seed pair
              "difference, with a paired t interval and p (seeds are the unit, as on Compare); the positive "
              "control must be significant and at least {gain:+.2f}. The test-set columns (these trained models "
              "on these items) are shown for reading only. A negative control whose arm and label-only both "
-             "answer a constant label in most seed pairs is degenerate and fails.")
+             "answer a constant label in most seed pairs passes but is marked weak: it then shows only that no "
+             "gain was invented.")
 
 
 def panel() -> None:

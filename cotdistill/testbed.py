@@ -14,8 +14,10 @@ follows from that construction, not from any result:
   stats.procedure_diff, as Compare judges) and by at least MIN_GAIN;
 - **negative controls** — random facts (`fact_noise: 1`: the rationale keeps its form, every colour it
   states is drawn at random) and `filler` (dots) carry no fact, so neither may beat label-only
-  significantly; and neither comparison may rest on two constant answerers (DEGENERATE: label-only
-  learns the colours shown in the question, so it is not one). `mismatch` is *not* a negative control
+  significantly. When both arms answer a constant label on most seed pairs the control still passes
+  ("not better" is what the pipeline must say) but is marked WEAK: it then shows only that no gain
+  was invented, not that a learned-nothing arm is told apart from a learning one (label-only learns
+  the colours shown in the question on some seeds only, README "The first experiment"). `mismatch` is *not* a negative control
   on this task: the world's facts are shared by every question, so another question's rationale still
   states true colours — see README "The first experiment";
 - **leak control** — with `leak_rate`, rationales end in "So the answer is (x)."; the data report
@@ -175,9 +177,10 @@ MIN_GAIN = 0.10
 (mean over seed pairs). The effect is there by construction and large; a pipeline that only just
 detects it has lost most of what the rationale carries."""
 
-DEGENERATE = "degenerate: both arms answer a constant label"
-"""A negative control's finding when label-only and its arm are both flagged as constant answerers in
-most seed pairs: "not better" would then say nothing about the arm (neither learned anything)."""
+WEAK = "weak: both arms answer a constant label"
+"""A negative control's note when label-only and its arm are both flagged as constant answerers in
+most seed pairs: "not better" is right, but it then shows only that the pipeline invented no gain
+(neither arm learned anything to compare)."""
 
 
 def judge_control(control: Control, diff: float | None, p_value: float | None,
@@ -190,13 +193,14 @@ def judge_control(control: Control, diff: float | None, p_value: float | None,
 
     `test_set` ({low, high, p_value}: the item-level comparison of these trained models) is reported
     beside it, never judged. `constant_pairs`: seed pairs in which both runs are flagged as constant
-    answerers (cotdistill.diagnostics); when that is most of the `n_pairs`, a negative control is
-    DEGENERATE (and fails), and the positive control cannot have passed anyway. The positive control
+    answerers (cotdistill.diagnostics); when that is most of the `n_pairs`, a negative control's
+    "not better" is marked WEAK (it passes, `weak` is True), and the positive control cannot have
+    passed anyway. The positive control
     passes when `after` is significantly better by at least `min_gain`."""
     from cotdistill.stats import NEEDS_SEEDS
     out = {"control": control.name, "arm": arm_name(control), "expected": control.expect,
            "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value,
-           "n_pairs": n_pairs, "constant_pairs": constant_pairs,
+           "n_pairs": n_pairs, "constant_pairs": constant_pairs, "weak": False,
            "test_low": (test_set or {}).get("low"), "test_high": (test_set or {}).get("high"),
            "test_p": (test_set or {}).get("p_value")}
     if diff is None:
@@ -209,7 +213,8 @@ def judge_control(control: Control, diff: float | None, p_value: float | None,
     if better and control.expect == "better" and diff < min_gain:
         found, passed = f"better, by less than {min_gain:+.2f}", False
     if not better and n_pairs and constant_pairs * 2 > n_pairs:
-        found, passed = f"{DEGENERATE} ({constant_pairs} of {n_pairs} seed pairs)", False
+        found = f"{found} ({WEAK} on {constant_pairs} of {n_pairs} seed pairs)"
+        out["weak"] = True
     return {**out, "found": found, "passed": passed}
 
 
@@ -226,6 +231,7 @@ def judge_leak(clean: dict, leaky: dict, *, split: str = "train") -> dict:
     return {"control": "leak", "arm": f"data report, leak_rate {LEAK_RATE}", "expected": "flagged",
             "found": found, "passed": passed, "why": f"{LEAK_RATE:.0%} of rationales state the answer outright",
             "diff": None, "low": None, "high": None, "p_value": None, "n_pairs": None, "constant_pairs": 0,
+            "weak": False,
             "test_low": None, "test_high": None, "test_p": None}
 
 
@@ -299,7 +305,10 @@ def verdict(results: list[dict]) -> str:
     """One sentence: the pipeline detects what it should, or which control failed."""
     failed = [r for r in results if not r["passed"]]
     if not failed:
-        return "the pipeline detects what it should: every control came out as its construction implies"
+        weak = [r["control"] for r in results if r.get("weak")]
+        return ("the pipeline detects what it should: every control came out as its construction implies"
+                + (f" (weak: {', '.join(weak)}: label-only and the arm both answered a constant label on most "
+                   f"seed pairs, so these show only that no gain was invented)" if weak else ""))
     return "; ".join(f"control {r['control']!r} failed: expected {r['expected']}, found {r['found']}"
                      for r in failed)
 

@@ -6,7 +6,7 @@
 The same plan and the same judging as `cotdistill selftest`, but the runs go through the job system,
 and each control's difference is the one Compare would show (`paired`: the procedure-level paired t
 over seed pairs decides, the test set's item-level figures are reported beside it; runs flagged as
-constant answers make a negative control degenerate). Submitting again
+constant answers make a negative control weak). Submitting again
 reuses what already succeeded, so the button is instant once the suite has run.
 """
 
