@@ -50,10 +50,10 @@ one asked colour makes the count linear in the facts (asking about either colour
 interaction of the asked colour and the facts, which the tiny student learned late and at a
 seed-dependent step); the colour right after the name puts each fact on the name's own token, where
 the count at the label can read it; the colours shown in the question give label-only something to
-learn (it would otherwise answer one constant letter and every comparison with it would be
-degenerate). Known shortfall (README): when label-only starts reading them depends on the seed, so at
-200 steps it is still a constant answerer on some seeds (0 and 2 of 0-2) and the negative controls are
-then degenerate; a larger share (0.4, 0.5) lets it learn the hidden colours too, as fast as `after`."""
+learn (it would otherwise answer one constant letter and every negative control would be weak).
+Known shortfall (README): when label-only starts reading them depends on the seed, so at 200 steps it
+is still a constant answerer on some seeds (0 and 2 of 0-2) and the negative controls are then WEAK
+(passed, but they show only that no gain was invented); a larger share (0.4, 0.5) lets it learn the hidden colours too, as fast as `after`."""
 
 TESTBED_BASE: dict[str, Any] = {
     "data": TESTBED_DATA,
