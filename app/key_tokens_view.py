@@ -368,6 +368,9 @@ def study_base(attribution: dict) -> dict:
         if "student" in source:
             base["student"] = {**base["student"], **source["student"]}
     base = {k: v for k, v in base.items() if k not in DROPPED_FROM_BASE}
+    known = queries.launch_options().get("key_study") or {}
+    if known.get("train") and (base.get("data") or {}).get("name") == known.get("dataset"):
+        base["train"] = {**(base.get("train") or {}), **known["train"]}     # the built-in study's own training
     if data.get("n") and (not base["data"].get("n_train") or base["data"]["n_train"] > data["n"]):
         base["data"] = {**base["data"], "n_train": data["n"]}
     return base

@@ -16,6 +16,14 @@ EXPLAIN = ("The self-test trains the tiny student on the built-in counting task,
            "leak. It validates the tool, not the study's claims on real data.")
 
 
+PROCEDURE = ("Judged by the procedure: the difference is the mean over seed pairs of each pair's accuracy "
+             "difference, with a paired t interval and p (seeds are the unit, as on Compare); the positive "
+             "control must be significant and at least {gain:+.2f}. The test-set columns (these trained models "
+             "on these items) are shown for reading only. A negative control whose arm and label-only both "
+             "answer a constant label in most seed pairs passes but is marked weak: it then shows only that no "
+             "gain was invented.")
+
+
 def panel() -> None:
     st.caption(EXPLAIN)                                     # text: a constant
     status = api.selftest_status()
@@ -45,6 +53,8 @@ def show(status: dict) -> None:
         return
     rows = [{"control": r["control"], "arm": r["arm"], "expected": r["expected"], "found": r["found"],
              "difference vs label-only": r["diff"], "low": r["low"], "high": r["high"], "p": r["p_value"],
-             "passed": "yes" if r["passed"] else "NO"} for r in status["results"]]
+             "seed pairs": r.get("n_pairs"), "test set low": r.get("test_low"), "test set high": r.get("test_high"),
+             "test set p": r.get("test_p"), "passed": "yes" if r["passed"] else "NO"} for r in status["results"]]
     tables.show(pd.DataFrame(rows), key="selftest_results")
+    st.caption(PROCEDURE.format(gain=status.get("min_gain") or 0.0))   # text: our sentence and a number
     (st.success if status["passed"] else st.error)(status["verdict"])

@@ -4,8 +4,8 @@
                                         [--out DIR]    # finished runs in DIR are read back, not retrained
 
 What a user does with the app's defaults, in one process pool: a `before` run on synthetic-keyfacts with
-the Launch page's default training (cotdistill.testbed.FIRST_RUN's student, steps, batch, lr,
-evaluation), the attribution the Key tokens page proposes for the task (testbed.KEY_STUDY's method)
+the Launch page's default student and evaluation (cotdistill.testbed.FIRST_RUN's) and the study's own
+training (testbed.KEY_STUDY["train"]: 300 steps at lr 3e-3), the attribution the Key tokens page proposes for the task (testbed.KEY_STUDY's method)
 over every training rationale, then the study's arms (label only, full rationale after, key tokens top k, random
 k; testbed.KEY_STUDY's ks and seeds) with the same training settings, `--workers` runs at a time with
 one torch thread each (as `cotdistill up` runs two on a 2-core machine). Prints the attribution's
@@ -54,6 +54,7 @@ def base_config(steps: int | None) -> dict:
     from cotdistill.testbed import FIRST_RUN, KEY_STUDY
     base = copy.deepcopy(FIRST_RUN["base"])
     base["data"] = {"name": KEY_STUDY["dataset"], "options": {}}
+    base["train"] = {**base["train"], **KEY_STUDY["train"]}      # the study's own training (as measured)
     if steps:
         base["train"]["steps"] = steps
     return base

@@ -382,10 +382,12 @@ def demo(placements, perturbations, steps, seeds) -> None:
 def selftest(seeds, steps, out, device) -> None:
     """The control suite on the built-in testbed: does the pipeline detect what it should?
 
-    Trains label-only, the true rationale after the label (positive control), another question's
-    rationale and filler after the label (negative controls), and checks that the data report flags
-    a rationale that states the answer (leak control). Exits 1 if a control fails. It validates the
-    tool; it says nothing about the study's claims on real data."""
+    Trains label-only, the true rationale after the label (positive control), a rationale whose every
+    colour is random and filler after the label (negative controls), and checks that the data report
+    flags a rationale that states the answer (leak control). Each control is judged by the procedure
+    (paired t over the seed pairs: at least 2 seeds); the table shows that difference, interval and p,
+    then the test set's item-level interval and p for reading. Exits 1 if a control fails. It
+    validates the tool; it says nothing about the study's claims on real data."""
     from cotdistill.students import home
     from cotdistill.testbed import run_selftest
     seed_list = _seed_list(seeds)

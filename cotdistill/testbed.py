@@ -2,20 +2,24 @@
 
     cotdistill selftest                       # the control suite, trained here, printed as a table
     plan = selftest_plan(seeds=[0, 1, 2])     # the runs it needs, as run configs
-    verdicts = judge(paired_results, leak)    # what was found against what the construction implies
+    run_selftest([0, 1], out)                 # train them here, judge each control, print the table
 
 The testbed is the built-in counting task (cotdistill/data/counting.py): a seeded world gives each
-made-up object a colour; a question lists three objects and asks how many have one colour; the
-rationale recalls each object's colour, which the question does not say. What each arm must show
+made-up object a colour; a question lists three objects and asks how many are red, showing the colour
+of about a quarter of them; the rationale states each object's colour. What each arm must show
 follows from that construction, not from any result:
 
 - **positive control** — `after` with the true rationale supervises every fact the count needs, so
-  it must beat label-only, significantly, by the across-seeds paired test Compare uses;
+  it must beat label-only, significantly by the procedure-level test (paired t over seed pairs,
+  stats.procedure_diff, as Compare judges) and by at least MIN_GAIN;
 - **negative controls** — random facts (`fact_noise: 1`: the rationale keeps its form, every colour it
   states is drawn at random) and `filler` (dots) carry no fact, so neither may beat label-only
-  significantly. `mismatch` is *not* a negative control on this task: the world's facts are shared by
-  every question, so another question's rationale still states true colours (measured: 0.79 against
-  label-only's 0.40 on one seed at 300 steps) — see README "The first experiment";
+  significantly. When both arms answer a constant label on most seed pairs the control still passes
+  ("not better" is what the pipeline must say) but is marked WEAK: it then shows only that no gain
+  was invented, not that a learned-nothing arm is told apart from a learning one (label-only learns
+  the colours shown in the question on some seeds only, README "The first experiment"). `mismatch` is *not* a negative control
+  on this task: the world's facts are shared by every question, so another question's rationale still
+  states true colours — see README "The first experiment";
 - **leak control** — with `leak_rate`, rationales end in "So the answer is (x)."; the data report
   must flag it, and must flag nothing on the clean task.
 
@@ -32,26 +36,37 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 ALPHA = 0.05
-"""Significance level of every control (two-sided across-seeds sign-flip test)."""
+"""Significance level of every control (two-sided paired t over the seed pairs: the procedure)."""
 
 TESTBED_DATA: dict[str, Any] = {
     "name": "synthetic-count",
-    "options": {"n_train": 1000, "n_test": 300, "n_items": 3, "n_objects": 40, "n_colours": 2, "seed": 0},
+    "options": {"n_train": 600, "n_test": 200, "n_items": 3, "n_objects": 30, "n_colours": 2, "seed": 0,
+                "asked_colours": 1, "fact_form": "pair", "shown_share": 0.25},
 }
-"""Three items, two colours, 40 objects: label-only stays at the majority answer at this budget,
-while a rationale after the label teaches the facts (measured: README "The first experiment")."""
+"""Three items of a 30-object, two-colour world; every question asks how many are red; a quarter of the
+items show their colour in the question ("Items: kada red, budu, mome."), the rationale states all
+three ("kada red. budu blue. mome red."). Why each knob (measured: README "The first experiment"):
+one asked colour makes the count linear in the facts (asking about either colour made the answer an
+interaction of the asked colour and the facts, which the tiny student learned late and at a
+seed-dependent step); the colour right after the name puts each fact on the name's own token, where
+the count at the label can read it; the colours shown in the question give label-only something to
+learn (it would otherwise answer one constant letter and every negative control would be weak).
+Known shortfall (README): when label-only starts reading them depends on the seed, so at 200 steps it
+is still a constant answerer on some seeds (0 and 2 of 0-2) and the negative controls are then WEAK
+(passed, but they show only that no gain was invented); a larger share (0.4, 0.5) lets it learn the hidden colours too, as fast as `after`."""
 
 TESTBED_BASE: dict[str, Any] = {
     "data": TESTBED_DATA,
     "student": {"name": "tiny", "size": "tiny", "vocab_size": 512, "max_length": 128},
-    "train": {"steps": 500, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
-    "eval": {"mode": "auto", "batch_size": 100, "every": 100, "val_size": 64},
+    "train": {"steps": 200, "batch_size": 32, "lr": 0.0015, "warmup_steps": 30},
+    "eval": {"mode": "auto", "batch_size": 100, "every": 50, "val_size": 64},
 }
+"""The tiny student at lr 1.5e-3 (6e-3 and 1.2e-2 left the facts unlearned), 200 steps: `after` has learned
+the count by step 150 on every seed measured (1.0 on seeds 0-4), label-only is at 0.43-0.58 (README)."""
 
-FIRST_RUN_STEPS = 300
-"""Steps of each default run: the matrix finishes in under 5 minutes on 2 CPU cores (bench/first_run.py,
-285 s measured) with `after` still significantly above label-only over 3 seeds (+0.12 at 300 steps;
-the self-test keeps TESTBED_BASE's 500 for per-control margin)."""
+FIRST_RUN_STEPS = 200
+"""Steps of each default run, as the self-test's (bench/first_run.py: the matrix within 5 minutes of an
+idle 2-core machine)."""
 FIRST_RUN: dict[str, Any] = {
     "base": {**TESTBED_BASE, "train": {**TESTBED_BASE["train"], "steps": FIRST_RUN_STEPS}},
     "placements": ["none", "after"],
@@ -59,8 +74,29 @@ FIRST_RUN: dict[str, Any] = {
     "seeds": [0, 1, 2],
 }
 """The Launch page's default matrix: label-only, rationale after the label, and filler after the label,
-three seeds, with validation accuracy every 100 steps on 64 test items (a curve on Compare). `after` vs `none` is the difference that should be real; `after · filler` vs `none` the
-one that should not (placement `none` ignores the perturbation, so its filler cell is the same run)."""
+three seeds, with validation accuracy every 50 steps on 64 test items (a curve on Compare). `after` vs
+`none` is the difference that should be real (the study's first claim, by the procedure-level test
+over the 3 seed pairs); `after · filler` vs `none` the one that should not (a negative control; placement
+`none` ignores the perturbation, so its filler cell is the same run)."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "testbed-before": {
+        **FIRST_RUN, "perturbations": [{"kind": "none"}], "placements": ["none", "before", "after"],
+        "title": "The rationale before the label, beside after",
+        "shows": "`before` (the rationale, then the label; evaluated by generating the rationale) beside "
+                 "`after` and label-only, 3 seeds; label-only and `after` are the default experiment's runs",
+        "expected_s": 150,
+    },
+    "testbed-shuffle": {
+        **FIRST_RUN, "perturbations": [{"kind": "none"}, {"kind": "shuffle", "level": "sentence"}],
+        "title": "A shuffled rationale after the label",
+        "shows": "`after · shuffle` (the rationale's facts in shuffled order) against `after` and label-only, "
+                 "3 seeds: the second claim, that the order is not what teaches",
+        "expected_s": 120,
+    },
+}
+"""The study's other two comparisons on the testbed, one click each on the Launch page (the first
+experiment's shape; their label-only and `after` runs are the default experiment's, reused)."""
 
 LEAK_RATE = 0.5
 """The leak control's share of rationales that state the answer outright."""
@@ -136,18 +172,50 @@ def arm_name(control: Control) -> str:
         f" · fact_noise {control.fact_noise:g}" if control.fact_noise else "")
 
 
+MIN_GAIN = 0.10
+"""The positive control's margin: `after` must beat label-only significantly AND by at least this much
+(mean over seed pairs). The effect is there by construction and large; a pipeline that only just
+detects it has lost most of what the rationale carries."""
+
+WEAK = "weak: both arms answer a constant label"
+"""A negative control's note when label-only and its arm are both flagged as constant answerers in
+most seed pairs: "not better" is right, but it then shows only that the pipeline invented no gain
+(neither arm learned anything to compare)."""
+
+
 def judge_control(control: Control, diff: float | None, p_value: float | None,
-                  low: float | None = None, high: float | None = None, *, alpha: float = ALPHA) -> dict:
-    """One control's verdict from the paired comparison of its arm against label-only."""
-    if diff is None or p_value is None:
-        return {"control": control.name, "arm": arm_name(control),
-                "expected": control.expect, "found": "no result", "passed": False, "why": control.why,
-                "diff": diff, "low": low, "high": high, "p_value": p_value}
+                  low: float | None = None, high: float | None = None, *, n_pairs: int | None = None,
+                  test_set: dict | None = None, constant_pairs: int = 0, alpha: float = ALPHA,
+                  min_gain: float = MIN_GAIN) -> dict:
+    """One control's verdict from the procedure-level comparison of its arm against label-only
+    (stats.procedure_diff over the seed pairs: `diff` the mean per-pair difference, `low`/`high` its
+    t interval, `p_value` the paired t-test's; p None with a difference = one seed pair, NEEDS_SEEDS).
+
+    `test_set` ({low, high, p_value}: the item-level comparison of these trained models) is reported
+    beside it, never judged. `constant_pairs`: seed pairs in which both runs are flagged as constant
+    answerers (cotdistill.diagnostics); when that is most of the `n_pairs`, a negative control's
+    "not better" is marked WEAK (it passes, `weak` is True), and the positive control cannot have
+    passed anyway. The positive control
+    passes when `after` is significantly better by at least `min_gain`."""
+    from cotdistill.stats import NEEDS_SEEDS
+    out = {"control": control.name, "arm": arm_name(control), "expected": control.expect,
+           "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value,
+           "n_pairs": n_pairs, "constant_pairs": constant_pairs, "weak": False,
+           "test_low": (test_set or {}).get("low"), "test_high": (test_set or {}).get("high"),
+           "test_p": (test_set or {}).get("p_value")}
+    if diff is None:
+        return {**out, "found": "no result", "passed": False}
+    if p_value is None:
+        return {**out, "found": NEEDS_SEEDS, "passed": False}
     better = diff > 0 and p_value < alpha
     found = "better" if better else "not better"
-    return {"control": control.name, "arm": arm_name(control),
-            "expected": control.expect, "found": found, "passed": found == control.expect,
-            "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value}
+    passed = found == control.expect
+    if better and control.expect == "better" and diff < min_gain:
+        found, passed = f"better, by less than {min_gain:+.2f}", False
+    if not better and n_pairs and constant_pairs * 2 > n_pairs:
+        found = f"{found} ({WEAK} on {constant_pairs} of {n_pairs} seed pairs)"
+        out["weak"] = True
+    return {**out, "found": found, "passed": passed}
 
 
 def judge_leak(clean: dict, leaky: dict, *, split: str = "train") -> dict:
@@ -162,7 +230,9 @@ def judge_leak(clean: dict, leaky: dict, *, split: str = "train") -> dict:
     passed = flagged and not clean_flagged and abs(rate - LEAK_RATE) < 0.1 and clean_rate < LEAK_WARN_RATE
     return {"control": "leak", "arm": f"data report, leak_rate {LEAK_RATE}", "expected": "flagged",
             "found": found, "passed": passed, "why": f"{LEAK_RATE:.0%} of rationales state the answer outright",
-            "diff": None, "low": None, "high": None, "p_value": None}
+            "diff": None, "low": None, "high": None, "p_value": None, "n_pairs": None, "constant_pairs": 0,
+            "weak": False,
+            "test_low": None, "test_high": None, "test_p": None}
 
 
 def leak_result(load) -> dict:
@@ -175,9 +245,13 @@ def leak_result(load) -> dict:
 
 
 def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
-                  arm_rows: dict[int, dict[str, bool]], *, n_boot: int = 10_000) -> dict:
+                  arm_rows: dict[int, dict[str, bool]], *, collapsed: dict[tuple, dict[int, bool]] | None = None,
+                  n_boot: int = 10_000) -> dict:
     """A control's verdict from per-seed correctness ({seed: {example_id: correct}}) of its arm and
-    of label-only: paired by seed over the items both evaluated, as Compare pairs runs."""
+    of label-only, paired by seed over the items both evaluated, as Compare pairs runs: the procedure
+    (stats.procedure_diff over the per-seed-pair accuracy differences) decides; the item-level
+    comparison (stats.seed_paired_diff) is reported as `test_*`. `collapsed` ({arm: {seed: flagged}},
+    arms as Control.arm and BASELINE) says which runs are constant answerers."""
     from cotdistill import stats
     seeds = sorted(baseline_rows.keys() & arm_rows.keys())
     if not seeds:
@@ -185,8 +259,13 @@ def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
     items = sorted(set.intersection(*(set(baseline_rows[s]) & set(arm_rows[s]) for s in seeds)))
     result = stats.seed_paired_diff([[arm_rows[s][i] for i in items] for s in seeds],
                                     [[baseline_rows[s][i] for i in items] for s in seeds], n_boot=n_boot)
+    procedure = stats.procedure_diff(result.per_pair_diff)
+    flags = collapsed or {}
+    constant = sum(bool(flags.get(BASELINE, {}).get(s)) and bool(flags.get(control.arm, {}).get(s)) for s in seeds)
     iv = result.interval
-    return judge_control(control, iv.estimate, result.p_value, iv.low, iv.high)
+    return judge_control(control, procedure.estimate, procedure.p_value, procedure.low, procedure.high,
+                         n_pairs=len(seeds), constant_pairs=constant,
+                         test_set={"low": iv.low, "high": iv.high, "p_value": result.p_value})
 
 
 def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=print,
@@ -201,6 +280,7 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
 
     out, seeds = Path(out), list(seeds)
     correct: dict[tuple[str, str, float], dict[int, dict[str, bool]]] = {}
+    collapsed: dict[tuple[str, str, float], dict[int, bool]] = {}
     for placement, kind, noise in selftest_arms():
         for seed in seeds:
             cfg = from_dict(RunConfig, arm_config(placement, kind, seed, steps=steps, fact_noise=noise))
@@ -211,8 +291,10 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
                 run(cfg, folder, device=device)
             rows = [json.loads(line) for line in open(folder / "predictions.jsonl")]
             correct.setdefault((placement, kind, noise), {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
+            summary = json.loads((folder / "summary.json").read_text())
+            collapsed.setdefault((placement, kind, noise), {})[seed] = bool(summary.get("collapsed"))
     base = correct[BASELINE]
-    results = [paired_result(c, base, correct[c.arm]) for c in CONTROLS]
+    results = [paired_result(c, base, correct[c.arm], collapsed=collapsed) for c in CONTROLS]
     results.append(leak_result(lambda split, options: load_examples(TESTBED_DATA["name"], split, **options)))
     echo(format_results(results))
     echo(verdict(results))
@@ -223,34 +305,58 @@ def verdict(results: list[dict]) -> str:
     """One sentence: the pipeline detects what it should, or which control failed."""
     failed = [r for r in results if not r["passed"]]
     if not failed:
-        return "the pipeline detects what it should: every control came out as its construction implies"
+        weak = [r["control"] for r in results if r.get("weak")]
+        return ("the pipeline detects what it should: every control came out as its construction implies"
+                + (f" (weak: {', '.join(weak)}: label-only and the arm both answered a constant label on most "
+                   f"seed pairs, so these show only that no gain was invented)" if weak else ""))
     return "; ".join(f"control {r['control']!r} failed: expected {r['expected']}, found {r['found']}"
                      for r in failed)
 
 
 def format_results(results: list[dict]) -> str:
-    lines = [f"{'control':<20} {'arm':<30} {'expected':<11} {'found':<34} {'diff vs none [95% CI]':<26} "
-             f"{'p':>8}  ok"]
+    """The suite as a table: each control's finding, its procedure-level difference against
+    label-only (mean over seed pairs, t interval, paired-t p: what is judged) and, second, the test
+    set's (these trained models on these items: item-level interval and p, reported only)."""
+    w = max([34] + [len(r["found"]) for r in results])
+    lines = [f"{'control':<22} {'arm':<28} {'expected':<10} {'found':<{w}} {'procedure: diff [95% CI]':<26} "
+             f"{'p':>8}  {'test set [95% CI]':<18} {'p':>8}  ok"]
     for r in results:
         diff = "" if r["diff"] is None else f"{r['diff']:+.3f}"
         if r["low"] is not None and r["high"] is not None:
             diff += f" [{r['low']:+.3f}, {r['high']:+.3f}]"
-        p = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        lines.append(f"{r['control']:<20} {r['arm']:<30} {r['expected']:<11} {r['found']:<34} {diff:<26} "
-                     f"{p:>8}  {'yes' if r['passed'] else 'NO'}")
+        p = "" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        test = "" if r.get("test_low") is None else f"[{r['test_low']:+.3f}, {r['test_high']:+.3f}]"
+        test_p = "" if r.get("test_p") is None else f"{r['test_p']:.2g}"
+        lines.append(f"{r['control']:<22} {r['arm']:<28} {r['expected']:<10} {r['found']:<{w}} {diff:<26} "
+                     f"{p:>8}  {test:<18} {test_p:>8}  {'yes' if r['passed'] else 'NO'}")
+    pairs = next((r["n_pairs"] for r in results if r.get("n_pairs")), None)
+    if pairs:
+        lines.append(f"(procedure: paired t over {pairs} seed pairs, the unit that is judged; a positive control "
+                     f"must be significant at {ALPHA} and at least {MIN_GAIN:+.2f}; test set: item-level, for reading only)")
     return "\n".join(lines)
 
 
-def first_run_matrix(name: str) -> dict:
-    """The matrix the Launch page submits when nothing is changed (FIRST_RUN), as submit_matrix takes it."""
-    base = copy.deepcopy(FIRST_RUN["base"])
+def _matrix(spec: dict, name: str) -> dict:
+    base = copy.deepcopy(spec["base"])
     student = base.pop("student")
     data = base.pop("data")
     return {"name": name, "base": {"data": {"options": data["options"]}, **base},
             "factors": {"data.name": [data["name"]], "student": [student],
-                        "placement": list(FIRST_RUN["placements"]),
-                        "perturbation": copy.deepcopy(FIRST_RUN["perturbations"]),
-                        "seed": list(FIRST_RUN["seeds"])}}
+                        "placement": list(spec["placements"]),
+                        "perturbation": copy.deepcopy(spec["perturbations"]),
+                        "seed": list(spec["seeds"])}}
+
+
+def first_run_matrix(name: str) -> dict:
+    """The matrix the Launch page submits when nothing is changed (FIRST_RUN), as submit_matrix takes it."""
+    return _matrix(FIRST_RUN, name)
+
+
+def preset_matrix(key: str, name: str | None = None) -> dict:
+    """One of PRESETS as the matrix submit_matrix takes (named `name`, default the key)."""
+    if key not in PRESETS:
+        raise KeyError(f"no testbed preset {key!r}; the presets are {', '.join(PRESETS)}")
+    return _matrix(PRESETS[key], name or key)
 
 
 KEY_STUDY: dict[str, Any] = {
@@ -258,12 +364,14 @@ KEY_STUDY: dict[str, Any] = {
     "ks": [3],
     "seeds": [0, 1, 2],
     "method": "grad_x_input",
+    "train": {"steps": 300, "batch_size": 32, "lr": 0.003, "warmup_steps": 30},
     "shows": "the full rationale after the label ≈ its 3 key tokens (the fact words) > 3 random words ≥ the "
              "label only in the means over 3 seeds (at 300 steps not yet significant: README \"Key tokens\")",
 }
 """The key-token study's defaults on its built-in task (cotdistill/data/keyfacts.py), as the Key tokens
 page starts its forms when the data is that task: attribution by gradient × input (ranked by magnitude,
 it puts the fact words first far more often than integrated gradients or occlusion on this task), k =
-n_items (the number of fact words), 3 seeds. A `before` run with the Launch page's default training
-(FIRST_RUN's) on the task learns to read the fact words; the study then trains 4 arms × 3 seeds with
-the same training settings (measured: README "Key tokens", bench/key_study.py)."""
+n_items (the number of fact words), 3 seeds, trained with `train` (300 steps at lr 3e-3): the Launch
+page's default training when this was measured (README "Key tokens", bench/key_study.py); the first
+experiment has since moved to 200 steps at lr 1.5e-3 for the counting testbed, which these figures
+were not measured at, so the study and its `before` scorer keep their own settings here."""

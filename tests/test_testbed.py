@@ -48,6 +48,52 @@ def test_a_rationale_knob_outside_zero_to_one_is_refused(option):
         load_examples("synthetic-count", "train", **{option: 1.5})
 
 
+def test_fact_form_pair_states_each_colour_right_after_its_name_and_changes_nothing_else():
+    pair = load_examples("synthetic-count", "train", n_train=30, n_items=3, n_colours=2, fact_form="pair")
+    plain = load_examples("synthetic-count", "train", n_train=30, n_items=3, n_colours=2)
+    assert pair[0].rationale == plain[0].rationale.replace(" is ", " ")
+    assert pair[0].rationale.count(".") == 3 and " is " not in pair[0].rationale
+    assert [(e.question, e.label) for e in pair] == [(e.question, e.label) for e in plain]
+    with pytest.raises(DataError, match="option 'fact_form' must be one of sentence, pair, found 'list'"):
+        load_examples("synthetic-count", "train", fact_form="list")
+
+
+def test_asked_colours_one_asks_every_question_about_the_first_colour():
+    one = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30, asked_colours=1)
+    assert {e.meta["colour"] for e in one} == {"red"}
+    assert all(e.meta["count"] == e.rationale.count(" red.") + e.rationale.startswith("red.") for e in one)
+    both = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30)
+    assert {e.meta["colour"] for e in both} == {"red", "blue"}
+    explicit = load_examples("synthetic-count", "train", n_train=200, n_items=3, n_colours=2, n_objects=30, asked_colours=0)
+    assert [e.question for e in explicit] == [e.question for e in both]          # 0, the default: all colours
+    with pytest.raises(DataError, match="option 'asked_colours' must be an integer from 0 \\(all\\) to n_colours=2, found 3"):
+        load_examples("synthetic-count", "train", n_colours=2, asked_colours=3)
+    from cotdistill.data.counting import room_for      # one colour asked: a third of the 3-colour pool
+    assert room_for({"n_objects": 20, "n_items": 3, "n_colours": 3, "asked_colours": 1}) == {"train": 456, "test": 114}
+
+
+def test_shown_share_shows_some_colours_in_the_question_and_keeps_the_items():
+    opts = dict(n_train=400, n_items=3, n_colours=2, n_objects=30, asked_colours=1)
+    half = load_examples("synthetic-count", "train", shown_share=0.5, fact_form="pair", **opts)
+    plain = load_examples("synthetic-count", "train", fact_form="pair", **opts)
+    assert [(e.rationale, e.label) for e in half] == [(e.rationale, e.label) for e in plain]
+    assert half[0].question == "Items: kada red, budu, mome red. How many are red?"      # seed 0's first item
+    assert plain[0].question == "Items: kada, budu, mome. How many are red?"
+    assert 0.45 < sum(e.meta["in_question"] for e in half) / (3 * len(half)) < 0.55
+    every = load_examples("synthetic-count", "train", shown_share=1.0, fact_form="pair", **opts)
+    assert all(e.question == f"Items: {e.rationale[:-1].replace('. ', ', ')}. How many are red?" for e in every)
+
+
+def test_each_split_may_ask_at_most_half_of_its_pool():
+    from cotdistill.data.counting import room_for
+    # 20 objects, 3 items, 2 colours: C(20, 3) x 2 = 2,280 questions, one in five a test question
+    assert room_for({"n_objects": 20, "n_items": 3, "n_colours": 2}) == {"train": 912, "test": 228}
+    assert len(load_examples("synthetic-count", "test", n_objects=20, n_items=3, n_colours=2, n_train=900, n_test=228)) == 228
+    with pytest.raises(DataError, match="229 test questions asked, but n_objects=20, n_items=3, n_colours=2 "
+                                        "allow about 228: raise n_objects or n_items"):
+        load_examples("synthetic-count", "test", n_objects=20, n_items=3, n_colours=2, n_train=900, n_test=229)
+
+
 # --- the plan and the judging ------------------------------------------------------------------
 
 def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
@@ -62,24 +108,54 @@ def test_the_plan_trains_the_baseline_and_one_arm_per_control_on_the_testbed():
     assert testbed.TESTBED_BASE["train"]["steps"] != 50          # the plan copies, never edits, the base
 
 
-def test_judge_control_needs_a_significant_positive_difference_for_better():
+def test_judge_control_needs_a_significant_positive_difference_with_margin_for_better():
     positive, negative = testbed.CONTROLS[0], testbed.CONTROLS[1]
-    assert testbed.judge_control(positive, 0.2, 0.001)["passed"] is True
+    assert testbed.judge_control(positive, 0.2, 0.001, n_pairs=3)["passed"] is True
     assert testbed.judge_control(positive, 0.2, 0.06)["found"] == "not better"
     assert testbed.judge_control(positive, -0.2, 0.001)["found"] == "not better"
+    small = testbed.judge_control(positive, 0.05, 0.001, n_pairs=3)       # significant, but under the margin
+    assert (small["found"], small["passed"]) == ("better, by less than +0.10", False)
+    one = testbed.judge_control(positive, 0.3, None, n_pairs=1)            # one seed pair: no procedure test
+    assert (one["found"], one["passed"]) == ("needs ≥ 2 seeds", False)
     assert testbed.judge_control(negative, -0.2, 0.001)["passed"] is True     # worse is "not better"
     assert testbed.judge_control(negative, 0.05, 0.01)["passed"] is False
     missing = testbed.judge_control(positive, None, None)
     assert missing["found"] == "no result" and missing["passed"] is False
 
 
-def test_paired_result_pairs_by_seed_over_shared_items():
+def test_a_negative_control_where_both_arms_answer_a_constant_passes_marked_weak():
+    negative = testbed.CONTROLS[2]
+    flat = testbed.judge_control(negative, 0.0, 1.0, n_pairs=3, constant_pairs=2)
+    assert flat["found"] == "not better (weak: both arms answer a constant label on 2 of 3 seed pairs)"
+    assert flat["passed"] is True and flat["weak"] is True
+    one = testbed.judge_control(negative, 0.0, 1.0, n_pairs=3, constant_pairs=1)
+    assert one["found"] == "not better" and one["passed"] is True and one["weak"] is False
+    # a gain found on constant answerers is still a failure (it cannot be: but the rule does not hide it)
+    assert testbed.judge_control(negative, 0.2, 0.001, n_pairs=3, constant_pairs=3)["passed"] is False
+    ok = {"control": "positive", "expected": "better", "found": "better", "passed": True}
+    assert testbed.verdict([ok, flat]) == (
+        "the pipeline detects what it should: every control came out as its construction implies (weak: "
+        "negative: filler: label-only and the arm both answered a constant label on most seed pairs, so these "
+        "show only that no gain was invented)")
+
+
+def test_paired_result_judges_the_procedure_over_seed_pairs_and_reports_the_test_set():
+    import math
     base = {0: {"a": False, "b": False, "c": True}, 1: {"a": False, "b": True, "c": True}, 9: {"a": True}}
     arm = {0: {"a": True, "b": True, "c": True}, 1: {"a": True, "b": True, "c": True}}
     r = testbed.paired_result(testbed.CONTROLS[0], base, arm, n_boot=200)
-    assert r["diff"] == pytest.approx((2 / 3 + 1 / 3) / 2)
-    assert r["p_value"] == pytest.approx(0.5)   # two items differ, both for A: sign flip p = 2 / 4
+    # per-pair differences 2/3 and 1/3: mean 0.5, sd sqrt(2)/6, t = 3 with 1 df
+    assert r["diff"] == pytest.approx(0.5) and r["n_pairs"] == 2
+    assert r["p_value"] == pytest.approx(1 - 2 * math.atan(3) / math.pi)
+    assert r["low"] == pytest.approx(0.5 - 12.7062047 * math.sqrt(2) / 6 / math.sqrt(2))
+    assert r["test_p"] == pytest.approx(0.5)   # items: two differ, both for A: sign flip p = 2 / 4
     assert r["found"] == "not better"
+    flags = {testbed.BASELINE: {0: True, 1: True}, testbed.CONTROLS[2].arm: {0: True, 1: False}}
+    filler = testbed.paired_result(testbed.CONTROLS[2], base, base, collapsed=flags, n_boot=200)
+    assert filler["constant_pairs"] == 1 and filler["passed"] is True       # one pair of two: not most
+    flags[testbed.CONTROLS[2].arm][1] = True
+    filler = testbed.paired_result(testbed.CONTROLS[2], base, base, collapsed=flags, n_boot=200)
+    assert filler["found"].startswith("not better (weak") and filler["passed"] is True and filler["weak"]
 
 
 def test_verdict_names_the_failed_control():
@@ -100,16 +176,19 @@ def test_the_leak_control_flags_the_leaking_variant_and_not_the_clean_task():
 
 # --- the suite, trained ------------------------------------------------------------------------
 
-# 300 steps (the first run's), not the self-test's default 500, for CI time: seed 0's `after` has reached
-# its plateau by then (0.51 at 300, 0.53 at 500, label-only 0.39; positive +0.113 p 0.008 measured here);
-# other seeds learn later or earlier, which is why `cotdistill selftest` itself trains 500 steps.
-STEPS = 300
+# The CI size: three seeds at the self-test's own steps (TESTBED_BASE), 12 runs, and 2 more for the
+# dropped-rationale check (its first two seeds). Two seeds are the fewest the procedure-level test can
+# judge, but a paired t with 1 degree of freedom needs the two differences within about a tenth of each
+# other, and label-only's accuracy at 200 steps depends on when its seed starts reading the colours
+# shown in the question (README "The first experiment, and a testbed with known answers": measurements).
+SEEDS = [0, 1, 2]
+
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("selftest")
     lines: list[str] = []
-    results = testbed.run_selftest([0], out, steps=STEPS, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(SEEDS, out, echo=lines.append, device="cpu")
     return out, results, lines
 
 
@@ -118,25 +197,30 @@ def test_the_control_suite_passes_on_the_testbed(suite):
     out, results, lines = suite
     by_name = {r["control"]: r for r in results}
     assert set(by_name) == {"positive", "negative: random facts", "negative: filler", "leak"}
-    assert by_name["positive"]["found"] == "better" and by_name["positive"]["diff"] > 0.05
-    assert by_name["negative: random facts"]["found"] == "not better"
-    assert by_name["negative: filler"]["found"] == "not better"
+    positive = by_name["positive"]
+    assert positive["found"] == "better" and positive["n_pairs"] == len(SEEDS)
+    assert positive["diff"] >= testbed.MIN_GAIN and positive["p_value"] < testbed.ALPHA
+    for name in ("negative: random facts", "negative: filler"):
+        # "not better", marked weak where label-only and the arm both answer a constant on most seeds
+        assert by_name[name]["found"].startswith("not better"), testbed.format_results(results)
     assert all(r["passed"] for r in results), testbed.format_results(results)
     assert lines[-1].startswith("the pipeline detects what it should")
-    assert len(list(out.glob("*/summary.json"))) == 4
+    assert "procedure: diff [95% CI]" in lines[-2] and "test set [95% CI]" in lines[-2]
+    assert len(list(out.glob("*/summary.json"))) == 4 * len(SEEDS)
 
 
 @pytest.mark.slow
 def test_a_pipeline_that_drops_the_rationale_fails_the_positive_control(suite, tmp_path, monkeypatch):
     out, _, _ = suite
-    for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished run
+    for folder in out.glob("none-none-*"):           # label-only is unaffected: reuse its finished runs
         shutil.copytree(folder, tmp_path / folder.name)
+    seeds = SEEDS[:2]                                 # two seed pairs: the fewest the procedure judges
     monkeypatch.setattr(SequenceBuilder, "rationale_ids", lambda self, ex: [])
     monkeypatch.setattr(testbed, "CONTROLS", testbed.CONTROLS[:1])
     lines: list[str] = []
-    results = testbed.run_selftest([0], tmp_path, steps=STEPS, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(seeds, tmp_path, echo=lines.append, device="cpu")
     positive = results[0]
-    assert positive["control"] == "positive" and positive["found"] == "not better" and not positive["passed"]
-    assert "control 'positive' failed: expected better, found not better" in lines[-1]
+    assert positive["control"] == "positive" and positive["found"] != "better" and not positive["passed"]
+    assert "control 'positive' failed: expected better, found " in lines[-1]
     trained = [json.loads(line) for line in open(next(tmp_path.glob("after-none-*")) / "predictions.jsonl")]
     assert len(trained) == testbed.TESTBED_DATA["options"]["n_test"]

@@ -37,7 +37,9 @@ SPLITS = ("train", "test")
 COLOURS = ("red", "blue", "green", "yellow", "white", "black")
 DEFAULTS: dict[str, Any] = {"n_train": 3000, "n_test": 300, "n_items": 4, "n_objects": 40,
                             "n_colours": 3, "seed": 0, "teacher_accuracy": 1.0,
-                            "fact_share": 1.0, "fact_noise": 0.0, "leak_rate": 0.0}
+                            "fact_share": 1.0, "fact_noise": 0.0, "leak_rate": 0.0, "fact_form": "sentence", "asked_colours": 0, "shown_share": 0.0}
+FACT_FORMS = {"sentence": "{item} is {colour}.", "pair": "{item} {colour}."}
+"""How the rationale states one fact: "bako is red." or "bako red." (the colour right after the name)."""
 CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
 
 
@@ -59,7 +61,8 @@ def in_test_pool(items: tuple[str, ...], colour: str, seed: int) -> bool:
 
 def make_example(split: str, number: int, items: tuple[str, ...], colour: str, facts: dict[str, str],
                  rng: random.Random, accuracy: float, fact_share: float = 1.0, leak_rate: float = 0.0,
-                 knob_rng: random.Random | None = None, fact_noise: float = 0.0) -> Example:
+                 knob_rng: random.Random | None = None, fact_noise: float = 0.0,
+                 fact_form: str = "sentence", in_question: tuple[str, ...] = ()) -> Example:
     recalled = {item: facts[item] for item in items}
     if rng.random() >= accuracy:                            # the teacher misremembers one fact
         item = rng.choice(items)
@@ -70,15 +73,17 @@ def make_example(split: str, number: int, items: tuple[str, ...], colour: str, f
     palette = list(dict.fromkeys(facts.values()))
     said = {i: (knob_rng.choice(palette) if fact_noise > 0 and knob_rng.random() < fact_noise else recalled[i])
             for i in stated}
-    rationale = " ".join(f"{i} is {said[i]}." for i in stated) or "Nothing recalled."
+    rationale = " ".join(FACT_FORMS[fact_form].format(item=i, colour=said[i]) for i in stated) or "Nothing recalled."
     leaked = leak_rate > 0 and knob_rng.random() < leak_rate
     if leaked:
         rationale += f" So the answer is ({LETTERS[shown]})."
+    listed = ", ".join(f"{i} {facts[i]}" if i in in_question else i for i in items)
     return Example(id=f"count-{split}-{number:05d}",
-                   question=f"Items: {', '.join(items)}. How many are {colour}?",
+                   question=f"Items: {listed}. How many are {colour}?",
                    choices=tuple(str(k) for k in range(len(items) + 1)), label=LETTERS[count],
                    rationale=rationale, teacher_label=LETTERS[shown],
-                   meta={"colour": colour, "count": count, "facts_stated": len(stated), "leaked": leaked})
+                   meta={"colour": colour, "count": count, "facts_stated": len(stated), "leaked": leaked,
+                         "in_question": len(in_question)})
 
 
 def validate(opts: dict) -> dict:
@@ -95,16 +100,30 @@ def validate(opts: dict) -> dict:
                             + (f" and <= {high}" if high else "") + f", found {value!r}", field=name)
     if opts["n_items"] > opts["n_objects"]:
         raise DataError("option 'n_items' cannot exceed 'n_objects'", field="n_items")
-    for name in ("teacher_accuracy", "fact_share", "fact_noise", "leak_rate"):
+    asked = opts["asked_colours"]
+    if isinstance(asked, bool) or not isinstance(asked, int) or not 0 <= asked <= opts["n_colours"]:
+        raise DataError(f"option 'asked_colours' must be an integer from 0 (all) to n_colours="
+                        f"{opts['n_colours']}, found {asked!r}", field="asked_colours")
+    if opts["fact_form"] not in FACT_FORMS:
+        raise DataError(f"option 'fact_form' must be one of {', '.join(FACT_FORMS)}, found {opts['fact_form']!r}",
+                        field="fact_form")
+    for name in ("teacher_accuracy", "fact_share", "fact_noise", "leak_rate", "shown_share"):
         value = opts[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise DataError(f"option {name!r} must be between 0 and 1, found {value!r}", field=name)
-    room = math.comb(opts["n_objects"], opts["n_items"]) * opts["n_colours"] // 10
-    if opts["n_train"] + opts["n_test"] > room:
-        raise DataError(f"{opts['n_train'] + opts['n_test']} questions asked, but n_objects="
-                        f"{opts['n_objects']}, n_items={opts['n_items']} allow about {room}: "
-                        f"raise n_objects or n_items", field="n_train")
+    for split, room in room_for(opts).items():
+        if opts[f"n_{split}"] > room:
+            raise DataError(f"{opts[f'n_{split}']} {split} questions asked, but n_objects={opts['n_objects']}, "
+                            f"n_items={opts['n_items']}, n_colours={opts['n_colours']} allow about {room}: "
+                            f"raise n_objects or n_items", field=f"n_{split}")
     return opts
+
+
+def room_for(opts: dict) -> dict[str, int]:
+    """The most questions each split may ask: half of its pool (one question in five is a test
+    question), so that drawing distinct questions stays quick."""
+    total = math.comb(opts["n_objects"], opts["n_items"]) * (opts.get("asked_colours") or opts["n_colours"])
+    return {"train": total * 2 // 5, "test": total // 10}
 
 
 def load_counting(split: str, **options: Any) -> list[Example]:
@@ -113,7 +132,7 @@ def load_counting(split: str, **options: Any) -> list[Example]:
         raise DataError(f"dataset 'synthetic-count' has no split {split!r}; valid splits: "
                         f"{', '.join(SPLITS)}", field="split")
     facts = world(opts["n_objects"], opts["n_colours"], opts["seed"])
-    names, colours = list(facts), COLOURS[:opts["n_colours"]]
+    names, colours = list(facts), COLOURS[:opts["asked_colours"] or opts["n_colours"]]
     rng = random.Random(f"count:{opts['seed']}:{split}")
     seen: set = set()
     examples: list[Example] = []
@@ -126,7 +145,11 @@ def load_counting(split: str, **options: Any) -> list[Example]:
         seen.add(key)
         teacher_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:teacher")
         knob_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:rationale")
+        in_question: tuple[str, ...] = ()
+        if opts["shown_share"] > 0:
+            shown_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:shown")
+            in_question = tuple(i for i in items if shown_rng.random() < opts["shown_share"])
         examples.append(make_example(split, len(examples) + 1, items, colour, facts, teacher_rng,
                                      opts["teacher_accuracy"], opts["fact_share"], opts["leak_rate"],
-                                     knob_rng, opts["fact_noise"]))
+                                     knob_rng, opts["fact_noise"], opts["fact_form"], in_question))
     return examples

@@ -138,8 +138,8 @@ def test_a_calibration_of_this_machine_gives_the_duration_and_the_disk_before_an
     st.cache_data.clear()
     at.text_input(key="launch_name").input("second").run()
     said = next(m.value for m in at.markdown if m.value.startswith("Launching queues 9 new run(s)."))
-    # per run: 1 + 300 steps x 0.1 + 3 validations x 64 x 0.01 + 300 x 0.01 = 35.92 s; 9 runs, no worker
-    assert "Expected duration: about 5m 23s of work for one worker (9 new runs), but no worker is taking runs now." \
+    # per run: 1 + 200 steps x 0.1 + 4 validations x 64 x 0.01 + 300 x 0.01 = 26.56 s; 9 runs, no worker
+    assert "Expected duration: about 3m 59s of work for one worker (9 new runs), but no worker is taking runs now." \
         in said
     # 500,000 float32 weights (2 MB) + AdamW state (4 MB) per checkpoint, two kept while it trains
     assert "Disk per run: up to 12 MB of checkpoints while it trains (deleted when it ends), 2.0 MB for the model" in said

@@ -16,4 +16,7 @@ def test_the_datasets_screen_runs_the_self_test(lab):
     at = open_page("screens/datasets.py")
     [table] = [d.value for d in at.dataframe if "control" in d.value.columns]
     assert list(table["passed"]) == ["yes"] * 4
+    assert list(table["seed pairs"])[:3] == [3, 3, 3]            # judged over seed pairs (the procedure)
+    assert {"test set low", "test set high", "test set p"} <= set(table.columns)
+    assert any("paired t interval" in c.value for c in at.caption)
     assert any(s.value.startswith("the pipeline detects what it should") for s in at.success)

@@ -20,8 +20,9 @@ def lab(tmp_path, monkeypatch):
     return tmp_path
 
 
-def finish(accuracy_by_arm: dict[tuple[str, str], float]) -> None:
-    """Mark every selftest run succeeded with predictions right at the arm's rate (seeded)."""
+def finish(accuracy_by_arm: dict[tuple[str, str], float], collapsed: tuple = ()) -> None:
+    """Mark every selftest run succeeded with predictions right at the arm's rate (seeded); the runs of
+    the arms in `collapsed` are flagged as constant answerers in their summaries."""
     from worker.api.core import session
     from worker.models import Prediction, Run
     with session() as s:
@@ -31,7 +32,7 @@ def finish(accuracy_by_arm: dict[tuple[str, str], float]) -> None:
             rng = random.Random(f"{arm}:{run.config['seed']}")
             correct = [rng.random() < accuracy_by_arm[arm] for _ in range(N_ITEMS)]
             run.status, run.accuracy = "succeeded", sum(correct) / N_ITEMS
-            run.summary = {"accuracy": run.accuracy, "n": N_ITEMS}
+            run.summary = {"accuracy": run.accuracy, "n": N_ITEMS, "collapsed": arm in collapsed}
             s.execute(insert(Prediction), [{"run_id": run.id, "example_id": f"count-test-{i:05d}",
                                             "predicted": "a", "correct": c} for i, c in enumerate(correct)])
         s.commit()
@@ -59,6 +60,7 @@ def test_finished_runs_are_judged_as_the_construction_implies(lab):
     assert status["state"] == "done" and status["passed"] is True, status["results"]
     by_name = {r["control"]: r for r in status["results"]}
     assert by_name["positive"]["found"] == "better" and by_name["positive"]["p_value"] < 0.05   # t over 3 seeds
+    assert by_name["positive"]["n_pairs"] == 3 and by_name["positive"]["diff"] >= 0.10
     assert by_name["negative: filler"]["found"] == "not better"
     assert by_name["leak"]["passed"]
     # The same numbers as the paired comparison Compare shows.
@@ -68,6 +70,9 @@ def test_finished_runs_are_judged_as_the_construction_implies(lab):
     base = [r["id"] for r in runs if r["placement"] == "none"]
     compare = api.paired(positive, base)
     assert (by_name["positive"]["diff"], by_name["positive"]["p_value"]) == (compare["diff"], compare["p_value"])
+    assert compare["verdict"] == "significant"                # the procedure-level verdict, seeds as the unit
+    assert (by_name["positive"]["test_low"], by_name["positive"]["test_p"]) == (
+        compare["test_set"]["low"], compare["test_set"]["p_value"])
     assert status["verdict"].startswith("the pipeline detects what it should")
 
 
@@ -80,3 +85,26 @@ def test_a_negative_control_that_helps_fails_the_suite_by_name(lab):
     assert status["passed"] is False
     assert status["verdict"] == "control 'negative: filler' failed: expected not better, found better"
 
+
+
+def test_a_negative_control_where_both_arms_answer_a_constant_passes_marked_weak(lab):
+    from worker import api
+    api.start_selftest(seeds=[0, 1, 2], steps=5)
+    finish({("none", "none", 0.0): 0.4, ("after", "none", 0.0): 0.9, ("after", "none", 1.0): 0.4,
+            ("after", "filler", 0.0): 0.4}, collapsed=(("none", "none", 0.0), ("after", "filler", 0.0)))
+    status = api.selftest_status()
+    by_name = {r["control"]: r for r in status["results"]}
+    assert by_name["negative: filler"]["found"] == "not better (weak: both arms answer a constant label on 3 of 3 seed pairs)"
+    assert by_name["negative: filler"]["passed"] is True and by_name["negative: filler"]["weak"] is True
+    assert by_name["negative: random facts"]["weak"] is False           # its own runs vary
+    assert status["passed"] is True
+    assert status["verdict"].startswith("the pipeline detects what it should") and "(weak: negative: filler:" in status["verdict"]
+
+
+def test_one_seed_needs_more_seeds(lab):
+    from worker import api
+    api.start_selftest(seeds=[0], steps=5)
+    finish({("none", "none", 0.0): 0.4, ("after", "none", 0.0): 0.9, ("after", "none", 1.0): 0.4,
+            ("after", "filler", 0.0): 0.4})
+    by_name = {r["control"]: r for r in api.selftest_status()["results"]}
+    assert by_name["positive"]["found"] == "needs ≥ 2 seeds" and by_name["positive"]["passed"] is False

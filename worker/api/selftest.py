@@ -4,7 +4,9 @@
     selftest_status()                # progress, then each control's verdict (cotdistill.testbed)
 
 The same plan and the same judging as `cotdistill selftest`, but the runs go through the job system,
-and each control's difference is the one Compare would show (`paired`, across seeds). Submitting again
+and each control's difference is the one Compare would show (`paired`: the procedure-level paired t
+over seed pairs decides, the test set's item-level figures are reported beside it; runs flagged as
+constant answers make a negative control weak). Submitting again
 reuses what already succeeded, so the button is instant once the suite has run.
 """
 
@@ -39,19 +41,25 @@ def selftest_status(name: str = SELFTEST) -> dict:
     if done < total or not total:
         return status
     arms: dict[tuple[str, str, float], list[int]] = {}
+    collapsed: dict[int, bool] = {}
     for r in runs:
-        noise = float((run_detail(r["id"])["config"]["data"].get("options") or {}).get("fact_noise") or 0.0)
+        detail = run_detail(r["id"])
+        noise = float((detail["config"]["data"].get("options") or {}).get("fact_noise") or 0.0)
         arms.setdefault((r["placement"], r["perturbation"], noise), []).append(r["id"])
+        collapsed[r["id"]] = bool((detail.get("summary") or {}).get("collapsed"))
     results = []
     for control in testbed.CONTROLS:
         mine, base = arms.get(control.arm), arms.get(testbed.BASELINE)
         if not mine or not base:
             results.append(testbed.judge_control(control, None, None))
             continue
-        p = paired(mine, base)
-        results.append(testbed.judge_control(control, p["diff"], p["p_value"], p["low"], p["high"]))
+        p = paired(mine, base)                   # the procedure (seeds as the unit) at the top, as Compare
+        constant = sum(collapsed.get(a, False) and collapsed.get(b, False) for a, b in p["pairs"])
+        results.append(testbed.judge_control(control, p["diff"], p["p_value"], p["low"], p["high"],
+                                             n_pairs=len(p["pairs"]), test_set=p["test_set"],
+                                             constant_pairs=constant))
     from cotdistill.data import load_examples
     results.append(testbed.leak_result(
         lambda split, options: load_examples(testbed.TESTBED_DATA["name"], split, **options)))
     return {**status, "state": "done", "results": results, "verdict": testbed.verdict(results),
-            "passed": all(r["passed"] for r in results)}
+            "passed": all(r["passed"] for r in results), "min_gain": testbed.MIN_GAIN}
