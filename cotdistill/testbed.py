@@ -268,9 +268,23 @@ def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
                          test_set={"low": iv.low, "high": iv.high, "p_value": result.p_value})
 
 
+def _train_one(cfg_dict: dict, folder: str, device: str | None) -> str:
+    """One self-test run in a worker process of run_selftest(workers=N): one torch thread each."""
+    import torch
+
+    from cotdistill.config import RunConfig, from_dict
+    from cotdistill.runner import run
+    torch.set_num_threads(1)
+    run(from_dict(RunConfig, cfg_dict), folder, device=device)
+    return folder
+
+
 def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=print,
-                 device: str | None = None) -> list[dict]:
-    """Train every arm of the suite here (finished runs in `out` are reused), then judge each control."""
+                 device: str | None = None, workers: int = 1) -> list[dict]:
+    """Train every arm of the suite here (finished runs in `out` are reused), then judge each control.
+    `workers` > 1 trains that many runs at a time in fresh processes with one torch thread each (as
+    `cotdistill up` runs two on a 2-core machine; the testbed's accuracies were the same with 1 and 2
+    threads, README "The first experiment"); 1 trains them in this process, one after another."""
     import json
     from pathlib import Path
 
@@ -279,20 +293,33 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
     from cotdistill.runner import run
 
     out, seeds = Path(out), list(seeds)
-    correct: dict[tuple[str, str, float], dict[int, dict[str, bool]]] = {}
-    collapsed: dict[tuple[str, str, float], dict[int, bool]] = {}
+    cells, todo = [], []
     for placement, kind, noise in selftest_arms():
         for seed in seeds:
             cfg = from_dict(RunConfig, arm_config(placement, kind, seed, steps=steps, fact_noise=noise))
             tag = f"{placement}-{kind}" + (f"-noise{noise:g}" if noise else "")
             folder = out / f"{tag}-seed{seed}-{cfg.hash()[:10]}"
+            cells.append(((placement, kind, noise), seed, folder))
             if not (folder / "summary.json").exists():
                 echo(f"training {tag}, seed {seed} ({cfg.train.steps} steps) → {folder}")
-                run(cfg, folder, device=device)
-            rows = [json.loads(line) for line in open(folder / "predictions.jsonl")]
-            correct.setdefault((placement, kind, noise), {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
-            summary = json.loads((folder / "summary.json").read_text())
-            collapsed.setdefault((placement, kind, noise), {})[seed] = bool(summary.get("collapsed"))
+                todo.append((cfg, folder))
+    if workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            for done in pool.map(_train_one, [c.to_dict() for c, _ in todo], [str(f) for _, f in todo],
+                                 [device] * len(todo)):
+                pass
+    else:
+        for cfg, folder in todo:
+            run(cfg, folder, device=device)
+    correct: dict[tuple[str, str, float], dict[int, dict[str, bool]]] = {}
+    collapsed: dict[tuple[str, str, float], dict[int, bool]] = {}
+    for arm, seed, folder in cells:
+        rows = [json.loads(line) for line in open(folder / "predictions.jsonl")]
+        correct.setdefault(arm, {})[seed] = {r["example_id"]: bool(r["correct"]) for r in rows}
+        summary = json.loads((folder / "summary.json").read_text())
+        collapsed.setdefault(arm, {})[seed] = bool(summary.get("collapsed"))
     base = correct[BASELINE]
     results = [paired_result(c, base, correct[c.arm], collapsed=collapsed) for c in CONTROLS]
     results.append(leak_result(lambda split, options: load_examples(TESTBED_DATA["name"], split, **options)))

@@ -336,6 +336,17 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                 validation = validate()                 # before the checkpoint: a resume keeps its row
             validation = validation if ctx.is_main else {}
             model.train()
+        # the step's curve row first, then its checkpoint: a run stopped between the two (killed, or
+        # fenced off by a later attempt) resumes from the previous checkpoint, never from one whose
+        # row is missing
+        if callback is not None and ctx.is_main:
+            elapsed = time.perf_counter() - t0
+            rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
+            callback({"step": step, "total": cfg.steps, "loss": step_loss,
+                      "label_loss": _mean(*parts["label"]), "rationale_loss": _mean(*parts["rationale"]),
+                      "tokens": seen, "epoch": cursor / per_epoch, "lr": sched.get_last_lr()[0],
+                      "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed,
+                      "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan"), **validation})
         if checkpoint_dir is not None and (step == cfg.steps or
                                            (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)):
             ctx.save_rng(Path(checkpoint_dir), step)
@@ -345,13 +356,5 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
                     before_write(Path(checkpoint_dir))
                 save_checkpoint(Path(checkpoint_dir), states, sched, step, cursor, seen)
             ctx.barrier()
-        if callback is not None and ctx.is_main:
-            elapsed = time.perf_counter() - t0
-            rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
-            callback({"step": step, "total": cfg.steps, "loss": step_loss,
-                      "label_loss": _mean(*parts["label"]), "rationale_loss": _mean(*parts["rationale"]),
-                      "tokens": seen, "epoch": cursor / per_epoch, "lr": sched.get_last_lr()[0],
-                      "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0, "elapsed_s": elapsed,
-                      "eta_s": (cfg.steps - step) / rate if rate > 0 else float("nan"), **validation})
     return TrainResult(step, float(np.mean(recent)) if recent else float("nan"), tokens,
                        time.perf_counter() - t0, start_step, packed)

@@ -188,7 +188,7 @@ SEEDS = [0, 1, 2]
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("selftest")
     lines: list[str] = []
-    results = testbed.run_selftest(SEEDS, out, echo=lines.append, device="cpu")
+    results = testbed.run_selftest(SEEDS, out, echo=lines.append, device="cpu", workers=2)   # two at a time, as `up` runs them
     return out, results, lines
 
 
