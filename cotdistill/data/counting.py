@@ -59,6 +59,22 @@ def in_test_pool(items: tuple[str, ...], colour: str, seed: int) -> bool:
     return int.from_bytes(digest, "big") % 5 == 0          # one question in five is a test question
 
 
+def distinct_questions(rng: random.Random, names: list[str], colours: tuple[str, ...], n_items: int,
+                       seed: int, split: str):
+    """(items, colour) of the split's questions, each once, in the order `rng` draws them: a question
+    belongs to test when in_test_pool says so, to train otherwise (never to both). Endless: the
+    caller takes as many as it needs (validate has checked there is room)."""
+    seen: set = set()
+    while True:
+        items = tuple(rng.sample(names, n_items))
+        colour = rng.choice(colours)
+        key = (frozenset(items), colour)
+        if key in seen or in_test_pool(tuple(sorted(items)), colour, seed) != (split == "test"):
+            continue
+        seen.add(key)
+        yield items, colour
+
+
 def make_example(split: str, number: int, items: tuple[str, ...], colour: str, facts: dict[str, str],
                  rng: random.Random, accuracy: float, fact_share: float = 1.0, leak_rate: float = 0.0,
                  knob_rng: random.Random | None = None, fact_noise: float = 0.0,
@@ -134,15 +150,10 @@ def load_counting(split: str, **options: Any) -> list[Example]:
     facts = world(opts["n_objects"], opts["n_colours"], opts["seed"])
     names, colours = list(facts), COLOURS[:opts["asked_colours"] or opts["n_colours"]]
     rng = random.Random(f"count:{opts['seed']}:{split}")
-    seen: set = set()
     examples: list[Example] = []
-    while len(examples) < opts[f"n_{split}"]:
-        items = tuple(rng.sample(names, opts["n_items"]))
-        colour = rng.choice(colours)
-        key = (frozenset(items), colour)
-        if key in seen or in_test_pool(tuple(sorted(items)), colour, opts["seed"]) != (split == "test"):
-            continue
-        seen.add(key)
+    for items, colour in distinct_questions(rng, names, colours, opts["n_items"], opts["seed"], split):
+        if len(examples) == opts[f"n_{split}"]:
+            break
         teacher_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:teacher")
         knob_rng = random.Random(f"count:{opts['seed']}:{split}:{len(examples)}:rationale")
         in_question: tuple[str, ...] = ()

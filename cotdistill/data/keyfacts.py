@@ -32,7 +32,7 @@ import math
 import random
 from typing import Any
 
-from cotdistill.data.counting import COLOURS, in_test_pool, world
+from cotdistill.data.counting import COLOURS, distinct_questions, world
 from cotdistill.examples import LETTERS, DataError, Example
 
 SPLITS = ("train", "test")
@@ -97,14 +97,6 @@ def load_keyfacts(split: str, **options: Any) -> list[Example]:
     facts = world(opts["n_objects"], opts["n_colours"], opts["seed"])
     names, colours = list(facts), COLOURS[:opts["n_colours"]]
     rng = random.Random(f"keyfacts:{opts['seed']}:{split}")
-    seen: set = set()
-    examples: list[Example] = []
-    while len(examples) < opts[f"n_{split}"]:
-        items = tuple(rng.sample(names, opts["n_items"]))
-        colour = rng.choice(colours)
-        key = (frozenset(items), colour)
-        if key in seen or in_test_pool(tuple(sorted(items)), colour, opts["seed"]) != (split == "test"):
-            continue
-        seen.add(key)
-        examples.append(make_example(split, len(examples) + 1, items, colour, facts, opts["n_fillers"]))
-    return examples
+    questions = distinct_questions(rng, names, colours, opts["n_items"], opts["seed"], split)
+    return [make_example(split, number, *next(questions), facts, opts["n_fillers"])
+            for number in range(1, opts[f"n_{split}"] + 1)]
