@@ -484,6 +484,10 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
         owner_fence(folder, token)(out)
     except Superseded as e:
         raise Superseded(f"the {cfg.train.devices}-process run stopped: {e}") from None
+    if summary is not None and not errors:
+        return summary                           # rank 0 finished and recorded everything: an exit code
+                                                 # from the teardown after that (a rank lost while the
+                                                 # group closes) must not send a finished run round again
     if proc.returncode != 0 or summary is None:
         tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
         if errors:

@@ -269,7 +269,7 @@ def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
 
 
 def _train_one(cfg_dict: dict, folder: str, device: str | None) -> str:
-    """One self-test run in a worker process of run_selftest(workers=N): one torch thread each."""
+    """One self-test run in a child process of run_selftest(workers=N): one torch thread each."""
     import torch
 
     from cotdistill.config import RunConfig, from_dict
@@ -277,6 +277,48 @@ def _train_one(cfg_dict: dict, folder: str, device: str | None) -> str:
     torch.set_num_threads(1)
     run(from_dict(RunConfig, cfg_dict), folder, device=device)
     return folder
+
+
+def _train_in_children(todo: list, device: str | None, workers: int) -> None:
+    """Train `todo` ([(cfg, folder)]) in fresh Python processes, `workers` at a time. Plain child
+    processes (`python -c`), not multiprocessing's spawn, which re-runs the parent's __main__ (under
+    pytest after an AppTest, that is the app's script)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from cotdistill.runner import RunError
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    code = ("import json, sys; from cotdistill.testbed import _train_one; "
+            "_train_one(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] or None)")
+    waiting, running = list(todo), []
+    while waiting or running:
+        while waiting and len(running) < workers:
+            cfg, folder = waiting.pop(0)
+            logs = Path(folder).parent / ".logs"         # beside the run folders, not among them
+            logs.mkdir(parents=True, exist_ok=True)
+            log = open(logs / f"{Path(folder).name}.log", "wb")
+            proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg.to_dict()), str(folder), device or ""],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            running.append((proc, folder, log))
+        for item in list(running):
+            proc, folder, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            if proc.returncode != 0:
+                for other, _, other_log in running:
+                    other.kill()
+                    other.wait()
+                    other_log.close()
+                tail = (Path(folder).parent / ".logs" / f"{Path(folder).name}.log").read_text(errors="replace")[-1500:]
+                raise RunError(f"self-test run {folder} failed (exit code {proc.returncode}); its log ends:\n{tail}")
+        time.sleep(0.2)
 
 
 def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=print,
@@ -304,12 +346,7 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
                 echo(f"training {tag}, seed {seed} ({cfg.train.steps} steps) → {folder}")
                 todo.append((cfg, folder))
     if workers > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            for done in pool.map(_train_one, [c.to_dict() for c, _ in todo], [str(f) for _, f in todo],
-                                 [device] * len(todo)):
-                pass
+        _train_in_children(todo, device, workers)
     else:
         for cfg, folder in todo:
             run(cfg, folder, device=device)
