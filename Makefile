@@ -2,6 +2,7 @@
 # make demo  — the placement sweep on the built-in counting task, 2 seeds, printed as a table (CPU, ~20 minutes)
 # make test  — the whole test suite, offline
 # make bench — the benchmarks under bench/ (ratios against a baseline measured in the same run)
+# make docs  — the manual (docs/, mkdocs.yml) built strictly into site/; make docs-serve serves it on :8000
 # Everything installs into .venv on first use; a fresh clone needs only python3 (3.11+).
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 export COTDISTILL_HOME     ?= $(CURDIR)/.state
 export COTDISTILL_DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run demo test bench clean
+.PHONY: install run demo test bench docs docs-serve clean
 
 install: $(VENV)/.installed
 
@@ -43,5 +44,11 @@ bench: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/attribution_speed.py
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/teacher_throughput.py
 
+docs: install
+	$(PY) -m mkdocs build --strict
+
+docs-serve: install
+	$(PY) -m mkdocs serve
+
 clean:
-	rm -rf $(VENV) .state runs .pytest_cache
+	rm -rf $(VENV) .state runs .pytest_cache site
