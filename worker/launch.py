@@ -168,4 +168,12 @@ def run_multi(cfg, out: Path, reporter, locks: GpuLocks, checkpoint_every: int) 
     check_supported(cfg.train, "cuda" if torch.cuda.is_available() else "cpu")
     summary = launch(cfg, out, callback=reporter, env=env, checkpoint_every=checkpoint_every,
                      poll=reporter.check)
-    return {**summary, "gpus": gpus} if gpus else summary
+    if not gpus:
+        return summary
+    # Into the folder too: an attempt that finds this folder finished (the worker died before recording
+    # it) reuses summary.json, and the run must still say which GPUs it ran on.
+    from cotdistill.runner import write_json
+    summary = {**summary, "gpus": gpus}
+    reporter.check()
+    write_json(out / "summary.json", summary)
+    return summary
