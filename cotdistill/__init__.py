@@ -1,12 +1,13 @@
 """cotdistill: the science library of the CoT-distillation workbench.
 
-Data (`cotdistill.data`), placements and loss masks (`cotdistill.placements`), perturbations
-(`cotdistill.perturbations`), students (`cotdistill.students`), training (`cotdistill.training`),
-evaluation (`cotdistill.evaluation`), statistics (`cotdistill.stats`) and the run entry point
-(`cotdistill.runner`). Knows nothing of the worker, the database or the app.
+Data (`cotdistill.data`), placements and loss masks (`cotdistill.sequences.placements`), perturbations
+(`cotdistill.sequences.perturbations`), students (`cotdistill.students.loading`), training (`cotdistill.train.loop`),
+evaluation (`cotdistill.evaluate.evaluation`), statistics (`cotdistill.stats.inference`) and the run entry point
+(`cotdistill.run`). Knows nothing of the worker, the database or the app.
 """
 
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 __all__ = ["DataError", "Example", "RESULTS_VERSION"]
 
