@@ -1,9 +1,12 @@
 """cotdistill: the science library of the CoT-distillation workbench.
 
-Data (`cotdistill.data`), placements and loss masks (`cotdistill.sequences.placements`), perturbations
-(`cotdistill.sequences.perturbations`), students (`cotdistill.students.loading`), training (`cotdistill.train.loop`),
-evaluation (`cotdistill.evaluate.evaluation`), statistics (`cotdistill.stats.inference`) and the run entry point
-(`cotdistill.run`). Knows nothing of the worker, the database or the app.
+Packages by concern, in layers, lowest first (a module imports only its own layer and those before
+it; tests/test_layers.py holds the order): errors and the leaf utilities (names, paths, files,
+safe_load) with the `Example` type (examples); sequences/ (placements and loss masks, perturbations);
+config; data/ (sources, data report, rationale set store, releases) with fingerprint; students/;
+stats/; train/; evaluate/; attribution; teachers/; report; the run entry point (`cotdistill.run`) with
+preview, estimate and throughput; studies/; cli/. Knows nothing of the worker, the database or the
+app. This root exports DataError, Example and RESULTS_VERSION and imports only errors and examples.
 """
 
 from cotdistill.errors import DataError

@@ -6,6 +6,10 @@
 
 Every field has a default and a one-line doc; `__post_init__` validates. Unknown keys are errors
 that name the key and the section, so a typo never silently falls back to a default.
+
+Near the bottom of the layers: imports only errors, names, safe_load and sequences.perturbations (the
+kinds and their parameters; a pure leaf). `cfg.hash()` needs the data's content, which is hashed
+above: cotdistill.fingerprint registers itself in IDENTITY when imported (cotdistill.run does).
 """
 
 from __future__ import annotations
