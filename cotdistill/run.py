@@ -18,6 +18,11 @@ The summary records the software and hardware it ran on (`environment`: threads,
 summary says `fine_tuned: false`), in one process whatever train.devices.
 This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
+
+`python -m cotdistill.run CONFIG OUT EVENTS` is one rank of a multi-process run (rank_main), started by
+cotdistill.train.distributed.launch. The orchestrator sits above every part it composes (data,
+students, train, evaluate); none of them imports it: the loop raises cotdistill.errors' exceptions and
+takes callbacks.
 """
 
 from __future__ import annotations
