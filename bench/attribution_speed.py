@@ -26,7 +26,7 @@ from common import ROOT, device, machine, sync
 
 from cotdistill.attribution import METHODS, attribute, load_scoring_model, summarize  # noqa: E402
 from cotdistill.config import load_config  # noqa: E402
-from cotdistill.runner import default_run_dir, load_examples, run  # noqa: E402
+from cotdistill.run import default_run_dir, load_examples, run  # noqa: E402
 
 SMALL_RUN = ["data.n_test=8", "eval.max_new_tokens=16", "eval.n_boot=100", "name=bench-attribution"]
 

@@ -17,8 +17,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import torch  # noqa: E402
 
 from cotdistill.config import load_config  # noqa: E402
-from cotdistill.runner import load_examples, make_builder, seed_everything, tokenizer_texts  # noqa: E402
-from cotdistill.students import load_student  # noqa: E402
+from cotdistill.run import load_examples, make_builder, seed_everything, tokenizer_texts  # noqa: E402
+from cotdistill.students.loading import load_student  # noqa: E402
 
 
 def device() -> str:

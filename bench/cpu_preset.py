@@ -1,4 +1,4 @@
-"""The CPU preset for real data (cotdistill/presets.py): each arm's training and evaluation rate from
+"""The CPU preset for real data (cotdistill/studies/presets.py): each arm's training and evaluation rate from
 short runs, extrapolated to the preset's full size, as a ratio to the 15-minute goal per run.
 
     nice -n 10 python bench/cpu_preset.py [--steps 4] [--items 32] [--placements none,before,after]
@@ -30,8 +30,8 @@ from common import machine  # noqa: E402
 import torch  # noqa: E402
 
 from cotdistill.config import RunConfig, from_dict  # noqa: E402
-from cotdistill.presets import PRESETS, preset_configs  # noqa: E402
-from cotdistill.runner import run  # noqa: E402
+from cotdistill.studies.presets import PRESETS, preset_configs  # noqa: E402
+from cotdistill.run import run  # noqa: E402
 
 GOAL_S = 900.0
 PRESET = "cqa-smollm2-cpu"

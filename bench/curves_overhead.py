@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402,F401  (environment: offline, state folder)
 
 from cotdistill.config import load_config  # noqa: E402
-from cotdistill.runner import run  # noqa: E402
+from cotdistill.run import run  # noqa: E402
 
 
 def one(every: int, args, folder: Path) -> tuple[float, dict, list[dict]]:

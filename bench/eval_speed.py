@@ -16,9 +16,9 @@ import time
 from common import ROOT, device, machine, sync
 
 from cotdistill.config import load_config  # noqa: E402
-from cotdistill.evaluation import evaluate, summarize  # noqa: E402
-from cotdistill.runner import default_run_dir, load_examples, make_builder, run  # noqa: E402
-from cotdistill.students import check_tokenizer  # noqa: E402
+from cotdistill.evaluate.evaluation import evaluate, summarize  # noqa: E402
+from cotdistill.run import default_run_dir, load_examples, make_builder, run  # noqa: E402
+from cotdistill.students.loading import check_tokenizer  # noqa: E402
 
 
 def main() -> None:

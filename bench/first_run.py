@@ -4,7 +4,7 @@ embedded stack, from Launch to the last result, and the paired differences Compa
     .venv/bin/python bench/first_run.py [--workers N]
 
 Starts `cotdistill up --no-app` (default worker count) in a fresh state folder, submits the matrix
-the Launch page proposes untouched (cotdistill.testbed.FIRST_RUN: label-only, rationale after the label,
+the Launch page proposes untouched (cotdistill.studies.testbed.FIRST_RUN: label-only, rationale after the label,
 filler after the label; 3 seeds), waits for every run, then prints each arm against label-only as
 the Compare page judges it: the procedure (paired t over the seed pairs, `verdict`), with the test
 set's item-level interval and p beside it, and how many runs are flagged as constant answerers.
@@ -13,7 +13,7 @@ back would take, without the queue) and the CPU time the stack used (user + syst
 it started): on a machine shared with other work the wall time is inflated, the CPU time much less.
 Goal: the matrix finishes in at most 5 minutes on an idle 2-core machine, with `after` significantly
 above label-only by the procedure-level test, `after · filler` not, and at most one flagged run.
-`--name` runs another testbed matrix instead (one of cotdistill.testbed.PRESETS).
+`--name` runs another testbed matrix instead (one of cotdistill.studies.testbed.PRESETS).
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=None, help="training workers (default: as `up`)")
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--preset", default=None, help="a key of cotdistill.testbed.PRESETS instead of the default")
+    parser.add_argument("--preset", default=None, help="a key of cotdistill.studies.testbed.PRESETS instead of the default")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="cotdistill-first-run-"))
     os.environ.update(COTDISTILL_HOME=str(home), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     os.environ.pop("COTDISTILL_DATABASE_URL", None)
     os.environ.pop("COTDISTILL_BROKER_URL", None)
-    from cotdistill.testbed import first_run_matrix, preset_matrix
+    from cotdistill.studies.testbed import first_run_matrix, preset_matrix
     from worker import api
     cmd = [sys.executable, "-m", "worker.cli", "up", "--no-app"]
     if args.workers:

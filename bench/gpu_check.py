@@ -35,8 +35,8 @@ SHAPES = {"gpt2-small": (12, 768, 12), "gpt2-medium": (24, 1024, 16), "tiny": (2
 
 def testbed(n_train: int, n_test: int, max_length: int):
     from cotdistill.config import load_config
-    from cotdistill.runner import load_examples, make_builder, seed_everything, tokenizer_texts
-    from cotdistill.students import train_tokenizer
+    from cotdistill.run import load_examples, make_builder, seed_everything, tokenizer_texts
+    from cotdistill.students.loading import train_tokenizer
     cfg = load_config(None, ["data.name=synthetic-count", f"data.options.n_train={n_train}",
                              f"data.options.n_test={n_test}", "placement=after", "student.vocab_size=4096",
                              f"student.max_length={max_length}", "eval.n_boot=100"])
@@ -49,7 +49,7 @@ def testbed(n_train: int, n_test: int, max_length: int):
 def random_sequences(n: int, low: int, high: int, vocab: int, seed: int = 0):
     """n sequences of low..high random tokens; the last quarter of each is supervised."""
     import numpy as np
-    from cotdistill.placements import Segment, TrainingSequence
+    from cotdistill.sequences.placements import Segment, TrainingSequence
     rng = np.random.default_rng(seed)
     seqs = []
     for i in range(n):
@@ -70,7 +70,7 @@ def build(shape: str, tok, max_length: int, vocab: int | None = None):
 
 
 def eval_speed(model, builder, test, mode: str, dev: str) -> float:
-    from cotdistill.evaluation import evaluate
+    from cotdistill.evaluate.evaluation import evaluate
     sync(dev)
     t0 = time.perf_counter()
     evaluate(model, builder, test, mode=mode, batch_size=32, max_new_tokens=32, device=dev)

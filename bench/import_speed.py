@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cotdistill.data import load_examples  # noqa: E402
 from cotdistill.data.report import data_report  # noqa: E402
-from cotdistill.rationale_sets import import_file  # noqa: E402
+from cotdistill.data.store import import_file  # noqa: E402
 
 WORDS = "the cat sat on a mat while rain fell over quiet hills and rivers".split()
 

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cotdistill.stats import procedure_diff, sign_flip_p  # noqa: E402
+from cotdistill.stats.inference import procedure_diff, sign_flip_p  # noqa: E402
 
 N_ITEMS = 300
 ITEM_SD = 1.5

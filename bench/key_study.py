@@ -4,13 +4,13 @@
                                         [--out DIR]    # finished runs in DIR are read back, not retrained
 
 What a user does with the app's defaults, in one process pool: a `before` run on synthetic-keyfacts with
-the Launch page's default student and evaluation (cotdistill.testbed.FIRST_RUN's) and the study's own
+the Launch page's default student and evaluation (cotdistill.studies.testbed.FIRST_RUN's) and the study's own
 training (testbed.KEY_STUDY["train"]: 300 steps at lr 3e-3), the attribution the Key tokens page proposes for the task (testbed.KEY_STUDY's method)
 over every training rationale, then the study's arms (label only, full rationale after, key tokens top k, random
 k; testbed.KEY_STUDY's ks and seeds) with the same training settings, `--workers` runs at a time with
 one torch thread each (as `cotdistill up` runs two on a 2-core machine). Prints the attribution's
 agreement with the known fact words, each arm's accuracy per seed, the procedure-level verdicts
-(cotdistill.stats.procedure_diff over seed pairs) and the wall times. Goal: the study (after the
+(cotdistill.stats.inference.procedure_diff over seed pairs) and the wall times. Goal: the study (after the
 attribution) finishes within 10 minutes on 2 idle CPU cores with full ≈ key tokens > random k ≥ label
 only; the baseline printed beside it is the sum of the runs' own durations (one worker, back to back).
 """
@@ -39,7 +39,7 @@ def train_one(cfg_map: dict, folder: str) -> tuple[str, dict, float]:
     import torch
     torch.set_num_threads(1)
     from cotdistill.config import RunConfig, from_dict
-    from cotdistill.runner import run
+    from cotdistill.run import run
     cfg = from_dict(RunConfig, cfg_map)
     done, took_file = Path(folder) / "summary.json", Path(folder) / "bench_seconds.txt"
     if done.exists() and json.loads(done.read_text()).get("config_hash", cfg.hash()) == cfg.hash():
@@ -51,7 +51,7 @@ def train_one(cfg_map: dict, folder: str) -> tuple[str, dict, float]:
 
 
 def base_config(steps: int | None) -> dict:
-    from cotdistill.testbed import FIRST_RUN, KEY_STUDY
+    from cotdistill.studies.testbed import FIRST_RUN, KEY_STUDY
     base = copy.deepcopy(FIRST_RUN["base"])
     base["data"] = {"name": KEY_STUDY["dataset"], "options": {}}
     base["train"] = {**base["train"], **KEY_STUDY["train"]}      # the study's own training (as measured)
@@ -82,9 +82,10 @@ def main() -> int:
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
-    from cotdistill import attribution, stats
+    from cotdistill import attribution
+    from cotdistill.stats import inference as stats
     from cotdistill.data import load_examples
-    from cotdistill.testbed import KEY_STUDY
+    from cotdistill.studies.testbed import KEY_STUDY
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else KEY_STUDY["seeds"]
     ks = [int(k) for k in args.ks.split(",")] if args.ks else KEY_STUDY["ks"]
     out = Path(args.out or tempfile.mkdtemp(prefix="cotdistill-key-study-"))

@@ -11,7 +11,7 @@ machine's measured matmul peak and our model-FLOPs utilization. Goal: ratio >= 1
 
     python bench/train_throughput.py --ddp [--steps 40]
 
-DDP 2 x gloo vs 1 process: the same run (cotdistill.runner.run, same global batch) as one process and
+DDP 2 x gloo vs 1 process: the same run (cotdistill.run.run, same global batch) as one process and
 as a 2-process torchrun job (train.distributed=ddp, train.devices=2); printed: training tokens/s of
 both and their ratio, wall time with process start-up, and the final losses (equal to float order
 without dropout; the tiny student has dropout 0.1, and each rank draws its own masks).
@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 
 def our_run(model, seqs, cfg, dev):
-    from cotdistill.training import train
+    from cotdistill.train.loop import train
     losses = []
     sync(dev)
     t0 = time.perf_counter()
@@ -96,7 +96,8 @@ def trainer_run(model, seqs, cfg, dev, tokenizer):
 
 
 def heldout_loss(model, seqs, dev, pad) -> float:
-    from cotdistill.training import collate, weighted_loss_sum
+    from cotdistill.train.loop import collate
+    from cotdistill.train.loss import weighted_loss_sum
     model.to(dev).eval()
     total = weight = 0.0
     with torch.no_grad():
@@ -112,7 +113,7 @@ def ddp_vs_single(args) -> None:
     from pathlib import Path
     from common import ROOT
     from cotdistill.config import load_config
-    from cotdistill.runner import run
+    from cotdistill.run import run
     cfg = load_config(ROOT / "configs" / "cqa-after.yaml",
                       [f"train.steps={args.steps}", f"train.batch_size={args.batch_size}", "train.warmup_steps=5",
                        f"student.size={args.size}", "data.n_train=2000", "data.n_test=32", "eval.n_boot=100"])

@@ -1,12 +1,16 @@
 """cotdistill: the science library of the CoT-distillation workbench.
 
-Data (`cotdistill.data`), placements and loss masks (`cotdistill.placements`), perturbations
-(`cotdistill.perturbations`), students (`cotdistill.students`), training (`cotdistill.training`),
-evaluation (`cotdistill.evaluation`), statistics (`cotdistill.stats`) and the run entry point
-(`cotdistill.runner`). Knows nothing of the worker, the database or the app.
+Packages by concern, in layers, lowest first (a module imports only its own layer and those before
+it; tests/test_layers.py holds the order): errors and the leaf utilities (names, paths, files,
+safe_load) with the `Example` type (examples); sequences/ (placements and loss masks, perturbations);
+config; data/ (sources, data report, rationale set store, releases) with fingerprint; students/;
+stats/; train/; evaluate/; attribution; teachers/; report; the run entry point (`cotdistill.run`) with
+preview, estimate and throughput; studies/; cli/. Knows nothing of the worker, the database or the
+app. This root exports DataError, Example and RESULTS_VERSION and imports only errors and examples.
 """
 
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 __all__ = ["DataError", "Example", "RESULTS_VERSION"]
 

@@ -62,9 +62,9 @@ import torch
 
 from cotdistill.config import StudentConfig
 from cotdistill.examples import Example
-from cotdistill.logits import logits_at
-from cotdistill.placements import SequenceBuilder
-from cotdistill.students import Student, load_pretrained, load_student
+from cotdistill.students.logits import logits_at
+from cotdistill.sequences.placements import SequenceBuilder
+from cotdistill.students.loading import Student, load_pretrained, load_student
 
 METHODS = ("ig", "grad_x_input", "occlusion")
 BASELINES = ("zero", "pad")

@@ -6,6 +6,10 @@
 
 Every field has a default and a one-line doc; `__post_init__` validates. Unknown keys are errors
 that name the key and the section, so a typo never silently falls back to a default.
+
+Near the bottom of the layers: imports only errors, names, safe_load and sequences.perturbations (the
+kinds and their parameters; a pure leaf). `cfg.hash()` needs the data's content, which is hashed
+above: cotdistill.fingerprint registers itself in IDENTITY when imported (cotdistill.run does).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotdistill.errors import ConfigError
 from cotdistill.names import name_problem
 from cotdistill.safe_load import ParseError, load_yaml, load_yaml_value, read_text
 
@@ -28,10 +33,15 @@ SCORINGS = ("letter", "text", "calibrated")
 TEXT_FORMATS = ("label_and_text", "text_only")
 DISTRIBUTED = ("none", "ddp", "fsdp")
 LEVELS = ("token", "word", "sentence")
-"""Units a perturbation works on (cotdistill.perturbations.text_units for word and sentence)."""
+"""Units a perturbation works on (cotdistill.sequences.perturbations.text_units for word and sentence)."""
 LOSS_NORMALIZATIONS = ("token", "segment")
 LATER_KEYS = {("train", "distributed"): "none", ("train", "devices"): 1}
 """Keys added after results were first stored: left out of the hash at their default value."""
+TRACKER_KINDS = ("tensorboard", "mlflow", "wandb")
+"""Trackers a run can be mirrored to (cotdistill.train.trackers)."""
+SPECIALS = {"eos_token": "<|endoftext|>", "pad_token": "<pad>", "mask_token": "<mask>",
+            "unk_token": "<unk>"}
+"""Special tokens of the tiny student's tokenizer (cotdistill.students.loading)."""
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None}
@@ -43,8 +53,10 @@ defaults, so a config written before they existed keeps its settings hash (and i
 rather than unknown)."""
 
 
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names the key and the file."""
+IDENTITY: list = []
+"""The function `identity(cfg, device)` behind RunConfig.identity and RunConfig.hash, put here by
+cotdistill.fingerprint when it is imported (the run, the CLI and the job system import it): the data's
+content is hashed above this module, which imports nothing of the data, students or trackers."""
 
 
 def hashed_settings(config: dict) -> dict:
@@ -110,7 +122,7 @@ class PerturbationConfig:
     """none | shuffle | mask | filler | truncate | random_subset | mismatch | key_tokens."""
     level: str = "token"
     """`token` (the student's tokens), `word` (whitespace-separated words) or `sentence` (sentences and
-    steps: cotdistill.perturbations.split_sentences); word and sentence units are re-tokenised with the
+    steps: cotdistill.sequences.perturbations.split_sentences); word and sentence units are re-tokenised with the
     student's tokenizer after the perturbation."""
     params: dict = field(default_factory=dict)
     """Parameters of the kind, e.g. {p: 0.3, mode: replace} for mask, {k: 5} for key_tokens."""
@@ -118,7 +130,7 @@ class PerturbationConfig:
     """key_tokens only: JSONL of {example_id, scores} aligned with the rationale's units."""
 
     def __post_init__(self):
-        from cotdistill.perturbations import PERTURBATIONS, validate_params
+        from cotdistill.sequences.perturbations import PERTURBATIONS, validate_params
         if self.kind not in PERTURBATIONS:
             raise ConfigError(f"perturbation.kind {self.kind!r} is unknown; "
                               f"choose one of {', '.join(PERTURBATIONS)}")
@@ -223,7 +235,7 @@ class TrainConfig:
     """Save a resumable checkpoint every N steps (0: only at the end)."""
     log_every: int = 10
     """Write a metrics row every N steps."""
-    # --- several devices (cotdistill/distributed.py, worker/launch.py) ---
+    # --- several devices (cotdistill/train/distributed.py, worker/launch.py) ---
     distributed: str = "none"
     """none (one process) | ddp (torchrun + DistributedDataParallel, one process per device; gloo on
     CPU, NCCL on GPUs) | fsdp (torchrun + PyTorch's FSDP2: weights, gradients and AdamW state sharded
@@ -233,7 +245,7 @@ class TrainConfig:
     """Processes (GPUs) the run trains on; > 1 needs distributed ddp or fsdp."""
     packing: bool | None = None
     """Pack the sequences of a micro-batch into as few rows as fit the longest of them, attention kept
-    within each sequence and position ids restarting (cotdistill.packing). null (auto): on when the
+    within each sequence and position ids restarting (cotdistill.train.packing). null (auto): on when the
     student passes packing's load-time check (its attention separates sequences by position ids:
     sdpa, eager and flash_attention_2 in transformers 5), else padded; true: packed or an error;
     false: padded."""
@@ -244,7 +256,7 @@ class TrainConfig:
     mean over the label's tokens and the mean over the rationale's, combined as (label + w x
     rationale) / (1 + w) and averaged over the examples of the (global) batch: the label weighs
     1 / (1 + w) in every placement, `none` included. The end-of-sequence token and the markers go with
-    the part whose weight they carry (cotdistill.placements.LOSS_GROUPS)."""
+    the part whose weight they carry (cotdistill.sequences.placements.LOSS_GROUPS)."""
 
     def __post_init__(self):
         if self.steps < 0 or self.batch_size < 1 or self.grad_accum < 1:
@@ -330,7 +342,7 @@ class RunConfig:
     """Run name (folder name prefix); default from dataset and placement."""
     tracking: list = field(default_factory=list)
     """Trackers this run is mirrored to besides $COTDISTILL_TRACKERS: tensorboard, mlflow, wandb
-    (cotdistill/trackers.py). Like `name`, not part of the config hash: it changes no result."""
+    (cotdistill/train/trackers.py). Like `name`, not part of the config hash: it changes no result."""
 
     def __post_init__(self):
         if self.name is not None and (problem := name_problem(self.name, "name")):
@@ -339,9 +351,8 @@ class RunConfig:
             raise ConfigError(f"placement must be one of {PLACEMENTS}, not {self.placement!r}")
         if self.rationale_weight < 0:
             raise ConfigError(f"rationale_weight must be >= 0, not {self.rationale_weight}")
-        from cotdistill.trackers import KINDS
-        if not isinstance(self.tracking, list) or any(t not in KINDS for t in self.tracking):
-            raise ConfigError(f"tracking must be a list of tracker names from {', '.join(KINDS)}, "
+        if not isinstance(self.tracking, list) or any(t not in TRACKER_KINDS for t in self.tracking):
+            raise ConfigError(f"tracking must be a list of tracker names from {', '.join(TRACKER_KINDS)}, "
                               f"not {self.tracking!r}")
 
     def to_dict(self) -> dict:
@@ -360,13 +371,12 @@ class RunConfig:
     def identity(self, device: str | None = None) -> dict:
         """What besides the settings decides a result: the results version, the data and scores
         files' content, the device kind and precision actually used (device None: this machine's
-        default, cuda if available)."""
-        from cotdistill import RESULTS_VERSION
-        from cotdistill.fingerprint import data_hash, default_device, resolve_precision, scores_hash
-        kind = (device or default_device()).split(":")[0]
-        return {"results_version": RESULTS_VERSION, "data_hash": data_hash(self.data),
-                "scores_hash": scores_hash(self.perturbation.scores_file), "device": kind,
-                "precision": resolve_precision(self.train.precision, kind)}
+        default, cuda if available). Computed by cotdistill.fingerprint (see IDENTITY)."""
+        if not IDENTITY:
+            raise RuntimeError("RunConfig.identity and .hash read the data's content through "
+                               "cotdistill.fingerprint, which registers itself in cotdistill.config.IDENTITY "
+                               "when imported: import cotdistill.fingerprint first (cotdistill.run does)")
+        return IDENTITY[0](self, device)
 
     def hash(self, device: str | None = None) -> str:
         """Stable 12-hex-digit hash of everything that changes a result: the settings (name
@@ -541,7 +551,6 @@ def _check_ranges(kwargs: dict, where: str) -> None:
         if high is not None and value > high:
             raise ConfigError(f"{key}: expected a number <= {high:,}{why}, got {value:,}")
     if where == "student." and kwargs.get("vocab_size") is not None:
-        from cotdistill.students import SPECIALS
         low = 256 + len(SPECIALS)      # byte alphabet plus special tokens: the tokenizer's floor
         if kwargs["vocab_size"] < low:
             raise ConfigError(f"student.vocab_size: expected an integer >= {low} (the tiny "

@@ -32,7 +32,7 @@ applying peft to it). Memory, in bytes, for P parameters of which T are trained:
 Disk (`run_disk`): while a run trains, its resumable checkpoint holds the weights (P x bytes; LoRA
 adds its adapters, T x 4) and the AdamW state (T x 2 x 4), and the last two checkpoints are kept at
 once; the finished run keeps a copy of its model (P x bytes, adapters merged). Checkpoints are deleted
-when the run succeeds or is cancelled (cotdistill/runner.py: keep_checkpoint).
+when the run succeeds or is cancelled (cotdistill/run.py: keep_checkpoint).
 
 Time: a cell trains steps x batch_size x grad_accum sequences of at most max_length tokens
 (`cell_tokens`, an upper bound: sequences are often shorter); GPU-hours = tokens / (tokens/s) / 3600,
@@ -124,7 +124,7 @@ def model_shape(student) -> ModelShape:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config
 
-    from cotdistill import students
+    from cotdistill.students import loading as students
     if student.name == "tiny":
         layers, width, heads = students.TINY_SIZES.get(student.size, (None, None, None))
         if layers is None:
@@ -147,7 +147,7 @@ def model_shape(student) -> ModelShape:
     parameters = sum(p.numel() for p in model.parameters())
     trainable = parameters
     if student.lora is not None:
-        from cotdistill.lora import apply_lora
+        from cotdistill.students.lora import apply_lora
         model = apply_lora(model, student.lora)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -159,7 +159,7 @@ def _smollm2_config_source() -> tuple[str, dict]:
     """The converted SmolLM2 folder, or (before its first run converts it) the wheel's GGUF file."""
     import importlib.util
 
-    from cotdistill import students
+    from cotdistill.students import loading as students
     converted = students.home() / "models" / students.SMOLLM2
     if (converted / "config.json").exists():
         return str(converted), {}

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from cotdistill.errors import DataError
+
 KINDS = ("multiple_choice", "yes_no", "numeric")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 YES_NO = ("yes", "no")
@@ -37,19 +39,6 @@ def unstorable(text: str) -> str | None:
     what = "a NUL character (\\x00)" if found.group() == "\x00" else \
         f"a lone surrogate (\\u{ord(found.group()):04x})"
     return f"{what} at character {found.start() + 1}"
-
-
-class DataError(ValueError):
-    """Bad input data. The message names the file, the row and the field when they are known."""
-
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 field: str | None = None):
-        where = ", ".join(p for p in (
-            f"file {file}" if file else "",
-            f"row {row}" if row is not None else "",
-            f"field '{field}'" if field else "") if p)
-        super().__init__(f"{where}: {message}" if where else message)
-        self.file, self.row, self.field = file, row, field
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Content fingerprints for the config hash: what a run reads, not only where it reads it from.
 
+    identity(cfg, "cpu")       # what besides the settings decides a result: RunConfig.identity and .hash
     data_hash(cfg.data)        # dataset / rationale set files' content, or a synthetic task's parameters
     scores_hash(path)          # a key-token scores file's content
     resolve_precision("auto", "cuda")   # -> "bf16"
@@ -18,11 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
+from cotdistill.config import IDENTITY
+
 _CACHE_FILE = "digests.json"
 
 
 def _cache_path() -> Path:
-    from cotdistill.students import home
+    from cotdistill.paths import home
     return home() / _CACHE_FILE
 
 
@@ -88,7 +91,7 @@ def data_files(name: str, options: dict) -> list[Path]:
         return [Path(str(p)) for p in paths if p]
     if name == "rationale-set" and options.get("path"):
         from cotdistill.data.rationale_set import resolve
-        from cotdistill.examples import DataError
+        from cotdistill.errors import DataError
         try:
             return _folder_files(resolve(options["path"]))
         except DataError:
@@ -130,3 +133,17 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision != "auto":
         return precision
     return "bf16" if str(device).startswith("cuda") else "fp32"
+
+
+def identity(cfg, device: str | None = None) -> dict:
+    """What besides the settings decides a result: the results version, the data and scores
+    files' content, the device kind and precision actually used (device None: this machine's
+    default, cuda if available). RunConfig.identity(device) is this function."""
+    from cotdistill import RESULTS_VERSION
+    kind = (device or default_device()).split(":")[0]
+    return {"results_version": RESULTS_VERSION, "data_hash": data_hash(cfg.data),
+            "scores_hash": scores_hash(cfg.perturbation.scores_file), "device": kind,
+            "precision": resolve_precision(cfg.train.precision, kind)}
+
+
+IDENTITY[:] = [identity]        # fills the configuration's registry: RunConfig.hash works from now on

@@ -19,6 +19,7 @@ This module imports nothing of the project: the roots come from the caller.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Iterable
@@ -68,3 +69,10 @@ def confine(path: str | Path, where: str, roots: Iterable[Path]) -> Path:
         raise Refused(f"{where}: the path {text!r} is outside the folders jobs may read ({listed}); put "
                       f"the file there or ask the operator to add its folder to COTDISTILL_ALLOWED_PATHS")
     return resolved
+
+
+def home() -> Path:
+    """The state folder for caches (tokenizers, converted models): $COTDISTILL_HOME or ~/.cotdistill."""
+    path = Path(os.environ.get("COTDISTILL_HOME") or Path.home() / ".cotdistill")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

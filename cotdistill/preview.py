@@ -6,7 +6,7 @@
 `preview_rows` returns plain data (tokens, weights, spans) so that anything, the terminal or a web
 page, can show it; `render` draws one row for a terminal: supervised tokens in green (or between
 « » without colour), ignored ones dimmed. Each row also says the arm's label share of the loss under
-train.loss_normalization (cotdistill.placements.label_share): token, the label's weight over all
+train.loss_normalization (cotdistill.sequences.placements.label_share): token, the label's weight over all
 supervised weight of SHARE_SAMPLE training examples pooled as a batch pools them; segment, 1 / (1 + w).
 """
 
@@ -16,8 +16,8 @@ import dataclasses
 from typing import Sequence
 
 from cotdistill.config import RunConfig
-from cotdistill.perturbations import validate_params
-from cotdistill.placements import WORD_FILLER, WORD_MASK, label_share
+from cotdistill.sequences.perturbations import validate_params
+from cotdistill.sequences.placements import WORD_FILLER, WORD_MASK, label_share
 
 GREEN, DIM, BOLD, RESET = "\x1b[32m", "\x1b[2m", "\x1b[1m", "\x1b[0m"
 SHARE_SAMPLE = 64
@@ -27,8 +27,8 @@ SHARE_SAMPLE = 64
 def preview_rows(cfg: RunConfig, *, n: int = 3, placements: Sequence[str] | None = None,
                  perturbations: Sequence[str] | None = None, split: str = "train") -> list[dict]:
     from cotdistill import data
-    from cotdistill.runner import load_examples, make_builder, tokenizer_texts
-    from cotdistill.students import load_tokenizer
+    from cotdistill.run import load_examples, make_builder, tokenizer_texts
+    from cotdistill.students.loading import load_tokenizer
 
     train, _ = load_examples(cfg)
     examples = train if split == "train" else data.load_examples(cfg.data.name, split, **cfg.data.options)

@@ -23,7 +23,7 @@ import io
 import math
 from typing import Sequence
 
-from cotdistill.stats import NEEDS_SEEDS
+from cotdistill.stats.inference import NEEDS_SEEDS
 
 ALPHA = 0.05
 CSV_COLUMNS = ("dataset", "student", "arm", "arm_key", "placement", "perturbation", "protocol", "n_seeds", "seeds",
@@ -194,12 +194,12 @@ def rationale_as_trained(rationale: str | None, example_id: str, *, placement: s
     """(text, how) of an item's rationale as an arm's training target would hold it: unchanged for
     perturbation `none`, the label alone for placement `none`, and for a word- or sentence-level
     perturbation that needs nothing beyond the rationale, `perturb` with the run's seed on the same
-    units (cotdistill.perturbations.text_units), joined by spaces: exactly what the runner does before
+    units (cotdistill.sequences.perturbations.text_units), joined by spaces: exactly what the runner does before
     re-tokenising. Token-level, `mismatch` and `key_tokens` perturbations need the student's tokenizer,
     the training pool or the scores file: then text is None and `how` says so (`cotdistill preview`
     shows them)."""
-    from cotdistill.perturbations import PerturbContext, perturb, text_units
-    from cotdistill.placements import WORD_FILLER, WORD_MASK
+    from cotdistill.sequences.perturbations import PerturbContext, perturb, text_units
+    from cotdistill.sequences.placements import WORD_FILLER, WORD_MASK
     kind = perturbation.get("kind", "none")
     if placement == "none":
         return None, "placement none: trained on the label alone"

@@ -63,11 +63,11 @@ def calibrate(cfg: RunConfig, *, device: str | None = None, steps: int = CALIBRA
     threads, seconds (what the calibration itself took)."""
     import torch
 
-    from cotdistill.evaluation import evaluate, scoring_options
-    from cotdistill.lora import parameter_counts, prepare_for_training
-    from cotdistill.runner import config_scores, load_examples, make_builder, seed_everything, tokenizer_texts
-    from cotdistill.students import load_student
-    from cotdistill.training import train
+    from cotdistill.evaluate.evaluation import evaluate, scoring_options
+    from cotdistill.students.lora import parameter_counts, prepare_for_training
+    from cotdistill.run import config_scores, load_examples, make_builder, seed_everything, tokenizer_texts
+    from cotdistill.students.loading import load_student
+    from cotdistill.train.loop import train
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     t0 = time.perf_counter()

@@ -21,8 +21,8 @@ import torch  # noqa: E402
 import transformers as tf  # noqa: E402
 
 from cotdistill.config import TrainConfig  # noqa: E402
-from cotdistill.placements import SequenceBuilder  # noqa: E402
-from cotdistill.training import train  # noqa: E402
+from cotdistill.sequences.placements import SequenceBuilder  # noqa: E402
+from cotdistill.train.loop import train  # noqa: E402
 from tests.conftest import make_word_tokenizer  # noqa: E402
 from tests.helpers import colour_examples, tiny_model  # noqa: E402
 
@@ -47,7 +47,7 @@ def model_for(family: str, tok):
 
 def main(out: str, single: bool, fsdp: bool, families: list[str], segment: bool = False) -> None:
     import dataclasses
-    from cotdistill.distributed import DDP, FSDP
+    from cotdistill.train.distributed import DDP, FSDP
     tok = make_word_tokenizer()
     cfg = dataclasses.replace(CFG, loss_normalization="segment") if segment else CFG
     seqs = [SequenceBuilder(tok, "after", rationale_weight=0.5 if segment else 1.0).build(ex)

@@ -1,8 +1,8 @@
-"""Arms: a config without its seed, labelled by the keys that differ (cotdistill/arms.py)."""
+"""Arms: a config without its seed, labelled by the keys that differ (cotdistill/stats/arms.py)."""
 
 import pytest
 
-from cotdistill.arms import arm_key, arm_labels, eval_protocol, is_untouched, settings
+from cotdistill.stats.arms import arm_key, arm_labels, eval_protocol, is_untouched, settings
 from cotdistill.config import load_config
 
 

@@ -22,10 +22,10 @@ from cotdistill.attribution import (METHODS, attribute, gauss_legendre, load_sco
                                     write_scores)
 from cotdistill.config import StudentConfig, TrainConfig
 from cotdistill.data import load_examples
-from cotdistill.placements import SequenceBuilder
-from cotdistill.runner import load_scores, tokenizer_texts
-from cotdistill.students import train_tokenizer
-from cotdistill.training import train
+from cotdistill.sequences.placements import SequenceBuilder
+from cotdistill.run import load_scores, tokenizer_texts
+from cotdistill.students.loading import train_tokenizer
+from cotdistill.train.loop import train
 from tests.conftest import ROOT
 
 TOLERANCE = 1e-2        # nats: IG's completeness error allowed after refinement

@@ -4,7 +4,7 @@ import pytest
 
 from cotdistill.data import load_examples
 from cotdistill.data.keytoken import DISTRACTORS, KEYS
-from cotdistill.examples import DataError
+from cotdistill.errors import DataError
 
 
 def test_one_key_word_decides_the_label_and_the_rest_are_distractors():

@@ -637,7 +637,7 @@ MATRIX_CALLS = [
 @pytest.mark.parametrize("call", ["submit_matrix", "plan_matrix", "estimate_matrix"])
 @pytest.mark.parametrize("matrix,message", [m[1:] for m in MATRIX_CALLS], ids=[m[0] for m in MATRIX_CALLS])
 def test_jobs_api_matrices(jobs, call, matrix, message):
-    from cotdistill.config import ConfigError
+    from cotdistill.errors import ConfigError
     api, counts, root = jobs
     before, files = counts(), tree(root)
     with pytest.raises(ConfigError) as e:

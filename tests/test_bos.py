@@ -6,9 +6,11 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from cotdistill import attribution, evaluation, logits
+from cotdistill import attribution
+from cotdistill.evaluate import evaluation
+from cotdistill.students import logits
 from cotdistill.examples import Example
-from cotdistill.placements import SequenceBuilder, default_prefix
+from cotdistill.sequences.placements import SequenceBuilder, default_prefix
 from tests.test_placeholders import LAYOUTS, llama_style
 
 EXAMPLES = [Example(id=f"q{i}", question="what colour is the sky ?", choices=("red", "blue", "green"),

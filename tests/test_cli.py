@@ -120,7 +120,7 @@ COLLAPSED = {"n": 40, "accuracy": 0.25, "accuracy_low": 0.125, "accuracy_high": 
 
 def test_run_prints_the_collapse_warning(tmp_path):
     from cotdistill.config import load_config
-    from cotdistill.runner import prepare_dir
+    from cotdistill.run import prepare_dir
     prepare_dir(load_config(ROOT / "configs" / "synthetic-demo.yaml"), tmp_path)   # this config's folder
     (tmp_path / "summary.json").write_text(json.dumps(COLLAPSED))           # a finished, collapsed run
     result = CliRunner().invoke(science, ["run", "configs/synthetic-demo.yaml", "--out", str(tmp_path)])

@@ -1,6 +1,8 @@
 import pytest
 
-from cotdistill.config import HASH_NEUTRAL, ConfigError, RunConfig, load_config
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
+from cotdistill.config import HASH_NEUTRAL, RunConfig, load_config
+from cotdistill.errors import ConfigError
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -243,7 +245,7 @@ def test_a_stored_before_run_scored_still_loads_to_be_listed(tmp_path):
     """Configs of runs stored before the rule are rebuilt by from_dict (listing, show, outdated results):
     they load; running one is refused before any work (nothing written)."""
     from cotdistill.config import from_dict
-    from cotdistill.runner import run, saved_config
+    from cotdistill.run import run, saved_config
     stored = {**RunConfig().to_dict(), "placement": "before", "eval": {**RunConfig().eval.__dict__, "mode": "score"}}
     cfg = from_dict(RunConfig, stored)
     assert (cfg.placement, cfg.eval.mode) == ("before", "score") and cfg.settings_hash()

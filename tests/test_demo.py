@@ -1,5 +1,5 @@
-from cotdistill.demo import format_table
-from cotdistill.stats import procedure_diff, seed_paired_diff
+from cotdistill.studies.demo import format_table
+from cotdistill.stats.inference import procedure_diff, seed_paired_diff
 
 
 def row(placement, kind, correct_by_seed):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from cotdistill.diagnostics import (accuracy_by_mode, collapse_check, diagnose, label_shares,
-                                    majority_baseline, paired_basis, per_label_accuracy)
+from cotdistill.evaluate.diagnostics import (accuracy_by_mode, collapse_check, diagnose, label_shares,
+                                             majority_baseline, paired_basis, per_label_accuracy)
 
 GOLD = ["a", "b", "c", "a", "b", "c", "a", "b"]          # a: 3, b: 3, c: 2
 

@@ -7,9 +7,11 @@ import sys
 import pytest
 import torch
 
-from cotdistill.config import ConfigError, RunConfig, TrainConfig, load_config
-from cotdistill.distributed import SINGLE, DDP, free_port
-from cotdistill.runner import RunError, run
+from cotdistill.errors import ConfigError
+from cotdistill.config import RunConfig, TrainConfig, load_config
+from cotdistill.train.distributed import SINGLE, DDP, free_port
+from cotdistill.errors import RunError
+from cotdistill.run import run
 from tests.worker.stack import ROOT
 
 
@@ -84,7 +86,7 @@ def test_several_devices_need_ddp():
 
 
 def test_fsdp_needs_a_block_class_to_shard_by():
-    from cotdistill.distributed import FSDP, transformer_blocks
+    from cotdistill.train.distributed import FSDP, transformer_blocks
     from tests.helpers import tiny_model
     from tests.conftest import make_word_tokenizer
     model = tiny_model(make_word_tokenizer())
@@ -110,7 +112,7 @@ def test_a_stopped_launch_ends_every_rank_and_resumes_exactly(tmp_path, monkeypa
     passed here too, 58 s, left out for CI time) plus the frozen base and the merge."""
     import os
     from cotdistill.config import from_dict
-    from cotdistill.distributed import launch
+    from cotdistill.train.distributed import launch
     from tests.worker.stack import BASE, share_tokenizers
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -132,7 +134,7 @@ def test_a_stopped_launch_ends_every_rank_and_resumes_exactly(tmp_path, monkeypa
     for pid in pids:                                   # gone (or a zombie of the ended launcher)
         stat = f"/proc/{pid}/stat"
         assert not os.path.exists(stat) or open(stat).read().split(") ")[1][0] == "Z"
-    from cotdistill.checkpoints import candidates
+    from cotdistill.train.checkpoints import candidates
     assert 5 <= candidates(tmp_path / "run" / "checkpoint")[0].step < 20
 
     resumed = launch(cfg, tmp_path / "run", checkpoint_every=5)
@@ -161,7 +163,8 @@ def test_a_superseded_launch_stops_its_ranks_before_their_next_write(tmp_path, m
     ranks (a paused worker's, still running) notice before their next write and stop without writing
     anything, not even an error file; the later launch finishes the run from the checkpoint."""
     from cotdistill.config import from_dict
-    from cotdistill.distributed import OWNER, Superseded, launch
+    from cotdistill.train.distributed import OWNER, launch
+    from cotdistill.errors import Superseded
     from tests.worker.stack import BASE, share_tokenizers
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -3,12 +3,13 @@ import dataclasses
 import pytest
 import torch
 
-from cotdistill.config import SCORINGS, ConfigError, EvalConfig, TrainConfig
-from cotdistill.evaluation import (CONTENT_FREE, best, calibrate, evaluate, letter_scores, summarize,
-                                   summarize_with_diagnostics, text_continuation_ids, text_scores)
+from cotdistill.config import SCORINGS, EvalConfig, TrainConfig
+from cotdistill.errors import ConfigError
+from cotdistill.evaluate.evaluation import (CONTENT_FREE, best, calibrate, evaluate, letter_scores, summarize,
+                                            summarize_with_diagnostics, text_continuation_ids, text_scores)
 from cotdistill.examples import Example
-from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, parse_label
-from cotdistill.training import train
+from cotdistill.sequences.placements import ANSWER_MARKER, SequenceBuilder, parse_label
+from cotdistill.train.loop import train
 from tests.helpers import colour_examples, tiny_model
 
 
@@ -231,7 +232,7 @@ class NeverAnswers(torch.nn.Module):
 
 
 def test_a_student_that_never_writes_the_marker_gets_forced_answers(word_tokenizer):
-    from cotdistill.diagnostics import diagnose
+    from cotdistill.evaluate.diagnostics import diagnose
     filler = word_tokenizer.encode(" light", add_special_tokens=False)[-1]
     model = NeverAnswers(tiny_model(word_tokenizer, dropout=0.0), filler)
     builder = SequenceBuilder(word_tokenizer, "before")

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 import transformers as tf
 
-from cotdistill.logits import FORWARD, HEAD, describe, logits_at, resolve
-from cotdistill.training import weighted_loss_sum
+from cotdistill.students.logits import FORWARD, HEAD, describe, logits_at, resolve
+from cotdistill.train.loss import weighted_loss_sum
 
 SMALL = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=64)
@@ -53,7 +53,7 @@ def test_training_path_log_probs_equal_the_models_own_logits(family):
 def test_without_the_familys_processing_the_check_routes_through_the_full_forward(monkeypatch):
     """An unknown processing step (here: Gemma-2's soft-capping hidden from head_logits) is caught at load
     time and the model goes through its full forward, which is still exact."""
-    import cotdistill.logits as L
+    import cotdistill.students.logits as L
     model = model_of("gemma2")
     real = L.head_logits
     monkeypatch.setattr(L, "head_logits", lambda m, h: m.get_output_embeddings()(h).float())
@@ -77,7 +77,7 @@ def _naive_logps(model, prompt: list[int], cont: list[int]) -> list[float]:
 def test_scoring_path_equals_a_naive_forward_of_each_candidate(family):
     """Score mode (prompt KV cache repeated per candidate, a second short pass, two continuation sets)
     gives the per-token log-probabilities of a plain forward of prompt + candidate."""
-    from cotdistill.evaluation import continuation_logps
+    from cotdistill.evaluate.evaluation import continuation_logps
 
     model = model_of(family)
     g = torch.Generator().manual_seed(3)

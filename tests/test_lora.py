@@ -10,10 +10,13 @@ from safetensors.torch import load_file
 
 from cotdistill.cli import rescore_run
 from cotdistill.config import StudentConfig, TrainConfig, load_config
-from cotdistill.lora import apply_lora, enable_gradient_checkpointing, has_lora, merged, parameter_counts
-from cotdistill.runner import load_examples, make_builder, run, tokenizer_texts
-from cotdistill.students import StudentError, build_tiny, check_runtime, train_tokenizer
-from cotdistill.training import collate, train, weighted_loss_sum
+from cotdistill.students.lora import (apply_lora, enable_gradient_checkpointing, has_lora, merged,
+                                      parameter_counts)
+from cotdistill.run import load_examples, make_builder, run, tokenizer_texts
+from cotdistill.errors import StudentError
+from cotdistill.students.loading import build_tiny, check_runtime, train_tokenizer
+from cotdistill.train.loop import collate, train
+from cotdistill.train.loss import weighted_loss_sum
 from test_logits import model_of
 from test_packing import random_seqs
 
@@ -129,7 +132,7 @@ def test_flash_attention_is_refused_before_any_work_where_it_cannot_run():
 
 
 def test_lora_target_modules_the_student_lacks_are_named_with_what_to_do():
-    from cotdistill.lora import LoraError
+    from cotdistill.errors import LoraError
     with pytest.raises(LoraError, match=r"student.lora.target_modules: Target modules \{'nope'\} not found.*"
                                         r"family 'llama'.*\[q_proj, v_proj\], or use 'all-linear'"):
         apply_lora(model_of("llama"), {"r": 2, "alpha": 4, "dropout": 0.0, "target_modules": ["nope"]})

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from cotdistill.config import TrainConfig
 from cotdistill.examples import Example
-from cotdistill.packing import collate_packed, resolve_packing
-from cotdistill.placements import SequenceBuilder, label_share
-from cotdistill.training import collate, train, weighted_loss_sum
+from cotdistill.train.packing import collate_packed, resolve_packing
+from cotdistill.sequences.placements import SequenceBuilder, label_share
+from cotdistill.train.loop import collate, train
+from cotdistill.train.loss import weighted_loss_sum
 from tests.helpers import colour_examples, tiny_model
 from tests.test_training import _family_model, _sequences
 
@@ -158,7 +159,7 @@ def test_token_normalisation_is_the_default_and_segment_changes_the_result(word_
 def test_the_preview_states_each_arms_label_share(tmp_path):
     from cotdistill.config import RunConfig, from_dict
     from cotdistill.preview import SHARE_SAMPLE, preview_rows, render
-    from cotdistill.runner import load_examples, make_builder
+    from cotdistill.run import load_examples, make_builder
     from tests.test_placeholders import llama_style
     tok = llama_style()
     tok.save_pretrained(tmp_path / "tok")

@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from cotdistill.config import TrainConfig
-from cotdistill.packing import PackingError, collate_packed, pack_rows, resolve_packing
-from cotdistill.placements import Segment, TrainingSequence
-from cotdistill.training import collate, train, weighted_loss_sum
+from cotdistill.errors import PackingError
+from cotdistill.train.packing import collate_packed, pack_rows, resolve_packing
+from cotdistill.sequences.placements import Segment, TrainingSequence
+from cotdistill.train.loop import collate, train
+from cotdistill.train.loss import weighted_loss_sum
 from test_logits import model_of
 
 PACK_FAMILIES = ("gpt2", "llama", "qwen2", "gemma", "gemma2", "phi")
@@ -94,7 +96,7 @@ def test_changing_one_packed_sequence_leaves_the_others_logits_unchanged(family)
 
 def test_training_packed_follows_the_padded_loss_curve(word_tokenizer):
     from helpers import colour_examples, tiny_model
-    from cotdistill.placements import SequenceBuilder
+    from cotdistill.sequences.placements import SequenceBuilder
     builder = SequenceBuilder(word_tokenizer, "after")
     seqs = [builder.build(ex) for ex in colour_examples(24)]
     curves = []
@@ -129,7 +131,7 @@ def test_a_student_that_mixes_packed_sequences_is_padded_on_auto_and_refused_whe
 
 def test_packed_roles_mark_each_sequences_label_and_rationale_spans(word_tokenizer):
     from helpers import colour_examples
-    from cotdistill.placements import SequenceBuilder
+    from cotdistill.sequences.placements import SequenceBuilder
     a, b = [SequenceBuilder(word_tokenizer, "after").build(ex) for ex in colour_examples(2)]
     batch = collate_packed([a, b], pad_id=0, capacity=len(a) + len(b))
     first = 0 if len(a) >= len(b) else len(b)                 # the longer sequence goes first

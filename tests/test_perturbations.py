@@ -1,13 +1,12 @@
-"""Tests for cotdistill.perturbations: exact values, properties over many seeds, and error messages."""
+"""Tests for cotdistill.sequences.perturbations: exact values, properties over many seeds, and error messages."""
 
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from cotdistill.perturbations import (
-    DEFAULT_PARAMS, PERTURBATIONS, PerturbContext, perturb, rng_for, validate_params,
-)
+from cotdistill.sequences.perturbations import (DEFAULT_PARAMS, PERTURBATIONS, PerturbContext, perturb,
+                                                rng_for, validate_params)
 
 INTS = list(range(100, 130))
 WORDS = [f"w{i}" for i in range(30)]

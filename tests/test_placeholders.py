@@ -7,8 +7,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from cotdistill.examples import Example
-from cotdistill.perturbations import PERTURBATIONS, validate_params
-from cotdistill.placements import SequenceBuilder
+from cotdistill.sequences.perturbations import PERTURBATIONS, validate_params
+from cotdistill.sequences.placements import SequenceBuilder
 
 TEXT = ["what colour is the sky ? the sky scatters blue light , so it looks blue . _ ...",
         "the answer is (a) red (b) blue (c) green", "facts recalled . so the answer is"] * 20

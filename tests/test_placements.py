@@ -3,8 +3,8 @@ import itertools
 import pytest
 
 from cotdistill.examples import Example
-from cotdistill.perturbations import PERTURBATIONS, validate_params
-from cotdistill.placements import IGNORE, SequenceBuilder, parse_label
+from cotdistill.sequences.perturbations import PERTURBATIONS, validate_params
+from cotdistill.sequences.placements import IGNORE, SequenceBuilder, parse_label
 from tests.conftest import WORDS
 
 ID = {w: i for i, w in enumerate(WORDS)}

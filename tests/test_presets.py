@@ -1,10 +1,11 @@
-"""The presets the Launch page offers (cotdistill/presets.py) and their config files under configs/: the
+"""The presets the Launch page offers (cotdistill/studies/presets.py) and their config files under configs/: the
 same runs either way, sized as documented."""
 
 import pytest
 
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.config import load_config
-from cotdistill.presets import PRESETS, preset_configs, preset_matrix
+from cotdistill.studies.presets import PRESETS, preset_configs, preset_matrix
 from tests.conftest import ROOT
 
 

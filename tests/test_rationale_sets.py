@@ -11,11 +11,11 @@ import pytest
 from cotdistill.config import load_config
 from cotdistill.data import data_dir, load_examples
 from cotdistill.data.rationale_set import content_hash, record_of
-from cotdistill.examples import DataError, Example
-from cotdistill.rationale_sets import (PROVENANCE_KEYS, RECORD_KEYS, Origin, compare_sets,
-                                       import_file, import_release, open_rationale_set,
-                                       write_rationale_set)
-from cotdistill.runner import load_examples as run_examples
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
+from cotdistill.data.store import (PROVENANCE_KEYS, RECORD_KEYS, Origin, compare_sets, import_file,
+                                   import_release, open_rationale_set, write_rationale_set)
+from cotdistill.run import load_examples as run_examples
 
 COLOURS = ("red", "blue", "green")
 ORIGIN = Origin("teacher", {"name": "toy"}, {"kind": "http", "model": "m"},
@@ -247,7 +247,7 @@ def test_a_rationale_over_the_cap_is_refused_with_file_and_row_before_anything_i
 
 
 def test_the_cap_defaults_to_20000_characters_and_the_environment_changes_it(tmp_path, monkeypatch):
-    from cotdistill.rationale_sets import max_rationale_chars
+    from cotdistill.data.store import max_rationale_chars
     monkeypatch.delenv("COTDISTILL_MAX_RATIONALE_CHARS", raising=False)
     assert max_rationale_chars() == 20_000
     train = write_jsonl(tmp_path / "train.jsonl", [dict(GOOD[0], why="y" + " y" * 10_000)])
@@ -305,7 +305,7 @@ def test_three_chains_per_question_import_with_per_split_accuracy_and_no_false_u
 
 
 def test_unparsed_teacher_answers_are_counted_only_where_there_is_an_answer():
-    from cotdistill.rationale_sets import build_provenance
+    from cotdistill.data.store import build_provenance
     rows = [dict(r, teacher_label=None) if i < 2 else r for i, r in enumerate(records())]
     assert build_provenance(rows, ORIGIN, "x")["n_unparsed"] == 2          # a teacher's replies
     none_answered = dataclasses.replace(ORIGIN, answered=lambda r: False)
@@ -323,7 +323,7 @@ def test_a_split_other_than_train_keeps_one_row_per_question(tmp_path):
             for i, (q, c) in enumerate([("B?", ["x", "y"]), ("B?", ["x", "y"]), ("b", ["X", "y"]),
                                         ("B?", ["y", "x"])])]
     test.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    from cotdistill.rationale_sets import read_import
+    from cotdistill.data.store import read_import
     split = read_import({"train": train, "test": test})
     assert [e.id for e in split["test"]] == ["1", "4"]     # 'b' with X/y is 'B?' with x/y again
     assert split["test"][0].meta["duplicates_dropped"] == 2

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from cotdistill.config import load_config
-from cotdistill.runner import ArtifactsMissing, RunError, load_examples, run
-from cotdistill.training import checkpoint_step
+from cotdistill.errors import ArtifactsMissing, RunError
+from cotdistill.run import load_examples, run
+from cotdistill.train.loop import checkpoint_step
 from tests.conftest import ROOT
 
 
@@ -86,7 +87,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_a_corrupt_checkpoint_is_reported_and_the_run_resumes_from_the_one_before(tmp_path):
-    from cotdistill.checkpoints import STATE, candidates
+    from cotdistill.train.checkpoints import STATE, candidates
     cfg = load_config(ROOT / "configs" / "synthetic-demo.yaml",
                       ["data.options.n_train=100", "data.options.n_test=20", "train.steps=6",
                        "train.checkpoint_every=2", "train.log_every=1", "train.batch_size=8",
@@ -185,7 +186,7 @@ def test_n_train_and_n_test_count_questions_with_all_their_rows(tmp_path):
 
 
 def test_scores_file_with_another_level_is_refused_naming_the_file(tmp_path):
-    from cotdistill.runner import load_scores
+    from cotdistill.run import load_scores
     path = tmp_path / "scores.jsonl"
     path.write_text('{"example_id": "q0", "scores": [1, 2], "level": "word"}\n'
                     '{"example_id": "q1", "scores": [3], "level": "token"}\n')
@@ -203,7 +204,7 @@ def test_scores_file_with_another_level_is_refused_naming_the_file(tmp_path):
 
 
 def test_grad_x_input_scores_rank_by_magnitude_unless_signed(tmp_path):
-    from cotdistill.runner import load_scores
+    from cotdistill.run import load_scores
     path = tmp_path / "gxi.jsonl"
     path.write_text('{"example_id": "q0", "scores": [0.5, -3.0, 1.0], "level": "word", '
                     '"method": "grad_x_input", "sign": "signed"}\n'
@@ -309,8 +310,8 @@ def test_an_untouched_student_is_evaluated_as_loaded(tmp_path, family, placement
     events = []
     summary = run(cfg, tmp_path / "run", callback=events.append, keep_checkpoint=True)   # keeps its model copy
     if family == "tiny":                                  # the seeded initialisation, as the runner builds it
-        from cotdistill.runner import load_examples, seed_everything, tokenizer_texts
-        from cotdistill.students import load_student
+        from cotdistill.run import load_examples, seed_everything, tokenizer_texts
+        from cotdistill.students.loading import load_student
         seed_everything(3)
         reference = load_student(cfg.student, train_texts=tokenizer_texts(load_examples(cfg)[0])).model.state_dict()
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "model").state_dict()
@@ -331,7 +332,7 @@ def test_checkpoints_go_when_a_run_succeeds_unless_kept_and_the_untouched_studen
     """By default a run that succeeded keeps its model but no checkpoint, and the untouched student
     (train.steps 0) writes no model copy (its weights are the student's own); keep_checkpoint, or
     $COTDISTILL_KEEP_CHECKPOINTS, keeps both. Either way the folder is complete and the hash the same."""
-    from cotdistill.runner import KEEP_CHECKPOINTS, missing_artifact
+    from cotdistill.run import KEEP_CHECKPOINTS, missing_artifact
     trained = load_config(None, UNTOUCHED + ["student.vocab_size=300", "student.max_length=128", "placement=none",
                                              "train.steps=2", "train.batch_size=4", "train.warmup_steps=1"])
     untouched = load_config(None, UNTOUCHED + ["student.vocab_size=300", "student.max_length=128",

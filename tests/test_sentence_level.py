@@ -8,8 +8,8 @@ from tokenizers import processors
 from transformers import PreTrainedTokenizerFast
 
 from cotdistill.examples import Example
-from cotdistill.perturbations import perturb, split_sentences, text_units, validate_params
-from cotdistill.placements import SequenceBuilder
+from cotdistill.sequences.perturbations import perturb, split_sentences, text_units, validate_params
+from cotdistill.sequences.placements import SequenceBuilder
 from tests.test_placeholders import _bpe, gpt2_style, llama_style
 
 
@@ -52,7 +52,7 @@ def test_sentence_units_are_perturbed_whole():
 
 
 def _ctx():
-    from cotdistill.perturbations import PerturbContext
+    from cotdistill.sequences.perturbations import PerturbContext
     return PerturbContext(mask_unit="_", filler_unit="...")
 
 

@@ -1,14 +1,13 @@
-"""Tests for cotdistill.stats against hand-computed values."""
+"""Tests for cotdistill.stats.inference against hand-computed values."""
 
 import math
 
 import numpy as np
 import pytest
 
-import cotdistill.stats as stats
-from cotdistill.stats import (
-    Interval, McNemarResult, accuracy, bootstrap_ci, cluster_bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap_diff,
-)
+import cotdistill.stats.inference as stats
+from cotdistill.stats.inference import (Interval, McNemarResult, accuracy, bootstrap_ci, cluster_bootstrap_ci,
+                                        mcnemar_exact, mean_ci, paired_bootstrap_diff)
 
 
 def discordant(a_only: int, b_only: int, both: int = 3, neither: int = 2) -> tuple[list, list]:
@@ -181,7 +180,7 @@ def test_bootstrap_of_few_values_matches_index_resampling(monkeypatch):
     rng = np.random.default_rng(0)
     a, b = rng.random(800) < 0.6, rng.random(800) < 0.5
     fast = paired_bootstrap_diff(a, b, n_boot=20_000)
-    monkeypatch.setattr("cotdistill.stats._FEW_VALUES", 0)
+    monkeypatch.setattr("cotdistill.stats.inference._FEW_VALUES", 0)
     slow = paired_bootstrap_diff(a, b, n_boot=20_000)
     assert fast.estimate == slow.estimate
     assert abs(fast.low - slow.low) < 0.006 and abs(fast.high - slow.high) < 0.006
@@ -255,7 +254,7 @@ def test_two_stage_pattern_shortcut_matches_item_resampling(monkeypatch):
     a = np.array([base ^ (rng.random(600) < 0.1) for _ in range(5)])
     b = np.array([base ^ (rng.random(600) < 0.15) for _ in range(5)])
     fast = stats.seed_paired_diff(a, b, n_boot=20_000)
-    monkeypatch.setattr("cotdistill.stats._FEW_PATTERNS", 0)
+    monkeypatch.setattr("cotdistill.stats.inference._FEW_PATTERNS", 0)
     slow = stats.seed_paired_diff(a, b, n_boot=20_000)
     assert fast.interval.estimate == slow.interval.estimate and fast.p_value == slow.p_value
     assert abs(fast.interval.low - slow.interval.low) < 0.004

@@ -1,7 +1,8 @@
 import pytest
 
 from cotdistill.config import StudentConfig
-from cotdistill.students import StudentError, check_tokenizer, load_student, train_tokenizer
+from cotdistill.errors import StudentError
+from cotdistill.students.loading import check_tokenizer, load_student, train_tokenizer
 
 TEXTS = ["Question: Start at 3. Add 4. What number do you get?", "3 + 4 = 7.", " (a)", " (b)"] * 20
 

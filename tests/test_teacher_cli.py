@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cotdistill.cli import science
 from cotdistill.data import data_dir
-from cotdistill.rationale_sets import open_rationale_set
+from cotdistill.data.store import open_rationale_set
 
 
 @pytest.fixture(autouse=True)

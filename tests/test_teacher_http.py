@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cotdistill.data import load_examples
-from cotdistill.examples import DataError, Example
-from cotdistill.rationale_sets import open_rationale_set
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
+from cotdistill.data.store import open_rationale_set
 from cotdistill.teachers import (Decoding, HttpTeacher, TeacherError, generate_rationales,
                                  load_teacher, make_prompt)
 

@@ -6,7 +6,7 @@ import torch
 
 from cotdistill.data import load_examples
 from cotdistill.examples import Example
-from cotdistill.rationale_sets import open_rationale_set
+from cotdistill.data.store import open_rationale_set
 from cotdistill.teachers import (Decoding, LocalTeacher, TeacherError, generate_rationales,
                                  load_teacher, make_prompt)
 

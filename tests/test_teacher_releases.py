@@ -10,8 +10,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cotdistill.data import data_dir, load_examples
-from cotdistill.teachers.releases import (MIRROR_ENV, RELEASES, FetchError, fetch_release,
-                                          instructions)
+from cotdistill.data.releases import MIRROR_ENV, RELEASES, fetch_release, instructions
+from cotdistill.errors import FetchError
 
 SVAMP = RELEASES["svamp-dsbs"]
 

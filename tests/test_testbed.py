@@ -1,4 +1,4 @@
-"""The testbed with known answers (cotdistill/testbed.py) and its knobs in the counting task."""
+"""The testbed with known answers (cotdistill/studies/testbed.py) and its knobs in the counting task."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from cotdistill import testbed
+from cotdistill.studies import testbed
 from cotdistill.config import RunConfig, from_dict
 from cotdistill.data import load_examples
-from cotdistill.examples import DataError
-from cotdistill.placements import SequenceBuilder
+from cotdistill.errors import DataError
+from cotdistill.sequences.placements import SequenceBuilder
 
 
 # --- the counting task's rationale knobs ---------------------------------------------------------

@@ -37,8 +37,8 @@ def test_calibrate_times_the_run_itself_here(tmp_path, family, placement):
     batch), and the run's evaluation protocol (generation for `before`) on its test questions."""
     import torch
 
-    from cotdistill.runner import load_examples, make_builder, seed_everything, tokenizer_texts
-    from cotdistill.students import load_tokenizer
+    from cotdistill.run import load_examples, make_builder, seed_everything, tokenizer_texts
+    from cotdistill.students.loading import load_tokenizer
     from tests.test_runner import _family_student
     if family == "tiny":
         student = ["student.name=tiny", "student.vocab_size=300"]

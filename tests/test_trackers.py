@@ -7,7 +7,8 @@ import warnings
 
 import pytest
 
-from cotdistill import trackers
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
+from cotdistill.train import trackers
 
 CONFIG = {"data": {"name": "synthetic", "n_train": 8, "options": {}}, "seed": 3, "tags": ["a", None]}
 
@@ -27,7 +28,8 @@ def test_requested_names_and_refusals(monkeypatch):
     with pytest.raises(ValueError, match="unknown tracker\\(s\\) neptune; choose from tensorboard, mlflow, wandb"):
         trackers.requested("mlflow,neptune")
     assert trackers.open_mirror({}, ".", "x", []) is None
-    from cotdistill.config import ConfigError, RunConfig
+    from cotdistill.errors import ConfigError
+    from cotdistill.config import RunConfig
     with pytest.raises(ConfigError, match=r"^tracking must be a list of tracker names from tensorboard, mlflow, "
                                           r"wandb, not \['neptune'\]$"):
         RunConfig(tracking=["neptune"])
@@ -89,7 +91,7 @@ def test_a_failing_tracker_is_dropped_with_a_warning(tmp_path, monkeypatch):
 def test_a_run_is_mirrored_through_the_runner_only_when_asked(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
     from cotdistill.config import RunConfig, from_dict
-    from cotdistill.runner import run
+    from cotdistill.run import run
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("COTDISTILL_MLFLOW_URI", raising=False)
     monkeypatch.delenv(trackers.ENV, raising=False)

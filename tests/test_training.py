@@ -3,13 +3,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cotdistill import checkpoints
-from cotdistill.checkpoints import Checkpoint, CorruptCheckpoint, candidates
+from cotdistill.train import checkpoints
+from cotdistill.train.checkpoints import Checkpoint, candidates
+from cotdistill.errors import CorruptCheckpoint
 from cotdistill.config import TrainConfig
-from cotdistill.placements import SequenceBuilder
-from cotdistill.runner import RunError
-from cotdistill.training import (NonFiniteLoss, check_finite_loss, collate, length_grouped_batches, lr_lambda,
-                                 random_batches, train, weighted_loss_sum)
+from cotdistill.sequences.placements import SequenceBuilder
+from cotdistill.errors import RunError
+from cotdistill.errors import NonFiniteLoss
+from cotdistill.train.loop import (check_finite_loss, collate, length_grouped_batches, lr_lambda,
+                                   random_batches, train)
+from cotdistill.train.loss import weighted_loss_sum
 from tests.helpers import colour_examples, tiny_model
 
 
@@ -302,7 +305,7 @@ def _family_model(family: str):
 def _sequences(placement: str, bos: bool, rationale_weight: float = 0.5) -> list:
     """Four sequences of random token ids (vocab 128) laid out as `placement` lays them out, with
     labels of one and two tokens and rationales of different lengths."""
-    from cotdistill.placements import Segment, TrainingSequence
+    from cotdistill.sequences.placements import Segment, TrainingSequence
     g = torch.Generator().manual_seed(3)
     ids = lambda n: torch.randint(3, 128, (n,), generator=g).tolist()    # noqa: E731
     out = []
@@ -390,7 +393,7 @@ def test_tokens_seen_and_epochs_continue_across_a_resume(word_tokenizer, tmp_pat
 def test_validation_runs_every_n_steps_and_changes_no_result(word_tokenizer):
     """The real evaluator (score and generate) between steps draws no random numbers and leaves the model
     in training mode: a run with dropout ends with the same weights as one without validation."""
-    from cotdistill.evaluation import evaluate
+    from cotdistill.evaluate.evaluation import evaluate
     builder = SequenceBuilder(word_tokenizer, "after")
     seqs = [builder.build(ex) for ex in colour_examples()]
     cfg = TrainConfig(steps=7, batch_size=8, lr=3e-3, warmup_steps=2)
@@ -414,7 +417,7 @@ def test_validation_runs_every_n_steps_and_changes_no_result(word_tokenizer):
 
 
 def test_curve_values_choose_the_rows_of_a_step():
-    from cotdistill.curves import curve_values
+    from cotdistill.train.curves import curve_values
     event = {"step": 4, "total": 10, "loss": 2.5, "label_loss": 0.75, "rationale_loss": None, "lr": 1e-3,
              "tokens_per_s": 100.0, "tokens": 640, "epoch": 0.5, "eta_s": 3.0}
     assert curve_values(event, 2) == {"loss": 2.5, "label_loss": 0.75, "lr": 1e-3, "tokens_per_s": 100.0,

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cotdistill import runner
-from cotdistill.checkpoints import candidates, verify
+from cotdistill import run as runner
+from cotdistill.train.checkpoints import candidates, verify
 from cotdistill.config import RunConfig, from_dict
-from cotdistill.runner import WriteFailed, run
+from cotdistill.errors import WriteFailed
+from cotdistill.run import run
 
 CONFIG = {"data": {"name": "synthetic-count",
                    "options": {"n_train": 24, "n_test": 8, "n_items": 3, "n_objects": 12, "n_colours": 3}},
@@ -133,8 +134,8 @@ def test_a_failed_checkpoint_write_leaves_no_half_checkpoint(tmp_path, monkeypat
     """torch.save wraps the OSError in a RuntimeError: still one sentence; the checkpoint being written
     is removed, the one before stays (unit level: training.save_checkpoint)."""
     import torch
-    from cotdistill import checkpoints
-    from cotdistill.training import save_checkpoint
+    from cotdistill.train import checkpoints
+    from cotdistill.train.loop import save_checkpoint
     root = tmp_path / "run" / "checkpoint"
     root.parent.mkdir()
     model = torch.nn.Linear(2, 2)

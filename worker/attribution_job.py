@@ -31,7 +31,7 @@ CHUNK = int(os.environ.get("COTDISTILL_ATTRIBUTION_CHUNK", 32))   # examples per
 def scoring_model(ctx: JobContext, train_examples):
     from cotdistill.attribution import load_scoring_model
     from cotdistill.config import StudentConfig, from_dict
-    from cotdistill.runner import tokenizer_texts
+    from cotdistill.run import tokenizer_texts
     source = ctx.params["source"]
     if "run_id" in source:
         with ctx.sessions() as s:

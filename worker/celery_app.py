@@ -22,7 +22,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from kombu.transport import TRANSPORT_ALIASES
 
-from cotdistill.students import home
+from cotdistill.paths import home
 
 # `filesystem://` means the project's atomic variant of kombu's transport (worker/fs_broker.py).
 TRANSPORT_ALIASES["filesystem"] = "worker.fs_broker:Transport"

@@ -79,7 +79,7 @@ def submit(matrix, force, yes, new_version, reuse_old, dry_run, gpu_gib, tokens_
     runs from an older results version are rerun unless --reuse-old. --dry-run queues nothing and
     needs no database: it prints each cell's planned GPU memory and the matrix's GPU-hours."""
     from cotdistill import RESULTS_VERSION
-    from cotdistill.config import ConfigError
+    from cotdistill.errors import ConfigError
     from worker import api
     if dry_run:
         _list_cells(matrix)
@@ -117,7 +117,7 @@ def submit(matrix, force, yes, new_version, reuse_old, dry_run, gpu_gib, tokens_
 
 def _list_cells(path: str) -> None:
     """`submit --dry-run`: every cell of the matrix, validated, one line each, and the count."""
-    from cotdistill.config import ConfigError
+    from cotdistill.errors import ConfigError
     from worker.experiments import expand, load_matrix
     try:
         matrix = load_matrix(path)

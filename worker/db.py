@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
-from cotdistill.students import home
+from cotdistill.paths import home
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

@@ -21,7 +21,7 @@ $COTDISTILL_ARTIFACTS/run-<id>/ (default: $COTDISTILL_HOME/artifacts), so a retr
 recovered run resumes from its last good checkpoint; a run that succeeds or is cancelled leaves none
 (unless $COTDISTILL_KEEP_CHECKPOINTS); a corrupt one the core moved aside, and the step it resumed
 from, go to the run's history (table run_events, `cotdistill show RUN`). A run succeeds only when its
-folder is complete (cotdistill.runner.missing_artifact); otherwise it fails naming the missing path.
+folder is complete (cotdistill.run.missing_artifact); otherwise it fails naming the missing path.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ from typing import Callable, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from cotdistill.config import RunConfig, from_dict
-from cotdistill.runner import PHASES, ArtifactsMissing, WriteFailed, check_artifacts, missing_artifact
-from cotdistill.curves import curve_values
+from cotdistill.run import PHASES, check_artifacts, missing_artifact
+from cotdistill.errors import ArtifactsMissing, WriteFailed
+from cotdistill.train.curves import curve_values
 from worker import state
 from worker.artifacts import artifacts_root, drop_checkpoint, run_dir  # noqa: F401 (also imported from here)
-from cotdistill.distributed import RanksLost, Superseded
+from cotdistill.errors import RanksLost, Superseded
 from worker.guard import check_config_paths
 from worker.launch import GpuLocks, run_multi
 from worker.models import Run, utcnow
@@ -187,7 +188,7 @@ class Heartbeat:
 
 class Reporter(Heartbeat):
     """The science core's run events → progress, and training-curve rows for `metrics` (the names and
-    steps cotdistill.curves.curve_values chooses: total, label and rationale loss, lr, tokens/s, tokens
+    steps cotdistill.train.curves.curve_values chooses: total, label and rationale loss, lr, tokens/s, tokens
     seen, epoch, and val_accuracy on validation steps)."""
 
     def __init__(self, sessions: sessionmaker, run_id: int, worker: str, log_every: int = 10, attempt: int = 0,
@@ -384,7 +385,7 @@ def _execute(sessions: sessionmaker, run_id: int, worker: str, locks: GpuLocks) 
         if summary is None and cfg.train.devices > 1 and cfg.train.steps > 0:   # steps 0: nothing to spread
             summary = run_multi(cfg, out, reporter, locks, CHECKPOINT_EVERY)
         elif summary is None:
-            from cotdistill.runner import run as run_science
+            from cotdistill.run import run as run_science
             summary = run_science(cfg, out, callback=reporter, checkpoint_every=CHECKPOINT_EVERY,
                                   before_write=reporter.check)
         # The folder is the run's result: one that vanished (in part) fails the run, naming the path.

@@ -49,7 +49,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cotdistill.config import ConfigError, RunConfig, from_dict, read_config_file
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
+from cotdistill.errors import ConfigError
+from cotdistill.config import RunConfig, from_dict, read_config_file
 from cotdistill.names import name_problem
 from worker.models import Experiment, Run, utcnow
 

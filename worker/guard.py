@@ -41,7 +41,7 @@ def allowed_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
     """The folders a job may read from, resolved."""
     env = os.environ if environ is None else environ
     from cotdistill.data import data_dir
-    from cotdistill.students import home
+    from cotdistill.paths import home
     roots = [Path(env["COTDISTILL_DATA_DIR"]) if env.get("COTDISTILL_DATA_DIR") else data_dir(),
              Path(env["COTDISTILL_HOME"]) if env.get("COTDISTILL_HOME") else home()]
     if env.get("COTDISTILL_ARTIFACTS"):

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cotdistill.distributed import die_with_parent
-from cotdistill.students import home
+from cotdistill.train.distributed import die_with_parent
+from cotdistill.paths import home
 
 log = logging.getLogger(__name__)
 WAIT_S = 0.5
@@ -138,7 +138,7 @@ class GpuLocks:
         tries so that a cancel still stops the run); the list for CUDA_VISIBLE_DEVICES."""
         if self.own is None:
             return []
-        from cotdistill.runner import RunError
+        from cotdistill.errors import RunError
         if n > len(self.pool):
             raise RunError(f"train.devices={n}, but this host's workers have {len(self.pool)} GPU(s) "
                            f"(--gpus {','.join(self.pool)}): lower train.devices or add GPUs")
@@ -161,7 +161,7 @@ class GpuLocks:
 def run_multi(cfg, out: Path, reporter, locks: GpuLocks, checkpoint_every: int) -> dict:
     """A run with train.devices > 1 as a torchrun job on this worker's GPU and borrowed ones; rank 0's
     events feed the reporter (one progress stream), whose checks can stop it."""
-    from cotdistill.distributed import check_supported, launch
+    from cotdistill.train.distributed import check_supported, launch
     gpus = locks.take(cfg.train.devices, reporter.check)
     env = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if gpus else {}
     import torch
@@ -172,7 +172,7 @@ def run_multi(cfg, out: Path, reporter, locks: GpuLocks, checkpoint_every: int) 
         return summary
     # Into the folder too: an attempt that finds this folder finished (the worker died before recording
     # it) reuses summary.json, and the run must still say which GPUs it ran on.
-    from cotdistill.runner import write_json
+    from cotdistill.run import write_json
     summary = {**summary, "gpus": gpus}
     reporter.check()
     write_json(out / "summary.json", summary)

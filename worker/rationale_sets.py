@@ -21,7 +21,7 @@ def register(sessions: sessionmaker, path: str | Path, *, job_id: int | None = N
     """Register a set folder (idempotent: a set with the same content hash is found, not duplicated),
     in the database and in the catalogue."""
     from cotdistill.data.catalogue import remember
-    from cotdistill.rationale_sets import open_rationale_set
+    from cotdistill.data.store import open_rationale_set
     rs = open_rationale_set(path)
     remember(rs.path)
     p = rs.provenance
@@ -52,7 +52,7 @@ def sync(sessions: sessionmaker) -> list[str]:
     """Register every catalogue set the database lacks (by content hash); returns why any set was
     left out (unreadable, or outside the folders jobs may read), one sentence each."""
     from cotdistill.data.catalogue import catalogue
-    from cotdistill.examples import DataError
+    from cotdistill.errors import DataError
     from worker.guard import Refused, confine
     entries = catalogue()
     with sessions() as s:

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cotdistill import RESULTS_VERSION, __version__, report as fmt
-from cotdistill.stats import MIN_SEEDS_TO_RESAMPLE
+from cotdistill.stats.inference import MIN_SEEDS_TO_RESAMPLE
 from worker.api import runs as api, verdicts
 
 N_BOOT = verdicts.N_BOOT

@@ -200,7 +200,6 @@ def requeue_own(session: Session, run_id: int, worker: str, *, model=Run) -> boo
 def recover_own(session: Session, run_id: int, worker: str, reason: str, *, model=Run) -> bool:
     """A worker whose run lost a process (a killed rank) gives it back as the reconciler recovers a
     lost worker's run: attempt + 1, resumed from its checkpoint; failed once MAX_ATTEMPTS is reached."""
-    from worker.reconcile import MAX_ATTEMPTS
     mine = and_(model.id == run_id, model.status == "running", model.worker == worker)
     row = session.get(model, run_id)
     session.refresh(row)

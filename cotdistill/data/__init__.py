@@ -13,6 +13,11 @@ Local releases live in folders under `data_dir()` (`$COTDISTILL_DATA_DIR`, else 
 beside the checkout the package is in, else its `data/`; never relative to the working folder). Every loader validates its input completely and raises `DataError`
 naming the file, row and field; nothing is returned half-loaded. A new source is one loader
 function and one entry in `DATASETS`.
+
+The package owns every source (readers, importer, hub, the built-in tasks), the data report
+(report), the rationale set store (store: immutable, versioned folders) and the published releases
+(releases). It may import the configuration and the bottom layer (errors, examples, paths, files,
+safe_load, names); never students, training, evaluation, teachers or the run.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from cotdistill.data import counting, hub, importer, keyfacts, keytoken, local, rationale_set, synthetic
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 from cotdistill.paths import is_bare_name
 
 __all__ = ["DATASETS", "DatasetInfo", "DatasetSpec", "available", "data_dir", "load_examples", "option_paths",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cotdistill.data.rationale_set import EXAMPLES_FILE, PROVENANCE_FILE, read_set, sets_root
-from cotdistill.examples import DataError
+from cotdistill.errors import DataError
 
 CATALOGUE_FILE = "catalogue.json"
 

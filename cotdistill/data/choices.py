@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from cotdistill.errors import ChoiceError
 from cotdistill.examples import LETTERS
 
 _HEADER = re.compile(r"(?:^|(?<=\s))(?:Options|Answer\s+Choices|Choices)\s*:", re.IGNORECASE)
@@ -31,10 +32,6 @@ _STYLES = {  # name -> marker pattern with {L} for the letter class; a marker ne
     "a.": r"(?<![\w.])({L})\.(?=\s)",
 }
 _CASES = (LETTERS, LETTERS.upper())
-
-
-class ChoiceError(ValueError):
-    """The question has an options block whose markers are not a, b, c, … in order."""
 
 
 class _Run(NamedTuple):

@@ -31,7 +31,8 @@ import math
 import random
 from typing import Any
 
-from cotdistill.examples import LETTERS, DataError, Example
+from cotdistill.examples import LETTERS, Example
+from cotdistill.errors import DataError
 
 SPLITS = ("train", "test")
 COLOURS = ("red", "blue", "green", "yellow", "white", "black")

@@ -26,7 +26,8 @@ from typing import Any, Callable, Mapping
 
 from cotdistill.data.local import QUAREL_QUESTION
 from cotdistill.data.readers import Where
-from cotdistill.examples import LETTERS, DataError, Example
+from cotdistill.examples import LETTERS, Example
+from cotdistill.errors import DataError
 
 SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation",
                  "dev": "validation", "test": "test"}

@@ -54,14 +54,16 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from cotdistill.data.choices import ChoiceError, split_choices
+from cotdistill.errors import ChoiceError
+from cotdistill.data.choices import split_choices
 from cotdistill.data.labels import (LABEL_FORMATS, looks_boolean, text_matches, to_bool, to_letter,
                                     to_yes_no)
 from cotdistill.data.layouts import KEY, MISSING, pick, read_records
 from cotdistill.data.placeholders import PLACEHOLDER_MODES, placeholder_reason
 from cotdistill.data.readers import MAX_JSON_DEPTH, Where, read_json, read_text
-from cotdistill.examples import (KINDS, LETTERS, YES_NO, DataError, Example, format_number,
-                                 normalize_text, parse_number, unstorable)
+from cotdistill.examples import (KINDS, LETTERS, YES_NO, Example, format_number, normalize_text, parse_number,
+                                 unstorable)
+from cotdistill.errors import DataError
 from cotdistill.safe_load import ParseError, load_json
 
 FIELDS = ("id", "question", "choices", "label", "rationale", "teacher_label", "teacher_correct")

@@ -33,7 +33,8 @@ import random
 from typing import Any
 
 from cotdistill.data.counting import COLOURS, distinct_questions, world
-from cotdistill.examples import LETTERS, DataError, Example
+from cotdistill.examples import LETTERS, Example
+from cotdistill.errors import DataError
 
 SPLITS = ("train", "test")
 FILLERS = ("so", "we", "have", "that", "and", "also", "then", "all", "of", "these", "here", "it")

@@ -29,7 +29,8 @@ import hashlib
 import random
 from typing import Any
 
-from cotdistill.examples import YES_NO, DataError, Example
+from cotdistill.examples import YES_NO, Example
+from cotdistill.errors import DataError
 
 SPLITS = ("train", "test")
 KEYS = {"yes": ("lit", "bright", "glowing"), "no": ("dark", "unlit", "dim")}

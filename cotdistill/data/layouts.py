@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from cotdistill.data.readers import MAX_LINE_BYTES, Where, check_header, parse_jsonl_line, read_json
-from cotdistill.examples import DataError
+from cotdistill.errors import DataError
 
 LAYOUT_FORMATS = ("jsonl", "json", "csv", "tsv")
 DELIMITERS = {"csv": ",", "tsv": "\t"}

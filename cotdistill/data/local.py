@@ -29,7 +29,8 @@ from typing import Iterable, NamedTuple
 from cotdistill.data.arithmetic import try_evaluate
 from cotdistill.data.readers import (Where, answer_letter, cut_cot, read_jsonl,
                                      read_keyed_object, read_shards, read_table)
-from cotdistill.examples import LETTERS, YES_NO, DataError, Example, format_number
+from cotdistill.examples import LETTERS, YES_NO, Example, format_number
+from cotdistill.errors import DataError
 
 MARIO_COLUMNS = ("Question", "Rationale", "Label")
 QUAREL_QUESTION = re.compile(r"(?s)\s*(.*?)\s*\(A\)\s*(.*?)\s*\(B\)\s*(.*?)\s*")

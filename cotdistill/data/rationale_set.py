@@ -10,7 +10,7 @@ A set folder holds `examples.jsonl` (one record per example, keys `RECORD_KEYS`)
 `provenance.json` (who made it, how, and `content_hash`). The hash is SHA-256 over the records
 serialized canonically (sorted keys, compact JSON, one line each, in file order), so reformatting
 the file keeps it and changing any field of any example changes it. Loading verifies the hash:
-a set is immutable, and an edited one is refused. Writing sets lives in `cotdistill.rationale_sets`.
+a set is immutable, and an edited one is refused. Writing sets lives in `cotdistill.data.store`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from cotdistill.data.readers import Where, read_json, read_jsonl
-from cotdistill.examples import DataError, Example, KINDS
+from cotdistill.errors import DataError
+from cotdistill.examples import Example, KINDS
 from cotdistill.paths import is_bare_name
 
 FORMAT = 1
@@ -34,7 +35,7 @@ PATH_OPTIONS = ("path",)     # a folder, or a bare set name under sets_root() (c
 
 def sets_root() -> Path:
     """Where named rationale sets live: $COTDISTILL_HOME/rationale_sets."""
-    from cotdistill.students import home
+    from cotdistill.paths import home
 
     return home() / "rationale_sets"
 

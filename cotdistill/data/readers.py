@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from cotdistill.examples import LETTERS, DataError
+from cotdistill.examples import LETTERS
+from cotdistill.errors import DataError
 from cotdistill.safe_load import ParseError, load_json
 
 MAX_JSON_BYTES = 512 << 20

@@ -28,8 +28,8 @@ from collections import Counter
 from typing import Any, Callable, Mapping, Sequence
 
 from cotdistill.data.placeholders import placeholder_reason
-from cotdistill.examples import (LETTERS, DataError, Example, labels_equal, normalize_text,
-                                 question_id)
+from cotdistill.examples import LETTERS, Example, labels_equal, normalize_text, question_id
+from cotdistill.errors import DataError
 
 PLACEHOLDER_MIN_ROWS = 3   # one rationale text in this many rows of distinct questions …
 NEAR_DUPLICATE = 0.8       # … that are not near-duplicates (difflib ratio of stems or choices below this)

@@ -23,7 +23,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from cotdistill.examples import LETTERS, DataError, Example
+from cotdistill.examples import LETTERS, Example
+from cotdistill.errors import DataError
 
 SPLITS = ("train", "test")
 DEFAULTS: dict[str, Any] = {"n_train": 2000, "n_test": 300, "steps": 3, "n_choices": 4,

@@ -10,8 +10,10 @@
 
 Modules: `base` (Decoding, Completion, the Teacher protocol), `local` (transformers, batched),
 `http` (OpenAI-compatible endpoints), `prompts` (few-shot CoT templates and answer parsing),
-`cache` (completions by content hash), `generate` (resumable generation ending in a set),
-`releases` (downloading the published rationale releases).
+`cache` (completions by content hash), `generate` (resumable generation ending in a set). The
+published releases are data (cotdistill.data.releases). The package may import students, sequences,
+data (the set store), the configuration and the bottom layer; never training, evaluation, the run
+or anything above.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any, Mapping
 
 import importlib
 
-from cotdistill.teachers.base import Completion, Decoding, Teacher, TeacherError
+from cotdistill.teachers.base import Completion, Decoding, Teacher
+from cotdistill.errors import TeacherError
 from cotdistill.teachers.prompts import Prompt, make_prompt
 
 __all__ = ["Completion", "Decoding", "GenerationResult", "HttpTeacher", "LocalTeacher", "Prompt",

@@ -28,7 +28,7 @@ import re
 import urllib.parse
 from typing import Mapping
 
-from cotdistill.teachers.base import TeacherError
+from cotdistill.errors import TeacherError
 
 __all__ = ["KEYS_ENV", "NEVER", "URLS_ENV", "allowed_keys", "key_problem", "normalise_url",
            "url_problem"]

@@ -16,10 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 
-class TeacherError(RuntimeError):
-    """A teacher cannot be set up or used; the message says what is missing and what to do."""
-
-
 @dataclass(frozen=True)
 class Decoding:
     """How the teacher decodes. Part of the cache key and of a rationale set's provenance."""

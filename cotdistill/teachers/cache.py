@@ -27,7 +27,7 @@ class CompletionCache:
 
     def __init__(self, root: str | Path | None = None):
         if root is None:
-            from cotdistill.students import home
+            from cotdistill.paths import home
 
             root = home() / "teacher_cache"
         self.root = Path(root)

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from cotdistill.data.rationale_set import canonical_line, record_of
-from cotdistill.examples import UNSTORABLE, DataError, Example
-from cotdistill.rationale_sets import Origin, open_rationale_set, write_rationale_set
+from cotdistill.examples import UNSTORABLE, Example
+from cotdistill.errors import DataError
+from cotdistill.data.store import Origin, open_rationale_set, write_rationale_set
 from cotdistill.teachers.base import Completion, Decoding, Teacher
 from cotdistill.teachers.cache import CompletionCache
 from cotdistill.teachers.prompts import Prompt

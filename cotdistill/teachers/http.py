@@ -43,7 +43,8 @@ import json
 
 from cotdistill.safe_load import ParseError, load_json
 from cotdistill.teachers.access import key_problem, normalise_url
-from cotdistill.teachers.base import Completion, Decoding, TeacherError
+from cotdistill.teachers.base import Completion, Decoding
+from cotdistill.errors import TeacherError
 from cotdistill.teachers.local import cut_at_stop
 
 APIS = {"completions": "/completions", "chat": "/chat/completions"}

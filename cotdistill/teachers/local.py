@@ -5,7 +5,7 @@
     teacher = LocalTeacher("Qwen/Qwen2.5-7B-Instruct", device="cuda", dtype="bfloat16", chat=True)
     completions = teacher.complete(prompts, Decoding(max_new_tokens=128))
 
-Models load like students (`cotdistill.students`), so offline misses fail fast the same way.
+Models load like students (`cotdistill.students.loading`), so offline misses fail fast the same way.
 Prompts are padded on the left so that every row of a batch ends at the same column and new tokens
 are appended in step; a prompt longer than the model's context keeps its end (the question) and
 loses the start of the few-shot block. Sampling is seeded per batch inside a forked RNG: the global
@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import torch
 
-from cotdistill.placements import default_prefix
-from cotdistill.teachers.base import Completion, Decoding, TeacherError
+from cotdistill.sequences.placements import default_prefix
+from cotdistill.teachers.base import Completion, Decoding
+from cotdistill.errors import TeacherError
 
 TINY = "tiny"
 TINY_VOCAB, TINY_CONTEXT = 512, 512   # the tiny teacher's positions: 2 x TINY_CONTEXT
@@ -122,7 +123,8 @@ def _dtype_name(dtype: str, device: str) -> str:
 def _load(model: str, seed: int):
     """The model and tokenizer as a Student; `tiny` is seeded inside a forked RNG."""
     from cotdistill.config import StudentConfig
-    from cotdistill.students import StudentError, load_student
+    from cotdistill.errors import StudentError
+    from cotdistill.students.loading import load_student
 
     try:
         if model != TINY:

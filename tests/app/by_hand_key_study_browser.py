@@ -55,7 +55,7 @@ def test_key_token_study_in_a_browser(stack, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     use_stack_database(stack.home, monkeypatch)
-    from cotdistill.testbed import KEY_STUDY
+    from cotdistill.studies.testbed import KEY_STUDY
     from worker import api
     t0 = time.monotonic()
     [scorer] = api.submit_matrix({"name": "key-scorer", "base": {**VARIANT, "placement": "before"},

@@ -202,7 +202,7 @@ def test_paired_view_leads_with_the_procedure_then_the_test_set_and_warns():
     assert "seeds [7] of A" in shown
     # The seed budget from the per-pair differences (sd 0.0707): what 2 seed pairs detect, seeds needed for
     # the observed 0.25, the sign-flip floor 2/2^2.
-    from cotdistill.stats import seed_budget
+    from cotdistill.stats.inference import seed_budget
     budget = seed_budget([0.2, 0.3], target=0.25)
     assert at.number_input(key="budget_target").value == 0.25
     assert (f"these 2 seed pairs detect a true difference of ±{budget.detectable:.3f}; a difference of 0.250 needs "

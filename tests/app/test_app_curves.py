@@ -12,7 +12,7 @@ from tests.worker.stack import BASE
 STEPS = (2, 4)
 LABEL_LOSS = {"none": {2: 2.0, 4: 1.0}, "after": {2: 1.5, 4: 0.5}}
 VAL = {"none": {2: 0.25, 4: 0.5}, "after": {2: 0.5, 4: 0.75}}
-ARM = "synthetic-count · tiny · {}"           # the arms differ in placement alone (cotdistill.arms)
+ARM = "synthetic-count · tiny · {}"           # the arms differ in placement alone (cotdistill.stats.arms)
 
 
 def rows(placement: str, seed: int) -> list[dict]:

@@ -17,7 +17,7 @@ LEAK = ("answer leak: 4 of 10 training rationales (40%, warned from 10%) name th
 
 
 def finish(run_id: int, warnings: list[str]) -> None:
-    from cotdistill.diagnostics import diagnose
+    from cotdistill.evaluate.diagnostics import diagnose
     records = [{"example_id": f"e{i}", "gold": g, "predicted": g if i else "a", "correct": bool(i) or g == "a",
                 "scoring": "letter", "scores": {"a": 0.0, "b": 0.0}} for i, g in enumerate(GOLD)]
     summary = {"accuracy": 0.9, "accuracy_low": 0.6, "accuracy_high": 1.0, "scoring": "letter",

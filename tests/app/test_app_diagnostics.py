@@ -28,8 +28,8 @@ ARMS = {"none": ("a", "gold"), "after": ("gold", "b"), "before": ("b", "gold")}
 
 
 def finish(run_id: int, placement: str, seed: int) -> None:
-    from cotdistill.diagnostics import diagnose
-    from cotdistill.stats import bootstrap_ci
+    from cotdistill.evaluate.diagnostics import diagnose
+    from cotdistill.stats.inference import bootstrap_ci
     letter, text = (answers(kind, seed) for kind in ARMS[placement])
     records = [{"example_id": f"e{i}", "gold": g, "predicted": lp, "correct": lp == g, "scoring": "letter",
                 "scores": {"a": 0.0, "b": 0.0},

@@ -5,7 +5,7 @@ when no worker answers."""
 import pandas as pd
 import pytest
 
-from cotdistill.testbed import FIRST_RUN_STEPS
+from cotdistill.studies.testbed import FIRST_RUN_STEPS
 from tests.app.apptest import open_page, texts, widget
 
 

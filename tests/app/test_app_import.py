@@ -193,7 +193,7 @@ def test_rationales_kept_in_numbered_files_are_read_in_number_order(state):
 def test_a_set_made_with_the_cli_is_listed_on_datasets_launch_and_key_tokens(state):
     """Why (issue 23): sets imported with `cotdistill data import` never appeared in the app."""
     from cotdistill.data.rationale_set import sets_root
-    from cotdistill.rationale_sets import import_file
+    from cotdistill.data.store import import_file
     import_file(FIX / "chains.jsonl", sets_root() / "cli-chains", holdout=0.25, kind="yes_no",
                 columns={"label": "answer", "rationale": "chain"})
     at = open_page("screens/datasets.py")

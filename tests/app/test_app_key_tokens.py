@@ -286,7 +286,7 @@ def test_accuracy_against_k_flags_constant_answers(tmp_path, monkeypatch):
 
 def test_the_built_in_study_task_brings_its_defaults(tmp_path, monkeypatch):
     """On synthetic-keyfacts the form proposes the measured defaults: gradient × input, every training
-    example, then k = 3 × seeds 0, 1, 2 (cotdistill.testbed.KEY_STUDY), and shows the agreement."""
+    example, then k = 3 × seeds 0, 1, 2 (cotdistill.studies.testbed.KEY_STUDY), and shows the agreement."""
     from worker import api
     from worker.models import Attribution, AttributionScore
     use_fresh_database(tmp_path, monkeypatch)

@@ -79,7 +79,7 @@ def test_after_launch_the_plan_says_what_was_queued_and_success_is_at_the_top(tm
 
 
 def test_the_cpu_preset_fills_the_form_with_exactly_its_runs(tmp_path, monkeypatch):
-    from cotdistill.presets import preset_matrix
+    from cotdistill.studies.presets import preset_matrix
     from worker import api
     from worker.experiments import Matrix, expand
     use_fresh_database(tmp_path, monkeypatch)
@@ -98,11 +98,11 @@ def test_the_cpu_preset_fills_the_form_with_exactly_its_runs(tmp_path, monkeypat
 
 
 def test_the_testbeds_presets_show_when_it_has_some(tmp_path, monkeypatch):
-    """cotdistill.testbed may offer presets for the other claims, in the first experiment's shape
+    """cotdistill.studies.testbed may offer presets for the other claims, in the first experiment's shape
     (base, placements, perturbations, seeds) or as a matrix; without any, the page shows the others."""
     import copy
 
-    from cotdistill import testbed
+    from cotdistill.studies import testbed
     use_fresh_database(tmp_path, monkeypatch)
     shuffled = {**copy.deepcopy(testbed.FIRST_RUN), "perturbations": [{"kind": "none"}, {"kind": "shuffle"}],
                 "title": "Claim 2: a shuffled rationale", "expected_s": 290, "shows": "after · shuffle keeps the gain"}

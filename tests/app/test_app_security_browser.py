@@ -115,7 +115,7 @@ def test_hole5_a_choice_with_a_backtick_and_an_image_link_stays_text(fresh):
     from playwright.sync_api import expect, sync_playwright
     from cotdistill.data.rationale_set import sets_root
     from cotdistill.examples import Example
-    from cotdistill.rationale_sets import Origin, record_of, write_rationale_set
+    from cotdistill.data.store import Origin, record_of, write_rationale_set
     listener = Beacon()
     beacon = listener.url
     payload = f"a` ![x]({beacon}) `b"

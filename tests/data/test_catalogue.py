@@ -9,8 +9,8 @@ import pytest
 
 from cotdistill.data.catalogue import CATALOGUE_FILE, catalogue, register_folder, remember
 from cotdistill.data.rationale_set import sets_root
-from cotdistill.examples import DataError
-from cotdistill.rationale_sets import import_file
+from cotdistill.errors import DataError
+from cotdistill.data.store import import_file
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -3,7 +3,8 @@ placeholder rationales (cotdistill.data.placeholders): exact values on construct
 
 import pytest
 
-from cotdistill.data.choices import ChoiceError, split_choices
+from cotdistill.errors import ChoiceError
+from cotdistill.data.choices import split_choices
 from cotdistill.data.labels import text_matches, to_letter
 from cotdistill.data.placeholders import placeholder_reason
 

@@ -4,7 +4,8 @@ import pytest
 
 from cotdistill.data import load_examples
 from cotdistill.data.counting import world
-from cotdistill.examples import LETTERS, DataError
+from cotdistill.examples import LETTERS
+from cotdistill.errors import DataError
 
 
 def test_world_is_seeded_and_balanced():

@@ -8,7 +8,8 @@ import pytest
 
 from cotdistill.data import hub, load_examples
 from cotdistill.data.readers import Where
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 WHERE = Where("hf://datasets/x:train", 0, "record index 0 from 0")
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from cotdistill.data import load_examples
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 EXPECTED = [
     Example(id="q1", question="Sky colour?", choices=("red", "blue", "green"), label="b",

@@ -6,7 +6,8 @@ import pytest
 from cotdistill.data import load_examples
 from cotdistill.data.counting import world
 from cotdistill.data.keyfacts import FILLERS, fact_slots
-from cotdistill.examples import LETTERS, DataError
+from cotdistill.examples import LETTERS
+from cotdistill.errors import DataError
 
 
 @pytest.fixture(scope="module")

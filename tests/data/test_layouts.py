@@ -9,7 +9,8 @@ from cotdistill.data import load_examples
 from cotdistill.data.choices import split_choices
 from cotdistill.data.labels import to_bool, to_letter, to_yes_no
 from cotdistill.data.layouts import MISSING, pick
-from cotdistill.examples import DataError, Example, question_id
+from cotdistill.errors import DataError
+from cotdistill.examples import Example, question_id
 
 FIX = Path(__file__).parent / "fixtures"
 SKY = Example("q1", "Sky colour?", "b", ("red", "blue"), "Air scatters short wavelengths.")
@@ -157,7 +158,7 @@ def test_rationale_cut_keeps_only_the_reasoning():
 
 
 def test_one_mapping_per_split(tmp_path):
-    from cotdistill.rationale_sets import import_file, open_rationale_set
+    from cotdistill.data.store import import_file, open_rationale_set
 
     path = import_file({"train": FIX / "array.json", "test": FIX / "keyed.json"}, tmp_path / "s",
                        columns={"label": "answer"},
@@ -168,7 +169,7 @@ def test_one_mapping_per_split(tmp_path):
 
 
 def test_one_file_as_train_and_test_is_refused(tmp_path):
-    from cotdistill.rationale_sets import import_file
+    from cotdistill.data.store import import_file
 
     with pytest.raises(DataError, match="--holdout") as e:
         import_file({"train": FIX / "array.json", "test": FIX / "array.json"}, tmp_path / "s",
@@ -242,7 +243,7 @@ CHAINS = {"label": "answer", "rationale": "chain", "teacher_correct": "teacher_r
 
 
 def test_three_chains_per_question_stay_together_and_test_keeps_one_row_per_question():
-    from cotdistill.rationale_sets import read_import
+    from cotdistill.data.store import read_import
 
     files = {"train": str(FIX / "chains.jsonl")}
     split = read_import(files, holdout=0.25, seed=0, kind="yes_no", columns=CHAINS)
@@ -258,7 +259,7 @@ def test_three_chains_per_question_stay_together_and_test_keeps_one_row_per_ques
 
 def test_generic_stems_with_different_choices_are_different_questions():
     from cotdistill.data.report import data_report
-    from cotdistill.rationale_sets import read_import
+    from cotdistill.data.store import read_import
 
     examples = load("generic_stems.jsonl", label_format="sentence")
     assert len({e.question for e in examples}) == 1

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from cotdistill.data import load_examples
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ import pytest
 
 from cotdistill.data.readers import (Where, answer_letter, cut_cot, read_json, read_jsonl,
                                      read_keyed_object, read_shards, read_table, read_text)
-from cotdistill.examples import DataError
+from cotdistill.errors import DataError
 
 
 def write(path, text, encoding="utf-8"):

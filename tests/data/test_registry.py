@@ -6,7 +6,8 @@ import pytest
 
 import cotdistill.data as data
 from cotdistill.data import DATASETS, DatasetSpec, available, data_dir, load_examples
-from cotdistill.examples import DataError, Example
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
 
 
 def test_registry_names():

@@ -8,8 +8,9 @@ import pytest
 from cotdistill.data import load_examples
 from cotdistill.data.report import (data_report, format_report, leak_kinds, leak_warn_rate, normalize, overlap,
                                    run_data_check, strip_leaks)
-from cotdistill.examples import DataError, Example
-from cotdistill.rationale_sets import hold_out, import_file, open_rationale_set
+from cotdistill.errors import DataError
+from cotdistill.examples import Example
+from cotdistill.data.store import hold_out, import_file, open_rationale_set
 
 FIX = Path(__file__).parent / "fixtures"
 CH = ("dry palms", "wet hands", "cold feet")

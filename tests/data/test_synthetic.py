@@ -8,7 +8,8 @@ import pytest
 
 from cotdistill.data import load_examples
 from cotdistill.data.synthetic import Chain, decode, distractors, question_space, rationale
-from cotdistill.examples import LETTERS, DataError
+from cotdistill.examples import LETTERS
+from cotdistill.errors import DataError
 
 STEP = re.compile(r"(\d+) ([+*-]) (\d+) = (\d+)\.")
 WORDS = {"Add": "+", "Subtract": "-", "Multiply by": "*"}

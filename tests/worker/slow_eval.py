@@ -5,7 +5,7 @@ without a large model."""
 import os
 import time
 
-from cotdistill import evaluation
+from cotdistill.evaluate import evaluation
 
 _score_batch = evaluation.score_batch
 

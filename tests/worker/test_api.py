@@ -176,7 +176,7 @@ def test_the_scoring_switch_keeps_generated_arms_and_the_holm_family(api):
         rows = {r["arm"]: r for r in found["rows"]}
         assert [r["arm"] for r in found["rows"]][0] == "none" and rows["none"]["is_reference"]
         from cotdistill.report import holm
-        from cotdistill.stats import procedure_diff
+        from cotdistill.stats.inference import procedure_diff
         # before (generated) against none under this scoring: the generated accuracy stays
         want = procedure_diff([(letter["before"][s] - (text if scoring else letter)["none"][s]) / 10 for s in range(3)])
         assert rows["before"]["diff"] == pytest.approx(want.estimate) and rows["before"]["p_value"] == pytest.approx(want.p_value)

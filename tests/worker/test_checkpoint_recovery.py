@@ -27,7 +27,7 @@ class Crash(Exception):
 def crashed_attempt(run_id: int, at_step: int) -> None:
     """What a worker killed at `at_step` leaves: the run's folder with checkpoints every 5 steps."""
     from cotdistill.config import RunConfig, from_dict
-    from cotdistill.runner import run
+    from cotdistill.run import run
     from worker import api
     from worker.execution import run_dir
 
@@ -41,7 +41,7 @@ def crashed_attempt(run_id: int, at_step: int) -> None:
 
 
 def test_corrupt_checkpoints_resume_from_the_previous_good_one_or_from_scratch(embedded):
-    from cotdistill.checkpoints import candidates
+    from cotdistill.train.checkpoints import candidates
     from worker import api
     from worker.execution import run_dir
     ids = embedded.submit(n=3, steps=16)
@@ -103,7 +103,7 @@ def test_a_run_whose_folder_or_metrics_vanish_while_training_fails_naming_the_pa
 def test_a_run_whose_results_vanish_before_it_is_recorded_fails_naming_the_file(embedded, monkeypatch, vanish):
     """The core finished the folder; the file goes before the worker records the run (executed in
     this process, so that the deletion lands exactly there)."""
-    from cotdistill import runner
+    from cotdistill import run as runner
     from worker import api
     from worker.db import make_engine, session_factory
     from worker.execution import execute, run_dir

@@ -41,7 +41,7 @@ def test_curves_read_against_steps_epochs_and_tokens(api):
 
 def test_a_real_run_writes_label_rationale_total_loss_and_validation_accuracy(tmp_path, monkeypatch):
     from cotdistill.config import RunConfig, from_dict
-    from cotdistill.runner import load_examples, validation_examples
+    from cotdistill.run import load_examples, validation_examples
     from worker import api
     stack = JobStack(tmp_path, monkeypatch)
     stack.start_worker("w1")

@@ -1,5 +1,5 @@
 """`cotdistill report` on a constructed experiment (rows written directly into a SQLite file): the
-files hold exactly the numbers of cotdistill.stats on the same predictions (the procedure-level test
+files hold exactly the numbers of cotdistill.stats.inference on the same predictions (the procedure-level test
 over seed pairs first, then the test-set statistics); report.html renders offline in headless
 Chromium; table.tex compiles with pdflatex when the machine has it."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cotdistill import stats
+from cotdistill.stats import inference as stats
 from cotdistill.report import holm
 from tests.worker.report_fixture import ARMS, SEEDS, seed_experiment
 
@@ -52,7 +52,7 @@ LABELS = ["none", "after", "after/shuffle", "after/random_subset(k=2)", "after/r
 
 def expected(experiment) -> dict:
     """Per arm label: accuracy mean_ci over seeds, procedure_diff over the seed pairs' accuracy
-    differences to `none` and seed_paired_diff (the test set), straight from cotdistill.stats on the
+    differences to `none` and seed_paired_diff (the test set), straight from cotdistill.stats.inference on the
     stored predictions, and the Holm-adjusted p over the 4 comparisons."""
     ids, items = experiment["ids"], experiment["items"]
     rows = {label: correctness([ids[(a, s)] for s in SEEDS], items) for a, label in enumerate(LABELS)}
@@ -213,7 +213,7 @@ def test_report_records_provenance_and_is_reproducible(experiment, tmp_path):
     assert shown["question"].startswith("Start at") and shown["rationale"]
     assert shown["as_trained"] == shown["rationale"]                     # perturbation none
     assert shown["arm_answer"] == shown["label"] != shown["reference_answer"]   # fixed: arm right, reference wrong
-    from cotdistill.perturbations import perturb
+    from cotdistill.sequences.perturbations import perturb
     shuffled = (flips["after/shuffle"]["fixed"] + flips["after/shuffle"]["broken"])[0]
     assert shuffled["as_trained"] == " ".join(perturb("shuffle", shuffled["rationale"].split(), seed=0,
                                                       example_id=shuffled["example_id"]))
@@ -344,7 +344,7 @@ def test_hole6_names_with_dot_dot_cannot_place_files_above_their_folder(tmp_path
     above its folder and its zip held '../' entries. Names are refused at the entries, and report
     folders and zip entries are named from ids (an experiment row written by hand included)."""
     from cotdistill.cli import science
-    from cotdistill.config import ConfigError
+    from cotdistill.errors import ConfigError
     from worker import api
     from worker.cli import cli
     from worker.experiments import matrix_of

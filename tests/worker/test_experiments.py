@@ -2,7 +2,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from cotdistill.config import ConfigError
+from cotdistill.errors import ConfigError
 from worker.db import make_engine, session_factory, upgrade
 from worker.experiments import Matrix, expand, load_matrix, submit
 from worker.models import Run

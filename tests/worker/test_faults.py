@@ -196,7 +196,7 @@ def test_a_full_disk_fails_the_run_in_one_sentence_and_a_retry_resumes(tmp_path,
     """The artifacts live on a 9 MiB file system: the first checkpoint (6 MB) fits, the second does
     not. The run fails with one sentence naming the folder, the step-5 checkpoint stays good and no
     half-written one is left; with room made, a retry resumes from step 5 and succeeds."""
-    from cotdistill.checkpoints import candidates, verify
+    from cotdistill.train.checkpoints import candidates, verify
     from worker import api
     disk = tmp_path / "disk"
     disk.mkdir()

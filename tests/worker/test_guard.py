@@ -160,8 +160,9 @@ def test_hole2_a_bare_set_name_is_never_looked_up_in_the_working_folder(tmp_path
     root), and `~` was expanded before the root check, so a refusal told what exists at home."""
     from cotdistill.data import load_examples
     from cotdistill.data.rationale_set import resolve
-    from cotdistill.examples import DataError, Example
-    from cotdistill.rationale_sets import Origin, record_of, write_rationale_set
+    from cotdistill.errors import DataError
+    from cotdistill.examples import Example
+    from cotdistill.data.store import Origin, record_of, write_rationale_set
     from worker import api
     monkeypatch.setenv("COTDISTILL_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COTDISTILL_DATA_DIR", str(tmp_path / "data"))

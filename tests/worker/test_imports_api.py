@@ -71,7 +71,7 @@ def test_one_catalogue_for_cli_app_and_teacher_jobs(home, tmp_path, monkeypatch)
     lists and `cotdistill datasets` now read one catalogue (the database mirrors it)."""
     from cotdistill.data.catalogue import catalogue, register_folder
     from cotdistill.data.rationale_set import sets_root
-    from cotdistill.rationale_sets import import_file
+    from cotdistill.data.store import import_file
     from worker import api
     from worker.api.core import sessions
     from worker.rationale_sets import register

@@ -56,7 +56,7 @@ def shapes_of(students: list[dict]) -> list[dict]:
     loads torch and transformers, so the app asks a worker: model_shapes)."""
     from cotdistill.config import StudentConfig, from_dict
     from cotdistill.estimate import model_shape
-    from cotdistill.students import StudentError
+    from cotdistill.errors import StudentError
     out = []
     for student in students:
         try:
@@ -132,7 +132,7 @@ def settings_key(config: dict) -> str:
 
 
 def _calibration_file(key: str) -> Path:
-    from cotdistill.students import home
+    from cotdistill.paths import home
     return home() / CALIBRATIONS / f"{key}.json"
 
 
@@ -187,7 +187,7 @@ def calibrations(configs: list[dict], *, ask: bool = True) -> tuple[dict[str, di
 
 
 def _asked(key: str) -> tuple[str, str]:
-    from cotdistill.students import home
+    from cotdistill.paths import home
     return str(home()), key
 
 

@@ -1,5 +1,5 @@
 """Importing your own rationales from the browser: the same reader and checks as `cotdistill data
-import` (cotdistill.rationale_sets.read_import / import_file), confined to the allowed roots.
+import` (cotdistill.data.store.read_import / import_file), confined to the allowed roots.
 
     path = save_upload("cqa_train.jsonl", data)                 # under $COTDISTILL_HOME/uploads/
     preview = preview_import({"train": path}, {"columns": {"label": "answerKey"}})
@@ -48,7 +48,7 @@ def import_choices() -> dict:
 def save_upload(filename: str, data: bytes) -> str:
     """Store an uploaded file under $COTDISTILL_HOME/uploads/<content hash>/<name> (the same
     bytes land in the same place, so a page rerun writes nothing new); returns its path."""
-    from cotdistill.students import home
+    from cotdistill.paths import home
     name = re.sub(r"[^\w.-]", "_", Path(filename).name).lstrip(".") or "upload"
     folder = home() / UPLOADS / hashlib.sha256(data).hexdigest()[:16]
     path = folder / name
@@ -66,8 +66,8 @@ def preview_import(files: Mapping[str, str], options: Mapping[str, Any], *,
     with these options would write; or `error`. `rationales`: {split: files} holding that split's
     rationales apart from its questions (numbered files in order). Writes nothing."""
     from cotdistill.data.report import data_report, format_report
-    from cotdistill.rationale_sets import read_import
-    from cotdistill.examples import DataError
+    from cotdistill.data.store import read_import
+    from cotdistill.errors import DataError
     from worker.guard import Refused
     try:
         examples = read_import(_confined(files), split_options=_apart(rationales),
@@ -86,8 +86,8 @@ def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], n
     """Import as a new, immutable set named `name` under $COTDISTILL_HOME/rationale_sets and
     register it: {set_id, path, error}. Nothing is written when `error` is set."""
     from cotdistill.data.rationale_set import sets_root
-    from cotdistill.examples import DataError
-    from cotdistill.rationale_sets import import_file
+    from cotdistill.errors import DataError
+    from cotdistill.data.store import import_file
     from worker.api.core import sessions
     from worker.guard import Refused
     from worker.rationale_sets import register
@@ -113,7 +113,7 @@ def import_rationale_set(files: Mapping[str, str], options: Mapping[str, Any], n
 
 
 def _confined(files: Mapping[str, str]) -> dict[str, Path]:
-    from cotdistill.examples import DataError
+    from cotdistill.errors import DataError
     from worker.guard import confine
     if not files:
         raise DataError("no file given: upload one or give a path inside the data folder",
@@ -137,7 +137,7 @@ def _apart(rationales: Mapping[str, list[str]] | None) -> dict[str, dict] | None
 
 def _options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The importer's options without empty values; DataError naming an unknown one."""
-    from cotdistill.examples import DataError
+    from cotdistill.errors import DataError
     unknown = sorted(set(options) - set(IMPORT_OPTIONS))
     if unknown:
         raise DataError(f"unknown import option {unknown[0]!r}; options: "
@@ -164,7 +164,7 @@ def _row(e) -> dict:
 def rationale_set_report(set_id: int) -> dict:
     """The data report of a registered set (its splits as written): {report, report_text}."""
     from cotdistill.data.report import data_report, format_report
-    from cotdistill.rationale_sets import open_rationale_set
+    from cotdistill.data.store import open_rationale_set
     from worker.api.core import NotFound
     from worker.api.sets import list_rationale_sets
     paths = {r["id"]: r["path"] for r in list_rationale_sets()}

@@ -8,9 +8,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cotdistill import stats
-from cotdistill.arms import PANEL_KEYS, arm_key, arm_labels, eval_protocol, is_untouched
-from cotdistill.diagnostics import paired_basis
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
+from cotdistill.stats import inference as stats
+from cotdistill.stats.arms import PANEL_KEYS, arm_key, arm_labels, eval_protocol, is_untouched
+from cotdistill.evaluate.diagnostics import paired_basis
 from worker import state
 from worker.api.core import NotFound, iso as _iso, session
 from worker.models import Experiment, Metric, Prediction, Run, RunEvent
@@ -117,7 +118,7 @@ def dataset_examples(name: str, split: str, *, options: dict | None = None, sear
 def run_row(run: Run, factors: dict | None = None, experiment: str | None = None, label: str | None = None) -> dict:
     """A run as plain data. `arm` is its arm's label among the runs listed with it (`label`; default:
     the label of this config alone), `arm_key` its arm (the config without the seed), `row_key` its
-    arm without dataset and student (cotdistill/arms.py), `eval_mode` generate or score."""
+    arm without dataset and student (cotdistill/stats/arms.py), `eval_mode` generate or score."""
     c = run.config
     return {"id": run.id, "experiment_id": run.experiment_id, "experiment": experiment,
             "status": run.status, "attempt": run.attempt, "step": run.step, "total_steps": run.total_steps,
@@ -315,7 +316,7 @@ CURVE_AXES = {"step": None, "epoch": "epoch", "tokens": "tokens"}
 
 def curves(run_ids: list[int], name: str = "loss", x: str = "step") -> list[dict]:
     """Training-curve points {run_id, step, x, value} of metric `name` (loss: the total, label_loss,
-    rationale_loss, val_accuracy, lr, tokens_per_s; see cotdistill.curves) against `x`: step, epoch or
+    rationale_loss, val_accuracy, lr, tokens_per_s; see cotdistill.train.curves) against `x`: step, epoch or
     tokens (training tokens seen). A point whose step has no `x` recorded (a run made before tokens
     and epochs were logged) is left out."""
     if x not in CURVE_AXES:
@@ -393,7 +394,7 @@ def protocol(eval_mode: str, scoring: str | None) -> str:
 
 def compare(run_ids: list[int], *, scoring: str | None = None) -> list[dict]:
     """Accuracy per arm over its seeds (succeeded runs only): mean with a t-interval, and each seed.
-    An arm is a config without its seed (cotdistill/arms.py); `arm` its label among these runs,
+    An arm is a config without its seed (cotdistill/stats/arms.py); `arm` its label among these runs,
     `row_key` the arm without dataset and student. `scoring` picks a scoring mode the runs computed
     (default: each run's own); arms evaluated by generation keep their generated accuracy, with
     `note` saying so. `protocol` says how the numbers were produced."""
@@ -509,14 +510,14 @@ def launch_options() -> dict:
     """What a launch form may offer, as plain data: placements, perturbation kinds with their default
     parameters, perturbation levels, loss normalisations, the built-in student sizes, the default
     run config (so the app imports no science), the first experiment (`first_run`, with `claims`:
-    what it should show) and the presets (cotdistill.testbed's PRESETS, if it has any, then
-    cotdistill.presets'): [{key, title, shows, expected, matrix}], and the key-token study's defaults on
+    what it should show) and the presets (cotdistill.studies.testbed's PRESETS, if it has any, then
+    cotdistill.studies.presets'): [{key, title, shows, expected, matrix}], and the key-token study's defaults on
     its built-in task (`key_study`: dataset, ks, seeds, shows)."""
-    from cotdistill import testbed
+    from cotdistill.studies import testbed
     from cotdistill.config import LEVELS, LOSS_NORMALIZATIONS, PLACEMENTS, RunConfig, from_dict
-    from cotdistill.perturbations import DEFAULT_PARAMS
-    from cotdistill.presets import PRESETS
-    from cotdistill.students import SMOLLM2, TINY_SIZES
+    from cotdistill.sequences.perturbations import DEFAULT_PARAMS
+    from cotdistill.studies.presets import PRESETS
+    from cotdistill.students.loading import SMOLLM2, TINY_SIZES
     FIRST_RUN = testbed.FIRST_RUN
     first = {"data_options": dict(FIRST_RUN["base"]["data"]["options"]), "placements": list(FIRST_RUN["placements"]),
              "perturbations": [p["kind"] for p in FIRST_RUN["perturbations"]], "seeds": list(FIRST_RUN["seeds"]),
@@ -671,13 +672,13 @@ def _disk(s: Session, new: list[dict], configs: list[dict]) -> dict | None:
 
 
 def mode_diagnostics(run_ids: list[int], scoring: str, *, n_boot: int = 2000) -> dict[int, dict]:
-    """Each run's label-bias diagnostics (cotdistill.diagnostics: collapsed, collapse_reason,
+    """Each run's label-bias diagnostics (cotdistill.evaluate.diagnostics: collapsed, collapse_reason,
     per-label accuracy, distributions, majority baseline) under one scoring mode. A run's summary holds
     them for its primary scoring only: for that mode they are returned as stored, for another they are
     computed from the stored predictions' per-mode answers (the accuracy's interval by bootstrap over
     n_boot resamples, seeded by the run's seed). Runs that did not compute the mode are left out."""
-    from cotdistill.diagnostics import diagnose
-    from cotdistill.stats import bootstrap_ci
+    from cotdistill.evaluate.diagnostics import diagnose
+    from cotdistill.stats.inference import bootstrap_ci
     runs = {r["id"]: r for r in list_runs(run_ids=run_ids) if r["status"] == "succeeded"}
     out: dict[int, dict] = {}
     others = [i for i, r in runs.items()            # generated answers have no scoring modes: their own

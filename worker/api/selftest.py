@@ -1,7 +1,7 @@
 """The control suite on the workers: the Datasets screen's "Run the self-test" button.
 
     start_selftest()                 # submits the suite's matrix as the experiment "selftest"
-    selftest_status()                # progress, then each control's verdict (cotdistill.testbed)
+    selftest_status()                # progress, then each control's verdict (cotdistill.studies.testbed)
 
 The same plan and the same judging as `cotdistill selftest`, but the runs go through the job system,
 and each control's difference is the one Compare would show (`paired`: the procedure-level paired t
@@ -12,7 +12,7 @@ reuses what already succeeded, so the button is instant once the suite has run.
 
 from __future__ import annotations
 
-from cotdistill import testbed
+from cotdistill.studies import testbed
 from worker.api.core import NotFound
 from worker.api.runs import list_runs, paired, run_detail, submit_matrix
 

@@ -88,7 +88,7 @@ def rationale_set_examples(set_id: int, *, split: str | None = None, search: str
 
 def compare_rationale_sets(set_a: int, set_b: int) -> dict:
     """Two sets side by side: sizes, rationale lengths, accuracy against gold, overlap, agreement."""
-    from cotdistill.rationale_sets import compare_sets
+    from cotdistill.data.store import compare_sets
     paths = {r["id"]: r["path"] for r in list_rationale_sets()}
     for i in (set_a, set_b):
         if i not in paths:

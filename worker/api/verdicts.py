@@ -17,7 +17,7 @@ generation stay in the family under a scoring switch, with their generated accur
 from __future__ import annotations
 
 from cotdistill.report import ALPHA, flag_messages, holm
-from cotdistill.stats import NEEDS_SEEDS
+from cotdistill.stats.inference import NEEDS_SEEDS
 from worker.api.runs import compare, list_runs, mode_diagnostics, paired
 
 N_BOOT = 10_000
@@ -127,5 +127,5 @@ def run_flags(done: list[dict], scoring: str | None) -> dict[int, list[str]]:
 def seed_budget(per_pair_diff: list[float], target: float | None = None) -> dict:
     """stats.seed_budget as plain data: what these seed pairs can detect at 80% power, how many seed
     pairs `target` (default: the observed difference) needs, the sign-flip floor."""
-    from cotdistill.stats import seed_budget as budget
+    from cotdistill.stats.inference import seed_budget as budget
     return budget(per_pair_diff, target=target).to_dict()

@@ -12,7 +12,7 @@ Two questions, never confused (DESIGN.md "Rules that keep results right"):
    of one run is a sequence of bools; two runs evaluated on the same test items are compared item by
    item:
 
-    from cotdistill.stats import accuracy, bootstrap_ci, paired_bootstrap_diff, mcnemar_exact, mean_ci
+    from cotdistill.stats.inference import accuracy, bootstrap_ci, paired_bootstrap_diff, mcnemar_exact, mean_ci
     bootstrap_ci(correct_after)                         # accuracy with a 95% percentile-bootstrap interval
     paired_bootstrap_diff(correct_after, correct_none)  # accuracy gain, items resampled jointly
     mcnemar_exact(correct_after, correct_none)          # exact test on the discordant items
@@ -37,7 +37,7 @@ import numpy as np
 
 def scipy_stats():
     """scipy.stats, imported on first use: imported with this module, it cost every process that
-    imports this one or cotdistill.diagnostics (the workers and every CLI command, through worker.api)
+    imports this one or cotdistill.evaluate.diagnostics (the workers and every CLI command, through worker.api)
     1.5-2 s on a 2-core machine."""
     from scipy import stats
     return stats

@@ -43,7 +43,8 @@ from cotdistill.data.rationale_set import (EXAMPLES_FILE, FORMAT, PROVENANCE_FIL
 from cotdistill.data.readers import Where
 from cotdistill.data.report import data_report, import_notes
 from cotdistill.data.report import strip_leaks as strip_leaks_of
-from cotdistill.examples import DataError, Example, labels_equal, question_id, unstorable
+from cotdistill.errors import DataError
+from cotdistill.examples import Example, labels_equal, question_id, unstorable
 
 __all__ = ["Origin", "PROVENANCE_KEYS", "RECORD_KEYS", "RationaleSet", "compare_sets",
            "content_hash", "import_file", "import_release", "open_rationale_set", "read_import",
@@ -375,7 +376,7 @@ def import_release(release: str, folder: str | Path, out_dir: str | Path, *,
                    max_rationale: int | None = None, **options: Any) -> Path:
     """A set from a published release in a folder laid out like ../shared/data/<release>;
     rationales longer than `max_rationale` characters (default: max_rationale_chars()) refused."""
-    from cotdistill.teachers.releases import release_teacher
+    from cotdistill.data.releases import release_teacher
 
     spec = DATASETS.get(release)
     if spec is None or spec.folder is None:

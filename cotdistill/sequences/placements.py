@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from cotdistill.examples import LETTERS, Example
-from cotdistill.perturbations import PerturbContext, perturb, text_units
+from cotdistill.sequences.perturbations import PerturbContext, perturb, text_units
 
 IGNORE = -100
 RATIONALE_MARKER = "\nExplanation:"
@@ -206,7 +206,7 @@ class SequenceBuilder:
         return self.level in ("word", "sentence")
 
     def rationale_units(self, ex: Example) -> list:
-        """The rationale's units: words or sentences (cotdistill.perturbations.text_units), or the
+        """The rationale's units: words or sentences (cotdistill.sequences.perturbations.text_units), or the
         student's token ids with every special token left out (a rationale that spells '<|endoftext|>'
         must not put an end-of-sequence inside the target)."""
         text = (ex.rationale or "").strip()

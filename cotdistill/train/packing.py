@@ -29,18 +29,14 @@ from typing import Sequence
 
 import torch
 
-from cotdistill.placements import TrainingSequence
-from cotdistill.runner import RunError          # runner imports training (and so this) only inside run()
+from cotdistill.errors import PackingError
+from cotdistill.sequences.placements import TrainingSequence
 
 _ATTR = "_cotdistill_packing"
 ROLE_CODES = {"label": 1, "rationale": 2}
 """Codes of the `roles` tensor: the positions whose loss is reported as label and rationale loss."""
 LEAK_TOLERANCE = 1e-6
 """Largest change of one sequence's logits allowed when the other sequence of its row changes."""
-
-
-class PackingError(RunError):
-    """train.packing is true but the student cannot keep packed sequences apart."""
 
 
 def pack_rows(lengths: Sequence[int], capacity: int | None = None) -> list[list[int]]:

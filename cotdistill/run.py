@@ -6,18 +6,23 @@ Writes into the run folder: `config.yaml` (resolved), `metrics.jsonl` (training 
 `predictions.jsonl` (one record per test example), `summary.json` (its `data_warnings`: train/test
 overlap and answer leaks of the items used, from cotdistill.data.report.run_data_check), `model/`
 (the trained student, loadable with `from_pretrained`; LoRA adapters are merged into its weights
-first, cotdistill.lora; the untouched student writes none, its summary says `model_saved: false`)
+first, cotdistill.students.lora; the untouched student writes none, its summary says `model_saved: false`)
 and, while training, `checkpoint/` (deleted once the run succeeds, unless `keep_checkpoint`). The data warnings also go out with the `start` event, before training.
 A folder holding an unfinished run of the same configuration is resumed exactly from its newest
-checkpoint that verifies (cotdistill.checkpoints); a corrupt one is moved aside and reported as a
+checkpoint that verifies (cotdistill.train.checkpoints); a corrupt one is moved aside and reported as a
 {"phase": "checkpoint"} event. A file of the folder that vanishes while the run is in progress fails it
 (ArtifactsMissing) instead of leaving a finished-looking, incomplete folder. The curves (`metrics.jsonl`): total, label and rationale loss, lr, tokens/s, tokens seen and epoch
-every `train.log_every` steps, validation accuracy every `eval.every` steps (see cotdistill.curves).
+every `train.log_every` steps, validation accuracy every `eval.every` steps (see cotdistill.train.curves).
 The summary records the software and hardware it ran on (`environment`: threads, versions, device).
 `train.steps: 0` evaluates the untouched student (no optimizer, no checkpoint, an empty curve; the
 summary says `fine_tuned: false`), in one process whatever train.devices.
 This is the only
 place that seeds random number generators. Progress leaves through `callback(event: dict)`.
+
+`python -m cotdistill.run CONFIG OUT EVENTS` is one rank of a multi-process run (rank_main), started by
+cotdistill.train.distributed.launch. The orchestrator sits above every part it composes (data,
+students, train, evaluate); none of them imports it: the loop raises cotdistill.errors' exceptions and
+takes callbacks.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,29 +42,20 @@ import numpy as np
 import torch
 import yaml
 
-from cotdistill import data, logits
+import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
+from cotdistill import data
+from cotdistill.errors import ArtifactsMissing, RunError, Superseded, WriteFailed
+from cotdistill.students import logits
 from cotdistill.data import sample_rows
 from cotdistill.data.report import run_data_check
 from cotdistill.config import RunConfig
-from cotdistill.curves import curve_values
-from cotdistill.evaluation import evaluate, scoring_options, summarize_with_diagnostics
+from cotdistill.train.curves import curve_values
+from cotdistill.evaluate.evaluation import evaluate, scoring_options, summarize_with_diagnostics
 from cotdistill.examples import Example, question_id
 from cotdistill.files import os_error_of, write_failure
-from cotdistill.placements import ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text, prompt_text
-from cotdistill.students import check_runtime, load_student
-
-
-class RunError(RuntimeError):
-    """The run cannot proceed as configured; the message says why and what to change."""
-
-
-class ArtifactsMissing(RunError):
-    """A file or folder the run wrote (or needs) vanished while it ran; the message names it."""
-
-
-class WriteFailed(RunError):
-    """The operating system refused a write into the run folder (disk full, quota, read-only): the
-    message names what and where, and the checkpoint a retry resumes from."""
+from cotdistill.sequences.placements import (ANSWER_MARKER, RATIONALE_MARKER, SequenceBuilder, label_text,
+                                             prompt_text)
+from cotdistill.students.loading import check_runtime, load_student
 
 
 PHASES = ("load", "train", "validate", "evaluate", "save")
@@ -70,7 +67,7 @@ def writing(what: str, path: Path, checkpoint_dir: Path, fence: Callable[[Path],
     """Around a write of the run folder: first `fence(path)` (a job system's check that this process
     still owns the run; it raises to stop), then an OS error (a full disk, also when torch or
     safetensors wrap it) becomes WriteFailed, one sentence naming the folder and the checkpoint kept."""
-    from cotdistill import checkpoints
+    from cotdistill.train import checkpoints
     if fence is not None:
         fence(path)
     try:
@@ -260,7 +257,8 @@ SAVED_META = ("config_hash", "results_version", "identity")
 def saved_config(run_dir: Path) -> tuple[RunConfig | None, dict]:
     """(the settings, the meta keys) of a run folder's config.yaml; settings None when unreadable.
     A folder without `results_version` was made by version 1."""
-    from cotdistill.config import ConfigError, from_dict, read_config_file
+    from cotdistill.errors import ConfigError
+    from cotdistill.config import from_dict, read_config_file
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None, {}
@@ -390,15 +388,15 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     still owns the run). An OS error while writing (a full disk) is WriteFailed: one sentence naming
     the folder; the last good checkpoint stays.
     `trackers` (default: $COTDISTILL_TRACKERS) and the config's `tracking` mirror the curve, config
-    and summary to TensorBoard, MLflow or W&B (cotdistill/trackers.py).
-    A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.distributed);
+    and summary to TensorBoard, MLflow or W&B (cotdistill/train/trackers.py).
+    A run with train.devices > 1 (and steps > 0) is launched as a torchrun job (cotdistill.train.distributed);
     `dist` is that job's rank: rank 0 writes the folder and evaluates, the others only train ({} returned).
     `keep_checkpoint` keeps `checkpoint/` once the run has succeeded (default: deleted) and has the
     untouched student (train.steps 0) save its model copy too (default: none, its weights are the
     student's own); None reads $COTDISTILL_KEEP_CHECKPOINTS (keep_checkpoints). Like
     `checkpoint_every` it changes nothing else, and no hash."""
-    from cotdistill import distributed
-    from cotdistill.trackers import open_mirror, requested
+    from cotdistill.train import distributed
+    from cotdistill.train.trackers import open_mirror, requested
     out = Path(out)
     keep_checkpoint = keep_checkpoints() if keep_checkpoint is None else keep_checkpoint
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -436,9 +434,9 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     builder = make_builder(cfg, student.tokenizer, train_ex, scores)
     sequences = [builder.build(ex) for ex in train_ex]
 
-    from cotdistill import checkpoints
-    from cotdistill.lora import merged, parameter_counts, prepare_for_training
-    from cotdistill.training import train
+    from cotdistill.train import checkpoints
+    from cotdistill.students.lora import merged, parameter_counts, prepare_for_training
+    from cotdistill.train.loop import train
     model = prepare_for_training(student.model, cfg.student) if fine_tune else student.model
     counts = parameter_counts(model)
     found = None
@@ -499,7 +497,7 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
     with write("predictions", out / "predictions.jsonl"):
         write_jsonl(out / "predictions.jsonl", records)
     # accuracy with its interval + label-bias diagnostics (prediction/gold distributions, majority
-    # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.diagnostics
+    # baseline, per-label accuracy, accuracy_by_mode, collapsed/collapse_reason): see cotdistill.evaluate.diagnostics
     # a test question kept with several rows is one item: the interval resamples questions
     questions = {ex.id: question_id(ex) for ex in test_ex}
     summary = {**summarize_with_diagnostics(records, n_boot=cfg.eval.n_boot, seed=cfg.seed,
@@ -535,3 +533,52 @@ def run(cfg: RunConfig, out: Path, *, callback: Callable[[dict], None] | None = 
         mirror.finish(summary)
     emit({"phase": "done", "summary": summary})
     return summary
+
+
+def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | None = None) -> int:
+    """One rank: the run as runner.run does it, with this rank's share of every batch."""
+    from cotdistill.train.distributed import (DDP, FSDP, OWNER_ENV, SUPERSEDED_EXIT, die_with_parent, is_peer_loss,
+                                              owner_fence)
+    die_with_parent()
+    folder = Path(events).parent
+    rank = int(os.environ.get("RANK", 0))
+    fence = owner_fence(folder, os.environ.get(OWNER_ENV))
+    try:
+        fence(folder)
+    except Superseded:
+        return SUPERSEDED_EXIT
+    (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
+    ctx = None
+    try:
+        from cotdistill.config import RunConfig, from_dict, read_config_file
+        cfg = from_dict(RunConfig, read_config_file(config_path))
+        ctx = FSDP() if cfg.train.distributed == "fsdp" else DDP()
+        ctx.fence = fence
+        emit = None
+        if ctx.is_main:
+            stream = open(events, "a", encoding="utf-8")
+
+            def emit(event: dict) -> None:
+                stream.write(json.dumps(event, default=str) + "\n")
+                stream.flush()
+        run(cfg, Path(out), callback=emit, device=ctx.device, checkpoint_every=checkpoint_every, dist=ctx,
+            before_write=fence)
+        ctx.close()
+        return 0
+    except Superseded:
+        return SUPERSEDED_EXIT                      # another launch owns the folder: write nothing
+    except BaseException as e:                      # noqa: BLE001 - reported to the launcher, then exit 1
+        try:
+            fence(folder)
+        except Superseded:
+            return SUPERSEDED_EXIT                  # a peer left because it was superseded
+        from cotdistill.errors import RunError
+        text = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
+        # A collective that failed because another rank vanished is that rank's death, not our error.
+        kind = "peer" if is_peer_loss(e) else "error"
+        (folder / f"{kind}-{rank}.txt").write_text(f"rank {rank}: {text}", encoding="utf-8")
+        raise
+
+
+if __name__ == "__main__":         # one rank of a multi-process run, started by train.distributed.launch
+    sys.exit(rank_main(*sys.argv[1:3], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else None))

@@ -1,7 +1,7 @@
 """One run on several devices: torchrun + DistributedDataParallel, with rank 0 owning the results.
 
     summary = launch(cfg, out, callback=print)          # starts `torchrun --nproc-per-node N` and waits
-    python -m torch.distributed.run --nproc-per-node 2 -m cotdistill.distributed CONFIG OUT EVENTS
+    python -m torch.distributed.run --nproc-per-node 2 -m cotdistill.run CONFIG OUT EVENTS
 
 Why this engine: DDP is PyTorch's own, torchrun its own launcher (it starts one process per device,
 watches them, and ends all of them when one dies), and our training loop stays the one loop that
@@ -58,18 +58,12 @@ from typing import Callable
 
 import torch
 
+from cotdistill.errors import RanksLost, Superseded
+
 EVENTS = "events.jsonl"
 OWNER = "owner"
 OWNER_ENV = "COTDISTILL_RUN_OWNER"
 SUPERSEDED_EXIT = 3
-
-
-class RanksLost(RuntimeError):
-    """A rank died without an error of its own (killed): the run can resume from its checkpoint."""
-
-
-class Superseded(RuntimeError):
-    """Another launch (a later attempt) owns this run folder: this one stopped without writing."""
 
 
 def owner_fence(folder: Path, token: str | None) -> Callable[[Path | None], None]:
@@ -89,7 +83,7 @@ def owner_fence(folder: Path, token: str | None) -> Callable[[Path | None], None
 
 def check_supported(train_cfg, device: str) -> None:
     """Refuse, before any work, a distributed setting this machine or version cannot run."""
-    from cotdistill.runner import RunError
+    from cotdistill.errors import RunError
     kind = str(device).split(":")[0]
     if train_cfg.distributed == "fsdp" and not hasattr(_fsdp_module(), "fully_shard"):
         raise RunError(f"train.distributed=fsdp needs PyTorch's FSDP2 (torch.distributed.fsdp.fully_shard), "
@@ -139,7 +133,7 @@ class Single:
 
     def loss_fn(self, model) -> Callable:
         """batch -> (weighted loss sum, {role: (cross-entropy sum, tokens)}), as training.loss_parts."""
-        from cotdistill.training import loss_parts
+        from cotdistill.train.loss import loss_parts
         return lambda batch: loss_parts(model, batch)
 
     def no_sync(self, fn, last: bool):
@@ -170,7 +164,7 @@ class _Loss(torch.nn.Module):
         self.model = model
 
     def forward(self, batch):
-        from cotdistill.training import loss_parts
+        from cotdistill.train.loss import loss_parts
         return loss_parts(self.model, batch)
 
 
@@ -209,7 +203,7 @@ class DDP(Single):
 
     def loss_fn(self, model):
         from torch.nn.parallel import DistributedDataParallel
-        from cotdistill.logits import resolve
+        from cotdistill.students.logits import resolve
         resolve(model)                              # the logits route, decided before wrapping
         ids = [self.local_rank] if self.device.startswith("cuda") else None
         return DistributedDataParallel(_Loss(model), device_ids=ids)
@@ -277,8 +271,8 @@ class FSDP(DDP):
     def loss_fn(self, model):
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard
-        from cotdistill.logits import resolve
-        from cotdistill.runner import RunError
+        from cotdistill.students.logits import resolve
+        from cotdistill.errors import RunError
         resolve(model)                              # the logits route, decided before sharding
         blocks = transformer_blocks(model)
         if not blocks:
@@ -344,50 +338,6 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         pass
 
 
-def rank_main(config_path: str, out: str, events: str, checkpoint_every: int | None = None) -> int:
-    """One rank: the run as runner.run does it, with this rank's share of every batch."""
-    die_with_parent()
-    folder = Path(events).parent
-    rank = int(os.environ.get("RANK", 0))
-    fence = owner_fence(folder, os.environ.get(OWNER_ENV))
-    try:
-        fence(folder)
-    except Superseded:
-        return SUPERSEDED_EXIT
-    (folder / f"rank{rank}.pid").write_text(str(os.getpid()))
-    ctx = None
-    try:
-        from cotdistill.config import RunConfig, from_dict, read_config_file
-        from cotdistill.runner import run
-        cfg = from_dict(RunConfig, read_config_file(config_path))
-        ctx = FSDP() if cfg.train.distributed == "fsdp" else DDP()
-        ctx.fence = fence
-        emit = None
-        if ctx.is_main:
-            stream = open(events, "a", encoding="utf-8")
-
-            def emit(event: dict) -> None:
-                stream.write(json.dumps(event, default=str) + "\n")
-                stream.flush()
-        run(cfg, Path(out), callback=emit, device=ctx.device, checkpoint_every=checkpoint_every, dist=ctx,
-            before_write=fence)
-        ctx.close()
-        return 0
-    except Superseded:
-        return SUPERSEDED_EXIT                      # another launch owns the folder: write nothing
-    except BaseException as e:                      # noqa: BLE001 - reported to the launcher, then exit 1
-        try:
-            fence(folder)
-        except Superseded:
-            return SUPERSEDED_EXIT                  # a peer left because it was superseded
-        from cotdistill.runner import RunError
-        text = str(e) if isinstance(e, RunError) else f"{type(e).__name__}: {e}"
-        # A collective that failed because another rank vanished is that rank's death, not our error.
-        kind = "peer" if is_peer_loss(e) else "error"
-        (folder / f"{kind}-{rank}.txt").write_text(f"rank {rank}: {text}", encoding="utf-8")
-        raise
-
-
 PEER_LOSS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted")
 
 
@@ -408,7 +358,7 @@ def torchrun_command(n: int, config_path: Path, out: Path, events: Path,
                      checkpoint_every: int | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--node-rank", "0",
            "--nproc-per-node", str(n), "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-           "--max-restarts", "0", "-m", "cotdistill.distributed", str(config_path), str(out), str(events)]
+           "--max-restarts", "0", "-m", "cotdistill.run", str(config_path), str(out), str(events)]
     return cmd + ([str(checkpoint_every)] if checkpoint_every is not None else [])
 
 
@@ -434,7 +384,7 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
     its ranks are ended, the checkpoint stays). Raises RunError with a rank's own message if one
     failed, RanksLost if one was killed."""
     import yaml
-    from cotdistill.runner import RunError
+    from cotdistill.errors import RunError
     out = Path(out)
     folder = out / "dist"
     folder.mkdir(parents=True, exist_ok=True)
@@ -498,7 +448,3 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
         raise RanksLost(f"a rank of the {cfg.train.devices}-process run died without an error of its "
                         f"own (exit code {proc.returncode}); torchrun's log ends:\n{tail}")
     return summary
-
-
-if __name__ == "__main__":
-    sys.exit(rank_main(*sys.argv[1:3], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else None))

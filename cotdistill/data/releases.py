@@ -23,14 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from cotdistill.errors import FetchError
+
 RAW = "https://raw.githubusercontent.com"
 MIRROR_ENV = "COTDISTILL_RELEASES_MIRROR"
 OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
                "COTDISTILL_OFFLINE")
-
-
-class FetchError(RuntimeError):
-    """A release could not be downloaded; the message says where to put the files by hand."""
 
 
 @dataclass(frozen=True)

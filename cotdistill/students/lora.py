@@ -15,13 +15,9 @@ the LoRA layers: the run's `model/` is then an ordinary checkpoint that `from_pr
 from __future__ import annotations
 
 from cotdistill.config import StudentConfig
-from cotdistill.students import StudentError
+from cotdistill.errors import LoraError
 
 _PEFT = "_cotdistill_peft"        # the peft wrapper, kept in the model's __dict__ (not a submodule)
-
-
-class LoraError(StudentError):
-    """The LoRA settings do not fit the student; the message names the key and what to change."""
 
 
 def lora_config(lora: dict):

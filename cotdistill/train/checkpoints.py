@@ -13,7 +13,7 @@ fails (a full disk) removes what it wrote of the new checkpoint and raises the e
 On resume `latest` checks the newest checkpoint's sizes and hashes; a corrupt or incomplete one is
 renamed to `checkpoint-<step>.corrupt-<n>` (kept for inspection, never loaded again) and the next older
 one is tried, down to none (a fresh start). Each of these is reported as one sentence naming the file,
-through `report(event)`, the run's callback (cotdistill.runner passes it on to the CLI and the worker).
+through `report(event)`, the run's callback (cotdistill.run passes it on to the CLI and the worker).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from cotdistill.errors import CorruptCheckpoint
 from cotdistill.files import fsync_dir
 
 STATE = "state.pt"
@@ -42,10 +43,6 @@ _NAME = re.compile(r"^checkpoint-(\d+)$")
 class Checkpoint:
     path: Path              # the checkpoint's folder
     step: int
-
-
-class CorruptCheckpoint(Exception):
-    """A checkpoint whose files do not match its manifest (or that has none); the message names the file."""
 
 
 def sha256(path: Path) -> str:

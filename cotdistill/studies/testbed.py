@@ -193,11 +193,11 @@ def judge_control(control: Control, diff: float | None, p_value: float | None,
 
     `test_set` ({low, high, p_value}: the item-level comparison of these trained models) is reported
     beside it, never judged. `constant_pairs`: seed pairs in which both runs are flagged as constant
-    answerers (cotdistill.diagnostics); when that is most of the `n_pairs`, a negative control's
+    answerers (cotdistill.evaluate.diagnostics); when that is most of the `n_pairs`, a negative control's
     "not better" is marked WEAK (it passes, `weak` is True), and the positive control cannot have
     passed anyway. The positive control
     passes when `after` is significantly better by at least `min_gain`."""
-    from cotdistill.stats import NEEDS_SEEDS
+    from cotdistill.stats.inference import NEEDS_SEEDS
     out = {"control": control.name, "arm": arm_name(control), "expected": control.expect,
            "why": control.why, "diff": diff, "low": low, "high": high, "p_value": p_value,
            "n_pairs": n_pairs, "constant_pairs": constant_pairs, "weak": False,
@@ -252,7 +252,7 @@ def paired_result(control: Control, baseline_rows: dict[int, dict[str, bool]],
     (stats.procedure_diff over the per-seed-pair accuracy differences) decides; the item-level
     comparison (stats.seed_paired_diff) is reported as `test_*`. `collapsed` ({arm: {seed: flagged}},
     arms as Control.arm and BASELINE) says which runs are constant answerers."""
-    from cotdistill import stats
+    from cotdistill.stats import inference as stats
     seeds = sorted(baseline_rows.keys() & arm_rows.keys())
     if not seeds:
         return judge_control(control, None, None)
@@ -273,7 +273,7 @@ def _train_one(cfg_dict: dict, folder: str, device: str | None) -> str:
     import torch
 
     from cotdistill.config import RunConfig, from_dict
-    from cotdistill.runner import run
+    from cotdistill.run import run
     torch.set_num_threads(1)
     run(from_dict(RunConfig, cfg_dict), folder, device=device)
     return folder
@@ -290,10 +290,10 @@ def _train_in_children(todo: list, device: str | None, workers: int) -> None:
     import time
     from pathlib import Path
 
-    from cotdistill.runner import RunError
+    from cotdistill.errors import RunError
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    code = ("import json, sys; from cotdistill.testbed import _train_one; "
+    code = ("import json, sys; from cotdistill.studies.testbed import _train_one; "
             "_train_one(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] or None)")
     waiting, running = list(todo), []
     while waiting or running:
@@ -332,7 +332,7 @@ def run_selftest(seeds: Iterable[int], out, *, steps: int | None = None, echo=pr
 
     from cotdistill.config import RunConfig, from_dict
     from cotdistill.data import load_examples
-    from cotdistill.runner import run
+    from cotdistill.run import run
 
     out, seeds = Path(out), list(seeds)
     cells, todo = [], []

@@ -9,7 +9,7 @@ unit, a filler copies one filler unit per sentence.
 Use it through `perturb`, which validates the parameters and derives the random generator from
 (seed, example id), so every example is perturbed the same way in every process:
 
-    from cotdistill.perturbations import PerturbContext, perturb
+    from cotdistill.sequences.perturbations import PerturbContext, perturb
     perturb("mask", [5, 6, 7, 8], seed=0, example_id="q17", params={"p": 0.3, "mode": "replace"},
             context=PerturbContext(mask_unit=0))
 

@@ -1,5 +1,5 @@
 """Which training-curve values a run records, and when: one rule for the run folder's metrics.jsonl
-(cotdistill.runner) and the job system's metric rows (worker.execution).
+(cotdistill.run) and the job system's metric rows (worker.execution).
 
     curve_values(event, log_every=10)   # {"loss": 2.1, "label_loss": 0.7, ..., "epoch": 0.5} or {}
 

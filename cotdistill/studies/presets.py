@@ -1,10 +1,10 @@
 """Ready-made experiments beside the first one: real data sized for the machine.
 
-    from cotdistill.presets import PRESETS, preset_configs
+    from cotdistill.studies.presets import PRESETS, preset_configs
     PRESETS["cqa-smollm2-cpu"]["matrix"]        # {base, factors}, as an experiment matrix takes them
     preset_configs("cqa-smollm2-cpu")          # one run config (a mapping) per placement, seed 0
 
-The Launch page offers each preset as a button (next to cotdistill.testbed's, if any) that fills the
+The Launch page offers each preset as a button (next to cotdistill.studies.testbed's, if any) that fills the
 form; `configs/` holds the same settings as files (tests/test_presets.py keeps them equal), for
 `cotdistill run` and `cotdistill submit`.
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from cotdistill.config import load_config
-from cotdistill.runner import default_run_dir, run
-from cotdistill.stats import NEEDS_SEEDS, procedure_diff, seed_paired_diff
+from cotdistill.run import default_run_dir, run
+from cotdistill.stats.inference import NEEDS_SEEDS, procedure_diff, seed_paired_diff
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "count-demo.yaml"
 DEFAULT_SEEDS = (0, 1)

@@ -5,7 +5,7 @@ the gold labels, and two arms answering the same constant letter "agree" on ever
 paired difference looks tight. These pure functions read evaluation records (dicts with example_id,
 gold, predicted, correct and, in score mode, by_mode) and make that visible:
 
-    from cotdistill.diagnostics import diagnose, paired_basis
+    from cotdistill.evaluate.diagnostics import diagnose, paired_basis
     diagnose(records, accuracy_low=0.18, accuracy_high=0.27)
     # {"prediction_distribution": {"a": 0.97, "b": 0.03}, "gold_distribution": {"a": 0.2, ...},
     #  "majority_label": "b", "majority_baseline": 0.21, "per_label_accuracy": {"a": 1.0, "b": 0.0, ...},
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
-from cotdistill.stats import scipy_stats
+from cotdistill.stats.inference import scipy_stats
 
 COLLAPSE_THRESHOLD = 0.6
 """A run whose most frequent prediction covers more than this share of the items counts as collapsed."""

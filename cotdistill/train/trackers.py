@@ -25,7 +25,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-KINDS = ("tensorboard", "mlflow", "wandb")
+from cotdistill.config import TRACKER_KINDS as KINDS
+
 ENV = "COTDISTILL_TRACKERS"
 MLFLOW_EXPERIMENT = "cotdistill"
 PARAM_CHARS = 500                      # MLflow's smallest param value limit across its versions
@@ -88,7 +89,7 @@ def mlflow_uri() -> str:
     uri = os.environ.get("COTDISTILL_MLFLOW_URI")
     if uri:
         return uri
-    from cotdistill.students import home
+    from cotdistill.paths import home
     return (home() / "mlruns").resolve().as_uri()
 
 

@@ -4,13 +4,13 @@
                    checkpoint_dir=run_dir / "checkpoint")
 
 Batches group sequences of similar length and pad only to the longest in the batch, or pack them
-padding-free where the student supports it (cotdistill.packing, train.packing). The loss is the
+padding-free where the student supports it (cotdistill.train.packing, train.packing). The loss is the
 token-weighted cross-entropy of the supervised positions (weights from the sequence builder), divided
 by the global batch's supervised weight (train.loss_normalization token) or, with `segment`, each
 example's label and rationale parts averaged over their own tokens and the examples averaged
 (TrainingSequence.loss_weights); the output layer runs only on those positions, not on the (never
 supervised) prompt. A checkpoint holds the model, optimizer, scheduler, data cursor and RNG state:
-resuming from it continues the run exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.checkpoints: a
+resuming from it continues the run exactly as if it had never stopped. Checkpoints are verified on load (cotdistill.train.checkpoints: a
 manifest of sizes and hashes, the last two kept); a corrupt one is moved aside and the one before used.
 The function never seeds global RNGs beyond restoring a checkpoint.
 A step whose loss is NaN or infinite ends the run at once (NonFiniteLoss), before the optimizer applies
@@ -36,20 +36,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from cotdistill import checkpoints
+from cotdistill.train import checkpoints
 from cotdistill.config import TrainConfig
-from cotdistill.logits import logits_at
-from cotdistill.packing import collate_packed, resolve_packing
-from cotdistill.placements import TrainingSequence
+from cotdistill.train.loss import ROLE_CODES
+from cotdistill.train.packing import collate_packed, resolve_packing
+from cotdistill.sequences.placements import TrainingSequence
 from cotdistill.files import os_error_of, write_failure
-from cotdistill.runner import ArtifactsMissing, RunError, WriteFailed   # runner imports this module only inside run()
+from cotdistill.errors import ArtifactsMissing, NonFiniteLoss, RunError, WriteFailed
 
 log = logging.getLogger(__name__)
-LABEL, RATIONALE = 1, 2
-"""Role codes of collate's `roles`: the positions whose loss is reported as label and rationale loss."""
-ROLE_CODES = {"label": LABEL, "rationale": RATIONALE}
 
 
 @dataclass
@@ -59,15 +55,11 @@ class TrainResult:
     tokens: int                # real (non-padding) tokens processed
     seconds: float
     resumed_from: int = 0
-    packed: bool = False       # sequences were packed (cotdistill.packing), not padded
+    packed: bool = False       # sequences were packed (cotdistill.train.packing), not padded
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else float("nan")
-
-
-class NonFiniteLoss(RunError):
-    """The loss of a step was NaN or infinite: training diverged, and no later step can recover."""
 
 
 def check_finite_loss(loss: float, step: int, cfg: TrainConfig) -> None:
@@ -117,34 +109,6 @@ def collate(seqs: Sequence[TrainingSequence], pad_id: int, normalization: str = 
     return {"input_ids": ids, "attention_mask": mask, "weights": weights, "roles": roles}
 
 
-def weighted_loss_sum(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over supervised positions of weight x cross-entropy of the next token, with logits computed
-    as model(...).logits would be (cotdistill.logits: the output layer only where supervised)."""
-    return loss_parts(model, batch)[0]
-
-
-def loss_parts(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, tuple[float, int]]]:
-    """(weighted loss sum as weighted_loss_sum, {role: (sum of cross-entropy, tokens)}) for the label
-    and rationale tokens among the supervised ones (a batch without `roles` gives no parts). A token
-    that carries no weight (the rationale at rationale_weight 0) is not scored, so it is not counted."""
-    w = batch["weights"][:, 1:]                         # position t predicts token t+1
-    keep = w > 0
-    at = torch.zeros_like(batch["weights"], dtype=torch.bool)
-    at[:, :-1] = keep                                   # (B, T): positions whose next token is supervised
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids") if k in batch}
-    if "position_ids" in batch:
-        inputs["use_cache"] = False                     # with a cache, transformers ignores packed positions
-    logits, _ = logits_at(model, at, **inputs)          # (n_supervised, vocab)
-    ce = F.cross_entropy(logits, batch["input_ids"][:, 1:][keep], reduction="none")
-    parts = {}
-    if "roles" in batch:
-        roles, plain = batch["roles"][:, 1:][keep], ce.detach().float()     # (n_supervised,)
-        for role, code in ROLE_CODES.items():
-            chosen = roles == code
-            parts[role] = (float(plain[chosen].sum()), int(chosen.sum()))
-    return (ce * w[keep]).sum(), parts
-
-
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -188,7 +152,7 @@ class _Batcher:
 
 def save_checkpoint(path: Path, states: tuple[dict, dict], sched, step: int, cursor: int,
                     tokens_seen: int = 0) -> checkpoints.Checkpoint:
-    """Checkpoint `step` under `path` (cotdistill.checkpoints: manifest last, the last two kept).
+    """Checkpoint `step` under `path` (cotdistill.train.checkpoints: manifest last, the last two kept).
     `states`: the (model, optimizer) state dicts, from the rank context's full_state (gathered when
     the model is sharded)."""
     vanished = ArtifactsMissing(f"the run folder {Path(path).parent} vanished while the run was in progress "
@@ -220,7 +184,7 @@ def load_checkpoint(found: checkpoints.Checkpoint, model, opt, sched, dist=None)
     """Restore a verified checkpoint (-> step, cursor, training tokens seen up to that step); one that verifies but cannot be read is moved aside, and the
     RunError names it (a retry then resumes from the one before)."""
     try:
-        from cotdistill.distributed import SINGLE
+        from cotdistill.train.distributed import SINGLE
         state = checkpoints.load(found)
         (dist or SINGLE).load_state(model, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -251,17 +215,17 @@ def train(model, sequences: Sequence[TrainingSequence], cfg: TrainConfig, *, see
 
     With `resume` True the newest good checkpoint in `checkpoint_dir` is found and verified (bad ones
     are moved aside and reported to `on_checkpoint`, default the log); a Checkpoint the
-    caller already found with cotdistill.checkpoints.latest is loaded as it is; False starts afresh.
+    caller already found with cotdistill.train.checkpoints.latest is loaded as it is; False starts afresh.
 
     The callback gets, per step: step, total, loss (the weighted total), label_loss, rationale_loss
     (None when the step had no such supervised token), tokens (seen so far), epoch, lr, tokens_per_s,
     elapsed_s, eta_s, and on validation steps what `validate()` returned (e.g. val_accuracy).
 
-    `dist` (a rank of a multi-process run, cotdistill.distributed) gives each rank its slice of every
+    `dist` (a rank of a multi-process run, cotdistill.train.distributed) gives each rank its slice of every
     micro-batch; losses, parts and tokens are summed over ranks; rank 0 alone checkpoints, validates
     and calls back. `before_write(path)` is called before each checkpoint is written; an exception it
-    raises stops training without writing (a job system's fence: cotdistill.runner.run)."""
-    from cotdistill.distributed import SINGLE
+    raises stops training without writing (a job system's fence: cotdistill.run.run)."""
+    from cotdistill.train.distributed import SINGLE
     ctx = dist or SINGLE
     if not ctx.is_main and not ctx.lockstep_eval:
         validate = None                         # FSDP: every rank validates (the weights are sharded)

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Iterable
 
 from cotdistill.config import StudentConfig
+from cotdistill.config import SPECIALS
+from cotdistill.errors import StudentError
+from cotdistill.paths import home
 
 TINY_SIZES = {  # name: (layers, width, heads)
     "tiny": (2, 128, 4),
@@ -34,12 +37,6 @@ TINY_SIZES = {  # name: (layers, width, heads)
 }
 SMOLLM2 = "smollm2-135m"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SPECIALS = {"eos_token": "<|endoftext|>", "pad_token": "<pad>", "mask_token": "<mask>",
-            "unk_token": "<unk>"}
-
-
-class StudentError(RuntimeError):
-    """A student could not be loaded; the message says what was needed and what to do."""
 
 
 @dataclass
@@ -50,17 +47,10 @@ class Student:
     source: str            # where it came from, for the run summary
 
 
-def home() -> Path:
-    """The state folder for caches (tokenizers, converted models): $COTDISTILL_HOME or ~/.cotdistill."""
-    path = Path(os.environ.get("COTDISTILL_HOME") or Path.home() / ".cotdistill")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def load_student(cfg: StudentConfig, *, train_texts: Iterable[str] | None = None) -> Student:
-    """The student, its logits route checked on load (`cotdistill.logits.resolve`): a family whose
+    """The student, its logits route checked on load (`cotdistill.students.logits.resolve`): a family whose
     output processing the training path cannot reproduce is trained through its full forward."""
-    from cotdistill import logits
+    from cotdistill.students import logits
 
     if cfg.name == "tiny":
         if train_texts is None:

@@ -3,7 +3,7 @@
     records = evaluate(model, builder, examples, mode="score", batch_size=32, device="cpu",
                        scoring="letter", modes=SCORINGS)    # every scoring, letter the primary one
     summary = summarize(records)                 # accuracy with its 95% bootstrap interval
-    summary = summarize_with_diagnostics(records)   # + label-bias diagnostics (cotdistill.diagnostics)
+    summary = summarize_with_diagnostics(records)   # + label-bias diagnostics (cotdistill.evaluate.diagnostics)
 
 - `score`: rank the candidate labels of a multiple-choice or yes/no example. Each prompt runs once;
   its KV cache is repeated for the candidates, whose continuation tokens then go through the model
@@ -42,11 +42,11 @@ from typing import Mapping, Sequence
 import torch
 
 from cotdistill.config import SCORINGS, TEXT_FORMATS, EvalConfig
-from cotdistill.diagnostics import COLLAPSE_THRESHOLD, diagnose
+from cotdistill.evaluate.diagnostics import COLLAPSE_THRESHOLD, diagnose
 from cotdistill.examples import LETTERS, Example, labels_equal
-from cotdistill.logits import logits_at
-from cotdistill.placements import ANSWER_MARKER, SequenceBuilder, label_text, parse_label
-from cotdistill.stats import bootstrap_ci, cluster_bootstrap_ci
+from cotdistill.students.logits import logits_at
+from cotdistill.sequences.placements import ANSWER_MARKER, SequenceBuilder, label_text, parse_label
+from cotdistill.stats.inference import bootstrap_ci, cluster_bootstrap_ci
 
 CONTENT_FREE = "N/A"
 """The question of the content-free prompt that calibrated scoring subtracts."""
@@ -384,7 +384,7 @@ def summarize(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,
 def summarize_with_diagnostics(records: Sequence[dict], *, n_boot: int = 10_000, seed: int = 0,
                                threshold: float = COLLAPSE_THRESHOLD,
                                clusters: Sequence[object] | None = None) -> dict:
-    """summarize() plus the label-bias diagnostics of cotdistill.diagnostics (distributions, majority
+    """summarize() plus the label-bias diagnostics of cotdistill.evaluate.diagnostics (distributions, majority
     baseline, per-label accuracy, accuracy by scoring, the collapse flag): the run summary's numbers."""
     stats = summarize(records, n_boot=n_boot, seed=seed, clusters=clusters)
     return {**stats, **diagnose(records, accuracy_low=stats["accuracy_low"],
