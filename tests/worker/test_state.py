@@ -154,3 +154,45 @@ def test_the_attempt_is_a_fencing_token(sessions):
         assert complete(s, run_id, "w", {"accuracy": 0.5}, [], attempt=1)
         run = _row(s, run_id)
         assert (run.status, run.accuracy, run.error) == ("succeeded", 0.5, None)
+
+
+@pytest.mark.parametrize("error", [FileNotFoundError("checkpoint-15/state.pt"), RuntimeError("boom")])
+def test_an_error_met_after_a_takeover_stops_the_old_attempt_without_failing_the_run(sessions, error):
+    """The old worker, paused past the stale limit mid-write, resumes after the new attempt finished
+    and removed the checkpoint it was writing: its error is not the run's. supervise records nothing
+    and says the run is another worker's (the fault test's interleaving, made deterministic)."""
+    from worker.execution import Heartbeat, supervise
+    run_id = new_run(sessions)
+    with sessions() as s:
+        assert claim(s, run_id, "old")
+        s.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+        s.commit()
+        assert claim(s, run_id, "new", stale_after=timedelta(seconds=60))
+        assert finish(s, run_id, "new", "succeeded", summary={"accuracy": 1.0}, attempt=1)
+
+    def work():
+        raise error
+
+    beat = Heartbeat(sessions, run_id, "old", attempt=0)
+    result, outcome = supervise(sessions, run_id, "old", beat, work)
+    assert result is None
+    assert outcome == f"stopped: another worker holds it (this attempt then met {type(error).__name__}: {error})"
+    with sessions() as s:
+        run = s.get(Run, run_id)
+        assert (run.status, run.worker, run.attempt, run.error, run.accuracy) == ("succeeded", "new", 1, None, 1.0)
+
+
+def test_an_error_of_the_attempt_that_holds_the_run_fails_it(sessions):
+    from worker.execution import Heartbeat, supervise
+    run_id = new_run(sessions)
+    with sessions() as s:
+        assert claim(s, run_id, "w")
+
+    def work():
+        raise RuntimeError("boom")
+
+    result, outcome = supervise(sessions, run_id, "w", Heartbeat(sessions, run_id, "w", attempt=0), work)
+    assert (result, outcome) == (None, "failed: RuntimeError: boom")
+    with sessions() as s:
+        run = s.get(Run, run_id)
+        assert run.status == "failed" and run.error.startswith("RuntimeError: boom\n\nTraceback")
