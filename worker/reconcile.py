@@ -45,7 +45,8 @@ def send(session: Session, ids: list[int], *, model=Run) -> list[int]:
     sent = []
     for row_id in ids:
         task_id = uuid.uuid4().hex
-        state.mark_sent(session, row_id, task_id, model=model)
+        if not state.mark_sent(session, row_id, task_id, model=model):
+            continue                           # claimed meanwhile: its message was delivered
         try:
             app.send_task(TASKS[model], args=[row_id], queue=GPU_QUEUE, task_id=task_id,
                           retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})

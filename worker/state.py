@@ -177,10 +177,14 @@ def requeue(session: Session, run_id: int, *, from_status: tuple[str, ...], new_
     return result.rowcount == 1
 
 
-def mark_sent(session: Session, run_id: int, task_id: str, *, model=Run) -> None:
-    session.execute(update(model).where(model.id == run_id)
-                    .values(task_id=task_id, enqueued_at=utcnow()).execution_options(synchronize_session=False))
+def mark_sent(session: Session, run_id: int, task_id: str, *, model=Run) -> bool:
+    """Record the message about to be sent for a queued row; False (nothing recorded, nothing to send)
+    when the row is no longer queued: a worker claimed it since the sender read it, and a later
+    `enqueued_at` would put its queueing after its start."""
+    result = session.execute(update(model).where(model.id == run_id, model.status == "queued")
+                             .values(task_id=task_id, enqueued_at=utcnow()).execution_options(synchronize_session=False))
     session.commit()
+    return result.rowcount == 1
 
 
 def requeue_own(session: Session, run_id: int, worker: str, *, model=Run) -> bool:

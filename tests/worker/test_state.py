@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import update
 
 from worker.models import Run, utcnow
-from worker.state import claim, complete, finish, heartbeat, holds, recover_own, request_cancel, requeue_own
+from worker.state import (claim, complete, finish, heartbeat, holds, mark_sent, recover_own, request_cancel,
+                          requeue_own)
 
 
 def new_run(Session) -> int:
@@ -196,3 +197,17 @@ def test_an_error_of_the_attempt_that_holds_the_run_fails_it(sessions):
     with sessions() as s:
         run = s.get(Run, run_id)
         assert run.status == "failed" and run.error.startswith("RuntimeError: boom\n\nTraceback")
+
+
+def test_a_message_is_recorded_only_for_a_row_still_queued(sessions):
+    """The reconciler read a queued run, a worker claimed it, then the reconciler came to send: nothing
+    is recorded (and reconcile.send sends nothing), so the run's queueing never follows its start
+    (the Runs page's 'ran for' went blank when it did)."""
+    run_id = new_run(sessions)
+    with sessions() as s:
+        assert mark_sent(s, run_id, "t1")
+        sent = s.get(Run, run_id, populate_existing=True).enqueued_at
+        assert claim(s, run_id, "w")
+        assert not mark_sent(s, run_id, "t2")
+        run = s.get(Run, run_id, populate_existing=True)
+        assert (run.task_id, run.enqueued_at, run.status) == ("t1", sent, "running")
