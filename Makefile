@@ -32,8 +32,13 @@ run: install
 demo: install
 	$(VENV)/bin/cotdistill demo
 
+# Two test processes (pytest-xdist), a test file to each at a time so that a file's shared fixtures
+# (the self-test's trained runs) are built once: most tests wait on subprocesses, databases and
+# browsers, so two keep both cores busy. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 test: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/train_throughput.py
