@@ -7,9 +7,9 @@
 Every field has a default and a one-line doc; `__post_init__` validates. Unknown keys are errors
 that name the key and the section, so a typo never silently falls back to a default.
 
-Near the bottom of the layers: imports only errors, names, safe_load and sequences.perturbations (the
-kinds and their parameters; a pure leaf). `cfg.hash()` needs the data's content, which is hashed
-above: cotdistill.fingerprint registers itself in IDENTITY when imported (cotdistill.run does).
+Near the bottom of the layers: imports errors, names, safe_load, sequences.perturbations (the kinds
+and their parameters; a pure leaf) and fingerprint (the data's content, for `cfg.hash()`), none of
+which imports this module.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cotdistill import fingerprint
 from cotdistill.errors import ConfigError
 from cotdistill.names import name_problem
 from cotdistill.safe_load import ParseError, load_yaml, load_yaml_value, read_text
@@ -51,12 +52,6 @@ HASH_NEUTRAL = {("student", "lora"): None, ("student", "gradient_checkpointing")
 """Keys added after results were stored: left out of the settings and config hashes while at these
 defaults, so a config written before they existed keeps its settings hash (and is found as outdated
 rather than unknown)."""
-
-
-IDENTITY: list = []
-"""The function `identity(cfg, device)` behind RunConfig.identity and RunConfig.hash, put here by
-cotdistill.fingerprint when it is imported (the run, the CLI and the job system import it): the data's
-content is hashed above this module, which imports nothing of the data, students or trackers."""
 
 
 def hashed_settings(config: dict) -> dict:
@@ -371,12 +366,8 @@ class RunConfig:
     def identity(self, device: str | None = None) -> dict:
         """What besides the settings decides a result: the results version, the data and scores
         files' content, the device kind and precision actually used (device None: this machine's
-        default, cuda if available). Computed by cotdistill.fingerprint (see IDENTITY)."""
-        if not IDENTITY:
-            raise RuntimeError("RunConfig.identity and .hash read the data's content through "
-                               "cotdistill.fingerprint, which registers itself in cotdistill.config.IDENTITY "
-                               "when imported: import cotdistill.fingerprint first (cotdistill.run does)")
-        return IDENTITY[0](self, device)
+        default, cuda if available): cotdistill.fingerprint.identity."""
+        return fingerprint.identity(self, device)
 
     def hash(self, device: str | None = None) -> str:
         """Stable 12-hex-digit hash of everything that changes a result: the settings (name

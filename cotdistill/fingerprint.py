@@ -19,8 +19,6 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable
 
-from cotdistill.config import IDENTITY
-
 _CACHE_FILE = "digests.json"
 
 
@@ -138,12 +136,9 @@ def resolve_precision(precision: str, device: str) -> str:
 def identity(cfg, device: str | None = None) -> dict:
     """What besides the settings decides a result: the results version, the data and scores
     files' content, the device kind and precision actually used (device None: this machine's
-    default, cuda if available). RunConfig.identity(device) is this function."""
+    default, cuda if available). RunConfig.identity(device) calls this."""
     from cotdistill import RESULTS_VERSION
     kind = (device or default_device()).split(":")[0]
     return {"results_version": RESULTS_VERSION, "data_hash": data_hash(cfg.data),
             "scores_hash": scores_hash(cfg.perturbation.scores_file), "device": kind,
             "precision": resolve_precision(cfg.train.precision, kind)}
-
-
-IDENTITY[:] = [identity]        # fills the configuration's registry: RunConfig.hash works from now on

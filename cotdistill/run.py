@@ -42,7 +42,6 @@ import numpy as np
 import torch
 import yaml
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill import data
 from cotdistill.errors import ArtifactsMissing, RunError, Superseded, WriteFailed
 from cotdistill.students import logits

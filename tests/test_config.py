@@ -1,6 +1,5 @@
 import pytest
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.config import HASH_NEUTRAL, RunConfig, load_config
 from cotdistill.errors import ConfigError
 

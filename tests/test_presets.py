@@ -3,7 +3,6 @@ same runs either way, sized as documented."""
 
 import pytest
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.config import load_config
 from cotdistill.studies.presets import PRESETS, preset_configs, preset_matrix
 from tests.conftest import ROOT

@@ -7,7 +7,6 @@ import warnings
 
 import pytest
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.train import trackers
 
 CONFIG = {"data": {"name": "synthetic", "n_train": 8, "options": {}}, "seed": 3, "tags": ["a", None]}

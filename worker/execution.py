@@ -289,13 +289,6 @@ def _finite(value):
     return value
 
 
-def superseded_by_then(e: Exception) -> str:
-    """What a worker says of an error met after its attempt was taken over (paused past the stale
-    limit, say, while another worker finished the run and removed its checkpoint): the row is not its
-    to fail, so nothing is recorded."""
-    return f"stopped: another worker holds it (this attempt then met {type(e).__name__}: {e})"
-
-
 def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat, work: Callable[[], T]
               ) -> tuple[T | None, str | None]:
     """Do `work()` under the heartbeat and turn how it ended into the row's state: (result, None) on
@@ -334,17 +327,19 @@ def supervise(sessions: sessionmaker, row_id: int, worker: str, beat: Heartbeat,
         with sessions() as session:
             state.requeue_own(session, row_id, worker, model=model)
         raise
-    except (ArtifactsMissing, WriteFailed) as e:   # not a bug: the sentence names the path, no traceback
-        beat.close()
-        with sessions() as session:
-            ours = state.finish(session, row_id, worker, "failed", error=str(e), model=model, attempt=attempt)
-        return None, f"failed: {e}" if ours else superseded_by_then(e)
     except Exception as e:
         beat.close()
-        message = f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}"
+        # ArtifactsMissing and WriteFailed are not bugs: their sentence names the path, no traceback
+        plain = isinstance(e, (ArtifactsMissing, WriteFailed))
+        said = str(e) if plain else f"{type(e).__name__}: {e}"
         with sessions() as session:
-            ours = state.finish(session, row_id, worker, "failed", error=message, model=model, attempt=attempt)
-        return None, f"failed: {type(e).__name__}: {e}" if ours else superseded_by_then(e)
+            ours = state.finish(session, row_id, worker, "failed", model=model, attempt=attempt,
+                                error=said if plain else f"{said}\n\n{traceback.format_exc()}")
+        if ours:
+            return None, f"failed: {said}"
+        # taken over before the error (paused past the stale limit while another worker finished the
+        # run and removed the checkpoint this one was writing): the row is not this attempt's to fail
+        return None, f"stopped: another worker holds it (this attempt then met {type(e).__name__}: {e})"
     finally:
         beat.close()
 

@@ -49,7 +49,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.errors import ConfigError
 from cotdistill.config import RunConfig, from_dict, read_config_file
 from cotdistill.names import name_problem

@@ -434,17 +434,15 @@ def launch(cfg, out: Path, *, callback: Callable[[dict], None] | None = None, en
         owner_fence(folder, token)(out)
     except Superseded as e:
         raise Superseded(f"the {cfg.train.devices}-process run stopped: {e}") from None
-    if summary is not None and not errors:
-        return summary                           # rank 0 finished and recorded everything: an exit code
-                                                 # from the teardown after that (a rank lost while the
-                                                 # group closes) must not send a finished run round again
-    if proc.returncode != 0 or summary is None:
-        tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
-        if errors:
-            raise RunError(errors[0].read_text(encoding="utf-8"))
-        if len(list(folder.glob("rank*.pid"))) < cfg.train.devices:   # a rank never reached its code
-            raise RunError(f"the {cfg.train.devices}-process run did not start (exit code "
-                           f"{proc.returncode}); torchrun's log ({folder / 'torchrun.log'}) ends:\n{tail}")
-        raise RanksLost(f"a rank of the {cfg.train.devices}-process run died without an error of its "
-                        f"own (exit code {proc.returncode}); torchrun's log ends:\n{tail}")
-    return summary
+    if summary is not None and (proc.returncode == 0 or not errors):
+        return summary       # rank 0 finished and recorded everything: an exit code from the teardown
+                             # after that (a rank lost while the group closes) must not send a finished
+                             # run round again
+    if errors:
+        raise RunError(errors[0].read_text(encoding="utf-8"))
+    tail = (folder / "torchrun.log").read_text(errors="replace")[-1500:]
+    if len(list(folder.glob("rank*.pid"))) < cfg.train.devices:   # a rank never reached its code
+        raise RunError(f"the {cfg.train.devices}-process run did not start (exit code "
+                       f"{proc.returncode}); torchrun's log ({folder / 'torchrun.log'}) ends:\n{tail}")
+    raise RanksLost(f"a rank of the {cfg.train.devices}-process run died without an error of its "
+                    f"own (exit code {proc.returncode}); torchrun's log ends:\n{tail}")

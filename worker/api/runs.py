@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import cotdistill.fingerprint  # noqa: F401  (fills config.IDENTITY: RunConfig.hash reads the data's content)
 from cotdistill.stats import inference as stats
 from cotdistill.stats.arms import PANEL_KEYS, arm_key, arm_labels, eval_protocol, is_untouched
 from cotdistill.evaluate.diagnostics import paired_basis
