@@ -2,6 +2,7 @@
 the previous good one (or from scratch), as its history says; a run whose artifacts vanish fails, naming
 the path, instead of succeeding with files missing."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def test_a_run_whose_folder_or_metrics_vanish_while_training_fails_naming_the_pa
     embedded.start_worker("w1")
     [whole] = embedded.submit(steps=400, name="whole")
     embedded.wait([whole], (), until=lambda r: r["status"] == "running" and r["step"] >= 2, timeout=240)
-    shutil.rmtree(run_dir(whole))
+    gone = run_dir(whole).with_name(run_dir(whole).name + ".gone")
+    os.rename(run_dir(whole), gone)        # at once: rmtree raced the run's next checkpoint file
+    shutil.rmtree(gone, ignore_errors=True)
     embedded.wait([whole], "failed", timeout=120)
     error = api.run_detail(whole)["error"]
     assert error.startswith(f"the run folder {run_dir(whole)} vanished while the run was in progress (checkpoint ")
